@@ -1,0 +1,170 @@
+package sources
+
+import (
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+)
+
+// Location says where a record starts in its source file. Mbox records are
+// located by the byte offset of their "From " line (FILE@OFFSET), csv and
+// json records by the line on which they start (FILE:LINE).
+type Location struct {
+	File   string
+	Offset int64 // byte offset of the record's first byte; used when Line is 0
+	Line   int   // 1-based line where the record starts; 0 for byte-located records
+}
+
+// String formats the location as contract §9 specifies.
+func (l Location) String() string {
+	if l.File == "" {
+		return ""
+	}
+	if l.Line > 0 {
+		return l.File + ":" + strconv.Itoa(l.Line)
+	}
+	return l.File + "@" + strconv.FormatInt(l.Offset, 10)
+}
+
+// Address is one participant of a message. Email participants use Name and
+// Email (or UserID for agents); the other fields carry the API's other
+// participant types (Slack, child ticket, Teams) for csv/json sources.
+type Address struct {
+	Name             string `json:"name,omitempty"`
+	Email            string `json:"email,omitempty"`
+	UserID           int64  `json:"user_id,omitempty"`
+	SlackWorkspaceID string `json:"slack_workspace_id,omitempty"`
+	SlackChannelID   string `json:"slack_channel_id,omitempty"`
+	SupportGroupID   string `json:"support_group_id,omitempty"`
+	SupportAgentID   string `json:"support_agent_id,omitempty"`
+	MSTeamsChannelID string `json:"msteams_channel_id,omitempty"`
+}
+
+// Severity sorts an Issue into the two classes of contract §9.
+type Severity string
+
+const (
+	// SeverityError means the record is rejected: it is not posted.
+	SeverityError Severity = "error"
+	// SeverityWarning means the record was repaired and is still imported.
+	SeverityWarning Severity = "warning"
+)
+
+// Issue is one problem found in a record. Rule is a short stable name
+// (e.g. "charset", "no-date"); Reason says specifically what was wrong and,
+// for warnings, what was repaired.
+type Issue struct {
+	Severity Severity
+	Rule     string
+	Reason   string
+}
+
+func (i Issue) String() string { return fmt.Sprintf("%s %s: %s", i.Severity, i.Rule, i.Reason) }
+
+// Envelope is the light part of a record, held for the whole archive while
+// threading. It must stay small: no bodies, no full headers.
+type Envelope struct {
+	Loc  Location
+	Size int64 // raw size of the record in bytes (mbox: from the "From " line to the next separator)
+	Seq  int   // position of the record in its source, for stable ordering of ties
+
+	// MessageID is the normalized Message-ID (angle brackets and white space
+	// dropped, case kept), or "" when the record has none.
+	MessageID string
+	// References lists the normalized ids of the record's ancestors, oldest
+	// first: the References header, then In-Reply-To when it is not already
+	// the last entry.
+	References []string
+	// ContentKey is "sha256:" + hex of the record's header block (mbox) or
+	// of its identifying fields (csv/json): the message key when MessageID
+	// is empty.
+	ContentKey string
+	// ThreadID is the explicit thread id of csv/json records; "" for mbox.
+	ThreadID string
+
+	Subject string    // decoded subject
+	Date    time.Time // zero when the record has no usable date
+
+	// Issues found while scanning (a rejection here means Load is not needed).
+	Issues []Issue
+}
+
+// Key is the message key of contract §4.
+func (e *Envelope) Key() string {
+	if e.MessageID != "" {
+		return e.MessageID
+	}
+	return e.ContentKey
+}
+
+// Rejected reports whether any issue of the envelope is an error.
+func (e *Envelope) Rejected() bool { return hasError(e.Issues) }
+
+// Attachment describes one non-inline part (or an inline part referenced by
+// cid:) of a message. Its content is not held in memory.
+type Attachment struct {
+	Name        string
+	ContentType string
+	Size        int64
+	Inline      bool
+	ContentID   string
+}
+
+// Message is a fully decoded record.
+type Message struct {
+	*Envelope
+
+	From        Address
+	HasFrom     bool
+	To          []Address
+	Cc          []Address
+	Header      map[string][]string // decoded header fields by canonical key (textproto.CanonicalMIMEHeaderKey)
+	Body        string              // plain text, UTF-8
+	HTMLBody    string              // HTML, UTF-8, when the message has no text/plain part
+	Attachments []Attachment
+
+	// Issues holds the envelope's issues plus those found while decoding.
+	Issues []Issue
+}
+
+// Rejected reports whether any issue of the message is an error.
+func (m *Message) Rejected() bool { return hasError(m.Issues) }
+
+func hasError(is []Issue) bool {
+	for _, i := range is {
+		if i.Severity == SeverityError {
+			return true
+		}
+	}
+	return false
+}
+
+// RecordError is returned by Reader.Next for a record that cannot be read
+// at all (for instance a csv row with the wrong column count). The reader
+// can still be used: the caller reports the error and calls Next again.
+type RecordError struct {
+	Loc  Location
+	Rule string
+	Err  error
+}
+
+func (e *RecordError) Error() string { return fmt.Sprintf("%s: %s", e.Loc, e.Err) }
+func (e *RecordError) Unwrap() error { return e.Err }
+
+// ErrUnsupported is returned by Open for an unknown source type.
+var ErrUnsupported = errors.New("sources: unsupported source type")
+
+// Reader is a pull iterator over one source file.
+//
+// Next returns the next record's envelope, io.EOF at the end, or a
+// *RecordError for a record that cannot be read (the caller reports it and
+// calls Next again); any other error is fatal for this file.
+//
+// Load decodes the record of env fully. It may be called concurrently with
+// other Load calls, after or during the Next walk.
+type Reader interface {
+	Next() (*Envelope, error)
+	Load(env *Envelope) (*Message, error)
+	Close() error
+}
