@@ -1,0 +1,116 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/threadlift/threadlift/zendesk"
+)
+
+func TestServeImportAndDump(t *testing.T) {
+	t.Setenv("FAKE_TOKEN", "tok-123")
+	dump := filepath.Join(t.TempDir(), "dump.json")
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	pr, pw := io.Pipe()
+	var stderr strings.Builder
+	done := make(chan int, 1)
+	go func() {
+		done <- run(ctx, []string{"--addr", "127.0.0.1:0", "--print-url", "--email", "me@example.com",
+			"--token-env", "FAKE_TOKEN", "--dump", dump}, pw, &stderr)
+	}()
+	line, err := bufio.NewReader(pr).ReadString('\n')
+	if err != nil {
+		t.Fatalf("reading the URL: %v", err)
+	}
+	url := strings.TrimSpace(line)
+	if !strings.HasPrefix(url, "http://127.0.0.1:") {
+		t.Fatalf("printed %q, want http://127.0.0.1:PORT", url)
+	}
+
+	c, err := zendesk.New(zendesk.Options{BaseURL: url, Email: "me@example.com", Token: "tok-123"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = c.Import(ctx, 77, &zendesk.ImportRequest{
+		SideConversation: zendesk.ImportSideConversation{Subject: "Hello", ExternalIDs: map[string]string{zendesk.ThreadKeyField: "t-1"}},
+		Events: []zendesk.ImportEvent{{CreatedAt: time.Now().Add(-time.Hour), Message: zendesk.Message{
+			Body: "hi", To: []zendesk.Participant{{Email: "x@example.com"}}}}},
+	})
+	if err != nil {
+		t.Fatalf("Import: %v", err)
+	}
+	bad, _ := zendesk.New(zendesk.Options{BaseURL: url, Email: "me@example.com", Token: "wrong"})
+	if _, err := bad.GetTicket(ctx, 77); !zendesk.IsStatus(err, 401) {
+		t.Errorf("wrong token: %v, want 401", err)
+	}
+
+	cancel() // as SIGTERM does
+	select {
+	case code := <-done:
+		if code != 0 {
+			t.Fatalf("run = %d, want 0; stderr: %s", code, stderr.String())
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("run did not return after the signal")
+	}
+	b, err := os.ReadFile(dump)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var d struct {
+		Tickets []struct {
+			ID                int64 `json:"id"`
+			SideConversations []struct {
+				Subject     string            `json:"subject"`
+				ExternalIDs map[string]string `json:"external_ids"`
+				Events      []zendesk.Event   `json:"events"`
+			} `json:"side_conversations"`
+		} `json:"tickets"`
+	}
+	if err := json.Unmarshal(b, &d); err != nil {
+		t.Fatalf("dump %s: %v", b, err)
+	}
+	if len(d.Tickets) != 1 || d.Tickets[0].ID != 77 || len(d.Tickets[0].SideConversations) != 1 {
+		t.Fatalf("dump = %s", b)
+	}
+	sc := d.Tickets[0].SideConversations[0]
+	if sc.Subject != "Hello" || sc.ExternalIDs[zendesk.ThreadKeyField] != "t-1" || len(sc.Events) != 1 || sc.Events[0].Message.Body != "hi" {
+		t.Errorf("dumped side conversation = %+v", sc)
+	}
+	if strings.Contains(stderr.String(), "tok-123") {
+		t.Errorf("stderr contains the token: %s", stderr.String())
+	}
+}
+
+func TestRefusesRemoteAndBadFlags(t *testing.T) {
+	for _, args := range [][]string{
+		{"--addr", "0.0.0.0:0"},
+		{"--addr", ":0"},
+		{"--addr", "192.0.2.1:0"},
+		{"--no-such-flag"},
+		{"--email", "a@b.c"},
+		{"--token-env", "THREADLIFT_SURELY_UNSET_VAR"},
+		{"extra"},
+	} {
+		var stderr strings.Builder
+		if code := run(t.Context(), args, io.Discard, &stderr); code != 2 {
+			t.Errorf("run(%q) = %d, want 2 (stderr %s)", args, code, stderr.String())
+		}
+	}
+	for _, tc := range []struct {
+		addr string
+		ok   bool
+	}{{"127.0.0.1:8089", true}, {"[::1]:0", true}, {"localhost:1", true}, {"example.com:80", false}, {"nonsense", false}} {
+		if got := loopbackAddr(tc.addr); got != tc.ok {
+			t.Errorf("loopbackAddr(%q) = %v, want %v", tc.addr, got, tc.ok)
+		}
+	}
+}

@@ -1,0 +1,666 @@
+package sources
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"net/mail"
+	"strconv"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/emersion/go-message/textproto"
+	"github.com/inbucket/html2text"
+)
+
+// Load decoding.
+//
+// The header block is read with our own tolerant parser (the one Next
+// uses), repaired (lines without a colon dropped, raw 8-bit bytes made
+// UTF-8) and handed to go-message's textproto.ReadHeader: go-message on its
+// own loses the whole message on a header line without a colon.
+//
+// The MIME tree is walked with go-message's textproto.MultipartReader, but
+// by our own recursive walk rather than message.Entity.Walk, and transfer
+// encodings are decoded by our own lenient decoders rather than by
+// message.New:
+//   - Entity.Walk stops the whole walk at the first broken nested multipart,
+//     so the sibling parts after it were lost; ours drops only what is
+//     broken and says so.
+//   - message.New's decoders stop at the first bad byte (mime/quotedprintable
+//     rejects control characters, encoding/base64 any stray character);
+//     ours keep everything decodable and count what they skipped
+//     ("bad-encoding").
+//   - charsets go through decodeCharset (see decode.go).
+//
+// Body selection: the first text/plain part that is not an attachment is
+// Body; further inline text/plain parts (mailing-list footers, say) are
+// appended to it after a blank line. HTMLBody is set only when the message
+// has no text/plain part (as the Message type documents); Body is then the
+// text html2text derives from it. Inside multipart/alternative the
+// text/plain part wins. Other inline text/* parts (text/enriched, ...) are
+// the Body only when there is neither text/plain nor text/html; otherwise
+// they are attachments. Every non-text part (message/rfc822 included) and
+// every part with Content-Disposition: attachment is an Attachment; its
+// content is streamed to count its size and never held.
+
+const maxDepth = 32 // deeper multipart nesting is not walked
+
+// Load decodes the message of env fully. It is safe for concurrent use.
+// It returns an error only for I/O failures; content problems are Issues.
+func (r *mboxReader) Load(env *Envelope) (*Message, error) {
+	if r.closed {
+		return nil, ErrClosed
+	}
+	if env == nil || env.Loc.Offset < 0 || env.Size < 0 || env.Loc.Offset+env.Size > r.size {
+		return nil, fmt.Errorf("load %s: envelope is not a record of this file", r.opts.Name)
+	}
+	msg := &Message{Envelope: env}
+	msg.Issues = append(msg.Issues, env.Issues...)
+
+	size := env.Size
+	if size >= 2 { // the empty line that separates mbox messages is not part of the message
+		var tail [4]byte
+		k := min(int64(4), size)
+		if _, err := r.ra.ReadAt(tail[:k], env.Loc.Offset+size-k); err != nil && err != io.EOF {
+			return nil, fmt.Errorf("load %s: %w", env.Loc, err)
+		}
+		t := tail[:k]
+		switch {
+		case bytes.HasSuffix(t, []byte("\r\n\r\n")):
+			size -= 2
+		case bytes.HasSuffix(t, []byte("\n\n")):
+			size--
+		}
+	}
+	rec := &errRecorder{r: io.NewSectionReader(r.ra, env.Loc.Offset, size)}
+	br, _ := r.bufs.Get().(*bufio.Reader)
+	if br == nil {
+		br = bufio.NewReaderSize(rec, loadBufferBytes)
+	}
+	br.Reset(rec)
+	defer func() {
+		br.Reset(nil)
+		r.bufs.Put(br)
+	}()
+
+	if err := skipPreamble(br, env.Loc.Offset == 0); err != nil {
+		if rec.err != nil {
+			return nil, fmt.Errorf("load %s: %w", env.Loc, rec.err)
+		}
+		return msg, nil
+	}
+	hb, err := readHeaderBlock(br, nil, maxHeaderBytes)
+	if rec.err != nil {
+		return nil, fmt.Errorf("load %s: %w", env.Loc, rec.err)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("load %s: %w", env.Loc, err)
+	}
+	fields, _ := parseHeaderBlock(hb.block) // issues are the envelope's
+	if fields == nil {
+		return msg, nil // no-header: nothing to decode
+	}
+	hdr, err := repairedHeader(fields)
+	if err != nil { // cannot happen: every field was validated
+		msg.Issues = append(msg.Issues, Issue{SeverityError, "no-header", "header block does not parse: " + err.Error()})
+		return msg, nil
+	}
+
+	d := &decoder{msg: msg, budget: r.opts.MaxMessageBytes, atFileEnd: env.Loc.Offset+env.Size == r.size}
+	d.headers(hdr)
+	if env.Size > r.opts.MaxMessageBytes {
+		// rejected as too-large: do not decode the body
+	} else {
+		d.entity(hdr, newUnescaper(br), nil, 0)
+		if rec.err != nil {
+			return nil, fmt.Errorf("load %s: %w", env.Loc, rec.err)
+		}
+		d.finish()
+	}
+	return msg, nil
+}
+
+// skipPreamble skips a byte-order mark and blank lines at the start of the
+// file, then the "From " line when there is one.
+func skipPreamble(br *bufio.Reader, fileStart bool) error {
+	if fileStart {
+		if b, err := br.Peek(3); err == nil && bytes.Equal(b, utf8BOM) {
+			br.Discard(3)
+		}
+		for {
+			b, err := br.Peek(maxFromLine)
+			if len(b) == 0 {
+				return err
+			}
+			i := bytes.IndexByte(b, '\n')
+			if i < 0 || len(bytes.TrimLeft(b[:i+1], " \t\r\n\f\v")) != 0 {
+				break
+			}
+			br.Discard(i + 1)
+		}
+	}
+	if b, _ := br.Peek(len(fromPrefix)); bytes.Equal(b, fromPrefix) {
+		for {
+			_, err := br.ReadSlice('\n')
+			if err != bufio.ErrBufferFull {
+				if err != nil && err != io.EOF {
+					return err
+				}
+				break
+			}
+		}
+	}
+	return nil
+}
+
+// repairedHeader rebuilds a header block from parsed fields (raw 8-bit
+// bytes made UTF-8) and parses it with go-message's textproto.
+func repairedHeader(fields []rawField) (textproto.Header, error) {
+	var b bytes.Buffer
+	for _, f := range fields {
+		v := f.Value
+		if !isASCII(string(v)) && !bytesValidUTF8(v) {
+			v = []byte(fixUTF8(v))
+		}
+		b.WriteString(f.Key)
+		b.WriteString(":")
+		// keep folding, with CRLF line ends
+		for i, l := range bytes.Split(v, []byte("\n")) {
+			if i > 0 {
+				b.WriteString("\r\n")
+			}
+			b.Write(bytes.TrimRight(l, "\r"))
+		}
+		b.WriteString("\r\n")
+	}
+	b.WriteString("\r\n")
+	return textproto.ReadHeader(bufio.NewReader(&b))
+}
+
+// decoder collects what the walk finds.
+type decoder struct {
+	msg       *Message
+	budget    int64 // bytes of text still allowed
+	atFileEnd bool  // the record ends at the end of its file
+
+	plain     []string
+	html      string
+	hasHTML   bool
+	other     string // first inline text/* that is neither plain nor html
+	hasOther  bool
+	recovered string // text of a multipart whose boundary never occurs
+	hasRecov  bool
+	nuls      int
+}
+
+func (d *decoder) warn(rule, format string, args ...any) {
+	d.msg.Issues = append(d.msg.Issues, Issue{SeverityWarning, rule, fmt.Sprintf(format, args...)})
+}
+
+func (d *decoder) fail(rule, format string, args ...any) {
+	d.msg.Issues = append(d.msg.Issues, Issue{SeverityError, rule, fmt.Sprintf(format, args...)})
+}
+
+// headers fills Header, From, To and Cc from the top-level header.
+func (d *decoder) headers(h textproto.Header) {
+	m := d.msg
+	m.Header = map[string][]string{}
+	fs := h.Fields()
+	for fs.Next() {
+		v, _ := decodeWords(fs.Value())
+		m.Header[fs.Key()] = append(m.Header[fs.Key()], v)
+	}
+
+	from := d.addresses(h, "From")
+	if len(from) > 0 {
+		m.From, m.HasFrom = from[0], true
+	} else {
+		why := "no From header"
+		if h.Has("From") {
+			why = fmt.Sprintf("From header %q has no valid address", clip([]byte(h.Get("From")), 80))
+		}
+		d.fail("no-sender", "%s", why)
+	}
+	m.To = d.addresses(h, "To")
+	m.Cc = d.addresses(h, "Cc")
+	if len(m.To) == 0 && len(m.Cc) == 0 {
+		switch {
+		case !h.Has("To") && !h.Has("Cc"):
+			d.fail("no-recipient", "no To or Cc header")
+		default:
+			d.fail("no-recipient", "no valid address in To %q or Cc %q", clip([]byte(h.Get("To")), 80), clip([]byte(h.Get("Cc")), 80))
+		}
+	}
+}
+
+// addresses parses every key field of h leniently: the whole list with
+// net/mail first, then address by address; invalid ones are dropped with
+// an "invalid-address" warning (only when some other address of the field
+// is valid, or the field is From: no valid one at all is the caller's
+// error).
+func (d *decoder) addresses(h textproto.Header, key string) []Address {
+	var out []Address
+	var bad []string
+	var unknown []string
+	p := &mail.AddressParser{WordDecoder: wordDecoder(&unknown)}
+	for _, v := range h.Values(key) {
+		v = strings.TrimSpace(v)
+		if v == "" {
+			continue
+		}
+		if list, err := p.ParseList(v); err == nil {
+			for _, a := range list {
+				out = append(out, Address{Name: a.Name, Email: a.Address})
+			}
+			continue
+		}
+		for _, part := range splitAddressList(v) {
+			if strings.TrimSpace(part) == "" {
+				continue
+			}
+			if a, ok := lenientAddress(p, part); ok {
+				out = append(out, a)
+			} else {
+				bad = append(bad, strings.TrimSpace(part))
+			}
+		}
+	}
+	for _, cs := range dedupe(unknown) {
+		d.warn("charset", "unknown charset %s in %s header; valid UTF-8 kept, other bytes read as windows-1252", cs, key)
+	}
+	if len(bad) > 0 && (len(out) > 0 || key != "From") {
+		q := make([]string, len(bad))
+		for i, b := range bad {
+			q[i] = strconv.Quote(clip([]byte(b), 60))
+		}
+		d.warn("invalid-address", "dropped invalid address(es) %s from %s", strings.Join(q, ", "), key)
+	}
+	return out
+}
+
+// lenientAddress parses one address: net/mail, then "<addr>" with the
+// text before it as name, then a bare word with an '@'.
+func lenientAddress(p *mail.AddressParser, s string) (Address, bool) {
+	s = strings.TrimSpace(s)
+	if a, err := p.Parse(s); err == nil {
+		return Address{Name: a.Name, Email: a.Address}, true
+	}
+	if i := strings.LastIndexByte(s, '<'); i >= 0 {
+		if j := strings.IndexByte(s[i:], '>'); j > 0 {
+			addr := strings.TrimSpace(s[i+1 : i+j])
+			if validAddrSpec(addr) {
+				name := strings.Trim(strings.TrimSpace(s[:i]), `"' `)
+				name, _ = decodeWords(name)
+				return Address{Name: name, Email: addr}, true
+			}
+		}
+	}
+	// "user at example.com" (pipermail) and bare addresses with junk
+	if t := strings.Replace(s, " at ", "@", 1); strings.Count(t, "@") == 1 {
+		w := strings.Fields(t)
+		for _, x := range w {
+			x = strings.Trim(x, `<>"'(),;`)
+			if validAddrSpec(x) {
+				return Address{Email: x}, true
+			}
+		}
+	}
+	return Address{}, false
+}
+
+func validAddrSpec(s string) bool {
+	at := strings.LastIndexByte(s, '@')
+	if at <= 0 || at == len(s)-1 || strings.ContainsAny(s, " \t<>,;\"()[]\\") {
+		return false
+	}
+	_, err := mail.ParseAddress("<" + s + ">")
+	return err == nil
+}
+
+// splitAddressList splits an address list on commas outside quotes,
+// comments and angle brackets.
+func splitAddressList(v string) []string {
+	var out []string
+	depth, angle := 0, false
+	quote := false
+	start := 0
+	for i := 0; i < len(v); i++ {
+		c := v[i]
+		switch {
+		case quote:
+			if c == '\\' {
+				i++
+			} else if c == '"' {
+				quote = false
+			}
+		case c == '"':
+			quote = true
+		case c == '(':
+			depth++
+		case c == ')' && depth > 0:
+			depth--
+		case c == '<':
+			angle = true
+		case c == '>':
+			angle = false
+		case (c == ',' || c == ';') && depth == 0 && !angle:
+			out = append(out, v[start:i])
+			start = i + 1
+		}
+	}
+	return append(out, v[start:])
+}
+
+// partName names a part for reasons: "the body", "part 2", "part 1.3".
+func partName(path []int) string {
+	if len(path) == 0 {
+		return "the body"
+	}
+	s := make([]string, len(path))
+	for i, p := range path {
+		s[i] = strconv.Itoa(p)
+	}
+	return "part " + strings.Join(s, ".")
+}
+
+// mediaType parses Content-Type or Content-Disposition leniently.
+func mediaType(v string) (string, map[string]string, bool) {
+	v = strings.TrimSpace(v)
+	if v == "" {
+		return "", map[string]string{}, true
+	}
+	t, params, err := mime.ParseMediaType(v)
+	if err == nil {
+		return t, params, true
+	}
+	// lenient: type before ';', params split on ';'
+	parts := strings.Split(v, ";")
+	t = strings.ToLower(strings.TrimSpace(parts[0]))
+	params = map[string]string{}
+	for _, p := range parts[1:] {
+		k, val, ok := strings.Cut(p, "=")
+		if !ok {
+			continue
+		}
+		k = strings.ToLower(strings.TrimSpace(k))
+		val = strings.TrimSpace(val)
+		if len(val) >= 2 && val[0] == '"' && val[len(val)-1] == '"' {
+			val = val[1 : len(val)-1]
+		}
+		if k != "" {
+			params[k] = val
+		}
+	}
+	return t, params, false
+}
+
+// entity decodes one MIME entity: a multipart is walked, a leaf is either
+// text for the body or an attachment.
+func (d *decoder) entity(h textproto.Header, body io.Reader, path []int, depth int) {
+	name := partName(path)
+	ct, params, _ := mediaType(h.Get("Content-Type"))
+	if ct == "" || !strings.Contains(ct, "/") {
+		ct = "text/plain"
+	}
+	if strings.HasPrefix(ct, "multipart/") && depth < maxDepth {
+		d.multipart(ct, params, body, path, depth)
+		return
+	}
+
+	disp, dparams, _ := mediaType(h.Get("Content-Disposition"))
+	filename := dparams["filename"]
+	if filename == "" {
+		filename = params["name"]
+	}
+	filename, _ = decodeWords(filename)
+	isAttachment := disp == "attachment" || !strings.HasPrefix(ct, "text/")
+
+	dec := d.transferDecoder(h, body, name)
+	if !isAttachment && (ct == "text/plain" || ct == "text/html" || (!d.hasOther && filename == "")) {
+		d.text(ct, params["charset"], dec, name)
+		return
+	}
+	d.attachment(h, ct, disp, filename, dec, name)
+}
+
+// transferDecoder wraps body with the decoder of its
+// Content-Transfer-Encoding.
+func (d *decoder) transferDecoder(h textproto.Header, body io.Reader, name string) io.Reader {
+	cte := strings.ToLower(strings.TrimSpace(h.Get("Content-Transfer-Encoding")))
+	if i := strings.IndexAny(cte, " \t;("); i >= 0 {
+		cte = cte[:i]
+	}
+	switch cte {
+	case "base64":
+		return &b64Checked{base64Reader: base64Reader{src: body}, d: d, name: name}
+	case "quoted-printable":
+		return &qpChecked{qpReader: qpReader{src: bufio.NewReader(body)}, d: d, name: name}
+	case "", "7bit", "8bit", "binary", "7-bit", "8-bit":
+		return body
+	}
+	d.warn("bad-encoding", "unknown Content-Transfer-Encoding %q in %s; read as is", clip([]byte(cte), 40), name)
+	return body
+}
+
+// b64Checked reports what base64Reader repaired once it reaches the end.
+type b64Checked struct {
+	base64Reader
+	d        *decoder
+	name     string
+	reported bool
+}
+
+func (c *b64Checked) Read(p []byte) (int, error) {
+	n, err := c.base64Reader.Read(p)
+	if err != nil && !c.reported {
+		c.reported = true
+		if c.invalid > 0 || c.partial {
+			what := fmt.Sprintf("%d characters outside the base64 alphabet skipped", c.invalid)
+			if c.partial {
+				what = "base64 ends inside a 4-character group"
+				if c.invalid > 0 {
+					what += fmt.Sprintf(", %d characters outside the alphabet skipped", c.invalid)
+				}
+			}
+			c.d.warn("bad-encoding", "invalid base64 in %s: %s; the decodable part was kept", c.name, what)
+		}
+	}
+	return n, err
+}
+
+// qpChecked reports what qpReader repaired once it reaches the end.
+type qpChecked struct {
+	qpReader
+	d        *decoder
+	name     string
+	reported bool
+}
+
+func (c *qpChecked) Read(p []byte) (int, error) {
+	n, err := c.qpReader.Read(p)
+	if err != nil && !c.reported {
+		c.reported = true
+		if c.invalid > 0 {
+			c.d.warn("bad-encoding", "invalid quoted-printable in %s: %d '=' not followed by two hex digits kept as is", c.name, c.invalid)
+		}
+	}
+	return n, err
+}
+
+func (d *decoder) multipart(ct string, params map[string]string, body io.Reader, path []int, depth int) {
+	name := partName(path)
+	boundary := params["boundary"]
+	capture := &captureReader{r: body, max: int(min(d.budget, 16<<20))}
+	if boundary == "" {
+		d.recover(capture, fmt.Sprintf("%s in %s has no boundary parameter; its text was kept as the body", ct, name))
+		return
+	}
+	mr := textproto.NewMultipartReader(capture, boundary)
+	nparts := 0
+	for {
+		p, err := mr.NextPart()
+		if err == io.EOF {
+			return
+		}
+		if err != nil {
+			if nparts == 0 {
+				d.recover(capture, fmt.Sprintf("%s boundary %q never occurs in %s; its text was kept as the body", ct, clip([]byte(boundary), 70), name))
+				return
+			}
+			why := "ends without its closing boundary"
+			if !strings.Contains(err.Error(), "EOF") {
+				why = "has text between its parts that is not a boundary"
+			}
+			if d.atFileEnd && strings.Contains(err.Error(), "EOF") {
+				why += " (the file ends inside this message: truncated?)"
+			}
+			d.warn("truncated", "%s in %s %s; the %d parts before that were kept", ct, name, why, nparts)
+			return
+		}
+		if nparts == 0 {
+			capture.stop()
+		}
+		nparts++
+		d.entity(p.Header, p, append(append([]int(nil), path...), nparts), depth+1)
+	}
+}
+
+// recover reads the rest of a multipart whose boundary never occurs and
+// keeps its text.
+func (d *decoder) recover(capture *captureReader, reason string) {
+	io.Copy(io.Discard, capture)
+	if !d.hasRecov {
+		text, _ := decodeCharset("", capture.buf)
+		d.recovered, d.hasRecov = d.cleanText(text, "the recovered text"), true
+	}
+	capture.stop()
+	d.warn("no-boundary", "%s", reason)
+}
+
+// readText reads at most the remaining text budget of r.
+func (d *decoder) readText(r io.Reader, name string) ([]byte, error) {
+	lr := &io.LimitedReader{R: r, N: d.budget + 1}
+	b, err := io.ReadAll(lr)
+	if int64(len(b)) > d.budget {
+		b = b[:d.budget]
+		d.warn("text-truncated", "text of %s is over max_message_bytes %d once decoded; the rest was cut", name, d.budget)
+		io.Copy(io.Discard, r)
+	}
+	d.budget -= int64(len(b))
+	return b, err
+}
+
+func (d *decoder) text(ct, charset string, r io.Reader, name string) {
+	b, err := d.readText(r, name)
+	if err != nil {
+		d.readError(err, name, int64(len(b)), true)
+	}
+	s, st := decodeCharset(charset, b)
+	switch st {
+	case decodedInvalid:
+		cs := charset
+		if cs == "" {
+			cs = "none declared"
+		}
+		d.warn("charset", "%s (charset %s) has bytes that are not valid UTF-8; read as windows-1252", name, cs)
+	case decodedUnknown:
+		d.warn("charset", "unknown charset %s in %s; valid UTF-8 kept, other bytes read as windows-1252", clip([]byte(charset), 40), name)
+	}
+	s = d.cleanText(s, name)
+	switch {
+	case ct == "text/plain":
+		d.plain = append(d.plain, s)
+	case ct == "text/html":
+		if !d.hasHTML {
+			d.html, d.hasHTML = s, true
+		}
+	default:
+		if !d.hasOther {
+			d.other, d.hasOther = s, true
+		}
+	}
+}
+
+// cleanText turns CRLF into LF and removes NUL bytes.
+func (d *decoder) cleanText(s, name string) string {
+	s = strings.ReplaceAll(s, "\r\n", "\n")
+	if n := strings.Count(s, "\x00"); n > 0 {
+		s = strings.ReplaceAll(s, "\x00", "")
+		d.warn("nul-bytes", "%d NUL bytes removed from %s", n, name)
+	}
+	return s
+}
+
+// readError reports an error met while reading a part.
+func (d *decoder) readError(err error, name string, n int64, kept bool) {
+	what := "the text read was kept"
+	if !kept {
+		what = "the attachment was left out"
+	}
+	if errors.Is(err, io.ErrUnexpectedEOF) {
+		why := "ends before its multipart boundary"
+		if d.atFileEnd {
+			why += " (the file ends inside this message: truncated?)"
+		}
+		d.warn("truncated", "%s %s after %d bytes; %s", name, why, n, what)
+		return
+	}
+	d.warn("truncated", "%s could not be read to its end after %d bytes (%v); %s", name, n, err, what)
+}
+
+func (d *decoder) attachment(h textproto.Header, ct, disp, filename string, r io.Reader, name string) {
+	n, err := io.Copy(io.Discard, r)
+	if err != nil {
+		// A part cut by the end of the file is left out; one that only lacks
+		// its closing boundary in the middle of an archive is kept.
+		if errors.Is(err, io.ErrUnexpectedEOF) && !d.atFileEnd {
+			d.warn("truncated", "%s ends without its multipart boundary; the attachment was kept (%d bytes)", name, n)
+		} else {
+			d.readError(err, name, n, false)
+			return
+		}
+	}
+	if filename == "" {
+		ext := ".bin"
+		switch {
+		case ct == "message/rfc822":
+			ext = ".eml"
+		case strings.HasPrefix(ct, "text/"):
+			ext = ".txt"
+		}
+		filename = "attachment-" + strconv.Itoa(len(d.msg.Attachments)+1) + ext
+	}
+	d.msg.Attachments = append(d.msg.Attachments, Attachment{
+		Name:        filename,
+		ContentType: ct,
+		Size:        n,
+		Inline:      disp == "inline",
+		ContentID:   strings.Trim(strings.TrimSpace(h.Get("Content-Id")), "<>"),
+	})
+}
+
+// finish chooses Body and HTMLBody.
+func (d *decoder) finish() {
+	m := d.msg
+	switch {
+	case len(d.plain) > 0:
+		m.Body = strings.Join(d.plain, "\n\n")
+	case d.hasHTML:
+		m.HTMLBody = d.html
+		text, err := html2text.FromString(d.html, html2text.Options{PrettyTables: false})
+		if err != nil {
+			d.warn("html", "HTML body could not be turned into text (%v); the plain body is empty", err)
+		}
+		m.Body = text
+	case d.hasOther:
+		m.Body = d.other
+	case d.hasRecov:
+		m.Body = d.recovered
+	}
+}
+
+func bytesValidUTF8(b []byte) bool { return utf8.Valid(b) }

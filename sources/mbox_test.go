@@ -1,0 +1,591 @@
+package sources
+
+import (
+	"bufio"
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+	"unicode/utf8"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+var testNow = func() time.Time { return time.Date(2024, 6, 1, 12, 0, 0, 0, time.UTC) }
+
+// readMbox reads every envelope of path and loads each.
+func readMbox(t testing.TB, path string, opts Options) ([]*Envelope, []*Message) {
+	t.Helper()
+	if opts.Now == nil {
+		opts.Now = testNow
+	}
+	r, err := OpenMbox(path, opts)
+	if err != nil {
+		t.Fatalf("OpenMbox(%s): %v", path, err)
+	}
+	defer r.Close()
+	var envs []*Envelope
+	for {
+		env, err := r.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatalf("Next(%s) after %d envelopes: %v", path, len(envs), err)
+		}
+		envs = append(envs, env)
+	}
+	msgs := make([]*Message, len(envs))
+	for i, env := range envs {
+		m, err := r.Load(env)
+		if err != nil {
+			t.Fatalf("Load(%s): %v", env.Loc, err)
+		}
+		msgs[i] = m
+	}
+	return envs, msgs
+}
+
+func issueList(is []Issue) []string {
+	out := []string{}
+	for _, i := range is {
+		out = append(out, string(i.Severity)+" "+i.Rule)
+	}
+	return out
+}
+
+type wantEnv struct {
+	id      string
+	subject string
+	date    string // RFC 3339, "" for none
+	refs    []string
+	issues  []string // "severity rule" of the envelope
+}
+
+func TestMboxEnvelopes(t *testing.T) {
+	tests := []struct {
+		file string
+		want []wantEnv
+	}{
+		{"basic.mbox", []wantEnv{
+			{id: "msg1@example.com", subject: "Café au lait", date: "2006-06-09T00:44:16-07:00"},
+			{subject: "Re: Cafe au lait", date: "2006-06-10T10:00:00Z",
+				refs: []string{"root@example.com", "msg1@example.com"}, issues: []string{"warning no-message-id"}},
+			{id: "msg3@example.com", subject: "no date header", date: "2006-06-11T11:59:00Z",
+				issues: []string{"warning date-fallback"}},
+		}},
+		{"mboxrd.mbox", []wantEnv{
+			{id: "rd1@example.com", subject: "escaped", date: "2006-06-09T00:44:16-07:00"},
+			{id: "rd2@example.com", subject: "second", date: "2006-06-09T00:45:16-07:00"},
+		}},
+		{"crlf_bom.mbox", []wantEnv{
+			{id: "crlf1@example.com", subject: "crlf one", date: "2001-09-17T00:00:00Z"},
+			{id: "crlf2@example.com", subject: "crlf two", date: "2001-09-18T00:00:00Z"},
+		}},
+		{"dates.mbox", []wantEnv{
+			{id: "d1@example.com", subject: "from line date", date: "2000-02-09T22:02:00Z", issues: []string{"warning date-fallback"}},
+			{id: "d2@example.com", subject: "epoch date", date: "2000-02-10T08:00:00Z", issues: []string{"warning date-fallback"}},
+			{id: "d3@example.com", subject: "no date at all", issues: []string{"error no-date"}},
+			{id: "d4@example.com", subject: "future", date: "2100-01-01T00:00:00Z", issues: []string{"error date-out-of-range"}},
+			{id: "d5@example.com", subject: "before 1970", date: "1955-01-01T00:00:00Z", issues: []string{"error date-out-of-range"}},
+			{id: "d6@example.com", subject: "obsolete date", date: "2000-02-10T08:00:00-05:00"},
+		}},
+		{"mime.mbox", []wantEnv{
+			{id: "html@example.com", subject: "html only", date: "2001-09-17T00:00:00Z"},
+			{id: "alt@example.com", subject: "alternative", date: "2001-09-17T00:00:00Z"},
+			{id: "att@example.com", subject: "attachment", date: "2001-09-17T00:00:00Z"},
+			{id: "cs@example.com", subject: "unknown charset and no colon", date: "2001-09-17T00:00:00Z", issues: []string{"warning header-no-colon"}},
+			{id: "nob@example.com", subject: "no boundary", date: "2001-09-17T00:00:00Z"},
+			{id: "b64@example.com", subject: "bad base64 and NUL", date: "2001-09-17T00:00:00Z"},
+			{id: "addr@example.com", subject: "addresses", date: "2001-09-17T00:00:00Z"},
+			{id: "nosend@example.com", subject: "no sender, no recipient", date: "2001-09-17T00:00:00Z"},
+			{issues: []string{"error no-header"}},
+			{id: "8bit@example.com", subject: "8bit Grüße", date: "2001-09-17T00:00:00Z", issues: []string{"warning 8bit-header"}},
+		}},
+		{"single.eml", []wantEnv{
+			{id: "eml@example.com", subject: "a single message", date: "2001-09-17T00:00:00Z"},
+		}},
+		{"mboxcl.mbox", []wantEnv{
+			{id: "cl1@example.com", date: "2001-09-17T00:00:00Z"},
+			{id: "cl2@example.com", date: "2001-09-17T00:00:00Z"},
+			{id: "cl3@example.com", date: "2001-09-17T00:00:00Z"},
+			{id: "cl4@example.com", date: "2001-09-17T00:00:00Z"},
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.file, func(t *testing.T) {
+			path := filepath.Join("testdata", tt.file)
+			data, err := os.ReadFile(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			envs, _ := readMbox(t, path, Options{})
+			var got []wantEnv
+			var end int64
+			for i, e := range envs {
+				if e.Seq != i {
+					t.Errorf("envelope %d: Seq = %d", i, e.Seq)
+				}
+				if e.Loc.File != path {
+					t.Errorf("envelope %d: Loc.File = %q, want %q", i, e.Loc.File, path)
+				}
+				if i > 0 && e.Loc.Offset != end {
+					t.Errorf("envelope %d: Offset = %d, want %d (end of the previous one)", i, e.Loc.Offset, end)
+				}
+				if !strings.HasSuffix(tt.file, ".eml") && !bytes.HasPrefix(data[e.Loc.Offset:], []byte("From ")) {
+					t.Errorf("envelope %d: bytes at offset %d are %q, want a From line", i, e.Loc.Offset, data[e.Loc.Offset:min(int(e.Loc.Offset)+20, len(data))])
+				}
+				end = e.Loc.Offset + e.Size
+				if !strings.HasPrefix(e.ContentKey, "sha256:") || len(e.ContentKey) != 7+64 {
+					t.Errorf("envelope %d: ContentKey = %q", i, e.ContentKey)
+				}
+				w := wantEnv{id: e.MessageID, subject: e.Subject, refs: e.References, issues: issueList(e.Issues)}
+				if !e.Date.IsZero() {
+					w.date = e.Date.Format(time.RFC3339)
+				}
+				if len(w.issues) == 0 {
+					w.issues = nil
+				}
+				got = append(got, w)
+			}
+			if end != int64(len(data)) && !strings.HasPrefix(tt.file, "crlf_bom") {
+				t.Errorf("last envelope ends at %d, file is %d bytes", end, len(data))
+			}
+			if diff := cmp.Diff(tt.want, got, cmp.AllowUnexported(wantEnv{})); diff != "" {
+				t.Errorf("envelopes of %s (-want +got):\n%s", tt.file, diff)
+			}
+		})
+	}
+}
+
+func TestMboxCRLFBOMOffsets(t *testing.T) {
+	// BOM (3 bytes) + "\r\n" + "  \r\n" before the first From line.
+	envs, _ := readMbox(t, "testdata/crlf_bom.mbox", Options{})
+	if len(envs) != 2 || envs[0].Loc.Offset != 9 {
+		t.Fatalf("got %d envelopes, first at %d; want 2, first at 9", len(envs), envs[0].Loc.Offset)
+	}
+}
+
+func TestMboxContentKey(t *testing.T) {
+	// The content key hashes the header block as written, CRLF as LF, so
+	// the LF and CRLF versions of one message share it.
+	lf := "From a Mon Sep 17 00:00:00 2001\nFrom: a@example.com\nTo: b@example.com\nSubject: k\n\nbody\n"
+	crlf := strings.ReplaceAll(lf, "\n", "\r\n")
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "lf.mbox"), []byte(lf), 0o644)
+	os.WriteFile(filepath.Join(dir, "crlf.mbox"), []byte(crlf), 0o644)
+	a, _ := readMbox(t, filepath.Join(dir, "lf.mbox"), Options{})
+	b, _ := readMbox(t, filepath.Join(dir, "crlf.mbox"), Options{})
+	want := "sha256:" + sha256Hex("From: a@example.com\nTo: b@example.com\nSubject: k\n")
+	if a[0].ContentKey != want || b[0].ContentKey != want {
+		t.Errorf("ContentKey = %s (LF), %s (CRLF), want %s", a[0].ContentKey, b[0].ContentKey, want)
+	}
+	if a[0].Key() != want {
+		t.Errorf("Key() = %s, want the content key", a[0].Key())
+	}
+}
+
+func TestMboxMessages(t *testing.T) {
+	type att struct {
+		Name, ContentType string
+		Size              int64
+		Inline            bool
+		ContentID         string
+	}
+	type want struct {
+		from     string // "Name <email>"
+		to, cc   []string
+		body     string
+		html     string
+		atts     []att
+		issues   []string // Load issues (envelope's included)
+		reasonIn string   // a substring of some issue's reason
+	}
+	addr := func(a Address) string {
+		if a.Name == "" {
+			return a.Email
+		}
+		return a.Name + " <" + a.Email + ">"
+	}
+	tests := []struct {
+		file string
+		seq  int
+		want want
+	}{
+		{"basic.mbox", 0, want{from: "Alice <alice@example.com>", to: []string{"Bob <bob@example.com>"},
+			body: "First line.\nFrom here the body goes on: this line does not split.\nFrom escaped once\nLast line.\n"}},
+		{"basic.mbox", 1, want{from: "Bob B. <bob@example.com>", to: []string{"alice@example.com"}, cc: []string{"carol@example.com"},
+			body: "Hello Alice, café is good.\n", issues: []string{"warning no-message-id"}}},
+		{"mboxrd.mbox", 0, want{from: "w <w@example.com>", to: []string{"r@example.com"},
+			body: "From the beginning\n>From twice\n>>From thrice\n >From not at line start\n>From\nFrom not preceded by a blank line\n"}},
+		{"crlf_bom.mbox", 0, want{from: "A <a@example.com>", to: []string{"b@example.com"},
+			body: "line one\nFrom inside, no blank line before\n"}},
+		{"mime.mbox", 0, want{from: "A <a@example.com>", to: []string{"b@example.com"},
+			body: "Hello *HTML* world", html: "<html><body><p>Hello <b>HTML</b> world</p></body></html>\n"}},
+		{"mime.mbox", 1, want{from: "A <a@example.com>", to: []string{"b@example.com"},
+			body: "Grüße aus Köln, a very long line that is soft-broken."}},
+		{"mime.mbox", 2, want{from: "A <a@example.com>", to: []string{"b@example.com"}, body: "See attached.",
+			atts: []att{
+				{"résumé.pdf", "application/pdf", 48, false, ""},
+				{"logoé.png", "image/png", 8, true, "logo@example.com"},
+				{"attachment-3.eml", "message/rfc822", 50, false, ""},
+			}}},
+		{"mime.mbox", 3, want{from: "A <a@example.com>", to: []string{"b@example.com"}, body: "first\n\ncafé and naïve",
+			issues:   []string{"warning header-no-colon", "warning charset"},
+			reasonIn: "unknown charset x-no-such-charset in part 2"}},
+		{"mime.mbox", 4, want{from: "A <a@example.com>", to: []string{"b@example.com"},
+			body: "This text has no boundary at all.\nIt must be kept.\n", issues: []string{"warning no-boundary"}}},
+		{"mime.mbox", 5, want{from: "A <a@example.com>", to: []string{"b@example.com"}, body: "Hello World",
+			issues: []string{"warning bad-encoding"}, reasonIn: "invalid base64 in the body"}},
+		{"mime.mbox", 6, want{from: "A <a@example.com>", to: []string{"b@example.com", "C <c@example.com>"}, body: "nul in text\n",
+			issues: []string{"warning invalid-address", "warning invalid-address", "warning nul-bytes"}, reasonIn: `"@@bad@@" from To`}},
+		{"mime.mbox", 7, want{body: "x\n", issues: []string{"error no-sender", "warning invalid-address", "error no-recipient"}}},
+		{"mime.mbox", 8, want{issues: []string{"error no-header"}}},
+		{"mime.mbox", 9, want{from: "A <a@example.com>", to: []string{"b@example.com"}, body: "8bit header\n", issues: []string{"warning 8bit-header"}}},
+		{"single.eml", 0, want{from: "A <a@example.com>", to: []string{"b@example.com"},
+			body: "Body of an .eml file.\n\nFrom here on, this is not a separator: the file is one message.\n"}},
+		{"mboxcl.mbox", 0, want{from: "a@example.com", to: []string{"b@example.com"}, body: "cl body\n\nFrom inside the counted body\nend\n"}},
+		{"dates.mbox", 3, want{from: "x@example.com", to: []string{"y@example.com"}, body: "future\n",
+			issues: []string{"error date-out-of-range"}, reasonIn: "2100-01-01T00:00:00Z"}},
+	}
+	cache := map[string][]*Message{}
+	for _, tt := range tests {
+		t.Run(fmt.Sprintf("%s#%d", tt.file, tt.seq), func(t *testing.T) {
+			msgs, ok := cache[tt.file]
+			if !ok {
+				_, msgs = readMbox(t, filepath.Join("testdata", tt.file), Options{})
+				cache[tt.file] = msgs
+			}
+			m := msgs[tt.seq]
+			got := want{body: m.Body, html: m.HTMLBody, issues: issueList(m.Issues), reasonIn: tt.want.reasonIn}
+			if m.HasFrom {
+				got.from = addr(m.From)
+			}
+			for _, a := range m.To {
+				got.to = append(got.to, addr(a))
+			}
+			for _, a := range m.Cc {
+				got.cc = append(got.cc, addr(a))
+			}
+			for _, a := range m.Attachments {
+				got.atts = append(got.atts, att{a.Name, a.ContentType, a.Size, a.Inline, a.ContentID})
+			}
+			if len(got.issues) == 0 {
+				got.issues = nil
+			}
+			if diff := cmp.Diff(tt.want, got, cmp.AllowUnexported(want{})); diff != "" {
+				t.Errorf("Load(%s #%d) (-want +got):\n%s", tt.file, tt.seq, diff)
+			}
+			if tt.want.reasonIn != "" {
+				found := false
+				for _, i := range m.Issues {
+					if strings.Contains(i.Reason, tt.want.reasonIn) {
+						found = true
+					}
+				}
+				if !found {
+					t.Errorf("no issue reason contains %q: %v", tt.want.reasonIn, m.Issues)
+				}
+			}
+		})
+	}
+}
+
+func TestMboxHeaderFields(t *testing.T) {
+	dir := t.TempDir()
+	p := filepath.Join(dir, "h.mbox")
+	os.WriteFile(p, []byte("From a Mon Sep 17 00:00:00 2001\nFrom: a@example.com\nTo: b@example.com\nDate: Mon, 17 Sep 2001 00:00:00 +0000\n"+
+		"X-Zendesk-Ticket-Id: 42\nx-custom:  =?utf-8?q?caf=C3=A9?=\nReceived: one\nReceived: two\n\nbody\n"), 0o644)
+	_, msgs := readMbox(t, p, Options{})
+	h := msgs[0].Header
+	if got := h["X-Zendesk-Ticket-Id"]; !cmp.Equal(got, []string{"42"}) {
+		t.Errorf("Header[X-Zendesk-Ticket-Id] = %q, want [42]", got)
+	}
+	if got := h["X-Custom"]; !cmp.Equal(got, []string{"café"}) {
+		t.Errorf("Header[X-Custom] = %q, want [café]", got)
+	}
+	if got := h["Received"]; !cmp.Equal(got, []string{"one", "two"}) {
+		t.Errorf("Header[Received] = %q, want [one two] in order", got)
+	}
+}
+
+func TestMboxTooLargeAndLongLines(t *testing.T) {
+	dir := t.TempDir()
+	p := filepath.Join(dir, "big.mbox")
+	long := strings.Repeat("x", 200<<10) // longer than the scan buffer
+	var b strings.Builder
+	b.WriteString("From a Mon Sep 17 00:00:00 2001\nFrom: a@example.com\nTo: b@example.com\nDate: Mon, 17 Sep 2001 00:00:00 +0000\n")
+	b.WriteString("X-Long: " + long + "\n\n" + long + "\n\n")
+	b.WriteString("From b Mon Sep 17 00:00:00 2001\nFrom: b@example.com\nTo: a@example.com\nDate: Mon, 17 Sep 2001 00:00:00 +0000\n")
+	for i := 0; i < 5; i++ { // header over the 256 KiB cap
+		b.WriteString("X-Pad: " + long[:100<<10] + "\n")
+	}
+	b.WriteString("Subject: after the cap\n\nsmall\n")
+	os.WriteFile(p, []byte(b.String()), 0o644)
+	envs, msgs := readMbox(t, p, Options{MaxMessageBytes: 450 << 10})
+	if len(envs) != 2 {
+		t.Fatalf("got %d envelopes, want 2", len(envs))
+	}
+	if msgs[0].Body != long+"\n" {
+		t.Errorf("body of message 0 is %d bytes, want %d", len(msgs[0].Body), len(long)+1)
+	}
+	if got := issueList(envs[1].Issues); !cmp.Equal(got, []string{"warning header-too-large", "error too-large", "warning no-message-id"}) {
+		t.Errorf("issues of message 1 = %v", envs[1].Issues)
+	}
+	if !strings.Contains(envs[1].Issues[1].Reason, "over max_message_bytes 460800") {
+		t.Errorf("too-large reason = %q", envs[1].Issues[1].Reason)
+	}
+}
+
+func TestMboxLoadConcurrent(t *testing.T) {
+	r, err := OpenMbox("testdata/mime.mbox", Options{Now: testNow})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	var envs []*Envelope
+	for {
+		e, err := r.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		envs = append(envs, e)
+	}
+	_, want := readMbox(t, "testdata/mime.mbox", Options{})
+	var wg sync.WaitGroup
+	for w := 0; w < 4; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := len(envs) - 1; i >= 0; i-- {
+				m, err := r.Load(envs[i])
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				if m.Body != want[i].Body {
+					t.Errorf("concurrent Load #%d body = %q, want %q", i, m.Body, want[i].Body)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+}
+
+func TestOpen(t *testing.T) {
+	if _, err := Open("csv", "x.csv", Options{}); !errors.Is(err, ErrUnsupported) {
+		t.Errorf("Open(csv) error = %v, want ErrUnsupported", err)
+	}
+	r, err := Open("mbox", "testdata/basic.mbox", Options{Name: "archive.mbox"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e, err := r.Next()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := e.Loc.String(); got != "archive.mbox@0" {
+		t.Errorf("Loc = %s, want archive.mbox@0", got)
+	}
+	r.Close()
+	if _, err := r.Next(); !errors.Is(err, ErrClosed) {
+		t.Errorf("Next after Close = %v, want ErrClosed", err)
+	}
+	if _, err := OpenMbox("testdata/does-not-exist.mbox", Options{}); err == nil {
+		t.Error("OpenMbox of a missing file: no error")
+	}
+}
+
+func TestEmptyFiles(t *testing.T) {
+	dir := t.TempDir()
+	for name, content := range map[string]string{"empty": "", "blank": "\n\n  \n", "bom": "\xef\xbb\xbf"} {
+		p := filepath.Join(dir, name)
+		os.WriteFile(p, []byte(content), 0o644)
+		envs, _ := readMbox(t, p, Options{})
+		if len(envs) != 0 {
+			t.Errorf("%s: %d envelopes, want 0", name, len(envs))
+		}
+	}
+}
+
+func TestCharsets(t *testing.T) {
+	tests := []struct {
+		label string
+		in    string
+		want  string
+		st    decodeStatus
+	}{
+		{"iso-8859-1", "caf\xe9", "café", decodedOK},
+		{"windows-1252", "\x80 \x93q\x94", "€ “q”", decodedOK},
+		{"ISO_8859-15", "\xa4", "€", decodedOK},
+		{"koi8-r", "\xf0\xd2\xc9\xd7\xc5\xd4", "Привет", decodedOK},
+		{"windows-1251", "\xcf\xf0\xe8", "При", decodedOK},
+		{"utf-8", "naïve", "naïve", decodedOK},
+		{"utf-8", "caf\xe9", "café", decodedInvalid},
+		{"x-mac-roman", "\x8e", "é", decodedOK},
+		{"x-unknown-thing", "na\xc3\xafve caf\xe9", "naïve café", decodedUnknown},
+		{"utf-16le", "h\x00i\x00", "hi", decodedOK},
+	}
+	for _, tt := range tests {
+		got, st := decodeCharset(tt.label, []byte(tt.in))
+		if got != tt.want || st != tt.st {
+			t.Errorf("decodeCharset(%q, %q) = %q, %d; want %q, %d", tt.label, tt.in, got, st, tt.want, tt.st)
+		}
+	}
+}
+
+func TestLenientDecoders(t *testing.T) {
+	qp := func(s string) (string, int) {
+		d := &qpReader{src: bufioReader(s)}
+		b, _ := io.ReadAll(d)
+		return string(b), d.invalid
+	}
+	for _, tt := range []struct {
+		in, want string
+		invalid  int
+	}{
+		{"a=3Db", "a=b", 0},
+		{"soft=\nbreak", "softbreak", 0},
+		{"soft=  \r\nbreak", "softbreak", 0},
+		{"x=ZZy", "x=ZZy", 1},
+		{"ctrl\x0cok", "ctrl\x0cok", 0},
+		{"end=", "end", 0},
+		{"end=4", "end=4", 1},
+		{"low=e9", "low\xe9", 0},
+	} {
+		if got, inv := qp(tt.in); got != tt.want || inv != tt.invalid {
+			t.Errorf("qp(%q) = %q, %d invalid; want %q, %d", tt.in, got, inv, tt.want, tt.invalid)
+		}
+	}
+	b64 := func(s string) (string, int, bool) {
+		d := &base64Reader{src: strings.NewReader(s)}
+		b, _ := io.ReadAll(d)
+		return string(b), d.invalid, d.partial
+	}
+	for _, tt := range []struct {
+		in, want string
+		invalid  int
+		partial  bool
+	}{
+		{"aGVsbG8=", "hello", 0, false},
+		{"aGVs\r\nbG8=\r\n", "hello", 0, false},
+		{"aGVsbG8", "hello", 0, true},
+		{"aGV!sbG8=", "hello", 1, false},
+		{"aGk=aGk=", "hihi", 0, false},
+	} {
+		if got, inv, p := b64(tt.in); got != tt.want || inv != tt.invalid || p != tt.partial {
+			t.Errorf("base64(%q) = %q, %d, %v; want %q, %d, %v", tt.in, got, inv, p, tt.want, tt.invalid, tt.partial)
+		}
+	}
+}
+
+func TestReferences(t *testing.T) {
+	tests := []struct {
+		refs, irt, self string
+		want            []string
+	}{
+		{"<a@x> <b@x>", "<b@x>", "c@x", []string{"a@x", "b@x"}},
+		{"<a@x>", "<b@x> (sent)", "c@x", []string{"a@x", "b@x"}},
+		{"<a@x> <c@x> <b@x>", "", "c@x", []string{"a@x", "b@x"}},
+		{"", "Other person's message of Sat <p@x>", "c@x", []string{"p@x"}},
+		{"<a@x> <> junk <b c>", "your message", "", []string{"a@x"}},
+		{"a@x b@x", "", "", []string{"a@x", "b@x"}},
+		{"<b@x> <a@x>", "<b@x>", "", []string{"a@x", "b@x"}},
+	}
+	for _, tt := range tests {
+		if got := references(tt.refs, tt.irt, tt.self); !cmp.Equal(got, tt.want) {
+			t.Errorf("references(%q, %q, %q) = %q, want %q", tt.refs, tt.irt, tt.self, got, tt.want)
+		}
+	}
+	for in, want := range map[string]string{" <Ab@X> ": "Ab@X", "plain@x": "plain@x", "": "", "<a@x> <b@x>": "a@x"} {
+		if got := normalizeID(in); got != want {
+			t.Errorf("normalizeID(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+func TestParseDates(t *testing.T) {
+	tests := map[string]string{
+		"Fri, 9 Jun 2006 00:44:16 -0700":        "2006-06-09T00:44:16-07:00",
+		"Fri,  6 Apr 2007 15:43:55 -0700 (PDT)": "2007-04-06T15:43:55-07:00",
+		"9 Jun 2006 00:44:16 GMT":               "2006-06-09T00:44:16Z",
+		"Thu, 10 Feb 00 08:00:00 EST":           "2000-02-10T08:00:00-05:00",
+		"Mon, 17 Sep 2001 00:00 +0200":          "2001-09-17T00:00:00+02:00",
+		"Mon Sep 17 00:00:00 2001":              "2001-09-17T00:00:00Z",
+		"2001-09-17 10:11:12":                   "2001-09-17T10:11:12Z",
+		"Tue, 18 Sep 2001 10:11:12 +02:00":      "2001-09-18T10:11:12+02:00",
+		"Wed, 19 Sep 2001 10:11:12 GMT+0100":    "2001-09-19T10:11:12+01:00",
+		"Thu, 20 Sep 2001 10:11:12 +0000 (UTC)": "2001-09-20T10:11:12Z",
+	}
+	for in, want := range tests {
+		got, err := parseDate(in)
+		if err != nil || got.Format(time.RFC3339) != want {
+			t.Errorf("parseDate(%q) = %v, %v; want %s", in, got, err, want)
+		}
+	}
+	for in, want := range map[string]string{
+		"From nobody Mon Sep 17 00:00:00 2001":       "2001-09-17T00:00:00Z",
+		"From user@x Wed Feb  9 22:02 MET 2000":      "2000-02-09T22:02:00Z",
+		"From user@x  Fri Apr  6 22:43:55 2007":      "2007-04-06T22:43:55Z",
+		"From user@x Sat Jan  3 01:05:34 -0800 1998": "1998-01-03T01:05:34Z",
+		"From -":   "",
+		"From bob": "",
+	} {
+		got, ok := fromLineDate([]byte(in))
+		s := ""
+		if ok {
+			s = got.Format(time.RFC3339)
+		}
+		if s != want {
+			t.Errorf("fromLineDate(%q) = %q, want %q", in, s, want)
+		}
+	}
+}
+
+func sha256Hex(s string) string {
+	h := sha256.Sum256([]byte(s))
+	return hex.EncodeToString(h[:])
+}
+
+func bufioReader(s string) *bufio.Reader { return bufio.NewReader(strings.NewReader(s)) }
+
+// TestMultiByteCharsets guards the charset package import: without it,
+// iso-2022-jp (and every other multi-byte charset) would be "unknown".
+func TestMultiByteCharsets(t *testing.T) {
+	path := filepath.Join("..", "..", "shared", "corpora", "mail", "mimekit", "messages", "japanese.eml")
+	if _, err := os.Stat(path); err != nil {
+		t.Skipf("corpus not available: %v", err)
+	}
+	r, err := Open("mbox", path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	env, err := r.Next()
+	if err != nil {
+		t.Fatal(err)
+	}
+	msg, err := r.Load(env)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, is := range msg.Issues {
+		if is.Rule == "charset" {
+			t.Errorf("iso-2022-jp not decoded: %s", is.Reason)
+		}
+	}
+	if !utf8.ValidString(msg.Body) || !strings.ContainsFunc(msg.Body+msg.Subject, func(r rune) bool { return r >= 0x3040 && r <= 0x30ff || r >= 0x4e00 && r <= 0x9fff }) {
+		t.Errorf("no Japanese text decoded: subject %q body %q", msg.Subject, msg.Body)
+	}
+}

@@ -1,0 +1,496 @@
+package zendesk
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptrace"
+	"net/url"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/rs/zerolog"
+	"golang.org/x/time/rate"
+)
+
+// DefaultTimeout is the per-request timeout when Options.Timeout is 0.
+const DefaultTimeout = 30 * time.Second
+
+// Default Retry-After waits when the header is missing or unreadable.
+const (
+	DefaultRetryAfter429 = 60 * time.Second
+	DefaultRetryAfter503 = 30 * time.Second
+)
+
+// Endpoint kinds, the keys of Stats.Requests.
+const (
+	KindImport       = "import"
+	KindEventsImport = "events_import"
+	KindList         = "list"
+	KindShow         = "show"
+	KindUpload       = "upload"
+	KindTicket       = "ticket"
+	KindTicketSearch = "ticket_search"
+)
+
+var allKinds = []string{KindImport, KindEventsImport, KindList, KindShow, KindUpload, KindTicket, KindTicketSearch}
+
+// Options configures a Client. The zero value of every field but BaseURL
+// and the credentials means a default.
+type Options struct {
+	// BaseURL is the account's URL, e.g. https://acme.zendesk.com. http://
+	// is refused unless the host is loopback (127.0.0.0/8, ::1, localhost).
+	BaseURL string
+	// Email and Token are API-token credentials: Basic
+	// base64("{email}/token:{token}").
+	Email, Token string
+	// OAuthToken is an OAuth access token (Bearer), instead of Email/Token.
+	OAuthToken string
+	// RequestsPerMinute caps every request (the account-wide limit);
+	// 0 = unlimited.
+	RequestsPerMinute int
+	// WriteRequestsPer10Minutes caps writes (import, events/import,
+	// attachment upload) in a second bucket; 0 = none.
+	WriteRequestsPer10Minutes int
+	// Timeout bounds each request from sending to reading the whole
+	// response (not the wait for the limiters); 0 = 30s.
+	Timeout time.Duration
+	// HTTPClient is used if set (copied; its redirects are not followed).
+	HTTPClient *http.Client
+	// Logger receives failures (with request id and API warning) at debug
+	// or warn. The zero Logger logs nothing.
+	Logger zerolog.Logger
+	// UserAgent is sent as User-Agent; default "threadlift".
+	UserAgent string
+	// Gate is shared with other clients if set; by default each Client
+	// has its own.
+	Gate *Gate
+}
+
+// String describes the options without secrets.
+func (o Options) String() string {
+	auth := "none"
+	switch {
+	case o.OAuthToken != "":
+		auth = "oauth"
+	case o.Token != "":
+		auth = "token(" + o.Email + ")"
+	}
+	return fmt.Sprintf("zendesk.Options{BaseURL:%s Auth:%s RequestsPerMinute:%d WriteRequestsPer10Minutes:%d Timeout:%s}",
+		redactURL(o.BaseURL), auth, o.RequestsPerMinute, o.WriteRequestsPer10Minutes, o.Timeout)
+}
+
+// GoString is String, so that %#v does not print the token either.
+func (o Options) GoString() string { return o.String() }
+
+// Client talks to the Zendesk Support API. Each method makes exactly one
+// attempt (paginated lists one per page); the caller retries, consulting
+// Retryable and OutcomeUnknown. A Client is safe for concurrent use.
+type Client struct {
+	base         string // scheme://host[/prefix], no trailing slash
+	baseURL      *url.URL
+	httpc        *http.Client
+	auth         string
+	secrets      []string
+	limiter      *rate.Limiter // nil: unlimited
+	writeLimiter *rate.Limiter // nil: none
+	gate         *Gate
+	timeout      time.Duration
+	log          zerolog.Logger
+	userAgent    string
+	stats        counters
+}
+
+// New checks opts and returns a Client.
+func New(opts Options) (*Client, error) {
+	base, err := parseBaseURL(opts.BaseURL)
+	if err != nil {
+		return nil, err
+	}
+	c := &Client{
+		base:      strings.TrimSuffix(base.String(), "/"),
+		baseURL:   base,
+		gate:      opts.Gate,
+		timeout:   opts.Timeout,
+		log:       opts.Logger,
+		userAgent: opts.UserAgent,
+	}
+	switch {
+	case opts.OAuthToken != "" && opts.Token != "":
+		return nil, errors.New("zendesk: both Token and OAuthToken are set; use one")
+	case opts.OAuthToken != "":
+		if !headerSafe(opts.OAuthToken) {
+			return nil, errors.New("zendesk: OAuthToken contains white space or control characters")
+		}
+		c.auth = "Bearer " + opts.OAuthToken
+		c.secrets = []string{opts.OAuthToken}
+	case opts.Token != "":
+		if opts.Email == "" {
+			return nil, errors.New("zendesk: Token is set but Email is empty")
+		}
+		if !headerSafe(opts.Token) {
+			return nil, errors.New("zendesk: Token contains white space or control characters")
+		}
+		cred := base64.StdEncoding.EncodeToString([]byte(opts.Email + "/token:" + opts.Token))
+		c.auth = "Basic " + cred
+		c.secrets = []string{opts.Token, cred}
+	default:
+		return nil, errors.New("zendesk: no credentials: set Email and Token, or OAuthToken")
+	}
+	if opts.RequestsPerMinute < 0 || opts.WriteRequestsPer10Minutes < 0 {
+		return nil, errors.New("zendesk: negative rate limit")
+	}
+	if opts.RequestsPerMinute > 0 {
+		c.limiter = rate.NewLimiter(rate.Limit(float64(opts.RequestsPerMinute)/60), 1)
+	}
+	if opts.WriteRequestsPer10Minutes > 0 {
+		c.writeLimiter = rate.NewLimiter(rate.Limit(float64(opts.WriteRequestsPer10Minutes)/600), 1)
+	}
+	if c.gate == nil {
+		c.gate = new(Gate)
+	}
+	if c.timeout <= 0 {
+		c.timeout = DefaultTimeout
+	}
+	if c.userAgent == "" {
+		c.userAgent = "threadlift"
+	}
+	if opts.HTTPClient != nil {
+		hc := *opts.HTTPClient
+		c.httpc = &hc
+	} else {
+		tr := http.DefaultTransport.(*http.Transport).Clone()
+		tr.MaxIdleConnsPerHost = 64
+		c.httpc = &http.Client{Transport: tr}
+	}
+	// A redirect would resend the request elsewhere (a POST as a GET):
+	// report it as an error instead.
+	c.httpc.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	c.stats.init()
+	return c, nil
+}
+
+// String describes the client without secrets.
+func (c *Client) String() string { return "zendesk.Client{" + c.base + "}" }
+
+// GoString is String.
+func (c *Client) GoString() string { return c.String() }
+
+// Gate returns the gate every request waits on; a Retry-After closes it.
+func (c *Client) Gate() *Gate { return c.gate }
+
+func parseBaseURL(raw string) (*url.URL, error) {
+	if raw == "" {
+		return nil, errors.New("zendesk: BaseURL is empty")
+	}
+	u, err := url.Parse(raw)
+	if err != nil {
+		return nil, fmt.Errorf("zendesk: BaseURL %s is not a URL", redactURL(raw))
+	}
+	if u.User != nil {
+		return nil, fmt.Errorf("zendesk: BaseURL %s must not contain credentials", u.Redacted())
+	}
+	u.Scheme = strings.ToLower(u.Scheme)
+	switch u.Scheme {
+	case "https":
+	case "http":
+		if !isLoopback(u.Hostname()) {
+			return nil, fmt.Errorf("zendesk: BaseURL %s: http:// is only allowed for a loopback host; use https://", u)
+		}
+	default:
+		return nil, fmt.Errorf("zendesk: BaseURL %s: want https://SUBDOMAIN.zendesk.com", u)
+	}
+	if u.Host == "" {
+		return nil, fmt.Errorf("zendesk: BaseURL %s has no host", u)
+	}
+	if u.RawQuery != "" || u.Fragment != "" {
+		return nil, fmt.Errorf("zendesk: BaseURL %s must not have a query or fragment", u)
+	}
+	p := strings.TrimRight(u.Path, "/")
+	p = strings.TrimSuffix(p, "/api/v2")
+	u.Path, u.RawPath = p, ""
+	return u, nil
+}
+
+func isLoopback(host string) bool {
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+// redactURL returns raw with any user info masked, for messages.
+func redactURL(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		if i := strings.LastIndex(raw, "@"); i >= 0 {
+			return "[redacted]" + raw[i:]
+		}
+		return raw
+	}
+	return u.Redacted()
+}
+
+func headerSafe(s string) bool {
+	for _, r := range s {
+		if r <= ' ' || r == 0x7f {
+			return false
+		}
+	}
+	return true
+}
+
+// redact removes every secret from s.
+func (c *Client) redact(s string) string {
+	for _, sec := range c.secrets {
+		if sec != "" {
+			s = strings.ReplaceAll(s, sec, "[REDACTED]")
+		}
+	}
+	return s
+}
+
+// call is one API request.
+type call struct {
+	kind        string
+	method      string
+	u           *url.URL
+	write       bool
+	body        io.Reader
+	contentType string
+}
+
+// url builds an absolute URL for an API path (already escaped) and query.
+func (c *Client) url(path string, q url.Values) *url.URL {
+	u := *c.baseURL
+	u.Path = c.baseURL.Path + path
+	u.RawPath = ""
+	if q != nil {
+		u.RawQuery = q.Encode()
+	}
+	return &u
+}
+
+// wait blocks on the gate, then the limiters, then the gate again (a
+// Retry-After may have arrived meanwhile). The write bucket is waited on
+// before the account bucket so that an account token is taken only when
+// the request is about to go.
+func (c *Client) wait(ctx context.Context, write bool) error {
+	if err := c.gate.Wait(ctx); err != nil {
+		return err
+	}
+	if write && c.writeLimiter != nil {
+		if err := c.writeLimiter.Wait(ctx); err != nil {
+			return err
+		}
+	}
+	if c.limiter != nil {
+		if err := c.limiter.Wait(ctx); err != nil {
+			return err
+		}
+	}
+	return c.gate.Wait(ctx)
+}
+
+// do sends one request and decodes a 2xx JSON body into out (if not nil).
+func (c *Client) do(ctx context.Context, cl call, out any) error {
+	path := cl.u.Path
+	if err := c.wait(ctx, cl.write); err != nil {
+		return fmt.Errorf("%s %s: wait for rate limit: %w", cl.method, path, err)
+	}
+	reqCtx, cancel := context.WithTimeoutCause(ctx, c.timeout, ErrTimeout)
+	defer cancel()
+	var sent atomic.Bool
+	reqCtx = httptrace.WithClientTrace(reqCtx, &httptrace.ClientTrace{
+		WroteHeaders: func() { sent.Store(true) },
+	})
+	req, err := http.NewRequestWithContext(reqCtx, cl.method, cl.u.String(), cl.body)
+	if err != nil {
+		return fmt.Errorf("%s %s: %w", cl.method, path, err)
+	}
+	req.Header.Set("Authorization", c.auth)
+	req.Header.Set("Accept", "application/json")
+	req.Header.Set("User-Agent", c.userAgent)
+	if cl.contentType != "" {
+		req.Header.Set("Content-Type", cl.contentType)
+	}
+	c.stats.request(cl.kind)
+	resp, err := c.httpc.Do(req)
+	if err != nil {
+		c.stats.response(0)
+		re := c.requestError(ctx, reqCtx, cl.method, path, sent.Load(), 0, err)
+		c.log.Debug().Str("method", cl.method).Str("path", path).Bool("sent", re.Sent).
+			Str("error", re.Error()).Msg("zendesk request failed")
+		return re
+	}
+	defer resp.Body.Close()
+	c.stats.response(resp.StatusCode)
+	requestID := resp.Header.Get("X-Zendesk-Request-Id")
+	apiWarn := c.redact(resp.Header.Get("X-Zendesk-API-Warn"))
+	if apiWarn != "" {
+		c.log.Warn().Str("method", cl.method).Str("path", path).Int("status", resp.StatusCode).
+			Str("request_id", requestID).Str("api_warn", apiWarn).Msg("zendesk API warning")
+	}
+	if resp.StatusCode >= 200 && resp.StatusCode < 300 {
+		if out != nil {
+			if err := json.NewDecoder(resp.Body).Decode(out); err != nil {
+				re := c.requestError(ctx, reqCtx, cl.method, path, true, resp.StatusCode, fmt.Errorf("decode body: %w", err))
+				c.log.Debug().Str("method", cl.method).Str("path", path).Int("status", resp.StatusCode).
+					Str("request_id", requestID).Str("error", re.Error()).Msg("zendesk response unreadable")
+				return re
+			}
+		}
+		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
+		return nil
+	}
+	body, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
+	ae := APIError{
+		Method:    cl.method,
+		Path:      path,
+		Status:    resp.StatusCode,
+		RequestID: requestID,
+		APIWarn:   apiWarn,
+	}
+	ae.parseErrorBody(body)
+	ae.Description = c.redact(ae.Description)
+	ae.Code = c.redact(ae.Code)
+	if ae.Details != nil {
+		ae.Details = json.RawMessage(c.redact(string(ae.Details)))
+	}
+	ae.Body = c.redact(truncateUTF8(string(body), maxExcerpt))
+
+	var result error = &ae
+	ra := resp.Header.Get("Retry-After")
+	if resp.StatusCode == http.StatusTooManyRequests || (resp.StatusCode == http.StatusServiceUnavailable && ra != "") {
+		c.stats.rateLimited(resp.StatusCode)
+		d, ok := parseRetryAfter(ra, time.Now())
+		if !ok {
+			d = DefaultRetryAfter429
+			if resp.StatusCode == http.StatusServiceUnavailable {
+				d = DefaultRetryAfter503
+			}
+		}
+		c.gate.CloseFor(d)
+		result = &RateLimitError{APIError: ae, RetryAfter: d}
+	}
+	ev := c.log.Debug()
+	if resp.StatusCode >= 500 || resp.StatusCode == http.StatusTooManyRequests {
+		ev = c.log.Warn()
+	}
+	ev.Str("method", cl.method).Str("path", path).Int("status", resp.StatusCode).
+		Str("request_id", requestID).Str("api_warn", apiWarn).Str("error_code", ae.Code).
+		Str("retry_after", ra).Msg("zendesk request failed")
+	return result
+}
+
+func (c *Client) requestError(ctx, reqCtx context.Context, method, path string, sent bool, status int, err error) *RequestError {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		err = ue.Err
+	}
+	re := &RequestError{Method: method, Path: path, Sent: sent, Status: status}
+	switch {
+	case ctx.Err() != nil:
+		re.Err = ctx.Err()
+		re.callerDone = true
+	case reqCtx.Err() != nil && errors.Is(context.Cause(reqCtx), ErrTimeout):
+		re.Err = fmt.Errorf("%w after %s", ErrTimeout, c.timeout)
+	default:
+		if msg := err.Error(); c.redact(msg) != msg {
+			err = errors.New(c.redact(msg))
+		}
+		re.Err = err
+	}
+	return re
+}
+
+// doJSON marshals in (if not nil) and calls do.
+func (c *Client) doJSON(ctx context.Context, kind, method string, u *url.URL, write bool, in, out any) error {
+	cl := call{kind: kind, method: method, u: u, write: write}
+	if in != nil {
+		b, err := json.Marshal(in)
+		if err != nil {
+			return fmt.Errorf("%s %s: encode body: %w", method, u.Path, err)
+		}
+		cl.body = bytes.NewReader(b)
+		cl.contentType = "application/json"
+	}
+	return c.do(ctx, cl, out)
+}
+
+// Stats counts what a Client did.
+type Stats struct {
+	// Requests sent, by endpoint kind (KindImport, ...); "total" is the sum.
+	Requests map[string]int64
+	// Responses by HTTP status; 0 counts requests that got no response.
+	Responses map[int]int64
+	// RateLimited counts 429 responses; RateLimited503 counts 503s that
+	// carried Retry-After.
+	RateLimited    int64
+	RateLimited503 int64
+}
+
+type counters struct {
+	requests  map[string]*atomic.Int64 // fixed keys after init: read-only map
+	total     atomic.Int64
+	statuses  [600]atomic.Int64
+	limited   atomic.Int64
+	limited53 atomic.Int64
+}
+
+func (s *counters) init() {
+	s.requests = make(map[string]*atomic.Int64, len(allKinds))
+	for _, k := range allKinds {
+		s.requests[k] = new(atomic.Int64)
+	}
+}
+
+func (s *counters) request(kind string) {
+	s.total.Add(1)
+	if n := s.requests[kind]; n != nil {
+		n.Add(1)
+	}
+}
+
+func (s *counters) response(status int) {
+	if status < 0 || status >= len(s.statuses) {
+		status = 0
+	}
+	s.statuses[status].Add(1)
+}
+
+func (s *counters) rateLimited(status int) {
+	if status == http.StatusTooManyRequests {
+		s.limited.Add(1)
+	} else {
+		s.limited53.Add(1)
+	}
+}
+
+// Stats returns a snapshot of the counters.
+func (c *Client) Stats() Stats {
+	st := Stats{
+		Requests:       make(map[string]int64, len(allKinds)+1),
+		Responses:      make(map[int]int64),
+		RateLimited:    c.stats.limited.Load(),
+		RateLimited503: c.stats.limited53.Load(),
+	}
+	for k, n := range c.stats.requests {
+		st.Requests[k] = n.Load()
+	}
+	st.Requests["total"] = c.stats.total.Load()
+	for i := range c.stats.statuses {
+		if n := c.stats.statuses[i].Load(); n != 0 {
+			st.Responses[i] = n
+		}
+	}
+	return st
+}

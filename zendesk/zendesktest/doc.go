@@ -1,0 +1,13 @@
+// Package zendesktest provides an in-memory fake of the Zendesk Support
+// side-conversation API over real HTTP, in the manner of net/http/httptest:
+// New returns an http.Handler, NewServer runs it on a loopback listener for
+// a test and closes it in t.Cleanup.
+//
+// The fake validates requests as the API documents (422 RecordInvalid with
+// details per field), answers in Zendesk's shapes with X-Zendesk-Request-Id
+// and X-Rate-Limit headers, enforces an optional per-minute limit with 429
+// and Retry-After, and injects faults (5xx, 429 variants, connections reset
+// before or after the write is committed, slow answers) by probability or
+// from a deterministic hook. Its state can be inspected: SideConversations,
+// TicketIDs, RequestCount, Requests, Attachment, Dump.
+package zendesktest

@@ -1,0 +1,130 @@
+package zendesktest
+
+import (
+	"net/http"
+	"time"
+)
+
+// Fault is a misbehaviour injected into one request.
+type Fault int
+
+// The faults. Those that answer instantly do so before the request reaches
+// any state, except CommitThenDrop and SlowAfterCommit which apply the
+// request first.
+const (
+	// FaultNone serves the request normally.
+	FaultNone Fault = iota
+	// Fault500 answers 500 with a JSON error body; nothing is applied.
+	Fault500
+	// Fault502 answers 502 with an HTML body, as a load balancer would;
+	// nothing is applied.
+	Fault502
+	// Fault503RetryAfter answers 503 text/plain with Retry-After in
+	// seconds (Faults.RetryAfter); nothing is applied.
+	Fault503RetryAfter
+	// Fault429 answers 429 text/plain with Retry-After in seconds.
+	Fault429
+	// Fault429Date answers 429 with Retry-After as an HTTP date.
+	Fault429Date
+	// Fault429NoRetryAfter answers 429 without Retry-After.
+	Fault429NoRetryAfter
+	// FaultResetBeforeCommit closes the connection without applying the
+	// request or writing a response.
+	FaultResetBeforeCommit
+	// FaultCommitThenDrop applies the request (the write lands), then
+	// closes the connection without a response.
+	FaultCommitThenDrop
+	// FaultSlowAfterCommit applies the request, then waits Faults.Slow
+	// (past the client's timeout) before answering, or until the client
+	// goes away.
+	FaultSlowAfterCommit
+	// FaultLatency waits Faults.Latency, then serves normally.
+	FaultLatency
+)
+
+var faultNames = [...]string{"none", "500", "502", "503-retry-after", "429", "429-date",
+	"429-no-retry-after", "reset-before-commit", "commit-then-drop", "slow-after-commit", "latency"}
+
+func (f Fault) String() string {
+	if f >= 0 && int(f) < len(faultNames) {
+		return faultNames[f]
+	}
+	return "fault(?)"
+}
+
+// Faults sets the probability (0..1) of each fault per request, drawn from
+// a RNG seeded with Seed (Config.Seed when 0), and the parameters used by
+// faults from the probabilities and from the hook alike.
+type Faults struct {
+	P500               float64
+	P502               float64
+	P503RetryAfter     float64
+	P429               float64
+	P429Date           float64
+	P429NoRetryAfter   float64
+	PResetBeforeCommit float64
+	PCommitThenDrop    float64
+	PSlowAfterCommit   float64
+	PLatency           float64
+	Seed               int64
+	// WritesOnly limits random faults to POST and PUT requests.
+	WritesOnly bool
+
+	// RetryAfter is the wait announced by the 429 and 503 faults; 0 = 1s.
+	RetryAfter time.Duration
+	// Slow is how long FaultSlowAfterCommit holds the answer; 0 = 35s.
+	Slow time.Duration
+	// Latency is FaultLatency's delay; 0 = 2s.
+	Latency time.Duration
+}
+
+func (fs Faults) withDefaults() Faults {
+	if fs.RetryAfter <= 0 {
+		fs.RetryAfter = time.Second
+	}
+	if fs.Slow <= 0 {
+		fs.Slow = 35 * time.Second
+	}
+	if fs.Latency <= 0 {
+		fs.Latency = 2 * time.Second
+	}
+	return fs
+}
+
+// pick draws a fault for r. Called with f.mu held.
+func (f *Fake) pickLocked(r *http.Request) Fault {
+	fs := f.faults
+	if fs.WritesOnly && r.Method != http.MethodPost && r.Method != http.MethodPut {
+		return FaultNone
+	}
+	probs := []struct {
+		p float64
+		f Fault
+	}{
+		{fs.P500, Fault500}, {fs.P502, Fault502}, {fs.P503RetryAfter, Fault503RetryAfter},
+		{fs.P429, Fault429}, {fs.P429Date, Fault429Date}, {fs.P429NoRetryAfter, Fault429NoRetryAfter},
+		{fs.PResetBeforeCommit, FaultResetBeforeCommit}, {fs.PCommitThenDrop, FaultCommitThenDrop},
+		{fs.PSlowAfterCommit, FaultSlowAfterCommit}, {fs.PLatency, FaultLatency},
+	}
+	total := 0.0
+	for _, p := range probs {
+		if p.p > 0 {
+			total += p.p
+		}
+	}
+	if total <= 0 {
+		return FaultNone
+	}
+	x := f.rng.Float64()
+	acc := 0.0
+	for _, p := range probs {
+		if p.p <= 0 {
+			continue
+		}
+		acc += p.p
+		if x < acc {
+			return p.f
+		}
+	}
+	return FaultNone
+}
