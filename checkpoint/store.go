@@ -1,0 +1,282 @@
+package checkpoint
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"io/fs"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"modernc.org/sqlite"
+)
+
+// ErrLocked means another run holds the checkpoint's lock (exit 3).
+var ErrLocked = errors.New("checkpoint: locked by another run")
+
+// ErrUnusable means the file is not a threadlift checkpoint that this
+// version can use: not a SQLite database, corrupt, written by a newer
+// threadlift, or another application's database (exit 3).
+var ErrUnusable = errors.New("checkpoint: unusable")
+
+// ErrTransition means a state change that would break "every message
+// exactly once" was refused: a state moving backwards, a second import of
+// a thread that already has a side conversation, a message sent twice.
+// It is a programming error in the caller, never a user error.
+var ErrTransition = errors.New("checkpoint: invalid state change")
+
+// Options configures Open. The zero value opens for writing.
+type Options struct {
+	// ReadOnly opens an existing checkpoint for reading only, without the
+	// lock: for status and failures while an import runs. A missing file is
+	// then an error wrapping fs.ErrNotExist.
+	ReadOnly bool
+	// BusyTimeout is how long a statement waits for a lock held by another
+	// connection (a ReadOnly reader, or sqlite3 in a terminal). Default 10s.
+	BusyTimeout time.Duration
+	// Now returns the time written into the store. Default time.Now.
+	Now func() time.Time
+}
+
+// Store is an open checkpoint. Its methods are safe for concurrent use;
+// writes are serialized on one connection, each in its own transaction,
+// and durable when they return.
+type Store struct {
+	path     string
+	readOnly bool
+	db       *sql.DB
+	now      func() time.Time
+
+	mu   sync.Mutex // guards lock
+	lock *os.File   // the held lock file, nil if not held
+}
+
+// Open opens the checkpoint at path, creating the file (and its folder)
+// and the schema if missing, and upgrading an older schema. Unless
+// opts.ReadOnly, Open first takes the run lock (see Lock), so a second
+// writer fails here with ErrLocked before touching the database.
+func Open(ctx context.Context, path string, opts Options) (*Store, error) {
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return nil, fmt.Errorf("checkpoint: open %s: %w", path, err)
+	}
+	s := &Store{path: abs, readOnly: opts.ReadOnly, now: opts.Now}
+	if s.now == nil {
+		s.now = time.Now
+	}
+	busy := opts.BusyTimeout
+	if busy <= 0 {
+		busy = 10 * time.Second
+	}
+
+	q := url.Values{}
+	q.Add("_pragma", fmt.Sprintf("busy_timeout(%d)", busy.Milliseconds()))
+	q.Add("_pragma", "foreign_keys(1)")
+	q.Add("_pragma", "cache_size(-65536)") // 64 MiB: 100k-thread batches stay in memory
+	if opts.ReadOnly {
+		st, err := os.Stat(abs)
+		if err != nil {
+			return nil, fmt.Errorf("checkpoint: open %s: %w", abs, err)
+		}
+		if st.IsDir() {
+			return nil, fmt.Errorf("%w: open %s: is a directory", ErrUnusable, abs)
+		}
+		q.Set("mode", "ro")
+	} else {
+		if err := os.MkdirAll(filepath.Dir(abs), 0o755); err != nil {
+			return nil, fmt.Errorf("checkpoint: open %s: %w", abs, err)
+		}
+		if st, err := os.Stat(abs); err == nil && st.IsDir() {
+			return nil, fmt.Errorf("%w: open %s: is a directory", ErrUnusable, abs)
+		}
+		if err := s.Lock(); err != nil {
+			return nil, err
+		}
+		q.Set("mode", "rwc")
+		q.Add("_pragma", "journal_mode(WAL)")
+		q.Add("_pragma", "synchronous(FULL)")
+		q.Set("_txlock", "immediate")
+	}
+	// A file: URI so that any character of the path is safe.
+	dsn := "file:" + (&url.URL{Path: abs}).EscapedPath() + "?" + q.Encode()
+	db, err := sql.Open("sqlite", dsn)
+	if err != nil {
+		s.unlock()
+		return nil, fmt.Errorf("checkpoint: open %s: %w", abs, err)
+	}
+	// One connection: SQLite has one writer anyway, and this keeps every
+	// PRAGMA on the connection that runs the statements.
+	db.SetMaxOpenConns(1)
+	db.SetConnMaxLifetime(0)
+	db.SetConnMaxIdleTime(0)
+	s.db = db
+	if err := s.init(ctx); err != nil {
+		db.Close()
+		s.unlock()
+		return nil, err
+	}
+	return s, nil
+}
+
+// init checks that the file is a usable checkpoint and migrates it.
+func (s *Store) init(ctx context.Context) error {
+	if err := s.db.PingContext(ctx); err != nil {
+		return s.wrapUnusable("open", err)
+	}
+	var appID, version int
+	if err := s.db.QueryRowContext(ctx, "PRAGMA application_id").Scan(&appID); err != nil {
+		return s.wrapUnusable("open", err)
+	}
+	if err := s.db.QueryRowContext(ctx, "PRAGMA user_version").Scan(&version); err != nil {
+		return s.wrapUnusable("open", err)
+	}
+	if appID != 0 && appID != applicationID {
+		return fmt.Errorf("%w: open %s: another application's SQLite database (application_id %#x)", ErrUnusable, s.path, appID)
+	}
+	if version > schemaVersion {
+		return fmt.Errorf("%w: open %s: schema version %d was written by a newer threadlift (this one knows up to %d)", ErrUnusable, s.path, version, schemaVersion)
+	}
+	if version == 0 {
+		var n int
+		if err := s.db.QueryRowContext(ctx, "SELECT count(*) FROM sqlite_schema").Scan(&n); err != nil {
+			return s.wrapUnusable("open", err)
+		}
+		if n > 0 {
+			return fmt.Errorf("%w: open %s: a SQLite database that is not a threadlift checkpoint", ErrUnusable, s.path)
+		}
+	}
+	if err := s.quickCheck(ctx); err != nil {
+		return err
+	}
+	if s.readOnly {
+		if version < schemaVersion {
+			if version == 0 {
+				return fmt.Errorf("%w: open %s: empty file, no run has used it yet", ErrUnusable, s.path)
+			}
+			return fmt.Errorf("%w: open %s: schema version %d needs an upgrade; run import once", ErrUnusable, s.path, version)
+		}
+		return nil
+	}
+	return s.migrate(ctx, version)
+}
+
+// quickCheck runs PRAGMA quick_check, which reads every page: a corrupt
+// file is refused before a run relies on it.
+func (s *Store) quickCheck(ctx context.Context) error {
+	rows, err := s.db.QueryContext(ctx, "PRAGMA quick_check")
+	if err != nil {
+		return s.wrapUnusable("check", err)
+	}
+	defer rows.Close()
+	var problems []string
+	for rows.Next() {
+		var line string
+		if err := rows.Scan(&line); err != nil {
+			return s.wrapUnusable("check", err)
+		}
+		if line != "ok" && len(problems) < 5 {
+			problems = append(problems, strings.ReplaceAll(strings.TrimSpace(line), "\n", " "))
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return s.wrapUnusable("check", err)
+	}
+	if len(problems) > 0 {
+		return fmt.Errorf("%w: check %s: corrupt: %s", ErrUnusable, s.path, strings.Join(problems, "; "))
+	}
+	return nil
+}
+
+// migrate brings the schema from version to schemaVersion, one
+// transaction per step.
+func (s *Store) migrate(ctx context.Context, version int) error {
+	for v := version; v < schemaVersion; v++ {
+		tx, err := s.db.BeginTx(ctx, nil)
+		if err != nil {
+			return s.wrapUnusable(fmt.Sprintf("migrate to schema %d", v+1), err)
+		}
+		stmts := migrations[v]
+		if v == 0 {
+			stmts += fmt.Sprintf("\nPRAGMA application_id = %d;", applicationID)
+		}
+		stmts += fmt.Sprintf("\nPRAGMA user_version = %d;", v+1)
+		if _, err := tx.ExecContext(ctx, stmts); err != nil {
+			tx.Rollback()
+			return s.wrapUnusable(fmt.Sprintf("migrate to schema %d", v+1), err)
+		}
+		if err := tx.Commit(); err != nil {
+			return s.wrapUnusable(fmt.Sprintf("migrate to schema %d", v+1), err)
+		}
+	}
+	return nil
+}
+
+// Path returns the absolute path of the checkpoint file.
+func (s *Store) Path() string { return s.path }
+
+// Close closes the database and releases the lock. The WAL is folded back
+// into the main file first, so a clean shutdown leaves one file.
+func (s *Store) Close() error {
+	var err error
+	if s.db != nil {
+		if !s.readOnly {
+			// Best effort: a reader may hold the WAL open.
+			s.db.ExecContext(context.Background(), "PRAGMA wal_checkpoint(TRUNCATE)")
+		}
+		if cerr := s.db.Close(); cerr != nil {
+			err = fmt.Errorf("checkpoint: close %s: %w", s.path, cerr)
+		}
+		s.db = nil
+	}
+	s.unlock()
+	return err
+}
+
+// wrap adds what was being done to a database error; corruption and "not
+// a database" errors also wrap ErrUnusable.
+func (s *Store) wrap(op string, err error) error {
+	if isUnusable(err) {
+		return fmt.Errorf("%w: %s: %w", ErrUnusable, op, err)
+	}
+	return fmt.Errorf("checkpoint: %s: %w", op, err)
+}
+
+// wrapUnusable is wrap for errors met while opening: any database error
+// there means the file cannot be used.
+func (s *Store) wrapUnusable(op string, err error) error {
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return fmt.Errorf("checkpoint: %s %s: %w", op, s.path, err)
+	}
+	var se *sqlite.Error
+	if errors.As(err, &se) && se.Code()&0xff == sqliteBusy {
+		return fmt.Errorf("checkpoint: %s %s: %w", op, s.path, err)
+	}
+	if errors.Is(err, fs.ErrPermission) {
+		return fmt.Errorf("checkpoint: %s %s: %w", op, s.path, err)
+	}
+	return fmt.Errorf("%w: %s %s: %w", ErrUnusable, op, s.path, err)
+}
+
+// SQLite primary result codes used here.
+const (
+	sqliteBusy    = 5
+	sqliteCorrupt = 11
+	sqliteNotADB  = 26
+)
+
+func isUnusable(err error) bool {
+	var se *sqlite.Error
+	if !errors.As(err, &se) {
+		return false
+	}
+	switch se.Code() & 0xff {
+	case sqliteCorrupt, sqliteNotADB:
+		return true
+	}
+	return false
+}

@@ -1,0 +1,416 @@
+package checkpoint
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+)
+
+// State is a thread's state (contract §6).
+type State string
+
+// The thread states. See doc.go for the transitions.
+const (
+	Pending  State = "pending"   // seen, nothing sent yet (or re-queued by Retry)
+	InFlight State = "in_flight" // a request was recorded as about to be sent
+	Created  State = "created"   // the side conversation exists; events may remain
+	Done     State = "done"      // every event imported
+	Failed   State = "failed"    // gave up for this run; Retry re-queues it
+	Rejected State = "rejected"  // failed validation; never sent
+)
+
+// States lists every state, in the order status prints them.
+func States() []State { return []State{Pending, InFlight, Created, Done, Failed, Rejected} }
+
+// Message states.
+const (
+	MessagePending   = "pending"
+	MessageImported  = "imported"
+	MessageRejected  = "rejected"
+	MessageDuplicate = "duplicate"
+)
+
+// Attempt kinds: which endpoint a request goes to.
+const (
+	KindImport       = "import"        // side_conversations/import
+	KindEventsImport = "events_import" // side_conversations/{id}/events/import
+)
+
+// Attempt outcomes.
+const (
+	OutcomeUnknown    = ""           // sent (or about to be); no answer recorded
+	OutcomeOK         = "ok"         // 2xx, recorded by MarkCreated
+	OutcomeFailed     = "failed"     // recorded by MarkFailed / MarkRejected
+	OutcomeReconciled = "reconciled" // outcome learnt by looking on the ticket
+	OutcomeSuperseded = "superseded" // replaced by a later MarkInFlight
+)
+
+// Thread is one thread's row.
+type Thread struct {
+	Key                string
+	TicketID           int64
+	State              State
+	SideConversationID string
+	EventsTotal        int
+	EventsDone         int
+	Subject            string
+	Source             string
+	Rule, Reason       string
+	HTTPStatus         int
+	RequestID          string
+	Excerpt            string
+	Attempts           int
+	// Unresolved is true when a request was sent for this thread and its
+	// outcome is unknown (a crash, a timeout, a 5xx): before sending again,
+	// look the thread key / message keys up on the ticket (LastAttempt says
+	// what was sent) and record what landed with MarkMessagesImported.
+	Unresolved bool
+	UpdatedAt  time.Time
+}
+
+// Message is one message of a thread.
+type Message struct {
+	ThreadKey string // optional in Register (the thread's key); set on read
+	Key       string
+	Seq       int
+	State     string // pending | imported | rejected | duplicate; "" = pending
+	Source    string
+	Rule      string
+	Reason    string
+}
+
+// Failure says why a thread failed or was rejected.
+type Failure struct {
+	Rule       string
+	Reason     string
+	HTTPStatus int
+	RequestID  string
+	Excerpt    string
+}
+
+// Attempt is one recorded request.
+type Attempt struct {
+	ID          int64
+	Kind        string // KindImport | KindEventsImport
+	MessageKeys []string
+	StartedAt   time.Time
+	Outcome     string // Outcome*
+	HTTPStatus  int
+	FinishedAt  time.Time // zero while unknown
+}
+
+// Registration is one thread and its messages, for RegisterBatch.
+type Registration struct {
+	Thread   Thread
+	Messages []Message
+}
+
+// Counts is what status prints.
+type Counts struct {
+	Threads  map[State]int // every state present, 0 included
+	Messages MessageCounts
+}
+
+// MessageCounts counts messages by state.
+type MessageCounts struct {
+	Imported  int
+	Rejected  int
+	Pending   int
+	Duplicate int
+}
+
+// FailureRecord is one line of `failures`: a failed or rejected thread
+// (MessageKey "") or a rejected message.
+type FailureRecord struct {
+	ThreadKey  string
+	MessageKey string
+	TicketID   int64 // 0: none
+	State      State
+	Rule       string
+	Reason     string
+	HTTPStatus int
+	RequestID  string
+	Excerpt    string
+	Source     string
+}
+
+const timeFormat = "2006-01-02T15:04:05.000000Z"
+
+func (s *Store) stamp() string { return s.now().UTC().Format(timeFormat) }
+
+func parseTime(v string) time.Time {
+	t, _ := time.Parse(timeFormat, v)
+	return t
+}
+
+// tx runs fn in one write transaction, committed (durably) on success.
+func (s *Store) tx(ctx context.Context, op string, fn func(*sql.Tx) error) error {
+	if s.readOnly {
+		return fmt.Errorf("checkpoint: %s: opened read-only", op)
+	}
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return s.wrap(op, err)
+	}
+	if err := fn(tx); err != nil {
+		tx.Rollback()
+		if errors.Is(err, ErrTransition) {
+			return &transitionError{op: op, msg: strings.TrimPrefix(err.Error(), ErrTransition.Error()+": ")}
+		}
+		return s.wrap(op, err)
+	}
+	if err := tx.Commit(); err != nil {
+		return s.wrap(op, err)
+	}
+	return nil
+}
+
+// transitionError reads "checkpoint: OP: invalid state change: WHY" and
+// wraps ErrTransition.
+type transitionError struct{ op, msg string }
+
+func (e *transitionError) Error() string {
+	return "checkpoint: " + e.op + ": invalid state change: " + e.msg
+}
+
+func (e *transitionError) Unwrap() error { return ErrTransition }
+
+const threadColumns = `key, ticket_id, state, side_conversation_id, events_total, events_done, subject, source,
+	rule, reason, http_status, request_id, excerpt, attempts, unresolved, updated_at`
+
+type scanner interface{ Scan(...any) error }
+
+func scanThread(r scanner) (Thread, error) {
+	var t Thread
+	var updated string
+	err := r.Scan(&t.Key, &t.TicketID, &t.State, &t.SideConversationID, &t.EventsTotal, &t.EventsDone,
+		&t.Subject, &t.Source, &t.Rule, &t.Reason, &t.HTTPStatus, &t.RequestID, &t.Excerpt,
+		&t.Attempts, &t.Unresolved, &updated)
+	t.UpdatedAt = parseTime(updated)
+	return t, err
+}
+
+// Threads returns every thread by key. Records that could not be read
+// at all (key "") are left out: Counts and Failures show them.
+func (s *Store) Threads(ctx context.Context) (map[string]Thread, error) {
+	var n int
+	if err := s.db.QueryRowContext(ctx, "SELECT count(*) FROM threads").Scan(&n); err != nil {
+		return nil, s.wrap("list threads", err)
+	}
+	rows, err := s.db.QueryContext(ctx, "SELECT "+threadColumns+" FROM threads WHERE key <> ''")
+	if err != nil {
+		return nil, s.wrap("list threads", err)
+	}
+	defer rows.Close()
+	out := make(map[string]Thread, n)
+	for rows.Next() {
+		t, err := scanThread(rows)
+		if err != nil {
+			return nil, s.wrap("list threads", err)
+		}
+		out[t.Key] = t
+	}
+	if err := rows.Err(); err != nil {
+		return nil, s.wrap("list threads", err)
+	}
+	return out, nil
+}
+
+// Thread returns one thread; false when the store has no such key.
+func (s *Store) Thread(ctx context.Context, key string) (Thread, bool, error) {
+	if key == "" {
+		return Thread{}, false, nil
+	}
+	t, err := scanThread(s.db.QueryRowContext(ctx, "SELECT "+threadColumns+" FROM threads WHERE key = ? AND key <> ''", key))
+	if errors.Is(err, sql.ErrNoRows) {
+		return Thread{}, false, nil
+	}
+	if err != nil {
+		return Thread{}, false, s.wrap(fmt.Sprintf("read thread %q", key), err)
+	}
+	return t, true, nil
+}
+
+// Messages returns a thread's messages in seq order.
+func (s *Store) Messages(ctx context.Context, key string) ([]Message, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT m.key, m.seq, m.state, m.source, m.rule, m.reason
+		FROM messages m JOIN threads t ON t.id = m.thread_id
+		WHERE t.key = ? AND t.key <> '' ORDER BY m.seq, m.key`, key)
+	if err != nil {
+		return nil, s.wrap(fmt.Sprintf("read messages of %q", key), err)
+	}
+	defer rows.Close()
+	var out []Message
+	for rows.Next() {
+		m := Message{ThreadKey: key}
+		if err := rows.Scan(&m.Key, &m.Seq, &m.State, &m.Source, &m.Rule, &m.Reason); err != nil {
+			return nil, s.wrap(fmt.Sprintf("read messages of %q", key), err)
+		}
+		out = append(out, m)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, s.wrap(fmt.Sprintf("read messages of %q", key), err)
+	}
+	return out, nil
+}
+
+// ImportedMessages returns the keys of a thread's imported messages.
+func (s *Store) ImportedMessages(ctx context.Context, key string) (map[string]bool, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT m.key FROM messages m JOIN threads t ON t.id = m.thread_id
+		WHERE t.key = ? AND t.key <> '' AND m.state = 'imported'`, key)
+	if err != nil {
+		return nil, s.wrap(fmt.Sprintf("read imported messages of %q", key), err)
+	}
+	defer rows.Close()
+	out := map[string]bool{}
+	for rows.Next() {
+		var k string
+		if err := rows.Scan(&k); err != nil {
+			return nil, s.wrap(fmt.Sprintf("read imported messages of %q", key), err)
+		}
+		out[k] = true
+	}
+	if err := rows.Err(); err != nil {
+		return nil, s.wrap(fmt.Sprintf("read imported messages of %q", key), err)
+	}
+	return out, nil
+}
+
+// MessageTotals returns, for every thread, how many distinct messages the
+// checkpoint knows (any state). A done thread whose archive now holds more
+// message keys than this has grown (a backfill); one that holds no more
+// needs no work, without loading a single body.
+func (s *Store) MessageTotals(ctx context.Context) (map[string]int, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT t.key, count(*) FROM messages m JOIN threads t ON t.id = m.thread_id
+		WHERE t.key <> '' GROUP BY t.id`)
+	if err != nil {
+		return nil, s.wrap("count messages per thread", err)
+	}
+	defer rows.Close()
+	out := map[string]int{}
+	for rows.Next() {
+		var k string
+		var n int
+		if err := rows.Scan(&k, &n); err != nil {
+			return nil, s.wrap("count messages per thread", err)
+		}
+		out[k] = n
+	}
+	if err := rows.Err(); err != nil {
+		return nil, s.wrap("count messages per thread", err)
+	}
+	return out, nil
+}
+
+// LastAttempt returns the latest request recorded for a thread; false if
+// none was ever recorded.
+func (s *Store) LastAttempt(ctx context.Context, key string) (Attempt, bool, error) {
+	var a Attempt
+	var keys, started, finished string
+	err := s.db.QueryRowContext(ctx, `SELECT a.id, a.kind, a.message_keys, a.started_at, a.outcome, a.http_status, a.finished_at
+		FROM attempts a JOIN threads t ON t.id = a.thread_id
+		WHERE t.key = ? AND t.key <> '' ORDER BY a.id DESC LIMIT 1`, key).
+		Scan(&a.ID, &a.Kind, &keys, &started, &a.Outcome, &a.HTTPStatus, &finished)
+	if errors.Is(err, sql.ErrNoRows) {
+		return Attempt{}, false, nil
+	}
+	if err != nil {
+		return Attempt{}, false, s.wrap(fmt.Sprintf("read last attempt of %q", key), err)
+	}
+	if err := json.Unmarshal([]byte(keys), &a.MessageKeys); err != nil {
+		return Attempt{}, false, s.wrap(fmt.Sprintf("read last attempt of %q", key), err)
+	}
+	a.StartedAt, a.FinishedAt = parseTime(started), parseTime(finished)
+	return a, true, nil
+}
+
+// Counts counts threads by state and messages by state.
+func (s *Store) Counts(ctx context.Context) (Counts, error) {
+	c := Counts{Threads: make(map[State]int, 6)}
+	for _, st := range States() {
+		c.Threads[st] = 0
+	}
+	rows, err := s.db.QueryContext(ctx, "SELECT state, count(*) FROM threads GROUP BY state")
+	if err != nil {
+		return Counts{}, s.wrap("count threads", err)
+	}
+	for rows.Next() {
+		var st State
+		var n int
+		if err := rows.Scan(&st, &n); err != nil {
+			rows.Close()
+			return Counts{}, s.wrap("count threads", err)
+		}
+		c.Threads[st] = n
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return Counts{}, s.wrap("count threads", err)
+	}
+	err = s.db.QueryRowContext(ctx, `SELECT
+		coalesce(sum(state = 'imported'), 0), coalesce(sum(state = 'rejected'), 0),
+		coalesce(sum(state = 'pending'), 0), coalesce(sum(state = 'duplicate'), 0)
+		FROM messages`).Scan(&c.Messages.Imported, &c.Messages.Rejected, &c.Messages.Pending, &c.Messages.Duplicate)
+	if err != nil {
+		return Counts{}, s.wrap("count messages", err)
+	}
+	return c, nil
+}
+
+// Failures lists failed and rejected threads and rejected messages, in the
+// order the threads were first seen (a thread before its messages).
+func (s *Store) Failures(ctx context.Context) ([]FailureRecord, error) {
+	rows, err := s.db.QueryContext(ctx, `
+		SELECT t.id, -1 AS seq, t.key, '' AS mkey, t.ticket_id, t.state, t.rule, t.reason, t.http_status, t.request_id, t.excerpt, t.source
+		FROM threads t WHERE t.state IN ('failed', 'rejected')
+		UNION ALL
+		SELECT t.id, m.seq, t.key, m.key, t.ticket_id, 'rejected', m.rule, m.reason, 0, '', '', m.source
+		FROM messages m JOIN threads t ON t.id = m.thread_id WHERE m.state = 'rejected'
+		ORDER BY 1, 2, 4`)
+	if err != nil {
+		return nil, s.wrap("list failures", err)
+	}
+	defer rows.Close()
+	var out []FailureRecord
+	for rows.Next() {
+		var f FailureRecord
+		var id, seq int64
+		if err := rows.Scan(&id, &seq, &f.ThreadKey, &f.MessageKey, &f.TicketID, &f.State, &f.Rule, &f.Reason,
+			&f.HTTPStatus, &f.RequestID, &f.Excerpt, &f.Source); err != nil {
+			return nil, s.wrap("list failures", err)
+		}
+		out = append(out, f)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, s.wrap("list failures", err)
+	}
+	return out, nil
+}
+
+// SaveRun stores the JSON summary of a finished run.
+func (s *Store) SaveRun(ctx context.Context, summary []byte) error {
+	if !json.Valid(summary) {
+		return fmt.Errorf("checkpoint: save run: summary is not valid JSON")
+	}
+	return s.tx(ctx, "save run", func(tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, "INSERT INTO runs (saved_at, summary) VALUES (?, ?)", s.stamp(), string(summary))
+		return err
+	})
+}
+
+// LastRun returns the summary saved by the latest SaveRun, nil when none.
+func (s *Store) LastRun(ctx context.Context) ([]byte, error) {
+	var summary string
+	err := s.db.QueryRowContext(ctx, "SELECT summary FROM runs ORDER BY id DESC LIMIT 1").Scan(&summary)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, s.wrap("read last run", err)
+	}
+	return []byte(summary), nil
+}

@@ -1,0 +1,606 @@
+package checkpoint
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+)
+
+// transitions lists, for each state, the states a thread may move to it
+// from, across all methods (see doc.go for which method does what).
+// Staying in the same state is listed where a method allows it.
+var transitions = map[State][]State{
+	Pending:  {Pending, Rejected, Failed},                    // Register (re-validated), Retry, MarkNotSent
+	InFlight: {Pending, InFlight, Created, Done},             // MarkInFlight
+	Created:  {InFlight, Created, Pending, Failed, Rejected}, // MarkCreated, MarkMessagesImported, Retry, MarkNotSent
+	Done:     {Created, Done},                                // MarkDone
+	Failed:   {Pending, InFlight, Created, Failed},           // MarkFailed
+	Rejected: {Pending, Rejected, InFlight, Failed},          // Register, MarkRejected
+}
+
+// Allowed reports whether any method may move a thread from one state to
+// another. A thread never moves out of done except to in_flight (new
+// messages appended), and never loses its side conversation id.
+func Allowed(from, to State) bool { return slices.Contains(transitions[to], from) }
+
+// threadRow is what the write methods read before deciding.
+type threadRow struct {
+	id         int64
+	state      State
+	scID       string
+	unresolved bool
+}
+
+func getThread(ctx context.Context, tx *sql.Tx, key string) (threadRow, error) {
+	var r threadRow
+	if key == "" {
+		return r, fmt.Errorf("%w: empty thread key", ErrTransition)
+	}
+	err := tx.QueryRowContext(ctx, "SELECT id, state, side_conversation_id, unresolved FROM threads WHERE key = ? AND key <> ''", key).
+		Scan(&r.id, &r.state, &r.scID, &r.unresolved)
+	if errors.Is(err, sql.ErrNoRows) {
+		return r, fmt.Errorf("%w: thread %q is not registered", ErrTransition, key)
+	}
+	return r, err
+}
+
+func need(r threadRow, key string, to State, from ...State) error {
+	if !slices.Contains(from, r.state) {
+		return fmt.Errorf("%w: thread %q is %s, cannot become %s", ErrTransition, key, r.state, to)
+	}
+	return nil
+}
+
+// Register records the threads seen in this run; see RegisterBatch.
+func (s *Store) Register(ctx context.Context, t Thread, msgs []Message) error {
+	return s.RegisterBatch(ctx, []Registration{{Thread: t, Messages: msgs}})
+}
+
+// RegisterBatch records threads seen in this run, all in one transaction
+// (use it for the planner's bulk registration: one commit for 100k threads
+// instead of 100k).
+//
+// A new thread is stored as pending, or rejected when Thread.State says
+// so (with Rule, Reason, Excerpt). Only "", pending and rejected are
+// accepted in Thread.State. A record that could not be read at all is
+// registered with Key "" and a non-empty Source (its identity), rejected.
+//
+// An existing thread gets its Subject, Source and EventsTotal updated; its
+// state only moves between pending and rejected (it was validated again);
+// in_flight, created, done and failed threads keep their state. Its
+// TicketID is updated only while nothing was ever sent for it: once a
+// request may have landed, the stored ticket is the one to use.
+//
+// Messages are inserted as given (State "", pending, rejected or
+// duplicate). An existing message takes the given state, seq and source,
+// except that an imported message stays imported.
+func (s *Store) RegisterBatch(ctx context.Context, regs []Registration) error {
+	op := "register threads"
+	if len(regs) == 1 {
+		op = fmt.Sprintf("register thread %q", regs[0].Thread.Key)
+	}
+	for _, r := range regs {
+		if err := checkRegistration(r); err != nil {
+			return &transitionError{op: op, msg: strings.TrimPrefix(err.Error(), ErrTransition.Error()+": ")}
+		}
+	}
+	return s.tx(ctx, op, func(tx *sql.Tx) error {
+		return s.register(ctx, tx, regs)
+	})
+}
+
+// existing is a thread row as Register needs it.
+type existing struct {
+	threadRow
+	ticket int64
+}
+
+// bulkThreshold is the batch size above which Register reads every
+// thread in one scan instead of one lookup per thread.
+const bulkThreshold = 2000
+
+func (s *Store) register(ctx context.Context, tx *sql.Tx, regs []Registration) error {
+	// modernc.org/sqlite compiles a statement at every execution, so the
+	// statement count is what costs: threads are looked up in one scan for
+	// big batches, and messages go in multi-row upserts.
+	now := s.stamp()
+	var known map[string]existing
+	if len(regs) > bulkThreshold {
+		known = make(map[string]existing, len(regs))
+		rows, err := tx.QueryContext(ctx, "SELECT id, key, state, side_conversation_id, unresolved, ticket_id FROM threads WHERE key <> ''")
+		if err != nil {
+			return err
+		}
+		for rows.Next() {
+			var e existing
+			var key string
+			if err := rows.Scan(&e.id, &key, &e.state, &e.scID, &e.unresolved, &e.ticket); err != nil {
+				rows.Close()
+				return err
+			}
+			known[key] = e
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return err
+		}
+	}
+	// Prepared once per batch: modernc.org/sqlite caches the compiled
+	// statement of a prepared single statement.
+	prep := func(q string) (*sql.Stmt, error) { return tx.PrepareContext(ctx, q) }
+	byKey, err := prep(`SELECT id, state, side_conversation_id, unresolved, ticket_id FROM threads WHERE key = ? AND key <> ''`)
+	if err != nil {
+		return err
+	}
+	defer byKey.Close()
+	insThread, err := prep(`INSERT INTO threads
+		(key, ticket_id, state, events_total, subject, source, rule, reason, excerpt, created_at, updated_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
+	if err != nil {
+		return err
+	}
+	defer insThread.Close()
+	updThread, err := prep(`UPDATE threads SET ticket_id = ?, state = ?, events_total = ?, subject = ?,
+		source = ?, rule = ?, reason = ?, excerpt = ?, http_status = 0, request_id = '', updated_at = ? WHERE id = ?`)
+	if err != nil {
+		return err
+	}
+	defer updThread.Close()
+	updKeep, err := prep(`UPDATE threads SET events_total = ?, subject = ?, source = ?, updated_at = ? WHERE id = ?`)
+	if err != nil {
+		return err
+	}
+	defer updKeep.Close()
+
+	lookup := func(t Thread) (existing, bool, error) {
+		if known != nil && t.Key != "" {
+			e, ok := known[t.Key]
+			return e, ok, nil
+		}
+		// The literal "key <> ''" / "key = ''" terms let SQLite use the
+		// partial unique indexes.
+		var e existing
+		var row *sql.Row
+		if t.Key == "" {
+			row = tx.QueryRowContext(ctx, `SELECT id, state, side_conversation_id, unresolved, ticket_id FROM threads
+				WHERE key = '' AND source = ?`, t.Source)
+		} else {
+			row = byKey.QueryRowContext(ctx, t.Key)
+		}
+		err := row.Scan(&e.id, &e.state, &e.scID, &e.unresolved, &e.ticket)
+		if errors.Is(err, sql.ErrNoRows) {
+			return e, false, nil
+		}
+		return e, err == nil, err
+	}
+
+	msgs := &messageWriter{ctx: ctx, tx: tx, now: now}
+	defer msgs.close()
+	for _, r := range regs {
+		t := r.Thread
+		want := t.State
+		if want == "" {
+			want = Pending
+		}
+		rule, reason, excerpt := t.Rule, t.Reason, t.Excerpt
+		if want == Pending {
+			rule, reason, excerpt = "", "", ""
+		}
+		e, found, err := lookup(t)
+		if err != nil {
+			return err
+		}
+		switch {
+		case !found:
+			res, err := insThread.ExecContext(ctx, t.Key, t.TicketID, want, t.EventsTotal, t.Subject, t.Source, rule, reason, excerpt, now, now)
+			if err != nil {
+				return err
+			}
+			if e.id, err = res.LastInsertId(); err != nil {
+				return err
+			}
+			if known != nil && t.Key != "" {
+				known[t.Key] = existing{threadRow: threadRow{id: e.id, state: want}, ticket: t.TicketID}
+			}
+		case e.state == Pending || e.state == Rejected:
+			ticket := t.TicketID
+			if e.scID != "" || e.unresolved {
+				ticket = e.ticket // a request may have landed on that ticket
+			}
+			if _, err := updThread.ExecContext(ctx, ticket, want, t.EventsTotal, t.Subject, t.Source, rule, reason, excerpt, now, e.id); err != nil {
+				return err
+			}
+			if known != nil && t.Key != "" {
+				e.state, e.ticket = want, ticket
+				known[t.Key] = e
+			}
+		default: // in_flight, created, done, failed: never moved backwards here
+			if _, err := updKeep.ExecContext(ctx, t.EventsTotal, t.Subject, t.Source, now, e.id); err != nil {
+				return err
+			}
+		}
+		for _, m := range r.Messages {
+			if err := msgs.add(e.id, m); err != nil {
+				return err
+			}
+		}
+	}
+	return msgs.flush()
+}
+
+// messageWriter upserts messages, messagesPerFlush rows per statement.
+type messageWriter struct {
+	ctx       context.Context
+	tx        *sql.Tx
+	now       string
+	args      []any
+	n         int
+	bulk, one *sql.Stmt // prepared on first use
+}
+
+const (
+	messageCols      = 8
+	messagesPerFlush = 500 // 4000 parameters, far below SQLite's 32766
+)
+
+// messageUpsert returns the upsert of rows messages. An imported message
+// stays imported; a key repeated within one statement is applied in
+// order, like separate statements.
+func messageUpsert(rows int) string {
+	var b strings.Builder
+	b.WriteString("INSERT INTO messages (thread_id, key, seq, state, source, rule, reason, updated_at) VALUES ")
+	for i := range rows {
+		if i > 0 {
+			b.WriteString(",")
+		}
+		b.WriteString("(?,?,?,?,?,?,?,?)")
+	}
+	b.WriteString(` ON CONFLICT (thread_id, key) DO UPDATE SET
+		seq = excluded.seq,
+		source = excluded.source,
+		state = CASE WHEN messages.state = 'imported' THEN 'imported' ELSE excluded.state END,
+		rule = CASE WHEN messages.state = 'imported' THEN messages.rule ELSE excluded.rule END,
+		reason = CASE WHEN messages.state = 'imported' THEN messages.reason ELSE excluded.reason END,
+		updated_at = excluded.updated_at`)
+	return b.String()
+}
+
+func (w *messageWriter) add(threadID int64, m Message) error {
+	st := m.State
+	if st == "" {
+		st = MessagePending
+	}
+	rule, reason := m.Rule, m.Reason
+	if st == MessagePending {
+		rule, reason = "", ""
+	}
+	w.args = append(w.args, threadID, m.Key, m.Seq, st, m.Source, rule, reason, w.now)
+	w.n++
+	if w.n == messagesPerFlush {
+		return w.flush()
+	}
+	return nil
+}
+
+func (w *messageWriter) flush() error {
+	defer func() { w.args, w.n = w.args[:0], 0 }()
+	var err error
+	if w.n == messagesPerFlush {
+		if w.bulk == nil {
+			if w.bulk, err = w.tx.PrepareContext(w.ctx, messageUpsert(messagesPerFlush)); err != nil {
+				return err
+			}
+		}
+		_, err = w.bulk.ExecContext(w.ctx, w.args...)
+		return err
+	}
+	if w.n > 0 && w.one == nil {
+		if w.one, err = w.tx.PrepareContext(w.ctx, messageUpsert(1)); err != nil {
+			return err
+		}
+	}
+	for i := range w.n {
+		if _, err := w.one.ExecContext(w.ctx, w.args[i*messageCols:(i+1)*messageCols]...); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (w *messageWriter) close() {
+	if w.bulk != nil {
+		w.bulk.Close()
+	}
+	if w.one != nil {
+		w.one.Close()
+	}
+}
+
+func checkRegistration(r Registration) error {
+	t := r.Thread
+	switch t.State {
+	case "", Pending, Rejected:
+	default:
+		return fmt.Errorf("%w: thread %q: Register takes state pending or rejected, not %q", ErrTransition, t.Key, t.State)
+	}
+	if t.Key == "" && (t.Source == "" || t.State != Rejected) {
+		return fmt.Errorf("%w: a thread without key must be rejected and have a source", ErrTransition)
+	}
+	for _, m := range r.Messages {
+		if m.Key == "" {
+			return fmt.Errorf("%w: thread %q: message without key", ErrTransition, t.Key)
+		}
+		if m.ThreadKey != "" && m.ThreadKey != t.Key {
+			return fmt.Errorf("%w: message %q belongs to thread %q, registered with thread %q", ErrTransition, m.Key, m.ThreadKey, t.Key)
+		}
+		switch m.State {
+		case "", MessagePending, MessageRejected, MessageDuplicate:
+		default:
+			return fmt.Errorf("%w: thread %q: message %q: Register takes message state pending, rejected or duplicate, not %q",
+				ErrTransition, t.Key, m.Key, m.State)
+		}
+	}
+	return nil
+}
+
+// MarkInFlight is the write-ahead record, made BEFORE a request is sent:
+// it logs the attempt (kind, message keys, time), marks the thread
+// in_flight and unresolved. kind is KindImport (the thread must have no
+// side conversation yet) or KindEventsImport (it must have one). Every
+// message key must be a pending message of the thread: a message already
+// imported is never sent again. A previous attempt still open is marked
+// superseded: check Thread.Unresolved and reconcile before calling this.
+func (s *Store) MarkInFlight(ctx context.Context, key string, kind string, messageKeys []string) error {
+	return s.tx(ctx, fmt.Sprintf("mark thread %q in flight", key), func(tx *sql.Tx) error {
+		r, err := getThread(ctx, tx, key)
+		if err != nil {
+			return err
+		}
+		if err := need(r, key, InFlight, Pending, InFlight, Created, Done); err != nil {
+			return err
+		}
+		switch kind {
+		case KindImport:
+			if r.scID != "" {
+				return fmt.Errorf("%w: thread %q already has side conversation %s: import would create a second one", ErrTransition, key, r.scID)
+			}
+		case KindEventsImport:
+			if r.scID == "" {
+				return fmt.Errorf("%w: thread %q has no side conversation to append events to", ErrTransition, key)
+			}
+		default:
+			return fmt.Errorf("%w: unknown request kind %q", ErrTransition, kind)
+		}
+		if len(messageKeys) == 0 {
+			return fmt.Errorf("%w: thread %q: a request without messages", ErrTransition, key)
+		}
+		seen := make(map[string]bool, len(messageKeys))
+		for _, mk := range messageKeys {
+			if seen[mk] {
+				return fmt.Errorf("%w: thread %q: message %q twice in one request", ErrTransition, key, mk)
+			}
+			seen[mk] = true
+			var st string
+			err := tx.QueryRowContext(ctx, "SELECT state FROM messages WHERE thread_id = ? AND key = ?", r.id, mk).Scan(&st)
+			if errors.Is(err, sql.ErrNoRows) {
+				return fmt.Errorf("%w: thread %q: message %q is not registered", ErrTransition, key, mk)
+			}
+			if err != nil {
+				return err
+			}
+			if st != MessagePending {
+				return fmt.Errorf("%w: thread %q: message %q is %s, only pending messages are sent", ErrTransition, key, mk, st)
+			}
+		}
+		keysJSON, err := json.Marshal(messageKeys)
+		if err != nil {
+			return err
+		}
+		now := s.stamp()
+		if _, err := tx.ExecContext(ctx, `UPDATE attempts SET outcome = 'superseded', finished_at = ? WHERE thread_id = ? AND outcome = ''`, now, r.id); err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO attempts (thread_id, kind, message_keys, started_at) VALUES (?, ?, ?, ?)`,
+			r.id, kind, string(keysJSON), now); err != nil {
+			return err
+		}
+		_, err = tx.ExecContext(ctx, `UPDATE threads SET state = 'in_flight', attempts = attempts + 1, unresolved = 1, updated_at = ? WHERE id = ?`, now, r.id)
+		return err
+	})
+}
+
+// importMessages marks keys imported in side conversation scID (inserting
+// keys the store did not know: the server has them) and recounts
+// events_done.
+func importMessages(ctx context.Context, tx *sql.Tx, r threadRow, key, scID string, keys []string, now string) error {
+	if scID == "" {
+		return fmt.Errorf("%w: thread %q: empty side conversation id", ErrTransition, key)
+	}
+	if r.scID != "" && r.scID != scID {
+		return fmt.Errorf("%w: thread %q belongs to side conversation %s, not %s", ErrTransition, key, r.scID, scID)
+	}
+	stmt, err := tx.PrepareContext(ctx, `INSERT INTO messages (thread_id, key, state, side_conversation_id, updated_at)
+		VALUES (?, ?, 'imported', ?, ?)
+		ON CONFLICT (thread_id, key) DO UPDATE SET state = 'imported', rule = '', reason = '',
+			side_conversation_id = excluded.side_conversation_id, updated_at = excluded.updated_at
+		WHERE messages.state <> 'imported'`)
+	if err != nil {
+		return err
+	}
+	defer stmt.Close()
+	for _, mk := range keys {
+		if _, err := stmt.ExecContext(ctx, r.id, mk, scID, now); err != nil {
+			return err
+		}
+	}
+	_, err = tx.ExecContext(ctx, `UPDATE threads SET side_conversation_id = ?1,
+		events_done = (SELECT count(*) FROM messages WHERE thread_id = ?2 AND state = 'imported'), updated_at = ?3
+		WHERE id = ?2`, scID, r.id, now)
+	return err
+}
+
+// MarkCreated records a 2xx answer to the request MarkInFlight announced:
+// the side conversation id, those messages imported, EventsDone = the
+// number of imported messages, state created, the attempt ok.
+func (s *Store) MarkCreated(ctx context.Context, key, sideConversationID string, messageKeys []string) error {
+	return s.tx(ctx, fmt.Sprintf("mark thread %q created", key), func(tx *sql.Tx) error {
+		r, err := getThread(ctx, tx, key)
+		if err != nil {
+			return err
+		}
+		if err := need(r, key, Created, InFlight); err != nil {
+			return err
+		}
+		now := s.stamp()
+		if err := importMessages(ctx, tx, r, key, sideConversationID, messageKeys, now); err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE attempts SET outcome = 'ok', finished_at = ? WHERE thread_id = ? AND outcome = ''`, now, r.id); err != nil {
+			return err
+		}
+		_, err = tx.ExecContext(ctx, `UPDATE threads SET state = 'created', unresolved = 0, rule = '', reason = '',
+			http_status = 0, request_id = '', excerpt = '', updated_at = ? WHERE id = ?`, now, r.id)
+		return err
+	})
+}
+
+// MarkMessagesImported records messages found on the ticket by a
+// reconciliation lookup (they landed although no answer was recorded). It
+// closes open attempts as reconciled and clears Unresolved; a thread that
+// was pending, in_flight, failed or rejected becomes created.
+func (s *Store) MarkMessagesImported(ctx context.Context, key, sideConversationID string, messageKeys []string) error {
+	return s.tx(ctx, fmt.Sprintf("mark messages of thread %q imported", key), func(tx *sql.Tx) error {
+		r, err := getThread(ctx, tx, key)
+		if err != nil {
+			return err
+		}
+		now := s.stamp()
+		if err := importMessages(ctx, tx, r, key, sideConversationID, messageKeys, now); err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE attempts SET outcome = 'reconciled', finished_at = ? WHERE thread_id = ? AND outcome = ''`, now, r.id); err != nil {
+			return err
+		}
+		state := r.state
+		if state != Created && state != Done {
+			state = Created
+		}
+		_, err = tx.ExecContext(ctx, `UPDATE threads SET state = ?, unresolved = 0,
+			rule = CASE WHEN ? THEN '' ELSE rule END, reason = CASE WHEN ? THEN '' ELSE reason END,
+			updated_at = ? WHERE id = ?`, state, state != r.state, state != r.state, now, r.id)
+		return err
+	})
+}
+
+// MarkNotSent records that a reconciliation lookup found nothing of the
+// open attempt on the ticket: the attempt is closed as reconciled,
+// Unresolved cleared, and an in_flight thread goes back to pending (or
+// created when it already has a side conversation).
+func (s *Store) MarkNotSent(ctx context.Context, key string) error {
+	return s.tx(ctx, fmt.Sprintf("mark thread %q not sent", key), func(tx *sql.Tx) error {
+		r, err := getThread(ctx, tx, key)
+		if err != nil {
+			return err
+		}
+		now := s.stamp()
+		if _, err := tx.ExecContext(ctx, `UPDATE attempts SET outcome = 'reconciled', finished_at = ? WHERE thread_id = ? AND outcome = ''`, now, r.id); err != nil {
+			return err
+		}
+		state := r.state
+		if state == InFlight {
+			state = Pending
+			if r.scID != "" {
+				state = Created
+			}
+		}
+		_, err = tx.ExecContext(ctx, `UPDATE threads SET state = ?, unresolved = 0, updated_at = ? WHERE id = ?`, state, now, r.id)
+		return err
+	})
+}
+
+// MarkDone marks a created thread done (every event imported).
+func (s *Store) MarkDone(ctx context.Context, key string) error {
+	return s.tx(ctx, fmt.Sprintf("mark thread %q done", key), func(tx *sql.Tx) error {
+		r, err := getThread(ctx, tx, key)
+		if err != nil {
+			return err
+		}
+		if err := need(r, key, Done, Created, Done); err != nil {
+			return err
+		}
+		_, err = tx.ExecContext(ctx, `UPDATE threads SET state = 'done', updated_at = ? WHERE id = ?`, s.stamp(), r.id)
+		return err
+	})
+}
+
+// definite reports whether an HTTP status proves the request was not
+// processed (a 4xx other than 408). Anything else — no answer (0), 408,
+// 5xx — may hide a request that landed, so the attempt stays unresolved.
+func definite(status int) bool { return status >= 400 && status < 500 && status != 408 }
+
+// fail records a failure or rejection.
+func (s *Store) fail(ctx context.Context, key string, to State, f Failure, from ...State) error {
+	return s.tx(ctx, fmt.Sprintf("mark thread %q %s", key, to), func(tx *sql.Tx) error {
+		r, err := getThread(ctx, tx, key)
+		if err != nil {
+			return err
+		}
+		if err := need(r, key, to, from...); err != nil {
+			return err
+		}
+		now := s.stamp()
+		unresolved := r.unresolved
+		if definite(f.HTTPStatus) {
+			unresolved = false
+			if _, err := tx.ExecContext(ctx, `UPDATE attempts SET outcome = 'failed', http_status = ?, finished_at = ?
+				WHERE thread_id = ? AND outcome = ''`, f.HTTPStatus, now, r.id); err != nil {
+				return err
+			}
+		} else if _, err := tx.ExecContext(ctx, `UPDATE attempts SET http_status = ?, finished_at = ?
+				WHERE thread_id = ? AND outcome = ''`, f.HTTPStatus, now, r.id); err != nil {
+			return err
+		}
+		_, err = tx.ExecContext(ctx, `UPDATE threads SET state = ?, rule = ?, reason = ?, http_status = ?, request_id = ?,
+			excerpt = ?, unresolved = ?, updated_at = ? WHERE id = ?`,
+			to, f.Rule, f.Reason, f.HTTPStatus, f.RequestID, f.Excerpt, unresolved, now, r.id)
+		return err
+	})
+}
+
+// MarkFailed marks a thread failed (pending, in_flight, created or
+// failed before). If HTTPStatus does not prove the request was refused
+// (0, 408, 5xx), the thread stays Unresolved.
+func (s *Store) MarkFailed(ctx context.Context, key string, f Failure) error {
+	return s.fail(ctx, key, Failed, f, Pending, InFlight, Created, Failed)
+}
+
+// MarkRejected marks a thread rejected (pending, in_flight, failed or
+// rejected before): it will not be sent until a later run validates it
+// again. Same Unresolved rule as MarkFailed.
+func (s *Store) MarkRejected(ctx context.Context, key string, f Failure) error {
+	return s.fail(ctx, key, Rejected, f, Pending, InFlight, Failed, Rejected)
+}
+
+// Retry re-queues every failed thread for the next import: it becomes
+// pending, or created when its side conversation already exists (its
+// remaining messages are then appended), with its attempt count and
+// failure reset. Unresolved is kept. It returns how many were re-queued.
+func (s *Store) Retry(ctx context.Context) (int, error) {
+	var n int64
+	err := s.tx(ctx, "retry failed threads", func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `UPDATE threads SET
+			state = CASE WHEN side_conversation_id = '' THEN 'pending' ELSE 'created' END,
+			attempts = 0, rule = '', reason = '', http_status = 0, request_id = '', excerpt = '', updated_at = ?
+			WHERE state = 'failed'`, s.stamp())
+		if err != nil {
+			return err
+		}
+		n, err = res.RowsAffected()
+		return err
+	})
+	return int(n), err
+}

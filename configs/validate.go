@@ -1,0 +1,195 @@
+package configs
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"os"
+	"regexp"
+	"slices"
+	"strings"
+)
+
+// validate checks every value that came from the file (c's paths already
+// resolved). set maps the dotted keys the file sets to their lines.
+func (c *Config) validate(set map[string]int) []*Error {
+	var errs []*Error
+	fail := func(key, format string, args ...any) {
+		errs = append(errs, &Error{File: c.Path, Line: set[key], Key: key, Msg: fmt.Sprintf(format, args...)})
+	}
+
+	z := &c.Zendesk
+	if z.URL != "" {
+		if u, err := checkURL(z.URL); err != nil {
+			fail("zendesk.url", "%v", err)
+		} else {
+			z.URL = u
+		}
+	}
+	for key, v := range map[string]string{
+		"zendesk.token_env":               z.TokenEnv,
+		"zendesk.oauth_token_env":         z.OAuthTokenEnv,
+		"zendesk.oauth_refresh_token_env": z.OAuthRefreshTokenEnv,
+		"zendesk.oauth_client_secret_env": z.OAuthClientSecretEnv,
+	} {
+		if v != "" && !envName.MatchString(v) {
+			fail(key, "want the NAME of an environment variable (letters, digits, _), got something else; never put a secret in the config")
+		}
+	}
+	if z.OAuthRefreshTokenEnv != "" && z.OAuthTokenEnv == "" {
+		fail("zendesk.oauth_refresh_token_env", "needs zendesk.oauth_token_env")
+	}
+	if z.RequestsPerMinute < 0 {
+		fail("zendesk.requests_per_minute", "must be ≥ 0 (0: no client-side limit), got %d", z.RequestsPerMinute)
+	}
+	if z.WriteRequestsPer10Minutes < 0 {
+		fail("zendesk.write_requests_per_10_minutes", "must be ≥ 0 (0: none), got %d", z.WriteRequestsPer10Minutes)
+	}
+
+	for i := range c.Sources {
+		src := &c.Sources[i]
+		key := fmt.Sprintf("sources[%d]", i)
+		if _, ok := set[key]; !ok {
+			fail(key, "empty entry: want type and path")
+			continue
+		}
+		switch src.Type {
+		case "mbox", "csv", "json":
+		case "":
+			fail(key+".type", "required: mbox, csv or json")
+		default:
+			fail(key+".type", "want mbox, csv or json, got %q", src.Type)
+		}
+		if src.Path == "" {
+			fail(key+".path", "required: a file or a glob")
+		} else if _, err := globMatch(src.Path); err != nil {
+			fail(key+".path", "bad glob pattern %q", src.Path)
+		}
+		if len(src.Fields) > 0 && src.Type == "mbox" {
+			fail(key+".fields", "renames fields of csv and json sources only")
+		}
+		byCol := map[string]string{}
+		for _, f := range sortedKeys(src.Fields) {
+			col := src.Fields[f]
+			fk := key + ".fields." + f
+			if !slices.Contains(fieldNames[:], f) {
+				fail(fk, "unknown field; the fields are %s", strings.Join(fieldNames[:], ", "))
+				continue
+			}
+			if col == "" {
+				fail(fk, "empty column name")
+				continue
+			}
+			if other, dup := byCol[col]; dup {
+				fail(fk, "%q is already the name of %s", col, other)
+				continue
+			}
+			byCol[col] = f
+		}
+	}
+
+	t := &c.Mapping.Ticket
+	if t.Header != "" && !headerName.MatchString(t.Header) {
+		fail("mapping.ticket.header", "want a header name such as X-Zendesk-Ticket-Id, got %q", t.Header)
+	}
+	if t.SubjectRegex != "" {
+		re, err := regexp.Compile(t.SubjectRegex)
+		switch {
+		case err != nil:
+			fail("mapping.ticket.subject_regex", "does not compile: %s", strings.TrimPrefix(err.Error(), "error parsing regexp: "))
+		case re.NumSubexp() < 1:
+			fail("mapping.ticket.subject_regex", "needs a capture group around the ticket reference, e.g. '\\[#(\\d+)\\]'")
+		}
+	}
+	if t.LookupCSV != "" {
+		if err := readable(t.LookupCSV); err != nil {
+			fail("mapping.ticket.lookup_csv", "%s: %v", t.LookupCSV, err)
+		}
+	}
+	if t.DefaultTicketID < 0 {
+		fail("mapping.ticket.default_ticket_id", "must be ≥ 0 (0: none), got %d", t.DefaultTicketID)
+	}
+	m := &c.Mapping
+	switch m.State {
+	case "open", "closed":
+	default:
+		fail("mapping.state", "want open or closed, got %q", m.State)
+	}
+	if m.AgentsCSV != "" {
+		if err := readable(m.AgentsCSV); err != nil {
+			fail("mapping.agents_csv", "%s: %v", m.AgentsCSV, err)
+		}
+	}
+	if m.MaxEventsPerRequest < 1 || m.MaxEventsPerRequest > MaxEventsPerRequestLimit {
+		fail("mapping.max_events_per_request", "must be between 1 and %d, got %d", MaxEventsPerRequestLimit, m.MaxEventsPerRequest)
+	}
+	if c.Pipeline.Workers < 1 {
+		fail("pipeline.workers", "must be ≥ 1, got %d", c.Pipeline.Workers)
+	}
+	if c.Pipeline.MaxAttempts < 1 {
+		fail("pipeline.max_attempts", "must be ≥ 1, got %d", c.Pipeline.MaxAttempts)
+	}
+	if c.Checkpoint.Path == "" {
+		fail("checkpoint.path", "must not be empty")
+	}
+	return errs
+}
+
+var (
+	envName    = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+	headerName = regexp.MustCompile(`^[!#$%&'*+\-.^_` + "`" + `|~0-9A-Za-z]+$`)
+)
+
+// checkURL validates zendesk.url and returns it without a trailing slash.
+// http:// is accepted only for a loopback host.
+func checkURL(raw string) (string, error) {
+	u, err := url.Parse(strings.TrimSpace(raw))
+	if err != nil || u.Host == "" || (u.Scheme != "https" && u.Scheme != "http") {
+		return "", fmt.Errorf("want a URL such as https://acme.zendesk.com, got %q", raw)
+	}
+	if u.User != nil {
+		return "", errors.New("must not hold credentials; use zendesk.email and zendesk.token_env")
+	}
+	if u.RawQuery != "" || u.Fragment != "" {
+		return "", fmt.Errorf("must not have a query or fragment, got %q", raw)
+	}
+	if u.Scheme == "http" && !isLoopback(u.Hostname()) {
+		return "", fmt.Errorf("http:// is refused for %s (tokens would travel in clear); use https://, or http:// only with a loopback host", u.Hostname())
+	}
+	return strings.TrimRight(u.String(), "/"), nil
+}
+
+func isLoopback(host string) bool {
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+// readable reports why path cannot be read as a file.
+func readable(path string) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return errors.New(unwrapPathError(err))
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return errors.New(unwrapPathError(err))
+	}
+	if st.IsDir() {
+		return errors.New("is a directory")
+	}
+	return nil
+}
+
+func sortedKeys(m map[string]string) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	return keys
+}
