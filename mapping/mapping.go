@@ -1,0 +1,546 @@
+package mapping
+
+import (
+	"encoding/csv"
+	"errors"
+	"fmt"
+	"io"
+	"net/mail"
+	"os"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/threadlift/threadlift/sources"
+	"github.com/threadlift/threadlift/zendesk"
+)
+
+// API limits that payloads are validated against (api-notes.md).
+const (
+	MaxRecipients         = 100
+	MaxNonAgentRecipients = 48
+)
+
+// Rules for issues raised here; sources raise their own.
+const (
+	RuleUnmapped          = "unmapped"
+	RuleNoSubject         = "no-subject"
+	RuleEmptyBody         = "empty-body"
+	RuleTooManyRecipients = "too-many-recipients"
+	RuleMixedParticipants = "mixed-participants"
+	RuleDuplicate         = "duplicate"
+	RuleNoImportable      = "no-importable-message"
+	RuleStrict            = "strict"
+	RuleDateOutOfRange    = "date-out-of-range"
+	RuleNoRecipient       = "no-recipient"
+	RuleAttachments       = "attachments-not-imported"
+)
+
+// TicketRules say how a thread finds its parent ticket (contract §2).
+type TicketRules struct {
+	Header       string
+	SubjectRegex *regexp.Regexp
+	// Lookup maps an extracted reference to a ticket id; nil when no
+	// lookup_csv is configured, in which case references must be numbers.
+	Lookup          map[string]int64
+	DefaultTicketID int64
+}
+
+// Options configure a Mapper. The zero value maps nothing to a ticket
+// (every thread unmapped) and otherwise uses the contract's defaults.
+type Options struct {
+	Ticket              TicketRules
+	State               string           // "open" | "closed"; "" means closed
+	Agents              map[string]int64 // lower-cased email → agent user id
+	MaxEventsPerRequest int              // 0 means 50
+	Strict              bool
+	Now                 func() time.Time
+}
+
+// Mapper builds Plans. It is safe for concurrent use.
+type Mapper struct {
+	opts Options
+}
+
+// New returns a Mapper.
+func New(opts Options) *Mapper {
+	if opts.State == "" {
+		opts.State = "closed"
+	}
+	if opts.MaxEventsPerRequest <= 0 {
+		opts.MaxEventsPerRequest = 50
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	return &Mapper{opts: opts}
+}
+
+// Issue is a problem found in a thread, with where it came from.
+type Issue struct {
+	sources.Issue
+	ThreadKey  string
+	MessageKey string
+	Source     sources.Location
+}
+
+// Event is one message to post, with its key and origin.
+type Event struct {
+	Key    string
+	Source sources.Location
+	Event  zendesk.ImportEvent
+	// Attachments are the message's attachments; uploading them is the
+	// pipeline's job, just before the request that references them.
+	Attachments []sources.Attachment
+}
+
+// Rejected is a message of the thread that will not be posted.
+type Rejected struct {
+	Key    string
+	Source sources.Location
+	Rule   string
+	Reason string
+	// Duplicate is true when the message is a repeat of one that is posted.
+	Duplicate bool
+}
+
+// Plan is everything that will be posted for one thread.
+type Plan struct {
+	ThreadKey string
+	TicketID  int64 // 0 when unmapped
+	Source    sources.Location
+	// SideConversation is the side_conversation object of the import request.
+	SideConversation zendesk.ImportSideConversation
+	// Events to post, chronological (ties: source order).
+	Events   []Event
+	Rejected []Rejected
+	Issues   []Issue
+	// Reason is why the whole thread is rejected; "" when Valid.
+	Rule, Reason string
+}
+
+// Valid reports whether the thread can be posted.
+func (p *Plan) Valid() bool { return p.Reason == "" }
+
+// Chunks splits events into requests of at most n events: the first goes
+// with the import request, the rest with events/import.
+func Chunks(events []Event, n int) [][]Event {
+	if n <= 0 {
+		n = 1
+	}
+	var out [][]Event
+	for len(events) > 0 {
+		k := min(n, len(events))
+		out = append(out, events[:k:k])
+		events = events[k:]
+	}
+	return out
+}
+
+// ImportRequest builds the import request for the given events.
+func (p *Plan) ImportRequest(events []Event) *zendesk.ImportRequest {
+	req := &zendesk.ImportRequest{SideConversation: p.SideConversation}
+	for _, e := range events {
+		req.Events = append(req.Events, e.Event)
+	}
+	return req
+}
+
+// EventsRequest builds an events/import request for the given events.
+func EventsRequest(events []Event) *zendesk.EventsImportRequest {
+	req := &zendesk.EventsImportRequest{}
+	for _, e := range events {
+		req.Events = append(req.Events, e.Event)
+	}
+	return req
+}
+
+// MaxEventsPerRequest is the configured chunk size.
+func (m *Mapper) MaxEventsPerRequest() int { return m.opts.MaxEventsPerRequest }
+
+// Map builds the plan of one thread. msgs are the thread's messages in
+// chronological order (ties: source order), duplicates already removed by
+// threading; dups are the duplicates, reported but not posted.
+func (m *Mapper) Map(key string, msgs []*sources.Message, dups []*sources.Message) *Plan {
+	p := &Plan{ThreadKey: key}
+	if len(msgs) > 0 {
+		p.Source = msgs[0].Loc
+	}
+	issue := func(msg *sources.Message, is sources.Issue) {
+		i := Issue{Issue: is, ThreadKey: key}
+		if msg != nil {
+			i.MessageKey = msg.Key()
+			i.Source = msg.Loc
+		} else {
+			i.Source = p.Source
+		}
+		p.Issues = append(p.Issues, i)
+	}
+	for _, d := range dups {
+		reason := fmt.Sprintf("message %s repeats an earlier message of the thread; imported once", d.Key())
+		issue(d, sources.Issue{Severity: sources.SeverityWarning, Rule: RuleDuplicate, Reason: reason})
+		p.Rejected = append(p.Rejected, Rejected{Key: d.Key(), Source: d.Loc, Rule: RuleDuplicate, Reason: reason, Duplicate: true})
+	}
+
+	seen := make(map[string]bool, len(msgs))
+	var first *sources.Message
+	for _, msg := range msgs {
+		if seen[msg.Key()] {
+			reason := fmt.Sprintf("message %s repeats an earlier message of the thread; imported once", msg.Key())
+			issue(msg, sources.Issue{Severity: sources.SeverityWarning, Rule: RuleDuplicate, Reason: reason})
+			p.Rejected = append(p.Rejected, Rejected{Key: msg.Key(), Source: msg.Loc, Rule: RuleDuplicate, Reason: reason, Duplicate: true})
+			continue
+		}
+		seen[msg.Key()] = true
+		ev, issues := m.event(msg)
+		var reject *sources.Issue
+		for _, is := range issues {
+			if m.opts.Strict && is.Severity == sources.SeverityWarning {
+				is.Severity = sources.SeverityError
+				is.Reason += " (strict: warnings reject)"
+			}
+			issue(msg, is)
+			if is.Severity == sources.SeverityError && reject == nil {
+				reject = &is
+			}
+		}
+		if reject != nil {
+			p.Rejected = append(p.Rejected, Rejected{Key: msg.Key(), Source: msg.Loc, Rule: reject.Rule, Reason: reject.Reason})
+			continue
+		}
+		if first == nil {
+			first = msg
+		}
+		p.Events = append(p.Events, Event{Key: msg.Key(), Source: msg.Loc, Event: ev, Attachments: msg.Attachments})
+	}
+
+	subject := ""
+	if first != nil {
+		subject = strings.TrimSpace(first.Subject)
+	}
+	if subject == "" {
+		for _, msg := range msgs {
+			if s := strings.TrimSpace(msg.Subject); s != "" {
+				subject = s
+				break
+			}
+		}
+	}
+	if subject == "" {
+		subject = "(no subject)"
+		issue(first, sources.Issue{Severity: sources.SeverityWarning, Rule: RuleNoSubject,
+			Reason: `thread has no subject; side conversation subject set to "(no subject)"`})
+	}
+	for i := range p.Events {
+		if p.Events[i].Event.Message.Subject == "" {
+			p.Events[i].Event.Message.Subject = subject
+		}
+	}
+	p.SideConversation = zendesk.ImportSideConversation{
+		Subject:     subject,
+		State:       m.opts.State,
+		ExternalIDs: map[string]string{zendesk.ThreadKeyField: key},
+	}
+
+	id, rule, reason := m.ticket(msgs)
+	p.TicketID = id
+	switch {
+	case id == 0:
+		p.Rule, p.Reason = rule, reason
+	case len(p.Events) == 0:
+		p.Rule = RuleNoImportable
+		p.Reason = fmt.Sprintf("none of the thread's %d messages can be imported", len(msgs)+len(dups))
+	}
+	if p.Reason != "" {
+		p.Issues = append(p.Issues, Issue{
+			Issue:     sources.Issue{Severity: sources.SeverityError, Rule: p.Rule, Reason: p.Reason},
+			ThreadKey: key, Source: p.Source,
+		})
+	}
+	return p
+}
+
+// event builds the import event of one message and the issues that
+// validation finds in it.
+func (m *Mapper) event(msg *sources.Message) (zendesk.ImportEvent, []sources.Issue) {
+	var issues []sources.Issue
+	issues = append(issues, msg.Issues...)
+	if msg.Rejected() {
+		// Already rejected by its source (and perhaps never decoded): the
+		// source's reason is the one that matters.
+		return zendesk.ImportEvent{}, issues
+	}
+	ev := zendesk.ImportEvent{
+		CreatedAt: msg.Date.UTC(),
+		Message: zendesk.Message{
+			Subject:     strings.TrimSpace(msg.Subject),
+			Body:        msg.Body,
+			HTMLBody:    msg.HTMLBody,
+			ExternalIDs: map[string]string{zendesk.MessageKeyField: msg.Key()},
+		},
+	}
+	if ev.Message.Body == "" && ev.Message.HTMLBody == "" {
+		ev.Message.Body = "(empty message)"
+		issues = append(issues, sources.Issue{Severity: sources.SeverityWarning, Rule: RuleEmptyBody,
+			Reason: `message has no text; body set to "(empty message)"`})
+	}
+	if n := len(msg.Attachments); n > 0 {
+		// Uploading attachments is not built yet: say so per message
+		// rather than drop them silently.
+		names := make([]string, 0, n)
+		for _, a := range msg.Attachments {
+			names = append(names, fmt.Sprintf("%s (%s, %d bytes)", a.Name, a.ContentType, a.Size))
+		}
+		issues = append(issues, sources.Issue{Severity: sources.SeverityWarning, Rule: RuleAttachments,
+			Reason: fmt.Sprintf("%d attachments not imported by this version: %s", n, strings.Join(names, ", "))})
+	}
+	if msg.HasFrom {
+		from := m.participant(msg.From)
+		ev.Message.From = &from
+	}
+	seen := make(map[string]bool)
+	for _, a := range append(append([]sources.Address(nil), msg.To...), msg.Cc...) {
+		p := m.participant(a)
+		k := participantKey(p)
+		if seen[k] {
+			continue
+		}
+		seen[k] = true
+		ev.Message.To = append(ev.Message.To, p)
+	}
+
+	// Validation against the API's rules (contract §4). Sources already
+	// reject missing senders/recipients and bad dates; these checks guard
+	// every source the same way.
+	if len(ev.Message.To) == 0 && !hasRule(issues, RuleNoRecipient) {
+		issues = append(issues, sources.Issue{Severity: sources.SeverityError, Rule: RuleNoRecipient, Reason: "message has no recipient (to and cc are empty)"})
+	}
+	if !msg.Date.IsZero() && !hasRule(issues, RuleDateOutOfRange) {
+		now := m.opts.Now()
+		if msg.Date.Before(time.Unix(0, 0)) || msg.Date.After(now.Add(24*time.Hour)) {
+			issues = append(issues, sources.Issue{Severity: sources.SeverityError, Rule: RuleDateOutOfRange,
+				Reason: fmt.Sprintf("date %s is before 1970 or more than a day in the future", msg.Date.UTC().Format(time.RFC3339))})
+		}
+	}
+	if n := len(ev.Message.To); n > MaxRecipients {
+		issues = append(issues, sources.Issue{Severity: sources.SeverityError, Rule: RuleTooManyRecipients,
+			Reason: fmt.Sprintf("message has %d recipients; the API allows at most %d", n, MaxRecipients)})
+	} else if n := nonAgents(ev.Message.To); n > MaxNonAgentRecipients {
+		issues = append(issues, sources.Issue{Severity: sources.SeverityError, Rule: RuleTooManyRecipients,
+			Reason: fmt.Sprintf("message has %d non-agent recipients; the API allows at most %d", n, MaxNonAgentRecipients)})
+	}
+	if t, ok := mixedTypes(ev.Message); !ok {
+		issues = append(issues, sources.Issue{Severity: sources.SeverityError, Rule: RuleMixedParticipants,
+			Reason: "message mixes participant types (" + t + "); the API allows one type per message"})
+	}
+	return ev, issues
+}
+
+func hasRule(is []sources.Issue, rule string) bool {
+	for _, i := range is {
+		if i.Rule == rule {
+			return true
+		}
+	}
+	return false
+}
+
+func (m *Mapper) participant(a sources.Address) zendesk.Participant {
+	if a.Email != "" && a.UserID == 0 {
+		if id, ok := m.opts.Agents[strings.ToLower(a.Email)]; ok {
+			return zendesk.Participant{UserID: id}
+		}
+	}
+	p := zendesk.Participant{
+		UserID: a.UserID, Name: a.Name, Email: a.Email,
+		SlackWorkspaceID: a.SlackWorkspaceID, SlackChannelID: a.SlackChannelID,
+		SupportGroupID: a.SupportGroupID, SupportAgentID: a.SupportAgentID,
+		MSTeamsChannelID: a.MSTeamsChannelID,
+	}
+	if p.UserID != 0 {
+		p.Email, p.Name = "", ""
+	}
+	return p
+}
+
+func participantKey(p zendesk.Participant) string {
+	if p.Email != "" {
+		return "e:" + strings.ToLower(p.Email)
+	}
+	return fmt.Sprintf("%d|%s|%s|%s|%s|%s", p.UserID, p.SlackWorkspaceID, p.SlackChannelID, p.SupportGroupID, p.SupportAgentID, p.MSTeamsChannelID)
+}
+
+func nonAgents(ps []zendesk.Participant) int {
+	n := 0
+	for _, p := range ps {
+		if p.UserID == 0 {
+			n++
+		}
+	}
+	return n
+}
+
+// ParticipantType names the side-conversation type a participant belongs
+// to: "email", "slack", "child_ticket", "msteams", or "" when it has none.
+func ParticipantType(p zendesk.Participant) string {
+	switch {
+	case p.SlackWorkspaceID != "" || p.SlackChannelID != "":
+		return "slack"
+	case p.SupportGroupID != "" || p.SupportAgentID != "":
+		return "child_ticket"
+	case p.MSTeamsChannelID != "":
+		return "msteams"
+	case p.UserID != 0 || p.Email != "":
+		return "email"
+	}
+	return ""
+}
+
+func mixedTypes(msg zendesk.Message) (string, bool) {
+	types := map[string]bool{}
+	var order []string
+	add := func(p zendesk.Participant) {
+		t := ParticipantType(p)
+		if !types[t] {
+			types[t] = true
+			order = append(order, t)
+		}
+	}
+	if msg.From != nil {
+		add(*msg.From)
+	}
+	for _, p := range msg.To {
+		add(p)
+	}
+	return strings.Join(order, ", "), len(types) <= 1
+}
+
+// ticket finds the thread's parent ticket by the rules in order.
+func (m *Mapper) ticket(msgs []*sources.Message) (id int64, rule, reason string) {
+	r := m.opts.Ticket
+	var tried []string
+	resolve := func(ref, from string) int64 {
+		ref = strings.TrimSpace(ref)
+		if ref == "" {
+			return 0
+		}
+		if r.Lookup != nil {
+			if id, ok := r.Lookup[ref]; ok {
+				return id
+			}
+			tried = append(tried, fmt.Sprintf("%s %q not in lookup_csv", from, ref))
+			return 0
+		}
+		id, err := strconv.ParseInt(ref, 10, 64)
+		if err != nil || id <= 0 {
+			tried = append(tried, fmt.Sprintf("%s %q is not a ticket id", from, ref))
+			return 0
+		}
+		return id
+	}
+	if r.Header != "" {
+		for _, msg := range msgs {
+			for _, v := range msg.Header[headerKey(r.Header)] {
+				if id := resolve(v, "header "+r.Header); id > 0 {
+					return id, "", ""
+				}
+			}
+		}
+	}
+	if r.SubjectRegex != nil && len(msgs) > 0 {
+		if sm := r.SubjectRegex.FindStringSubmatch(msgs[0].Subject); len(sm) > 1 {
+			if id := resolve(sm[1], "subject_regex match"); id > 0 {
+				return id, "", ""
+			}
+		}
+	}
+	if r.DefaultTicketID > 0 {
+		return r.DefaultTicketID, "", ""
+	}
+	reason = "no ticket rule matched the thread and default_ticket_id is 0"
+	if len(tried) > 0 {
+		reason += ": " + strings.Join(tried, "; ")
+	}
+	return 0, RuleUnmapped, reason
+}
+
+func headerKey(h string) string {
+	// textproto.CanonicalMIMEHeaderKey without importing net/textproto's
+	// reader machinery: the sources store keys in this form.
+	b := []byte(strings.ToLower(strings.TrimSpace(h)))
+	upper := true
+	for i, c := range b {
+		if upper && 'a' <= c && c <= 'z' {
+			b[i] = c - 'a' + 'A'
+		}
+		upper = c == '-'
+	}
+	return string(b)
+}
+
+// LoadLookupCSV reads a lookup_csv file: a header row with the columns
+// reference and ticket_id.
+func LoadLookupCSV(path string) (map[string]int64, error) {
+	return loadPairs(path, "reference", "ticket_id", func(s string) string { return strings.TrimSpace(s) })
+}
+
+// LoadAgentsCSV reads an agents_csv file: a header row with the columns
+// email and user_id.
+func LoadAgentsCSV(path string) (map[string]int64, error) {
+	return loadPairs(path, "email", "user_id", func(s string) string {
+		s = strings.TrimSpace(s)
+		if a, err := mail.ParseAddress(s); err == nil {
+			s = a.Address
+		}
+		return strings.ToLower(s)
+	})
+}
+
+var errColumns = errors.New("missing column")
+
+func loadPairs(path, keyCol, idCol string, norm func(string) string) (map[string]int64, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", path, err)
+	}
+	defer f.Close()
+	r := csv.NewReader(f)
+	r.FieldsPerRecord = -1
+	head, err := r.Read()
+	if err != nil {
+		return nil, fmt.Errorf("read header of %s: %w", path, err)
+	}
+	ki, ii := -1, -1
+	for i, h := range head {
+		switch strings.ToLower(strings.TrimSpace(strings.TrimPrefix(h, "\ufeff"))) {
+		case keyCol:
+			ki = i
+		case idCol:
+			ii = i
+		}
+	}
+	if ki < 0 || ii < 0 {
+		return nil, fmt.Errorf("%s: header must name columns %q and %q: %w", path, keyCol, idCol, errColumns)
+	}
+	out := make(map[string]int64)
+	for {
+		rec, err := r.Read()
+		if err == io.EOF {
+			return out, nil
+		}
+		if err != nil {
+			return nil, fmt.Errorf("read %s: %w", path, err)
+		}
+		if ki >= len(rec) || ii >= len(rec) {
+			line, _ := r.FieldPos(0)
+			return nil, fmt.Errorf("%s:%d: too few columns", path, line)
+		}
+		id, err := strconv.ParseInt(strings.TrimSpace(rec[ii]), 10, 64)
+		if err != nil || id <= 0 {
+			line, _ := r.FieldPos(ii)
+			return nil, fmt.Errorf("%s:%d: %s %q is not a positive number", path, line, idCol, rec[ii])
+		}
+		out[norm(rec[ki])] = id
+	}
+}
