@@ -1,0 +1,175 @@
+package pipeline
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+
+	"github.com/threadlift/threadlift/mapping/thread"
+	"github.com/threadlift/threadlift/sources"
+)
+
+// Source is one input file.
+type Source struct {
+	Type string // mbox | csv | json
+	Path string
+	// Name is what locations show for this file; default Path.
+	Name string
+	// Fields renames csv/json fields (contract §3).
+	Fields map[string]string
+}
+
+// badRecord is a record that could not be read at all: it counts as one
+// rejected thread with an empty key (contract §10).
+type badRecord struct {
+	err *sources.RecordError
+}
+
+// archive is the light, whole-archive view: every envelope, the readers to
+// load bodies from, and the threads built from the envelopes.
+type archive struct {
+	readers []sources.Reader
+	stats   []sourceStat
+	envs    []*sources.Envelope
+	owner   []int // envs[i] was read by readers[owner[i]]
+	bad     []badRecord
+	threads []thread.Thread
+	dupOf   map[int][]int // thread member index → its duplicates' indices
+	isDup   map[int]bool
+}
+
+type sourceStat struct {
+	Source
+	bytes    int64
+	messages int
+}
+
+func (a *archive) Close() error {
+	var errs []error
+	for _, r := range a.readers {
+		errs = append(errs, r.Close())
+	}
+	return errors.Join(errs...)
+}
+
+// readArchive walks every source once, keeping envelopes only, and threads
+// them. progress, when set, is told the bytes of each envelope read.
+func readArchive(ctx context.Context, srcs []Source, opts sources.Options, topts thread.Options, progress func(bytes int64)) (*archive, error) {
+	a := &archive{}
+	seq := 0
+	for i, src := range srcs {
+		o := opts
+		o.Name = src.Name
+		if o.Name == "" {
+			o.Name = src.Path
+		}
+		o.Fields = src.Fields
+		r, err := sources.Open(src.Type, src.Path, o)
+		if err != nil {
+			a.Close()
+			return nil, fmt.Errorf("open source %s: %w", src.Path, err)
+		}
+		a.readers = append(a.readers, r)
+		st := sourceStat{Source: src}
+		if fi, err := os.Stat(src.Path); err == nil {
+			st.bytes = fi.Size()
+		}
+		for {
+			if err := ctx.Err(); err != nil {
+				a.Close()
+				return nil, err
+			}
+			env, err := r.Next()
+			if err == io.EOF {
+				break
+			}
+			var re *sources.RecordError
+			if errors.As(err, &re) {
+				a.bad = append(a.bad, badRecord{err: re})
+				st.messages++
+				continue
+			}
+			if err != nil {
+				a.Close()
+				return nil, fmt.Errorf("read %s: %w", o.Name, err)
+			}
+			env.Seq = seq
+			seq++
+			st.messages++
+			a.envs = append(a.envs, env)
+			a.owner = append(a.owner, i)
+			if progress != nil {
+				progress(env.Size)
+			}
+		}
+		a.stats = append(a.stats, st)
+	}
+
+	items := make([]thread.Item, len(a.envs))
+	for i, e := range a.envs {
+		items[i] = thread.Item{ID: e.MessageID, Refs: e.References, Key: e.Key(), Group: e.ThreadID, Subject: e.Subject, Date: e.Date, Seq: e.Seq}
+	}
+	res := thread.Build(items, topts)
+	a.threads = res.Threads
+	a.dupOf = make(map[int][]int)
+	a.isDup = make(map[int]bool)
+	for _, d := range res.Duplicates {
+		a.dupOf[d.Of] = append(a.dupOf[d.Of], d.Index)
+		a.isDup[d.Index] = true
+	}
+	return a, nil
+}
+
+// duplicates returns the duplicates of a thread's members.
+func (a *archive) duplicates(t thread.Thread) []int {
+	var out []int
+	for _, m := range t.Members {
+		out = append(out, a.dupOf[m]...)
+	}
+	return out
+}
+
+// messageKeys returns the keys of every message of a thread, duplicates
+// included.
+func (a *archive) messageKeys(t thread.Thread) []string {
+	var keys []string
+	for _, m := range t.Members {
+		keys = append(keys, a.envs[m].Key())
+	}
+	for _, d := range a.duplicates(t) {
+		keys = append(keys, a.envs[d].Key())
+	}
+	return keys
+}
+
+// load decodes one envelope. A record already rejected while scanning is
+// not decoded (it may be far too large): it keeps its envelope issues.
+func (a *archive) load(i int) (*sources.Message, error) {
+	env := a.envs[i]
+	if env.Rejected() {
+		return &sources.Message{Envelope: env, Issues: env.Issues}, nil
+	}
+	msg, err := a.readers[a.owner[i]].Load(env)
+	if err != nil {
+		return nil, fmt.Errorf("load %s: %w", env.Loc, err)
+	}
+	return msg, nil
+}
+
+// loadThread decodes a thread's members (chronological) and duplicates.
+func (a *archive) loadThread(t thread.Thread) (msgs, dups []*sources.Message, err error) {
+	for _, m := range t.Members {
+		msg, err := a.load(m)
+		if err != nil {
+			return nil, nil, err
+		}
+		msgs = append(msgs, msg)
+	}
+	for _, d := range a.duplicates(t) {
+		// Duplicates are reported, never posted: their envelope is enough.
+		dups = append(dups, &sources.Message{Envelope: a.envs[d], Issues: a.envs[d].Issues})
+	}
+	return msgs, dups, nil
+}

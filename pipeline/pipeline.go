@@ -1,0 +1,103 @@
+package pipeline
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/threadlift/threadlift/mapping"
+	"github.com/threadlift/threadlift/mapping/thread"
+	"github.com/threadlift/threadlift/sources"
+	"github.com/threadlift/threadlift/zendesk"
+)
+
+// ErrInterrupted is returned when a run stopped early because its context
+// was cancelled (SIGINT/SIGTERM). The checkpoint is consistent; the next
+// import resumes.
+var ErrInterrupted = errors.New("pipeline: interrupted")
+
+// ErrFatal wraps errors that stop the whole run (authentication refused).
+var ErrFatal = errors.New("pipeline: fatal")
+
+// API is the part of the Zendesk client a run uses. *zendesk.Client
+// implements it; tests may wrap it.
+type API interface {
+	Import(ctx context.Context, ticketID int64, req *zendesk.ImportRequest) (*zendesk.ImportResponse, error)
+	ImportEvents(ctx context.Context, ticketID int64, sideConversationID string, req *zendesk.EventsImportRequest) (*zendesk.ImportResponse, error)
+	ListSideConversations(ctx context.Context, ticketID int64) ([]zendesk.SideConversation, []zendesk.Event, error)
+}
+
+var _ API = (*zendesk.Client)(nil)
+
+// Progress receives progress as a run goes; every method may be called
+// from several goroutines. A nil Progress is fine.
+type Progress interface {
+	// ReadBytes is called while sources are scanned.
+	ReadBytes(n int64)
+	// Threads is called once threading is done with the number of threads.
+	Threads(total int)
+	// ThreadDone is called when a thread is finished, whatever the outcome.
+	ThreadDone()
+}
+
+// Options configure a run. Zero values mean the contract's defaults.
+type Options struct {
+	Sources   []Source
+	Read      sources.Options
+	Threading thread.Options
+	Mapper    *mapping.Mapper
+
+	Workers     int // default 8
+	MaxAttempts int // per request, default 8
+	// Limit stops after this many threads were posted (0: no limit).
+	Limit int
+	// StopTimeout is how long in-flight requests may go on after the run
+	// is told to stop (contract §6: the request timeout).
+	StopTimeout time.Duration
+	// BackoffBase and BackoffMax bound the full-jitter backoff between
+	// retries; defaults 1s and 60s.
+	BackoffBase, BackoffMax time.Duration
+
+	// RequestsPerMinute and WritesPer10Minutes are the configured rate
+	// limits, used by Validate to predict how long the import will take.
+	RequestsPerMinute, WritesPer10Minutes int
+
+	Logger   zerolog.Logger
+	Progress Progress
+	Now      func() time.Time
+}
+
+func (o *Options) defaults() {
+	if o.Workers <= 0 {
+		o.Workers = 8
+	}
+	if o.MaxAttempts <= 0 {
+		o.MaxAttempts = 8
+	}
+	if o.StopTimeout <= 0 {
+		o.StopTimeout = 30 * time.Second
+	}
+	if o.BackoffBase <= 0 {
+		o.BackoffBase = time.Second
+	}
+	if o.BackoffMax <= 0 {
+		o.BackoffMax = time.Minute
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.Mapper == nil {
+		o.Mapper = mapping.New(mapping.Options{Now: o.Now})
+	}
+	if o.Progress == nil {
+		o.Progress = nopProgress{}
+	}
+}
+
+type nopProgress struct{}
+
+func (nopProgress) ReadBytes(int64) {}
+func (nopProgress) Threads(int)     {}
+func (nopProgress) ThreadDone()     {}

@@ -1,0 +1,252 @@
+package pipeline
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"os"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/threadlift/threadlift/checkpoint"
+	"github.com/threadlift/threadlift/mapping"
+	"github.com/threadlift/threadlift/zendesk"
+	"github.com/threadlift/threadlift/zendesk/zendesktest"
+)
+
+// corpus returns the path of a file under ../shared/corpora/mail, or skips
+// the test when the corpora are not beside the repository.
+func corpus(t testing.TB, rel string) string {
+	t.Helper()
+	p := filepath.Join("..", "..", "shared", "corpora", "mail", rel)
+	if _, err := os.Stat(p); err != nil {
+		t.Skipf("corpus file %s not available: %v", rel, err)
+	}
+	return p
+}
+
+func newStore(t testing.TB) *checkpoint.Store {
+	t.Helper()
+	s, err := checkpoint.Open(context.Background(), filepath.Join(t.TempDir(), "cp.db"), checkpoint.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Lock(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+func testOptions(path string, rules mapping.TicketRules) Options {
+	return Options{
+		Sources:     []Source{{Type: "mbox", Path: path, Name: filepath.Base(path)}},
+		Mapper:      mapping.New(mapping.Options{Ticket: rules, MaxEventsPerRequest: 5, Now: func() time.Time { return time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC) }}),
+		Workers:     4,
+		MaxAttempts: 8,
+		BackoffBase: time.Millisecond,
+		BackoffMax:  10 * time.Millisecond,
+		Logger:      zerolog.Nop(),
+	}
+}
+
+func newClient(t testing.TB, srv *zendesktest.Server) *zendesk.Client {
+	t.Helper()
+	o := srv.ClientOptions()
+	o.Timeout = 5 * time.Second
+	c, err := zendesk.New(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// assertExactlyOnce checks the fake's state: no thread key twice on any
+// ticket, every message key once, events in chronological order, and the
+// total number of events as expected.
+func assertExactlyOnce(t *testing.T, f *zendesktest.Fake, wantEvents int) {
+	t.Helper()
+	threads := map[string]int64{}
+	messages := map[string]string{}
+	total := 0
+	for _, tid := range f.TicketIDs() {
+		for _, c := range f.SideConversations(tid) {
+			key := c.SideConversation.ExternalIDs[zendesk.ThreadKeyField]
+			if key == "" {
+				t.Errorf("ticket %d: side conversation %s has no thread key", tid, c.SideConversation.ID)
+			}
+			if prev, dup := threads[key]; dup {
+				t.Errorf("thread key %q imported twice (tickets %d and %d)", key, prev, tid)
+			}
+			threads[key] = tid
+			var last time.Time
+			for _, e := range c.Events {
+				mk := e.Message.ExternalIDs[zendesk.MessageKeyField]
+				if prev, dup := messages[mk]; dup {
+					t.Errorf("message key %q imported twice (threads %q and %q)", mk, prev, key)
+				}
+				messages[mk] = key
+				if e.CreatedAt.Before(last) {
+					t.Errorf("thread %q: event %q at %s is before the previous event at %s", key, mk, e.CreatedAt, last)
+				}
+				last = e.CreatedAt
+				total++
+			}
+		}
+	}
+	if total != wantEvents {
+		t.Errorf("fake holds %d events, want %d", total, wantEvents)
+	}
+}
+
+func TestImportCorpusExactlyOnce(t *testing.T) {
+	path := corpus(t, "bigbang/2001-November.mbox")
+	opts := testOptions(path, mapping.TicketRules{DefaultTicketID: 7})
+
+	rep, err := Validate(context.Background(), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Messages != 164 {
+		t.Errorf("Validate: %d messages, want 164 (the strict From-line count)", rep.Messages)
+	}
+
+	srv := zendesktest.NewServer(t, zendesktest.Config{Email: "a@example.com", Token: "t0ken", AutoCreateTickets: true})
+	store := newStore(t)
+	sum, err := Import(context.Background(), newClient(t, srv), store, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sum.Imported != rep.ValidThreads || sum.Failed != 0 {
+		t.Errorf("Import: imported %d failed %d, want %d imported (valid threads)", sum.Imported, sum.Failed, rep.ValidThreads)
+	}
+	if sum.EventsImported != rep.ImportableMsgs {
+		t.Errorf("Import: %d events, want %d importable messages", sum.EventsImported, rep.ImportableMsgs)
+	}
+	assertExactlyOnce(t, srv.Fake, rep.ImportableMsgs)
+
+	// A second run finds everything done and sends nothing.
+	before := srv.RequestCount("total")
+	sum2, err := Import(context.Background(), newClient(t, srv), store, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sum2.Imported != 0 || sum2.AlreadyDone != rep.ValidThreads || sum2.Requests != 0 {
+		t.Errorf("re-run: imported %d, already done %d, requests %d; want 0, %d, 0", sum2.Imported, sum2.AlreadyDone, sum2.Requests, rep.ValidThreads)
+	}
+	if got := srv.RequestCount("total"); got != before {
+		t.Errorf("re-run sent %d requests, want 0", got-before)
+	}
+}
+
+// TestImportReconcilesUnknownOutcomes drops the response of every third
+// write after the server committed it, and makes others time out after the
+// commit: the client must look the thread up instead of re-sending.
+func TestImportReconcilesUnknownOutcomes(t *testing.T) {
+	path := corpus(t, "ponymail-unit-tests/maven-dev-2017-12-mboxvm.mbox")
+	opts := testOptions(path, mapping.TicketRules{DefaultTicketID: 9})
+	opts.MaxAttempts = 20
+	rep, err := Validate(context.Background(), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := zendesktest.NewServer(t, zendesktest.Config{AutoCreateTickets: true})
+	var writes atomic.Int64
+	srv.SetHook(func(r *http.Request) zendesktest.Fault {
+		if r.Method != http.MethodPost {
+			return zendesktest.FaultNone
+		}
+		switch n := writes.Add(1); {
+		case n%3 == 0:
+			return zendesktest.FaultCommitThenDrop
+		case n%7 == 0:
+			return zendesktest.Fault502
+		case n%11 == 0:
+			return zendesktest.FaultResetBeforeCommit
+		}
+		return zendesktest.FaultNone
+	})
+	store := newStore(t)
+	sum, err := Import(context.Background(), newClient(t, srv), store, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sum.Failed != 0 {
+		t.Errorf("Import: %d failed threads, want 0", sum.Failed)
+	}
+	if sum.Reconciled == 0 {
+		t.Errorf("Import: no reconciliation happened; the faults did not bite")
+	}
+	assertExactlyOnce(t, srv.Fake, rep.ImportableMsgs)
+}
+
+// TestImportTicketsAndFailures maps threads to several tickets, one of
+// which does not exist (404): that thread fails with the status and the
+// request id, the others land, and the run still finishes.
+func TestImportTicketsAndFailures(t *testing.T) {
+	dir := t.TempDir()
+	var b strings.Builder
+	for i := 1; i <= 12; i++ {
+		ticket := 100 + i%4
+		fmt.Fprintf(&b, "From x@example.com Mon Mar  4 09:12:00 2024\nFrom: a%d@example.com\nTo: s@example.com\nSubject: [#%d] thread %d\nDate: Mon, 4 Mar 2024 09:%02d:00 +0000\nMessage-ID: <m%d@example.com>\n\nbody %d\n\n", i, ticket, i, i, i, i)
+		fmt.Fprintf(&b, "From x@example.com Mon Mar  4 10:12:00 2024\nFrom: s@example.com\nTo: a%d@example.com\nSubject: Re: [#%d] thread %d\nDate: Mon, 4 Mar 2024 10:%02d:00 +0000\nMessage-ID: <r%d@example.com>\nIn-Reply-To: <m%d@example.com>\n\nreply %d\n\n", i, ticket, i, i, i, i, i)
+	}
+	path := filepath.Join(dir, "t.mbox")
+	if err := os.WriteFile(path, []byte(b.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	srv := zendesktest.NewServer(t, zendesktest.Config{})
+	for _, id := range []int64{100, 101, 102} { // 103 is missing
+		srv.AddTicket(id, "")
+	}
+	store := newStore(t)
+	opts := testOptions(path, mapping.TicketRules{SubjectRegex: regexp.MustCompile(`\[#(\d+)\]`)})
+	sum, err := Import(context.Background(), newClient(t, srv), store, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sum.Imported != 9 || sum.Failed != 3 {
+		t.Errorf("imported %d failed %d, want 9 and 3", sum.Imported, sum.Failed)
+	}
+	for _, id := range []int64{100, 101, 102} {
+		if n := len(srv.SideConversations(id)); n != 3 {
+			t.Errorf("ticket %d has %d side conversations, want 3", id, n)
+		}
+	}
+	fs, err := store.Failures(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, f := range fs {
+		if f.HTTPStatus != 404 || f.RequestID == "" || f.TicketID != 103 {
+			t.Errorf("failure %+v: want HTTP 404 on ticket 103 with a request id", f)
+		}
+		got = append(got, f.ThreadKey)
+	}
+	sort.Strings(got)
+	if want := "m11@example.com m3@example.com m7@example.com"; strings.Join(got, " ") != want {
+		t.Errorf("failed threads %v, want %s", got, want)
+	}
+
+	// After the ticket appears, retry + import finishes the job.
+	srv.AddTicket(103, "")
+	if n, err := store.Retry(context.Background()); err != nil || n != 3 {
+		t.Fatalf("Retry() = %d, %v; want 3", n, err)
+	}
+	sum, err = Import(context.Background(), newClient(t, srv), store, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sum.Imported != 3 || sum.AlreadyDone != 9 {
+		t.Errorf("after retry: imported %d already done %d, want 3 and 9", sum.Imported, sum.AlreadyDone)
+	}
+	assertExactlyOnce(t, srv.Fake, 24)
+}
