@@ -1,0 +1,164 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/threadlift/threadlift/checkpoint"
+	"github.com/threadlift/threadlift/pipeline"
+	"github.com/threadlift/threadlift/pipeline/report"
+	"github.com/threadlift/threadlift/zendesk"
+)
+
+type importOptions struct {
+	dryRun  bool
+	summary string
+	limit   int
+}
+
+func newImportCommand(g *globalOptions) *cobra.Command {
+	var o importOptions
+	cmd := &cobra.Command{
+		Use:   "import -c FILE [--dry-run] [--summary FILE] [--limit N]",
+		Short: "Import threads into Zendesk, resuming from the checkpoint",
+		Long: `import posts every thread that is not done yet: one side_conversations/import
+request with the first max_events_per_request events, then events/import
+requests for the rest. It resumes from the checkpoint automatically: threads
+already done are skipped, a thread found in flight is first looked up on its
+ticket by its threadlift_thread_key, and new messages of done threads are
+appended (scheduled backfills).
+
+Credentials come from the environment, never from the config file:
+zendesk.token_env (default ZENDESK_API_TOKEN) with zendesk.email, or
+zendesk.oauth_token_env for an OAuth bearer token.
+
+Interrupt (Ctrl-C, SIGTERM) to stop cleanly: no new threads are taken,
+requests in flight may finish within zendesk.timeout, exit status 130.
+Interrupt twice to quit at once; the next import still resumes safely.
+
+Exit status: 0 all imported, 1 some threads or messages failed or were
+rejected (see 'threadlift failures'), 2 usage/config error, 3 fatal
+(authentication refused, checkpoint unusable or locked by another run),
+130 interrupted.`,
+		Example: `  ZENDESK_API_TOKEN=... threadlift import -c threadlift.yaml
+  threadlift import -c threadlift.yaml --limit 10        # a first small batch
+  threadlift import -c threadlift.yaml --summary run.json
+  threadlift import -c threadlift.yaml --dry-run         # the same as validate`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if o.dryRun {
+				return runValidate(cmd, g, validateOptions{})
+			}
+			return runImport(cmd, g, o)
+		},
+	}
+	f := cmd.Flags()
+	f.BoolVar(&o.dryRun, "dry-run", false, "validate only, post nothing (same as 'threadlift validate')")
+	f.StringVar(&o.summary, "summary", "", "write the run summary as JSON to this file")
+	f.IntVar(&o.limit, "limit", 0, "post at most N threads in this run (0: all)")
+	return cmd
+}
+
+func runImport(cmd *cobra.Command, g *globalOptions, o importOptions) error {
+	if o.limit < 0 {
+		return fmt.Errorf("%w: --limit must be 0 or more", errUsage)
+	}
+	log, err := g.logger()
+	if err != nil {
+		return err
+	}
+	cfg, err := g.loadConfig()
+	if err != nil {
+		return err
+	}
+	if err := cfg.CheckImport(g.getenv); err != nil {
+		return err
+	}
+	opts, err := pipelineOptions(cfg, log)
+	if err != nil {
+		return err
+	}
+	opts.Limit = o.limit
+	email, token, oauth := cfg.Credentials(g.getenv)
+	client, err := zendesk.New(zendesk.Options{
+		BaseURL:                   cfg.Zendesk.URL,
+		Email:                     email,
+		Token:                     token,
+		OAuthToken:                oauth,
+		RequestsPerMinute:         cfg.Zendesk.RequestsPerMinute,
+		WriteRequestsPer10Minutes: cfg.Zendesk.WriteRequestsPer10Minutes,
+		Timeout:                   time.Duration(cfg.Zendesk.Timeout),
+		Logger:                    log,
+		UserAgent:                 "threadlift/" + version,
+	})
+	if err != nil {
+		return fmt.Errorf("%w: zendesk: %w", errUsage, err)
+	}
+
+	ctx := cmd.Context()
+	store, err := checkpoint.Open(ctx, cfg.Checkpoint.Path, checkpoint.Options{})
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+	if err := store.Lock(); err != nil {
+		return err
+	}
+
+	prog := newProgress(g, log, "import")
+	opts.Progress = prog
+	sum, err := pipeline.Import(ctx, client, store, opts)
+	prog.Close()
+	if sum != nil {
+		if o.summary != "" {
+			if werr := report.WriteJSON(o.summary, sum); werr != nil {
+				log.Error().Err(werr).Msg("could not write the summary")
+			}
+		}
+		printSummary(g.stdout, sum)
+	}
+	if err != nil {
+		if errors.Is(err, pipeline.ErrInterrupted) {
+			log.Warn().Msg("interrupted: run 'threadlift import' again to resume")
+		}
+		return err
+	}
+	if sum.Failed > 0 || sum.Rejected > 0 || sum.RejectedMsgs > 0 {
+		return errPartial
+	}
+	return nil
+}
+
+func printSummary(w io.Writer, s *report.Summary) {
+	rate := 0.0
+	if s.ElapsedSeconds > 0 {
+		rate = float64(s.Requests) / s.ElapsedSeconds * 60
+	}
+	fmt.Fprintf(w, "threads:   %d total: %d imported, %d already done, %d failed, %d rejected", s.ThreadsTotal, s.Imported, s.AlreadyDone, s.Failed, s.Rejected)
+	if s.Skipped > 0 {
+		fmt.Fprintf(w, ", %d left for later (--limit)", s.Skipped)
+	}
+	fmt.Fprintln(w)
+	fmt.Fprintf(w, "messages:  %d seen: %d events imported, %d rejected\n", s.Messages, s.EventsImported, s.RejectedMsgs)
+	fmt.Fprintf(w, "requests:  %d (%d import, %d events/import), %d retries, %d rate-limited (429), %d reconciliations\n",
+		s.Requests, s.RequestsByKind.Import, s.RequestsByKind.EventsImport, s.Retries, s.RateLimited, s.Reconciled)
+	fmt.Fprintf(w, "elapsed:   %s (%.0f requests/min)\n", (time.Duration(s.ElapsedSeconds * float64(time.Second))).Round(time.Millisecond), rate)
+	if s.Interrupted {
+		fmt.Fprintln(w, "interrupted: run import again to resume")
+	}
+}
+
+func humanDuration(sec float64) string {
+	d := time.Duration(sec * float64(time.Second))
+	switch {
+	case d < time.Minute:
+		return d.Round(time.Second).String()
+	case d < 48*time.Hour:
+		return d.Round(time.Minute).String()
+	}
+	return fmt.Sprintf("%.1f days", d.Hours()/24)
+}
