@@ -60,6 +60,9 @@ type Options struct {
 	// Now is used for the "more than a day in the future" date check;
 	// default time.Now.
 	Now func() time.Time
+	// Fields renames the default field names of csv/json records
+	// (contract §3); mbox ignores it.
+	Fields map[string]string
 }
 
 func (o Options) withDefaults(path string) Options {
