@@ -93,4 +93,3 @@ func signalContext() (context.Context, func()) {
 		}
 	}
 }
-
