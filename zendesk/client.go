@@ -53,8 +53,21 @@ type Options struct {
 	Email, Token string
 	// OAuthToken is an OAuth access token (Bearer), instead of Email/Token.
 	OAuthToken string
+	// OAuthRefresh, with OAuthToken, lets the client renew the access
+	// token once when a request gets 401, and send that request again.
+	// Concurrent 401s share one refresh. If the refresh fails, or the new
+	// token is refused too, the 401 *APIError is returned and no refresh
+	// is tried again.
+	OAuthRefresh *OAuthRefresh
+	// OnTokenRefresh, if set, is called after each successful refresh with
+	// the new tokens, e.g. to persist them. It runs on the goroutine of the
+	// request that refreshed; it must not log the tokens.
+	OnTokenRefresh func(accessToken, refreshToken string)
 	// RequestsPerMinute caps every request (the account-wide limit);
-	// 0 = unlimited.
+	// 0 = unlimited. The client adapts below it: a 429 halves its own rate
+	// (to at least 5% of it, and one request per 10 s), and every 30 s
+	// without a 429 adds 5% back. An unlimited client that gets a 429
+	// adopts 90% of the response's X-Rate-Limit as its ceiling.
 	RequestsPerMinute int
 	// WriteRequestsPer10Minutes caps writes (import, events/import,
 	// attachment upload) in a second bucket; 0 = none.
@@ -72,12 +85,17 @@ type Options struct {
 	// Gate is shared with other clients if set; by default each Client
 	// has its own.
 	Gate *Gate
+	// Now is the clock of the adaptive rate (when a 429 arrived, how long
+	// since); default time.Now. The limiters' waits use the real clock.
+	Now func() time.Time
 }
 
 // String describes the options without secrets.
 func (o Options) String() string {
 	auth := "none"
 	switch {
+	case o.OAuthToken != "" && o.OAuthRefresh != nil:
+		auth = "oauth+refresh(" + o.OAuthRefresh.String() + ")"
 	case o.OAuthToken != "":
 		auth = "oauth"
 	case o.Token != "":
@@ -97,9 +115,10 @@ type Client struct {
 	base         string // scheme://host[/prefix], no trailing slash
 	baseURL      *url.URL
 	httpc        *http.Client
-	auth         string
-	secrets      []string
-	limiter      *rate.Limiter // nil: unlimited
+	authz        authState
+	onRefresh    func(accessToken, refreshToken string)
+	now          func() time.Time
+	acctRate     *adaptiveRate
 	writeLimiter *rate.Limiter // nil: none
 	gate         *Gate
 	timeout      time.Duration
@@ -121,16 +140,43 @@ func New(opts Options) (*Client, error) {
 		timeout:   opts.Timeout,
 		log:       opts.Logger,
 		userAgent: opts.UserAgent,
+		onRefresh: opts.OnTokenRefresh,
+		now:       opts.Now,
+	}
+	if c.now == nil {
+		c.now = time.Now
 	}
 	switch {
 	case opts.OAuthToken != "" && opts.Token != "":
 		return nil, errors.New("zendesk: both Token and OAuthToken are set; use one")
+	case opts.OAuthRefresh != nil && opts.OAuthToken == "":
+		return nil, errors.New("zendesk: OAuthRefresh is set but OAuthToken is empty")
 	case opts.OAuthToken != "":
 		if !headerSafe(opts.OAuthToken) {
 			return nil, errors.New("zendesk: OAuthToken contains white space or control characters")
 		}
-		c.auth = "Bearer " + opts.OAuthToken
-		c.secrets = []string{opts.OAuthToken}
+		c.authz.header = "Bearer " + opts.OAuthToken
+		c.authz.secrets = []string{opts.OAuthToken}
+		if r := opts.OAuthRefresh; r != nil {
+			switch {
+			case r.RefreshToken == "":
+				return nil, errors.New("zendesk: OAuthRefresh.RefreshToken is empty")
+			case r.ClientID == "":
+				return nil, errors.New("zendesk: OAuthRefresh.ClientID is empty")
+			}
+			raw := r.TokenURL
+			if raw == "" {
+				raw = c.base + "/oauth/tokens"
+			}
+			tu, err := parseTokenURL(raw)
+			if err != nil {
+				return nil, err
+			}
+			rc := *r
+			c.authz.refresh = &rc
+			c.authz.tokenURL = tu
+			c.authz.secrets = append(c.authz.secrets, r.RefreshToken, r.ClientSecret)
+		}
 	case opts.Token != "":
 		if opts.Email == "" {
 			return nil, errors.New("zendesk: Token is set but Email is empty")
@@ -139,17 +185,15 @@ func New(opts Options) (*Client, error) {
 			return nil, errors.New("zendesk: Token contains white space or control characters")
 		}
 		cred := base64.StdEncoding.EncodeToString([]byte(opts.Email + "/token:" + opts.Token))
-		c.auth = "Basic " + cred
-		c.secrets = []string{opts.Token, cred}
+		c.authz.header = "Basic " + cred
+		c.authz.secrets = []string{opts.Token, cred}
 	default:
 		return nil, errors.New("zendesk: no credentials: set Email and Token, or OAuthToken")
 	}
 	if opts.RequestsPerMinute < 0 || opts.WriteRequestsPer10Minutes < 0 {
 		return nil, errors.New("zendesk: negative rate limit")
 	}
-	if opts.RequestsPerMinute > 0 {
-		c.limiter = rate.NewLimiter(rate.Limit(float64(opts.RequestsPerMinute)/60), 1)
-	}
+	c.acctRate = newAdaptiveRate(opts.RequestsPerMinute, c.now, c.log)
 	if opts.WriteRequestsPer10Minutes > 0 {
 		c.writeLimiter = rate.NewLimiter(rate.Limit(float64(opts.WriteRequestsPer10Minutes)/600), 1)
 	}
@@ -250,7 +294,7 @@ func headerSafe(s string) bool {
 
 // redact removes every secret from s.
 func (c *Client) redact(s string) string {
-	for _, sec := range c.secrets {
+	for _, sec := range c.authz.secretList() {
 		if sec != "" {
 			s = strings.ReplaceAll(s, sec, "[REDACTED]")
 		}
@@ -265,6 +309,7 @@ type call struct {
 	u           *url.URL
 	write       bool
 	body        io.Reader
+	rebody      func() io.Reader // a fresh copy of body; nil: body cannot be re-sent
 	contentType string
 }
 
@@ -292,20 +337,50 @@ func (c *Client) wait(ctx context.Context, write bool) error {
 			return err
 		}
 	}
-	if c.limiter != nil {
-		if err := c.limiter.Wait(ctx); err != nil {
-			return err
-		}
+	c.acctRate.raise()
+	if err := c.acctRate.lim.Wait(ctx); err != nil {
+		return err
 	}
 	return c.gate.Wait(ctx)
 }
 
 // do sends one request and decodes a 2xx JSON body into out (if not nil).
+// A 401 with a refreshable OAuth token refreshes it (or waits for the
+// refresh another caller started) and sends the request once more: the
+// server refused the first, so sending again cannot duplicate it.
 func (c *Client) do(ctx context.Context, cl call, out any) error {
+	gen, err := c.send(ctx, cl, out)
+	if !IsStatus(err, http.StatusUnauthorized) || !c.authz.refreshable() || !c.refreshAuth(ctx, gen) {
+		return err
+	}
+	if cl.body != nil {
+		if cl.rebody == nil {
+			return &RequestError{Method: cl.method, Path: cl.u.Path, Err: ErrTokenRefreshed}
+		}
+		cl.body = cl.rebody()
+	}
+	gen, err = c.send(ctx, cl, out)
+	if IsStatus(err, http.StatusUnauthorized) && c.authz.refused(gen) {
+		c.log.Warn().Str("method", cl.method).Str("path", cl.u.Path).
+			Msg("zendesk: the refreshed OAuth token was refused too; not refreshing again")
+	}
+	return err
+}
+
+// send makes one attempt; gen is the generation of the credentials it
+// sent.
+func (c *Client) send(ctx context.Context, cl call, out any) (gen uint64, _ error) {
 	path := cl.u.Path
 	if err := c.wait(ctx, cl.write); err != nil {
-		return fmt.Errorf("%s %s: wait for rate limit: %w", cl.method, path, err)
+		return 0, fmt.Errorf("%s %s: wait for rate limit: %w", cl.method, path, err)
 	}
+	auth, gen := c.authz.current()
+	err := c.sendWith(ctx, cl, out, auth)
+	return gen, err
+}
+
+func (c *Client) sendWith(ctx context.Context, cl call, out any, auth string) error {
+	path := cl.u.Path
 	reqCtx, cancel := context.WithTimeoutCause(ctx, c.timeout, ErrTimeout)
 	defer cancel()
 	var sent atomic.Bool
@@ -316,13 +391,14 @@ func (c *Client) do(ctx context.Context, cl call, out any) error {
 	if err != nil {
 		return fmt.Errorf("%s %s: %w", cl.method, path, err)
 	}
-	req.Header.Set("Authorization", c.auth)
+	req.Header.Set("Authorization", auth)
 	req.Header.Set("Accept", "application/json")
 	req.Header.Set("User-Agent", c.userAgent)
 	if cl.contentType != "" {
 		req.Header.Set("Content-Type", cl.contentType)
 	}
 	c.stats.request(cl.kind)
+	sentAt := c.now()
 	resp, err := c.httpc.Do(req)
 	if err != nil {
 		c.stats.response(0)
@@ -379,6 +455,9 @@ func (c *Client) do(ctx context.Context, cl call, out any) error {
 			}
 		}
 		c.gate.CloseFor(d)
+		if resp.StatusCode == http.StatusTooManyRequests {
+			c.acctRate.rateLimited(sentAt, resp.Header.Get("X-Rate-Limit"))
+		}
 		result = &RateLimitError{APIError: ae, RetryAfter: d}
 	}
 	ev := c.log.Debug()
@@ -421,6 +500,7 @@ func (c *Client) doJSON(ctx context.Context, kind, method string, u *url.URL, wr
 			return fmt.Errorf("%s %s: encode body: %w", method, u.Path, err)
 		}
 		cl.body = bytes.NewReader(b)
+		cl.rebody = func() io.Reader { return bytes.NewReader(b) }
 		cl.contentType = "application/json"
 	}
 	return c.do(ctx, cl, out)
@@ -436,6 +516,11 @@ type Stats struct {
 	// carried Retry-After.
 	RateLimited    int64
 	RateLimited503 int64
+	// EffectiveRatePerMinute is the account rate the client allows itself
+	// now, after lowering it for 429s; 0 = unlimited.
+	EffectiveRatePerMinute float64
+	// TokenRefreshes counts OAuth refresh attempts (successful or not).
+	TokenRefreshes int64
 }
 
 type counters struct {
@@ -444,6 +529,7 @@ type counters struct {
 	statuses  [600]atomic.Int64
 	limited   atomic.Int64
 	limited53 atomic.Int64
+	refreshes atomic.Int64
 }
 
 func (s *counters) init() {
@@ -482,6 +568,9 @@ func (c *Client) Stats() Stats {
 		Responses:      make(map[int]int64),
 		RateLimited:    c.stats.limited.Load(),
 		RateLimited503: c.stats.limited53.Load(),
+		TokenRefreshes: c.stats.refreshes.Load(),
+
+		EffectiveRatePerMinute: c.acctRate.perMinute(),
 	}
 	for k, n := range c.stats.requests {
 		st.Requests[k] = n.Load()

@@ -1,8 +1,13 @@
 // Package zendesk owns talking to the Zendesk Support API: the wire types
-// of side conversations, authentication (API token or OAuth bearer), the
-// two client-side rate limiters with a shared gate that a Retry-After
-// closes for every worker, typed errors (*APIError, *RateLimitError) and
-// the Retryable classification the pipeline's retry loop consults.
+// of side conversations, authentication (API token or OAuth bearer, with
+// one single-flight token refresh on 401), the two client-side rate
+// limiters with a shared gate that a Retry-After closes for every worker,
+// typed errors (*APIError, *RateLimitError) and the Retryable
+// classification the pipeline's retry loop consults.
+//
+// The account limiter adapts (AIMD): a 429 halves the client's own rate,
+// and each quiet 30 s adds 5% of the configured rate back, so that a long
+// run settles just under the account's real limit instead of hitting it.
 //
 // Each call makes one attempt. The caller's retry loop asks Retryable
 // whether and how long to wait, and OutcomeUnknown whether a failed write
@@ -10,8 +15,9 @@
 // such a write must be looked up by its external ids (ListSideConversations)
 // before it is sent again, or the thread would be imported twice.
 //
-// No error, log line or String ever holds the token or the Authorization
-// header; response text that echoes them is redacted.
+// No error, log line or String ever holds a token, the OAuth client
+// secret or the Authorization header; response text that echoes them is
+// redacted.
 //
 // It knows nothing of archives, threads or checkpoints.
 package zendesk

@@ -3,6 +3,11 @@
 //
 //	zendesk-fake --addr 127.0.0.1:0 --print-url --email me@example.com --token-env FAKE_TOKEN --dump out.json
 //
+// With --oauth-token-env, --oauth-refresh-token-env, --oauth-client-id and
+// --oauth-client-secret-env it also accepts a Bearer token and renews it at
+// POST /oauth/tokens (grant_type=refresh_token). Secrets are only ever read
+// from the environment variables named, never from the command line.
+//
 // On SIGINT or SIGTERM it stops, writes every side conversation with its
 // events to --dump (if set), and exits 0.
 package main
@@ -46,6 +51,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		token       = fl.String("token", "", "accepted API token (visible in ps: prefer --token-env)")
 		tokenEnv    = fl.String("token-env", "", "name of an environment variable holding the accepted API token")
 		oauthEnv    = fl.String("oauth-token-env", "", "name of an environment variable holding an accepted OAuth bearer token")
+		refreshEnv  = fl.String("oauth-refresh-token-env", "", "name of an environment variable holding the OAuth refresh token that POST /oauth/tokens accepts")
+		clientID    = fl.String("oauth-client-id", "", "OAuth client id that POST /oauth/tokens accepts")
+		secretEnv   = fl.String("oauth-client-secret-env", "", "name of an environment variable holding the OAuth client secret")
 		rateLimit   = fl.Int("rate-limit", 0, "requests per minute before 429 (0 = unlimited)")
 		latency     = fl.Duration("latency", 0, "latency added to every request")
 		autoCreate  = fl.Bool("auto-create-tickets", true, "every ticket id exists")
@@ -113,6 +121,25 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			return 2
 		}
 	}
+	for _, e := range []struct {
+		name string
+		dst  *string
+	}{{*refreshEnv, &cfg.OAuthRefreshToken}, {*secretEnv, &cfg.OAuthClientSecret}} {
+		if e.name == "" {
+			continue
+		}
+		*e.dst = os.Getenv(e.name)
+		if *e.dst == "" {
+			fmt.Fprintf(stderr, "zendesk-fake: environment variable %s is empty\n", e.name)
+			return 2
+		}
+	}
+	cfg.OAuthClientID = *clientID
+	if (cfg.OAuthRefreshToken != "" || cfg.OAuthClientSecret != "" || cfg.OAuthClientID != "") &&
+		(cfg.OAuthToken == "" || cfg.OAuthRefreshToken == "" || cfg.OAuthClientID == "") {
+		fmt.Fprintln(stderr, "zendesk-fake: OAuth refresh needs --oauth-token-env, --oauth-refresh-token-env and --oauth-client-id (and usually --oauth-client-secret-env)")
+		return 2
+	}
 	if (cfg.Token == "") != (cfg.Email == "") {
 		fmt.Fprintln(stderr, "zendesk-fake: --email and a token (--token or --token-env) go together")
 		return 2
@@ -137,7 +164,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if *printURL {
 		fmt.Fprintln(stdout, url)
 	}
-	log.Info().Str("url", url).Bool("auth", cfg.Token != "" || cfg.OAuthToken != "").Int("rate_limit", *rateLimit).Msg("serving")
+	log.Info().Str("url", url).Bool("auth", cfg.Token != "" || cfg.OAuthToken != "").Bool("oauth_refresh", cfg.OAuthRefreshToken != "").Int("rate_limit", *rateLimit).Msg("serving")
 
 	select {
 	case <-ctx.Done():

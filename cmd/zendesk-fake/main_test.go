@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -98,6 +99,8 @@ func TestRefusesRemoteAndBadFlags(t *testing.T) {
 		{"--no-such-flag"},
 		{"--email", "a@b.c"},
 		{"--token-env", "THREADLIFT_SURELY_UNSET_VAR"},
+		{"--oauth-refresh-token-env", "THREADLIFT_SURELY_UNSET_VAR"},
+		{"--oauth-client-id", "cid"}, // refresh without tokens
 		{"extra"},
 	} {
 		var stderr strings.Builder
@@ -113,4 +116,65 @@ func TestRefusesRemoteAndBadFlags(t *testing.T) {
 			t.Errorf("loopbackAddr(%q) = %v, want %v", tc.addr, got, tc.ok)
 		}
 	}
+}
+
+func TestServeOAuthRefresh(t *testing.T) {
+	t.Setenv("FAKE_ACCESS", "acc-SECRET-1")
+	t.Setenv("FAKE_REFRESH", "ref-SECRET-1")
+	t.Setenv("FAKE_CLIENT_SECRET", "cs-SECRET-1")
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	pr, pw := io.Pipe()
+	var stderr lockedBuilder // --verbose logs from the handlers
+	done := make(chan int, 1)
+	go func() {
+		done <- run(ctx, []string{"--addr", "127.0.0.1:0", "--print-url", "--oauth-token-env", "FAKE_ACCESS",
+			"--oauth-refresh-token-env", "FAKE_REFRESH", "--oauth-client-id", "cid",
+			"--oauth-client-secret-env", "FAKE_CLIENT_SECRET", "--verbose"}, pw, &stderr)
+	}()
+	line, err := bufio.NewReader(pr).ReadString('\n')
+	if err != nil {
+		t.Fatalf("reading the URL: %v", err)
+	}
+	url := strings.TrimSpace(line)
+	refreshed := 0
+	// A stale access token with the right refresh settings: one refresh.
+	c, err := zendesk.New(zendesk.Options{BaseURL: url, OAuthToken: "stale",
+		OAuthRefresh:   &zendesk.OAuthRefresh{RefreshToken: "ref-SECRET-1", ClientID: "cid", ClientSecret: "cs-SECRET-1"},
+		OnTokenRefresh: func(string, string) { refreshed++ }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.GetTicket(ctx, 5); err != nil {
+		t.Fatalf("GetTicket: %v", err)
+	}
+	if refreshed != 1 {
+		t.Errorf("refreshed %d times, want 1", refreshed)
+	}
+	cancel()
+	if code := <-done; code != 0 {
+		t.Fatalf("run = %d; stderr: %s", code, stderr.String())
+	}
+	for _, sec := range []string{"acc-SECRET-1", "ref-SECRET-1", "cs-SECRET-1", "fake-access", "fake-refresh"} {
+		if strings.Contains(stderr.String(), sec) {
+			t.Errorf("stderr contains %s: %s", sec, stderr.String())
+		}
+	}
+}
+
+type lockedBuilder struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (l *lockedBuilder) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuilder) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }

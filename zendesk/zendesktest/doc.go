@@ -8,6 +8,9 @@
 // and X-Rate-Limit headers, enforces an optional per-minute limit with 429
 // and Retry-After, and injects faults (5xx, 429 variants, connections reset
 // before or after the write is committed, slow answers) by probability or
-// from a deterministic hook. Its state can be inspected: SideConversations,
-// TicketIDs, RequestCount, Requests, Attachment, Dump.
+// from a deterministic hook. With Config.OAuthRefreshToken it serves
+// POST /oauth/tokens (grant_type=refresh_token), rotating both tokens;
+// ExpireOAuthToken makes the current access token fail. Its state can be
+// inspected: SideConversations, TicketIDs, RequestCount, Requests,
+// Attachment, Dump, OAuthRefreshes, OAuthTokens.
 package zendesktest

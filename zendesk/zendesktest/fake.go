@@ -29,8 +29,14 @@ type Config struct {
 	// Token and OAuthToken are all empty, authentication is not checked;
 	// otherwise a request must carry one of the configured credentials.
 	Email, Token string
-	// OAuthToken is an accepted Bearer token.
+	// OAuthToken is an accepted Bearer token: the current OAuth access
+	// token, until a refresh or ExpireOAuthToken replaces it.
 	OAuthToken string
+	// OAuthRefreshToken, OAuthClientID and OAuthClientSecret enable
+	// POST /oauth/tokens with grant_type=refresh_token: a request with the
+	// current refresh token and these client credentials gets a new access
+	// token ("fake-access-N") and refresh token; the old ones stop working.
+	OAuthRefreshToken, OAuthClientID, OAuthClientSecret string
 	// AutoCreateTickets makes every ticket id > 0 exist; otherwise tickets
 	// must be added with AddTicket and unknown ones are 404.
 	AutoCreateTickets bool
@@ -119,6 +125,9 @@ type Fake struct {
 	hook        func(*http.Request) Fault
 	writing     map[int64]int // writes in flight per ticket
 	conflicts   int
+	access      string // current OAuth access token; "" = none accepted
+	refreshTok  string // current OAuth refresh token
+	refreshes   int    // successful refreshes
 }
 
 // New returns a Fake configured by cfg.
@@ -133,6 +142,8 @@ func New(cfg Config) *Fake {
 		writing:     make(map[int64]int),
 		faults:      Faults{}.withDefaults(),
 		rng:         rand.New(rand.NewSource(cfg.Seed)),
+		access:      cfg.OAuthToken,
+		refreshTok:  cfg.OAuthRefreshToken,
 	}
 	if f.now == nil {
 		f.now = time.Now
@@ -168,13 +179,21 @@ func (s *Server) Close() { s.srv.Close() }
 func (s *Server) CloseClientConnections() { s.srv.CloseClientConnections() }
 
 // ClientOptions returns zendesk.Options for this server with the
-// configured credentials (OAuth if set, else the API token; a placeholder
-// token when the fake checks none).
+// configured credentials (OAuth if set, with OAuthRefresh when the fake
+// refreshes, else the API token; a placeholder token when the fake checks
+// none). The OAuth tokens are the current ones.
 func (s *Server) ClientOptions() zendesk.Options {
 	o := zendesk.Options{BaseURL: s.URL}
+	s.mu.Lock()
+	access, refresh := s.access, s.refreshTok
+	s.mu.Unlock()
 	switch {
 	case s.cfg.OAuthToken != "":
-		o.OAuthToken = s.cfg.OAuthToken
+		o.OAuthToken = access
+		if s.cfg.OAuthRefreshToken != "" {
+			o.OAuthRefresh = &zendesk.OAuthRefresh{RefreshToken: refresh,
+				ClientID: s.cfg.OAuthClientID, ClientSecret: s.cfg.OAuthClientSecret}
+		}
 	case s.cfg.Token != "":
 		o.Email, o.Token = s.cfg.Email, s.cfg.Token
 	default:
@@ -259,7 +278,8 @@ func (f *Fake) Attachment(id string) (Attachment, bool) {
 
 // RequestCount returns how many requests of a kind arrived ("total": all).
 // Kinds: list, create, show, update, reply, import, events_import, events,
-// upload, ticket, ticket_search, other. Faulted and rejected requests count.
+// upload, ticket, ticket_search, oauth_token, other. Faulted and rejected
+// requests count.
 func (f *Fake) RequestCount(kind string) int {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -301,6 +321,10 @@ func (f *Fake) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if p := r.URL.Path; strings.HasSuffix(p, ".json") {
 		r.URL.Path = strings.TrimSuffix(p, ".json")
 		r.URL.RawPath = ""
+	}
+	if r.URL.Path == oauthTokensPath {
+		f.serveOAuthTokens(w, r)
+		return
 	}
 	_, pattern := f.mux.Handler(r)
 	kind := patternKinds[pattern]
@@ -484,7 +508,7 @@ func (f *Fake) rateLocked(now time.Time) (limit, remaining int, limited bool, re
 
 func (f *Fake) authorized(r *http.Request) bool {
 	c := f.cfg
-	if c.Email == "" && c.Token == "" && c.OAuthToken == "" {
+	if c.Email == "" && c.Token == "" && c.OAuthToken == "" && c.OAuthRefreshToken == "" {
 		return true
 	}
 	auth := r.Header.Get("Authorization")
@@ -501,7 +525,10 @@ func (f *Fake) authorized(r *http.Request) bool {
 		want := c.Email + "/token:" + c.Token
 		return subtle.ConstantTimeCompare(raw, []byte(want)) == 1
 	case "bearer":
-		return c.OAuthToken != "" && subtle.ConstantTimeCompare([]byte(strings.TrimSpace(cred)), []byte(c.OAuthToken)) == 1
+		f.mu.Lock()
+		access := f.access
+		f.mu.Unlock()
+		return access != "" && subtle.ConstantTimeCompare([]byte(strings.TrimSpace(cred)), []byte(access)) == 1
 	}
 	return false
 }
