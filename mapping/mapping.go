@@ -156,6 +156,9 @@ func EventsRequest(events []Event) *zendesk.EventsImportRequest {
 	return req
 }
 
+// Options returns the options the Mapper was built with (defaults applied).
+func (m *Mapper) Options() Options { return m.opts }
+
 // MaxEventsPerRequest is the configured chunk size.
 func (m *Mapper) MaxEventsPerRequest() int { return m.opts.MaxEventsPerRequest }
 

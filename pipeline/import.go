@@ -86,9 +86,17 @@ func Import(ctx context.Context, api API, store *checkpoint.Store, opts Options)
 	})
 	defer stopWatch()
 
+	// take says whether new threads may still be started: not after a
+	// signal, a fatal error, or the end of the --max-duration window.
+	takeCtx := ctx
+	if opts.MaxDuration > 0 {
+		var cancel context.CancelFunc
+		takeCtx, cancel = context.WithTimeout(ctx, opts.MaxDuration)
+		defer cancel()
+	}
 	p := pool.New().WithContext(reqCtx).WithMaxGoroutines(opts.Workers).WithCancelOnError()
 	for _, t := range a.threads {
-		if ctx.Err() != nil || im.stopped() {
+		if takeCtx.Err() != nil || im.stopped() {
 			break
 		}
 		st, seen := states[t.Key]
@@ -110,7 +118,7 @@ func Import(ctx context.Context, api API, store *checkpoint.Store, opts Options)
 		im.c.posted.Add(1)
 		p.Go(func(pctx context.Context) (err error) {
 			defer opts.Progress.ThreadDone()
-			if ctx.Err() != nil || pctx.Err() != nil {
+			if takeCtx.Err() != nil || pctx.Err() != nil {
 				return nil // stopping: leave the thread for the next run
 			}
 			defer func() {
@@ -129,6 +137,10 @@ func Import(ctx context.Context, api API, store *checkpoint.Store, opts Options)
 	sum := im.summary(start, len(a.threads)+len(a.bad), len(a.envs)+len(a.bad))
 	interrupted := ctx.Err() != nil
 	sum.Interrupted = interrupted
+	sum.StoppedByMaxDuration = !interrupted && takeCtx.Err() != nil
+	if werr := im.writeFailures(context.WithoutCancel(ctx)); werr != nil {
+		opts.Logger.Warn().Err(werr).Msg("could not write the failures files next to the checkpoint")
+	}
 	if b, jerr := jsonMarshal(sum); jerr == nil {
 		if serr := store.SaveRun(context.WithoutCancel(ctx), b); serr != nil {
 			opts.Logger.Warn().Err(serr).Msg("could not save the run summary in the checkpoint")

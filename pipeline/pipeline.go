@@ -53,6 +53,10 @@ type Options struct {
 	MaxAttempts int // per request, default 8
 	// Limit stops after this many threads were posted (0: no limit).
 	Limit int
+	// MaxDuration stops taking new threads once it has passed since the
+	// start (0: no limit); requests in flight finish and the run ends
+	// cleanly, for scheduled windows.
+	MaxDuration time.Duration
 	// StopTimeout is how long in-flight requests may go on after the run
 	// is told to stop (contract §6: the request timeout).
 	StopTimeout time.Duration

@@ -61,6 +61,11 @@ func newClient(t testing.TB, srv *zendesktest.Server) *zendesk.Client {
 	t.Helper()
 	o := srv.ClientOptions()
 	o.Timeout = 5 * time.Second
+	return newClientFrom(t, o)
+}
+
+func newClientFrom(t testing.TB, o zendesk.Options) *zendesk.Client {
+	t.Helper()
 	c, err := zendesk.New(o)
 	if err != nil {
 		t.Fatal(err)
@@ -107,15 +112,18 @@ func assertExactlyOnce(t *testing.T, f *zendesktest.Fake, wantEvents int) {
 }
 
 func TestImportCorpusExactlyOnce(t *testing.T) {
-	path := corpus(t, "bigbang/2001-November.mbox")
+	path := corpus(t, "ponymail-unit-tests/httpd-users-2020-07.mbox")
 	opts := testOptions(path, mapping.TicketRules{DefaultTicketID: 7})
 
 	rep, err := Validate(context.Background(), opts)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if rep.Messages != 164 {
-		t.Errorf("Validate: %d messages, want 164 (the strict From-line count)", rep.Messages)
+	// 108 is the strict From-line count; every message of this archive is
+	// importable.
+	if rep.Messages != 108 || rep.Threads != 41 || rep.ValidThreads != 41 || rep.ImportableMsgs != 108 {
+		t.Fatalf("Validate: %d messages, %d threads (%d valid), %d importable; want 108, 41 (41), 108",
+			rep.Messages, rep.Threads, rep.ValidThreads, rep.ImportableMsgs)
 	}
 
 	srv := zendesktest.NewServer(t, zendesktest.Config{Email: "a@example.com", Token: "t0ken", AutoCreateTickets: true})
@@ -156,6 +164,9 @@ func TestImportReconcilesUnknownOutcomes(t *testing.T) {
 	rep, err := Validate(context.Background(), opts)
 	if err != nil {
 		t.Fatal(err)
+	}
+	if rep.ValidThreads != 61 || rep.ImportableMsgs != 221 {
+		t.Fatalf("Validate: %d valid threads, %d importable messages; want 61 and 221", rep.ValidThreads, rep.ImportableMsgs)
 	}
 	srv := zendesktest.NewServer(t, zendesktest.Config{AutoCreateTickets: true})
 	var writes atomic.Int64
@@ -249,4 +260,24 @@ func TestImportTicketsAndFailures(t *testing.T) {
 		t.Errorf("after retry: imported %d already done %d, want 3 and 9", sum.Imported, sum.AlreadyDone)
 	}
 	assertExactlyOnce(t, srv.Fake, 24)
+}
+
+// TestPipermailArchiveIsRejectedNotLost: a Mailman pipermail .txt archive
+// obfuscates addresses ("user at host") and has no To header, and this one
+// holds every message twice. Nothing of it can be posted; all of it is
+// reported, with the rule that stopped it.
+func TestPipermailArchiveIsRejectedNotLost(t *testing.T) {
+	path := corpus(t, "bigbang/2001-November.mbox")
+	rep, err := Validate(context.Background(), testOptions(path, mapping.TicketRules{DefaultTicketID: 7}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rules := map[string]int{}
+	for _, rc := range rep.IssuesByRule {
+		rules[rc.Rule] = rc.Count
+	}
+	if rep.Messages != 164 || rep.ValidThreads != 0 || rep.DuplicateMsgs != 82 || rep.RejectedMsgs != 82 || rules["no-recipient"] != 82 {
+		t.Errorf("pipermail archive: %d messages, %d valid threads, %d duplicates, %d rejected, rules %v; want 164, 0, 82, 82 with 82 no-recipient",
+			rep.Messages, rep.ValidThreads, rep.DuplicateMsgs, rep.RejectedMsgs, rules)
+	}
 }

@@ -160,6 +160,17 @@ func (r *mboxReader) seek(off int64) {
 }
 
 // Close closes the file. Next and Load fail afterwards.
+var _ RawReader = (*mboxReader)(nil)
+
+// Raw returns the record's bytes as they are in the file. It is safe for
+// concurrent use, like Load.
+func (r *mboxReader) Raw(env *Envelope) (io.Reader, error) {
+	if env.Loc.Offset < 0 || env.Size < 0 || env.Loc.Offset+env.Size > r.size {
+		return nil, fmt.Errorf("raw record %s: outside the file (%d bytes)", env.Loc, r.size)
+	}
+	return io.NewSectionReader(r.ra, env.Loc.Offset, env.Size), nil
+}
+
 func (r *mboxReader) Close() error {
 	if r.closed {
 		return nil

@@ -3,6 +3,7 @@ package sources
 import (
 	"errors"
 	"fmt"
+	"io"
 	"strconv"
 	"time"
 )
@@ -167,4 +168,13 @@ type Reader interface {
 	Next() (*Envelope, error)
 	Load(env *Envelope) (*Message, error)
 	Close() error
+}
+
+// RawReader is implemented by readers that can return a record's original
+// bytes, so that failed records can be written back out (the failures
+// mailbox) exactly as they were in the archive.
+type RawReader interface {
+	// Raw returns the bytes of env's record as they are in the file
+	// (mbox: from its "From " line, mboxrd escaping included).
+	Raw(env *Envelope) (io.Reader, error)
 }

@@ -15,9 +15,10 @@ import (
 )
 
 type importOptions struct {
-	dryRun  bool
-	summary string
-	limit   int
+	dryRun      bool
+	summary     string
+	limit       int
+	maxDuration time.Duration
 }
 
 func newImportCommand(g *globalOptions) *cobra.Command {
@@ -36,6 +37,14 @@ Credentials come from the environment, never from the config file:
 zendesk.token_env (default ZENDESK_API_TOKEN) with zendesk.email, or
 zendesk.oauth_token_env for an OAuth bearer token.
 
+Failed and rejected messages are also copied, as they were in the archive,
+to failures.mbox next to the checkpoint (and every failure to
+failures.jsonl): fix them and add failures.mbox as a source.
+
+With --max-duration D, no new thread is started after D; requests in
+flight finish, the run exits 0 (unless something failed) and the next run
+goes on from there.
+
 Interrupt (Ctrl-C, SIGTERM) to stop cleanly: no new threads are taken,
 requests in flight may finish within zendesk.timeout, exit status 130.
 Interrupt twice to quit at once; the next import still resumes safely.
@@ -46,6 +55,7 @@ rejected (see 'threadlift failures'), 2 usage/config error, 3 fatal
 130 interrupted.`,
 		Example: `  ZENDESK_API_TOKEN=... threadlift import -c threadlift.yaml
   threadlift import -c threadlift.yaml --limit 10        # a first small batch
+  threadlift import -c threadlift.yaml --max-duration 6h # a nightly window
   threadlift import -c threadlift.yaml --summary run.json
   threadlift import -c threadlift.yaml --dry-run         # the same as validate`,
 		Args: cobra.NoArgs,
@@ -60,12 +70,13 @@ rejected (see 'threadlift failures'), 2 usage/config error, 3 fatal
 	f.BoolVar(&o.dryRun, "dry-run", false, "validate only, post nothing (same as 'threadlift validate')")
 	f.StringVar(&o.summary, "summary", "", "write the run summary as JSON to this file")
 	f.IntVar(&o.limit, "limit", 0, "post at most N threads in this run (0: all)")
+	f.DurationVar(&o.maxDuration, "max-duration", 0, "stop taking new threads after this long (e.g. 6h) and exit cleanly; the next run goes on (0: no limit)")
 	return cmd
 }
 
 func runImport(cmd *cobra.Command, g *globalOptions, o importOptions) error {
-	if o.limit < 0 {
-		return fmt.Errorf("%w: --limit must be 0 or more", errUsage)
+	if o.limit < 0 || o.maxDuration < 0 {
+		return fmt.Errorf("%w: --limit and --max-duration must be 0 or more", errUsage)
 	}
 	log, err := g.logger()
 	if err != nil {
@@ -83,8 +94,20 @@ func runImport(cmd *cobra.Command, g *globalOptions, o importOptions) error {
 		return err
 	}
 	opts.Limit = o.limit
+	opts.MaxDuration = o.maxDuration
 	email, token, oauth := cfg.Credentials(g.getenv)
+	var refresh *zendesk.OAuthRefresh
+	if rt, id, secret := cfg.OAuthRefresh(g.getenv); rt != "" && oauth != "" {
+		refresh = &zendesk.OAuthRefresh{RefreshToken: rt, ClientID: id, ClientSecret: secret}
+	}
 	client, err := zendesk.New(zendesk.Options{
+		OAuthRefresh: refresh,
+		OnTokenRefresh: func(string, string) {
+			// Zendesk retires the old pair on refresh; the new tokens live
+			// only in this process (they are never written anywhere).
+			log.Warn().Str("env", cfg.Zendesk.OAuthRefreshTokenEnv).
+				Msg("OAuth access token refreshed; the refresh token in this variable no longer works: put a new one there before the next run")
+		},
 		BaseURL:                   cfg.Zendesk.URL,
 		Email:                     email,
 		Token:                     token,
@@ -149,6 +172,9 @@ func printSummary(w io.Writer, s *report.Summary) {
 	fmt.Fprintf(w, "elapsed:   %s (%.0f requests/min)\n", (time.Duration(s.ElapsedSeconds * float64(time.Second))).Round(time.Millisecond), rate)
 	if s.Interrupted {
 		fmt.Fprintln(w, "interrupted: run import again to resume")
+	}
+	if s.StoppedByMaxDuration {
+		fmt.Fprintln(w, "stopped by --max-duration: the next import goes on where this one stopped")
 	}
 }
 

@@ -266,3 +266,43 @@ func readJSON(t *testing.T, path string, v any) {
 		t.Fatalf("%s: %v", path, err)
 	}
 }
+
+// TestOAuthRefresh: the access token has expired; the binary refreshes it
+// once with the configured refresh token and imports everything, and no
+// token or secret shows up in its output.
+func TestOAuthRefresh(t *testing.T) {
+	srv := zendesktest.NewServer(t, zendesktest.Config{
+		OAuthToken: "access-token-aaaaaaaaaaaa", OAuthRefreshToken: "refresh-token-bbbbbbbbbbbb",
+		OAuthClientID: "threadlift", OAuthClientSecret: "client-secret-cccccccccccc", AutoCreateTickets: true,
+	})
+	srv.ExpireOAuthToken()
+	dir, cfg := setup(t, srv.URL)
+	data, _ := os.ReadFile(cfg)
+	data = bytes.Replace(data, []byte("  token_env: TL_TEST_TOKEN\n"), []byte(
+		"  oauth_token_env: TL_ACCESS\n  oauth_refresh_token_env: TL_REFRESH\n  oauth_client_id: threadlift\n  oauth_client_secret_env: TL_SECRET\n"), 1)
+	os.WriteFile(cfg, data, 0o644)
+	env := []string{"TL_ACCESS=access-token-aaaaaaaaaaaa", "TL_REFRESH=refresh-token-bbbbbbbbbbbb", "TL_SECRET=client-secret-cccccccccccc"}
+	r := run(t, env, "import", "-c", cfg, "--no-progress", "--log-level", "debug", "--summary", filepath.Join(dir, "s.json"))
+	if r.code != 1 { // 1: the sample's undated message is rejected
+		t.Fatalf("import exit %d, want 1\n%s", r.code, r.stderr)
+	}
+	if n := srv.OAuthRefreshes(); n != 1 {
+		t.Errorf("%d token refreshes, want 1", n)
+	}
+	access, refresh := srv.OAuthTokens()
+	for _, secret := range []string{"access-token-aaaaaaaaaaaa", "refresh-token-bbbbbbbbbbbb", "client-secret-cccccccccccc", access, refresh} {
+		if strings.Contains(r.stdout+r.stderr, secret) {
+			t.Errorf("output contains a secret %q", secret)
+		}
+	}
+	if !strings.Contains(r.stderr, "TL_REFRESH") {
+		t.Errorf("no warning that the refresh token in TL_REFRESH was used up:\n%s", r.stderr)
+	}
+	convs := 0
+	for _, id := range srv.TicketIDs() {
+		convs += len(srv.SideConversations(id))
+	}
+	if convs != 4 {
+		t.Errorf("fake holds %d side conversations, want 4", convs)
+	}
+}

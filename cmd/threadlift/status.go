@@ -12,6 +12,7 @@ import (
 
 	"github.com/threadlift/threadlift/checkpoint"
 	"github.com/threadlift/threadlift/configs"
+	"github.com/threadlift/threadlift/pipeline"
 	"github.com/threadlift/threadlift/pipeline/report"
 )
 
@@ -141,32 +142,10 @@ Fix the cause, then 'threadlift retry' and 'threadlift import'.`,
 	return cmd
 }
 
-type failureJSON struct {
-	ThreadKey  string `json:"thread_key"`
-	MessageKey string `json:"message_key,omitempty"`
-	TicketID   *int64 `json:"ticket_id"`
-	State      string `json:"state"`
-	Rule       string `json:"rule"`
-	Reason     string `json:"reason"`
-	HTTPStatus int    `json:"http_status,omitempty"`
-	RequestID  string `json:"request_id,omitempty"`
-	Source     string `json:"source"`
-}
-
 func writeFailuresJSON(w io.Writer, fs []checkpoint.FailureRecord) error {
-	out := make([]failureJSON, 0, len(fs))
-	for _, f := range fs {
-		j := failureJSON{ThreadKey: f.ThreadKey, MessageKey: f.MessageKey, State: string(f.State), Rule: f.Rule,
-			Reason: f.Reason, HTTPStatus: f.HTTPStatus, RequestID: f.RequestID, Source: f.Source}
-		if f.TicketID != 0 {
-			id := f.TicketID
-			j.TicketID = &id
-		}
-		out = append(out, j)
-	}
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
-	return enc.Encode(out)
+	return enc.Encode(pipeline.FailureRecords(fs))
 }
 
 func writeFailuresText(w io.Writer, fs []checkpoint.FailureRecord) error {

@@ -1,8 +1,10 @@
 package report
 
 import (
+	"bufio"
 	"encoding/json"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"sort"
@@ -86,25 +88,28 @@ func (r *Report) Finish() {
 
 // Summary is the import run summary (contract §7, import --summary).
 type Summary struct {
-	ThreadsTotal   int      `json:"threads_total"`
-	Imported       int      `json:"imported"`
-	AlreadyDone    int      `json:"already_done"`
-	Failed         int      `json:"failed"`
-	Rejected       int      `json:"rejected"`
-	Requests       int      `json:"requests"`
-	Retries        int      `json:"retries"`
-	RateLimited    int      `json:"rate_limited"`
-	ElapsedSeconds float64  `json:"elapsed_seconds"`
-	Messages       int      `json:"messages"`
-	EventsImported int      `json:"events_imported"`
-	RejectedMsgs   int      `json:"rejected_messages"`
-	Reconciled     int      `json:"reconciled"`
-	Skipped        int      `json:"skipped_by_limit"`
-	Interrupted    bool     `json:"interrupted"`
-	DryRun         bool     `json:"dry_run,omitempty"`
-	RequestsByKind Requests `json:"requests_by_endpoint"`
-	StartedAt      string   `json:"started_at"`
-	FinishedAt     string   `json:"finished_at"`
+	ThreadsTotal   int     `json:"threads_total"`
+	Imported       int     `json:"imported"`
+	AlreadyDone    int     `json:"already_done"`
+	Failed         int     `json:"failed"`
+	Rejected       int     `json:"rejected"`
+	Requests       int     `json:"requests"`
+	Retries        int     `json:"retries"`
+	RateLimited    int     `json:"rate_limited"`
+	ElapsedSeconds float64 `json:"elapsed_seconds"`
+	Messages       int     `json:"messages"`
+	EventsImported int     `json:"events_imported"`
+	RejectedMsgs   int     `json:"rejected_messages"`
+	Reconciled     int     `json:"reconciled"`
+	Skipped        int     `json:"skipped_by_limit"`
+	Interrupted    bool    `json:"interrupted"`
+	// StoppedByMaxDuration: the --max-duration window ended the run; the
+	// threads not started are left for the next one.
+	StoppedByMaxDuration bool     `json:"stopped_by_max_duration,omitempty"`
+	DryRun               bool     `json:"dry_run,omitempty"`
+	RequestsByKind       Requests `json:"requests_by_endpoint"`
+	StartedAt            string   `json:"started_at"`
+	FinishedAt           string   `json:"finished_at"`
 }
 
 // WriteJSON writes v as indented JSON to path atomically: a temp file in
@@ -120,6 +125,15 @@ func WriteJSON(path string, v any) error {
 // WriteFileAtomic writes data to path so that readers see the old file or
 // the new one, never a torn write, even if the process dies.
 func WriteFileAtomic(path string, data []byte) error {
+	return WriteAtomic(path, func(w io.Writer) error {
+		_, err := w.Write(data)
+		return err
+	})
+}
+
+// WriteAtomic streams what write produces into a temp file in path's
+// folder, syncs it and renames it over path.
+func WriteAtomic(path string, write func(io.Writer) error) error {
 	dir := filepath.Dir(path)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return fmt.Errorf("create folder for %s: %w", path, err)
@@ -130,7 +144,12 @@ func WriteFileAtomic(path string, data []byte) error {
 	}
 	tmp := f.Name()
 	defer os.Remove(tmp) // no-op after a successful rename
-	if _, err := f.Write(data); err != nil {
+	bw := bufio.NewWriter(f)
+	if err := write(bw); err != nil {
+		f.Close()
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	if err := bw.Flush(); err != nil {
 		f.Close()
 		return fmt.Errorf("write %s: %w", path, err)
 	}
@@ -149,4 +168,18 @@ func WriteFileAtomic(path string, data []byte) error {
 		d.Close()
 	}
 	return nil
+}
+
+// Failure is one line of `failures --json` and of failures.jsonl
+// (contract §10).
+type Failure struct {
+	ThreadKey  string `json:"thread_key"`
+	MessageKey string `json:"message_key,omitempty"`
+	TicketID   *int64 `json:"ticket_id"`
+	State      string `json:"state"`
+	Rule       string `json:"rule"`
+	Reason     string `json:"reason"`
+	HTTPStatus int    `json:"http_status,omitempty"`
+	RequestID  string `json:"request_id,omitempty"`
+	Source     string `json:"source"`
 }

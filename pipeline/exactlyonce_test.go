@@ -1,0 +1,200 @@
+package pipeline
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/threadlift/threadlift/mapping"
+	"github.com/threadlift/threadlift/zendesk/zendesktest"
+)
+
+// TestImportUnderMixedFaults imports a real mailbox while the fake answers
+// about 18% of writes with a fault of every kind, and spreads the threads
+// over ten tickets so that workers run concurrently.
+func TestImportUnderMixedFaults(t *testing.T) {
+	path := corpus(t, "linux-mips-public-inbox/linux-mips-2006-10_1500msgs.mbox")
+	opts := testOptions(path, mapping.TicketRules{SubjectRegex: regexp.MustCompile(`(\d)`), DefaultTicketID: 10})
+	opts.MaxAttempts = 30
+	rep, err := Validate(context.Background(), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := zendesktest.NewServer(t, zendesktest.Config{AutoCreateTickets: true})
+	srv.SetFaults(zendesktest.Faults{
+		// 429s are left out: the client halves its own rate on each, which
+		// the zendesk tests cover; here they would only slow the test.
+		// 503 and slow answers are rarer: each 503 pauses every worker for
+		// its Retry-After (1 s) and each slow answer costs a client timeout.
+		P500: 0.05, P502: 0.03, P503RetryAfter: 0.01,
+		PResetBeforeCommit: 0.03, PCommitThenDrop: 0.05, PSlowAfterCommit: 0.01,
+		Seed: 42, WritesOnly: true, RetryAfter: time.Second, Slow: time.Second,
+	})
+	c := srv.ClientOptions()
+	c.Timeout = 500 * time.Millisecond // shorter than Slow: slow-after-commit becomes a timeout
+	client := newClientFrom(t, c)
+	store := newStore(t)
+	sum, err := Import(context.Background(), client, store, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	faults, writes := 0, 0
+	for _, r := range srv.Requests() {
+		if r.Kind == "import" || r.Kind == "events_import" {
+			writes++
+			if r.Fault != zendesktest.FaultNone {
+				faults++
+			}
+		}
+	}
+	t.Logf("threads %d, events %d, writes %d, faults %d (%.0f%%), retries %d, 429s %d, reconciliations %d",
+		sum.Imported, sum.EventsImported, writes, faults, 100*float64(faults)/float64(writes), sum.Retries, sum.RateLimited, sum.Reconciled)
+	if rep.ValidThreads != 440 || writes == 0 {
+		t.Fatalf("%d valid threads and %d writes: the corpus did not import at all", rep.ValidThreads, writes)
+	}
+	if float64(faults) < 0.15*float64(writes) {
+		t.Errorf("only %d of %d writes faulted; the test wants at least 15%%", faults, writes)
+	}
+	if sum.Failed != 0 || sum.Imported != rep.ValidThreads {
+		t.Errorf("imported %d failed %d, want %d and 0", sum.Imported, sum.Failed, rep.ValidThreads)
+	}
+	assertExactlyOnce(t, srv.Fake, rep.ImportableMsgs)
+}
+
+func writeMbox(t *testing.T, path string, msgs ...string) {
+	t.Helper()
+	if err := os.WriteFile(path, []byte(strings.Join(msgs, "\n")), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func mboxMsg(id, parent string, minute int, body string) string {
+	s := fmt.Sprintf("From a@example.com Mon Mar  4 09:00:00 2024\nFrom: a@example.com\nTo: b@example.com\nSubject: [#5] about %s\nDate: Mon, 4 Mar 2024 10:%02d:00 +0000\nMessage-ID: <%s>\n", id, minute, id)
+	if parent != "" {
+		s += "In-Reply-To: <" + parent + ">\n"
+	}
+	return s + "\n" + body + "\n"
+}
+
+// TestBackfill imports an archive, then the same archive grown by replies
+// to an imported thread and by a new thread: only the new messages are
+// posted, the replies with events/import onto the existing conversation.
+// Then the archive moves and is renamed: nothing is posted at all.
+func TestBackfill(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "2024-03.mbox")
+	writeMbox(t, path, mboxMsg("t1", "", 1, "one"), mboxMsg("t1r", "t1", 2, "one reply"), mboxMsg("t2", "", 3, "two"))
+	rules := mapping.TicketRules{SubjectRegex: regexp.MustCompile(`\[#(\d+)\]`)}
+	srv := zendesktest.NewServer(t, zendesktest.Config{AutoCreateTickets: true})
+	store := newStore(t)
+	if _, err := Import(context.Background(), newClient(t, srv), store, testOptions(path, rules)); err != nil {
+		t.Fatal(err)
+	}
+	if n := srv.RequestCount("import"); n != 2 {
+		t.Fatalf("first run: %d import requests, want 2", n)
+	}
+
+	writeMbox(t, path, mboxMsg("t1", "", 1, "one"), mboxMsg("t1r", "t1", 2, "one reply"), mboxMsg("t2", "", 3, "two"),
+		mboxMsg("t1r2", "t1r", 4, "late reply"), mboxMsg("t1r3", "t1", 5, "later reply"), mboxMsg("t3", "", 6, "three"))
+	sum, err := Import(context.Background(), newClient(t, srv), store, testOptions(path, rules))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := [3]int{srv.RequestCount("import"), srv.RequestCount("events_import"), sum.EventsImported}, [3]int{3, 1, 3}; got != want {
+		t.Errorf("backfill: imports %d (total), events/imports %d, events %d; want %v", got[0], got[1], got[2], want)
+	}
+	if sum.AlreadyDone != 1 || sum.Imported != 2 {
+		t.Errorf("backfill: already done %d imported %d, want 1 (t2) and 2 (t1 grown, t3 new)", sum.AlreadyDone, sum.Imported)
+	}
+	convs := srv.SideConversations(5)
+	if len(convs) != 3 {
+		t.Fatalf("ticket 5 has %d side conversations, want 3", len(convs))
+	}
+	for _, c := range convs {
+		if c.SideConversation.ExternalIDs["threadlift_thread_key"] == "t1" && len(c.Events) != 4 {
+			t.Errorf("thread t1 has %d events, want 4", len(c.Events))
+		}
+	}
+	assertExactlyOnce(t, srv.Fake, 6)
+
+	// Moved and renamed: keys come from content, so nothing is new.
+	moved := filepath.Join(t.TempDir(), "archive-renamed.mbox")
+	data, _ := os.ReadFile(path)
+	os.WriteFile(moved, data, 0o644)
+	before := srv.RequestCount("total")
+	sum, err = Import(context.Background(), newClient(t, srv), store, testOptions(moved, rules))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := srv.RequestCount("total") - before; n != 0 || sum.AlreadyDone != 3 {
+		t.Errorf("after moving the archive: %d requests, %d already done; want 0 and 3", n, sum.AlreadyDone)
+	}
+}
+
+// TestMaxDuration stops taking threads when the window ends; the next run
+// finishes the job.
+func TestMaxDuration(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "a.mbox")
+	var msgs []string
+	for i := 0; i < 40; i++ {
+		msgs = append(msgs, mboxMsg(fmt.Sprintf("m%d", i), "", i%60, "x"))
+	}
+	writeMbox(t, path, msgs...)
+	srv := zendesktest.NewServer(t, zendesktest.Config{AutoCreateTickets: true, Latency: 30 * time.Millisecond})
+	store := newStore(t)
+	opts := testOptions(path, mapping.TicketRules{SubjectRegex: regexp.MustCompile(`\[#(\d+)\]`)})
+	opts.MaxDuration = 150 * time.Millisecond
+	sum, err := Import(context.Background(), newClient(t, srv), store, opts)
+	if err != nil {
+		t.Fatalf("Import with MaxDuration: %v (want a clean stop)", err)
+	}
+	if !sum.StoppedByMaxDuration || sum.Imported == 0 || sum.Imported >= 40 {
+		t.Errorf("stopped=%v imported=%d, want a partial run stopped by the window", sum.StoppedByMaxDuration, sum.Imported)
+	}
+	opts.MaxDuration = 0
+	sum2, err := Import(context.Background(), newClient(t, srv), store, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sum.Imported+sum2.Imported != 40 {
+		t.Errorf("imported %d + %d, want 40 in all", sum.Imported, sum2.Imported)
+	}
+	assertExactlyOnce(t, srv.Fake, 40)
+}
+
+// TestFailuresMailbox: rejected messages are copied byte for byte into
+// failures.mbox next to the checkpoint, which reads back as a source.
+func TestFailuresMailbox(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "a.mbox")
+	undated := "From -\nFrom: a@example.com\nTo: b@example.com\nSubject: [#5] no date\nMessage-ID: <undated>\n\n>From the past\n"
+	writeMbox(t, path, mboxMsg("ok", "", 1, "fine"), undated)
+	srv := zendesktest.NewServer(t, zendesktest.Config{AutoCreateTickets: true})
+	store := newStore(t)
+	opts := testOptions(path, mapping.TicketRules{SubjectRegex: regexp.MustCompile(`\[#(\d+)\]`)})
+	if _, err := Import(context.Background(), newClient(t, srv), store, opts); err != nil {
+		t.Fatal(err)
+	}
+	fm := filepath.Join(filepath.Dir(store.Path()), FailuresMbox)
+	got, err := os.ReadFile(fm)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(got) != undated+"\n" {
+		t.Errorf("failures.mbox = %q, want the undated record as it was, then a blank line", got)
+	}
+	jl, _ := os.ReadFile(filepath.Join(filepath.Dir(store.Path()), FailuresJSONL))
+	if !strings.Contains(string(jl), `"rule":"no-date"`) || !strings.Contains(string(jl), `"source":"a.mbox@`) {
+		t.Errorf("failures.jsonl = %s", jl)
+	}
+	rep, err := Validate(context.Background(), testOptions(fm, opts.Mapper.Options().Ticket))
+	if err != nil || rep.Messages != 1 {
+		t.Errorf("failures.mbox read back: %d messages, %v; want 1", rep.Messages, err)
+	}
+}
