@@ -442,6 +442,15 @@ func (m *Mapper) ticket(msgs []*sources.Message) (id int64, rule, reason string)
 		}
 		return id
 	}
+	// A csv/json record's own ticket_id comes first: it is explicit data.
+	for _, msg := range msgs {
+		if msg.TicketRef != "" {
+			if id := resolve(msg.TicketRef, "ticket_id"); id > 0 {
+				return id, "", ""
+			}
+			break
+		}
+	}
 	if r.Header != "" {
 		for _, msg := range msgs {
 			for _, v := range msg.Header[headerKey(r.Header)] {

@@ -46,6 +46,8 @@ func TestTicketRules(t *testing.T) {
 			[]*sources.Message{message("a", "hi", 1, ref)}, 5, ""},
 		{"non-numeric without lookup is unmapped", TicketRules{Header: "X-Ticket"},
 			[]*sources.Message{message("a", "hi", 1, ref)}, 0, `header X-Ticket "ABC-1" is not a ticket id`},
+		{"a record's ticket_id comes first", TicketRules{Header: "X-Ticket"},
+			[]*sources.Message{func() *sources.Message { m := message("a", "hi", 1, hdr); m.TicketRef = "31"; return m }()}, 31, ""},
 		{"nothing matches", TicketRules{},
 			[]*sources.Message{message("a", "hi", 1, nil)}, 0, "default_ticket_id is 0"},
 	}

@@ -81,16 +81,6 @@ func (o Options) withDefaults(path string) Options {
 // ErrClosed is returned by Next and Load after Close.
 var ErrClosed = errors.New("sources: reader is closed")
 
-// Open opens a source file of the given type ("mbox"; "csv" and "json"
-// come later). Any other type gives an error wrapping ErrUnsupported.
-func Open(typ, path string, opts Options) (Reader, error) {
-	switch strings.ToLower(strings.TrimSpace(typ)) {
-	case "mbox":
-		return OpenMbox(path, opts)
-	}
-	return nil, fmt.Errorf("open %s as %q: %w", path, typ, ErrUnsupported)
-}
-
 // OpenMbox opens an mbox file (mboxo, mboxrd, mboxcl/mboxcl2, LF or CRLF)
 // or a single message file (.eml). The file is opened once; Load reads
 // records back with ReadAt and is safe for concurrent use.

@@ -105,6 +105,9 @@ func (e *Envelope) Rejected() bool { return hasError(e.Issues) }
 // Attachment describes one non-inline part (or an inline part referenced by
 // cid:) of a message. Its content is not held in memory.
 type Attachment struct {
+	// Path is the file of an attachment given by path (csv/json), resolved
+	// against the source file's folder; "" for MIME parts.
+	Path        string
 	Name        string
 	ContentType string
 	Size        int64
@@ -116,13 +119,17 @@ type Attachment struct {
 type Message struct {
 	*Envelope
 
-	From        Address
-	HasFrom     bool
-	To          []Address
-	Cc          []Address
-	Header      map[string][]string // decoded header fields by canonical key (textproto.CanonicalMIMEHeaderKey)
-	Body        string              // plain text, UTF-8
-	HTMLBody    string              // HTML, UTF-8, when the message has no text/plain part
+	From     Address
+	HasFrom  bool
+	To       []Address
+	Cc       []Address
+	Header   map[string][]string // decoded header fields by canonical key (textproto.CanonicalMIMEHeaderKey)
+	Body     string              // plain text, UTF-8
+	HTMLBody string              // HTML, UTF-8, when the message has no text/plain part
+	// TicketRef is the record's ticket_id field (csv/json): a ticket id,
+	// or a reference for lookup_csv. "" for mbox, whose header rule reads
+	// Header.
+	TicketRef   string
 	Attachments []Attachment
 
 	// Issues holds the envelope's issues plus those found while decoding.

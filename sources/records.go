@@ -1,0 +1,233 @@
+package sources
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"net/mail"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Default field names of csv and json records (contract §3); Options.Fields
+// maps each to the name used in the file.
+const (
+	FieldThreadID    = "thread_id"
+	FieldMessageID   = "message_id"
+	FieldTicketID    = "ticket_id"
+	FieldCreatedAt   = "created_at"
+	FieldFrom        = "from"
+	FieldTo          = "to"
+	FieldCc          = "cc"
+	FieldSubject     = "subject"
+	FieldBody        = "body"
+	FieldHTMLBody    = "html_body"
+	FieldAttachments = "attachments"
+)
+
+// fieldName returns the name field has in the file.
+func (o Options) fieldName(field string) string {
+	if n, ok := o.Fields[field]; ok && n != "" {
+		return n
+	}
+	return field
+}
+
+// record is one csv row or json message with its fields resolved to the
+// default names, before validation. The csv and json readers fill it; the
+// shared code below turns it into an Envelope and a Message, so that both
+// formats follow the same rules.
+type record struct {
+	Loc Location
+	// Raw values as written in the source, for the content key.
+	ThreadID, MessageID, TicketRef, CreatedAt, Subject, Body, HTMLBody string
+	// FromRaw is the sender as written (the content key uses it).
+	FromRaw     string
+	From        []Address // 0 or 1 parsed sender
+	To, Cc      []Address
+	Attachments []string
+	// Issues found while reading the record (bad addresses, wrong types).
+	Issues []Issue
+	// Missing lists required fields that are absent or empty.
+	Missing []string
+}
+
+// contentKey is the message key of a record without message_id:
+// "sha256:" + hex of thread_id NUL created_at NUL from NUL body, as
+// written in the source (contract §4).
+func (r *record) contentKey() string {
+	h := sha256.New()
+	for i, s := range []string{r.ThreadID, r.CreatedAt, r.FromRaw, r.Body} {
+		if i > 0 {
+			h.Write([]byte{0})
+		}
+		h.Write([]byte(s))
+	}
+	return "sha256:" + hex.EncodeToString(h.Sum(nil))
+}
+
+// envelope validates the record and returns its envelope. size is the
+// record's size in bytes in the source.
+func (r *record) envelope(size int64, opts Options) *Envelope {
+	env := &Envelope{
+		Loc:       r.Loc,
+		Size:      size,
+		MessageID: strings.TrimSpace(r.MessageID),
+		ThreadID:  strings.TrimSpace(r.ThreadID),
+		Subject:   strings.TrimSpace(r.Subject),
+	}
+	env.ContentKey = r.contentKey()
+	issues := append([]Issue(nil), r.Issues...)
+	for _, f := range r.Missing {
+		issues = append(issues, Issue{SeverityError, "missing-field",
+			fmt.Sprintf("required field %q (%q in the file) is missing or empty", f, opts.fieldName(f))})
+	}
+	if size > opts.MaxMessageBytes {
+		issues = append(issues, Issue{SeverityError, "too-large",
+			fmt.Sprintf("record is %d bytes, over max_message_bytes %d", size, opts.MaxMessageBytes)})
+	}
+	if strings.TrimSpace(r.CreatedAt) != "" {
+		t, err := ParseTimestamp(r.CreatedAt)
+		switch {
+		case err != nil:
+			issues = append(issues, Issue{SeverityError, "no-date", fmt.Sprintf("created_at %q: %v", clipString(r.CreatedAt, 60), err)})
+		case t.Equal(time.Unix(0, 0)):
+			issues = append(issues, Issue{SeverityError, "no-date", "created_at is the Unix epoch exactly, which counts as no date"})
+		default:
+			if is := DateIssue(t, opts.Now()); is != nil {
+				issues = append(issues, *is)
+			}
+			env.Date = t
+		}
+	}
+	if len(r.From) == 0 && strings.TrimSpace(r.FromRaw) != "" {
+		issues = append(issues, Issue{SeverityError, "no-sender", fmt.Sprintf("no valid sender in from %q", clipString(r.FromRaw, 60))})
+	}
+	if len(r.To) == 0 && len(r.Cc) == 0 && !contains(r.Missing, FieldTo) {
+		issues = append(issues, Issue{SeverityError, "no-recipient", "no valid recipient in to or cc"})
+	}
+	if env.MessageID == "" {
+		issues = append(issues, Issue{SeverityWarning, "no-message-id", "no message_id: the message key is the content hash " + env.ContentKey})
+	}
+	env.Issues = issues
+	return env
+}
+
+// message builds the decoded message of a record whose envelope is env.
+func (r *record) message(env *Envelope) *Message {
+	m := &Message{
+		Envelope:  env,
+		To:        r.To,
+		Cc:        r.Cc,
+		Body:      r.Body,
+		HTMLBody:  r.HTMLBody,
+		Issues:    env.Issues,
+		TicketRef: strings.TrimSpace(r.TicketRef),
+	}
+	if len(r.From) > 0 {
+		m.From, m.HasFrom = r.From[0], true
+	}
+	for _, a := range r.Attachments {
+		if a = strings.TrimSpace(a); a != "" {
+			m.Attachments = append(m.Attachments, Attachment{Name: a})
+		}
+	}
+	return m
+}
+
+func contains(ss []string, s string) bool {
+	for _, x := range ss {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+func clipString(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "…"
+}
+
+// DateIssue returns the rejection for a date before 1970 or more than a
+// day after now (contract §9), or nil.
+func DateIssue(t, now time.Time) *Issue {
+	switch {
+	case t.Before(time.Unix(0, 0)):
+		return &Issue{SeverityError, "date-out-of-range", fmt.Sprintf("date %s is before 1970", t.UTC().Format(time.RFC3339))}
+	case t.After(now.Add(24 * time.Hour)):
+		return &Issue{SeverityError, "date-out-of-range",
+			fmt.Sprintf("date %s is more than a day after now (%s)", t.UTC().Format(time.RFC3339), now.UTC().Format(time.RFC3339))}
+	}
+	return nil
+}
+
+// ParseTimestamp parses a created_at value (contract §3): RFC 3339, an RFC
+// 5322 date (obsolete forms included), "YYYY-MM-DD HH:MM:SS" (UTC), or
+// epoch seconds.
+func ParseTimestamp(s string) (time.Time, error) {
+	s = strings.TrimSpace(s)
+	if s == "" {
+		return time.Time{}, fmt.Errorf("empty date")
+	}
+	if t, err := time.Parse(time.RFC3339Nano, s); err == nil {
+		return t, nil
+	}
+	for _, l := range []string{"2006-01-02 15:04:05", "2006-01-02T15:04:05", "2006-01-02 15:04:05.999999999", "2006-01-02 15:04"} {
+		if t, err := time.ParseInLocation(l, s, time.UTC); err == nil {
+			return t, nil
+		}
+	}
+	if n, err := strconv.ParseInt(s, 10, 64); err == nil {
+		if n < 0 || n > 1<<40 {
+			return time.Time{}, fmt.Errorf("epoch seconds %d out of range", n)
+		}
+		return time.Unix(n, 0).UTC(), nil
+	}
+	if t, err := parseDate(s); err == nil {
+		return t, nil
+	}
+	return time.Time{}, fmt.Errorf("unrecognized date: want RFC 3339, an RFC 5322 date, YYYY-MM-DD HH:MM:SS (UTC) or epoch seconds")
+}
+
+// parseAddressField parses a comma-separated address list as written in
+// a csv cell or a json string. Invalid addresses are returned separately.
+func parseAddressField(v string) (out []Address, bad []string) {
+	p := &mail.AddressParser{WordDecoder: wordDecoder(new([]string))}
+	v = strings.TrimSpace(v)
+	if v == "" {
+		return nil, nil
+	}
+	if list, err := p.ParseList(v); err == nil {
+		for _, a := range list {
+			out = append(out, Address{Name: a.Name, Email: a.Address})
+		}
+		return out, nil
+	}
+	for _, part := range splitAddressList(v) {
+		if strings.TrimSpace(part) == "" {
+			continue
+		}
+		if a, ok := lenientAddress(p, part); ok {
+			out = append(out, a)
+		} else {
+			bad = append(bad, strings.TrimSpace(part))
+		}
+	}
+	return out, bad
+}
+
+// addressIssue reports invalid addresses dropped from field; nil when none.
+func addressIssue(field string, bad []string) *Issue {
+	if len(bad) == 0 {
+		return nil
+	}
+	q := make([]string, len(bad))
+	for i, b := range bad {
+		q[i] = strconv.Quote(clipString(b, 60))
+	}
+	return &Issue{SeverityWarning, "invalid-address", fmt.Sprintf("dropped invalid address(es) %s from %s", strings.Join(q, ", "), field)}
+}
