@@ -30,6 +30,7 @@ const (
 	RuleTooManyRecipients = "too-many-recipients"
 	RuleMixedParticipants = "mixed-participants"
 	RuleDuplicate         = "duplicate"
+	RuleDuplicateID       = "duplicate-id-different-content"
 	RuleNoImportable      = "no-importable-message"
 	RuleStrict            = "strict"
 	RuleDateOutOfRange    = "date-out-of-range"
@@ -181,6 +182,18 @@ func (m *Mapper) Map(key string, msgs []*sources.Message, dups []*sources.Messag
 		p.Issues = append(p.Issues, i)
 	}
 	for _, d := range dups {
+		orig := original(msgs, d)
+		if orig != nil && differs(orig, d) {
+			// Another message reusing the id (a broken mailer): not
+			// imported, but listed by failures and copied to the failures
+			// mailbox under its content key, so it is not lost.
+			reason := fmt.Sprintf("message at %s has the Message-ID %s of the message at %s but different content (subject %q, date %s); only the first is imported",
+				d.Loc, d.Key(), orig.Loc, d.Subject, d.Date.UTC().Format(time.RFC3339))
+			i := Issue{Issue: sources.Issue{Severity: sources.SeverityError, Rule: RuleDuplicateID, Reason: reason}, ThreadKey: key, MessageKey: d.ContentKey, Source: d.Loc}
+			p.Issues = append(p.Issues, i)
+			p.Rejected = append(p.Rejected, Rejected{Key: d.ContentKey, Source: d.Loc, Rule: RuleDuplicateID, Reason: reason})
+			continue
+		}
 		reason := fmt.Sprintf("message %s repeats an earlier message of the thread; imported once", d.Key())
 		issue(d, sources.Issue{Severity: sources.SeverityWarning, Rule: RuleDuplicate, Reason: reason})
 		p.Rejected = append(p.Rejected, Rejected{Key: d.Key(), Source: d.Loc, Rule: RuleDuplicate, Reason: reason, Duplicate: true})
@@ -262,6 +275,27 @@ func (m *Mapper) Map(key string, msgs []*sources.Message, dups []*sources.Messag
 		})
 	}
 	return p
+}
+
+// original returns the message of the thread whose key d repeats.
+func original(msgs []*sources.Message, d *sources.Message) *sources.Message {
+	for _, m := range msgs {
+		if m.Key() == d.Key() {
+			return m
+		}
+	}
+	return nil
+}
+
+// differs reports whether a duplicate is another message under the same
+// id rather than a copy. Csv/json records compare their content keys
+// exactly; mail copies often differ in Received lines, so mbox messages
+// compare what a person would: subject and date.
+func differs(a, b *sources.Message) bool {
+	if a.ThreadID != "" || b.ThreadID != "" {
+		return a.ContentKey != b.ContentKey
+	}
+	return a.Subject != b.Subject || !a.Date.Equal(b.Date)
 }
 
 // event builds the import event of one message and the issues that

@@ -145,3 +145,23 @@ func TestLoadCSVs(t *testing.T) {
 		t.Errorf("LoadLookupCSV(non-number) error = %v, want file:line", err)
 	}
 }
+
+func TestDuplicates(t *testing.T) {
+	m := New(Options{Ticket: TicketRules{DefaultTicketID: 1}, Now: func() time.Time { return now }})
+	orig := message("a", "s", 1, nil)
+	orig.ContentKey = "sha256:1"
+	copyOf := message("a", "s", 1, nil)
+	copyOf.ContentKey = "sha256:2" // other Received lines: still a copy
+	other := message("a", "another subject", 2, nil)
+	other.ContentKey = "sha256:3"
+	p := m.Map("k", []*sources.Message{orig}, []*sources.Message{copyOf, other})
+	if len(p.Events) != 1 || len(p.Rejected) != 2 {
+		t.Fatalf("events %d rejected %+v, want 1 event and 2 rejected", len(p.Events), p.Rejected)
+	}
+	if r := p.Rejected[0]; !r.Duplicate || r.Rule != RuleDuplicate {
+		t.Errorf("copy: %+v, want a plain duplicate", r)
+	}
+	if r := p.Rejected[1]; r.Duplicate || r.Rule != RuleDuplicateID || r.Key != "sha256:3" || !strings.Contains(r.Reason, "different content") {
+		t.Errorf("other message under the same id: %+v, want rejected by %s under its content key", r, RuleDuplicateID)
+	}
+}

@@ -98,7 +98,44 @@ func OpenMbox(path string, opts Options) (Reader, error) {
 		f.Close()
 		return nil, fmt.Errorf("open mbox %s: is a directory", path)
 	}
-	return newMboxReader(f, st.Size(), f, opts.withDefaults(path)), nil
+	var ra io.ReaderAt = f
+	bareCR, err := sniffBareCR(f)
+	if err != nil {
+		f.Close()
+		return nil, fmt.Errorf("open mbox %s: %w", path, err)
+	}
+	if bareCR {
+		ra = crReaderAt{f}
+	}
+	r := newMboxReader(ra, st.Size(), f, opts.withDefaults(path))
+	r.bareCR = bareCR
+	return r, nil
+}
+
+// sniffBareCR reports whether the file uses bare CR line endings (classic
+// Mac OS): its first 64 KiB hold a CR but no LF.
+func sniffBareCR(ra io.ReaderAt) (bool, error) {
+	buf := make([]byte, 64<<10)
+	n, err := ra.ReadAt(buf, 0)
+	if err != nil && err != io.EOF {
+		return false, err
+	}
+	buf = buf[:n]
+	return bytes.IndexByte(buf, '\n') < 0 && bytes.IndexByte(buf, '\r') >= 0, nil
+}
+
+// crReaderAt reads a bare-CR file as if every CR were an LF. The
+// replacement is byte for byte, so offsets stay those of the file.
+type crReaderAt struct{ ra io.ReaderAt }
+
+func (c crReaderAt) ReadAt(p []byte, off int64) (int, error) {
+	n, err := c.ra.ReadAt(p, off)
+	for i, b := range p[:n] {
+		if b == '\r' {
+			p[i] = '\n'
+		}
+	}
+	return n, err
 }
 
 var _ Reader = (*mboxReader)(nil)
@@ -117,6 +154,7 @@ type mboxReader struct {
 	size   int64
 	closer io.Closer
 	opts   Options
+	bareCR bool // the file's lines end in bare CRs, read as LFs
 
 	// Next's state; Next is not safe for concurrent use.
 	br       *bufio.Reader
@@ -192,6 +230,9 @@ func (r *mboxReader) Next() (*Envelope, error) {
 		if err != nil {
 			r.err = fmt.Errorf("read %s at byte %d: %w", r.opts.Name, r.pos, err)
 			return nil, r.err
+		}
+		if r.bareCR {
+			env.Issues = append(env.Issues, Issue{SeverityWarning, "bare-cr", "the file's lines end in bare CR (classic Mac OS); read as line ends"})
 		}
 		return env, nil
 	}
