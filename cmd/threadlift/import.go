@@ -1,9 +1,11 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
+	"path/filepath"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -19,6 +21,7 @@ type importOptions struct {
 	summary     string
 	limit       int
 	maxDuration time.Duration
+	report      string
 }
 
 func newImportCommand(g *globalOptions) *cobra.Command {
@@ -57,11 +60,12 @@ rejected (see 'threadlift failures'), 2 usage/config error, 3 fatal
   threadlift import -c threadlift.yaml --limit 10        # a first small batch
   threadlift import -c threadlift.yaml --max-duration 6h # a nightly window
   threadlift import -c threadlift.yaml --summary run.json
+  threadlift import -c threadlift.yaml --report run/     # run/report.html + run/summary.json
   threadlift import -c threadlift.yaml --dry-run         # the same as validate`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if o.dryRun {
-				return runValidate(cmd, g, validateOptions{})
+				return runValidate(cmd, g, validateOptions{report: o.report})
 			}
 			return runImport(cmd, g, o)
 		},
@@ -69,6 +73,7 @@ rejected (see 'threadlift failures'), 2 usage/config error, 3 fatal
 	f := cmd.Flags()
 	f.BoolVar(&o.dryRun, "dry-run", false, "validate only, post nothing (same as 'threadlift validate')")
 	f.StringVar(&o.summary, "summary", "", "write the run summary as JSON to this file")
+	f.StringVar(&o.report, "report", "", "write report.html and summary.json of this run into this folder (with --dry-run: the validation report)")
 	f.IntVar(&o.limit, "limit", 0, "post at most N threads in this run (0: all)")
 	f.DurationVar(&o.maxDuration, "max-duration", 0, "stop taking new threads after this long (e.g. 6h) and exit cleanly; the next run goes on (0: no limit)")
 	return cmd
@@ -137,9 +142,24 @@ func runImport(cmd *cobra.Command, g *globalOptions, o importOptions) error {
 	sum, err := pipeline.Import(ctx, client, store, opts)
 	prog.Close()
 	if sum != nil {
+		// What failed, by reason, as `failures` will list it.
+		var failures []report.Failure
+		if recs, ferr := store.Failures(context.WithoutCancel(ctx)); ferr != nil {
+			log.Warn().Err(ferr).Msg("could not read the failures from the checkpoint")
+		} else {
+			failures = pipeline.FailureRecords(recs)
+		}
+		sum.FailedByReason = report.CountFailures(failures)
 		if o.summary != "" {
 			if werr := report.WriteJSON(o.summary, sum); werr != nil {
 				log.Error().Err(werr).Msg("could not write the summary")
+			}
+		}
+		if o.report != "" {
+			if werr := report.WriteRunDir(o.report, report.RunReport{Summary: sum, Failures: failures}, report.HTMLOptions{}); werr != nil {
+				log.Error().Err(werr).Msg("could not write the run report")
+			} else {
+				log.Info().Str("html", filepath.Join(o.report, "report.html")).Str("json", filepath.Join(o.report, "summary.json")).Msg("run report written")
 			}
 		}
 		printSummary(g.stdout, sum)
@@ -169,7 +189,13 @@ func printSummary(w io.Writer, s *report.Summary) {
 	fmt.Fprintf(w, "messages:  %d seen: %d events imported, %d rejected\n", s.Messages, s.EventsImported, s.RejectedMsgs)
 	fmt.Fprintf(w, "requests:  %d (%d import, %d events/import), %d retries, %d rate-limited (429), %d reconciliations\n",
 		s.Requests, s.RequestsByKind.Import, s.RequestsByKind.EventsImport, s.Retries, s.RateLimited, s.Reconciled)
-	fmt.Fprintf(w, "elapsed:   %s (%.0f requests/min)\n", (time.Duration(s.ElapsedSeconds * float64(time.Second))).Round(time.Millisecond), rate)
+	fmt.Fprintf(w, "elapsed:   %s (%.0f requests/min effective)\n", (time.Duration(s.ElapsedSeconds * float64(time.Second))).Round(time.Millisecond), rate)
+	if len(s.FailedByReason) > 0 {
+		fmt.Fprintln(w, "not imported, by reason (see 'threadlift failures'):")
+		for _, r := range s.FailedByReason {
+			fmt.Fprintf(w, "  %-8s %-32s %6d %s%s\n", r.State, r.Rule, r.Count, r.Kind, plural(r.Count))
+		}
+	}
 	if s.Interrupted {
 		fmt.Fprintln(w, "interrupted: run import again to resume")
 	}
@@ -178,13 +204,9 @@ func printSummary(w io.Writer, s *report.Summary) {
 	}
 }
 
-func humanDuration(sec float64) string {
-	d := time.Duration(sec * float64(time.Second))
-	switch {
-	case d < time.Minute:
-		return d.Round(time.Second).String()
-	case d < 48*time.Hour:
-		return d.Round(time.Minute).String()
+func plural(n int) string {
+	if n == 1 {
+		return ""
 	}
-	return fmt.Sprintf("%.1f days", d.Hours()/24)
+	return "s"
 }

@@ -13,6 +13,7 @@ import (
 
 type validateOptions struct {
 	report string
+	failOn string
 }
 
 func newValidateCommand(g *globalOptions) *cobra.Command {
@@ -26,22 +27,32 @@ It needs no credentials and touches no network.
 
 It prints a summary on stdout and, with --report DIR, writes DIR/report.json
 (every issue with its rule, thread key and source location FILE@OFFSET or
-FILE:LINE).
+FILE:LINE, counts, distributions, the predicted duration on each Zendesk
+plan and sample payloads; see the README) and DIR/report.html, one
+self-contained page to hand to the team (no network needed to view it).
 
 Exit status: 0 when everything would import, 1 when any thread or message
-would be rejected, 2 for a usage or config error.`,
+would be rejected (with --fail-on warning: also when anything had to be
+repaired), 2 for a usage or config error. Use it to gate a pipeline.`,
 		Example: `  threadlift validate -c threadlift.yaml
-  threadlift validate -c threadlift.yaml --report out/ && open out/report.json`,
+  threadlift validate -c threadlift.yaml --report out/ && open out/report.html
+  threadlift validate -c threadlift.yaml --fail-on warning   # CI gate: no repairs allowed`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return runValidate(cmd, g, o)
 		},
 	}
-	cmd.Flags().StringVar(&o.report, "report", "", "write report.json into this folder")
+	cmd.Flags().StringVar(&o.report, "report", "", "write report.json and report.html into this folder")
+	cmd.Flags().StringVar(&o.failOn, "fail-on", "error", "exit 1 when an issue of this severity or worse is found: error|warning")
 	return cmd
 }
 
 func runValidate(cmd *cobra.Command, g *globalOptions, o validateOptions) error {
+	switch o.failOn {
+	case "", "error", "warning":
+	default:
+		return fmt.Errorf("%w: --fail-on %q: want error or warning", errUsage, o.failOn)
+	}
 	log, err := g.logger()
 	if err != nil {
 		return err
@@ -62,15 +73,17 @@ func runValidate(cmd *cobra.Command, g *globalOptions, o validateOptions) error 
 		return err
 	}
 	if o.report != "" {
-		path := filepath.Join(o.report, "report.json")
-		if err := report.WriteJSON(path, rep); err != nil {
+		if err := report.WriteDir(o.report, rep, report.HTMLOptions{}); err != nil {
 			return fmt.Errorf("write report: %w", err)
 		}
-		log.Info().Str("path", path).Msg("report written")
+		log.Info().Str("json", filepath.Join(o.report, "report.json")).Str("html", filepath.Join(o.report, "report.html")).Msg("report written")
 	}
 	printValidation(g.stdout, rep)
-	if rep.InvalidThreads > 0 || rep.RejectedMsgs > 0 {
+	switch {
+	case rep.InvalidThreads > 0 || rep.RejectedMsgs > 0:
 		return errPartial
+	case o.failOn == "warning" && rep.HasWarnings():
+		return fmt.Errorf("%w (--fail-on warning: some messages had to be repaired)", errPartial)
 	}
 	return nil
 }
@@ -79,14 +92,17 @@ func printValidation(w io.Writer, r *report.Report) {
 	fmt.Fprintf(w, "threads:   %d (%d valid, %d invalid) on %d tickets\n", r.Threads, r.ValidThreads, r.InvalidThreads, r.Tickets)
 	fmt.Fprintf(w, "messages:  %d (%d importable, %d rejected, %d duplicates)\n", r.Messages, r.ImportableMsgs, r.RejectedMsgs, r.DuplicateMsgs)
 	fmt.Fprintf(w, "requests:  %d planned (%d import, %d events/import)", r.RequestsPlanned, r.RequestsByKind.Import, r.RequestsByKind.EventsImport)
-	if r.PredictedSeconds > 0 {
-		fmt.Fprintf(w, ", about %s at the configured rate limits", humanDuration(r.PredictedSeconds))
+	if r.Duration.LimitedBy != report.LimitedByNone && r.Duration.LimitedBy != "" {
+		fmt.Fprintf(w, ", about %s at the configured rate limits (%s)", r.Duration.Human, r.Duration.LimitedBy)
 	}
 	fmt.Fprintln(w)
+	if r.DateRange.Earliest != "" {
+		fmt.Fprintf(w, "dates:     %s to %s\n", r.DateRange.Earliest, r.DateRange.Latest)
+	}
 	if len(r.IssuesByRule) > 0 {
 		fmt.Fprintln(w, "issues:")
 		for _, rc := range r.IssuesByRule {
-			fmt.Fprintf(w, "  %-8s %-24s %d\n", rc.Severity, rc.Rule, rc.Count)
+			fmt.Fprintf(w, "  %-8s %-32s %6d\n", rc.Severity, rc.Rule, rc.Count)
 		}
 	}
 }

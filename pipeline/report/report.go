@@ -10,6 +10,10 @@ import (
 	"sort"
 )
 
+// Version is report.json's report_version: it changes only when a field
+// is renamed or removed (never so far), not when one is added.
+const Version = 1
+
 // Issue is one problem, as report.json lists it (contract §7).
 type Issue struct {
 	Severity   string `json:"severity"` // error | warning
@@ -18,6 +22,9 @@ type Issue struct {
 	MessageKey string `json:"message_key,omitempty"`
 	Source     string `json:"source"`
 	Message    string `json:"message"`
+	// ThreadSubject is the subject the thread's side conversation would
+	// get; "" for a record that could not be read.
+	ThreadSubject string `json:"thread_subject,omitempty"`
 }
 
 // SourceStats describes one source file.
@@ -26,14 +33,25 @@ type SourceStats struct {
 	Format   string `json:"format"`
 	Bytes    int64  `json:"bytes"`
 	Messages int    `json:"messages"`
-	Rejected int    `json:"rejected"`
+	// Threads counts the threads whose earliest message is in this file
+	// (unreadable records included, one thread each).
+	Threads  int `json:"threads"`
+	Rejected int `json:"rejected"`
 }
 
-// RuleCount is how often one rule was raised.
+// Occurrence is where one issue of a rule was raised.
+type Occurrence struct {
+	ThreadKey  string `json:"thread_key"`
+	MessageKey string `json:"message_key,omitempty"`
+	Source     string `json:"source"`
+}
+
+// RuleCount is how often one rule was raised, and where.
 type RuleCount struct {
-	Rule     string `json:"rule"`
-	Severity string `json:"severity"`
-	Count    int    `json:"count"`
+	Rule        string       `json:"rule"`
+	Severity    string       `json:"severity"`
+	Count       int          `json:"count"`
+	Occurrences []Occurrence `json:"occurrences"`
 }
 
 // Requests counts the requests a run plans or made, by endpoint.
@@ -43,47 +61,182 @@ type Requests struct {
 }
 
 // Report is report.json. The first fields are the contract's; the rest
-// are stable additions documented in the README.
+// are stable additions documented in the README and in
+// report.schema.json.
 type Report struct {
-	Threads         int           `json:"threads"`
-	Messages        int           `json:"messages"`
-	ValidThreads    int           `json:"valid_threads"`
-	InvalidThreads  int           `json:"invalid_threads"`
-	RequestsPlanned int           `json:"requests_planned"`
-	Issues          []Issue       `json:"issues"`
-	ImportableMsgs  int           `json:"importable_messages"`
-	RejectedMsgs    int           `json:"rejected_messages"`
-	DuplicateMsgs   int           `json:"duplicate_messages"`
-	Tickets         int           `json:"tickets"`
-	RequestsByKind  Requests      `json:"requests_by_endpoint"`
-	Sources         []SourceStats `json:"sources"`
-	IssuesByRule    []RuleCount   `json:"issues_by_rule"`
+	Threads         int     `json:"threads"`
+	Messages        int     `json:"messages"`
+	ValidThreads    int     `json:"valid_threads"`
+	InvalidThreads  int     `json:"invalid_threads"`
+	RequestsPlanned int     `json:"requests_planned"`
+	Issues          []Issue `json:"issues"`
+
+	ReportVersion  int           `json:"report_version"`
+	ImportableMsgs int           `json:"importable_messages"`
+	RejectedMsgs   int           `json:"rejected_messages"`
+	DuplicateMsgs  int           `json:"duplicate_messages"`
+	Tickets        int           `json:"tickets"`
+	RequestsByKind Requests      `json:"requests_by_endpoint"`
+	Sources        []SourceStats `json:"sources"`
+	IssuesByRule   []RuleCount   `json:"issues_by_rule"`
 	// PredictedSeconds is how long the import would take at the configured
-	// rate limits, requests being the only cost that matters.
-	PredictedSeconds float64 `json:"predicted_seconds"`
+	// rate limits, requests being the only cost that matters
+	// (Duration.Seconds).
+	PredictedSeconds float64  `json:"predicted_seconds"`
+	Duration         Duration `json:"duration"`
+
+	DateRange                 DateRange     `json:"date_range"`
+	MessagesPerMonth          []MonthCount  `json:"messages_per_month"`
+	MessagesPerThread         Distribution  `json:"messages_per_thread"`
+	ThreadsPerTicket          Distribution  `json:"threads_per_ticket"`
+	EventsPerSideConversation Distribution  `json:"events_per_side_conversation"`
+	Chunks                    Chunks        `json:"chunks"`
+	Attachments               Attachments   `json:"attachments"`
+	TopTickets                []TicketCount `json:"top_tickets"`
+	Samples                   []Sample      `json:"samples"`
 }
 
-// Finish fills the derived fields (issue counts by rule) and sorts for
-// stable output.
+// DateRange is the span of the archive's message dates.
+type DateRange struct {
+	Earliest string `json:"earliest"` // RFC 3339 UTC; "" when no message has a date
+	Latest   string `json:"latest"`
+	Undated  int    `json:"messages_without_date"`
+}
+
+// MonthCount is how many messages are dated in one month (UTC).
+type MonthCount struct {
+	Month    string `json:"month"` // YYYY-MM
+	Messages int    `json:"messages"`
+}
+
+// Chunks says how the valid threads' events split into requests.
+type Chunks struct {
+	MaxEventsPerRequest int `json:"max_events_per_request"`
+	// Total is the number of requests (import + events/import).
+	Total int `json:"total"`
+	// Split counts the side conversations that need events/import calls.
+	Split int `json:"split_side_conversations"`
+	// MaxPerSideConversation is the most requests one thread needs.
+	MaxPerSideConversation int `json:"max_per_side_conversation"`
+}
+
+// DefaultOversizeAttachmentBytes is the attachment size above which an
+// attachment counts as oversize (Zendesk's attachment limit, 50 MB).
+const DefaultOversizeAttachmentBytes = 50 * 1024 * 1024
+
+// Attachments summarizes the attachments of the importable messages.
+type Attachments struct {
+	Count         int             `json:"count"`
+	Bytes         int64           `json:"bytes"`
+	Messages      int             `json:"messages_with_attachments"`
+	LimitBytes    int64           `json:"oversize_limit_bytes"`
+	Oversize      int             `json:"oversize"`
+	OversizeBytes int64           `json:"oversize_bytes"`
+	OversizeList  []AttachmentRef `json:"oversize_attachments"`
+}
+
+// AttachmentRef is one attachment, located.
+type AttachmentRef struct {
+	ThreadKey   string `json:"thread_key"`
+	MessageKey  string `json:"message_key"`
+	Source      string `json:"source"`
+	Name        string `json:"name"`
+	ContentType string `json:"content_type"`
+	Size        int64  `json:"size"`
+}
+
+// TicketCount is what one ticket receives.
+type TicketCount struct {
+	TicketID          int64 `json:"ticket_id"`
+	SideConversations int   `json:"side_conversations"`
+	Events            int   `json:"events"`
+	Requests          int   `json:"requests"`
+}
+
+// Sample is the first request of one valid thread, exactly as it would be
+// posted.
+type Sample struct {
+	ThreadKey string `json:"thread_key"`
+	TicketID  int64  `json:"ticket_id"`
+	Subject   string `json:"subject"`
+	Source    string `json:"source"`
+	Events    int    `json:"events"`
+	// Requests is how many requests the thread needs; Body is the first.
+	Requests int             `json:"requests"`
+	Method   string          `json:"method"`
+	Path     string          `json:"path"`
+	Body     json.RawMessage `json:"body"`
+}
+
+// Finish fills the derived fields (issue counts by rule, with every
+// occurrence: errors first, then the most frequent) and replaces nil lists
+// by empty ones, for stable output.
 func (r *Report) Finish() {
-	counts := map[[2]string]int{}
-	for _, i := range r.Issues {
-		counts[[2]string{i.Rule, i.Severity}]++
-	}
+	r.ReportVersion = Version
+	type key struct{ rule, sev string }
+	idx := map[key]int{}
 	r.IssuesByRule = r.IssuesByRule[:0]
-	for k, n := range counts {
-		r.IssuesByRule = append(r.IssuesByRule, RuleCount{Rule: k[0], Severity: k[1], Count: n})
+	for _, i := range r.Issues {
+		k := key{i.Rule, i.Severity}
+		n, ok := idx[k]
+		if !ok {
+			n = len(r.IssuesByRule)
+			idx[k] = n
+			r.IssuesByRule = append(r.IssuesByRule, RuleCount{Rule: i.Rule, Severity: i.Severity, Occurrences: []Occurrence{}})
+		}
+		rc := &r.IssuesByRule[n]
+		rc.Count++
+		rc.Occurrences = append(rc.Occurrences, Occurrence{ThreadKey: i.ThreadKey, MessageKey: i.MessageKey, Source: i.Source})
 	}
-	sort.Slice(r.IssuesByRule, func(a, b int) bool {
+	sort.SliceStable(r.IssuesByRule, func(a, b int) bool {
 		x, y := r.IssuesByRule[a], r.IssuesByRule[b]
+		if x.Severity != y.Severity {
+			return x.Severity == "error" // errors first: they gate the import
+		}
 		if x.Count != y.Count {
 			return x.Count > y.Count
 		}
-		return x.Rule+x.Severity < y.Rule+y.Severity
+		return x.Rule < y.Rule
 	})
 	if r.Issues == nil {
 		r.Issues = []Issue{}
 	}
+	if r.IssuesByRule == nil {
+		r.IssuesByRule = []RuleCount{}
+	}
+	if r.Sources == nil {
+		r.Sources = []SourceStats{}
+	}
+	if r.MessagesPerMonth == nil {
+		r.MessagesPerMonth = []MonthCount{}
+	}
+	if r.TopTickets == nil {
+		r.TopTickets = []TicketCount{}
+	}
+	if r.Samples == nil {
+		r.Samples = []Sample{}
+	}
+	if r.Attachments.OversizeList == nil {
+		r.Attachments.OversizeList = []AttachmentRef{}
+	}
+	if r.Duration.ByPlan == nil {
+		r.Duration.ByPlan = []PlanDuration{}
+	}
+	for _, d := range []*Distribution{&r.MessagesPerThread, &r.ThreadsPerTicket, &r.EventsPerSideConversation} {
+		if d.Buckets == nil {
+			*d = NewDistribution(nil)
+		}
+	}
+}
+
+// HasWarnings reports whether any issue is a warning.
+func (r *Report) HasWarnings() bool {
+	for _, i := range r.Issues {
+		if i.Severity == "warning" {
+			return true
+		}
+	}
+	return false
 }
 
 // Summary is the import run summary (contract §7, import --summary).
@@ -110,6 +263,52 @@ type Summary struct {
 	RequestsByKind       Requests `json:"requests_by_endpoint"`
 	StartedAt            string   `json:"started_at"`
 	FinishedAt           string   `json:"finished_at"`
+	// FailedByReason counts the checkpoint's failure records at the end of
+	// the run (this run's and earlier runs' still unresolved, as
+	// `failures` lists them) by state and rule.
+	FailedByReason []ReasonCount `json:"failed_by_reason"`
+}
+
+// ReasonCount is how many failure records share a state and a rule.
+type ReasonCount struct {
+	State string `json:"state"` // failed | rejected
+	// Kind is "thread" for a failed or rejected thread, "message" for a
+	// rejected message of a thread that is otherwise imported.
+	Kind  string `json:"kind"`
+	Rule  string `json:"rule"`
+	Count int    `json:"count"`
+}
+
+// CountFailures groups failure records by state, kind and rule, the most
+// frequent first.
+func CountFailures(fs []Failure) []ReasonCount {
+	type key struct{ state, kind, rule string }
+	n := map[key]int{}
+	for _, f := range fs {
+		k := key{f.State, "thread", f.Rule}
+		if f.MessageKey != "" {
+			k.kind = "message"
+		}
+		n[k]++
+	}
+	out := make([]ReasonCount, 0, len(n))
+	for k, c := range n {
+		out = append(out, ReasonCount{State: k.state, Kind: k.kind, Rule: k.rule, Count: c})
+	}
+	sort.Slice(out, func(a, b int) bool {
+		x, y := out[a], out[b]
+		if x.Count != y.Count {
+			return x.Count > y.Count
+		}
+		if x.State != y.State {
+			return x.State < y.State
+		}
+		if x.Kind != y.Kind {
+			return x.Kind > y.Kind // thread before message
+		}
+		return x.Rule < y.Rule
+	})
+	return out
 }
 
 // WriteJSON writes v as indented JSON to path atomically: a temp file in
