@@ -1,6 +1,6 @@
 // Package sources owns reading conversation archives: the Message,
 // Envelope, Address, Attachment and Location types, the Reader interface,
-// and the mbox (and later csv/json) readers.
+// and the mbox, csv and json readers.
 //
 // Reading happens in two passes so that memory does not grow with the size
 // of the archive's bodies. Next walks a source once and returns a light

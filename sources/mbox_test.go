@@ -384,8 +384,8 @@ func TestMboxLoadConcurrent(t *testing.T) {
 }
 
 func TestOpen(t *testing.T) {
-	if _, err := Open("csv", "x.csv", Options{}); !errors.Is(err, ErrUnsupported) {
-		t.Errorf("Open(csv) error = %v, want ErrUnsupported", err)
+	if _, err := Open("maildir", "x", Options{}); !errors.Is(err, ErrUnsupported) {
+		t.Errorf("Open(maildir) error = %v, want ErrUnsupported", err)
 	}
 	r, err := Open("mbox", "testdata/basic.mbox", Options{Name: "archive.mbox"})
 	if err != nil {
