@@ -36,8 +36,8 @@ func FuzzMap(f *testing.F) {
 					Date: time.Unix(int64(v)*int64(v%3+1)-int64(v%5)*1e9, 0), Seq: i,
 				},
 				HasFrom: v%11 != 0, From: sources.Address{Email: fmt.Sprintf("a%d@x.example", v%3)},
-				Header:  map[string][]string{"X-T": {fmt.Sprint(v % 4)}},
-				Body:    string(data[i:]),
+				Header: map[string][]string{"X-T": {fmt.Sprint(v % 4)}},
+				Body:   string(data[i:]),
 			}
 			for j := uint32(0); j < v%4; j++ {
 				msg.To = append(msg.To, sources.Address{Email: fmt.Sprintf("r%d@x.example", j), SlackChannelID: string(data[i : i+int(v%2)])})
