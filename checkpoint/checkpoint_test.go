@@ -699,3 +699,20 @@ func TestQueriesUseIndexes(t *testing.T) {
 		}
 	}
 }
+
+func TestUploads(t *testing.T) {
+	s := newStore(t)
+	ctx := context.Background()
+	ok(t, s.Register(ctx, Thread{Key: "t"}, msgs("m1", "m2")))
+	ok(t, s.RecordUpload(ctx, "t", Upload{MessageKey: "m1", Index: 0, AttachmentID: "a1", Name: "x.pdf", Size: 3}))
+	ok(t, s.RecordUpload(ctx, "t", Upload{MessageKey: "m1", Index: 1, AttachmentID: "a2"}))
+	ok(t, s.RecordUpload(ctx, "t", Upload{MessageKey: "m1", Index: 0, AttachmentID: "a3", Name: "x.pdf", Size: 3}))
+	got, err := s.Uploads(ctx, "t")
+	ok(t, err)
+	if len(got["m1"]) != 2 || got["m1"][0].AttachmentID != "a3" || got["m1"][1].AttachmentID != "a2" || got["m1"][0].UploadedAt.IsZero() {
+		t.Errorf("Uploads = %+v, want a3 (replaced) and a2 with times", got)
+	}
+	if err := s.RecordUpload(ctx, "nope", Upload{MessageKey: "m"}); err == nil {
+		t.Errorf("RecordUpload for an unknown thread: no error")
+	}
+}

@@ -5,7 +5,7 @@ package checkpoint
 const applicationID = 0x544c4654
 
 // schemaVersion is the PRAGMA user_version this code writes and reads.
-const schemaVersion = 1
+const schemaVersion = 2
 
 // migrations[i] upgrades a database at user_version i to i+1. Each runs in
 // one transaction together with the user_version bump. Never edit a
@@ -48,6 +48,15 @@ const schemaVersion = 1
 //	  id, saved_at, summary (the --summary JSON)
 //
 //	thread_messages  VIEW: messages with their thread_key, for sqlite3 users
+//
+// Schema version 2 adds:
+//
+//	uploads   one row per attachment uploaded for a message
+//	  thread_id, message_key, idx (position in the message's attachments),
+//	  attachment_id, name, size, uploaded_at
+//	  PRIMARY KEY (thread_id, message_key, idx)
+//	  A resume re-uses an upload while it is recent and uploads again once
+//	  its token may have expired.
 var migrations = []string{
 	0: `
 CREATE TABLE threads (
@@ -110,5 +119,17 @@ CREATE VIEW thread_messages AS
 	SELECT t.key AS thread_key, m.key AS message_key, m.seq, m.state, m.source, m.rule, m.reason,
 	       m.side_conversation_id, m.updated_at
 	FROM messages m JOIN threads t ON t.id = m.thread_id;
+`,
+	1: `
+CREATE TABLE uploads (
+	thread_id     INTEGER NOT NULL REFERENCES threads(id) ON DELETE CASCADE,
+	message_key   TEXT    NOT NULL,
+	idx           INTEGER NOT NULL,
+	attachment_id TEXT    NOT NULL,
+	name          TEXT    NOT NULL DEFAULT '',
+	size          INTEGER NOT NULL DEFAULT 0,
+	uploaded_at   TEXT    NOT NULL,
+	PRIMARY KEY (thread_id, message_key, idx)
+) WITHOUT ROWID;
 `,
 }

@@ -58,6 +58,9 @@ const (
 	DefaultState                     = "closed"
 	DefaultMaxEventsPerRequest       = 50
 	DefaultMaxMessageBytes           = ByteSize(25 << 20)
+	DefaultAttachmentMaxBytes        = ByteSize(50_000_000)
+	DefaultAttachmentOnRefused       = "skip"
+	DefaultReuseUploadsFor           = Duration(30 * time.Minute)
 	DefaultWorkers                   = 8
 	DefaultMaxAttempts               = 8
 	DefaultCheckpointPath            = "threadlift.db"
@@ -131,13 +134,30 @@ type Source struct {
 
 // Mapping is the mapping: section.
 type Mapping struct {
-	Ticket              Ticket   `yaml:"ticket"`
-	State               string   `yaml:"state"` // open | closed
-	AgentsCSV           string   `yaml:"agents_csv"`
-	MaxEventsPerRequest int      `yaml:"max_events_per_request"`
-	SubjectThreading    bool     `yaml:"subject_threading"`
-	MaxMessageBytes     ByteSize `yaml:"max_message_bytes"`
-	Strict              bool     `yaml:"strict"`
+	Ticket              Ticket      `yaml:"ticket"`
+	State               string      `yaml:"state"` // open | closed
+	AgentsCSV           string      `yaml:"agents_csv"`
+	MaxEventsPerRequest int         `yaml:"max_events_per_request"`
+	SubjectThreading    bool        `yaml:"subject_threading"`
+	MaxMessageBytes     ByteSize    `yaml:"max_message_bytes"`
+	Strict              bool        `yaml:"strict"`
+	Attachments         Attachments `yaml:"attachments"`
+}
+
+// Attachments is mapping.attachments: which attachments are uploaded.
+// An extension to contract §2.
+type Attachments struct {
+	MaxBytes ByteSize `yaml:"max_bytes"` // larger attachments are left out (or reject the thread)
+	// AllowExtensions, when not empty, lists the only extensions uploaded;
+	// DenyExtensions are never uploaded. Without the dot, any case.
+	AllowExtensions []string `yaml:"allow_extensions"`
+	DenyExtensions  []string `yaml:"deny_extensions"`
+	// OnRefused: "skip" imports the message without the attachment and
+	// says so in its body; "reject" rejects the thread.
+	OnRefused string `yaml:"on_refused"`
+	// ReuseUploadsFor is how long an upload is trusted on a resume before
+	// it is uploaded again (upload tokens expire).
+	ReuseUploadsFor Duration `yaml:"reuse_uploads_for"`
 }
 
 // Ticket is mapping.ticket: how a thread finds its parent ticket.
@@ -173,6 +193,11 @@ func Defaults() *Config {
 			State:               DefaultState,
 			MaxEventsPerRequest: DefaultMaxEventsPerRequest,
 			MaxMessageBytes:     DefaultMaxMessageBytes,
+			Attachments: Attachments{
+				MaxBytes:        DefaultAttachmentMaxBytes,
+				OnRefused:       DefaultAttachmentOnRefused,
+				ReuseUploadsFor: DefaultReuseUploadsFor,
+			},
 		},
 		Pipeline:   Pipeline{Workers: DefaultWorkers, MaxAttempts: DefaultMaxAttempts},
 		Checkpoint: Checkpoint{Path: DefaultCheckpointPath},

@@ -116,6 +116,19 @@ func (c *Config) validate(set map[string]int) []*Error {
 	default:
 		fail("mapping.state", "want open or closed, got %q", m.State)
 	}
+	if a := m.Attachments; a.OnRefused != "skip" && a.OnRefused != "reject" {
+		fail("mapping.attachments.on_refused", "want skip or reject, got %q", a.OnRefused)
+	}
+	if m.Attachments.MaxBytes < 1 {
+		fail("mapping.attachments.max_bytes", "must be at least 1 byte")
+	}
+	for key, exts := range map[string][]string{"mapping.attachments.allow_extensions": m.Attachments.AllowExtensions, "mapping.attachments.deny_extensions": m.Attachments.DenyExtensions} {
+		for _, e := range exts {
+			if strings.TrimSpace(strings.TrimPrefix(e, ".")) == "" || strings.ContainsAny(e, "/\\ *?") {
+				fail(key, "%q is not a file extension (write pdf, not *.pdf or a path)", e)
+			}
+		}
+	}
 	if m.AgentsCSV != "" {
 		if err := readable(m.AgentsCSV); err != nil {
 			fail("mapping.agents_csv", "%s: %v", m.AgentsCSV, err)

@@ -7,7 +7,9 @@ import (
 	"io"
 	"net/mail"
 	"os"
+	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -35,7 +37,8 @@ const (
 	RuleStrict            = "strict"
 	RuleDateOutOfRange    = "date-out-of-range"
 	RuleNoRecipient       = "no-recipient"
-	RuleAttachments       = "attachments-not-imported"
+	RuleAttachmentLeftOut = "attachment-left-out"
+	RuleAttachmentRefused = "attachment-refused"
 )
 
 // TicketRules say how a thread finds its parent ticket (contract §2).
@@ -56,7 +59,40 @@ type Options struct {
 	Agents              map[string]int64 // lower-cased email → agent user id
 	MaxEventsPerRequest int              // 0 means 50
 	Strict              bool
+	Attachments         AttachmentPolicy
 	Now                 func() time.Time
+}
+
+// AttachmentPolicy says which attachments are uploaded.
+type AttachmentPolicy struct {
+	MaxBytes int64 // larger attachments are refused; 0: no limit
+	// Allow, when not empty, lists the only extensions uploaded; Deny
+	// lists extensions never uploaded. Lower case, without the dot.
+	Allow, Deny []string
+	// RejectThread rejects a thread with a refused attachment instead of
+	// importing the message without it.
+	RejectThread bool
+}
+
+// refused says why an attachment may not be uploaded, or "".
+func (ap AttachmentPolicy) refused(a sources.Attachment) string {
+	ext := strings.ToLower(strings.TrimPrefix(filepath.Ext(a.Name), "."))
+	norm := func(list []string) []string {
+		out := make([]string, len(list))
+		for i, e := range list {
+			out[i] = strings.ToLower(strings.TrimPrefix(strings.TrimSpace(e), "."))
+		}
+		return out
+	}
+	switch {
+	case ap.MaxBytes > 0 && a.Size > ap.MaxBytes:
+		return fmt.Sprintf("%d bytes, over the %d-byte limit", a.Size, ap.MaxBytes)
+	case slices.Contains(norm(ap.Deny), ext):
+		return fmt.Sprintf("extension .%s is denied", ext)
+	case len(ap.Allow) > 0 && !slices.Contains(norm(ap.Allow), ext):
+		return fmt.Sprintf("extension %q is not in allow_extensions", ext)
+	}
+	return ""
 }
 
 // Mapper builds Plans. It is safe for concurrent use.
@@ -91,9 +127,13 @@ type Event struct {
 	Key    string
 	Source sources.Location
 	Event  zendesk.ImportEvent
-	// Attachments are the message's attachments; uploading them is the
+	// Message is the decoded message the event was built from.
+	Message *sources.Message
+	// Attachments are all of the message's attachments; Upload holds the
+	// indexes of those the policy lets through. Uploading them is the
 	// pipeline's job, just before the request that references them.
 	Attachments []sources.Attachment
+	Upload      []int
 }
 
 // Rejected is a message of the thread that will not be posted.
@@ -201,6 +241,7 @@ func (m *Mapper) Map(key string, msgs []*sources.Message, dups []*sources.Messag
 
 	seen := make(map[string]bool, len(msgs))
 	var first *sources.Message
+	refusedAttachment := ""
 	for _, msg := range msgs {
 		if seen[msg.Key()] {
 			reason := fmt.Sprintf("message %s repeats an earlier message of the thread; imported once", msg.Key())
@@ -228,7 +269,25 @@ func (m *Mapper) Map(key string, msgs []*sources.Message, dups []*sources.Messag
 		if first == nil {
 			first = msg
 		}
-		p.Events = append(p.Events, Event{Key: msg.Key(), Source: msg.Loc, Event: ev, Attachments: msg.Attachments})
+		e := Event{Key: msg.Key(), Source: msg.Loc, Event: ev, Message: msg, Attachments: msg.Attachments}
+		var left []string
+		for i, a := range msg.Attachments {
+			why := m.opts.Attachments.refused(a)
+			if why == "" {
+				e.Upload = append(e.Upload, i)
+				continue
+			}
+			if m.opts.Attachments.RejectThread {
+				refusedAttachment = fmt.Sprintf("attachment %q of the message at %s is refused (%s) and on_refused is reject", a.Name, msg.Loc, why)
+			}
+			issue(msg, sources.Issue{Severity: sources.SeverityWarning, Rule: RuleAttachmentLeftOut,
+				Reason: fmt.Sprintf("attachment %q (%s, %d bytes) left out: %s", a.Name, a.ContentType, a.Size, why)})
+			left = append(left, fmt.Sprintf("[threadlift: attachment %q (%d bytes) was left out: %s]", a.Name, a.Size, why))
+		}
+		if len(left) > 0 {
+			e.Event.Message.Body = strings.TrimRight(e.Event.Message.Body, "\n") + "\n\n" + strings.Join(left, "\n")
+		}
+		p.Events = append(p.Events, e)
 	}
 
 	subject := ""
@@ -264,6 +323,8 @@ func (m *Mapper) Map(key string, msgs []*sources.Message, dups []*sources.Messag
 	switch {
 	case id == 0:
 		p.Rule, p.Reason = rule, reason
+	case refusedAttachment != "":
+		p.Rule, p.Reason = RuleAttachmentRefused, refusedAttachment
 	case len(p.Events) == 0:
 		p.Rule = RuleNoImportable
 		p.Reason = fmt.Sprintf("none of the thread's %d messages can be imported", len(msgs)+len(dups))
@@ -321,16 +382,6 @@ func (m *Mapper) event(msg *sources.Message) (zendesk.ImportEvent, []sources.Iss
 		ev.Message.Body = "(empty message)"
 		issues = append(issues, sources.Issue{Severity: sources.SeverityWarning, Rule: RuleEmptyBody,
 			Reason: `message has no text; body set to "(empty message)"`})
-	}
-	if n := len(msg.Attachments); n > 0 {
-		// Uploading attachments is not built yet: say so per message
-		// rather than drop them silently.
-		names := make([]string, 0, n)
-		for _, a := range msg.Attachments {
-			names = append(names, fmt.Sprintf("%s (%s, %d bytes)", a.Name, a.ContentType, a.Size))
-		}
-		issues = append(issues, sources.Issue{Severity: sources.SeverityWarning, Rule: RuleAttachments,
-			Reason: fmt.Sprintf("%d attachments not imported by this version: %s", n, strings.Join(names, ", "))})
 	}
 	if msg.HasFrom {
 		from := m.participant(msg.From)

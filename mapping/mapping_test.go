@@ -165,3 +165,44 @@ func TestDuplicates(t *testing.T) {
 		t.Errorf("other message under the same id: %+v, want rejected by %s under its content key", r, RuleDuplicateID)
 	}
 }
+
+func TestAttachmentPolicy(t *testing.T) {
+	msg := func() *sources.Message {
+		m := message("a", "s", 1, nil)
+		m.Attachments = []sources.Attachment{{Name: "ok.pdf", Size: 10}, {Name: "big.pdf", Size: 1000}, {Name: "run.EXE", Size: 5}}
+		return m
+	}
+	pol := AttachmentPolicy{MaxBytes: 100, Deny: []string{"exe"}}
+	p := New(Options{Ticket: TicketRules{DefaultTicketID: 1}, Attachments: pol, Now: func() time.Time { return now }}).Map("k", []*sources.Message{msg()}, nil)
+	if !p.Valid() || len(p.Events) != 1 {
+		t.Fatalf("skip policy: valid=%v events=%d", p.Valid(), len(p.Events))
+	}
+	e := p.Events[0]
+	if len(e.Upload) != 1 || e.Upload[0] != 0 {
+		t.Errorf("Upload = %v, want only attachment 0", e.Upload)
+	}
+	body := e.Event.Message.Body
+	if !strings.Contains(body, `"big.pdf" (1000 bytes) was left out: 1000 bytes, over the 100-byte limit`) || !strings.Contains(body, `"run.EXE"`) {
+		t.Errorf("body does not say what was left out:\n%s", body)
+	}
+	n := 0
+	for _, is := range p.Issues {
+		if is.Rule == RuleAttachmentLeftOut {
+			n++
+		}
+	}
+	if n != 2 {
+		t.Errorf("%d %s issues, want 2", n, RuleAttachmentLeftOut)
+	}
+
+	pol.RejectThread = true
+	p = New(Options{Ticket: TicketRules{DefaultTicketID: 1}, Attachments: pol, Now: func() time.Time { return now }}).Map("k", []*sources.Message{msg()}, nil)
+	if p.Valid() || p.Rule != RuleAttachmentRefused {
+		t.Errorf("reject policy: valid=%v rule=%q, want the thread rejected by %s", p.Valid(), p.Rule, RuleAttachmentRefused)
+	}
+	pol = AttachmentPolicy{Allow: []string{".PDF"}}
+	p = New(Options{Ticket: TicketRules{DefaultTicketID: 1}, Attachments: pol, Now: func() time.Time { return now }}).Map("k", []*sources.Message{msg()}, nil)
+	if got := p.Events[0].Upload; len(got) != 2 {
+		t.Errorf("allow pdf: Upload = %v, want the two pdfs", got)
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"runtime/debug"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -31,7 +32,7 @@ type counters struct {
 	requests, retries, rateLimited          atomic.Int64
 	importReqs, eventsReqs                  atomic.Int64
 	events, rejectedMsgs, reconciled        atomic.Int64
-	skipped, posted                         atomic.Int64
+	skipped, posted, uploads                atomic.Int64
 }
 
 type importer struct {
@@ -182,7 +183,7 @@ func (im *importer) summary(start time.Time, threads, messages int) *report.Summ
 		RejectedMsgs:   int(im.c.rejectedMsgs.Load()),
 		Reconciled:     int(im.c.reconciled.Load()),
 		Skipped:        int(im.c.skipped.Load()),
-		RequestsByKind: report.Requests{Import: int(im.c.importReqs.Load()), EventsImport: int(im.c.eventsReqs.Load())},
+		RequestsByKind: report.Requests{Import: int(im.c.importReqs.Load()), EventsImport: int(im.c.eventsReqs.Load()), Uploads: int(im.c.uploads.Load())},
 		StartedAt:      start.UTC().Format(time.RFC3339),
 		FinishedAt:     end.UTC().Format(time.RFC3339),
 	}
@@ -281,6 +282,7 @@ func (im *importer) post(ctx context.Context, plan *mapping.Plan, st checkpoint.
 	reconcile := st.Unresolved || st.State == checkpoint.InFlight
 	n := im.opts.Mapper.MaxEventsPerRequest()
 	attempts := 0
+	var uploads map[string]map[int]checkpoint.Upload
 	for {
 		if ctx.Err() != nil {
 			return nil // the thread stays in flight; the next run reconciles it
@@ -319,10 +321,25 @@ func (im *importer) post(ctx context.Context, plan *mapping.Plan, st checkpoint.
 		if len(pending) == 0 {
 			break
 		}
-		chunk := pending[:min(n, len(pending))]
+		chunk := slices.Clone(pending[:min(n, len(pending))])
 		keys := make([]string, len(chunk))
 		for i, e := range chunk {
 			keys[i] = e.Key
+		}
+
+		if uploads == nil {
+			if uploads, err = im.store.Uploads(ctx, key); err != nil {
+				return im.setFatal(fmt.Errorf("%w: %w", ErrFatal, err))
+			}
+		}
+		if err := im.uploadAttachments(ctx, plan, chunk, uploads); err != nil {
+			switch {
+			case ctx.Err() != nil || im.stopped():
+				return nil
+			case errors.Is(err, errAttachmentRead):
+				return im.failThread(ctx, key, checkpoint.Failure{Rule: RuleRead, Reason: err.Error()})
+			}
+			return im.failRequest(ctx, plan, err)
 		}
 
 		kind := "import"

@@ -3,6 +3,7 @@ package pipeline
 import (
 	"context"
 	"errors"
+	"io"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -27,6 +28,7 @@ type API interface {
 	Import(ctx context.Context, ticketID int64, req *zendesk.ImportRequest) (*zendesk.ImportResponse, error)
 	ImportEvents(ctx context.Context, ticketID int64, sideConversationID string, req *zendesk.EventsImportRequest) (*zendesk.ImportResponse, error)
 	ListSideConversations(ctx context.Context, ticketID int64) ([]zendesk.SideConversation, []zendesk.Event, error)
+	UploadAttachment(ctx context.Context, fileName, contentType string, body io.Reader) (*zendesk.AttachmentInfo, error)
 }
 
 var _ API = (*zendesk.Client)(nil)
@@ -60,6 +62,9 @@ type Options struct {
 	// StopTimeout is how long in-flight requests may go on after the run
 	// is told to stop (contract §6: the request timeout).
 	StopTimeout time.Duration
+	// ReuseUploadsFor is how long an attachment upload recorded in the
+	// checkpoint is re-used by a resume; default 30m.
+	ReuseUploadsFor time.Duration
 	// BackoffBase and BackoffMax bound the full-jitter backoff between
 	// retries; defaults 1s and 60s.
 	BackoffBase, BackoffMax time.Duration
@@ -82,6 +87,9 @@ func (o *Options) defaults() {
 	}
 	if o.StopTimeout <= 0 {
 		o.StopTimeout = 30 * time.Second
+	}
+	if o.ReuseUploadsFor <= 0 {
+		o.ReuseUploadsFor = 30 * time.Minute
 	}
 	if o.BackoffBase <= 0 {
 		o.BackoffBase = time.Second

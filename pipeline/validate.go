@@ -48,6 +48,10 @@ func Validate(ctx context.Context, opts Options) (*report.Report, error) {
 // ValidateReport is Validate with report options.
 func ValidateReport(ctx context.Context, opts Options, ropts ReportOptions) (*report.Report, error) {
 	opts.defaults()
+	if ropts.OversizeAttachmentBytes <= 0 {
+		// The configured attachment limit is what "oversize" means.
+		ropts.OversizeAttachmentBytes = opts.Mapper.Options().Attachments.MaxBytes
+	}
 	ropts.defaults()
 	a, err := readArchive(ctx, opts.Sources, opts.Read, opts.Threading, opts.Progress.ReadBytes)
 	if err != nil {

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"hash"
 	"io"
 	"mime"
 	"net/mail"
@@ -44,8 +45,11 @@ import (
 // text/plain part wins. Other inline text/* parts (text/enriched, ...) are
 // the Body only when there is neither text/plain nor text/html; otherwise
 // they are attachments. Every non-text part (message/rfc822 included) and
-// every part with Content-Disposition: attachment is an Attachment; its
-// content is streamed to count its size and never held.
+// every part with Content-Disposition: attachment is an Attachment, but for
+// the inline rules of attachments.go (unreferenced inline parts of a
+// multipart/related are left out); its content is streamed to count its
+// size and never held. Attachment.Part records where the part is, for
+// OpenAttachment.
 
 const maxDepth = 32 // deeper multipart nesting is not walked
 
@@ -55,18 +59,70 @@ func (r *mboxReader) Load(env *Envelope) (*Message, error) {
 	if r.closed {
 		return nil, ErrClosed
 	}
-	if env == nil || env.Loc.Offset < 0 || env.Size < 0 || env.Loc.Offset+env.Size > r.size {
+	if env == nil {
 		return nil, fmt.Errorf("load %s: envelope is not a record of this file", r.opts.Name)
 	}
 	msg := &Message{Envelope: env}
 	msg.Issues = append(msg.Issues, env.Issues...)
 
+	br, _ := r.bufs.Get().(*bufio.Reader)
+	if br == nil {
+		br = bufio.NewReaderSize(nil, loadBufferBytes)
+	}
+	defer func() {
+		br.Reset(nil)
+		r.bufs.Put(br)
+	}()
+	head, err := r.readHead(env, br, nil)
+	if err != nil {
+		return nil, err
+	}
+	if head.fields == nil {
+		return msg, nil // no-header (or nothing after the From line): nothing to decode
+	}
+	if head.hdrErr != nil { // cannot happen: every field was validated
+		msg.Issues = append(msg.Issues, Issue{SeverityError, "no-header", "header block does not parse: " + head.hdrErr.Error()})
+		return msg, nil
+	}
+
+	d := &decoder{msg: msg, budget: r.opts.MaxMessageBytes, atFileEnd: env.Loc.Offset+env.Size == r.size}
+	d.headers(head.hdr)
+	if env.Size > r.opts.MaxMessageBytes {
+		// rejected as too-large: do not decode the body
+	} else {
+		d.entity(head.hdr, newUnescaper(br), nil, 0)
+		if head.rec.err != nil {
+			return nil, fmt.Errorf("load %s: %w", env.Loc, head.rec.err)
+		}
+		d.finish()
+	}
+	return msg, nil
+}
+
+// recordHead is what readHead found at the start of a record.
+type recordHead struct {
+	rec    *errRecorder     // the record's reader under br: its err is an I/O failure
+	fields []rawField       // nil: the record has no header to decode
+	hdr    textproto.Header // the repaired header
+	hdrErr error            // the repaired header does not parse (cannot happen)
+}
+
+// readHead points br at env's record (without the empty line that
+// separates mbox messages), skips its preamble and "From " line and reads
+// and repairs its header block, leaving br at the start of the body. h,
+// when not nil, is fed the header block as Next hashed it for ContentKey.
+// The error is an I/O failure.
+func (r *mboxReader) readHead(env *Envelope, br *bufio.Reader, h hash.Hash) (recordHead, error) {
+	var head recordHead
+	if env == nil || env.Loc.Offset < 0 || env.Size < 0 || env.Loc.Offset+env.Size > r.size {
+		return head, fmt.Errorf("load %s: envelope is not a record of this file", r.opts.Name)
+	}
 	size := env.Size
 	if size >= 2 { // the empty line that separates mbox messages is not part of the message
 		var tail [4]byte
 		k := min(int64(4), size)
 		if _, err := r.ra.ReadAt(tail[:k], env.Loc.Offset+size-k); err != nil && err != io.EOF {
-			return nil, fmt.Errorf("load %s: %w", env.Loc, err)
+			return head, fmt.Errorf("load %s: %w", env.Loc, err)
 		}
 		t := tail[:k]
 		switch {
@@ -76,52 +132,27 @@ func (r *mboxReader) Load(env *Envelope) (*Message, error) {
 			size--
 		}
 	}
-	rec := &errRecorder{r: io.NewSectionReader(r.ra, env.Loc.Offset, size)}
-	br, _ := r.bufs.Get().(*bufio.Reader)
-	if br == nil {
-		br = bufio.NewReaderSize(rec, loadBufferBytes)
-	}
-	br.Reset(rec)
-	defer func() {
-		br.Reset(nil)
-		r.bufs.Put(br)
-	}()
+	head.rec = &errRecorder{r: io.NewSectionReader(r.ra, env.Loc.Offset, size)}
+	br.Reset(head.rec)
 
 	if err := skipPreamble(br, env.Loc.Offset == 0); err != nil {
-		if rec.err != nil {
-			return nil, fmt.Errorf("load %s: %w", env.Loc, rec.err)
+		if head.rec.err != nil {
+			return head, fmt.Errorf("load %s: %w", env.Loc, head.rec.err)
 		}
-		return msg, nil
+		return head, nil
 	}
-	hb, err := readHeaderBlock(br, nil, maxHeaderBytes)
-	if rec.err != nil {
-		return nil, fmt.Errorf("load %s: %w", env.Loc, rec.err)
+	hb, err := readHeaderBlock(br, h, maxHeaderBytes)
+	if head.rec.err != nil {
+		return head, fmt.Errorf("load %s: %w", env.Loc, head.rec.err)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("load %s: %w", env.Loc, err)
+		return head, fmt.Errorf("load %s: %w", env.Loc, err)
 	}
-	fields, _ := parseHeaderBlock(hb.block) // issues are the envelope's
-	if fields == nil {
-		return msg, nil // no-header: nothing to decode
+	head.fields, _ = parseHeaderBlock(hb.block) // issues are the envelope's
+	if head.fields != nil {
+		head.hdr, head.hdrErr = repairedHeader(head.fields)
 	}
-	hdr, err := repairedHeader(fields)
-	if err != nil { // cannot happen: every field was validated
-		msg.Issues = append(msg.Issues, Issue{SeverityError, "no-header", "header block does not parse: " + err.Error()})
-		return msg, nil
-	}
-
-	d := &decoder{msg: msg, budget: r.opts.MaxMessageBytes, atFileEnd: env.Loc.Offset+env.Size == r.size}
-	d.headers(hdr)
-	if env.Size > r.opts.MaxMessageBytes {
-		// rejected as too-large: do not decode the body
-	} else {
-		d.entity(hdr, newUnescaper(br), nil, 0)
-		if rec.err != nil {
-			return nil, fmt.Errorf("load %s: %w", env.Loc, rec.err)
-		}
-		d.finish()
-	}
-	return msg, nil
+	return head, nil
 }
 
 // skipPreamble skips a byte-order mark and blank lines at the start of the
@@ -195,6 +226,14 @@ type decoder struct {
 	recovered string // text of a multipart whose boundary never occurs
 	hasRecov  bool
 	nuls      int
+
+	cids    map[string]bool // lower-cased Content-IDs referenced by "cid:" in a text/html part
+	unnamed []bool          // per attachment: it had no file name (one is made up by finish)
+	related []bool          // per attachment: it is a part of a multipart/related
+	parent  string          // media type of the multipart whose part entity is called for
+
+	// find is set by OpenAttachment: the walk stops at that attachment.
+	find *partFinder
 }
 
 func (d *decoder) warn(rule, format string, args ...any) {
@@ -402,6 +441,7 @@ func mediaType(v string) (string, map[string]string, bool) {
 // text for the body or an attachment.
 func (d *decoder) entity(h textproto.Header, body io.Reader, path []int, depth int) {
 	name := partName(path)
+	parent := d.parent
 	ct, params, _ := mediaType(h.Get("Content-Type"))
 	if ct == "" || !strings.Contains(ct, "/") {
 		ct = "text/plain"
@@ -414,17 +454,33 @@ func (d *decoder) entity(h textproto.Header, body io.Reader, path []int, depth i
 	disp, dparams, _ := mediaType(h.Get("Content-Disposition"))
 	filename := dparams["filename"]
 	if filename == "" {
+		// mime.ParseMediaType drops RFC 2231 values in charsets other
+		// than UTF-8 and US-ASCII (filename*=iso-8859-1''...)
+		filename = rfc2231Param(h.Get("Content-Disposition"), "filename")
+	}
+	if filename == "" {
 		filename = params["name"]
+	}
+	if filename == "" {
+		filename = rfc2231Param(h.Get("Content-Type"), "name")
 	}
 	filename, _ = decodeWords(filename)
 	isAttachment := disp == "attachment" || !strings.HasPrefix(ct, "text/")
 
 	dec := d.transferDecoder(h, body, name)
 	if !isAttachment && (ct == "text/plain" || ct == "text/html" || (!d.hasOther && filename == "")) {
+		if d.find != nil && d.find.part == partLocator(path) {
+			d.find.stop = true // that part is text now
+			return
+		}
 		d.text(ct, params["charset"], dec, name)
 		return
 	}
-	d.attachment(h, ct, disp, filename, dec, name)
+	if d.find != nil && d.find.part == partLocator(path) {
+		d.find.match(h, ct, filename, dec)
+		return
+	}
+	d.attachment(h, ct, disp, filename, dec, name, partLocator(path), parent == "multipart/related")
 }
 
 // transferDecoder wraps body with the decoder of its
@@ -525,7 +581,11 @@ func (d *decoder) multipart(ct string, params map[string]string, body io.Reader,
 			capture.stop()
 		}
 		nparts++
+		d.parent = ct
 		d.entity(p.Header, p, append(append([]int(nil), path...), nparts), depth+1)
+		if d.find != nil && d.find.stop {
+			return // leave the rest unread: the found part reads from it
+		}
 	}
 }
 
@@ -571,6 +631,12 @@ func (d *decoder) text(ct, charset string, r io.Reader, name string) {
 		d.warn("charset", "unknown charset %s in %s; valid UTF-8 kept, other bytes read as windows-1252", clip([]byte(charset), 40), name)
 	}
 	s = d.cleanText(s, name)
+	if ct == "text/html" {
+		if d.cids == nil {
+			d.cids = map[string]bool{}
+		}
+		cidRefs(s, d.cids)
+	}
 	switch {
 	case ct == "text/plain":
 		d.plain = append(d.plain, s)
@@ -612,7 +678,7 @@ func (d *decoder) readError(err error, name string, n int64, kept bool) {
 	d.warn("truncated", "%s could not be read to its end after %d bytes (%v); %s", name, n, err, what)
 }
 
-func (d *decoder) attachment(h textproto.Header, ct, disp, filename string, r io.Reader, name string) {
+func (d *decoder) attachment(h textproto.Header, ct, disp, filename string, r io.Reader, name, part string, related bool) {
 	n, err := io.Copy(io.Discard, r)
 	if err != nil {
 		// A part cut by the end of the file is left out; one that only lacks
@@ -624,28 +690,25 @@ func (d *decoder) attachment(h textproto.Header, ct, disp, filename string, r io
 			return
 		}
 	}
-	if filename == "" {
-		ext := ".bin"
-		switch {
-		case ct == "message/rfc822":
-			ext = ".eml"
-		case strings.HasPrefix(ct, "text/"):
-			ext = ".txt"
-		}
-		filename = "attachment-" + strconv.Itoa(len(d.msg.Attachments)+1) + ext
+	if d.find != nil {
+		return // OpenAttachment: only the wanted part matters
 	}
 	d.msg.Attachments = append(d.msg.Attachments, Attachment{
 		Name:        filename,
 		ContentType: ct,
 		Size:        n,
 		Inline:      disp == "inline",
-		ContentID:   strings.Trim(strings.TrimSpace(h.Get("Content-Id")), "<>"),
+		ContentID:   contentID(h),
+		Part:        part,
 	})
+	d.unnamed = append(d.unnamed, filename == "")
+	d.related = append(d.related, related)
 }
 
 // finish chooses Body and HTMLBody.
 func (d *decoder) finish() {
 	m := d.msg
+	d.inlineParts()
 	switch {
 	case len(d.plain) > 0:
 		m.Body = strings.Join(d.plain, "\n\n")

@@ -113,6 +113,11 @@ type Attachment struct {
 	Size        int64
 	Inline      bool
 	ContentID   string
+	// Part locates a MIME attachment in its message for OpenAttachment: the
+	// part's section number as IMAP numbers them (RFC 3501 §6.4.5), "2.1"
+	// = first part of the second part; "1" for the body of a message that
+	// is not multipart. "" for attachments given by path.
+	Part string
 }
 
 // Message is a fully decoded record.
@@ -184,4 +189,11 @@ type RawReader interface {
 	// Raw returns the bytes of env's record as they are in the file
 	// (mbox: from its "From " line, mboxrd escaping included).
 	Raw(env *Envelope) (io.Reader, error)
+}
+
+// AttachmentReader is implemented by readers whose messages carry attachments.
+type AttachmentReader interface {
+	// OpenAttachment streams the decoded content of the i-th attachment of
+	// msg (msg.Attachments[i]), as it was when Load returned msg.
+	OpenAttachment(msg *Message, i int) (io.ReadCloser, error)
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -32,7 +33,14 @@ func writeArchive(t *testing.T, path string, n int) int {
 			if j > 0 {
 				fmt.Fprintf(&b, "In-Reply-To: <t%d-m%d@example.com>\n", i, j-1)
 			}
-			fmt.Fprintf(&b, "\nmessage %d of thread %d\n\n", j, i)
+			if (i+j)%4 == 0 {
+				// Every fourth message carries a file, so that kills also
+				// land between an upload and the import that uses it.
+				data := base64.StdEncoding.EncodeToString(bytes.Repeat([]byte(fmt.Sprintf("file of t%d-m%d\n", i, j)), 40))
+				fmt.Fprintf(&b, "MIME-Version: 1.0\nContent-Type: multipart/mixed; boundary=\"b\"\n\n--b\nContent-Type: text/plain\n\nmessage %d of thread %d\n--b\nContent-Type: text/plain; name=\"t%d-m%d.txt\"\nContent-Disposition: attachment; filename=\"t%d-m%d.txt\"\nContent-Transfer-Encoding: base64\n\n%s\n--b--\n\n", j, i, i, j, i, j, data)
+			} else {
+				fmt.Fprintf(&b, "\nmessage %d of thread %d\n\n", j, i)
+			}
 			msgs++
 		}
 	}
@@ -76,7 +84,25 @@ func exactlyOnce(t *testing.T, f *zendesktest.Fake, wantThreads, wantEvents int)
 		for _, c := range f.SideConversations(id) {
 			threads[c.SideConversation.ExternalIDs[zendesk.ThreadKeyField]]++
 			for _, e := range c.Events {
-				events[e.Message.ExternalIDs[zendesk.MessageKeyField]]++
+				key := e.Message.ExternalIDs[zendesk.MessageKeyField]
+				events[key]++
+				// t12-m0@example.com carries t12-m0.txt, and only that.
+				var want []string
+				var i, j int
+				if _, err := fmt.Sscanf(key, "t%d-m%d@example.com", &i, &j); err == nil && (i+j)%4 == 0 {
+					want = []string{fmt.Sprintf("t%d-m%d.txt", i, j)}
+				}
+				var got []string
+				for _, a := range e.Message.Attachments {
+					up, ok := f.Attachment(a.ID)
+					if !ok || up.Size != int64(40*len(fmt.Sprintf("file of t%d-m%d\n", i, j))) {
+						t.Errorf("message %s: attachment %s unknown or of the wrong size (%+v)", key, a.ID, up)
+					}
+					got = append(got, up.Name)
+				}
+				if fmt.Sprint(got) != fmt.Sprint(want) {
+					t.Errorf("message %s carries %v, want %v", key, got, want)
+				}
 			}
 		}
 	}

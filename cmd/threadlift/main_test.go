@@ -139,7 +139,7 @@ func TestValidateImportRerunStatus(t *testing.T) {
 	}
 	var sum map[string]any
 	readJSON(t, sumPath, &sum)
-	for k, want := range map[string]float64{"threads_total": 5, "imported": 4, "already_done": 0, "failed": 0, "rejected": 1, "requests": 4, "retries": 0, "rate_limited": 0} {
+	for k, want := range map[string]float64{"threads_total": 5, "imported": 4, "already_done": 0, "failed": 0, "rejected": 1, "requests": 5, "retries": 0, "rate_limited": 0} {
 		if sum[k] != want {
 			t.Errorf("summary %s = %v, want %v", k, sum[k], want)
 		}

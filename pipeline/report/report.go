@@ -58,6 +58,7 @@ type RuleCount struct {
 type Requests struct {
 	Import       int `json:"import"`
 	EventsImport int `json:"events_import"`
+	Uploads      int `json:"uploads,omitempty"`
 }
 
 // Report is report.json. The first fields are the contract's; the rest

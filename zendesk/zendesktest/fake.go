@@ -67,6 +67,10 @@ type Config struct {
 	ConflictOnConcurrentWrites bool
 	// Logger logs each request at debug. The zero Logger logs nothing.
 	Logger zerolog.Logger
+	// AllowedAttachmentTypes, when not empty, lists the content types the
+	// attachments endpoint accepts ("image/png", or "image/*"); others get
+	// a 422.
+	AllowedAttachmentTypes []string
 }
 
 // Conversation is a stored side conversation with its events in stored order.

@@ -464,6 +464,13 @@ func (f *Fake) handleUpload(w http.ResponseWriter, r *http.Request) {
 		if ct == "" {
 			ct = "application/octet-stream"
 		}
+		if !typeAllowed(f.cfg.AllowedAttachmentTypes, ct) {
+			writeJSON(w, http.StatusUnprocessableEntity, map[string]any{
+				"error": "RecordInvalid", "description": "Record validation errors",
+				"details": map[string][]detail{"file": {{Description: "File: content type " + ct + " is not allowed", Error: "InvalidValue"}}},
+			})
+			return
+		}
 		id := "att-" + uuid.NewString()
 		a := &Attachment{
 			AttachmentInfo: zendesk.AttachmentInfo{
@@ -661,4 +668,20 @@ func sortedIDs(m map[int64]*ticket) []int64 {
 	}
 	slices.Sort(ids)
 	return ids
+}
+
+// typeAllowed reports whether a content type is in the allowed list (exact
+// media types or "type/*" prefixes); an empty list allows everything.
+func typeAllowed(allowed []string, ct string) bool {
+	if len(allowed) == 0 {
+		return true
+	}
+	mt := strings.ToLower(strings.TrimSpace(strings.SplitN(ct, ";", 2)[0]))
+	for _, a := range allowed {
+		a = strings.ToLower(a)
+		if a == mt || strings.HasSuffix(a, "/*") && strings.HasPrefix(mt, strings.TrimSuffix(a, "*")) {
+			return true
+		}
+	}
+	return false
 }
