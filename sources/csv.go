@@ -83,18 +83,9 @@ func OpenCSV(path string, opts Options) (Reader, error) {
 			return nil, fmt.Errorf("open csv %s: unknown field %q in fields; the fields are %s", opts.Name, f, strings.Join(csvFields[:], ", "))
 		}
 	}
-	f, err := os.Open(path)
+	f, st, err := openFile(path, "csv")
 	if err != nil {
 		return nil, err
-	}
-	st, err := f.Stat()
-	if err != nil {
-		f.Close()
-		return nil, err
-	}
-	if st.IsDir() {
-		f.Close()
-		return nil, fmt.Errorf("open csv %s: is a directory", path)
 	}
 	dir, err := filepath.Abs(filepath.Dir(path))
 	if err != nil {

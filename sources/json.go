@@ -87,18 +87,9 @@ const (
 // concurrent use. A file holding no JSON object or array at all is an
 // error.
 func OpenJSON(path string, opts Options) (Reader, error) {
-	f, err := os.Open(path)
+	f, st, err := openFile(path, "json")
 	if err != nil {
 		return nil, err
-	}
-	st, err := f.Stat()
-	if err != nil {
-		f.Close()
-		return nil, err
-	}
-	if st.IsDir() {
-		f.Close()
-		return nil, fmt.Errorf("open json %s: is a directory", path)
 	}
 	r, err := newJSONReader(f, st.Size(), f, filepath.Dir(path), opts.withDefaults(path))
 	if err != nil {

@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"strings"
 	"sync"
 	"time"
@@ -85,18 +84,9 @@ var ErrClosed = errors.New("sources: reader is closed")
 // or a single message file (.eml). The file is opened once; Load reads
 // records back with ReadAt and is safe for concurrent use.
 func OpenMbox(path string, opts Options) (Reader, error) {
-	f, err := os.Open(path)
+	f, st, err := openFile(path, "mbox")
 	if err != nil {
 		return nil, err
-	}
-	st, err := f.Stat()
-	if err != nil {
-		f.Close()
-		return nil, err
-	}
-	if st.IsDir() {
-		f.Close()
-		return nil, fmt.Errorf("open mbox %s: is a directory", path)
 	}
 	var ra io.ReaderAt = f
 	bareCR, err := sniffBareCR(f)
