@@ -355,7 +355,11 @@ func (im *importer) post(ctx context.Context, plan *mapping.Plan, st checkpoint.
 			im.c.importReqs.Add(1)
 			resp, err = im.api.Import(ctx, plan.TicketID, plan.ImportRequest(chunk))
 			if err == nil && (resp.SideConversation == nil || resp.SideConversation.ID == "") {
-				// Accepted but without an id we can use: look it up.
+				// Accepted but without an id we can use: look it up, within
+				// the attempt budget in case it never shows up.
+				if attempts++; attempts >= im.opts.MaxAttempts {
+					return im.failThread(ctx, key, checkpoint.Failure{Rule: RuleHTTP, Reason: "import accepted without a side conversation id, and none found on the ticket"})
+				}
 				reconcile = true
 				continue
 			}
@@ -402,9 +406,9 @@ func (im *importer) post(ctx context.Context, plan *mapping.Plan, st checkpoint.
 			reconcile = true
 		}
 		im.opts.Logger.Debug().Err(err).Str("thread_key", key).Int("attempt", attempts).Msg("retrying")
+		// With a Retry-After the client has closed its gate for every
+		// worker already; without one, back off with full jitter.
 		if wait == 0 {
-			// A Retry-After already closed the client's gate for every
-			// worker; otherwise back off with full jitter.
 			if sleep(ctx, backoff(attempts, im.opts.BackoffBase, im.opts.BackoffMax)) != nil {
 				return nil
 			}
