@@ -56,7 +56,7 @@ func (im *importer) writeFailures(ctx context.Context) error {
 			return fmt.Errorf("encode failure: %w", err)
 		}
 	}
-	if err := report.WriteFileAtomic(filepath.Join(dir, FailuresJSONL), jl.Bytes()); err != nil {
+	if err := report.WriteFileAtomic(filepath.Join(dir, im.opts.Shard.Path(FailuresJSONL)), jl.Bytes()); err != nil {
 		return err
 	}
 
@@ -82,7 +82,7 @@ func (im *importer) writeFailures(ctx context.Context) error {
 			}
 		}
 	}
-	return report.WriteAtomic(filepath.Join(dir, FailuresMbox), func(w io.Writer) error {
+	return report.WriteAtomic(filepath.Join(dir, im.opts.Shard.Path(FailuresMbox)), func(w io.Writer) error {
 		for i, env := range im.a.envs {
 			if !want[env.Loc.String()] {
 				continue

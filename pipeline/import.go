@@ -33,6 +33,9 @@ type counters struct {
 	importReqs, eventsReqs                  atomic.Int64
 	events, rejectedMsgs, reconciled        atomic.Int64
 	skipped, posted, uploads                atomic.Int64
+
+	// Scale-out (shard.go, metrics.go).
+	otherShards, bytesRead, lastDone atomic.Int64 // lastDone: unix nanoseconds
 }
 
 type importer struct {
@@ -54,6 +57,10 @@ type importer struct {
 func Import(ctx context.Context, api API, store *checkpoint.Store, opts Options) (*report.Summary, error) {
 	opts.defaults()
 	start := opts.Now()
+	im := &importer{api: api, store: store}
+	opts.Progress = countingProgress{Progress: opts.Progress, bytes: &im.c.bytesRead}
+	im.opts = opts
+	defer im.startMetrics(ctx, start)() // stops the loop, writes the final metrics
 	a, err := readArchive(ctx, opts.Sources, opts.Read, opts.Threading, opts.Progress.ReadBytes)
 	if err != nil {
 		if ctx.Err() != nil {
@@ -62,7 +69,7 @@ func Import(ctx context.Context, api API, store *checkpoint.Store, opts Options)
 		return nil, err
 	}
 	defer a.Close()
-	im := &importer{opts: opts, api: api, store: store, a: a}
+	im.a = a
 
 	states, err := store.Threads(ctx)
 	if err != nil {
@@ -72,6 +79,7 @@ func Import(ctx context.Context, api API, store *checkpoint.Store, opts Options)
 	if err != nil {
 		return nil, fmt.Errorf("read checkpoint: %w", err)
 	}
+	im.seedLastDone(states)
 	if err := im.recordBad(ctx); err != nil {
 		return nil, err
 	}
@@ -114,6 +122,12 @@ func Import(ctx context.Context, api API, store *checkpoint.Store, opts Options)
 		}
 		if opts.Limit > 0 && im.c.posted.Load() >= int64(opts.Limit) {
 			im.c.skipped.Add(1)
+			continue
+		}
+		if opts.Limit > 0 && opts.Shard.Sharded() && !seen && !im.ownsThread(t) {
+			// --limit counts this shard's threads only: learn the owner first.
+			im.c.otherShards.Add(1)
+			opts.Progress.ThreadDone()
 			continue
 		}
 		im.c.posted.Add(1)
@@ -186,6 +200,8 @@ func (im *importer) summary(start time.Time, threads, messages int) *report.Summ
 		RequestsByKind: report.Requests{Import: int(im.c.importReqs.Load()), EventsImport: int(im.c.eventsReqs.Load()), Uploads: int(im.c.uploads.Load())},
 		StartedAt:      start.UTC().Format(time.RFC3339),
 		FinishedAt:     end.UTC().Format(time.RFC3339),
+		Shard:          im.opts.Shard.String(),
+		OtherShards:    int(im.c.otherShards.Load()),
 	}
 }
 
@@ -193,6 +209,10 @@ func (im *importer) summary(start time.Time, threads, messages int) *report.Summ
 // rejected pseudo-thread with an empty key, listed by failures.
 func (im *importer) recordBad(ctx context.Context) error {
 	if len(im.a.bad) == 0 {
+		return nil
+	}
+	if !im.opts.Shard.Owns(0, "") { // unreadable records have the empty key
+		im.c.otherShards.Add(int64(len(im.a.bad)))
 		return nil
 	}
 	regs := make([]checkpoint.Registration, 0, len(im.a.bad))
@@ -213,9 +233,15 @@ func (im *importer) recordBad(ctx context.Context) error {
 func (im *importer) thread(ctx context.Context, t thread.Thread, st checkpoint.Thread) error {
 	msgs, dups, err := im.a.loadThread(t)
 	if err != nil {
+		if im.otherShard(0, t.Key) {
+			return nil
+		}
 		return im.failThread(ctx, t.Key, checkpoint.Failure{Rule: RuleRead, Reason: err.Error()})
 	}
 	plan := im.opts.Mapper.Map(t.Key, msgs, dups)
+	if im.otherShard(plan.TicketID, t.Key) {
+		return nil // another shard's: nothing registered, nothing sent
+	}
 	if err := im.register(ctx, plan); err != nil {
 		return err
 	}
@@ -418,6 +444,7 @@ func (im *importer) post(ctx context.Context, plan *mapping.Plan, st checkpoint.
 		return im.setFatal(fmt.Errorf("%w: %w", ErrFatal, err))
 	}
 	im.c.imported.Add(1)
+	im.noteDone(im.opts.Now())
 	return nil
 }
 

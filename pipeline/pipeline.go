@@ -76,6 +76,17 @@ type Options struct {
 	Logger   zerolog.Logger
 	Progress Progress
 	Now      func() time.Time
+
+	// Scale-out (shard.go, metrics.go).
+
+	// Shard restricts Import to the threads this shard owns; the others
+	// are counted as OtherShards and sent nothing. The zero value imports
+	// every thread.
+	Shard Shard
+	// MetricsFile, when set, is rewritten by Import with Prometheus text
+	// metrics every MetricsInterval (default 30s) and at the end.
+	MetricsFile     string
+	MetricsInterval time.Duration
 }
 
 func (o *Options) defaults() {
@@ -105,6 +116,9 @@ func (o *Options) defaults() {
 	}
 	if o.Progress == nil {
 		o.Progress = nopProgress{}
+	}
+	if o.MetricsInterval <= 0 {
+		o.MetricsInterval = DefaultMetricsInterval
 	}
 }
 

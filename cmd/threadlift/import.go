@@ -22,12 +22,13 @@ type importOptions struct {
 	limit       int
 	maxDuration time.Duration
 	report      string
+	metricsFile string
 }
 
 func newImportCommand(g *globalOptions) *cobra.Command {
 	var o importOptions
 	cmd := &cobra.Command{
-		Use:   "import -c FILE [--dry-run] [--summary FILE] [--limit N]",
+		Use:   "import -c FILE [--dry-run] [--summary FILE] [--limit N] [--shard I/N] [--metrics-file FILE]",
 		Short: "Import threads into Zendesk, resuming from the checkpoint",
 		Long: `import posts every thread that is not done yet: one side_conversations/import
 request with the first max_events_per_request events, then events/import
@@ -48,6 +49,24 @@ With --max-duration D, no new thread is started after D; requests in
 flight finish, the run exits 0 (unless something failed) and the next run
 goes on from there.
 
+With --shard I/N (I is 0-based), this process imports only the threads
+whose ticket id hashes to I: 64-bit FNV-1a of the ticket id in decimal,
+modulo N (a thread that maps to no ticket: of its thread key). All writes to
+one ticket thus come from one process, and N processes with 0/N .. N-1/N
+import every thread exactly once between them. The others' threads are
+loaded and mapped, then left alone (other_shards in the summary). Each shard
+has its own checkpoint, NAME.shard-I-of-N.EXT next to checkpoint.path
+(unless THREADLIFT_CHECKPOINT is set), its own failures.shard-I-of-N.jsonl
+and .mbox, and 1/N of requests_per_minute and write_requests_per_10_minutes
+(rounded down, at least 1), since the account's limits are shared. Keep N
+for the whole migration and its backfills: a new N means new checkpoints,
+and import refuses to start one next to checkpoints of another split.
+
+With --metrics-file FILE, Prometheus text metrics (for node_exporter's
+textfile collector) are written to FILE every 30s and at the end: threads by
+state, requests by endpoint, responses by status, 429s, retries, bytes read,
+events imported, last success time and run duration.
+
 Interrupt (Ctrl-C, SIGTERM) to stop cleanly: no new threads are taken,
 requests in flight may finish within zendesk.timeout, exit status 130.
 Interrupt twice to quit at once; the next import still resumes safely.
@@ -61,10 +80,15 @@ rejected (see 'threadlift failures'), 2 usage/config error, 3 fatal
   threadlift import -c threadlift.yaml --max-duration 6h # a nightly window
   threadlift import -c threadlift.yaml --summary run.json
   threadlift import -c threadlift.yaml --report run/     # run/report.html + run/summary.json
-  threadlift import -c threadlift.yaml --dry-run         # the same as validate`,
+  threadlift import -c threadlift.yaml --dry-run         # the same as validate
+  threadlift import -c threadlift.yaml --shard 2/4       # the third of four processes
+  threadlift import -c threadlift.yaml --metrics-file /var/lib/node_exporter/threadlift.prom`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if o.dryRun {
+				if g.shard.Sharded() {
+					return fmt.Errorf("%w: --shard does not apply to --dry-run: validate checks every thread", errUsage)
+				}
 				return runValidate(cmd, g, validateOptions{report: o.report})
 			}
 			return runImport(cmd, g, o)
@@ -76,6 +100,8 @@ rejected (see 'threadlift failures'), 2 usage/config error, 3 fatal
 	f.StringVar(&o.report, "report", "", "write report.html and summary.json of this run into this folder (with --dry-run: the validation report)")
 	f.IntVar(&o.limit, "limit", 0, "post at most N threads in this run (0: all)")
 	f.DurationVar(&o.maxDuration, "max-duration", 0, "stop taking new threads after this long (e.g. 6h) and exit cleanly; the next run goes on (0: no limit)")
+	f.Var(&g.shard, "shard", shardHelp)
+	f.StringVar(&o.metricsFile, "metrics-file", "", "write Prometheus text metrics to this file every 30s and at the end of the run (atomically; for node_exporter's textfile collector)")
 	return cmd
 }
 
@@ -94,12 +120,26 @@ func runImport(cmd *cobra.Command, g *globalOptions, o importOptions) error {
 	if err := cfg.CheckImport(g.getenv); err != nil {
 		return err
 	}
+	if err := g.checkSplit(cfg); err != nil {
+		return err
+	}
+	if sh := g.shard.Shard; sh.Sharded() {
+		// The account's limits are shared by every shard.
+		cfg.Zendesk.RequestsPerMinute = sh.Rate(cfg.Zendesk.RequestsPerMinute)
+		cfg.Zendesk.WriteRequestsPer10Minutes = sh.Rate(cfg.Zendesk.WriteRequestsPer10Minutes)
+		log.Info().Str("shard", sh.String()).Str("checkpoint", cfg.Checkpoint.Path).
+			Int("requests_per_minute", cfg.Zendesk.RequestsPerMinute).
+			Int("write_requests_per_10_minutes", cfg.Zendesk.WriteRequestsPer10Minutes).
+			Msgf("shard %s: own checkpoint, 1/%d of the account's rate limits", sh, sh.Count)
+	}
 	opts, err := pipelineOptions(cfg, log)
 	if err != nil {
 		return err
 	}
 	opts.Limit = o.limit
 	opts.MaxDuration = o.maxDuration
+	opts.Shard = g.shard.Shard
+	opts.MetricsFile = o.metricsFile
 	email, token, oauth := cfg.Credentials(g.getenv)
 	var refresh *zendesk.OAuthRefresh
 	if rt, id, secret := cfg.OAuthRefresh(g.getenv); rt != "" && oauth != "" {
@@ -184,6 +224,9 @@ func printSummary(w io.Writer, s *report.Summary) {
 	fmt.Fprintf(w, "threads:   %d total: %d imported, %d already done, %d failed, %d rejected", s.ThreadsTotal, s.Imported, s.AlreadyDone, s.Failed, s.Rejected)
 	if s.Skipped > 0 {
 		fmt.Fprintf(w, ", %d left for later (--limit)", s.Skipped)
+	}
+	if s.Shard != "" {
+		fmt.Fprintf(w, ", %d for other shards (this is shard %s)", s.OtherShards, s.Shard)
 	}
 	fmt.Fprintln(w)
 	fmt.Fprintf(w, "messages:  %d seen: %d events imported, %d rejected\n", s.Messages, s.EventsImported, s.RejectedMsgs)

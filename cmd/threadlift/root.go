@@ -1,10 +1,13 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
@@ -25,6 +28,11 @@ type globalOptions struct {
 	logLevel   string
 	logFormat  string
 	noProgress bool
+	// shard is --shard I/N of import, status, failures and retry; the zero
+	// value means no split. checkpointBase is checkpoint.path before the
+	// shard's suffix.
+	shard          shardFlag
+	checkpointBase string
 
 	stdout, stderr io.Writer
 	getenv         func(string) string
@@ -64,15 +72,39 @@ of imported email side conversations is not documented.`,
 	f.StringVar(&g.logFormat, "log-format", "", "log format: console|json (default: console when stderr is a terminal, json otherwise)")
 	f.BoolVar(&g.noProgress, "no-progress", false, "no progress bar or progress log lines")
 
+	status, failures, retry := newStatusCommand(g), newFailuresCommand(g), newRetryCommand(g)
 	cmd.AddCommand(
 		newValidateCommand(g),
 		newImportCommand(g),
-		newStatusCommand(g),
-		newFailuresCommand(g),
-		newRetryCommand(g),
+		status, failures, retry,
 		newVersionCommand(g),
 	)
+	for _, c := range []*cobra.Command{status, failures, retry} {
+		withShardCheckpoint(g, c)
+	}
 	return cmd
+}
+
+// withShardCheckpoint gives a command that reads the checkpoint a --shard
+// flag, and a hint to use it when the checkpoint it names does not exist
+// but those of shards do.
+func withShardCheckpoint(g *globalOptions, c *cobra.Command) {
+	c.Flags().Var(&g.shard, "shard", shardReadHelp)
+	c.Use += " [--shard I/N]"
+	run := c.RunE
+	c.RunE = func(cmd *cobra.Command, args []string) error {
+		cfg, err := g.loadConfig()
+		if err != nil {
+			return err
+		}
+		if _, err := os.Stat(cfg.Checkpoint.Path); errors.Is(err, fs.ErrNotExist) && g.getenv(configs.EnvCheckpoint) == "" {
+			if others := otherCheckpoints(g.checkpointBase, g.shard.Shard); len(others) > 0 {
+				return fmt.Errorf("%w: no checkpoint at %s, but there is %s: pick one with --shard I/N",
+					errUsage, cfg.Checkpoint.Path, strings.Join(others, ", "))
+			}
+		}
+		return run(cmd, args)
+	}
 }
 
 func (g *globalOptions) stderrIsTerminal() bool {
@@ -105,8 +137,18 @@ func (g *globalOptions) logger() (zerolog.Logger, error) {
 	return zerolog.New(w).Level(level).With().Timestamp().Logger(), nil
 }
 
+// loadConfig loads the config; with --shard, checkpoint.path becomes the
+// shard's (NAME.shard-I-of-N.EXT), unless THREADLIFT_CHECKPOINT names it.
 func (g *globalOptions) loadConfig() (*configs.Config, error) {
-	return configs.Load(g.config, g.getenv)
+	cfg, err := configs.Load(g.config, g.getenv)
+	if err != nil {
+		return nil, err
+	}
+	g.checkpointBase = cfg.Checkpoint.Path
+	if g.getenv(configs.EnvCheckpoint) == "" {
+		cfg.Checkpoint.Path = g.shard.Path(cfg.Checkpoint.Path)
+	}
+	return cfg, nil
 }
 
 // pipelineOptions turns the config into the pipeline's options; this is
@@ -170,4 +212,84 @@ func displayPath(dir, path string) string {
 		return filepath.ToSlash(rel)
 	}
 	return path
+}
+
+// shardHelp is the --shard help of import; shardReadHelp that of the
+// commands that only pick the shard's checkpoint.
+const (
+	shardHelp = "import only shard I of N, I 0-based (0 ≤ I < N): the threads whose ticket id hashes to I " +
+		"(64-bit FNV-1a of the decimal ticket id, mod N; a thread with no ticket: of its thread key), " +
+		"with its own checkpoint NAME.shard-I-of-N.EXT (unless THREADLIFT_CHECKPOINT is set) " +
+		"and 1/N of requests_per_minute and write_requests_per_10_minutes. Keep N for the whole migration"
+	shardReadHelp = "use the checkpoint of shard I of N (I 0-based), as written by 'import --shard I/N'"
+)
+
+// shardFlag is the value of --shard I/N.
+type shardFlag struct{ pipeline.Shard }
+
+func (f *shardFlag) String() string { return f.Shard.String() }
+func (f *shardFlag) Type() string   { return "I/N" }
+func (f *shardFlag) Set(s string) error {
+	sh, err := pipeline.ParseShard(s)
+	if err != nil {
+		return err
+	}
+	f.Shard = sh
+	return nil
+}
+
+// checkSplit returns an error when cfg's checkpoint does not exist yet but
+// one of another split does (the same name without --shard, or with
+// another N): a fresh checkpoint would send again every thread the others
+// hold. Not when THREADLIFT_CHECKPOINT names the checkpoint.
+func (g *globalOptions) checkSplit(cfg *configs.Config) error {
+	if g.getenv(configs.EnvCheckpoint) != "" {
+		return nil
+	}
+	if _, err := os.Stat(cfg.Checkpoint.Path); !errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	others := otherCheckpoints(g.checkpointBase, g.shard.Shard)
+	if len(others) == 0 {
+		return nil
+	}
+	return fmt.Errorf("%w: no checkpoint at %s, but %s exists: this migration was run with another --shard I/N (or none), "+
+		"and a new checkpoint would import its threads again; run with the same --shard as before, "+
+		"or set %s to start a separate checkpoint on purpose",
+		errUsage, cfg.Checkpoint.Path, strings.Join(others, ", "), configs.EnvCheckpoint)
+}
+
+// otherCheckpoints lists the checkpoints next to base written with another
+// split than sh: base itself (no --shard) and NAME.shard-I-of-M.EXT with
+// M ≠ sh.Count.
+func otherCheckpoints(base string, sh pipeline.Shard) []string {
+	var out []string
+	if sh.Sharded() {
+		if _, err := os.Stat(base); err == nil {
+			out = append(out, base)
+		}
+	}
+	dir, name := filepath.Split(base)
+	ext := filepath.Ext(name)
+	if ext == name {
+		ext = ""
+	}
+	stem := strings.TrimSuffix(name, ext) + ".shard-"
+	entries, _ := os.ReadDir(filepath.Clean(dir))
+	for _, e := range entries {
+		n := e.Name()
+		if !strings.HasPrefix(n, stem) || !strings.HasSuffix(n, ext) {
+			continue
+		}
+		i, m, ok := strings.Cut(strings.TrimSuffix(strings.TrimPrefix(n, stem), ext), "-of-")
+		_, err1 := strconv.Atoi(i)
+		count, err2 := strconv.Atoi(m)
+		if !ok || err1 != nil || err2 != nil {
+			continue
+		}
+		if count != sh.Count && !(count <= 1 && !sh.Sharded()) {
+			out = append(out, filepath.Join(dir, n))
+		}
+	}
+	return out
 }

@@ -268,6 +268,11 @@ type Summary struct {
 	// the run (this run's and earlier runs' still unresolved, as
 	// `failures` lists them) by state and rule.
 	FailedByReason []ReasonCount `json:"failed_by_reason"`
+	// Shard is "I/N" when the run imported one shard of a split migration
+	// (import --shard); OtherShards counts the threads it left to the other
+	// shards, before sending anything for them.
+	Shard       string `json:"shard,omitempty"`
+	OtherShards int    `json:"other_shards,omitempty"`
 }
 
 // ReasonCount is how many failure records share a state and a rule.
