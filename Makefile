@@ -29,9 +29,23 @@ lint:
 	if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
 
-## bench: Go benchmarks of the reader, threading, mapping and client.
-bench:
-	$(GO) test -run '^$$' -bench . -benchmem ./...
+## bench: the performance targets (P1 throughput, P2 memory, P3 rate,
+## P4 resume) as one table, then the Go benchmarks. See bench/README.md.
+## Quick run: make bench BENCH_SIZE=100MB BENCH_SMALL=20MB BENCH_P4_THREADS=10000
+BENCH_SIZE       ?= 1GB
+BENCH_SMALL      ?= 100MB
+BENCH_SEED       ?= 1
+BENCH_P3_THREADS ?= 2050
+BENCH_P4_THREADS ?= 100000
+BENCH_CACHE      ?=
+BENCH_FLAGS      ?=
+bench: build
+	@mkdir -p $(BIN)/bench
+	$(GO) build -o $(BIN)/bench/ ./bench/cmd/...
+	$(BIN)/bench/benchtable -bin $(BIN) -go "$(GO)" -pywalk bench/pywalk.py \
+	  -size $(BENCH_SIZE) -small-size $(BENCH_SMALL) -seed $(BENCH_SEED) \
+	  -p3-threads $(BENCH_P3_THREADS) -p4-threads $(BENCH_P4_THREADS) \
+	  $(if $(BENCH_CACHE),-cache $(BENCH_CACHE)) $(BENCH_FLAGS)
 
 ## fuzz: run every fuzz target for FUZZTIME each (default 60s).
 fuzz:
