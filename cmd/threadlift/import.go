@@ -230,8 +230,8 @@ func printSummary(w io.Writer, s *report.Summary) {
 	}
 	fmt.Fprintln(w)
 	fmt.Fprintf(w, "messages:  %d seen: %d events imported, %d rejected\n", s.Messages, s.EventsImported, s.RejectedMsgs)
-	fmt.Fprintf(w, "requests:  %d (%d import, %d events/import), %d retries, %d rate-limited (429), %d reconciliations\n",
-		s.Requests, s.RequestsByKind.Import, s.RequestsByKind.EventsImport, s.Retries, s.RateLimited, s.Reconciled)
+	fmt.Fprintf(w, "requests:  %d (%d import, %d events/import, %d attachment uploads), %d retries, %d rate-limited (429), %d reconciliations\n",
+		s.Requests, s.RequestsByKind.Import, s.RequestsByKind.EventsImport, s.RequestsByKind.Uploads, s.Retries, s.RateLimited, s.Reconciled)
 	fmt.Fprintf(w, "elapsed:   %s (%.0f requests/min effective)\n", (time.Duration(s.ElapsedSeconds * float64(time.Second))).Round(time.Millisecond), rate)
 	if len(s.FailedByReason) > 0 {
 		fmt.Fprintln(w, "not imported, by reason (see 'threadlift failures'):")
