@@ -5,6 +5,8 @@ import (
 	"embed"
 	"encoding/json"
 	"fmt"
+	"golang.org/x/text/language"
+	"golang.org/x/text/message"
 	"html/template"
 	"io"
 	"math"
@@ -333,22 +335,7 @@ func WriteRunDir(dir string, rr RunReport, o HTMLOptions) error {
 }
 
 // formatInt writes n with thousands separators: 12,345.
-func formatInt(n int) string {
-	s := fmt.Sprint(n)
-	neg := strings.HasPrefix(s, "-")
-	s = strings.TrimPrefix(s, "-")
-	var b strings.Builder
-	for i, c := range s {
-		if i > 0 && (len(s)-i)%3 == 0 {
-			b.WriteByte(',')
-		}
-		b.WriteRune(c)
-	}
-	if neg {
-		return "-" + b.String()
-	}
-	return b.String()
-}
+func formatInt(n int) string { return message.NewPrinter(language.English).Sprint(n) }
 
 func formatBytes(n int64) string {
 	const unit = 1024

@@ -135,3 +135,14 @@ func TestCountFailures(t *testing.T) {
 		t.Errorf("CountFailures (-want +got):\n%s", diff)
 	}
 }
+
+func TestFormatInt(t *testing.T) {
+	for _, c := range []struct {
+		n    int
+		want string
+	}{{0, "0"}, {999, "999"}, {1000, "1,000"}, {-1234567, "-1,234,567"}} {
+		if got := formatInt(c.n); got != c.want {
+			t.Errorf("formatInt(%d) = %q, want %q", c.n, got, c.want)
+		}
+	}
+}

@@ -43,6 +43,8 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"golang.org/x/text/language"
+	"golang.org/x/text/message"
 	"io"
 	"os"
 	"os/exec"
@@ -306,28 +308,13 @@ func parseKV(s string) map[string]string {
 	return m
 }
 
-func atoi(s string) int     { n, _ := strconv.Atoi(s); return n }
-func atoi64(s string) int64 { n, _ := strconv.ParseInt(s, 10, 64); return n }
-func atof(s string) float64 { f, _ := strconv.ParseFloat(s, 64); return f }
-func mib(kb int64) float64  { return float64(kb) / 1024 }
-func mb(b int64) string     { return fmt.Sprintf("%.0f MB", float64(b)/1e6) }
-func commas(n int) string   { return commas64(int64(n)) }
-func commas64(n int64) string {
-	s := strconv.FormatInt(n, 10)
-	neg := strings.HasPrefix(s, "-")
-	s = strings.TrimPrefix(s, "-")
-	var b strings.Builder
-	for i, c := range s {
-		if i > 0 && (len(s)-i)%3 == 0 {
-			b.WriteByte(',')
-		}
-		b.WriteRune(c)
-	}
-	if neg {
-		return "-" + b.String()
-	}
-	return b.String()
-}
+func atoi(s string) int       { n, _ := strconv.Atoi(s); return n }
+func atoi64(s string) int64   { n, _ := strconv.ParseInt(s, 10, 64); return n }
+func atof(s string) float64   { f, _ := strconv.ParseFloat(s, 64); return f }
+func mib(kb int64) float64    { return float64(kb) / 1024 }
+func mb(b int64) string       { return fmt.Sprintf("%.0f MB", float64(b)/1e6) }
+func commas(n int) string     { return commas64(int64(n)) }
+func commas64(n int64) string { return message.NewPrinter(language.English).Sprint(n) }
 
 // ensureArchive returns a cached archive, generating it when missing.
 func (e *env) ensureArchive(name string, args ...string) (archiveInfo, error) {
