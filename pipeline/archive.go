@@ -32,8 +32,7 @@ type badRecord struct {
 type archive struct {
 	readers []sources.Reader
 	stats   []sourceStat
-	envs    []*sources.Envelope
-	owner   []int // envs[i] was read by readers[owner[i]]
+	idx     *index // every envelope; Seq of envelope i is i
 	bad     []badRecord
 	threads []thread.Thread
 	dupOf   map[int][]int // thread member index → its duplicates' indices
@@ -57,8 +56,7 @@ func (a *archive) Close() error {
 // readArchive walks every source once, keeping envelopes only, and threads
 // them. progress, when set, is told the bytes of each envelope read.
 func readArchive(ctx context.Context, srcs []Source, opts sources.Options, topts thread.Options, progress func(bytes int64)) (*archive, error) {
-	a := &archive{}
-	seq := 0
+	a := &archive{idx: newIndex()}
 	for i, src := range srcs {
 		o := opts
 		o.Name = src.Name
@@ -95,11 +93,8 @@ func readArchive(ctx context.Context, srcs []Source, opts sources.Options, topts
 				a.Close()
 				return nil, fmt.Errorf("read %s: %w", o.Name, err)
 			}
-			env.Seq = seq
-			seq++
 			st.messages++
-			a.envs = append(a.envs, env)
-			a.owner = append(a.owner, i)
+			a.idx.add(env, i)
 			if progress != nil {
 				progress(env.Size)
 			}
@@ -107,11 +102,8 @@ func readArchive(ctx context.Context, srcs []Source, opts sources.Options, topts
 		a.stats = append(a.stats, st)
 	}
 
-	items := make([]thread.Item, len(a.envs))
-	for i, e := range a.envs {
-		items[i] = thread.Item{ID: e.MessageID, Refs: e.References, Key: e.Key(), Group: e.ThreadID, Subject: e.Subject, Date: e.Date, Seq: e.Seq}
-	}
-	res := thread.Build(items, topts)
+	a.idx.seal()
+	res := thread.BuildItems(threadItems{a.idx}, topts)
 	a.threads = res.Threads
 	a.dupOf = make(map[int][]int)
 	a.isDup = make(map[int]bool)
@@ -136,10 +128,10 @@ func (a *archive) duplicates(t thread.Thread) []int {
 func (a *archive) messageKeys(t thread.Thread) []string {
 	var keys []string
 	for _, m := range t.Members {
-		keys = append(keys, a.envs[m].Key())
+		keys = append(keys, a.idx.key(m))
 	}
 	for _, d := range a.duplicates(t) {
-		keys = append(keys, a.envs[d].Key())
+		keys = append(keys, a.idx.key(d))
 	}
 	return keys
 }
@@ -147,11 +139,11 @@ func (a *archive) messageKeys(t thread.Thread) []string {
 // load decodes one envelope. A record already rejected while scanning is
 // not decoded (it may be far too large): it keeps its envelope issues.
 func (a *archive) load(i int) (*sources.Message, error) {
-	env := a.envs[i]
+	env := a.idx.envelope(i)
 	if env.Rejected() {
 		return &sources.Message{Envelope: env, Issues: env.Issues}, nil
 	}
-	msg, err := a.readers[a.owner[i]].Load(env)
+	msg, err := a.readers[a.idx.src(i)].Load(env)
 	if err != nil {
 		return nil, fmt.Errorf("load %s: %w", env.Loc, err)
 	}
@@ -169,7 +161,8 @@ func (a *archive) loadThread(t thread.Thread) (msgs, dups []*sources.Message, er
 	}
 	for _, d := range a.duplicates(t) {
 		// Duplicates are reported, never posted: their envelope is enough.
-		dups = append(dups, &sources.Message{Envelope: a.envs[d], Issues: a.envs[d].Issues})
+		env := a.idx.envelope(d)
+		dups = append(dups, &sources.Message{Envelope: env, Issues: env.Issues})
 	}
 	return msgs, dups, nil
 }

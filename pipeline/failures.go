@@ -83,11 +83,12 @@ func (im *importer) writeFailures(ctx context.Context) error {
 		}
 	}
 	return report.WriteAtomic(filepath.Join(dir, im.opts.Shard.Path(FailuresMbox)), func(w io.Writer) error {
-		for i, env := range im.a.envs {
+		for i := range im.a.idx.len() {
+			env := im.a.idx.envelope(i)
 			if !want[env.Loc.String()] {
 				continue
 			}
-			rr, ok := im.a.readers[im.a.owner[i]].(sources.RawReader)
+			rr, ok := im.a.readers[im.a.idx.src(i)].(sources.RawReader)
 			if !ok {
 				continue
 			}

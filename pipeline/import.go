@@ -149,7 +149,7 @@ func Import(ctx context.Context, api API, store *checkpoint.Store, opts Options)
 	}
 	err = p.Wait()
 
-	sum := im.summary(start, len(a.threads)+len(a.bad), len(a.envs)+len(a.bad))
+	sum := im.summary(start, len(a.threads)+len(a.bad), a.idx.len()+len(a.bad))
 	interrupted := ctx.Err() != nil
 	sum.Interrupted = interrupted
 	sum.StoppedByMaxDuration = !interrupted && takeCtx.Err() != nil

@@ -80,12 +80,13 @@ func ValidateReport(ctx context.Context, opts Options, ropts ReportOptions) (*re
 	// Dates: every message read, rejected ones included.
 	months := make(map[string]int)
 	var earliest, latest time.Time
-	for _, e := range a.envs {
-		if e.Date.IsZero() {
+	for i := range a.idx.len() {
+		d := a.idx.date(i)
+		if d.IsZero() {
 			rep.DateRange.Undated++
 			continue
 		}
-		d := e.Date.UTC()
+		d = d.UTC()
 		months[d.Format("2006-01")]++
 		if earliest.IsZero() || d.Before(earliest) {
 			earliest = d
@@ -163,7 +164,7 @@ func ValidateReport(ctx context.Context, opts Options, ropts ReportOptions) (*re
 		}
 		opts.Progress.ThreadDone()
 	}
-	rep.Messages = len(a.envs) + len(a.bad)
+	rep.Messages = a.idx.len() + len(a.bad)
 	rep.Tickets = len(tickets)
 	rep.RequestsPlanned = rep.RequestsByKind.Import + rep.RequestsByKind.EventsImport
 	rep.Chunks.Total = rep.RequestsPlanned

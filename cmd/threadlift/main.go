@@ -34,6 +34,9 @@ var errUsage = errors.New("usage error")
 func main() {
 	ctx, stop := signalContext()
 	defer stop()
+	govern, stopGoverning := context.WithCancel(context.Background())
+	defer stopGoverning()
+	governMemory(govern, os.Getenv)
 	err := newRootCommand(os.Stdout, os.Stderr, os.Getenv).ExecuteContext(ctx)
 	code := exitCode(err)
 	if err != nil && !errors.Is(err, errPartial) && !errors.Is(err, pipeline.ErrInterrupted) {

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -304,5 +305,23 @@ func TestOAuthRefresh(t *testing.T) {
 	}
 	if convs != 4 {
 		t.Errorf("fake holds %d side conversations, want 4", convs)
+	}
+}
+
+func TestMemoryLimit(t *testing.T) {
+	const mib = 1 << 20
+	tests := []struct {
+		live, other uint64
+		want        int64
+	}{
+		{0, 0, 8 * mib},                        // the headroom alone
+		{8 * mib, 4 * mib, 20 * mib},           // small heaps: 8 MiB of headroom
+		{100 * mib, 10 * mib, 135 * mib},       // big heaps: a quarter of the live heap
+		{math.MaxUint64 - 1, 1, math.MaxInt64}, // never overflows
+	}
+	for _, tt := range tests {
+		if got := memoryLimit(tt.live, tt.other); got != tt.want {
+			t.Errorf("memoryLimit(%d, %d) = %d, want %d", tt.live, tt.other, got, tt.want)
+		}
 	}
 }

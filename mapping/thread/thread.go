@@ -61,16 +61,66 @@ type built struct {
 	reply   bool
 }
 
-type container struct {
-	id       string
-	item     int // -1: empty (the message is referenced but not in the archive)
-	parent   *container
-	children []*container
-	seq      int // order of creation, to keep output deterministic
+// Items is Build's input in interned form, for callers that hold
+// millions of envelopes compactly: Message-IDs and group names are
+// symbols, small integers that Name turns back into strings (0 names
+// nothing). Building from symbols needs a few dozen bytes per message,
+// where string-keyed maps and per-item reference slices need hundreds.
+type Items interface {
+	Len() int
+	// Symbols bounds the symbols: every ID, Refs entry and Group is < Symbols().
+	Symbols() int
+	Name(sym uint32) string
+	// ID is the item's normalized Message-ID, 0 when it has none.
+	ID(i int) uint32
+	// Refs are the ids of the item's ancestors, oldest first.
+	Refs(i int) []uint32
+	// Group is an explicit thread id (csv/json), 0 when none: the item
+	// joins the thread of that id and takes no part in JWZ linking.
+	Group(i int) uint32
+	// Key is the message key: Name(ID(i)), or a content hash when the item
+	// has no id. "" means Name(ID(i)).
+	Key(i int) string
+	Subject(i int) string
+	Date(i int) time.Time
+	// Seq orders items that share a date (source order across the archive).
+	Seq(i int) int
 }
 
-func (c *container) isAncestorOf(d *container) bool {
-	for p := d; p != nil; p = p.parent {
+const none = -1
+
+// node is a JWZ container; links are indices into builder.nodes.
+type node struct {
+	sym    uint32 // the Message-ID or group it stands for; 0 for an id-less message
+	group  bool
+	item   int32 // none: empty (the message is referenced but not in the archive)
+	parent int32
+	child  int32 // first child
+	next   int32 // next sibling
+}
+
+type builder struct {
+	in    Items
+	nodes []node
+	byID  []int32 // symbol → node of that Message-ID, or none
+}
+
+func (b *builder) newNode(sym uint32, group bool) int32 {
+	b.nodes = append(b.nodes, node{sym: sym, group: group, item: none, parent: none, child: none, next: none})
+	return int32(len(b.nodes) - 1)
+}
+
+func (b *builder) get(id uint32) int32 {
+	if n := b.byID[id]; n != none {
+		return n
+	}
+	n := b.newNode(id, false)
+	b.byID[id] = n
+	return n
+}
+
+func (b *builder) isAncestorOf(c, d int32) bool {
+	for p := d; p != none; p = b.nodes[p].parent {
 		if p == c {
 			return true
 		}
@@ -78,129 +128,194 @@ func (c *container) isAncestorOf(d *container) bool {
 	return false
 }
 
-func (c *container) setParent(p *container) {
-	if c.parent == p {
+func (b *builder) setParent(c, p int32) {
+	n := &b.nodes[c]
+	if n.parent == p {
 		return
 	}
-	if c.parent != nil {
-		old := c.parent
-		old.children = slices.DeleteFunc(old.children, func(x *container) bool { return x == c })
+	if old := n.parent; old != none {
+		// Unlink c from old's children.
+		if b.nodes[old].child == c {
+			b.nodes[old].child = n.next
+		} else {
+			for s := b.nodes[old].child; s != none; s = b.nodes[s].next {
+				if b.nodes[s].next == c {
+					b.nodes[s].next = n.next
+					break
+				}
+			}
+		}
+		n.next = none
 	}
-	c.parent = p
-	if p != nil {
-		p.children = append(p.children, c)
+	n.parent = p
+	if p != none {
+		n.next = b.nodes[p].child
+		b.nodes[p].child = c
 	}
+}
+
+// itemKey is item i's message key.
+func (b *builder) itemKey(i int) string {
+	if k := b.in.Key(i); k != "" {
+		return k
+	}
+	return b.in.Name(b.in.ID(i))
+}
+
+// key is a node's thread key: the id or group it stands for, else its
+// message's key.
+func (b *builder) key(c int32) string {
+	n := &b.nodes[c]
+	if n.sym != 0 {
+		return b.in.Name(n.sym)
+	}
+	if n.item >= 0 {
+		return b.in.Key(int(n.item))
+	}
+	return ""
 }
 
 // Build threads items. It is deterministic: the same items give the same
 // threads, keys and member order.
 func Build(items []Item, opts Options) Result {
+	return BuildItems(newItemSlice(items), opts)
+}
+
+// BuildItems is Build over interned items.
+func BuildItems(in Items, opts Options) Result {
 	var res Result
-	byID := make(map[string]*container, len(items))
-	byKey := make(map[string]int, len(items))
-	groups := make(map[string]*container)
-	var all []*container
-	newContainer := func(id string) *container {
-		c := &container{id: id, item: -1, seq: len(all)}
-		all = append(all, c)
-		return c
+	n := in.Len()
+	b := &builder{in: in, nodes: make([]node, 0, n+n/4), byID: make([]int32, in.Symbols())}
+	for i := range b.byID {
+		b.byID[i] = none
 	}
-	get := func(id string) *container {
-		if c, ok := byID[id]; ok {
-			return c
-		}
-		c := newContainer(id)
-		byID[id] = c
-		return c
-	}
+	var groups map[uint32]int32
+	// Keys that are not their item's Message-ID (content keys of id-less
+	// messages, keys of grouped items): the ones the id nodes cannot see.
+	var byKey map[string]int32
 
 	// Visit items in source order so that "first seen" is well defined
 	// whatever order the caller collected them in.
-	order := make([]int, len(items))
+	order := make([]int32, n)
 	for i := range order {
-		order[i] = i
+		order[i] = int32(i)
 	}
-	slices.SortStableFunc(order, func(a, b int) int { return cmp.Compare(items[a].Seq, items[b].Seq) })
+	slices.SortStableFunc(order, func(a, b int32) int { return cmp.Compare(in.Seq(int(a)), in.Seq(int(b))) })
 
-	for _, i := range order {
-		it := &items[i]
-		key := it.Key
+	for _, i32 := range order {
+		i := int(i32)
+		id, group := in.ID(i), in.Group(i)
+		key := in.Key(i)
+		idKey := key == "" || (id != 0 && key == in.Name(id))
 		if key == "" {
-			key = it.ID
+			key = in.Name(id)
 		}
-		if first, seen := byKey[key]; seen && key != "" {
-			res.Duplicates = append(res.Duplicates, Duplicate{Index: i, Of: first})
-			continue
-		}
-		byKey[key] = i
-
-		if it.Group != "" {
-			g, ok := groups[it.Group]
-			if !ok {
-				g = newContainer(it.Group)
-				groups[it.Group] = g
+		if key != "" {
+			if first, seen := byKey[key]; seen {
+				res.Duplicates = append(res.Duplicates, Duplicate{Index: i, Of: int(first)})
+				continue
 			}
-			c := newContainer("")
-			c.item = i
-			c.setParent(g)
+			// The first item with this key may be the one that holds the
+			// id's node (its key is then its id).
+			if idKey && id != 0 {
+				if c := b.byID[id]; c != none && b.nodes[c].item >= 0 && b.itemKey(int(b.nodes[c].item)) == key {
+					res.Duplicates = append(res.Duplicates, Duplicate{Index: i, Of: int(b.nodes[c].item)})
+					continue
+				}
+			}
+			if !idKey || group != 0 {
+				if byKey == nil {
+					byKey = make(map[string]int32)
+				}
+				byKey[key] = i32
+			}
+		}
+
+		if group != 0 {
+			g, ok := groups[group]
+			if !ok {
+				if groups == nil {
+					groups = make(map[uint32]int32)
+				}
+				g = b.newNode(group, true)
+				groups[group] = g
+			}
+			c := b.newNode(0, false)
+			b.nodes[c].item = i32
+			b.setParent(c, g)
 			continue
 		}
 
-		var c *container
-		if it.ID != "" {
-			c = get(it.ID)
-			if c.item >= 0 {
+		var c int32
+		if id != 0 {
+			c = b.get(id)
+			if b.nodes[c].item >= 0 {
 				// Same Message-ID but a different content key: still a
-				// duplicate by id (contract §4).
-				res.Duplicates = append(res.Duplicates, Duplicate{Index: i, Of: c.item})
+				// duplicate by id (contract §4). Its key is now taken.
+				res.Duplicates = append(res.Duplicates, Duplicate{Index: i, Of: int(b.nodes[c].item)})
+				if idKey && key != "" {
+					if byKey == nil {
+						byKey = make(map[string]int32)
+					}
+					byKey[key] = i32
+				}
 				continue
 			}
 		} else {
-			c = newContainer(it.Key)
+			c = b.newNode(0, false)
 		}
-		c.item = i
+		b.nodes[c].item = i32
 
 		// Link the references in order, each the parent of the next,
 		// without overriding links already made and without loops.
-		var prev *container
-		for _, ref := range it.Refs {
-			if ref == "" || ref == it.ID {
+		prev := int32(none)
+		for _, ref := range in.Refs(i) {
+			if ref == 0 || ref == id {
 				continue
 			}
-			rc := get(ref)
-			if prev != nil && rc.parent == nil && !rc.isAncestorOf(prev) {
-				rc.setParent(prev)
+			rc := b.get(ref)
+			if prev != none && b.nodes[rc].parent == none && !b.isAncestorOf(rc, prev) {
+				b.setParent(rc, prev)
 			}
 			prev = rc
 		}
 		// The message's own References are authoritative for its parent.
-		if prev != nil && prev != c && !c.isAncestorOf(prev) {
-			c.setParent(prev)
+		if prev != none && prev != c && !b.isAncestorOf(c, prev) {
+			b.setParent(c, prev)
 		}
 	}
-
-	var roots []*container
-	for _, c := range all {
-		if c.parent == nil && (c.item >= 0 || len(c.children) > 0) {
-			roots = append(roots, c)
-		}
-	}
+	b.byID = nil
 
 	var threads []built
-	for _, r := range roots {
-		b := built{key: r.id}
-		if b.key == "" && r.item >= 0 {
-			b.key = items[r.item].Key
-		}
-		collect(r, &b.members)
-		if len(b.members) == 0 {
+	var stack []int32
+	for r := range b.nodes {
+		nd := &b.nodes[r]
+		if nd.parent != none || (nd.item < 0 && nd.child == none) {
 			continue
 		}
-		sortMembers(items, b.members)
-		b.first = b.members[0]
-		b.subject, b.reply = normalizeSubject(items[b.first].Subject)
-		threads = append(threads, b)
+		t := built{key: b.key(int32(r))}
+		stack = append(stack[:0], int32(r))
+		for len(stack) > 0 {
+			c := stack[len(stack)-1]
+			stack = stack[:len(stack)-1]
+			if it := b.nodes[c].item; it >= 0 {
+				t.members = append(t.members, int(it))
+			}
+			for k := b.nodes[c].child; k != none; k = b.nodes[k].next {
+				stack = append(stack, k)
+			}
+		}
+		if len(t.members) == 0 {
+			continue
+		}
+		sortMembers(in, t.members)
+		t.first = t.members[0]
+		if opts.SubjectThreading {
+			t.subject, t.reply = normalizeSubject(in.Subject(t.first))
+		}
+		threads = append(threads, t)
 	}
+	b.nodes = nil
 
 	if opts.SubjectThreading {
 		// Merge threads by normalized subject. The merged thread keeps the
@@ -220,12 +335,12 @@ func Build(items []Item, opts Options) Result {
 				continue
 			}
 			m := &merged[j]
-			if keepOther(items, *m, t) {
+			if keepOther(in, *m, t) {
 				m.key = t.key
 				m.reply = t.reply
 			}
 			m.members = append(m.members, t.members...)
-			sortMembers(items, m.members)
+			sortMembers(in, m.members)
 			m.first = m.members[0]
 		}
 		threads = merged
@@ -237,53 +352,83 @@ func Build(items []Item, opts Options) Result {
 	}
 	// Output threads in the order of their first message in the source.
 	slices.SortStableFunc(res.Threads, func(a, b Thread) int {
-		return cmp.Compare(minSeq(items, a.Members), minSeq(items, b.Members))
+		return cmp.Compare(minSeq(in, a.Members), minSeq(in, b.Members))
 	})
 	return res
 }
 
+// itemSlice interns []Item for BuildItems.
+type itemSlice struct {
+	items []Item
+	names []string
+	ids   []uint32
+	refs  [][]uint32
+	group []uint32
+}
+
+func newItemSlice(items []Item) *itemSlice {
+	s := &itemSlice{items: items, names: []string{""}, ids: make([]uint32, len(items)),
+		refs: make([][]uint32, len(items)), group: make([]uint32, len(items))}
+	syms := map[string]uint32{"": 0}
+	intern := func(v string) uint32 {
+		if n, ok := syms[v]; ok {
+			return n
+		}
+		n := uint32(len(s.names))
+		s.names = append(s.names, v)
+		syms[v] = n
+		return n
+	}
+	for i, it := range items {
+		s.ids[i] = intern(it.ID)
+		s.group[i] = intern(it.Group)
+		for _, r := range it.Refs {
+			s.refs[i] = append(s.refs[i], intern(r))
+		}
+	}
+	return s
+}
+
+func (s *itemSlice) Len() int               { return len(s.items) }
+func (s *itemSlice) Symbols() int           { return len(s.names) }
+func (s *itemSlice) Name(sym uint32) string { return s.names[sym] }
+func (s *itemSlice) ID(i int) uint32        { return s.ids[i] }
+func (s *itemSlice) Refs(i int) []uint32    { return s.refs[i] }
+func (s *itemSlice) Group(i int) uint32     { return s.group[i] }
+func (s *itemSlice) Key(i int) string       { return s.items[i].Key }
+func (s *itemSlice) Subject(i int) string   { return s.items[i].Subject }
+func (s *itemSlice) Date(i int) time.Time   { return s.items[i].Date }
+func (s *itemSlice) Seq(i int) int          { return s.items[i].Seq }
+
 // keepOther reports whether thread b's key should win over a's when the two
 // are joined by subject.
-func keepOther(items []Item, a, b built) bool {
+func keepOther(in Items, a, b built) bool {
 	if a.reply != b.reply {
 		return a.reply
 	}
-	return less(items, b.first, a.first)
+	return less(in, b.first, a.first)
 }
 
-func collect(c *container, out *[]int) {
-	// Iterative walk: reference chains in real archives can be thousands deep.
-	stack := []*container{c}
-	for len(stack) > 0 {
-		n := stack[len(stack)-1]
-		stack = stack[:len(stack)-1]
-		if n.item >= 0 {
-			*out = append(*out, n.item)
-		}
-		stack = append(stack, n.children...)
-	}
-}
-
-func less(items []Item, a, b int) bool {
-	if c := items[a].Date.Compare(items[b].Date); c != 0 {
+func less(in Items, a, b int) bool {
+	if c := in.Date(a).Compare(in.Date(b)); c != 0 {
 		return c < 0
 	}
-	return items[a].Seq < items[b].Seq
+	return in.Seq(a) < in.Seq(b)
 }
 
-func sortMembers(items []Item, m []int) {
+func sortMembers(in Items, m []int) {
 	slices.SortStableFunc(m, func(a, b int) int {
-		if c := items[a].Date.Compare(items[b].Date); c != 0 {
+		if c := in.Date(a).Compare(in.Date(b)); c != 0 {
 			return c
 		}
-		return cmp.Compare(items[a].Seq, items[b].Seq)
+		return cmp.Compare(in.Seq(a), in.Seq(b))
 	})
 }
 
-func minSeq(items []Item, m []int) int {
-	s := items[m[0]].Seq
+func minSeq(in Items, m []int) int {
+	s := in.Seq(m[0])
 	for _, i := range m[1:] {
-		s = min(s, items[i].Seq)
+		s = min(s, in.Seq(i))
 	}
 	return s
 }

@@ -247,3 +247,43 @@ func BenchmarkBuild(b *testing.B) {
 		Build(items, Options{})
 	}
 }
+
+// FuzzBuildMatchesReference checks BuildItems against the string-keyed
+// implementation it replaced: same threads, keys, member order and
+// duplicates, for tangled ids, id-less messages, groups, repeated keys and
+// subject joining.
+func FuzzBuildMatchesReference(f *testing.F) {
+	f.Add([]byte{1, 2, 3, 0, 1, 1, 2}, false)
+	f.Add([]byte{0, 0, 0, 5, 5, 5, 7, 14, 21, 3, 3, 3}, true)
+	f.Add([]byte{9, 1, 2, 9, 2, 1, 10, 10, 10, 11, 11, 11}, true)
+	f.Fuzz(func(t *testing.T, data []byte, subjects bool) {
+		if len(data) > 900 {
+			return
+		}
+		var items []Item
+		for i := 0; i+2 < len(data); i += 3 {
+			a, r1, r2 := data[i], data[i+1], data[i+2]
+			it := Item{ID: fmt.Sprintf("m%d", a%40), Seq: i, Date: day(1 + int(r2%20))}
+			it.Key = it.ID
+			switch {
+			case a%7 == 0: // no Message-ID: a content key, sometimes repeated
+				it.ID = ""
+				it.Key = fmt.Sprintf("sha256:%d", r1%5)
+			case a%11 == 0: // an explicit thread id
+				it.Group = fmt.Sprintf("g%d", r1%3)
+			case a%13 == 0: // same id, another content
+				it.Key = fmt.Sprintf("sha256:x%d", r2%4)
+			}
+			if r1%5 != 0 {
+				it.Refs = []string{fmt.Sprintf("m%d", r1%40), fmt.Sprintf("m%d", r2%40)}
+			}
+			it.Subject = []string{"Hello", "Re: hello", "[list] hello", "other", ""}[r2%5]
+			items = append(items, it)
+		}
+		opts := Options{SubjectThreading: subjects}
+		got, want := Build(items, opts), referenceBuild(items, opts)
+		if diff := cmp.Diff(summary(items, want), summary(items, got)); diff != "" {
+			t.Fatalf("Build differs from the reference (-want +got):\n%s", diff)
+		}
+	})
+}
