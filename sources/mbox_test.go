@@ -589,3 +589,29 @@ func TestMultiByteCharsets(t *testing.T) {
 		t.Errorf("no Japanese text decoded: subject %q body %q", msg.Subject, msg.Body)
 	}
 }
+
+// parseDate's canonical fast path must give what the lenient path gives.
+func FuzzParseDateFastPath(f *testing.F) {
+	for _, s := range []string{
+		"Fri, 01 Mar 2019 09:01:49 +0000", "Fri, 9 Jun 2006 00:44:16 -0700", "fri, 9 jun 2006 00:44:16 -0700",
+		"Mon, 17 Sep 2001 00:00 +0200", "Thu, 10 Feb 00 08:00:00 EST", "Sun, 31 Feb 2021 25:00:00 +0000",
+		"Sat, 1 Jan 2000 00:00:00 +2400", "Tue, 18 Sep 2001 10:11:12 -0000", "Mon, 2 Jan 2006 15:04:05 +0530 ",
+	} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		fast, err := time.Parse(canonicalDate, strings.TrimSpace(s))
+		if err != nil {
+			return // the fast path does not apply
+		}
+		slow, err := parseDateLenient(strings.TrimSpace(s))
+		if err != nil {
+			t.Fatalf("%q: fast path parsed %v, lenient path failed: %v", s, fast, err)
+		}
+		_, fo := fast.Zone()
+		_, so := slow.Zone()
+		if !fast.Equal(slow) || fo != so {
+			t.Fatalf("%q: fast path %v, lenient path %v", s, fast, slow)
+		}
+	})
+}
