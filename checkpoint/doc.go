@@ -29,6 +29,26 @@
 // side conversation, and refuses to send a message that is not pending:
 // those refusals wrap ErrTransition.
 //
+// # Group commit
+//
+// Writes are handed to one committer goroutine, which runs every write
+// queued meanwhile in one transaction, each in a savepoint of its own,
+// and commits once: one fsync for the batch. Each method still returns
+// only once its write is durable, and with its own error: a write refused
+// (ErrTransition) is rolled back alone. A caller's context is only
+// watched until the committer takes the write: once taken, it runs to its
+// end, so an error always means nothing was written. Reads use a second
+// connection and do not wait for the committer.
+//
+// RegisterInFlight (Register + MarkInFlight) and MarkCreatedDone
+// (MarkCreated + MarkDone) make a thread of one request cost two writes;
+// RegisterInFlight may also carry the previous thread's Completion, which
+// makes it one.
+//
+// Options.DeferCheck lets an import read its archive while PRAGMA
+// quick_check runs: no write starts before the check has passed, and a
+// corrupt file fails Check and every write with ErrUnusable.
+//
 // # Write-ahead and reconciliation
 //
 // MarkInFlight is written BEFORE a request is sent, in the attempts table,

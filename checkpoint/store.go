@@ -41,16 +41,40 @@ type Options struct {
 	BusyTimeout time.Duration
 	// Now returns the time written into the store. Default time.Now.
 	Now func() time.Time
+	// DeferCheck makes Open return before the integrity check (PRAGMA
+	// quick_check, which reads every page) has run: it runs in the
+	// background on a connection of its own, so that a caller can read
+	// its archive meanwhile. No write starts before it has passed: while
+	// it runs, writes wait; once it failed, every write fails with its
+	// error. Check waits for the result. Ignored with ReadOnly, and when
+	// the schema needs an upgrade (the check then runs first, in Open).
+	DeferCheck bool
 }
 
-// Store is an open checkpoint. Its methods are safe for concurrent use;
-// writes are serialized on one connection, each in its own transaction,
-// and durable when they return.
+// Store is an open checkpoint. Its methods are safe for concurrent use.
+// Every write is durable when it returns: writes are serialized on one
+// connection by a committer goroutine, which runs the writes queued
+// meanwhile in one transaction (group commit, see commit.go).
 type Store struct {
 	path     string
+	busy     time.Duration // Options.BusyTimeout
 	readOnly bool
 	db       *sql.DB
 	now      func() time.Time
+	w        *wtx // the committer's connection and statements (see prepare)
+
+	// The committer (writable stores only).
+	writes    chan *write   // unbuffered: a send is a hand-over to the committer
+	closing   chan struct{} // closed by Close: the committer stops
+	committed chan struct{} // closed when the committer has returned
+	stopOnce  sync.Once
+	closeOnce sync.Once
+
+	// The deferred integrity check (Options.DeferCheck); checkDone is nil
+	// when Open ran the check itself.
+	checkDone   chan struct{} // closed once checkErr is set
+	checkErr    error
+	checkCancel context.CancelFunc
 
 	mu   sync.Mutex // guards lock
 	lock *os.File   // the held lock file, nil if not held
@@ -69,13 +93,13 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 	if s.now == nil {
 		s.now = time.Now
 	}
-	busy := opts.BusyTimeout
-	if busy <= 0 {
-		busy = 10 * time.Second
+	s.busy = opts.BusyTimeout
+	if s.busy <= 0 {
+		s.busy = 10 * time.Second
 	}
 
 	q := url.Values{}
-	q.Add("_pragma", fmt.Sprintf("busy_timeout(%d)", busy.Milliseconds()))
+	q.Add("_pragma", s.busyPragma())
 	q.Add("_pragma", "foreign_keys(1)")
 	q.Add("_pragma", "cache_size(-65536)") // 64 MiB: 100k-thread batches stay in memory
 	if opts.ReadOnly {
@@ -97,34 +121,58 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 		if err := s.Lock(); err != nil {
 			return nil, err
 		}
+		// Commit with fdatasync(2), as SQLite's own Linux builds do: it
+		// writes the data and the size, everything a commit needs to be
+		// durable, without waiting on the file's timestamps
+		// (modernc.org/sqlite keeps fsync unless asked; process-wide, and
+		// a no-op where unavailable).
+		sqlite.Fdatasync(true)
 		q.Set("mode", "rwc")
 		q.Add("_pragma", "journal_mode(WAL)")
 		q.Add("_pragma", "synchronous(FULL)")
 		q.Set("_txlock", "immediate")
 	}
-	// A file: URI so that any character of the path is safe.
-	dsn := "file:" + (&url.URL{Path: abs}).EscapedPath() + "?" + q.Encode()
-	db, err := sql.Open("sqlite", dsn)
+	db, err := sql.Open("sqlite", s.fileURI(q))
 	if err != nil {
 		s.unlock()
 		return nil, fmt.Errorf("checkpoint: open %s: %w", abs, err)
 	}
-	// One connection: SQLite has one writer anyway, and this keeps every
-	// PRAGMA on the connection that runs the statements.
-	db.SetMaxOpenConns(1)
+	// A writable store keeps one connection for the committer (see
+	// prepare) and one for reads; the PRAGMAs of the URI apply to each.
+	if opts.ReadOnly {
+		db.SetMaxOpenConns(1)
+	} else {
+		db.SetMaxOpenConns(2)
+	}
 	db.SetConnMaxLifetime(0)
 	db.SetConnMaxIdleTime(0)
 	s.db = db
-	if err := s.init(ctx); err != nil {
+	if err := s.init(ctx, opts.DeferCheck); err != nil {
+		s.stopCheck()
+		s.closeWriter()
 		db.Close()
 		s.unlock()
 		return nil, err
 	}
+	if !s.readOnly {
+		s.writes = make(chan *write)
+		s.closing = make(chan struct{})
+		s.committed = make(chan struct{})
+		go s.commitLoop()
+	}
 	return s, nil
 }
 
-// init checks that the file is a usable checkpoint and migrates it.
-func (s *Store) init(ctx context.Context) error {
+// fileURI is the file: URI of the checkpoint with query q: a URI so that
+// any character of the path is safe.
+func (s *Store) fileURI(q url.Values) string {
+	return "file:" + (&url.URL{Path: s.path}).EscapedPath() + "?" + q.Encode()
+}
+
+// init checks that the file is a usable checkpoint, migrates it and
+// prepares the write statements. With deferCheck (and nothing to
+// migrate), the integrity check is started in the background.
+func (s *Store) init(ctx context.Context, deferCheck bool) error {
 	if err := s.db.PingContext(ctx); err != nil {
 		return s.wrapUnusable("open", err)
 	}
@@ -150,7 +198,9 @@ func (s *Store) init(ctx context.Context) error {
 			return fmt.Errorf("%w: open %s: a SQLite database that is not a threadlift checkpoint", ErrUnusable, s.path)
 		}
 	}
-	if err := s.quickCheck(ctx); err != nil {
+	if deferCheck && !s.readOnly && version == schemaVersion {
+		s.startCheck(ctx)
+	} else if err := s.quickCheck(ctx, s.db); err != nil {
 		return err
 	}
 	if s.readOnly {
@@ -162,13 +212,69 @@ func (s *Store) init(ctx context.Context) error {
 		}
 		return nil
 	}
-	return s.migrate(ctx, version)
+	if err := s.migrate(ctx, version); err != nil {
+		return err
+	}
+	return s.prepare(ctx)
 }
 
-// quickCheck runs PRAGMA quick_check, which reads every page: a corrupt
-// file is refused before a run relies on it.
-func (s *Store) quickCheck(ctx context.Context) error {
-	rows, err := s.db.QueryContext(ctx, "PRAGMA quick_check")
+// startCheck runs the integrity check in a goroutine, on a read-only
+// connection of its own so that the store's connection stays free for
+// reads meanwhile. Close cancels it.
+func (s *Store) startCheck(ctx context.Context) {
+	ctx, s.checkCancel = context.WithCancel(context.WithoutCancel(ctx))
+	s.checkDone = make(chan struct{})
+	go func() {
+		defer close(s.checkDone)
+		s.checkErr = s.checkAlone(ctx)
+	}()
+}
+
+func (s *Store) checkAlone(ctx context.Context) error {
+	q := url.Values{}
+	q.Set("mode", "ro")
+	q.Set("_pragma", s.busyPragma())
+	db, err := sql.Open("sqlite", s.fileURI(q))
+	if err != nil {
+		return s.wrapUnusable("check", err)
+	}
+	defer db.Close()
+	db.SetMaxOpenConns(1)
+	return s.quickCheck(ctx, db)
+}
+
+// stopCheck cancels the background check, if any, and waits for it.
+func (s *Store) stopCheck() {
+	if s.checkDone != nil {
+		s.checkCancel()
+		<-s.checkDone
+	}
+}
+
+func (s *Store) busyPragma() string {
+	return fmt.Sprintf("busy_timeout(%d)", s.busy.Milliseconds())
+}
+
+// Check waits for the integrity check that Open started in the background
+// (Options.DeferCheck) and returns its result, an error wrapping
+// ErrUnusable when the file is corrupt. It returns nil at once when Open
+// ran the check itself.
+func (s *Store) Check(ctx context.Context) error {
+	if s.checkDone == nil {
+		return nil
+	}
+	select {
+	case <-s.checkDone:
+		return s.checkErr
+	case <-ctx.Done():
+		return fmt.Errorf("checkpoint: check %s: %w", s.path, ctx.Err())
+	}
+}
+
+// quickCheck runs PRAGMA quick_check on db, which reads every page: a
+// corrupt file is refused before a run relies on it.
+func (s *Store) quickCheck(ctx context.Context, db *sql.DB) error {
+	rows, err := db.QueryContext(ctx, "PRAGMA quick_check")
 	if err != nil {
 		return s.wrapUnusable("check", err)
 	}
@@ -219,9 +325,16 @@ func (s *Store) migrate(ctx context.Context, version int) error {
 // Path returns the absolute path of the checkpoint file.
 func (s *Store) Path() string { return s.path }
 
-// Close closes the database and releases the lock. The WAL is folded back
-// into the main file first, so a clean shutdown leaves one file.
+// Close closes the database and releases the lock. Writes queued and not
+// yet taken by the committer fail; a batch being committed finishes
+// first. The WAL is folded back into the main file, so a clean shutdown
+// leaves one file.
 func (s *Store) Close() error {
+	s.closeOnce.Do(func() {
+		s.stopCommitter()
+		s.stopCheck()
+		s.closeWriter()
+	})
 	var err error
 	if s.db != nil {
 		if !s.readOnly {

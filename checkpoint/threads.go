@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"strings"
 	"time"
 )
 
@@ -147,38 +146,6 @@ func parseTime(v string) time.Time {
 	return t
 }
 
-// tx runs fn in one write transaction, committed (durably) on success.
-func (s *Store) tx(ctx context.Context, op string, fn func(*sql.Tx) error) error {
-	if s.readOnly {
-		return fmt.Errorf("checkpoint: %s: opened read-only", op)
-	}
-	tx, err := s.db.BeginTx(ctx, nil)
-	if err != nil {
-		return s.wrap(op, err)
-	}
-	if err := fn(tx); err != nil {
-		tx.Rollback()
-		if errors.Is(err, ErrTransition) {
-			return &transitionError{op: op, msg: strings.TrimPrefix(err.Error(), ErrTransition.Error()+": ")}
-		}
-		return s.wrap(op, err)
-	}
-	if err := tx.Commit(); err != nil {
-		return s.wrap(op, err)
-	}
-	return nil
-}
-
-// transitionError reads "checkpoint: OP: invalid state change: WHY" and
-// wraps ErrTransition.
-type transitionError struct{ op, msg string }
-
-func (e *transitionError) Error() string {
-	return "checkpoint: " + e.op + ": invalid state change: " + e.msg
-}
-
-func (e *transitionError) Unwrap() error { return ErrTransition }
-
 const threadColumns = `key, ticket_id, state, side_conversation_id, events_total, events_done, subject, source,
 	rule, reason, http_status, request_id, excerpt, attempts, unresolved, updated_at`
 
@@ -218,6 +185,89 @@ func (s *Store) Threads(ctx context.Context) (map[string]Thread, error) {
 		return nil, s.wrap("list threads", err)
 	}
 	return out, nil
+}
+
+// Resume is what an import needs from the checkpoint to resume, read
+// without loading a row it will not use: most threads of a resumed run
+// are done, and a done thread only matters if it has grown.
+type Resume struct {
+	// Done maps each done thread's key to a lower bound of the number of
+	// distinct messages the checkpoint knows of it: its EventsTotal (its
+	// rejected and duplicate messages are not counted). A done thread
+	// whose archive holds no more message keys than that has not grown;
+	// for one that holds more, MessageCount says.
+	Done map[string]int
+	// Open holds every other thread by key. Records that could not be read
+	// at all (key "") are left out, as in Threads.
+	Open map[string]Thread
+}
+
+// Resume reads what an import needs to resume; see the Resume type.
+func (s *Store) Resume(ctx context.Context) (*Resume, error) {
+	var nDone int // from the state index, to size the map
+	if err := s.db.QueryRowContext(ctx, "SELECT count(*) FROM threads WHERE state = 'done'").Scan(&nDone); err != nil {
+		return nil, s.wrap("read threads", err)
+	}
+	r := &Resume{Done: make(map[string]int, nDone), Open: map[string]Thread{}}
+	// "+state" keeps SQLite off the state index: nearly every thread is
+	// done, and a table scan is then cheaper than an index walk.
+	rows, err := s.db.QueryContext(ctx, "SELECT key, events_total FROM threads WHERE +state = 'done' AND key <> ''")
+	if err != nil {
+		return nil, s.wrap("read done threads", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var k string
+		var n int
+		if err := rows.Scan(&k, &n); err != nil {
+			return nil, s.wrap("read done threads", err)
+		}
+		r.Done[k] = n
+	}
+	if err := rows.Err(); err != nil {
+		return nil, s.wrap("read done threads", err)
+	}
+	rows.Close()
+	rows, err = s.db.QueryContext(ctx, "SELECT "+threadColumns+" FROM threads WHERE +state <> 'done' AND key <> ''")
+	if err != nil {
+		return nil, s.wrap("read threads", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		t, err := scanThread(rows)
+		if err != nil {
+			return nil, s.wrap("read threads", err)
+		}
+		r.Open[t.Key] = t
+	}
+	if err := rows.Err(); err != nil {
+		return nil, s.wrap("read threads", err)
+	}
+	return r, nil
+}
+
+// MessageCount returns how many distinct messages the checkpoint knows of
+// a thread (any state); 0 for an unknown thread.
+func (s *Store) MessageCount(ctx context.Context, key string) (int, error) {
+	var n int
+	err := s.db.QueryRowContext(ctx, `SELECT count(*) FROM messages m JOIN threads t ON t.id = m.thread_id
+		WHERE t.key = ? AND t.key <> ''`, key).Scan(&n)
+	if err != nil {
+		return 0, s.wrap(fmt.Sprintf("count messages of %q", key), err)
+	}
+	return n, nil
+}
+
+// LastDone returns the latest UpdatedAt of a done thread; zero when none.
+func (s *Store) LastDone(ctx context.Context) (time.Time, error) {
+	var last sql.NullString
+	if err := s.db.QueryRowContext(ctx, "SELECT max(updated_at) FROM threads WHERE state = 'done'").Scan(&last); err != nil {
+		return time.Time{}, s.wrap("read the last done thread", err)
+	}
+	if !last.Valid {
+		return time.Time{}, nil
+	}
+	return parseTime(last.String), nil
 }
 
 // Thread returns one thread; false when the store has no such key.
@@ -396,7 +446,7 @@ func (s *Store) SaveRun(ctx context.Context, summary []byte) error {
 	if !json.Valid(summary) {
 		return fmt.Errorf("checkpoint: save run: summary is not valid JSON")
 	}
-	return s.tx(ctx, "save run", func(tx *sql.Tx) error {
+	return s.tx(ctx, "save run", func(ctx context.Context, tx *wtx) error {
 		_, err := tx.ExecContext(ctx, "INSERT INTO runs (saved_at, summary) VALUES (?, ?)", s.stamp(), string(summary))
 		return err
 	})

@@ -35,13 +35,12 @@ type threadRow struct {
 	unresolved bool
 }
 
-func getThread(ctx context.Context, tx *sql.Tx, key string) (threadRow, error) {
+func (s *Store) getThread(ctx context.Context, tx *wtx, key string) (threadRow, error) {
 	var r threadRow
 	if key == "" {
 		return r, fmt.Errorf("%w: empty thread key", ErrTransition)
 	}
-	err := tx.QueryRowContext(ctx, "SELECT id, state, side_conversation_id, unresolved FROM threads WHERE key = ? AND key <> ''", key).
-		Scan(&r.id, &r.state, &r.scID, &r.unresolved)
+	err := tx.QueryRowContext(ctx, sqlThreadByKey, key).Scan(&r.id, &r.state, &r.scID, &r.unresolved)
 	if errors.Is(err, sql.ErrNoRows) {
 		return r, fmt.Errorf("%w: thread %q is not registered", ErrTransition, key)
 	}
@@ -88,7 +87,7 @@ func (s *Store) RegisterBatch(ctx context.Context, regs []Registration) error {
 			return &transitionError{op: op, msg: strings.TrimPrefix(err.Error(), ErrTransition.Error()+": ")}
 		}
 	}
-	return s.tx(ctx, op, func(tx *sql.Tx) error {
+	return s.tx(ctx, op, func(ctx context.Context, tx *wtx) error {
 		return s.register(ctx, tx, regs)
 	})
 }
@@ -103,7 +102,7 @@ type existing struct {
 // thread in one scan instead of one lookup per thread.
 const bulkThreshold = 2000
 
-func (s *Store) register(ctx context.Context, tx *sql.Tx, regs []Registration) error {
+func (s *Store) register(ctx context.Context, tx *wtx, regs []Registration) error {
 	// modernc.org/sqlite compiles a statement at every execution, so the
 	// statement count is what costs: threads are looked up in one scan for
 	// big batches, and messages go in multi-row upserts.
@@ -129,45 +128,32 @@ func (s *Store) register(ctx context.Context, tx *sql.Tx, regs []Registration) e
 			return err
 		}
 	}
-	// Prepared once per batch: modernc.org/sqlite caches the compiled
-	// statement of a prepared single statement.
-	prep := func(q string) (*sql.Stmt, error) { return tx.PrepareContext(ctx, q) }
-	byKey, err := prep(`SELECT id, state, side_conversation_id, unresolved, ticket_id FROM threads WHERE key = ? AND key <> ''`)
+	byKey, err := tx.Stmt(ctx, sqlRegisterByKey)
 	if err != nil {
 		return err
 	}
-	defer byKey.Close()
-	insThread, err := prep(`INSERT INTO threads
-		(key, ticket_id, state, events_total, subject, source, rule, reason, excerpt, created_at, updated_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
+	insThread, err := tx.Stmt(ctx, sqlInsertThread)
 	if err != nil {
 		return err
 	}
-	defer insThread.Close()
-	updThread, err := prep(`UPDATE threads SET ticket_id = ?, state = ?, events_total = ?, subject = ?,
-		source = ?, rule = ?, reason = ?, excerpt = ?, http_status = 0, request_id = '', updated_at = ? WHERE id = ?`)
+	updThread, err := tx.Stmt(ctx, sqlRevalidateThread)
 	if err != nil {
 		return err
 	}
-	defer updThread.Close()
-	updKeep, err := prep(`UPDATE threads SET events_total = ?, subject = ?, source = ?, updated_at = ? WHERE id = ?`)
+	updKeep, err := tx.Stmt(ctx, sqlKeepThread)
 	if err != nil {
 		return err
 	}
-	defer updKeep.Close()
 
 	lookup := func(t Thread) (existing, bool, error) {
 		if known != nil && t.Key != "" {
 			e, ok := known[t.Key]
 			return e, ok, nil
 		}
-		// The literal "key <> ''" / "key = ''" terms let SQLite use the
-		// partial unique indexes.
 		var e existing
 		var row *sql.Row
 		if t.Key == "" {
-			row = tx.QueryRowContext(ctx, `SELECT id, state, side_conversation_id, unresolved, ticket_id FROM threads
-				WHERE key = '' AND source = ?`, t.Source)
+			row = tx.QueryRowContext(ctx, sqlRegisterBad, t.Source)
 		} else {
 			row = byKey.QueryRowContext(ctx, t.Key)
 		}
@@ -179,7 +165,6 @@ func (s *Store) register(ctx context.Context, tx *sql.Tx, regs []Registration) e
 	}
 
 	msgs := &messageWriter{ctx: ctx, tx: tx, now: now}
-	defer msgs.close()
 	for _, r := range regs {
 		t := r.Thread
 		want := t.State
@@ -235,11 +220,11 @@ func (s *Store) register(ctx context.Context, tx *sql.Tx, regs []Registration) e
 // messageWriter upserts messages, messagesPerFlush rows per statement.
 type messageWriter struct {
 	ctx       context.Context
-	tx        *sql.Tx
+	tx        *wtx
 	now       string
 	args      []any
 	n         int
-	bulk, one *sql.Stmt // prepared on first use
+	bulk, one *sql.Stmt // prepared on first use; the transaction closes them
 }
 
 const (
@@ -291,7 +276,7 @@ func (w *messageWriter) flush() error {
 	var err error
 	if w.n == messagesPerFlush {
 		if w.bulk == nil {
-			if w.bulk, err = w.tx.PrepareContext(w.ctx, messageUpsert(messagesPerFlush)); err != nil {
+			if w.bulk, err = w.tx.Stmt(w.ctx, messageUpsert(messagesPerFlush)); err != nil {
 				return err
 			}
 		}
@@ -299,7 +284,7 @@ func (w *messageWriter) flush() error {
 		return err
 	}
 	if w.n > 0 && w.one == nil {
-		if w.one, err = w.tx.PrepareContext(w.ctx, messageUpsert(1)); err != nil {
+		if w.one, err = w.tx.Stmt(w.ctx, sqlUpsertMessage); err != nil {
 			return err
 		}
 	}
@@ -309,15 +294,6 @@ func (w *messageWriter) flush() error {
 		}
 	}
 	return nil
-}
-
-func (w *messageWriter) close() {
-	if w.bulk != nil {
-		w.bulk.Close()
-	}
-	if w.one != nil {
-		w.one.Close()
-	}
 }
 
 func checkRegistration(r Registration) error {
@@ -355,117 +331,229 @@ func checkRegistration(r Registration) error {
 // imported is never sent again. A previous attempt still open is marked
 // superseded: check Thread.Unresolved and reconcile before calling this.
 func (s *Store) MarkInFlight(ctx context.Context, key string, kind string, messageKeys []string) error {
-	return s.tx(ctx, fmt.Sprintf("mark thread %q in flight", key), func(tx *sql.Tx) error {
-		r, err := getThread(ctx, tx, key)
-		if err != nil {
-			return err
-		}
-		if err := need(r, key, InFlight, Pending, InFlight, Created, Done); err != nil {
-			return err
-		}
-		switch kind {
-		case KindImport:
-			if r.scID != "" {
-				return fmt.Errorf("%w: thread %q already has side conversation %s: import would create a second one", ErrTransition, key, r.scID)
-			}
-		case KindEventsImport:
-			if r.scID == "" {
-				return fmt.Errorf("%w: thread %q has no side conversation to append events to", ErrTransition, key)
-			}
-		default:
-			return fmt.Errorf("%w: unknown request kind %q", ErrTransition, kind)
-		}
-		if len(messageKeys) == 0 {
-			return fmt.Errorf("%w: thread %q: a request without messages", ErrTransition, key)
-		}
-		seen := make(map[string]bool, len(messageKeys))
-		for _, mk := range messageKeys {
-			if seen[mk] {
-				return fmt.Errorf("%w: thread %q: message %q twice in one request", ErrTransition, key, mk)
-			}
-			seen[mk] = true
-			var st string
-			err := tx.QueryRowContext(ctx, "SELECT state FROM messages WHERE thread_id = ? AND key = ?", r.id, mk).Scan(&st)
-			if errors.Is(err, sql.ErrNoRows) {
-				return fmt.Errorf("%w: thread %q: message %q is not registered", ErrTransition, key, mk)
-			}
-			if err != nil {
-				return err
-			}
-			if st != MessagePending {
-				return fmt.Errorf("%w: thread %q: message %q is %s, only pending messages are sent", ErrTransition, key, mk, st)
-			}
-		}
-		keysJSON, err := json.Marshal(messageKeys)
-		if err != nil {
-			return err
-		}
-		now := s.stamp()
-		if _, err := tx.ExecContext(ctx, `UPDATE attempts SET outcome = 'superseded', finished_at = ? WHERE thread_id = ? AND outcome = ''`, now, r.id); err != nil {
-			return err
-		}
-		if _, err := tx.ExecContext(ctx, `INSERT INTO attempts (thread_id, kind, message_keys, started_at) VALUES (?, ?, ?, ?)`,
-			r.id, kind, string(keysJSON), now); err != nil {
-			return err
-		}
-		_, err = tx.ExecContext(ctx, `UPDATE threads SET state = 'in_flight', attempts = attempts + 1, unresolved = 1, updated_at = ? WHERE id = ?`, now, r.id)
-		return err
+	return s.tx(ctx, fmt.Sprintf("mark thread %q in flight", key), func(ctx context.Context, tx *wtx) error {
+		return s.markInFlight(ctx, tx, key, kind, messageKeys)
 	})
 }
 
+// Completion is the answer to a thread's last request, as
+// MarkCreatedDone records it.
+type Completion struct {
+	Key                string
+	SideConversationID string
+	MessageKeys        []string
+}
+
+// RegisterInFlight is Register followed by MarkInFlight, in one
+// transaction: one durable write instead of two before a thread's first
+// request. The registration is applied first, so messages it adds can be
+// sent; if MarkInFlight refuses, nothing of either is written.
+//
+// If prev is not nil, MarkCreatedDone of prev comes first in the same
+// transaction: a worker's previous thread's last answer then needs no
+// commit of its own. Should any part be refused, nothing is written.
+func (s *Store) RegisterInFlight(ctx context.Context, prev *Completion, r Registration, kind string, messageKeys []string) error {
+	op := fmt.Sprintf("register thread %q and mark it in flight", r.Thread.Key)
+	if prev != nil {
+		op = fmt.Sprintf("mark thread %q created and done, register thread %q and mark it in flight", prev.Key, r.Thread.Key)
+	}
+	if err := checkRegistration(r); err != nil {
+		return &transitionError{op: op, msg: strings.TrimPrefix(err.Error(), ErrTransition.Error()+": ")}
+	}
+	fast := firstImport(r, kind, messageKeys)
+	return s.tx(ctx, op, func(ctx context.Context, tx *wtx) error {
+		if prev != nil {
+			if err := s.markCreated(ctx, tx, prev.Key, prev.SideConversationID, prev.MessageKeys, Done); err != nil {
+				return err
+			}
+		}
+		if fast {
+			if done, err := s.insertInFlight(ctx, tx, r, kind, messageKeys); done || err != nil {
+				return err
+			}
+		}
+		if err := s.register(ctx, tx, []Registration{r}); err != nil {
+			return err
+		}
+		return s.markInFlight(ctx, tx, r.Thread.Key, kind, messageKeys)
+	})
+}
+
+// firstImport reports whether RegisterInFlight of r may take the short
+// way for a thread the store does not know yet: r registers a pending
+// thread, and the request is an import of distinct pending messages of
+// r. What MarkInFlight would check then holds by construction.
+func firstImport(r Registration, kind string, messageKeys []string) bool {
+	if r.Thread.Key == "" || (r.Thread.State != "" && r.Thread.State != Pending) || kind != KindImport || len(messageKeys) == 0 {
+		return false
+	}
+	pending := make(map[string]bool, len(r.Messages))
+	for _, m := range r.Messages {
+		pending[m.Key] = m.State == "" || m.State == MessagePending
+	}
+	for _, mk := range messageKeys {
+		if !pending[mk] {
+			return false
+		}
+		pending[mk] = false // a key twice in one request: the long way refuses it
+	}
+	return true
+}
+
+// insertInFlight inserts a new thread directly in flight with its
+// messages and the attempt: what register and markInFlight write for a
+// thread the store does not know, in three statements instead of nine.
+// It returns false, having written nothing, when the thread exists.
+func (s *Store) insertInFlight(ctx context.Context, tx *wtx, r Registration, kind string, messageKeys []string) (bool, error) {
+	t := r.Thread
+	now := s.stamp()
+	res, err := tx.ExecContext(ctx, sqlInsertInFlight, t.Key, t.TicketID, t.EventsTotal, t.Subject, t.Source, now, now)
+	if err != nil {
+		return false, err
+	}
+	if n, err := res.RowsAffected(); err != nil || n == 0 {
+		return false, err // known already: ON CONFLICT DO NOTHING
+	}
+	id, err := res.LastInsertId()
+	if err != nil {
+		return false, err
+	}
+	msgs := &messageWriter{ctx: ctx, tx: tx, now: now}
+	for _, m := range r.Messages {
+		if err := msgs.add(id, m); err != nil {
+			return false, err
+		}
+	}
+	if err := msgs.flush(); err != nil {
+		return false, err
+	}
+	keysJSON, err := json.Marshal(messageKeys)
+	if err != nil {
+		return false, err
+	}
+	_, err = tx.ExecContext(ctx, sqlInsertAttempt, id, kind, string(keysJSON), now)
+	return true, err
+}
+
+func (s *Store) markInFlight(ctx context.Context, tx *wtx, key string, kind string, messageKeys []string) error {
+	r, err := s.getThread(ctx, tx, key)
+	if err != nil {
+		return err
+	}
+	if err := need(r, key, InFlight, Pending, InFlight, Created, Done); err != nil {
+		return err
+	}
+	switch kind {
+	case KindImport:
+		if r.scID != "" {
+			return fmt.Errorf("%w: thread %q already has side conversation %s: import would create a second one", ErrTransition, key, r.scID)
+		}
+	case KindEventsImport:
+		if r.scID == "" {
+			return fmt.Errorf("%w: thread %q has no side conversation to append events to", ErrTransition, key)
+		}
+	default:
+		return fmt.Errorf("%w: unknown request kind %q", ErrTransition, kind)
+	}
+	if len(messageKeys) == 0 {
+		return fmt.Errorf("%w: thread %q: a request without messages", ErrTransition, key)
+	}
+	state, err := tx.Stmt(ctx, sqlMessageState)
+	if err != nil {
+		return err
+	}
+	seen := make(map[string]bool, len(messageKeys))
+	for _, mk := range messageKeys {
+		if seen[mk] {
+			return fmt.Errorf("%w: thread %q: message %q twice in one request", ErrTransition, key, mk)
+		}
+		seen[mk] = true
+		var st string
+		err := state.QueryRowContext(ctx, r.id, mk).Scan(&st)
+		if errors.Is(err, sql.ErrNoRows) {
+			return fmt.Errorf("%w: thread %q: message %q is not registered", ErrTransition, key, mk)
+		}
+		if err != nil {
+			return err
+		}
+		if st != MessagePending {
+			return fmt.Errorf("%w: thread %q: message %q is %s, only pending messages are sent", ErrTransition, key, mk, st)
+		}
+	}
+	keysJSON, err := json.Marshal(messageKeys)
+	if err != nil {
+		return err
+	}
+	now := s.stamp()
+	if _, err := tx.ExecContext(ctx, sqlSupersedeAttempt, now, r.id); err != nil {
+		return err
+	}
+	if _, err := tx.ExecContext(ctx, sqlInsertAttempt, r.id, kind, string(keysJSON), now); err != nil {
+		return err
+	}
+	_, err = tx.ExecContext(ctx, sqlSetInFlight, now, r.id)
+	return err
+}
+
 // importMessages marks keys imported in side conversation scID (inserting
-// keys the store did not know: the server has them) and recounts
+// keys the store did not know: the server has them). The caller recounts
 // events_done.
-func importMessages(ctx context.Context, tx *sql.Tx, r threadRow, key, scID string, keys []string, now string) error {
+func (s *Store) importMessages(ctx context.Context, tx *wtx, r threadRow, key, scID string, keys []string, now string) error {
 	if scID == "" {
 		return fmt.Errorf("%w: thread %q: empty side conversation id", ErrTransition, key)
 	}
 	if r.scID != "" && r.scID != scID {
 		return fmt.Errorf("%w: thread %q belongs to side conversation %s, not %s", ErrTransition, key, r.scID, scID)
 	}
-	stmt, err := tx.PrepareContext(ctx, `INSERT INTO messages (thread_id, key, state, side_conversation_id, updated_at)
-		VALUES (?, ?, 'imported', ?, ?)
-		ON CONFLICT (thread_id, key) DO UPDATE SET state = 'imported', rule = '', reason = '',
-			side_conversation_id = excluded.side_conversation_id, updated_at = excluded.updated_at
-		WHERE messages.state <> 'imported'`)
+	stmt, err := tx.Stmt(ctx, sqlImportMessage)
 	if err != nil {
 		return err
 	}
-	defer stmt.Close()
 	for _, mk := range keys {
 		if _, err := stmt.ExecContext(ctx, r.id, mk, scID, now); err != nil {
 			return err
 		}
 	}
-	_, err = tx.ExecContext(ctx, `UPDATE threads SET side_conversation_id = ?1,
-		events_done = (SELECT count(*) FROM messages WHERE thread_id = ?2 AND state = 'imported'), updated_at = ?3
-		WHERE id = ?2`, scID, r.id, now)
-	return err
+	return nil
 }
 
 // MarkCreated records a 2xx answer to the request MarkInFlight announced:
 // the side conversation id, those messages imported, EventsDone = the
 // number of imported messages, state created, the attempt ok.
 func (s *Store) MarkCreated(ctx context.Context, key, sideConversationID string, messageKeys []string) error {
-	return s.tx(ctx, fmt.Sprintf("mark thread %q created", key), func(tx *sql.Tx) error {
-		r, err := getThread(ctx, tx, key)
-		if err != nil {
-			return err
-		}
-		if err := need(r, key, Created, InFlight); err != nil {
-			return err
-		}
-		now := s.stamp()
-		if err := importMessages(ctx, tx, r, key, sideConversationID, messageKeys, now); err != nil {
-			return err
-		}
-		if _, err := tx.ExecContext(ctx, `UPDATE attempts SET outcome = 'ok', finished_at = ? WHERE thread_id = ? AND outcome = ''`, now, r.id); err != nil {
-			return err
-		}
-		_, err = tx.ExecContext(ctx, `UPDATE threads SET state = 'created', unresolved = 0, rule = '', reason = '',
-			http_status = 0, request_id = '', excerpt = '', updated_at = ? WHERE id = ?`, now, r.id)
-		return err
+	return s.tx(ctx, fmt.Sprintf("mark thread %q created", key), func(ctx context.Context, tx *wtx) error {
+		return s.markCreated(ctx, tx, key, sideConversationID, messageKeys, Created)
 	})
+}
+
+// MarkCreatedDone is MarkCreated followed by MarkDone, in one
+// transaction: for the answer to a thread's last request, after which
+// every event is imported.
+func (s *Store) MarkCreatedDone(ctx context.Context, key, sideConversationID string, messageKeys []string) error {
+	return s.tx(ctx, fmt.Sprintf("mark thread %q created and done", key), func(ctx context.Context, tx *wtx) error {
+		return s.markCreated(ctx, tx, key, sideConversationID, messageKeys, Done)
+	})
+}
+
+// markCreated is MarkCreated, leaving the thread in state to (Created, or
+// Done for MarkCreatedDone).
+func (s *Store) markCreated(ctx context.Context, tx *wtx, key, scID string, keys []string, to State) error {
+	r, err := s.getThread(ctx, tx, key)
+	if err != nil {
+		return err
+	}
+	if err := need(r, key, Created, InFlight); err != nil {
+		return err
+	}
+	now := s.stamp()
+	if err := s.importMessages(ctx, tx, r, key, scID, keys, now); err != nil {
+		return err
+	}
+	if _, err := tx.ExecContext(ctx, sqlAttemptOK, now, r.id); err != nil {
+		return err
+	}
+	_, err = tx.ExecContext(ctx, sqlSetCreated, scID, r.id, to, now)
+	return err
 }
 
 // MarkMessagesImported records messages found on the ticket by a
@@ -473,13 +561,16 @@ func (s *Store) MarkCreated(ctx context.Context, key, sideConversationID string,
 // closes open attempts as reconciled and clears Unresolved; a thread that
 // was pending, in_flight, failed or rejected becomes created.
 func (s *Store) MarkMessagesImported(ctx context.Context, key, sideConversationID string, messageKeys []string) error {
-	return s.tx(ctx, fmt.Sprintf("mark messages of thread %q imported", key), func(tx *sql.Tx) error {
-		r, err := getThread(ctx, tx, key)
+	return s.tx(ctx, fmt.Sprintf("mark messages of thread %q imported", key), func(ctx context.Context, tx *wtx) error {
+		r, err := s.getThread(ctx, tx, key)
 		if err != nil {
 			return err
 		}
 		now := s.stamp()
-		if err := importMessages(ctx, tx, r, key, sideConversationID, messageKeys, now); err != nil {
+		if err := s.importMessages(ctx, tx, r, key, sideConversationID, messageKeys, now); err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, sqlCountImported, sideConversationID, r.id, now); err != nil {
 			return err
 		}
 		if _, err := tx.ExecContext(ctx, `UPDATE attempts SET outcome = 'reconciled', finished_at = ? WHERE thread_id = ? AND outcome = ''`, now, r.id); err != nil {
@@ -501,8 +592,8 @@ func (s *Store) MarkMessagesImported(ctx context.Context, key, sideConversationI
 // Unresolved cleared, and an in_flight thread goes back to pending (or
 // created when it already has a side conversation).
 func (s *Store) MarkNotSent(ctx context.Context, key string) error {
-	return s.tx(ctx, fmt.Sprintf("mark thread %q not sent", key), func(tx *sql.Tx) error {
-		r, err := getThread(ctx, tx, key)
+	return s.tx(ctx, fmt.Sprintf("mark thread %q not sent", key), func(ctx context.Context, tx *wtx) error {
+		r, err := s.getThread(ctx, tx, key)
 		if err != nil {
 			return err
 		}
@@ -524,15 +615,15 @@ func (s *Store) MarkNotSent(ctx context.Context, key string) error {
 
 // MarkDone marks a created thread done (every event imported).
 func (s *Store) MarkDone(ctx context.Context, key string) error {
-	return s.tx(ctx, fmt.Sprintf("mark thread %q done", key), func(tx *sql.Tx) error {
-		r, err := getThread(ctx, tx, key)
+	return s.tx(ctx, fmt.Sprintf("mark thread %q done", key), func(ctx context.Context, tx *wtx) error {
+		r, err := s.getThread(ctx, tx, key)
 		if err != nil {
 			return err
 		}
 		if err := need(r, key, Done, Created, Done); err != nil {
 			return err
 		}
-		_, err = tx.ExecContext(ctx, `UPDATE threads SET state = 'done', updated_at = ? WHERE id = ?`, s.stamp(), r.id)
+		_, err = tx.ExecContext(ctx, sqlSetDone, s.stamp(), r.id)
 		return err
 	})
 }
@@ -544,8 +635,8 @@ func definite(status int) bool { return status >= 400 && status < 500 && status 
 
 // fail records a failure or rejection.
 func (s *Store) fail(ctx context.Context, key string, to State, f Failure, from ...State) error {
-	return s.tx(ctx, fmt.Sprintf("mark thread %q %s", key, to), func(tx *sql.Tx) error {
-		r, err := getThread(ctx, tx, key)
+	return s.tx(ctx, fmt.Sprintf("mark thread %q %s", key, to), func(ctx context.Context, tx *wtx) error {
+		r, err := s.getThread(ctx, tx, key)
 		if err != nil {
 			return err
 		}
@@ -591,7 +682,7 @@ func (s *Store) MarkRejected(ctx context.Context, key string, f Failure) error {
 // failure reset. Unresolved is kept. It returns how many were re-queued.
 func (s *Store) Retry(ctx context.Context) (int, error) {
 	var n int64
-	err := s.tx(ctx, "retry failed threads", func(tx *sql.Tx) error {
+	err := s.tx(ctx, "retry failed threads", func(ctx context.Context, tx *wtx) error {
 		res, err := tx.ExecContext(ctx, `UPDATE threads SET
 			state = CASE WHEN side_conversation_id = '' THEN 'pending' ELSE 'created' END,
 			attempts = 0, rule = '', reason = '', http_status = 0, request_id = '', excerpt = '', updated_at = ?

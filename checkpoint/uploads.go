@@ -2,7 +2,6 @@ package checkpoint
 
 import (
 	"context"
-	"database/sql"
 	"fmt"
 	"time"
 )
@@ -20,16 +19,12 @@ type Upload struct {
 // RecordUpload records (or replaces) the upload of a message's idx-th
 // attachment, stamped now.
 func (s *Store) RecordUpload(ctx context.Context, threadKey string, u Upload) error {
-	return s.tx(ctx, fmt.Sprintf("record upload for message %q", u.MessageKey), func(tx *sql.Tx) error {
-		r, err := getThread(ctx, tx, threadKey)
+	return s.tx(ctx, fmt.Sprintf("record upload for message %q", u.MessageKey), func(ctx context.Context, tx *wtx) error {
+		r, err := s.getThread(ctx, tx, threadKey)
 		if err != nil {
 			return err
 		}
-		_, err = tx.ExecContext(ctx, `INSERT INTO uploads (thread_id, message_key, idx, attachment_id, name, size, uploaded_at)
-			VALUES (?, ?, ?, ?, ?, ?, ?)
-			ON CONFLICT (thread_id, message_key, idx) DO UPDATE SET
-				attachment_id = excluded.attachment_id, name = excluded.name, size = excluded.size, uploaded_at = excluded.uploaded_at`,
-			r.id, u.MessageKey, u.Index, u.AttachmentID, u.Name, u.Size, s.stamp())
+		_, err = tx.ExecContext(ctx, sqlRecordUpload, r.id, u.MessageKey, u.Index, u.AttachmentID, u.Name, u.Size, s.stamp())
 		return err
 	})
 }

@@ -61,25 +61,53 @@ func Import(ctx context.Context, api API, store *checkpoint.Store, opts Options)
 	opts.Progress = countingProgress{Progress: opts.Progress, bytes: &im.c.bytesRead}
 	im.opts = opts
 	defer im.startMetrics(ctx, start)() // stops the loop, writes the final metrics
+
+	// The checkpoint's state is read while the sources are: they do not
+	// depend on each other, and both take long on a big resumed run (as
+	// does the checkpoint's integrity check, which Open may have started
+	// in the background).
+	type loaded struct {
+		r   *checkpoint.Resume
+		err error
+	}
+	loadc := make(chan loaded, 1)
+	go func() {
+		r, err := store.Resume(ctx)
+		loadc <- loaded{r, err}
+	}()
 	a, err := readArchive(ctx, opts.Sources, opts.Read, opts.Threading, opts.Progress.ReadBytes)
+	ld := <-loadc
+	if a != nil {
+		defer a.Close()
+	}
+	// Nothing is written or sent before the checkpoint passed its check.
+	if cerr := store.Check(ctx); cerr != nil && ctx.Err() == nil {
+		return nil, cerr
+	}
 	if err != nil {
 		if ctx.Err() != nil {
 			return nil, fmt.Errorf("read sources: %w", ErrInterrupted)
 		}
 		return nil, err
 	}
-	defer a.Close()
+	if ctx.Err() != nil {
+		return nil, fmt.Errorf("read checkpoint: %w", ErrInterrupted)
+	}
+	if ld.err != nil {
+		return nil, fmt.Errorf("read checkpoint: %w", ld.err)
+	}
 	im.a = a
-
-	states, err := store.Threads(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("read checkpoint: %w", err)
+	resume := ld.r
+	if opts.MetricsFile != "" {
+		// The metrics' last success time starts from earlier runs'.
+		last, err := store.LastDone(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("read checkpoint: %w", err)
+		}
+		if !last.IsZero() {
+			im.noteDone(last)
+		}
 	}
-	known, err := store.MessageTotals(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("read checkpoint: %w", err)
-	}
-	im.seedLastDone(states)
 	if err := im.recordBad(ctx); err != nil {
 		return nil, err
 	}
@@ -103,16 +131,55 @@ func Import(ctx context.Context, api API, store *checkpoint.Store, opts Options)
 		takeCtx, cancel = context.WithTimeout(ctx, opts.MaxDuration)
 		defer cancel()
 	}
-	p := pool.New().WithContext(reqCtx).WithMaxGoroutines(opts.Workers).WithCancelOnError()
+	// Options.Workers workers take the threads from jobs. An error means
+	// the run must stop: the worker cancels runCtx, which stops the feed
+	// and makes every worker skip the jobs still queued.
+	runCtx, cancelRun := context.WithCancel(reqCtx)
+	defer cancelRun()
+	jobs := make(chan job)
+	p := pool.New().WithErrors().WithFirstError()
+	for range opts.Workers {
+		p.Go(func() error {
+			w := &worker{im: im}
+			var first error
+			for j := range jobs {
+				if err := w.run(runCtx, takeCtx, j); err != nil && first == nil {
+					first = err
+					cancelRun()
+				}
+			}
+			// The last thread's answer, even when the run is stopping: the
+			// server said yes.
+			if err := w.flush(runCtx); err != nil && first == nil {
+				first = err
+			}
+			return first
+		})
+	}
+feed:
 	for _, t := range a.threads {
 		if takeCtx.Err() != nil || im.stopped() {
 			break
 		}
-		st, seen := states[t.Key]
-		if seen && st.State == checkpoint.Done && known[t.Key] >= len(uniq(a.messageKeys(t))) {
-			im.c.alreadyDone.Add(1)
-			opts.Progress.ThreadDone()
-			continue
+		st, seen := resume.Open[t.Key]
+		n, done := resume.Done[t.Key]
+		if done {
+			keys := distinct(a.messageKeys(t))
+			if keys > n {
+				// More keys than its events: rejected messages, or grown.
+				if n, err = store.MessageCount(ctx, t.Key); err != nil {
+					if ctx.Err() == nil {
+						im.setFatal(fmt.Errorf("%w: %w", ErrFatal, err))
+					}
+					break
+				}
+			}
+			if n >= keys {
+				im.c.alreadyDone.Add(1)
+				opts.Progress.ThreadDone()
+				continue
+			}
+			seen = true // grown since: its row is read by its worker
 		}
 		if seen && st.State == checkpoint.Failed {
 			// Failed threads wait for `threadlift retry`.
@@ -131,22 +198,13 @@ func Import(ctx context.Context, api API, store *checkpoint.Store, opts Options)
 			continue
 		}
 		im.c.posted.Add(1)
-		p.Go(func(pctx context.Context) (err error) {
-			defer opts.Progress.ThreadDone()
-			if takeCtx.Err() != nil || pctx.Err() != nil {
-				return nil // stopping: leave the thread for the next run
-			}
-			defer func() {
-				if r := recover(); r != nil {
-					err = im.failThread(pctx, t.Key, checkpoint.Failure{
-						Rule: RulePanic, Reason: fmt.Sprintf("internal error: %v", r),
-					})
-					opts.Logger.Error().Str("thread_key", t.Key).Str("stack", string(debug.Stack())).Msgf("panic while importing thread: %v", r)
-				}
-			}()
-			return im.thread(pctx, t, st)
-		})
+		select {
+		case jobs <- job{t: t, st: st, seen: seen, grown: done}:
+		case <-runCtx.Done():
+			break feed
+		}
 	}
+	close(jobs)
 	err = p.Wait()
 
 	sum := im.summary(start, len(a.threads)+len(a.bad), a.idx.len()+len(a.bad))
@@ -170,6 +228,79 @@ func Import(ctx context.Context, api API, store *checkpoint.Store, opts Options)
 		return sum, fmt.Errorf("import: %w", ErrInterrupted)
 	}
 	return sum, nil
+}
+
+// job is one thread for a worker: its checkpoint row when the run started
+// (seen), or, for a done thread that has grown since (grown), a row to read.
+type job struct {
+	t     thread.Thread
+	st    checkpoint.Thread
+	seen  bool
+	grown bool
+}
+
+// worker is one of the Options.Workers goroutines of an import. It holds
+// the answer to its last thread's last request until its next write, so
+// that the answer is recorded in the same transaction as the next
+// thread's write-ahead record: one commit per thread instead of two.
+// Until then that thread is in flight and unresolved in the checkpoint,
+// which is what a crash right after the response would leave anyway and
+// what the next run reconciles. Any other write records it first (flush).
+type worker struct {
+	im      *importer
+	pending *checkpoint.Completion
+}
+
+// flush records the held answer, if any.
+func (w *worker) flush(ctx context.Context) error {
+	if w.pending == nil {
+		return nil
+	}
+	c := w.pending
+	// Recorded even when the run is stopping: the server said yes.
+	if err := w.im.store.MarkCreatedDone(context.WithoutCancel(ctx), c.Key, c.SideConversationID, c.MessageKeys); err != nil {
+		return w.im.setFatal(fmt.Errorf("%w: %w", ErrFatal, err))
+	}
+	w.pending = nil
+	w.im.threadImported()
+	return nil
+}
+
+// run imports one thread. It returns an error only when the whole run
+// must stop.
+func (w *worker) run(ctx, takeCtx context.Context, j job) (err error) {
+	im := w.im
+	defer im.opts.Progress.ThreadDone()
+	if takeCtx.Err() != nil || ctx.Err() != nil {
+		return nil // stopping: leave the thread for the next run
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			if err = w.flush(ctx); err == nil {
+				err = im.failThread(ctx, j.t.Key, checkpoint.Failure{
+					Rule: RulePanic, Reason: fmt.Sprintf("internal error: %v", r),
+				})
+			}
+			im.opts.Logger.Error().Str("thread_key", j.t.Key).Str("stack", string(debug.Stack())).Msgf("panic while importing thread: %v", r)
+		}
+	}()
+	st := j.st
+	if j.grown {
+		row, found, err := im.store.Thread(ctx, j.t.Key)
+		if err != nil {
+			return im.setFatal(fmt.Errorf("%w: %w", ErrFatal, err))
+		}
+		if found {
+			st = row
+		}
+	}
+	return im.thread(ctx, w, j.t, st, j.seen)
+}
+
+// threadImported counts a thread whose last answer was recorded.
+func (im *importer) threadImported() {
+	im.c.imported.Add(1)
+	im.noteDone(im.opts.Now())
 }
 
 func (im *importer) stopped() bool { return im.fatalErr() != nil }
@@ -228,13 +359,17 @@ func (im *importer) recordBad(ctx context.Context) error {
 	return nil
 }
 
-// thread imports one thread. It returns an error only when the whole run
-// must stop.
-func (im *importer) thread(ctx context.Context, t thread.Thread, st checkpoint.Thread) error {
+// thread imports one thread. seen says whether the checkpoint knew it
+// when the run started (st is then its row). It returns an error only
+// when the whole run must stop.
+func (im *importer) thread(ctx context.Context, w *worker, t thread.Thread, st checkpoint.Thread, seen bool) error {
 	msgs, dups, err := im.a.loadThread(t)
 	if err != nil {
 		if im.otherShard(0, t.Key) {
 			return nil
+		}
+		if err := w.flush(ctx); err != nil {
+			return err
 		}
 		return im.failThread(ctx, t.Key, checkpoint.Failure{Rule: RuleRead, Reason: err.Error()})
 	}
@@ -242,10 +377,14 @@ func (im *importer) thread(ctx context.Context, t thread.Thread, st checkpoint.T
 	if im.otherShard(plan.TicketID, t.Key) {
 		return nil // another shard's: nothing registered, nothing sent
 	}
-	if err := im.register(ctx, plan); err != nil {
-		return err
-	}
+	reg := im.registration(plan)
 	if !plan.Valid() {
+		if err := w.flush(ctx); err != nil {
+			return err
+		}
+		if err := im.store.RegisterBatch(ctx, []checkpoint.Registration{reg}); err != nil {
+			return im.setFatal(fmt.Errorf("%w: %w", ErrFatal, err))
+		}
 		im.c.rejected.Add(1)
 		if st.SideConversationID != "" {
 			// Imported by an earlier run and invalid now (the config or the
@@ -260,20 +399,29 @@ func (im *importer) thread(ctx context.Context, t thread.Thread, st checkpoint.T
 		im.opts.Logger.Info().Str("thread_key", plan.ThreadKey).Str("source", plan.Source.String()).Str("rule", plan.Rule).Msg(plan.Reason)
 		return nil
 	}
-	unlock, err := im.locks.lock(ctx, plan.TicketID)
-	if err != nil {
-		return nil // stopping
+	unlock, ok := im.locks.tryLock(plan.TicketID)
+	if !ok {
+		// Another worker is writing to this ticket: record the held answer
+		// rather than keep it while waiting.
+		if err := w.flush(ctx); err != nil {
+			return err
+		}
+		if unlock, err = im.locks.lock(ctx, plan.TicketID); err != nil {
+			return nil // stopping
+		}
 	}
 	defer unlock()
-	return im.post(ctx, plan, st)
+	return im.post(ctx, w, plan, st, seen, reg)
 }
 
-func (im *importer) register(ctx context.Context, plan *mapping.Plan) error {
+// registration is what the checkpoint records of a mapped thread: the
+// thread and its messages, importable ones pending.
+func (im *importer) registration(plan *mapping.Plan) checkpoint.Registration {
 	th := checkpoint.Thread{
 		Key: plan.ThreadKey, TicketID: plan.TicketID, State: checkpoint.Pending,
 		EventsTotal: len(plan.Events), Subject: plan.SideConversation.Subject, Source: plan.Source.String(),
 	}
-	var msgs []checkpoint.Message
+	msgs := make([]checkpoint.Message, 0, len(plan.Events)+len(plan.Rejected))
 	for i, e := range plan.Events {
 		msgs = append(msgs, checkpoint.Message{ThreadKey: plan.ThreadKey, Key: e.Key, Seq: i, State: checkpoint.MessagePending, Source: e.Source.String()})
 	}
@@ -286,34 +434,69 @@ func (im *importer) register(ctx context.Context, plan *mapping.Plan) error {
 		im.c.rejectedMsgs.Add(1)
 		msgs = append(msgs, checkpoint.Message{ThreadKey: plan.ThreadKey, Key: r.Key, Seq: len(plan.Events) + i, State: checkpoint.MessageRejected, Source: r.Source.String(), Rule: r.Rule, Reason: r.Reason})
 	}
-	if err := im.store.Register(ctx, th, msgs); err != nil {
-		return im.setFatal(fmt.Errorf("%w: %w", ErrFatal, err))
-	}
-	return nil
+	return checkpoint.Registration{Thread: th, Messages: msgs}
 }
 
-// post sends a valid thread's pending events: one import request, then
-// events/import requests, each recorded before it is sent and after the
-// server said yes. Whenever a write's outcome is unknown, the ticket is
-// read back before anything is sent again.
-func (im *importer) post(ctx context.Context, plan *mapping.Plan, st checkpoint.Thread) error {
+// post registers a valid thread and sends its pending events: one import
+// request, then events/import requests, each recorded before it is sent
+// and after the server said yes. Whenever a write's outcome is unknown,
+// the ticket is read back before anything is sent again.
+//
+// The registration goes into the same transaction as the first
+// write-ahead record when nothing else needs the thread registered
+// before (a reconciliation, an attachment upload), together with the
+// worker's held answer to its previous thread: one durable write. The
+// answer to the last request marks the thread done, and is held by the
+// worker in turn (see worker).
+func (im *importer) post(ctx context.Context, w *worker, plan *mapping.Plan, st checkpoint.Thread, seen bool, reg checkpoint.Registration) error {
 	key := plan.ThreadKey
-	imported, err := im.store.ImportedMessages(ctx, key)
-	if err != nil {
-		return im.setFatal(fmt.Errorf("%w: %w", ErrFatal, err))
+	registered := false
+	register := func() error {
+		if registered {
+			return nil
+		}
+		if err := w.flush(ctx); err != nil {
+			return err
+		}
+		if err := im.store.RegisterBatch(ctx, []checkpoint.Registration{reg}); err != nil {
+			return im.setFatal(fmt.Errorf("%w: %w", ErrFatal, err))
+		}
+		registered = true
+		return nil
+	}
+	// A thread the checkpoint did not know when the run started has
+	// nothing imported and no upload recorded: only this worker writes it.
+	// (Were it otherwise, MarkInFlight would refuse to send an imported
+	// message again.)
+	imported := map[string]bool{}
+	if seen {
+		var err error
+		if imported, err = im.store.ImportedMessages(ctx, key); err != nil {
+			return im.setFatal(fmt.Errorf("%w: %w", ErrFatal, err))
+		}
 	}
 	scID := st.SideConversationID
 	// A request of this thread may have landed without us knowing (a kill,
 	// a timeout, a 5xx): look on the ticket before sending anything.
 	reconcile := st.Unresolved || st.State == checkpoint.InFlight
+	if seen || reconcile {
+		// Only a new thread's first write-ahead record takes the held answer.
+		if err := w.flush(ctx); err != nil {
+			return err
+		}
+	}
 	n := im.opts.Mapper.MaxEventsPerRequest()
 	attempts := 0
+	done := false
 	var uploads map[string]map[int]checkpoint.Upload
 	for {
 		if ctx.Err() != nil {
 			return nil // the thread stays in flight; the next run reconciles it
 		}
 		if reconcile {
+			if err := register(); err != nil {
+				return err
+			}
 			id, present, err := im.reconcile(ctx, plan)
 			if err != nil {
 				return im.failRequest(ctx, plan, err)
@@ -349,35 +532,55 @@ func (im *importer) post(ctx context.Context, plan *mapping.Plan, st checkpoint.
 		}
 		chunk := slices.Clone(pending[:min(n, len(pending))])
 		keys := make([]string, len(chunk))
+		hasUploads := false
 		for i, e := range chunk {
 			keys[i] = e.Key
+			hasUploads = hasUploads || len(e.Upload) > 0
 		}
 
-		if uploads == nil {
-			if uploads, err = im.store.Uploads(ctx, key); err != nil {
-				return im.setFatal(fmt.Errorf("%w: %w", ErrFatal, err))
+		if hasUploads {
+			if err := register(); err != nil { // RecordUpload needs the thread; flushes
+				return err
 			}
-		}
-		if err := im.uploadAttachments(ctx, plan, chunk, uploads); err != nil {
-			switch {
-			case ctx.Err() != nil || im.stopped():
-				return nil
-			case errors.Is(err, errAttachmentRead):
-				return im.failThread(ctx, key, checkpoint.Failure{Rule: RuleRead, Reason: err.Error()})
+			if uploads == nil {
+				uploads = map[string]map[int]checkpoint.Upload{}
+				if seen {
+					var err error
+					if uploads, err = im.store.Uploads(ctx, key); err != nil {
+						return im.setFatal(fmt.Errorf("%w: %w", ErrFatal, err))
+					}
+				}
 			}
-			return im.failRequest(ctx, plan, err)
+			if err := im.uploadAttachments(ctx, plan, chunk, uploads); err != nil {
+				switch {
+				case ctx.Err() != nil || im.stopped():
+					return nil
+				case errors.Is(err, errAttachmentRead):
+					return im.failThread(ctx, key, checkpoint.Failure{Rule: RuleRead, Reason: err.Error()})
+				}
+				return im.failRequest(ctx, plan, err)
+			}
 		}
 
-		kind := "import"
+		kind := checkpoint.KindImport
 		if scID != "" {
-			kind = "events_import"
+			kind = checkpoint.KindEventsImport
 		}
-		if err := im.store.MarkInFlight(ctx, key, kind, keys); err != nil {
+		// The write-ahead record: durable before the request is sent.
+		var err error
+		if registered {
+			err = im.store.MarkInFlight(ctx, key, kind, keys)
+		} else if err = im.store.RegisterInFlight(ctx, w.pending, reg, kind, keys); err == nil && w.pending != nil {
+			w.pending = nil
+			im.threadImported()
+		}
+		if err != nil {
 			return im.setFatal(fmt.Errorf("%w: %w", ErrFatal, err))
 		}
+		registered = true
 		im.c.requests.Add(1)
 		var resp *zendesk.ImportResponse
-		if kind == "import" {
+		if kind == checkpoint.KindImport {
 			im.c.importReqs.Add(1)
 			resp, err = im.api.Import(ctx, plan.TicketID, plan.ImportRequest(chunk))
 			if err == nil && (resp.SideConversation == nil || resp.SideConversation.ID == "") {
@@ -394,10 +597,15 @@ func (im *importer) post(ctx context.Context, plan *mapping.Plan, st checkpoint.
 			resp, err = im.api.ImportEvents(ctx, plan.TicketID, scID, mapping.EventsRequest(chunk))
 		}
 		if err == nil {
-			if kind == "import" {
+			if kind == checkpoint.KindImport {
 				scID = resp.SideConversation.ID
 			}
-			if err := im.store.MarkCreated(ctx, key, scID, keys); err != nil {
+			// The last chunk: every event is imported once this is
+			// recorded, with the worker's next write.
+			done = len(chunk) == len(pending)
+			if done {
+				w.pending = &checkpoint.Completion{Key: key, SideConversationID: scID, MessageKeys: keys}
+			} else if err := im.store.MarkCreated(ctx, key, scID, keys); err != nil {
 				return im.setFatal(fmt.Errorf("%w: %w", ErrFatal, err))
 			}
 			for _, k := range keys {
@@ -440,11 +648,15 @@ func (im *importer) post(ctx context.Context, plan *mapping.Plan, st checkpoint.
 			}
 		}
 	}
-	if err := im.store.MarkDone(ctx, key); err != nil {
-		return im.setFatal(fmt.Errorf("%w: %w", ErrFatal, err))
+	if !done {
+		if err := register(); err != nil {
+			return err
+		}
+		if err := im.store.MarkDone(ctx, key); err != nil {
+			return im.setFatal(fmt.Errorf("%w: %w", ErrFatal, err))
+		}
+		im.threadImported()
 	}
-	im.c.imported.Add(1)
-	im.noteDone(im.opts.Now())
 	return nil
 }
 
@@ -529,14 +741,25 @@ func (im *importer) setFatal(err error) error {
 	return err
 }
 
-func uniq(keys []string) []string {
-	seen := make(map[string]bool, len(keys))
-	out := keys[:0:0]
-	for _, k := range keys {
-		if !seen[k] {
-			seen[k] = true
-			out = append(out, k)
+// distinct counts the distinct keys. It runs for every done thread of a
+// resumed run: small threads, the common case, are counted without a map.
+func distinct(keys []string) int {
+	if len(keys) <= 16 {
+		n := 0
+	next:
+		for i, k := range keys {
+			for _, prev := range keys[:i] {
+				if prev == k {
+					continue next
+				}
+			}
+			n++
 		}
+		return n
 	}
-	return out
+	seen := make(map[string]bool, len(keys))
+	for _, k := range keys {
+		seen[k] = true
+	}
+	return len(seen)
 }

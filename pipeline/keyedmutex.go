@@ -17,12 +17,13 @@ type ticketLock struct {
 	refs int
 }
 
-func (l *ticketLocks) lock(ctx context.Context, id int64) (unlock func(), err error) {
+// ref returns ticket id's lock, counted as used until release.
+func (l *ticketLocks) ref(id int64) (tl *ticketLock, release func()) {
 	l.mu.Lock()
 	if l.locks == nil {
 		l.locks = make(map[int64]*ticketLock)
 	}
-	tl := l.locks[id]
+	tl = l.locks[id]
 	if tl == nil {
 		tl = &ticketLock{ch: make(chan struct{}, 1)}
 		l.locks[id] = tl
@@ -30,7 +31,7 @@ func (l *ticketLocks) lock(ctx context.Context, id int64) (unlock func(), err er
 	tl.refs++
 	l.mu.Unlock()
 
-	release := func() {
+	return tl, func() {
 		l.mu.Lock()
 		tl.refs--
 		if tl.refs == 0 {
@@ -38,11 +39,27 @@ func (l *ticketLocks) lock(ctx context.Context, id int64) (unlock func(), err er
 		}
 		l.mu.Unlock()
 	}
+}
+
+func (l *ticketLocks) lock(ctx context.Context, id int64) (unlock func(), err error) {
+	tl, release := l.ref(id)
 	select {
 	case tl.ch <- struct{}{}:
 		return func() { <-tl.ch; release() }, nil
 	case <-ctx.Done():
 		release()
 		return nil, ctx.Err()
+	}
+}
+
+// tryLock takes the lock of ticket id if it is free, without waiting.
+func (l *ticketLocks) tryLock(id int64) (unlock func(), ok bool) {
+	tl, release := l.ref(id)
+	select {
+	case tl.ch <- struct{}{}:
+		return func() { <-tl.ch; release() }, true
+	default:
+		release()
+		return nil, false
 	}
 }

@@ -12,7 +12,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/threadlift/threadlift/checkpoint"
 	"github.com/threadlift/threadlift/pipeline/report"
 	"github.com/threadlift/threadlift/zendesk"
 )
@@ -221,16 +220,6 @@ func (im *importer) startMetrics(ctx context.Context, start time.Time) (finish f
 		close(done)
 		wg.Wait()
 		im.writeMetrics(ctx, start)
-	}
-}
-
-// seedLastDone starts the last-success time from the checkpoint: the
-// latest done thread of earlier runs.
-func (im *importer) seedLastDone(states map[string]checkpoint.Thread) {
-	for _, st := range states {
-		if st.State == checkpoint.Done && !st.UpdatedAt.IsZero() {
-			im.noteDone(st.UpdatedAt)
-		}
 	}
 }
 

@@ -23,11 +23,18 @@ func (s *flexString) UnmarshalJSON(b []byte) error {
 	case len(b) == 0 || bytes.Equal(b, []byte("null")):
 		return nil
 	case b[0] == '"':
+		if v, ok := plainString(b); ok {
+			*s = flexString(v)
+			return nil
+		}
 		var v string
 		if err := json.Unmarshal(b, &v); err != nil {
 			return err
 		}
 		*s = flexString(v)
+		return nil
+	case isInteger(b):
+		*s = flexString(b)
 		return nil
 	default:
 		var n json.Number
@@ -37,6 +44,40 @@ func (s *flexString) UnmarshalJSON(b []byte) error {
 		*s = flexString(n.String())
 		return nil
 	}
+}
+
+// plainString returns the content of a JSON string literal b that needs
+// no decoding: printable ASCII without escapes, as ids and e-mail
+// addresses are. Anything else is left to encoding/json, which also
+// replaces invalid UTF-8. It saves a full json.Unmarshal per field: each
+// participant of every event of a response has several.
+func plainString(b []byte) (string, bool) {
+	if len(b) < 2 || b[len(b)-1] != '"' {
+		return "", false
+	}
+	in := b[1 : len(b)-1]
+	for _, c := range in {
+		if c < 0x20 || c >= 0x7f || c == '"' || c == '\\' {
+			return "", false
+		}
+	}
+	return string(in), true
+}
+
+// isInteger reports whether b is a JSON integer literal: -?(0|[1-9][0-9]*).
+func isInteger(b []byte) bool {
+	if len(b) > 0 && b[0] == '-' {
+		b = b[1:]
+	}
+	if len(b) == 0 || (b[0] == '0' && len(b) > 1) {
+		return false
+	}
+	for _, c := range b {
+		if c < '0' || c > '9' {
+			return false
+		}
+	}
+	return true
 }
 
 // flexInt decodes a JSON number, numeric string or null into an int64.
@@ -64,6 +105,15 @@ func (i *flexInt) UnmarshalJSON(b []byte) error {
 
 // UnmarshalJSON decodes a participant leniently (see flexString).
 func (p *Participant) UnmarshalJSON(b []byte) error {
+	// Most participants have the documented types: decode them as they
+	// are, and only an odd one field by field (one method call per field
+	// costs more than the whole strict decode).
+	type strict Participant
+	var sp strict
+	if json.Unmarshal(b, &sp) == nil {
+		*p = Participant(sp)
+		return nil
+	}
 	var w struct {
 		UserID           flexInt    `json:"user_id"`
 		Name             flexString `json:"name"`
@@ -129,6 +179,12 @@ func jsonUnmarshal(b []byte, v any) error { return json.Unmarshal(b, v) }
 // object (other Zendesk APIs send {"channel": ...}).
 func (e *Event) UnmarshalJSON(b []byte) error {
 	type plain Event
+	// The documented shape first ("via" a string or absent).
+	var pe plain
+	if json.Unmarshal(b, &pe) == nil {
+		*e = Event(pe)
+		return nil
+	}
 	var w struct {
 		plain
 		Via json.RawMessage `json:"via"`

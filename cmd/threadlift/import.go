@@ -168,7 +168,9 @@ func runImport(cmd *cobra.Command, g *globalOptions, o importOptions) error {
 	}
 
 	ctx := cmd.Context()
-	store, err := checkpoint.Open(ctx, cfg.Checkpoint.Path, checkpoint.Options{})
+	// The integrity check runs while pipeline.Import reads the archive;
+	// Import waits for it before anything is written or sent.
+	store, err := checkpoint.Open(ctx, cfg.Checkpoint.Path, checkpoint.Options{DeferCheck: true})
 	if err != nil {
 		return err
 	}

@@ -28,6 +28,9 @@ type globalOptions struct {
 	logLevel   string
 	logFormat  string
 	noProgress bool
+	// cpuProfile is the hidden --cpuprofile FILE: a pprof CPU profile of
+	// the command, for performance work.
+	cpuProfile string
 	// shard is --shard I/N of import, status, failures and retry; the zero
 	// value means no split. checkpointBase is checkpoint.path before the
 	// shard's suffix.
@@ -71,6 +74,8 @@ of imported email side conversations is not documented.`,
 	f.StringVar(&g.logLevel, "log-level", "info", "log level: debug|info|warn|error")
 	f.StringVar(&g.logFormat, "log-format", "", "log format: console|json (default: console when stderr is a terminal, json otherwise)")
 	f.BoolVar(&g.noProgress, "no-progress", false, "no progress bar or progress log lines")
+	f.StringVar(&g.cpuProfile, "cpuprofile", "", "write a pprof CPU profile of the command to this file")
+	f.MarkHidden("cpuprofile")
 
 	status, failures, retry := newStatusCommand(g), newFailuresCommand(g), newRetryCommand(g)
 	cmd.AddCommand(
@@ -81,6 +86,9 @@ of imported email side conversations is not documented.`,
 	)
 	for _, c := range []*cobra.Command{status, failures, retry} {
 		withShardCheckpoint(g, c)
+	}
+	for _, c := range cmd.Commands() {
+		withCPUProfile(g, c)
 	}
 	return cmd
 }

@@ -24,6 +24,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime/pprof"
 	"strings"
 	"syscall"
 	"time"
@@ -64,6 +65,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		maxAttach   = fl.Int64("max-attachment-bytes", 0, "upload size cap (0 = 50 MiB)")
 		conflicts   = fl.Bool("conflict-on-concurrent-writes", false, "answer 409 to a write on a ticket with a write in flight")
 		verbose     = fl.Bool("verbose", false, "log every request to stderr")
+		cpuProfile  = fl.String("cpuprofile", "", "write a pprof CPU profile to this file until stopped (for performance work)")
 		fs          zendesktest.Faults
 	)
 	fl.Float64Var(&fs.P500, "fault-500", 0, "probability of a 500")
@@ -147,6 +149,21 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if !*allowRemote && !loopbackAddr(*addr) {
 		fmt.Fprintf(stderr, "zendesk-fake: refusing to listen on non-loopback address %q without --allow-remote\n", *addr)
 		return 2
+	}
+
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err == nil {
+			err = pprof.StartCPUProfile(f)
+		}
+		if err != nil {
+			fmt.Fprintf(stderr, "zendesk-fake: --cpuprofile: %v\n", err)
+			return 2
+		}
+		defer func() {
+			pprof.StopCPUProfile()
+			f.Close()
+		}()
 	}
 
 	fake := zendesktest.New(cfg)

@@ -585,12 +585,14 @@ func (f *Fake) importResponse(w http.ResponseWriter, r *http.Request, status int
 	if len(added) > 0 {
 		first = &added[0]
 	}
-	writeJSON(w, status, map[string]any{
-		"event":             first,
-		"events":            added,
-		"side_conversation": c.SideConversation,
-		"updates":           map[string]any{},
-	})
+	// A struct rather than a map: the same JSON (fields in the map's sorted
+	// key order), without sorting keys at every response.
+	writeJSON(w, status, struct {
+		Event            *zendesk.Event           `json:"event"`
+		Events           []zendesk.Event          `json:"events"`
+		SideConversation zendesk.SideConversation `json:"side_conversation"`
+		Updates          struct{}                 `json:"updates"`
+	}{first, added, c.SideConversation, struct{}{}})
 }
 
 func ticketJSON(r *http.Request, t *ticket) map[string]any {
