@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"time"
@@ -33,6 +34,8 @@ type globalOptions struct {
 	// shard's suffix.
 	shard          shardFlag
 	checkpointBase string
+	// cpuProfile is the hidden --cpuprofile FILE: for measuring, not for users.
+	cpuProfile string
 
 	stdout, stderr io.Writer
 	getenv         func(string) string
@@ -82,7 +85,41 @@ of imported email side conversations is not documented.`,
 	for _, c := range []*cobra.Command{status, failures, retry} {
 		withShardCheckpoint(g, c)
 	}
+	f.StringVar(&g.cpuProfile, "cpuprofile", "", "write a CPU profile of the command to this file")
+	f.MarkHidden("cpuprofile")
+	for _, c := range cmd.Commands() {
+		withCPUProfile(g, c)
+	}
 	return cmd
+}
+
+// withCPUProfile wraps a command's RunE so that --cpuprofile covers it
+// whatever it returns (a PersistentPostRun would not run after an error,
+// and validate returns one whenever a thread is rejected).
+func withCPUProfile(g *globalOptions, c *cobra.Command) {
+	run := c.RunE
+	if run == nil {
+		return
+	}
+	c.RunE = func(cmd *cobra.Command, args []string) error {
+		if g.cpuProfile == "" {
+			return run(cmd, args)
+		}
+		f, err := os.Create(g.cpuProfile)
+		if err != nil {
+			return fmt.Errorf("create cpu profile: %w", err)
+		}
+		if err := pprof.StartCPUProfile(f); err != nil {
+			f.Close()
+			return fmt.Errorf("start cpu profile: %w", err)
+		}
+		err = run(cmd, args)
+		pprof.StopCPUProfile()
+		if cerr := f.Close(); cerr != nil && err == nil {
+			err = fmt.Errorf("write cpu profile: %w", cerr)
+		}
+		return err
+	}
 }
 
 // withShardCheckpoint gives a command that reads the checkpoint a --shard
