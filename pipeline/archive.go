@@ -138,22 +138,23 @@ func (a *archive) messageKeys(t thread.Thread) []string {
 
 // load decodes one envelope. A record already rejected while scanning is
 // not decoded (it may be far too large): it keeps its envelope issues.
-func (a *archive) load(i int) (*sources.Message, error) {
+func (a *archive) load(i int, lo sources.LoadOptions) (*sources.Message, error) {
 	env := a.idx.envelope(i)
 	if env.Rejected() {
 		return &sources.Message{Envelope: env, Issues: env.Issues}, nil
 	}
-	msg, err := a.readers[a.idx.src(i)].Load(env)
+	msg, err := sources.LoadWith(a.readers[a.idx.src(i)], env, lo)
 	if err != nil {
 		return nil, fmt.Errorf("load %s: %w", env.Loc, err)
 	}
 	return msg, nil
 }
 
-// loadThread decodes a thread's members (chronological) and duplicates.
-func (a *archive) loadThread(t thread.Thread) (msgs, dups []*sources.Message, err error) {
+// loadThread decodes a thread's members (chronological) and duplicates,
+// leaving out what lo says.
+func (a *archive) loadThread(t thread.Thread, lo sources.LoadOptions) (msgs, dups []*sources.Message, err error) {
 	for _, m := range t.Members {
-		msg, err := a.load(m)
+		msg, err := a.load(m, lo)
 		if err != nil {
 			return nil, nil, err
 		}

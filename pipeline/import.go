@@ -16,6 +16,7 @@ import (
 	"github.com/threadlift/threadlift/mapping"
 	"github.com/threadlift/threadlift/mapping/thread"
 	"github.com/threadlift/threadlift/pipeline/report"
+	"github.com/threadlift/threadlift/sources"
 	"github.com/threadlift/threadlift/zendesk"
 )
 
@@ -363,7 +364,7 @@ func (im *importer) recordBad(ctx context.Context) error {
 // when the run started (st is then its row). It returns an error only
 // when the whole run must stop.
 func (im *importer) thread(ctx context.Context, w *worker, t thread.Thread, st checkpoint.Thread, seen bool) error {
-	msgs, dups, err := im.a.loadThread(t)
+	msgs, dups, err := im.a.loadThread(t, sources.LoadOptions{})
 	if err != nil {
 		if im.otherShard(0, t.Key) {
 			return nil

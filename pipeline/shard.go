@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/threadlift/threadlift/mapping/thread"
+	"github.com/threadlift/threadlift/sources"
 )
 
 // Shard is one part of a migration split over Count processes
@@ -139,7 +140,7 @@ func (im *importer) otherShard(ticketID int64, key string) bool {
 // --limit, which must know whether a thread is this shard's before it
 // counts it. thread does the same again when it imports it.
 func (im *importer) ownsThread(t thread.Thread) bool {
-	msgs, dups, err := im.a.loadThread(t)
+	msgs, dups, err := im.a.loadThread(t, sources.LoadOptions{})
 	if err != nil {
 		return im.opts.Shard.Owns(0, t.Key)
 	}

@@ -5,11 +5,16 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"runtime"
 	"sort"
 	"strconv"
+	"sync/atomic"
 	"time"
 
+	"github.com/sourcegraph/conc/stream"
+
 	"github.com/threadlift/threadlift/mapping"
+	"github.com/threadlift/threadlift/mapping/thread"
 	"github.com/threadlift/threadlift/pipeline/report"
 	"github.com/threadlift/threadlift/sources"
 )
@@ -25,6 +30,10 @@ type ReportOptions struct {
 	Samples int
 	// TopTickets is how many tickets the top_tickets list holds; default 20.
 	TopTickets int
+	// Workers is how many threads are loaded and mapped at once; default
+	// one more than GOMAXPROCS, at most 4. The report does not depend on
+	// it: threads are added to it in thread order.
+	Workers int
 }
 
 func (o *ReportOptions) defaults() {
@@ -36,6 +45,12 @@ func (o *ReportOptions) defaults() {
 	}
 	if o.TopTickets <= 0 {
 		o.TopTickets = 20
+	}
+	if o.Workers <= 0 {
+		// One more than the cores keeps them busy while a worker waits for
+		// a read; beyond a few the in-order consumer is the limit, and
+		// every worker holds a thread's messages.
+		o.Workers = min(runtime.GOMAXPROCS(0)+1, 4)
 	}
 }
 
@@ -105,65 +120,14 @@ func ValidateReport(ctx context.Context, opts Options, ropts ReportOptions) (*re
 	}
 	sort.Slice(rep.MessagesPerMonth, func(i, j int) bool { return rep.MessagesPerMonth[i].Month < rep.MessagesPerMonth[j].Month })
 
-	tickets := make(map[int64]*report.TicketCount)
-	var perThread, perSC []int
-	n := opts.Mapper.MaxEventsPerRequest()
-	rep.Chunks.MaxEventsPerRequest = n
+	v := &validation{rep: rep, ropts: ropts, n: opts.Mapper.MaxEventsPerRequest(),
+		tickets: make(map[int64]*report.TicketCount), rejectedBySource: rejectedBySource, threadsBySource: threadsBySource}
+	rep.Chunks.MaxEventsPerRequest = v.n
 	rep.Attachments.LimitBytes = ropts.OversizeAttachmentBytes
-	for _, t := range a.threads {
-		if err := ctx.Err(); err != nil {
-			return nil, fmt.Errorf("validate: %w", ErrInterrupted)
-		}
-		msgs, dups, err := a.loadThread(t)
-		if err != nil {
-			return nil, err
-		}
-		plan := opts.Mapper.Map(t.Key, msgs, dups)
-		rep.Threads++
-		perThread = append(perThread, len(msgs)+len(dups))
-		threadsBySource[plan.Source.File]++
-		addIssues(rep, plan)
-		for _, r := range plan.Rejected {
-			if r.Duplicate {
-				rep.DuplicateMsgs++
-				continue
-			}
-			rep.RejectedMsgs++
-			rejectedBySource[r.Source.File]++
-		}
-		if !plan.Valid() {
-			rep.InvalidThreads++
-			opts.Progress.ThreadDone()
-			continue
-		}
-		rep.ValidThreads++
-		rep.ImportableMsgs += len(plan.Events)
-		perSC = append(perSC, len(plan.Events))
-		chunks := mapping.Chunks(plan.Events, n)
-		rep.RequestsByKind.Import++
-		rep.RequestsByKind.EventsImport += len(chunks) - 1
-		if len(chunks) > 1 {
-			rep.Chunks.Split++
-		}
-		rep.Chunks.MaxPerSideConversation = max(rep.Chunks.MaxPerSideConversation, len(chunks))
-		tc := tickets[plan.TicketID]
-		if tc == nil {
-			tc = &report.TicketCount{TicketID: plan.TicketID}
-			tickets[plan.TicketID] = tc
-		}
-		tc.SideConversations++
-		tc.Events += len(plan.Events)
-		tc.Requests += len(chunks)
-		addAttachments(&rep.Attachments, plan)
-		if len(rep.Samples) < ropts.Samples {
-			s, err := sample(plan, chunks[0], len(chunks))
-			if err != nil {
-				return nil, err
-			}
-			rep.Samples = append(rep.Samples, s)
-		}
-		opts.Progress.ThreadDone()
+	if err := v.addThreads(ctx, a, opts); err != nil {
+		return nil, err
 	}
+	tickets, perThread, perSC := v.tickets, v.perThread, v.perSC
 	rep.Messages = a.idx.len() + len(a.bad)
 	rep.Tickets = len(tickets)
 	rep.RequestsPlanned = rep.RequestsByKind.Import + rep.RequestsByKind.EventsImport
@@ -203,6 +167,142 @@ func ValidateReport(ctx context.Context, opts Options, ropts ReportOptions) (*re
 	rep.PredictedSeconds = rep.Duration.Seconds
 	rep.Finish()
 	return rep, nil
+}
+
+// validation is the part of the report built thread by thread, in thread
+// order.
+type validation struct {
+	rep              *report.Report
+	ropts            ReportOptions
+	n                int // events per request
+	tickets          map[int64]*report.TicketCount
+	perThread, perSC []int
+	rejectedBySource map[string]int
+	threadsBySource  map[string]int
+}
+
+// threadResult is one thread loaded and mapped by a worker.
+type threadResult struct {
+	t        thread.Thread
+	messages int // members and duplicates
+	plan     *mapping.Plan
+	err      error
+}
+
+// addThreads loads and maps the threads on ropts.Workers goroutines and adds
+// them to the report in thread order, so the report is the same whatever
+// the number of workers. At most Workers+2 threads are loaded and not yet
+// added (the stream's queue), whatever the archive's size.
+func (v *validation) addThreads(ctx context.Context, a *archive, opts Options) error {
+	// Messages are loaded without the text of HTML bodies: nothing the
+	// report counts depends on it. Samples show the text, and are loaded
+	// again in full (see add).
+	light := sources.LoadOptions{NoHTMLText: true}
+	s := stream.New().WithMaxGoroutines(v.ropts.Workers)
+	var stop atomic.Bool // set by the consumer at the first error
+	var err error        // the consumer's first error; read after s.Wait
+	added := 0
+	for _, t := range a.threads {
+		if ctx.Err() != nil || stop.Load() {
+			break
+		}
+		s.Go(func() stream.Callback {
+			r := threadResult{t: t}
+			if ctx.Err() == nil && !stop.Load() {
+				r.plan, r.messages, r.err = a.mapThread(opts.Mapper, t, light)
+			}
+			return func() {
+				if err != nil || r.plan == nil && r.err == nil {
+					return // stopping: this thread and the rest are not added
+				}
+				if r.err == nil {
+					r.err = v.add(a, opts.Mapper, r)
+				}
+				if r.err != nil {
+					err = r.err
+					stop.Store(true)
+					return
+				}
+				added++
+				opts.Progress.ThreadDone()
+			}
+		})
+	}
+	s.Wait()
+	switch {
+	case err != nil:
+		return err
+	case added < len(a.threads):
+		return fmt.Errorf("validate: %w", ErrInterrupted)
+	}
+	return nil
+}
+
+// mapThread loads a thread's messages with lo and maps them. messages
+// counts its members and duplicates.
+func (a *archive) mapThread(m *mapping.Mapper, t thread.Thread, lo sources.LoadOptions) (plan *mapping.Plan, messages int, err error) {
+	msgs, dups, err := a.loadThread(t, lo)
+	if err != nil {
+		return nil, 0, err
+	}
+	return m.Map(t.Key, msgs, dups), len(msgs) + len(dups), nil
+}
+
+// add adds one thread's plan to the report.
+func (v *validation) add(a *archive, m *mapping.Mapper, r threadResult) error {
+	rep, plan := v.rep, r.plan
+	if plan.Valid() && len(rep.Samples) < v.ropts.Samples {
+		// A sample shows the requests as import sends them: load the
+		// thread again in full. The plan is the same but for body text.
+		full, _, err := a.mapThread(m, r.t, sources.LoadOptions{})
+		if err != nil {
+			return err
+		}
+		plan = full
+	}
+	rep.Threads++
+	v.perThread = append(v.perThread, r.messages)
+	v.threadsBySource[plan.Source.File]++
+	addIssues(rep, plan)
+	for _, r := range plan.Rejected {
+		if r.Duplicate {
+			rep.DuplicateMsgs++
+			continue
+		}
+		rep.RejectedMsgs++
+		v.rejectedBySource[r.Source.File]++
+	}
+	if !plan.Valid() {
+		rep.InvalidThreads++
+		return nil
+	}
+	rep.ValidThreads++
+	rep.ImportableMsgs += len(plan.Events)
+	v.perSC = append(v.perSC, len(plan.Events))
+	chunks := mapping.Chunks(plan.Events, v.n)
+	rep.RequestsByKind.Import++
+	rep.RequestsByKind.EventsImport += len(chunks) - 1
+	if len(chunks) > 1 {
+		rep.Chunks.Split++
+	}
+	rep.Chunks.MaxPerSideConversation = max(rep.Chunks.MaxPerSideConversation, len(chunks))
+	tc := v.tickets[plan.TicketID]
+	if tc == nil {
+		tc = &report.TicketCount{TicketID: plan.TicketID}
+		v.tickets[plan.TicketID] = tc
+	}
+	tc.SideConversations++
+	tc.Events += len(plan.Events)
+	tc.Requests += len(chunks)
+	addAttachments(&rep.Attachments, plan)
+	if len(rep.Samples) < v.ropts.Samples {
+		s, err := sample(plan, chunks[0], len(chunks))
+		if err != nil {
+			return err
+		}
+		rep.Samples = append(rep.Samples, s)
+	}
+	return nil
 }
 
 func addIssues(rep *report.Report, plan *mapping.Plan) {

@@ -10,8 +10,6 @@ import (
 	"os"
 	"strconv"
 	"strings"
-
-	"github.com/emersion/go-message/textproto"
 )
 
 // Attachments.
@@ -39,7 +37,8 @@ import (
 // name, RFC 2231 (any charset, continuations) and RFC 2047 encodings
 // decoded; a part without a name gets "attachment-N.ext" (N its position
 // in Message.Attachments). Size is the decoded size, counted by streaming
-// the part; content is never held.
+// the part (a base64 part is counted from its characters, as decoding
+// them would, without decoding them); content is never held.
 //
 // OpenAttachment (mbox) finds the part again by Attachment.Part: it reads
 // the record back (ReaderAt), checks its header block still hashes to
@@ -74,7 +73,7 @@ func attachmentAt(msg *Message, i int) (Attachment, error) {
 // safe for concurrent use, with itself and with Load. The reader holds no
 // more than a few read buffers, whatever the attachment's size.
 func (r *mboxReader) OpenAttachment(msg *Message, i int) (io.ReadCloser, error) {
-	if r.closed {
+	if r.closed.Load() {
 		return nil, ErrClosed
 	}
 	a, err := attachmentAt(msg, i)
@@ -88,11 +87,11 @@ func (r *mboxReader) OpenAttachment(msg *Message, i int) (io.ReadCloser, error) 
 	}
 	br := bufio.NewReaderSize(nil, loadBufferBytes) // not pooled: the returned reader keeps it
 	h := sha256.New()
-	head, err := r.readHead(env, br, h)
+	head, err := r.readHead(env, br, h, nil)
 	if err != nil {
 		return nil, fmt.Errorf("open attachment %s: %w", what, err)
 	}
-	if head.fields == nil || head.hdrErr != nil {
+	if !head.hasHeader {
 		return nil, fmt.Errorf("open attachment %s: %w: the record has no header now", what, ErrAttachmentChanged)
 	}
 	if env.ContentKey != "" && "sha256:"+hex.EncodeToString(h.Sum(nil)) != env.ContentKey {
@@ -100,7 +99,7 @@ func (r *mboxReader) OpenAttachment(msg *Message, i int) (io.ReadCloser, error) 
 	}
 	f := &partFinder{part: a.Part, want: a}
 	d := &decoder{msg: &Message{Envelope: env}, budget: r.opts.MaxMessageBytes, atFileEnd: env.Loc.Offset+env.Size == r.size, find: f}
-	d.entity(head.hdr, newUnescaper(br), nil, 0)
+	d.entity(&head.hdr, newUnescaper(br), nil, 0)
 	if head.rec.err != nil {
 		return nil, fmt.Errorf("open attachment %s: %w", what, head.rec.err)
 	}
@@ -124,7 +123,7 @@ type partFinder struct {
 	mismatch string    // why the part found is not the attachment
 }
 
-func (f *partFinder) match(h textproto.Header, ct, filename string, dec io.Reader) {
+func (f *partFinder) match(h partHeader, ct, filename string, dec io.Reader) {
 	f.stop = true
 	switch {
 	case ct != f.want.ContentType:
@@ -150,7 +149,7 @@ func partLocator(path []int) string {
 	return strings.Join(s, ".")
 }
 
-func contentID(h textproto.Header) string {
+func contentID(h partHeader) string {
 	return strings.Trim(strings.TrimSpace(h.Get("Content-Id")), "<>")
 }
 

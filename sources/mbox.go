@@ -10,6 +10,7 @@ import (
 	"io"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -151,10 +152,10 @@ type mboxReader struct {
 	pos      int64 // file offset of the next byte br returns
 	state    scanState
 	seq      int
-	msgStart int64  // offset of the pending From line (stateMbox)
-	fromLine []byte // the pending From line (capped, without line end)
-	closed   bool
-	err      error // sticky I/O error
+	msgStart int64       // offset of the pending From line (stateMbox)
+	fromLine []byte      // the pending From line (capped, without line end)
+	closed   atomic.Bool // read by concurrent loads
+	err      error       // sticky I/O error
 
 	// bufs holds Load's read buffers: messages are often smaller than a
 	// buffer, and allocating one per Load dominated its cost.
@@ -177,7 +178,6 @@ func (r *mboxReader) seek(off int64) {
 	r.pos = off
 }
 
-// Close closes the file. Next and Load fail afterwards.
 var _ RawReader = (*mboxReader)(nil)
 
 // Raw returns the record's bytes as they are in the file. It is safe for
@@ -189,11 +189,11 @@ func (r *mboxReader) Raw(env *Envelope) (io.Reader, error) {
 	return io.NewSectionReader(r.ra, env.Loc.Offset, env.Size), nil
 }
 
+// Close closes the file. Next and Load fail afterwards.
 func (r *mboxReader) Close() error {
-	if r.closed {
+	if r.closed.Swap(true) {
 		return nil
 	}
-	r.closed = true
 	if r.closer != nil {
 		return r.closer.Close()
 	}
@@ -202,7 +202,7 @@ func (r *mboxReader) Close() error {
 
 // Next returns the envelope of the next message, or io.EOF.
 func (r *mboxReader) Next() (*Envelope, error) {
-	if r.closed {
+	if r.closed.Load() {
 		return nil, ErrClosed
 	}
 	if r.err != nil {

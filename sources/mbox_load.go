@@ -9,6 +9,7 @@ import (
 	"io"
 	"mime"
 	"net/mail"
+	nettextproto "net/textproto"
 	"strconv"
 	"strings"
 	"unicode/utf8"
@@ -20,8 +21,9 @@ import (
 // Load decoding.
 //
 // The header block is read with our own tolerant parser (the one Next
-// uses), repaired (lines without a colon dropped, raw 8-bit bytes made
-// UTF-8) and handed to go-message's textproto.ReadHeader: go-message on its
+// uses) and repaired (lines without a colon dropped, raw 8-bit bytes made
+// UTF-8) into a topHeader that holds each field as go-message's
+// textproto.ReadHeader would read the repaired block: go-message on its
 // own loses the whole message on a header line without a colon.
 //
 // The MIME tree is walked with go-message's textproto.MultipartReader, but
@@ -56,7 +58,12 @@ const maxDepth = 32 // deeper multipart nesting is not walked
 // Load decodes the message of env fully. It is safe for concurrent use.
 // It returns an error only for I/O failures; content problems are Issues.
 func (r *mboxReader) Load(env *Envelope) (*Message, error) {
-	if r.closed {
+	return r.LoadWith(env, LoadOptions{})
+}
+
+// LoadWith is Load leaving out what o says. It is safe for concurrent use.
+func (r *mboxReader) LoadWith(env *Envelope, o LoadOptions) (*Message, error) {
+	if r.closed.Load() {
 		return nil, ErrClosed
 	}
 	if env == nil {
@@ -65,32 +72,38 @@ func (r *mboxReader) Load(env *Envelope) (*Message, error) {
 	msg := &Message{Envelope: env}
 	msg.Issues = append(msg.Issues, env.Issues...)
 
-	br, _ := r.bufs.Get().(*bufio.Reader)
-	if br == nil {
-		br = bufio.NewReaderSize(nil, loadBufferBytes)
+	ls, _ := r.bufs.Get().(*loadState)
+	if ls == nil {
+		ls = &loadState{br: bufio.NewReaderSize(nil, loadBufferBytes)}
 	}
 	defer func() {
-		br.Reset(nil)
-		r.bufs.Put(br)
+		ls.br.Reset(nil)
+		if ls.text.Cap() > maxPooledText {
+			ls.text = bytes.Buffer{} // one huge part must not stay in memory
+		}
+		ls.text.Reset()
+		ls.b64.reset(nil, nil, "")
+		ls.qp.reset(nil, nil, "")
+		if ls.qpIn != nil {
+			ls.qpIn.Reset(nil)
+		}
+		r.bufs.Put(ls)
 	}()
-	head, err := r.readHead(env, br, nil)
+	head, err := r.readHead(env, ls.br, nil, ls)
 	if err != nil {
 		return nil, err
 	}
-	if head.fields == nil {
+	if !head.hasHeader {
 		return msg, nil // no-header (or nothing after the From line): nothing to decode
 	}
-	if head.hdrErr != nil { // cannot happen: every field was validated
-		msg.Issues = append(msg.Issues, Issue{SeverityError, "no-header", "header block does not parse: " + head.hdrErr.Error()})
-		return msg, nil
-	}
 
-	d := &decoder{msg: msg, budget: r.opts.MaxMessageBytes, atFileEnd: env.Loc.Offset+env.Size == r.size}
-	d.headers(head.hdr)
+	d := &decoder{msg: msg, budget: r.opts.MaxMessageBytes, atFileEnd: env.Loc.Offset+env.Size == r.size,
+		noHTMLText: o.NoHTMLText, ls: ls}
+	d.headers(&head.hdr)
 	if env.Size > r.opts.MaxMessageBytes {
 		// rejected as too-large: do not decode the body
 	} else {
-		d.entity(head.hdr, newUnescaper(br), nil, 0)
+		d.entity(&head.hdr, newUnescaper(ls.br), nil, 0)
 		if head.rec.err != nil {
 			return nil, fmt.Errorf("load %s: %w", env.Loc, head.rec.err)
 		}
@@ -99,40 +112,69 @@ func (r *mboxReader) Load(env *Envelope) (*Message, error) {
 	return msg, nil
 }
 
+// maxPooledText is the largest text buffer kept for the next Load: text
+// parts are mostly a few KiB, and a rare big one should not pin its
+// buffer for the rest of the run.
+const maxPooledText = 1 << 20
+
+// loadState is what a Load reuses from the previous one (mboxReader.bufs):
+// allocating a read buffer per Load, and regrowing a text buffer per part,
+// dominated its cost.
+type loadState struct {
+	whole   []byte       // a small record, read in one piece
+	wholeR  bytes.Reader // over whole
+	br      *bufio.Reader
+	text    bytes.Buffer // readText's
+	conv    []byte       // text converted from a legacy charset
+	capture []byte       // a multipart's captureReader's
+	b64     b64Checked
+	qp      qpChecked
+	qpIn    *bufio.Reader // qp's input
+}
+
 // recordHead is what readHead found at the start of a record.
 type recordHead struct {
-	rec    *errRecorder     // the record's reader under br: its err is an I/O failure
-	fields []rawField       // nil: the record has no header to decode
-	hdr    textproto.Header // the repaired header
-	hdrErr error            // the repaired header does not parse (cannot happen)
+	rec       *errRecorder // the record's reader under br: its err is an I/O failure
+	hdr       topHeader    // the repaired header
+	hasHeader bool         // false: the record has no header to decode
 }
 
 // readHead points br at env's record (without the empty line that
 // separates mbox messages), skips its preamble and "From " line and reads
 // and repairs its header block, leaving br at the start of the body. h,
 // when not nil, is fed the header block as Next hashed it for ContentKey.
-// The error is an I/O failure.
-func (r *mboxReader) readHead(env *Envelope, br *bufio.Reader, h hash.Hash) (recordHead, error) {
+// ls, when not nil, lends a buffer for reading a small record in one
+// piece. The error is an I/O failure.
+func (r *mboxReader) readHead(env *Envelope, br *bufio.Reader, h hash.Hash, ls *loadState) (recordHead, error) {
 	var head recordHead
 	if env == nil || env.Loc.Offset < 0 || env.Size < 0 || env.Loc.Offset+env.Size > r.size {
 		return head, fmt.Errorf("load %s: envelope is not a record of this file", r.opts.Name)
 	}
-	size := env.Size
-	if size >= 2 { // the empty line that separates mbox messages is not part of the message
-		var tail [4]byte
-		k := min(int64(4), size)
-		if _, err := r.ra.ReadAt(tail[:k], env.Loc.Offset+size-k); err != nil && err != io.EOF {
-			return head, fmt.Errorf("load %s: %w", env.Loc, err)
+	if ls != nil && env.Size <= loadBufferBytes {
+		// Most records are a few KiB: one read for the whole record
+		// rather than one for its end and one for the rest.
+		if cap(ls.whole) < loadBufferBytes {
+			ls.whole = make([]byte, loadBufferBytes)
 		}
-		t := tail[:k]
-		switch {
-		case bytes.HasSuffix(t, []byte("\r\n\r\n")):
-			size -= 2
-		case bytes.HasSuffix(t, []byte("\n\n")):
-			size--
+		b := ls.whole[:env.Size]
+		if n, _ := r.ra.ReadAt(b, env.Loc.Offset); n == len(b) {
+			ls.wholeR.Reset(b[:len(b)-int(separatorBytes(b[max(0, len(b)-4):]))])
+			head.rec = &errRecorder{r: &ls.wholeR}
 		}
+		// else the file changed: read it as a stream, which says why
 	}
-	head.rec = &errRecorder{r: io.NewSectionReader(r.ra, env.Loc.Offset, size)}
+	if head.rec == nil {
+		size := env.Size
+		if size >= 2 {
+			var tail [4]byte
+			k := min(int64(4), size)
+			if _, err := r.ra.ReadAt(tail[:k], env.Loc.Offset+size-k); err != nil && err != io.EOF {
+				return head, fmt.Errorf("load %s: %w", env.Loc, err)
+			}
+			size -= separatorBytes(tail[:k])
+		}
+		head.rec = &errRecorder{r: io.NewSectionReader(r.ra, env.Loc.Offset, size)}
+	}
 	br.Reset(head.rec)
 
 	if err := skipPreamble(br, env.Loc.Offset == 0); err != nil {
@@ -141,6 +183,12 @@ func (r *mboxReader) readHead(env *Envelope, br *bufio.Reader, h hash.Hash) (rec
 		}
 		return head, nil
 	}
+	if h == nil {
+		if hdr, ok := headerFromBuffer(br); ok {
+			head.hdr, head.hasHeader = hdr, len(hdr) > 0
+			return head, nil
+		}
+	}
 	hb, err := readHeaderBlock(br, h, maxHeaderBytes)
 	if head.rec.err != nil {
 		return head, fmt.Errorf("load %s: %w", env.Loc, head.rec.err)
@@ -148,11 +196,126 @@ func (r *mboxReader) readHead(env *Envelope, br *bufio.Reader, h hash.Hash) (rec
 	if err != nil {
 		return head, fmt.Errorf("load %s: %w", env.Loc, err)
 	}
-	head.fields, _ = parseHeaderBlock(hb.block) // issues are the envelope's
-	if head.fields != nil {
-		head.hdr, head.hdrErr = repairedHeader(head.fields)
+	fields, _ := parseHeaderBlock(hb.block) // issues are the envelope's
+	if fields != nil {
+		head.hdr, head.hasHeader = repairedHeader(fields), true
 	}
 	return head, nil
+}
+
+// headerFromBuffer reads the header block from what br holds, when it
+// holds all of it and the blank line after it (ok; br is left after the
+// blank line), and otherwise consumes nothing. It gives what
+// readHeaderBlock, parseHeaderBlock and repairedHeader give
+// (FuzzHeaderFromBuffer) without copying the block and then each value
+// before making the values: Next already read this header once, and
+// reading it again was a good part of Load.
+//
+// Line ends need no care: parseHeaderBlock trims the CRs before each LF,
+// and a line that is blank only once its CRs are trimmed ("\r\r\n") does
+// not end the block for readHeaderBlock, nor here.
+func headerFromBuffer(br *bufio.Reader) (topHeader, bool) {
+	b, _ := br.Peek(br.Buffered())
+	end, next := -1, 0 // where the blank line starts, and after it
+	for off := 0; off < len(b); {
+		nl := bytes.IndexByte(b[off:], '\n')
+		if nl < 0 {
+			break // a line is not all buffered, or the header ends the record: the slow path
+		}
+		if nl == 0 || (nl == 1 && b[off] == '\r') {
+			end, next = off, off+nl+1
+			break
+		}
+		off += nl + 1
+	}
+	if end < 0 {
+		return nil, false
+	}
+	h := make(topHeader, 0, bytes.Count(b[:end], []byte("\n"))) // at most a field a line
+	var key string
+	var segs [][]byte // the value's lines: first the text after the colon
+	var stack [8][]byte
+	flush := func() {
+		if key != "" {
+			h = append(h, headerValue{key: key, value: unfoldLines(segs)})
+		}
+	}
+	for block := b[:end]; len(block) > 0; {
+		nl := bytes.IndexByte(block, '\n') // every line of block ends with one
+		line := bytes.TrimRight(block[:nl], "\r")
+		block = block[nl+1:]
+		if len(line) > 0 && (line[0] == ' ' || line[0] == '\t') {
+			if key != "" {
+				segs = append(segs, line)
+			}
+			continue // else it continues no field: dropped
+		}
+		i := bytes.IndexByte(line, ':')
+		if i < 0 || !validKey(bytes.TrimRight(line[:i], " \t")) {
+			continue // dropped
+		}
+		flush()
+		key = nettextproto.CanonicalMIMEHeaderKey(string(bytes.TrimRight(line[:i], " \t")))
+		segs = append(stack[:0], line[i+1:])
+	}
+	flush()
+	br.Discard(next)
+	return h, true
+}
+
+// unfoldLines is repairedHeader's value of a field whose value is lines
+// joined with LFs: each line made UTF-8 (the raw 8-bit bytes of a line
+// that is not UTF-8 read as windows-1252; a UTF-8 sequence cannot span a
+// line end, so line by line is as the whole value at once) and trimmed of
+// spaces and tabs, the empty ones left out, joined with one space.
+func unfoldLines(lines [][]byte) string {
+	if len(lines) == 1 {
+		l := trimSpaceTab(lines[0])
+		if !bytesASCII(l) && !utf8.Valid(l) {
+			return fixUTF8(l)
+		}
+		return string(l)
+	}
+	var b strings.Builder
+	for _, l := range lines {
+		l = trimSpaceTab(l)
+		if len(l) == 0 {
+			continue
+		}
+		if b.Len() > 0 {
+			b.WriteByte(' ')
+		}
+		if !bytesASCII(l) && !utf8.Valid(l) {
+			b.WriteString(fixUTF8(l))
+		} else {
+			b.Write(l)
+		}
+	}
+	return b.String()
+}
+
+func bytesASCII(b []byte) bool {
+	for _, c := range b {
+		if c >= 0x80 {
+			return false
+		}
+	}
+	return true
+}
+
+// separatorBytes is how many bytes at the end of a record of at least two
+// bytes, whose last (up to) four bytes are tail, are the empty line that
+// separates mbox messages, not part of the message.
+func separatorBytes(tail []byte) int64 {
+	switch {
+	case len(tail) < 2:
+		return 0
+	case bytes.HasSuffix(tail, []byte("\r\n\r\n")):
+		return 2
+	case bytes.HasSuffix(tail, []byte("\n\n")):
+		return 1
+	}
+	return 0
 }
 
 // skipPreamble skips a byte-order mark and blank lines at the start of the
@@ -188,35 +351,113 @@ func skipPreamble(br *bufio.Reader, fileStart bool) error {
 	return nil
 }
 
-// repairedHeader rebuilds a header block from parsed fields (raw 8-bit
-// bytes made UTF-8) and parses it with go-message's textproto.
-func repairedHeader(fields []rawField) (textproto.Header, error) {
-	var b bytes.Buffer
-	for _, f := range fields {
+// partHeader is what the walk reads of a part's header: go-message's
+// *textproto.Header for the parts of a multipart, *topHeader for the
+// message's own.
+type partHeader interface {
+	Get(key string) string
+}
+
+// topHeader is a message's header, each field as go-message's
+// textproto.ReadHeader reads it from the repaired header block: the
+// fields are already split and their keys checked and canonical, so
+// writing them back out to parse them again (and keeping what
+// textproto.Header keeps to write them out unchanged) was wasted work.
+type topHeader []headerValue
+
+type headerValue struct {
+	key   string // canonical
+	value string // unfolded as go-message does
+}
+
+// Get returns the value of the first field named key, or "".
+func (h *topHeader) Get(key string) string {
+	key = nettextproto.CanonicalMIMEHeaderKey(key)
+	for _, f := range *h {
+		if f.key == key {
+			return f.value
+		}
+	}
+	return ""
+}
+
+// Values returns the values of every field named key, in order.
+func (h *topHeader) Values(key string) []string {
+	key = nettextproto.CanonicalMIMEHeaderKey(key)
+	var out []string
+	for _, f := range *h {
+		if f.key == key {
+			out = append(out, f.value)
+		}
+	}
+	return out
+}
+
+// Has reports whether a field is named key.
+func (h *topHeader) Has(key string) bool {
+	key = nettextproto.CanonicalMIMEHeaderKey(key)
+	for _, f := range *h {
+		if f.key == key {
+			return true
+		}
+	}
+	return false
+}
+
+// repairedHeader makes raw 8-bit bytes of the fields UTF-8 and unfolds
+// their values.
+func repairedHeader(fields []rawField) topHeader {
+	h := make(topHeader, len(fields))
+	for i, f := range fields {
 		v := f.Value
-		if !isASCII(string(v)) && !bytesValidUTF8(v) {
+		if !bytesASCII(v) && !bytesValidUTF8(v) {
 			v = []byte(fixUTF8(v))
 		}
-		b.WriteString(f.Key)
-		b.WriteString(":")
-		// keep folding, with CRLF line ends
-		for i, l := range bytes.Split(v, []byte("\n")) {
-			if i > 0 {
-				b.WriteString("\r\n")
-			}
-			b.Write(bytes.TrimRight(l, "\r"))
-		}
-		b.WriteString("\r\n")
+		h[i] = headerValue{key: f.Key, value: unfoldValue(v)}
 	}
-	b.WriteString("\r\n")
-	return textproto.ReadHeader(bufio.NewReader(&b))
+	return h
 }
+
+// unfoldValue is the value go-message's textproto.ReadHeader reads from a
+// field whose value is v written back with each line ending in CRLF (the
+// CRs before each line end dropped first): its lines trimmed of spaces and
+// tabs, the empty ones left out, joined with one space. (unfold, for the
+// envelope, also trims CRs at both ends: not quite the same.)
+func unfoldValue(v []byte) string {
+	if bytes.IndexByte(v, '\n') < 0 {
+		return string(trimSpaceTab(bytes.TrimRight(v, "\r")))
+	}
+	var b strings.Builder
+	b.Grow(len(v))
+	for len(v) > 0 {
+		l := v
+		if j := bytes.IndexByte(v, '\n'); j >= 0 {
+			l, v = v[:j], v[j+1:]
+		} else {
+			v = nil
+		}
+		l = trimSpaceTab(bytes.TrimRight(l, "\r"))
+		if len(l) == 0 {
+			continue
+		}
+		if b.Len() > 0 {
+			b.WriteByte(' ')
+		}
+		b.Write(l)
+	}
+	return b.String()
+}
+
+func trimSpaceTab(b []byte) []byte { return bytes.Trim(b, " \t") }
 
 // decoder collects what the walk finds.
 type decoder struct {
 	msg       *Message
 	budget    int64 // bytes of text still allowed
 	atFileEnd bool  // the record ends at the end of its file
+
+	noHTMLText bool       // LoadOptions.NoHTMLText
+	ls         *loadState // buffers to reuse; nil: allocate (OpenAttachment's reader keeps them)
 
 	plain     []string
 	html      string
@@ -245,13 +486,12 @@ func (d *decoder) fail(rule, format string, args ...any) {
 }
 
 // headers fills Header, From, To and Cc from the top-level header.
-func (d *decoder) headers(h textproto.Header) {
+func (d *decoder) headers(h *topHeader) {
 	m := d.msg
-	m.Header = map[string][]string{}
-	fs := h.Fields()
-	for fs.Next() {
-		v, _ := decodeWords(fs.Value())
-		m.Header[fs.Key()] = append(m.Header[fs.Key()], v)
+	m.Header = make(map[string][]string, len(*h))
+	for _, f := range *h {
+		v, _ := decodeWords(f.value)
+		m.Header[f.key] = append(m.Header[f.key], v)
 	}
 
 	from := d.addresses(h, "From")
@@ -281,7 +521,7 @@ func (d *decoder) headers(h textproto.Header) {
 // an "invalid-address" warning (only when some other address of the field
 // is valid, or the field is From: no valid one at all is the caller's
 // error).
-func (d *decoder) addresses(h textproto.Header, key string) []Address {
+func (d *decoder) addresses(h *topHeader, key string) []Address {
 	var out []Address
 	var bad []string
 	var unknown []string
@@ -439,7 +679,7 @@ func mediaType(v string) (string, map[string]string, bool) {
 
 // entity decodes one MIME entity: a multipart is walked, a leaf is either
 // text for the body or an attachment.
-func (d *decoder) entity(h textproto.Header, body io.Reader, path []int, depth int) {
+func (d *decoder) entity(h partHeader, body io.Reader, path []int, depth int) {
 	name := partName(path)
 	parent := d.parent
 	ct, params, _ := mediaType(h.Get("Content-Type"))
@@ -485,16 +725,33 @@ func (d *decoder) entity(h textproto.Header, body io.Reader, path []int, depth i
 
 // transferDecoder wraps body with the decoder of its
 // Content-Transfer-Encoding.
-func (d *decoder) transferDecoder(h textproto.Header, body io.Reader, name string) io.Reader {
+func (d *decoder) transferDecoder(h partHeader, body io.Reader, name string) io.Reader {
 	cte := strings.ToLower(strings.TrimSpace(h.Get("Content-Transfer-Encoding")))
 	if i := strings.IndexAny(cte, " \t;("); i >= 0 {
 		cte = cte[:i]
 	}
 	switch cte {
 	case "base64":
-		return &b64Checked{base64Reader: base64Reader{src: body}, d: d, name: name}
+		if d.ls != nil { // one part is read at a time: Load's are reused
+			d.ls.b64.reset(body, d, name)
+			return &d.ls.b64
+		}
+		c := &b64Checked{}
+		c.reset(body, d, name)
+		return c
 	case "quoted-printable":
-		return &qpChecked{qpReader: qpReader{src: bufio.NewReader(body)}, d: d, name: name}
+		if d.ls != nil {
+			if d.ls.qpIn == nil {
+				d.ls.qpIn = bufio.NewReader(body)
+			} else {
+				d.ls.qpIn.Reset(body)
+			}
+			d.ls.qp.reset(d.ls.qpIn, d, name)
+			return &d.ls.qp
+		}
+		c := &qpChecked{}
+		c.reset(bufio.NewReader(body), d, name)
+		return c
 	case "", "7bit", "8bit", "binary", "7-bit", "8-bit":
 		return body
 	}
@@ -510,9 +767,33 @@ type b64Checked struct {
 	reported bool
 }
 
+// reset makes c a decoder of src, keeping its buffers.
+func (c *b64Checked) reset(src io.Reader, d *decoder, name string) {
+	c.base64Reader.reset(src)
+	c.d, c.name, c.reported = d, name, false
+}
+
 func (c *b64Checked) Read(p []byte) (int, error) {
 	n, err := c.base64Reader.Read(p)
-	if err != nil && !c.reported {
+	if err != nil {
+		c.report()
+	}
+	return n, err
+}
+
+// discard is io.Copy(io.Discard, c) without decoding: the bytes count,
+// the repairs are reported, and the error is io.Copy's (nil at the end).
+func (c *b64Checked) discard() (int64, error) {
+	n, err := c.base64Reader.discard()
+	c.report()
+	if err == io.EOF {
+		err = nil
+	}
+	return n, err
+}
+
+func (c *b64Checked) report() {
+	if !c.reported {
 		c.reported = true
 		if c.invalid > 0 || c.partial {
 			what := fmt.Sprintf("%d characters outside the base64 alphabet skipped", c.invalid)
@@ -525,7 +806,6 @@ func (c *b64Checked) Read(p []byte) (int, error) {
 			c.d.warn("bad-encoding", "invalid base64 in %s: %s; the decodable part was kept", c.name, what)
 		}
 	}
-	return n, err
 }
 
 // qpChecked reports what qpReader repaired once it reaches the end.
@@ -534,6 +814,12 @@ type qpChecked struct {
 	d        *decoder
 	name     string
 	reported bool
+}
+
+// reset makes c a decoder of src, keeping its buffers.
+func (c *qpChecked) reset(src *bufio.Reader, d *decoder, name string) {
+	c.qpReader.reset(src)
+	c.d, c.name, c.reported = d, name, false
 }
 
 func (c *qpChecked) Read(p []byte) (int, error) {
@@ -551,6 +837,9 @@ func (d *decoder) multipart(ct string, params map[string]string, body io.Reader,
 	name := partName(path)
 	boundary := params["boundary"]
 	capture := &captureReader{r: body, max: int(min(d.budget, 16<<20))}
+	if d.ls != nil {
+		capture.buf, d.ls.capture = d.ls.capture, nil
+	}
 	if boundary == "" {
 		d.recover(capture, fmt.Sprintf("%s in %s has no boundary parameter; its text was kept as the body", ct, name))
 		return
@@ -578,11 +867,11 @@ func (d *decoder) multipart(ct string, params map[string]string, body io.Reader,
 			return
 		}
 		if nparts == 0 {
-			capture.stop()
+			d.stopCapture(capture)
 		}
 		nparts++
 		d.parent = ct
-		d.entity(p.Header, p, append(append([]int(nil), path...), nparts), depth+1)
+		d.entity(&p.Header, p, append(append([]int(nil), path...), nparts), depth+1)
 		if d.find != nil && d.find.stop {
 			return // leave the rest unread: the found part reads from it
 		}
@@ -597,14 +886,32 @@ func (d *decoder) recover(capture *captureReader, reason string) {
 		text, _ := decodeCharset("", capture.buf)
 		d.recovered, d.hasRecov = d.cleanText(text, "the recovered text"), true
 	}
-	capture.stop()
+	d.stopCapture(capture)
 	d.warn("no-boundary", "%s", reason)
 }
 
-// readText reads at most the remaining text budget of r.
+// stopCapture stops capture and keeps its buffer for the next multipart:
+// only one captures at a time, as the outer one stops at its first part.
+func (d *decoder) stopCapture(capture *captureReader) {
+	b := capture.buf[:0]
+	capture.stop()
+	if d.ls != nil && cap(b) <= maxPooledText {
+		d.ls.capture = b
+	}
+}
+
+// readText reads at most the remaining text budget of r. The bytes are
+// valid until the next readText: callers keep a string copy.
 func (d *decoder) readText(r io.Reader, name string) ([]byte, error) {
-	lr := &io.LimitedReader{R: r, N: d.budget + 1}
-	b, err := io.ReadAll(lr)
+	var buf *bytes.Buffer
+	if d.ls != nil {
+		buf = &d.ls.text
+		buf.Reset()
+	} else {
+		buf = new(bytes.Buffer)
+	}
+	_, err := buf.ReadFrom(&io.LimitedReader{R: r, N: d.budget + 1})
+	b := buf.Bytes()
 	if int64(len(b)) > d.budget {
 		b = b[:d.budget]
 		d.warn("text-truncated", "text of %s is over max_message_bytes %d once decoded; the rest was cut", name, d.budget)
@@ -619,7 +926,11 @@ func (d *decoder) text(ct, charset string, r io.Reader, name string) {
 	if err != nil {
 		d.readError(err, name, int64(len(b)), true)
 	}
-	s, st := decodeCharset(charset, b)
+	var conv *[]byte
+	if d.ls != nil {
+		conv = &d.ls.conv
+	}
+	s, st := decodeCharsetBuf(charset, b, conv)
 	switch st {
 	case decodedInvalid:
 		cs := charset
@@ -678,8 +989,14 @@ func (d *decoder) readError(err error, name string, n int64, kept bool) {
 	d.warn("truncated", "%s could not be read to its end after %d bytes (%v); %s", name, n, err, what)
 }
 
-func (d *decoder) attachment(h textproto.Header, ct, disp, filename string, r io.Reader, name, part string, related bool) {
-	n, err := io.Copy(io.Discard, r)
+func (d *decoder) attachment(h partHeader, ct, disp, filename string, r io.Reader, name, part string, related bool) {
+	var n int64
+	var err error
+	if b, ok := r.(*b64Checked); ok {
+		n, err = b.discard() // the size without the decoded bytes
+	} else {
+		n, err = io.Copy(io.Discard, r)
+	}
 	if err != nil {
 		// A part cut by the end of the file is left out; one that only lacks
 		// its closing boundary in the middle of an archive is kept.
@@ -712,6 +1029,8 @@ func (d *decoder) finish() {
 	switch {
 	case len(d.plain) > 0:
 		m.Body = strings.Join(d.plain, "\n\n")
+	case d.hasHTML && d.noHTMLText:
+		m.HTMLBody = d.html
 	case d.hasHTML:
 		m.HTMLBody = d.html
 		text, err := html2text.FromString(d.html, html2text.Options{PrettyTables: false})
