@@ -7,9 +7,11 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/threadlift/threadlift/checkpoint"
 	"github.com/threadlift/threadlift/mapping"
 	"github.com/threadlift/threadlift/zendesk/zendesktest"
 )
@@ -197,4 +199,50 @@ func TestFailuresMailbox(t *testing.T) {
 	if err != nil || rep.Messages != 1 {
 		t.Errorf("failures.mbox read back: %d messages, %v; want 1", rep.Messages, err)
 	}
+}
+
+// A thread that panics before it is registered fails alone, with rule
+// "panic", and is listed for retry; the run goes on with the others. (It
+// used to be failed before it was registered, which the checkpoint
+// refused, and that stopped the whole run as fatal.)
+func TestPanickingThreadFailsAlone(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "a.mbox")
+	writeMbox(t, path, mboxMsg("t1", "", 1, "one"), mboxMsg("t2", "", 2, "two"), mboxMsg("t3", "", 3, "three"), mboxMsg("t4", "", 4, "four"))
+	rules := mapping.TicketRules{SubjectRegex: regexp.MustCompile(`\[#(\d+)\]`)}
+	srv := zendesktest.NewServer(t, zendesktest.Config{AutoCreateTickets: true})
+	store := newStore(t)
+	opts := testOptions(path, rules)
+	// The mapper reads the clock once per dated message, before the
+	// thread is registered: every second reading panics.
+	var calls atomic.Int64
+	opts.Mapper = mapping.New(mapping.Options{Ticket: rules, Now: func() time.Time {
+		if calls.Add(1)%2 == 0 {
+			panic("clock exploded")
+		}
+		return time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	}})
+	sum, err := Import(context.Background(), newClient(t, srv), store, opts)
+	if err != nil {
+		t.Fatalf("Import: %v (a panicking thread must not stop the run)", err)
+	}
+	if sum.Imported != 2 || sum.Failed != 2 {
+		t.Errorf("imported %d failed %d, want 2 and 2", sum.Imported, sum.Failed)
+	}
+	failed := 0
+	for _, key := range []string{"t1", "t2", "t3", "t4"} {
+		th, found, err := store.Thread(context.Background(), key)
+		if err != nil || !found {
+			t.Fatalf("thread %s: found %v, %v", key, found, err)
+		}
+		if th.State == checkpoint.Failed {
+			failed++
+			if th.Rule != RulePanic || th.Source == "" || !strings.Contains(th.Reason, "clock exploded") {
+				t.Errorf("thread %s: %+v; want rule %q, its source and the panic", key, th, RulePanic)
+			}
+		}
+	}
+	if failed != 2 {
+		t.Errorf("%d threads failed in the checkpoint, want 2", failed)
+	}
+	assertExactlyOnce(t, srv.Fake, 2)
 }

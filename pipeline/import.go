@@ -278,7 +278,7 @@ func (w *worker) run(ctx, takeCtx context.Context, j job) (err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			if err = w.flush(ctx); err == nil {
-				err = im.failThread(ctx, j.t.Key, checkpoint.Failure{
+				err = im.failNew(ctx, j.t, checkpoint.Failure{
 					Rule: RulePanic, Reason: fmt.Sprintf("internal error: %v", r),
 				})
 			}
@@ -372,7 +372,7 @@ func (im *importer) thread(ctx context.Context, w *worker, t thread.Thread, st c
 		if err := w.flush(ctx); err != nil {
 			return err
 		}
-		return im.failThread(ctx, t.Key, checkpoint.Failure{Rule: RuleRead, Reason: err.Error()})
+		return im.failNew(ctx, t, checkpoint.Failure{Rule: RuleRead, Reason: err.Error()})
 	}
 	plan := im.opts.Mapper.Map(t.Key, msgs, dups)
 	if im.otherShard(plan.TicketID, t.Key) {
@@ -721,6 +721,29 @@ func (im *importer) failRequest(ctx context.Context, plan *mapping.Plan, err err
 		im.opts.Logger.Warn().Err(err).Str("thread_key", plan.ThreadKey).Int64("ticket_id", plan.TicketID).Msg("thread failed")
 	}
 	return im.failThread(ctx, plan.ThreadKey, f)
+}
+
+// failNew fails a thread that may not be registered yet: its messages
+// could not be read again (the file changed or went away during the run)
+// or the import panicked before registering it. It is registered first,
+// so that failures lists it and retry takes it up, instead of the refused
+// state change stopping the whole run.
+func (im *importer) failNew(ctx context.Context, t thread.Thread, f checkpoint.Failure) error {
+	ctx = context.WithoutCancel(ctx)
+	_, found, err := im.store.Thread(ctx, t.Key)
+	if err != nil {
+		return im.setFatal(fmt.Errorf("%w: %w", ErrFatal, err))
+	}
+	if !found {
+		th := checkpoint.Thread{Key: t.Key, State: checkpoint.Pending}
+		if len(t.Members) > 0 {
+			th.Source = im.a.idx.envelope(t.Members[0]).Loc.String()
+		}
+		if err := im.store.Register(ctx, th, nil); err != nil {
+			return im.setFatal(fmt.Errorf("%w: %w", ErrFatal, err))
+		}
+	}
+	return im.failThread(ctx, t.Key, f)
 }
 
 func (im *importer) failThread(ctx context.Context, key string, f checkpoint.Failure) error {
