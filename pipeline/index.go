@@ -200,15 +200,6 @@ func (x *index) date(i int) time.Time {
 	return t.In(x.zones[e.zone])
 }
 
-func (x *index) rejected(i int) bool {
-	for _, is := range x.issues[int32(i)] {
-		if is.Severity == sources.SeverityError {
-			return true
-		}
-	}
-	return false
-}
-
 func (x *index) references(i int) []string {
 	e := x.at(i)
 	if e.nrefs == 0 {

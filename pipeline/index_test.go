@@ -62,9 +62,6 @@ func TestIndexRoundTrip(t *testing.T) {
 		if x.src(i) != i%2 {
 			t.Errorf("src(%d) = %d, want %d", i, x.src(i), i%2)
 		}
-		if x.rejected(i) != want.Rejected() {
-			t.Errorf("rejected(%d) = %v, want %v", i, x.rejected(i), want.Rejected())
-		}
 	}
 	if got := x.date(1).Location(); got != time.UTC {
 		t.Errorf("a UTC date comes back in %v", got)

@@ -46,6 +46,7 @@ func governMemory(ctx context.Context, getenv func(string) string) {
 		{Name: "/memory/classes/heap/free:bytes"},
 		{Name: "/memory/classes/heap/released:bytes"},
 	}
+	v := make([]uint64, len(samples))
 	go func() {
 		t := time.NewTicker(memGovernEvery)
 		defer t.Stop()
@@ -57,7 +58,6 @@ func governMemory(ctx context.Context, getenv func(string) string) {
 			case <-t.C:
 			}
 			metrics.Read(samples)
-			v := make([]uint64, len(samples))
 			for i, s := range samples {
 				if s.Value.Kind() != metrics.KindUint64 {
 					return // a runtime without these metrics: leave the default
