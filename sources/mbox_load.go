@@ -527,26 +527,8 @@ func (d *decoder) addresses(h *topHeader, key string) []Address {
 	var unknown []string
 	p := &mail.AddressParser{WordDecoder: wordDecoder(&unknown)}
 	for _, v := range h.Values(key) {
-		v = strings.TrimSpace(v)
-		if v == "" {
-			continue
-		}
-		if list, err := p.ParseList(v); err == nil {
-			for _, a := range list {
-				out = append(out, Address{Name: a.Name, Email: a.Address})
-			}
-			continue
-		}
-		for _, part := range splitAddressList(v) {
-			if strings.TrimSpace(part) == "" {
-				continue
-			}
-			if a, ok := lenientAddress(p, part); ok {
-				out = append(out, a)
-			} else {
-				bad = append(bad, strings.TrimSpace(part))
-			}
-		}
+		o, b := parseAddresses(p, v)
+		out, bad = append(out, o...), append(bad, b...)
 	}
 	for _, cs := range dedupe(unknown) {
 		d.warn("charset", "unknown charset %s in %s header; valid UTF-8 kept, other bytes read as windows-1252", cs, key)

@@ -196,7 +196,13 @@ func ParseTimestamp(s string) (time.Time, error) {
 // parseAddressField parses a comma-separated address list as written in
 // a csv cell or a json string. Invalid addresses are returned separately.
 func parseAddressField(v string) (out []Address, bad []string) {
-	p := &mail.AddressParser{WordDecoder: wordDecoder(new([]string))}
+	return parseAddresses(&mail.AddressParser{WordDecoder: wordDecoder(new([]string))}, v)
+}
+
+// parseAddresses parses one address list with p: net/mail's list parser
+// when the whole list is valid, else each comma-separated part leniently,
+// so that one bad address does not lose the others.
+func parseAddresses(p *mail.AddressParser, v string) (out []Address, bad []string) {
 	v = strings.TrimSpace(v)
 	if v == "" {
 		return nil, nil
