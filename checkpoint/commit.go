@@ -20,12 +20,13 @@ import (
 // transaction per write would give them, for one fsync per batch instead
 // of one per write.
 //
-// A caller's context only governs the wait for the hand-over: once the
-// committer has taken a write, the write runs to its end and the caller
-// waits for the answer, so that an error always means "not written". The
-// statements of a batch run without cancellation, since SQLite rolls back
-// the whole transaction when an INSERT, UPDATE or DELETE inside it is
-// interrupted, which would lose the other callers' writes too.
+// A caller's context is watched until the write's turn in its batch: a
+// write cancelled before then is not run. Once it has started, it runs to
+// its end and the caller waits for the answer, so that an error always
+// means "not written". The statements of a batch run without
+// cancellation, since SQLite rolls back the whole transaction when an
+// INSERT, UPDATE or DELETE inside it is interrupted, which would lose the
+// other callers' writes too.
 
 // maxBatch bounds the writes committed together, so that a caller never
 // waits behind an unbounded batch.
@@ -150,7 +151,14 @@ func (s *Store) commit(batch []*write) {
 				continue
 			}
 		}
-		if err := w.fn(ctx, t); err != nil {
+		if err := runWrite(ctx, w, t); err != nil {
+			if errors.Is(err, errWritePanicked) {
+				// The transaction is in an unknown state: none of the
+				// batch is kept.
+				broken = err
+				w.done <- s.wrap(w.op, err)
+				continue
+			}
 			// Undo this write only. Should that fail, SQLite has rolled
 			// back the whole transaction (an I/O error, a full disk).
 			if savepoints {
@@ -190,6 +198,21 @@ func (s *Store) commit(batch []*write) {
 			w.done <- nil
 		}
 	}
+}
+
+// errWritePanicked marks a write whose function panicked.
+var errWritePanicked = errors.New("internal error: the write panicked")
+
+// runWrite runs w's function, turning a panic into its error: the
+// committer serves every worker, and a worker's bug must fail that
+// worker's thread, not the process.
+func runWrite(ctx context.Context, w *write, t *wtx) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("%w: %v", errWritePanicked, r)
+		}
+	}()
+	return w.fn(ctx, t)
 }
 
 // writeError is the error a write method returns for what fn returned.

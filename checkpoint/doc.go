@@ -36,8 +36,8 @@
 // and commits once: one fsync for the batch. Each method still returns
 // only once its write is durable, and with its own error: a write refused
 // (ErrTransition) is rolled back alone. A caller's context is only
-// watched until the committer takes the write: once taken, it runs to its
-// end, so an error always means nothing was written. Reads use a second
+// watched until the write's turn in its batch: once started, it runs to
+// its end, so an error always means nothing was written. Reads use a second
 // connection and do not wait for the committer.
 //
 // RegisterInFlight (Register + MarkInFlight) and MarkCreatedDone

@@ -84,7 +84,7 @@ func (s *Store) RegisterBatch(ctx context.Context, regs []Registration) error {
 	}
 	for _, r := range regs {
 		if err := checkRegistration(r); err != nil {
-			return &transitionError{op: op, msg: strings.TrimPrefix(err.Error(), ErrTransition.Error()+": ")}
+			return s.writeError(op, err)
 		}
 	}
 	return s.tx(ctx, op, func(ctx context.Context, tx *wtx) error {
@@ -358,7 +358,7 @@ func (s *Store) RegisterInFlight(ctx context.Context, prev *Completion, r Regist
 		op = fmt.Sprintf("mark thread %q created and done, register thread %q and mark it in flight", prev.Key, r.Thread.Key)
 	}
 	if err := checkRegistration(r); err != nil {
-		return &transitionError{op: op, msg: strings.TrimPrefix(err.Error(), ErrTransition.Error()+": ")}
+		return s.writeError(op, err)
 	}
 	fast := firstImport(r, kind, messageKeys)
 	return s.tx(ctx, op, func(ctx context.Context, tx *wtx) error {
@@ -542,7 +542,7 @@ func (s *Store) markCreated(ctx context.Context, tx *wtx, key, scID string, keys
 	if err != nil {
 		return err
 	}
-	if err := need(r, key, Created, InFlight); err != nil {
+	if err := need(r, key, to, InFlight); err != nil {
 		return err
 	}
 	now := s.stamp()

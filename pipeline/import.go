@@ -481,7 +481,10 @@ func (im *importer) post(ctx context.Context, w *worker, plan *mapping.Plan, st 
 	// a timeout, a 5xx): look on the ticket before sending anything.
 	reconcile := st.Unresolved || st.State == checkpoint.InFlight
 	if seen || reconcile {
-		// Only a new thread's first write-ahead record takes the held answer.
+		// A thread the checkpoint knew, or one to reconcile, is written
+		// with MarkInFlight or MarkMessagesImported, which do not carry
+		// the held answer: record it first. Only a new thread's
+		// RegisterInFlight takes it along.
 		if err := w.flush(ctx); err != nil {
 			return err
 		}
@@ -606,7 +609,8 @@ func (im *importer) post(ctx context.Context, w *worker, plan *mapping.Plan, st 
 			done = len(chunk) == len(pending)
 			if done {
 				w.pending = &checkpoint.Completion{Key: key, SideConversationID: scID, MessageKeys: keys}
-			} else if err := im.store.MarkCreated(ctx, key, scID, keys); err != nil {
+			} else if err := im.store.MarkCreated(context.WithoutCancel(ctx), key, scID, keys); err != nil {
+				// Recorded even when the run is stopping: the server said yes.
 				return im.setFatal(fmt.Errorf("%w: %w", ErrFatal, err))
 			}
 			for _, k := range keys {
