@@ -83,7 +83,8 @@ type Items interface {
 	Key(i int) string
 	Subject(i int) string
 	Date(i int) time.Time
-	// Seq orders items that share a date (source order across the archive).
+	// Seq orders items that share a date (source order across the
+	// archive); no two items share one.
 	Seq(i int) int
 }
 
@@ -190,9 +191,21 @@ func BuildItems(in Items, opts Options) Result {
 		b.byID[i] = none
 	}
 	var groups map[uint32]int32
-	// Keys that are not their item's Message-ID (content keys of id-less
-	// messages, keys of grouped items): the ones the id nodes cannot see.
+	// Keys seen that the id nodes cannot answer for: keys that are not
+	// their item's Message-ID (content keys of id-less messages), keys of
+	// grouped items, and ids that such a key could repeat. A message's
+	// own id is not stored here: its node holds it, which keeps threading
+	// a few bytes per message.
 	var byKey map[string]int32
+	// otherKeys are the keys that are not their item's own Message-ID,
+	// usually few: an item whose id is one of them must be in byKey, for
+	// a later item holding that key to be seen as its duplicate.
+	otherKeys := make(map[string]bool)
+	for i := range n {
+		if k, id := in.Key(i), in.ID(i); k != "" && (id == 0 || k != in.Name(id)) {
+			otherKeys[k] = true
+		}
+	}
 
 	// Visit items in source order so that "first seen" is well defined
 	// whatever order the caller collected them in.
@@ -223,7 +236,7 @@ func BuildItems(in Items, opts Options) Result {
 					continue
 				}
 			}
-			if !idKey || group != 0 {
+			if !idKey || group != 0 || otherKeys[key] {
 				if byKey == nil {
 					byKey = make(map[string]int32)
 				}

@@ -256,6 +256,7 @@ func FuzzBuildMatchesReference(f *testing.F) {
 	f.Add([]byte{1, 2, 3, 0, 1, 1, 2}, false)
 	f.Add([]byte{0, 0, 0, 5, 5, 5, 7, 14, 21, 3, 3, 3}, true)
 	f.Add([]byte{9, 1, 2, 9, 2, 1, 10, 10, 10, 11, 11, 11}, true)
+	f.Add([]byte{48, 0, 0, 7, 48, 3}, false) // m8, then an id-less item keyed m8
 	f.Fuzz(func(t *testing.T, data []byte, subjects bool) {
 		if len(data) > 900 {
 			return
@@ -266,13 +267,19 @@ func FuzzBuildMatchesReference(f *testing.F) {
 			it := Item{ID: fmt.Sprintf("m%d", a%40), Seq: i, Date: day(1 + int(r2%20))}
 			it.Key = it.ID
 			switch {
-			case a%7 == 0: // no Message-ID: a content key, sometimes repeated
+			case a%7 == 0: // no Message-ID: a content key, sometimes repeated, sometimes another item's id
 				it.ID = ""
 				it.Key = fmt.Sprintf("sha256:%d", r1%5)
+				if r2%3 == 0 {
+					it.Key = fmt.Sprintf("m%d", r1%40)
+				}
 			case a%11 == 0: // an explicit thread id
 				it.Group = fmt.Sprintf("g%d", r1%3)
-			case a%13 == 0: // same id, another content
+			case a%13 == 0: // same id, another content (or another item's id as key)
 				it.Key = fmt.Sprintf("sha256:x%d", r2%4)
+				if r1%4 == 0 {
+					it.Key = fmt.Sprintf("m%d", r2%40)
+				}
 			}
 			if r1%5 != 0 {
 				it.Refs = []string{fmt.Sprintf("m%d", r1%40), fmt.Sprintf("m%d", r2%40)}
