@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"os"
 
 	"github.com/threadlift/threadlift/mapping/thread"
@@ -53,9 +54,15 @@ func (a *archive) Close() error {
 	return errors.Join(errs...)
 }
 
+// maxSources is how many sources the index can tell apart (entry.src).
+const maxSources = math.MaxUint16 + 1
+
 // readArchive walks every source once, keeping envelopes only, and threads
 // them. progress, when set, is told the bytes of each envelope read.
 func readArchive(ctx context.Context, srcs []Source, opts sources.Options, topts thread.Options, progress func(bytes int64)) (*archive, error) {
+	if len(srcs) > maxSources {
+		return nil, fmt.Errorf("%d sources: at most %d can be read in one run", len(srcs), maxSources)
+	}
 	a := &archive{idx: newIndex()}
 	for i, src := range srcs {
 		o := opts

@@ -18,7 +18,9 @@ import (
 // keep whole unfolded header fields alive. Every string is interned once
 // (ids recur in the References of every later message of a thread,
 // subjects and file names recur too). Envelopes are rebuilt on demand by
-// envelope(i), with the same field values they were read with.
+// envelope(i) with the same field values they were read with; a date
+// keeps its instant and UTC offset, and takes the zone name first seen
+// with that offset (nothing prints dates but in UTC).
 type index struct {
 	blocks  [][]entry         // entries, entryBlock to a block: never copied as they grow
 	n       int               // entries in all
@@ -33,8 +35,8 @@ type index struct {
 	zones  map[int32]*time.Location
 }
 
-// Nothing the index holds per message is a pointer: the garbage collector
-// has nothing to mark in it, so a tight GC memory limit (see
+// Nothing the index holds per message is a pointer (but the issues of
+// messages that have some): the garbage collector has little to mark in it, so a tight GC memory limit (see
 // cmd/threadlift) costs little CPU however many messages there are.
 const (
 	entryBlock = 8192

@@ -64,8 +64,9 @@ func decodeCharsetBuf(label string, b []byte, buf *[]byte) (string, decodeStatus
 	}
 	if enc := lookupEncoding(strings.ToLower(strings.Trim(strings.TrimSpace(label), `"'`))); enc != nil {
 		// b is bounded by max_message_bytes: it is a text part, never an
-		// attachment. Room for twice its size is enough for every
-		// single-byte charset and the CJK ones, whose UTF-8 is longer.
+		// attachment. Twice its size covers most text; where UTF-8 is
+		// longer still (windows-1252's 0x80-0x9F take 3 bytes),
+		// transform.Append grows the buffer.
 		var dst []byte
 		if buf != nil && cap(*buf) >= 2*len(b)+16 {
 			dst = (*buf)[:0]

@@ -7,8 +7,10 @@ type LoadOptions struct {
 	// HTMLBody (an mbox message whose only text is HTML). Rendering HTML
 	// as text is the costliest step of decoding such a message, and a
 	// caller that only counts and checks never reads the result: whether
-	// the message has text at all is already told by HTMLBody, and the
-	// rendering raises no issue.
+	// the message has text at all is already told by HTMLBody. The one
+	// issue the rendering could raise, "html" when html2text fails, cannot
+	// happen on a string today; were it to, only a full load would report
+	// it.
 	NoHTMLText bool
 }
 

@@ -9,10 +9,11 @@ import (
 )
 
 // The garbage collector's default target is twice the live heap. Most of
-// threadlift's live heap on a big archive is the envelope index, which
-// lives for the whole run and holds no pointers, so doubling it buys
-// nothing but resident memory (issue 7, P2: peak RSS must grow by at most
-// ~200 bytes per message). governMemory keeps the target at the live heap
+// threadlift's live heap on a big archive is the envelope index (about
+// 225 bytes per message), which lives for the whole run and holds almost
+// no pointers, so doubling it buys nothing but resident memory. It runs
+// for every command; import holds the same index plus the checkpoint's
+// state of each thread. governMemory keeps the target at the live heap
 // plus a fixed headroom instead, through the GC memory limit, which the
 // runtime treats as soft: when more is truly live, it is used.
 const (
