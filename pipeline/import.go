@@ -36,6 +36,9 @@ const (
 	// imported as parts of other threads (a backfill joined them, or the
 	// thread split off one): its new messages go to the earliest part.
 	RuleThreadJoined = "thread-joined"
+	// RuleJoinedPartFailed fails a thread whose new messages go to a part
+	// that failed (or was refused) and waits for `threadlift retry`.
+	RuleJoinedPartFailed = "joined-part-failed"
 )
 
 type counters struct {

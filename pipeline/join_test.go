@@ -331,3 +331,40 @@ func mustTime(t *testing.T, s string) time.Time {
 	}
 	return v
 }
+
+// TestJoinIntoFailedPart: the earliest part failed since (it waits for
+// `threadlift retry`): the joined thread fails too, without stopping the
+// run, and lands once the part is retried.
+func TestJoinIntoFailedPart(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "a.mbox")
+	srv := zendesktest.NewServer(t, zendesktest.Config{AutoCreateTickets: true})
+	store := newStore(t)
+	ctx := context.Background()
+	joinRun(t, srv, store, path, false, cat(partA, partB)...)
+	// A got a message whose append the API refused.
+	if err := store.Register(ctx, checkpoint.Thread{Key: "a1", TicketID: 5, EventsTotal: 3}, []checkpoint.Message{{Key: "a1"}, {Key: "a2", Seq: 1}, {Key: "a3", Seq: 2}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := store.MarkFailed(ctx, "a1", checkpoint.Failure{Rule: RuleHTTP, Reason: "422", HTTPStatus: 422}); err != nil {
+		t.Fatal(err)
+	}
+	// x joins B (the root, so the thread's key) and A (imported first).
+	grown := cat(partA, partB, []string{mail("x", []string{"b1", "a1"}, 30, "Re: [#5] beta")})
+	before := srv.RequestCount("events_import")
+	sum := joinRun(t, srv, store, path, false, grown...)
+	if n := srv.RequestCount("events_import") - before; n != 0 {
+		t.Errorf("%d events/import sent while the part they go to is failed, want 0", n)
+	}
+	// b1 itself stays done (what it imported is complete); the thread is
+	// counted failed and looked at again by the next run.
+	if !strings.Contains(sum, `"failed":1`) {
+		t.Errorf("summary %s: want the joined thread failed", sum)
+	}
+	if _, err := store.Retry(ctx); err != nil {
+		t.Fatal(err)
+	}
+	joinRun(t, srv, store, path, false, grown...)
+	got, _ := conversations(t, srv.Fake)
+	assertExactlyOnce(t, srv.Fake, 5)
+	assertIn(t, got, "a1", "a1", "a2", "x")
+}

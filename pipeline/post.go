@@ -152,6 +152,12 @@ func (p *posting) run(ctx context.Context) error {
 		if join && (withSC > 1 || into != p.key) {
 			p.warnJoin(parts, into)
 		}
+		if into != p.key && target.State != checkpoint.Created && target.State != checkpoint.Done {
+			// The part that receives the new messages failed (or was
+			// refused) and waits for `threadlift retry`: so does this thread.
+			return p.failWith(ctx, own, parts, checkpoint.Failure{Rule: RuleJoinedPartFailed, Reason: fmt.Sprintf(
+				"its messages go to the side conversation of thread %q, which is %s: run `threadlift retry`, then import again", into, target.State)})
+		}
 
 		if len(pending) == 0 {
 			return p.complete(ctx, own, into, join)
@@ -234,16 +240,24 @@ func (p *posting) look(ctx context.Context, probe bool, own *checkpoint.Part, pa
 	return false, nil
 }
 
-// failLookup fails the thread after the listing of its ticket failed. A
-// thread the checkpoint does not know yet is registered first, with its
-// messages when no other thread's row holds any of them.
+// failLookup fails the thread after the listing of its ticket failed.
 func (p *posting) failLookup(ctx context.Context, own *checkpoint.Part, parts []checkpoint.Part, err error) error {
-	im := p.im
-	f, fatal := im.requestFailure(p.plan, err)
+	f, fatal := p.im.requestFailure(p.plan, err)
 	if fatal != nil {
 		return fatal
 	}
-	if own == nil {
+	return p.failWith(ctx, own, parts, f)
+}
+
+// failWith fails the thread before anything was sent for it in this run.
+// A thread the checkpoint does not know yet is registered first, with its
+// messages when no other thread's row holds any of them.
+func (p *posting) failWith(ctx context.Context, own *checkpoint.Part, parts []checkpoint.Part, f checkpoint.Failure) error {
+	im := p.im
+	if err := p.w.flush(ctx); err != nil {
+		return err
+	}
+	if own == nil || own.State == checkpoint.Rejected {
 		reg := p.reg
 		if len(parts) > 0 {
 			reg.Messages = nil // they belong to other rows: the join decides, next time
