@@ -53,6 +53,9 @@ type Run struct {
 	// Unclean is true when the previous run did not end cleanly (a kill,
 	// a crash, a power loss, or a copy of the file taken during a run).
 	Unclean bool
+	// EmptyFile is true when the file was there with 0 bytes: it is taken
+	// as a new checkpoint (New), whatever it held before.
+	EmptyFile bool
 }
 
 // NormalizeAccount returns the form of a Zendesk URL that BeginRun
@@ -109,7 +112,7 @@ func (s *Store) BeginRun(ctx context.Context, account string) (*Run, error) {
 		if err := tx.QueryRowContext(ctx, "SELECT EXISTS (SELECT 1 FROM threads)").Scan(&threads); err != nil {
 			return err
 		}
-		r = Run{Generation: gen + 1, New: gen == 0 && !threads, Unclean: !clean}
+		r = Run{Generation: gen + 1, New: gen == 0 && !threads, Unclean: !clean, EmptyFile: s.emptyFile}
 		if !clean && !r.New {
 			// The last run did not end cleanly: this file may be older than
 			// what was sent (a copy without its -wal, a restored snapshot).

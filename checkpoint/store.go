@@ -84,6 +84,9 @@ type Store struct {
 	// the last writer did not close the file (an upgraded checkpoint's
 	// last run did not end cleanly).
 	walFrames bool
+	// emptyFile is true when Open found a 0-byte file: a new checkpoint,
+	// or one that lost its content.
+	emptyFile bool
 
 	// reads holds the read statements prepared on the read pool.
 	readMu sync.Mutex
@@ -133,6 +136,9 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 		}
 		if st, err := os.Stat(abs + "-wal"); err == nil && st.Size() > 0 {
 			s.walFrames = true
+		}
+		if st, err := os.Stat(abs); err == nil && st.Size() == 0 {
+			s.emptyFile = true
 		}
 		// Commit with fdatasync(2), as SQLite's own Linux builds do: it
 		// writes the data and the size, everything a commit needs to be

@@ -560,6 +560,9 @@ func (im *importer) reserve() bool {
 func (im *importer) logTrust(run *checkpoint.Run) {
 	log := im.opts.Logger
 	switch {
+	case run.EmptyFile:
+		log.Warn().Int("tickets", im.opts.VouchProbes).Msg("the checkpoint file was empty (0 bytes): it is taken as a new checkpoint; " +
+			"if it held one before, the first tickets written show it and every ticket is then looked up before the first write to it")
 	case run.New:
 		log.Info().Int("tickets", im.opts.VouchProbes).Msg("new checkpoint: the first tickets written are looked up first, in case this account holds threads imported with another checkpoint")
 	case run.Unclean:
