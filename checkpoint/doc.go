@@ -22,9 +22,50 @@
 //	   └──Retry (side conversation exists)──▶ created
 //	rejected ◀──Register / MarkRejected──  pending / in_flight / failed
 //	pending  ◀──Register── rejected   (validated again, now valid)
+//	created  ◀──Register / Join── done (a new message to send: not done till it is sent)
 //
-// Register never moves a thread backwards: in_flight, created, done and
-// failed threads keep their state; an imported message stays imported.
+// Register never moves a thread backwards: in_flight, created and failed
+// threads keep their state, a done thread stays done unless it gets a
+// message to send; an imported message stays imported. Complete (MarkDone,
+// MarkCreatedDone) records the KeysHash of the thread's message keys: a
+// later import whose archive holds exactly those keys skips the thread
+// without loading it (Resume.Done).
+//
+// # Threads across tickets: joins and splits
+//
+// A message key is never posted twice to a ticket, whatever thread it
+// ends up in (contract §6). Parts finds the rows of a ticket that hold any
+// of a thread's message keys (index messages_key, filtered by ticket): a
+// backfill may join threads imported separately (a reply that references
+// both, a missing root that arrives, subject threading switched on), or a
+// thread may split off one (subject threading switched off). Messages
+// imported in any part stay where they are; Join registers the others in
+// the earliest imported part (by the import attempt that created its side
+// conversation; parts found only on the ticket come after), absorbs parts
+// never sent (their rows are deleted), and marks the others joined_to it.
+// MarkJoinedDone completes a thread whose messages live in another part:
+// its row, without side conversation or messages of its own, is done.
+//
+// # What Zendesk holds: runs, trust and RecordTicket
+//
+// The checkpoint records the Zendesk account it is used with and refuses
+// another (ErrOtherAccount). BeginRun marks the file "not clean" and folds
+// that into the main database file before any write of the run; EndRun
+// (or Close) marks it clean and folds the WAL back, so that the .db alone
+// is complete after a clean end, and any copy of the .db alone taken
+// during a run or after a kill says "not clean". A run that starts from a
+// file whose last run did not end cleanly cannot tell it from an older
+// copy: the checkpoint loses trust (table vouched is emptied), and the
+// import looks each ticket up (RecordTicket) before its first write to it;
+// tickets looked up are remembered in vouched until trust is lost again.
+// A trusted or new checkpoint looks its first tickets up (the import's
+// probes); one that holds a threadlift key the checkpoint did not know
+// makes it lose trust (Distrust). Trust (verify --adopt) restores it.
+//
+// RecordTicket records a listing of a ticket: each side conversation under
+// the row of its thread key (created when unknown), each message key
+// imported there, and every unresolved request of the ticket resolved. It
+// says what it found that the checkpoint did not know.
 // MarkInFlight refuses a second "import" for a thread that already has a
 // side conversation, and refuses to send a message that is not pending:
 // those refusals wrap ErrTransition.
@@ -60,21 +101,25 @@
 // record MarkMessagesImported (they landed) or MarkNotSent (they did not)
 // before sending again.
 //
-// # Schema (PRAGMA user_version = 1, application_id = 0x544c4654 "TLFT")
+// # Schema (PRAGMA user_version = 3, application_id = 0x544c4654 "TLFT")
 //
-// For operators with sqlite3; every time is UTC text.
+// For operators with sqlite3; every time is UTC text. schema.go lists
+// every column and the migrations; Open upgrades a version 1 or 2 file.
 //
 //	threads(id INTEGER PRIMARY KEY, key, ticket_id, state, side_conversation_id,
 //	        events_total, events_done, subject, source, rule, reason,
 //	        http_status, request_id, excerpt, attempts, unresolved,
-//	        created_at, updated_at)
+//	        created_at, updated_at, keys_hash, joined_to)
 //	        key is unique; key '' marks a record that could not be read at
 //	        all (one row per source location)
 //	messages(thread_id → threads.id, key, seq, state, source, rule, reason,
 //	         side_conversation_id, updated_at; PRIMARY KEY (thread_id, key))
 //	attempts(id, thread_id → threads.id, kind, message_keys JSON, started_at,
 //	         outcome, http_status, finished_at)
+//	uploads(thread_id, message_key, idx, attachment_id, name, size, uploaded_at)
 //	runs(id, saved_at, summary JSON)
+//	meta(account, generation, clean, trusted, updated_at): one row
+//	vouched(ticket_id, generation, at): tickets looked up since trust was lost
 //	thread_messages: view of messages with their thread_key
 //
 // Examples:

@@ -1,11 +1,16 @@
 package checkpoint
 
+import (
+	"context"
+	"database/sql"
+)
+
 // applicationID marks a SQLite file as a threadlift checkpoint
 // (PRAGMA application_id; "TLFT").
 const applicationID = 0x544c4654
 
 // schemaVersion is the PRAGMA user_version this code writes and reads.
-const schemaVersion = 2
+const schemaVersion = 3
 
 // migrations[i] upgrades a database at user_version i to i+1. Each runs in
 // one transaction together with the user_version bump. Never edit a
@@ -57,6 +62,26 @@ const schemaVersion = 2
 //	  PRIMARY KEY (thread_id, message_key, idx)
 //	  A resume re-uses an upload while it is recent and uploads again once
 //	  its token may have expired.
+//
+// Schema version 3 adds (see run.go and tickets.go):
+//
+//	threads.keys_hash  TEXT     KeysHash of the thread's message keys when it was last
+//	                            completed ('' otherwise): a done thread whose archive
+//	                            holds exactly these keys needs no work
+//	threads.joined_to  INTEGER  id of the thread row whose side conversation receives
+//	                            this thread's new messages (a backfill joined it to an
+//	                            earlier imported part); 0 = none
+//	INDEX messages_key ON messages(key), INDEX threads_ticket ON threads(ticket_id):
+//	                            which rows of a ticket hold a message key
+//	meta      one row: the Zendesk account (normalised URL) the checkpoint is used
+//	          with, the run generation, whether the last run ended cleanly, and
+//	          whether the checkpoint can vouch for every ticket (trusted)
+//	vouched   tickets looked up on Zendesk since the checkpoint lost trust:
+//	          ticket_id, generation (the run that looked), at
+//
+// Upgrading a version 2 file computes keys_hash of every done thread from
+// its messages, and records its last run as clean unless the file's -wal
+// held frames when it was opened (a run that did not end cleanly).
 var migrations = []string{
 	0: `
 CREATE TABLE threads (
@@ -132,4 +157,94 @@ CREATE TABLE uploads (
 	PRIMARY KEY (thread_id, message_key, idx)
 ) WITHOUT ROWID;
 `,
+	2: `
+ALTER TABLE threads ADD COLUMN keys_hash TEXT NOT NULL DEFAULT '';
+ALTER TABLE threads ADD COLUMN joined_to INTEGER NOT NULL DEFAULT 0;
+CREATE INDEX messages_key ON messages(key);
+CREATE INDEX threads_ticket ON threads(ticket_id);
+
+CREATE TABLE meta (
+	id         INTEGER PRIMARY KEY CHECK (id = 1),
+	account    TEXT    NOT NULL DEFAULT '',
+	generation INTEGER NOT NULL DEFAULT 0,
+	clean      INTEGER NOT NULL DEFAULT 1,
+	trusted    INTEGER NOT NULL DEFAULT 1,
+	updated_at TEXT    NOT NULL DEFAULT ''
+);
+INSERT INTO meta (id) VALUES (1);
+
+CREATE TABLE vouched (
+	ticket_id  INTEGER PRIMARY KEY,
+	generation INTEGER NOT NULL,
+	at         TEXT    NOT NULL
+) WITHOUT ROWID;
+`,
+}
+
+// migrationStep returns the Go part of the migration from version v to
+// v+1, run after its SQL in the same transaction; nil when there is none.
+func migrationStep(v int) func(context.Context, *Store, *sql.Tx) error {
+	if v == 2 {
+		return upgradeTo3
+	}
+	return nil
+}
+
+// upgradeTo3 computes keys_hash of every done thread (so that a resumed
+// import skips it without loading it) and records whether the last run
+// of an upgraded checkpoint ended cleanly: it did not when the -wal held
+// frames when Open found it.
+func upgradeTo3(ctx context.Context, s *Store, tx *sql.Tx) error {
+	rows, err := tx.QueryContext(ctx, `SELECT t.id, m.key, m.state FROM threads t JOIN messages m ON m.thread_id = t.id
+		WHERE t.state = 'done' AND t.key <> '' ORDER BY t.id`)
+	if err != nil {
+		return err
+	}
+	type done struct {
+		id   int64
+		hash string
+	}
+	var hashes []done
+	var cur int64
+	var keys []string
+	complete := true
+	flush := func() {
+		if cur != 0 && complete {
+			hashes = append(hashes, done{cur, KeysHash(keys)})
+		}
+		keys, complete = keys[:0], true
+	}
+	for rows.Next() {
+		var id int64
+		var key, state string
+		if err := rows.Scan(&id, &key, &state); err != nil {
+			rows.Close()
+			return err
+		}
+		if id != cur {
+			flush()
+			cur = id
+		}
+		keys = append(keys, key)
+		if state == MessagePending {
+			complete = false // left for the next import to finish
+		}
+	}
+	flush()
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	stmt, err := tx.PrepareContext(ctx, "UPDATE threads SET keys_hash = ? WHERE id = ?")
+	if err != nil {
+		return err
+	}
+	defer stmt.Close()
+	for _, d := range hashes {
+		if _, err := stmt.ExecContext(ctx, d.hash, d.id); err != nil {
+			return err
+		}
+	}
+	_, err = tx.ExecContext(ctx, "UPDATE meta SET clean = ? WHERE id = 1", !s.walFrames)
+	return err
 }

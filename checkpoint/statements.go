@@ -51,9 +51,10 @@ const (
 	sqlAttemptOK  = `UPDATE attempts SET outcome = 'ok', finished_at = ? WHERE thread_id = ? AND outcome = ''`
 	sqlSetCreated = `UPDATE threads SET side_conversation_id = ?1,
 		events_done = (SELECT count(*) FROM messages WHERE thread_id = ?2 AND state = 'imported'),
-		state = ?3, unresolved = 0, rule = '', reason = '', http_status = 0, request_id = '', excerpt = '', updated_at = ?4
+		state = ?3, unresolved = 0, rule = '', reason = '', http_status = 0, request_id = '', excerpt = '', updated_at = ?4,
+		keys_hash = CASE WHEN ?5 <> '' THEN ?5 ELSE keys_hash END
 		WHERE id = ?2`
-	sqlSetDone = `UPDATE threads SET state = 'done', updated_at = ? WHERE id = ?`
+	sqlSetDone = `UPDATE threads SET state = 'done', updated_at = ?1, keys_hash = CASE WHEN ?3 <> '' THEN ?3 ELSE keys_hash END WHERE id = ?2`
 
 	// sqlUpsertMessage is messageUpsert(1), the upsert of one registered
 	// message (TestUpsertMessageStatement).

@@ -76,8 +76,21 @@ type Store struct {
 	checkErr    error
 	checkCancel context.CancelFunc
 
-	mu   sync.Mutex // guards lock
+	mu   sync.Mutex // guards lock and run
 	lock *os.File   // the held lock file, nil if not held
+	run  int64      // the generation BeginRun started, 0 when none (Close marks it clean)
+
+	// walFrames is true when the -wal file held data when Open found it:
+	// the last writer did not close the file (an upgraded checkpoint's
+	// last run did not end cleanly).
+	walFrames bool
+	// emptyFile is true when Open found a 0-byte file: a new checkpoint,
+	// or one that lost its content.
+	emptyFile bool
+
+	// reads holds the read statements prepared on the read pool.
+	readMu sync.Mutex
+	reads  map[string]*sql.Stmt
 }
 
 // Open opens the checkpoint at path, creating the file (and its folder)
@@ -120,6 +133,12 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 		}
 		if err := s.Lock(); err != nil {
 			return nil, err
+		}
+		if st, err := os.Stat(abs + "-wal"); err == nil && st.Size() > 0 {
+			s.walFrames = true
+		}
+		if st, err := os.Stat(abs); err == nil && st.Size() == 0 {
+			s.emptyFile = true
 		}
 		// Commit with fdatasync(2), as SQLite's own Linux builds do: it
 		// writes the data and the size, everything a commit needs to be
@@ -315,6 +334,12 @@ func (s *Store) migrate(ctx context.Context, version int) error {
 			tx.Rollback()
 			return s.wrapUnusable(fmt.Sprintf("migrate to schema %d", v+1), err)
 		}
+		if step := migrationStep(v); step != nil {
+			if err := step(ctx, s, tx); err != nil {
+				tx.Rollback()
+				return s.wrapUnusable(fmt.Sprintf("migrate to schema %d", v+1), err)
+			}
+		}
 		if err := tx.Commit(); err != nil {
 			return s.wrapUnusable(fmt.Sprintf("migrate to schema %d", v+1), err)
 		}
@@ -327,13 +352,16 @@ func (s *Store) Path() string { return s.path }
 
 // Close closes the database and releases the lock. Writes queued and not
 // yet taken by the committer fail; a batch being committed finishes
-// first. The WAL is folded back into the main file, so a clean shutdown
-// leaves one file.
+// first. A run begun by BeginRun is marked clean, and the WAL is folded
+// back into the main file, so a clean shutdown leaves one file that holds
+// everything: the .db alone is then a complete copy.
 func (s *Store) Close() error {
 	s.closeOnce.Do(func() {
+		s.EndRun(context.Background()) //nolint:errcheck // a failure leaves the file "not clean": safe
 		s.stopCommitter()
 		s.stopCheck()
 		s.closeWriter()
+		s.closeReads()
 	})
 	var err error
 	if s.db != nil {

@@ -191,12 +191,11 @@ func (s *Store) Threads(ctx context.Context) (map[string]Thread, error) {
 // without loading a row it will not use: most threads of a resumed run
 // are done, and a done thread only matters if it has grown.
 type Resume struct {
-	// Done maps each done thread's key to a lower bound of the number of
-	// distinct messages the checkpoint knows of it: its EventsTotal (its
-	// rejected and duplicate messages are not counted). A done thread
-	// whose archive holds no more message keys than that has not grown;
-	// for one that holds more, MessageCount says.
-	Done map[string]int
+	// Done maps each done thread's key to its KeysHash when it was
+	// completed ("" when unknown): a done thread whose archive holds
+	// exactly those message keys needs no work. One whose keys differ
+	// (grown, joined, split) is looked at again.
+	Done map[string]string
 	// Open holds every other thread by key. Records that could not be read
 	// at all (key "") are left out, as in Threads.
 	Open map[string]Thread
@@ -208,21 +207,20 @@ func (s *Store) Resume(ctx context.Context) (*Resume, error) {
 	if err := s.db.QueryRowContext(ctx, "SELECT count(*) FROM threads WHERE state = 'done'").Scan(&nDone); err != nil {
 		return nil, s.wrap("read threads", err)
 	}
-	r := &Resume{Done: make(map[string]int, nDone), Open: map[string]Thread{}}
+	r := &Resume{Done: make(map[string]string, nDone), Open: map[string]Thread{}}
 	// "+state" keeps SQLite off the state index: nearly every thread is
 	// done, and a table scan is then cheaper than an index walk.
-	rows, err := s.db.QueryContext(ctx, "SELECT key, events_total FROM threads WHERE +state = 'done' AND key <> ''")
+	rows, err := s.db.QueryContext(ctx, "SELECT key, keys_hash FROM threads WHERE +state = 'done' AND key <> ''")
 	if err != nil {
 		return nil, s.wrap("read done threads", err)
 	}
 	defer rows.Close()
 	for rows.Next() {
-		var k string
-		var n int
-		if err := rows.Scan(&k, &n); err != nil {
+		var k, h string
+		if err := rows.Scan(&k, &h); err != nil {
 			return nil, s.wrap("read done threads", err)
 		}
-		r.Done[k] = n
+		r.Done[k] = h
 	}
 	if err := rows.Err(); err != nil {
 		return nil, s.wrap("read done threads", err)

@@ -14,12 +14,12 @@ import (
 // from, across all methods (see doc.go for which method does what).
 // Staying in the same state is listed where a method allows it.
 var transitions = map[State][]State{
-	Pending:  {Pending, Rejected, Failed},                    // Register (re-validated), Retry, MarkNotSent
-	InFlight: {Pending, InFlight, Created, Done},             // MarkInFlight
-	Created:  {InFlight, Created, Pending, Failed, Rejected}, // MarkCreated, MarkMessagesImported, Retry, MarkNotSent
-	Done:     {Created, Done},                                // MarkDone
-	Failed:   {Pending, InFlight, Created, Failed},           // MarkFailed
-	Rejected: {Pending, Rejected, InFlight, Failed},          // Register, MarkRejected
+	Pending:  {Pending, Rejected, Failed},                          // Register (re-validated), Retry, MarkNotSent
+	InFlight: {Pending, InFlight, Created, Done},                   // MarkInFlight
+	Created:  {InFlight, Created, Pending, Failed, Rejected, Done}, // MarkCreated, MarkMessagesImported, Retry, MarkNotSent; Register/Join (new messages of a done thread)
+	Done:     {Created, Done},                                      // MarkDone, Complete, MarkJoinedDone
+	Failed:   {Pending, InFlight, Created, Failed},                 // MarkFailed
+	Rejected: {Pending, Rejected, InFlight, Failed},                // Register, MarkRejected
 }
 
 // Allowed reports whether any method may move a thread from one state to
@@ -165,6 +165,7 @@ func (s *Store) register(ctx context.Context, tx *wtx, regs []Registration) erro
 	}
 
 	msgs := &messageWriter{ctx: ctx, tx: tx, now: now}
+	var grown []int64 // done threads given messages: done only while none is pending
 	for _, r := range regs {
 		t := r.Thread
 		want := t.State
@@ -207,6 +208,9 @@ func (s *Store) register(ctx context.Context, tx *wtx, regs []Registration) erro
 			if _, err := updKeep.ExecContext(ctx, t.EventsTotal, t.Subject, t.Source, now, e.id); err != nil {
 				return err
 			}
+			if e.state == Done && len(r.Messages) > 0 {
+				grown = append(grown, e.id)
+			}
 		}
 		for _, m := range r.Messages {
 			if err := msgs.add(e.id, m); err != nil {
@@ -214,7 +218,18 @@ func (s *Store) register(ctx context.Context, tx *wtx, regs []Registration) erro
 			}
 		}
 	}
-	return msgs.flush()
+	if err := msgs.flush(); err != nil {
+		return err
+	}
+	for _, id := range grown {
+		// A done thread with a message to send is not done: a crash before
+		// it is sent must not leave it looking complete.
+		if _, err := tx.ExecContext(ctx, `UPDATE threads SET state = 'created', updated_at = ?2 WHERE id = ?1 AND state = 'done'
+			AND EXISTS (SELECT 1 FROM messages WHERE thread_id = ?1 AND state = 'pending')`, id, now); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // messageWriter upserts messages, messagesPerFlush rows per statement.
@@ -342,6 +357,10 @@ type Completion struct {
 	Key                string
 	SideConversationID string
 	MessageKeys        []string
+	// KeysHash, when set, records the thread's message keys as complete
+	// (see KeysHash): a later run whose archive holds the same keys skips
+	// the thread without loading it.
+	KeysHash string
 }
 
 // RegisterInFlight is Register followed by MarkInFlight, in one
@@ -363,7 +382,7 @@ func (s *Store) RegisterInFlight(ctx context.Context, prev *Completion, r Regist
 	fast := firstImport(r, kind, messageKeys)
 	return s.tx(ctx, op, func(ctx context.Context, tx *wtx) error {
 		if prev != nil {
-			if err := s.markCreated(ctx, tx, prev.Key, prev.SideConversationID, prev.MessageKeys, Done); err != nil {
+			if err := s.markCreated(ctx, tx, prev.Key, prev.SideConversationID, prev.MessageKeys, Done, prev.KeysHash); err != nil {
 				return err
 			}
 		}
@@ -522,7 +541,7 @@ func (s *Store) importMessages(ctx context.Context, tx *wtx, r threadRow, key, s
 // number of imported messages, state created, the attempt ok.
 func (s *Store) MarkCreated(ctx context.Context, key, sideConversationID string, messageKeys []string) error {
 	return s.tx(ctx, fmt.Sprintf("mark thread %q created", key), func(ctx context.Context, tx *wtx) error {
-		return s.markCreated(ctx, tx, key, sideConversationID, messageKeys, Created)
+		return s.markCreated(ctx, tx, key, sideConversationID, messageKeys, Created, "")
 	})
 }
 
@@ -531,13 +550,13 @@ func (s *Store) MarkCreated(ctx context.Context, key, sideConversationID string,
 // every event is imported.
 func (s *Store) MarkCreatedDone(ctx context.Context, key, sideConversationID string, messageKeys []string) error {
 	return s.tx(ctx, fmt.Sprintf("mark thread %q created and done", key), func(ctx context.Context, tx *wtx) error {
-		return s.markCreated(ctx, tx, key, sideConversationID, messageKeys, Done)
+		return s.markCreated(ctx, tx, key, sideConversationID, messageKeys, Done, "")
 	})
 }
 
 // markCreated is MarkCreated, leaving the thread in state to (Created, or
-// Done for MarkCreatedDone).
-func (s *Store) markCreated(ctx context.Context, tx *wtx, key, scID string, keys []string, to State) error {
+// Done for MarkCreatedDone), recording keysHash when not "".
+func (s *Store) markCreated(ctx context.Context, tx *wtx, key, scID string, keys []string, to State, keysHash string) error {
 	r, err := s.getThread(ctx, tx, key)
 	if err != nil {
 		return err
@@ -552,7 +571,7 @@ func (s *Store) markCreated(ctx context.Context, tx *wtx, key, scID string, keys
 	if _, err := tx.ExecContext(ctx, sqlAttemptOK, now, r.id); err != nil {
 		return err
 	}
-	_, err = tx.ExecContext(ctx, sqlSetCreated, scID, r.id, to, now)
+	_, err = tx.ExecContext(ctx, sqlSetCreated, scID, r.id, to, now, keysHash)
 	return err
 }
 
@@ -616,16 +635,21 @@ func (s *Store) MarkNotSent(ctx context.Context, key string) error {
 // MarkDone marks a created thread done (every event imported).
 func (s *Store) MarkDone(ctx context.Context, key string) error {
 	return s.tx(ctx, fmt.Sprintf("mark thread %q done", key), func(ctx context.Context, tx *wtx) error {
-		r, err := s.getThread(ctx, tx, key)
-		if err != nil {
-			return err
-		}
-		if err := need(r, key, Done, Created, Done); err != nil {
-			return err
-		}
-		_, err = tx.ExecContext(ctx, sqlSetDone, s.stamp(), r.id)
-		return err
+		return s.markDone(ctx, tx, key, "")
 	})
+}
+
+// markDone is MarkDone, recording keysHash when not "".
+func (s *Store) markDone(ctx context.Context, tx *wtx, key, keysHash string) error {
+	r, err := s.getThread(ctx, tx, key)
+	if err != nil {
+		return err
+	}
+	if err := need(r, key, Done, Created, Done); err != nil {
+		return err
+	}
+	_, err = tx.ExecContext(ctx, sqlSetDone, s.stamp(), r.id, keysHash)
+	return err
 }
 
 // definite reports whether an HTTP status proves the request was not
@@ -674,6 +698,19 @@ func (s *Store) MarkFailed(ctx context.Context, key string, f Failure) error {
 // again. Same Unresolved rule as MarkFailed.
 func (s *Store) MarkRejected(ctx context.Context, key string, f Failure) error {
 	return s.fail(ctx, key, Rejected, f, Pending, InFlight, Failed, Rejected)
+}
+
+// Requeue re-queues one failed thread, as Retry does for all: for a
+// failure the next import takes up by itself (the source changed while
+// importing). A thread that is not failed is left as it is.
+func (s *Store) Requeue(ctx context.Context, key string) error {
+	return s.tx(ctx, fmt.Sprintf("re-queue thread %q", key), func(ctx context.Context, tx *wtx) error {
+		_, err := tx.ExecContext(ctx, `UPDATE threads SET
+			state = CASE WHEN side_conversation_id = '' THEN 'pending' ELSE 'created' END,
+			attempts = 0, rule = '', reason = '', http_status = 0, request_id = '', excerpt = '', updated_at = ?
+			WHERE key = CAST(? AS TEXT) AND key <> '' AND state = 'failed'`, s.stamp(), key)
+		return err
+	})
 }
 
 // Retry re-queues every failed thread for the next import: it becomes

@@ -7,6 +7,9 @@ import (
 	"io"
 	"math"
 	"os"
+	"slices"
+	"syscall"
+	"time"
 
 	"github.com/threadlift/threadlift/mapping/thread"
 	"github.com/threadlift/threadlift/sources"
@@ -44,6 +47,40 @@ type sourceStat struct {
 	Source
 	bytes    int64
 	messages int
+	// stamp is the file as the scan found it; changed is true when it
+	// changed during the scan itself.
+	stamp   fileStamp
+	changed bool
+}
+
+// errSourceChanged marks a source file that changed between the scan and
+// a load: what its records read as now is not what was scanned.
+var errSourceChanged = errors.New("the source changed while importing; run import again")
+
+// fileStamp identifies a file's content as cheaply as stat(2) can: its
+// size, modification time and inode. An archive rewritten, truncated or
+// replaced changes it.
+type fileStamp struct {
+	size     int64
+	mod      time.Time
+	dev, ino uint64
+	err      string
+}
+
+func stampOf(path string) fileStamp {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return fileStamp{err: err.Error()}
+	}
+	st := fileStamp{size: fi.Size(), mod: fi.ModTime()}
+	if sys, ok := fi.Sys().(*syscall.Stat_t); ok {
+		st.dev, st.ino = uint64(sys.Dev), sys.Ino
+	}
+	return st
+}
+
+func (a fileStamp) same(b fileStamp) bool {
+	return a.size == b.size && a.mod.Equal(b.mod) && a.dev == b.dev && a.ino == b.ino && a.err == b.err
 }
 
 func (a *archive) Close() error {
@@ -71,16 +108,14 @@ func readArchive(ctx context.Context, srcs []Source, opts sources.Options, topts
 			o.Name = src.Path
 		}
 		o.Fields = src.Fields
+		st := sourceStat{Source: src, stamp: stampOf(src.Path)}
 		r, err := sources.Open(src.Type, src.Path, o)
 		if err != nil {
 			a.Close()
 			return nil, fmt.Errorf("open source %s: %w", src.Path, err)
 		}
 		a.readers = append(a.readers, r)
-		st := sourceStat{Source: src}
-		if fi, err := os.Stat(src.Path); err == nil {
-			st.bytes = fi.Size()
-		}
+		st.bytes = st.stamp.size
 		for {
 			if err := ctx.Err(); err != nil {
 				a.Close()
@@ -106,6 +141,7 @@ func readArchive(ctx context.Context, srcs []Source, opts sources.Options, topts
 				progress(env.Size)
 			}
 		}
+		st.changed = !st.stamp.same(stampOf(src.Path))
 		a.stats = append(a.stats, st)
 	}
 
@@ -119,6 +155,36 @@ func readArchive(ctx context.Context, srcs []Source, opts sources.Options, topts
 		a.isDup[d.Index] = true
 	}
 	return a, nil
+}
+
+// sourceChanged reports whether source i is no longer the file the scan
+// read: it changed during the scan or since.
+func (a *archive) sourceChanged(i int) bool {
+	st := a.stats[i]
+	return st.changed || !st.stamp.same(stampOf(st.Path))
+}
+
+// unchanged returns an error wrapping errSourceChanged when a source of
+// t's messages is no longer the file the scan read. Called after t's
+// messages were loaded, it says that what was loaded is what was scanned
+// (a file rewritten during the load has changed by then).
+func (a *archive) unchanged(t thread.Thread) error {
+	var checked []int
+	for _, m := range t.Members {
+		src := a.idx.src(m)
+		if slices.Contains(checked, src) {
+			continue
+		}
+		checked = append(checked, src)
+		if a.sourceChanged(src) {
+			name := a.stats[src].Name
+			if name == "" {
+				name = a.stats[src].Path
+			}
+			return fmt.Errorf("%s: %w", name, errSourceChanged)
+		}
+	}
+	return nil
 }
 
 // duplicates returns the duplicates of a thread's members.

@@ -8,7 +8,6 @@ import (
 
 	"github.com/rs/zerolog"
 
-	"github.com/threadlift/threadlift/mapping"
 	"github.com/threadlift/threadlift/zendesk"
 	"github.com/threadlift/threadlift/zendesk/zendesktest"
 )
@@ -35,13 +34,16 @@ func BenchmarkReconcile(b *testing.B) {
 				}
 			}
 			im := &importer{opts: Options{MaxAttempts: 3, Logger: zerolog.Nop()}, api: client}
-			plan := &mapping.Plan{ThreadKey: fmt.Sprintf("t%d", n-1), TicketID: 1}
+			want := fmt.Sprintf("t%d", n-1)
 			before := srv.RequestCount("list")
 			b.ResetTimer()
 			for b.Loop() {
-				id, present, err := im.reconcile(ctx, plan)
-				if err != nil || id == "" || len(present) != 3 {
-					b.Fatalf("reconcile: %q %v %v", id, present, err)
+				convs, err := im.list(ctx, 1)
+				if err != nil || len(convs) != n {
+					b.Fatalf("list: %d side conversations, %v", len(convs), err)
+				}
+				if c := convs[n-1]; c.ThreadKey != want || len(c.MessageKeys) != 3 {
+					b.Fatalf("list: last side conversation %+v, want %s with 3 messages", c, want)
 				}
 			}
 			b.ReportMetric(float64(srv.RequestCount("list")-before)/float64(b.N), "requests/op")

@@ -4,4 +4,16 @@
 //
 // Validate and import share everything up to the point of the write; the
 // dry run is that one gate.
+//
+// Import decides what a thread sends from the checkpoint's rows of its
+// ticket (post.go): a message key imported in any part of the thread —
+// its own row, or a thread it was imported as before a backfill joined
+// them or it split off — is never sent again, and new messages go to the
+// side conversation of the earliest imported part. Before the first write
+// to a ticket that the checkpoint cannot vouch for (vouch.go: its last run
+// did not end cleanly, or it was found stale, or it is new and the ticket
+// is among the first it writes to), the ticket is listed and what it holds
+// recorded. A source file that changed since the scan fails its threads
+// (source-changed) instead of feeding them garbage. --limit counts threads
+// that sent a request.
 package pipeline

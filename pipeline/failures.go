@@ -85,8 +85,8 @@ func (im *importer) writeFailures(ctx context.Context) error {
 	return report.WriteAtomic(filepath.Join(dir, im.opts.Shard.Path(FailuresMbox)), func(w io.Writer) error {
 		for i := range im.a.idx.len() {
 			env := im.a.idx.envelope(i)
-			if !want[env.Loc.String()] {
-				continue
+			if !want[env.Loc.String()] || im.a.sourceChanged(im.a.idx.src(i)) {
+				continue // a file that changed since the scan holds other bytes there now
 			}
 			rr, ok := im.a.readers[im.a.idx.src(i)].(sources.RawReader)
 			if !ok {

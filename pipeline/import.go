@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"runtime/debug"
-	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -26,6 +25,20 @@ const (
 	RuleRead     = "read"
 	RulePanic    = "panic"
 	RuleAttempts = "attempts-exhausted"
+	// RuleSourceChanged fails a thread whose source file changed between
+	// the scan and the load: what was read is not what was scanned. The
+	// next import takes it up by itself.
+	RuleSourceChanged = "source-changed"
+	// RuleTicketChanged fails a thread whose side conversation is on
+	// another ticket than the one it maps to now.
+	RuleTicketChanged = "ticket-changed"
+	// RuleThreadJoined is the warning of a thread whose messages were
+	// imported as parts of other threads (a backfill joined them, or the
+	// thread split off one): its new messages go to the earliest part.
+	RuleThreadJoined = "thread-joined"
+	// RuleJoinedPartFailed fails a thread whose new messages go to a part
+	// that failed (or was refused) and waits for `threadlift retry`.
+	RuleJoinedPartFailed = "joined-part-failed"
 )
 
 type counters struct {
@@ -46,10 +59,22 @@ type importer struct {
 	a     *archive
 	c     counters
 	locks ticketLocks
+	vouch *vouch
+	// fresh is true when the checkpoint held no thread when the run
+	// started (a first import): see posting.run.
+	fresh bool
 
 	fatalMu sync.Mutex
 	fatal   error
+
+	warnMu        sync.Mutex
+	warnings      []report.Issue
+	warningsTotal int
 }
+
+// maxWarnings bounds the warnings a summary lists; WarningsTotal counts
+// them all.
+const maxWarnings = 1000
 
 // Import posts every thread that is not done yet, resuming from the
 // checkpoint, and returns the run summary. The caller holds the
@@ -99,6 +124,25 @@ func Import(ctx context.Context, api API, store *checkpoint.Store, opts Options)
 	}
 	im.a = a
 	resume := ld.r
+	// Nothing was written yet: mark the run started (the file "not clean"
+	// until it ends) and learn whether the checkpoint can vouch for what
+	// Zendesk holds.
+	run, err := store.BeginRun(ctx, opts.Account)
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil, fmt.Errorf("begin run: %w", ErrInterrupted)
+		}
+		return nil, err
+	}
+	// Runs last: nothing is in flight once Import returns.
+	defer func() {
+		if err := store.EndRun(context.WithoutCancel(ctx)); err != nil {
+			opts.Logger.Warn().Err(err).Msg("could not record the clean end of the run in the checkpoint (the next run then looks each ticket up before writing to it), or fold its WAL into the .db (copy both files as a backup)")
+		}
+	}()
+	im.vouch = newVouch(run, opts.VouchProbes)
+	im.logTrust(run)
+	im.fresh = len(resume.Done) == 0 && len(resume.Open) == 0
 	if opts.MetricsFile != "" {
 		// The metrics' last success time starts from earlier runs'.
 		last, err := store.LastDone(ctx)
@@ -163,42 +207,28 @@ feed:
 			break
 		}
 		st, seen := resume.Open[t.Key]
-		n, done := resume.Done[t.Key]
+		hash, done := resume.Done[t.Key]
 		if done {
-			keys := distinct(a.messageKeys(t))
-			if keys > n {
-				// More keys than its events: rejected messages, or grown.
-				if n, err = store.MessageCount(ctx, t.Key); err != nil {
-					if ctx.Err() == nil {
-						im.setFatal(fmt.Errorf("%w: %w", ErrFatal, err))
-					}
-					break
-				}
-			}
-			if n >= keys {
+			if hash != "" && hash == checkpoint.KeysHash(a.messageKeys(t)) {
+				// Completed with exactly these message keys.
 				im.c.alreadyDone.Add(1)
 				opts.Progress.ThreadDone()
 				continue
 			}
-			seen = true // grown since: its row is read by its worker
+			// Grown, joined or split since: its row is read by its worker.
+			seen = true
 		}
-		if seen && st.State == checkpoint.Failed {
+		if seen && st.State == checkpoint.Failed && st.Rule != RuleSourceChanged {
 			// Failed threads wait for `threadlift retry`.
 			im.c.failed.Add(1)
 			opts.Progress.ThreadDone()
 			continue
 		}
 		if opts.Limit > 0 && im.c.posted.Load() >= int64(opts.Limit) {
+			// --limit counts threads that sent a request (see reserve).
 			im.c.skipped.Add(1)
 			continue
 		}
-		if opts.Limit > 0 && opts.Shard.Sharded() && !seen && !im.ownsThread(t) {
-			// --limit counts this shard's threads only: learn the owner first.
-			im.c.otherShards.Add(1)
-			opts.Progress.ThreadDone()
-			continue
-		}
-		im.c.posted.Add(1)
 		select {
 		case jobs <- job{t: t, st: st, seen: seen, grown: done}:
 		case <-runCtx.Done():
@@ -209,6 +239,7 @@ feed:
 	err = p.Wait()
 
 	sum := im.summary(start, len(a.threads)+len(a.bad), a.idx.len()+len(a.bad))
+	sum.Warnings, sum.WarningsTotal = im.warnings, im.warningsTotal
 	interrupted := ctx.Err() != nil
 	sum.Interrupted = interrupted
 	sum.StoppedByMaxDuration = !interrupted && takeCtx.Err() != nil
@@ -232,7 +263,8 @@ feed:
 }
 
 // job is one thread for a worker: its checkpoint row when the run started
-// (seen), or, for a done thread that has grown since (grown), a row to read.
+// (seen), or, for a done thread whose keys changed since (grown), a row
+// to read.
 type job struct {
 	t     thread.Thread
 	st    checkpoint.Thread
@@ -247,24 +279,47 @@ type job struct {
 // Until then that thread is in flight and unresolved in the checkpoint,
 // which is what a crash right after the response would leave anyway and
 // what the next run reconciles. Any other write records it first (flush).
+//
+// While it holds an answer, the worker keeps its ticket locked: no other
+// worker may look that ticket up (and resolve the thread in flight from
+// the listing) before the answer is recorded.
 type worker struct {
 	im      *importer
 	pending *checkpoint.Completion
+	// held unlocks the ticket of pending (heldTicket); nil once the lock
+	// went to the worker's next thread on the same ticket.
+	held       func()
+	heldTicket int64
 }
 
-// flush records the held answer, if any.
+// flush records the held answer, if any, and releases its ticket.
 func (w *worker) flush(ctx context.Context) error {
 	if w.pending == nil {
 		return nil
 	}
 	c := w.pending
 	// Recorded even when the run is stopping: the server said yes.
-	if err := w.im.store.MarkCreatedDone(context.WithoutCancel(ctx), c.Key, c.SideConversationID, c.MessageKeys); err != nil {
+	if err := w.im.store.Complete(context.WithoutCancel(ctx), *c); err != nil {
 		return w.im.setFatal(fmt.Errorf("%w: %w", ErrFatal, err))
 	}
-	w.pending = nil
-	w.im.threadImported()
+	w.recorded()
 	return nil
+}
+
+// recorded is called once the held answer is in the checkpoint.
+func (w *worker) recorded() {
+	w.pending = nil
+	if w.held != nil {
+		w.held()
+		w.held = nil
+	}
+	w.im.threadImported()
+}
+
+// hold keeps c, the answer to the last request of a thread on ticket,
+// with the ticket's lock (unlock), until the worker's next write.
+func (w *worker) hold(c *checkpoint.Completion, ticket int64, unlock func()) {
+	w.pending, w.held, w.heldTicket = c, unlock, ticket
 }
 
 // run imports one thread. It returns an error only when the whole run
@@ -295,7 +350,7 @@ func (w *worker) run(ctx, takeCtx context.Context, j job) (err error) {
 			st = row
 		}
 	}
-	return im.thread(ctx, w, j.t, st, j.seen)
+	return im.thread(ctx, w, j.t, st)
 }
 
 // threadImported counts a thread whose last answer was recorded.
@@ -360,11 +415,16 @@ func (im *importer) recordBad(ctx context.Context) error {
 	return nil
 }
 
-// thread imports one thread. seen says whether the checkpoint knew it
-// when the run started (st is then its row). It returns an error only
-// when the whole run must stop.
-func (im *importer) thread(ctx context.Context, w *worker, t thread.Thread, st checkpoint.Thread, seen bool) error {
+// thread imports one thread; st is its checkpoint row when the run
+// started (zero when it had none). It returns an error only when the
+// whole run must stop.
+func (im *importer) thread(ctx context.Context, w *worker, t thread.Thread, st checkpoint.Thread) (err error) {
 	msgs, dups, err := im.a.loadThread(t, sources.LoadOptions{})
+	if err == nil {
+		// A source rewritten since the scan reads as garbage: what was
+		// loaded is only used once the file is known unchanged after.
+		err = im.a.unchanged(t)
+	}
 	if err != nil {
 		if im.otherShard(0, t.Key) {
 			return nil
@@ -372,7 +432,11 @@ func (im *importer) thread(ctx context.Context, w *worker, t thread.Thread, st c
 		if err := w.flush(ctx); err != nil {
 			return err
 		}
-		return im.failNew(ctx, t, checkpoint.Failure{Rule: RuleRead, Reason: err.Error()})
+		rule := RuleRead
+		if errors.Is(err, errSourceChanged) {
+			rule = RuleSourceChanged
+		}
+		return im.failNew(ctx, t, checkpoint.Failure{Rule: rule, Reason: err.Error()})
 	}
 	plan := im.opts.Mapper.Map(t.Key, msgs, dups)
 	if im.otherShard(plan.TicketID, t.Key) {
@@ -400,19 +464,50 @@ func (im *importer) thread(ctx context.Context, w *worker, t thread.Thread, st c
 		im.opts.Logger.Info().Str("thread_key", plan.ThreadKey).Str("source", plan.Source.String()).Str("rule", plan.Rule).Msg(plan.Reason)
 		return nil
 	}
-	unlock, ok := im.locks.tryLock(plan.TicketID)
-	if !ok {
-		// Another worker is writing to this ticket: record the held answer
-		// rather than keep it while waiting.
+	if st.State == checkpoint.Failed && st.Rule == RuleSourceChanged {
+		// Read again, unchanged this time: no `retry` needed.
 		if err := w.flush(ctx); err != nil {
 			return err
 		}
-		if unlock, err = im.locks.lock(ctx, plan.TicketID); err != nil {
-			return nil // stopping
+		if err := im.store.Requeue(ctx, t.Key); err != nil {
+			return im.setFatal(fmt.Errorf("%w: %w", ErrFatal, err))
 		}
 	}
-	defer unlock()
-	return im.post(ctx, w, plan, st, seen, reg)
+	ticket := plan.TicketID
+	if (st.SideConversationID != "" || st.Unresolved) && st.TicketID != 0 && st.TicketID != ticket {
+		// Once a request may have landed, the thread's ticket is the one
+		// it landed on (Register keeps it): its side conversation is there.
+		im.opts.Logger.Warn().Str("thread_key", t.Key).Int64("ticket_id", st.TicketID).Int64("maps_to", ticket).
+			Msg("thread maps to another ticket now; its new messages go to its side conversation on the ticket it was imported to")
+		ticket = st.TicketID
+	}
+	var unlock func()
+	if w.pending != nil && w.held != nil && w.heldTicket == ticket {
+		// This worker holds the ticket already (its last thread's answer):
+		// the lock goes on to this thread; the answer is recorded with
+		// this thread's first write.
+		unlock, w.held = w.held, nil
+	} else {
+		var ok bool
+		if unlock, ok = im.locks.tryLock(ticket); !ok {
+			// Another worker is writing to this ticket: record the held
+			// answer (and release its ticket) rather than keep it while
+			// waiting.
+			if err := w.flush(ctx); err != nil {
+				return err
+			}
+			if unlock, err = im.locks.lock(ctx, ticket); err != nil {
+				return nil // stopping
+			}
+		}
+	}
+	p := &posting{im: im, w: w, t: t, plan: plan, reg: reg, ticket: ticket, unlock: unlock}
+	defer func() {
+		if derr := p.done(ctx); err == nil {
+			err = derr
+		}
+	}()
+	return p.run(ctx)
 }
 
 // registration is what the checkpoint records of a mapped thread: the
@@ -438,279 +533,24 @@ func (im *importer) registration(plan *mapping.Plan) checkpoint.Registration {
 	return checkpoint.Registration{Thread: th, Messages: msgs}
 }
 
-// post registers a valid thread and sends its pending events: one import
-// request, then events/import requests, each recorded before it is sent
-// and after the server said yes. Whenever a write's outcome is unknown,
-// the ticket is read back before anything is sent again.
-//
-// The registration goes into the same transaction as the first
-// write-ahead record when nothing else needs the thread registered
-// before (a reconciliation, an attachment upload), together with the
-// worker's held answer to its previous thread: one durable write. The
-// answer to the last request marks the thread done, and is held by the
-// worker in turn (see worker).
-func (im *importer) post(ctx context.Context, w *worker, plan *mapping.Plan, st checkpoint.Thread, seen bool, reg checkpoint.Registration) error {
-	key := plan.ThreadKey
-	registered := false
-	register := func() error {
-		if registered {
-			return nil
-		}
-		if err := w.flush(ctx); err != nil {
-			return err
-		}
-		if err := im.store.RegisterBatch(ctx, []checkpoint.Registration{reg}); err != nil {
-			return im.setFatal(fmt.Errorf("%w: %w", ErrFatal, err))
-		}
-		registered = true
-		return nil
-	}
-	// A thread the checkpoint did not know when the run started has
-	// nothing imported and no upload recorded: only this worker writes it.
-	// (Were it otherwise, MarkInFlight would refuse to send an imported
-	// message again.)
-	imported := map[string]bool{}
-	if seen {
-		var err error
-		if imported, err = im.store.ImportedMessages(ctx, key); err != nil {
-			return im.setFatal(fmt.Errorf("%w: %w", ErrFatal, err))
-		}
-	}
-	scID := st.SideConversationID
-	// A request of this thread may have landed without us knowing (a kill,
-	// a timeout, a 5xx): look on the ticket before sending anything.
-	reconcile := st.Unresolved || st.State == checkpoint.InFlight
-	if seen || reconcile {
-		// A thread the checkpoint knew, or one to reconcile, is written
-		// with MarkInFlight or MarkMessagesImported, which do not carry
-		// the held answer: record it first. Only a new thread's
-		// RegisterInFlight takes it along.
-		if err := w.flush(ctx); err != nil {
-			return err
-		}
-	}
-	n := im.opts.Mapper.MaxEventsPerRequest()
-	attempts := 0
-	done := false
-	var uploads map[string]map[int]checkpoint.Upload
-	for {
-		if ctx.Err() != nil {
-			return nil // the thread stays in flight; the next run reconciles it
-		}
-		if reconcile {
-			if err := register(); err != nil {
-				return err
-			}
-			id, present, err := im.reconcile(ctx, plan)
-			if err != nil {
-				return im.failRequest(ctx, plan, err)
-			}
-			im.c.reconciled.Add(1)
-			if id != "" {
-				scID = id
-				var keys []string
-				for _, e := range plan.Events {
-					if present[e.Key] && !imported[e.Key] {
-						keys = append(keys, e.Key)
-						imported[e.Key] = true
-					}
-				}
-				if err := im.store.MarkMessagesImported(ctx, key, scID, keys); err != nil {
-					return im.setFatal(fmt.Errorf("%w: %w", ErrFatal, err))
-				}
-				im.c.events.Add(int64(len(keys)))
-			} else if err := im.store.MarkNotSent(ctx, key); err != nil {
-				return im.setFatal(fmt.Errorf("%w: %w", ErrFatal, err))
-			}
-			reconcile = false
-		}
-
-		var pending []mapping.Event
-		for _, e := range plan.Events {
-			if !imported[e.Key] {
-				pending = append(pending, e)
-			}
-		}
-		if len(pending) == 0 {
-			break
-		}
-		chunk := slices.Clone(pending[:min(n, len(pending))])
-		keys := make([]string, len(chunk))
-		hasUploads := false
-		for i, e := range chunk {
-			keys[i] = e.Key
-			hasUploads = hasUploads || len(e.Upload) > 0
-		}
-
-		if hasUploads {
-			if err := register(); err != nil { // RecordUpload needs the thread; flushes
-				return err
-			}
-			if uploads == nil {
-				uploads = map[string]map[int]checkpoint.Upload{}
-				if seen {
-					var err error
-					if uploads, err = im.store.Uploads(ctx, key); err != nil {
-						return im.setFatal(fmt.Errorf("%w: %w", ErrFatal, err))
-					}
-				}
-			}
-			if err := im.uploadAttachments(ctx, plan, chunk, uploads); err != nil {
-				switch {
-				case ctx.Err() != nil || im.stopped():
-					return nil
-				case errors.Is(err, errAttachmentRead):
-					return im.failThread(ctx, key, checkpoint.Failure{Rule: RuleRead, Reason: err.Error()})
-				}
-				return im.failRequest(ctx, plan, err)
-			}
-		}
-
-		kind := checkpoint.KindImport
-		if scID != "" {
-			kind = checkpoint.KindEventsImport
-		}
-		// The write-ahead record: durable before the request is sent.
-		var err error
-		if registered {
-			err = im.store.MarkInFlight(ctx, key, kind, keys)
-		} else if err = im.store.RegisterInFlight(ctx, w.pending, reg, kind, keys); err == nil && w.pending != nil {
-			w.pending = nil
-			im.threadImported()
-		}
-		if err != nil {
-			return im.setFatal(fmt.Errorf("%w: %w", ErrFatal, err))
-		}
-		registered = true
-		im.c.requests.Add(1)
-		var resp *zendesk.ImportResponse
-		if kind == checkpoint.KindImport {
-			im.c.importReqs.Add(1)
-			resp, err = im.api.Import(ctx, plan.TicketID, plan.ImportRequest(chunk))
-			if err == nil && (resp.SideConversation == nil || resp.SideConversation.ID == "") {
-				// Accepted but without an id we can use: look it up, within
-				// the attempt budget in case it never shows up.
-				if attempts++; attempts >= im.opts.MaxAttempts {
-					return im.failThread(ctx, key, checkpoint.Failure{Rule: RuleHTTP, Reason: "import accepted without a side conversation id, and none found on the ticket"})
-				}
-				reconcile = true
-				continue
-			}
-		} else {
-			im.c.eventsReqs.Add(1)
-			resp, err = im.api.ImportEvents(ctx, plan.TicketID, scID, mapping.EventsRequest(chunk))
-		}
-		if err == nil {
-			if kind == checkpoint.KindImport {
-				scID = resp.SideConversation.ID
-			}
-			// The last chunk: every event is imported once this is
-			// recorded, with the worker's next write.
-			done = len(chunk) == len(pending)
-			if done {
-				w.pending = &checkpoint.Completion{Key: key, SideConversationID: scID, MessageKeys: keys}
-			} else if err := im.store.MarkCreated(context.WithoutCancel(ctx), key, scID, keys); err != nil {
-				// Recorded even when the run is stopping: the server said yes.
-				return im.setFatal(fmt.Errorf("%w: %w", ErrFatal, err))
-			}
-			for _, k := range keys {
-				imported[k] = true
-			}
-			im.c.events.Add(int64(len(keys)))
-			attempts = 0
-			continue
-		}
-
-		attempts++
-		if ctx.Err() != nil {
-			return nil // stopping mid-request: in flight, reconciled next run
-		}
-		switch {
-		case zendesk.IsStatus(err, 401):
-			return im.setFatal(fmt.Errorf("%w: authentication refused: %w", ErrFatal, err))
-		case zendesk.IsStatus(err, 413) && n > 1:
-			n /= 2
-			attempts = 0
-			im.opts.Logger.Warn().Str("thread_key", key).Int("events_per_request", n).Msg("request too large (413): halving events per request")
-			continue
-		case zendesk.IsStatus(err, 429):
-			im.c.rateLimited.Add(1)
-		}
-		retry, wait := zendesk.Retryable(err)
-		if !retry || attempts >= im.opts.MaxAttempts {
-			return im.failRequest(ctx, plan, err)
-		}
-		im.c.retries.Add(1)
-		if zendesk.OutcomeUnknown(err) {
-			reconcile = true
-		}
-		im.opts.Logger.Debug().Err(err).Str("thread_key", key).Int("attempt", attempts).Msg("retrying")
-		// With a Retry-After the client has closed its gate for every
-		// worker already; without one, back off with full jitter.
-		if wait == 0 {
-			if sleep(ctx, backoff(attempts, im.opts.BackoffBase, im.opts.BackoffMax)) != nil {
-				return nil
-			}
-		}
-	}
-	if !done {
-		if err := register(); err != nil {
-			return err
-		}
-		if err := im.store.MarkDone(ctx, key); err != nil {
-			return im.setFatal(fmt.Errorf("%w: %w", ErrFatal, err))
-		}
-		im.threadImported()
-	}
-	return nil
-}
-
-// reconcile reads the ticket's side conversations and returns the id of
-// the one holding this thread's key and the message keys of its events.
-func (im *importer) reconcile(ctx context.Context, plan *mapping.Plan) (string, map[string]bool, error) {
-	for attempt := 1; ; attempt++ {
-		im.c.requests.Add(1)
-		scs, events, err := im.api.ListSideConversations(ctx, plan.TicketID)
-		if err == nil {
-			id := ""
-			for _, sc := range scs {
-				if sc.ExternalIDs[zendesk.ThreadKeyField] == plan.ThreadKey {
-					id = sc.ID
-					break
-				}
-			}
-			present := make(map[string]bool)
-			for _, e := range events {
-				if id != "" && e.SideConversationID == id && e.Message != nil {
-					if k := e.Message.ExternalIDs[zendesk.MessageKeyField]; k != "" {
-						present[k] = true
-					}
-				}
-			}
-			return id, present, nil
-		}
-		if zendesk.IsStatus(err, 429) {
-			im.c.rateLimited.Add(1)
-		}
-		retry, wait := zendesk.Retryable(err)
-		if !retry || attempt >= im.opts.MaxAttempts || ctx.Err() != nil {
-			return "", nil, fmt.Errorf("look up thread %s on ticket %d: %w", plan.ThreadKey, plan.TicketID, err)
-		}
-		im.c.retries.Add(1)
-		if wait == 0 {
-			if err := sleep(ctx, backoff(attempt, im.opts.BackoffBase, im.opts.BackoffMax)); err != nil {
-				return "", nil, err
-			}
-		}
-	}
-}
-
-func (im *importer) failRequest(ctx context.Context, plan *mapping.Plan, err error) error {
+// failRequest fails the thread of plan after a request failed; key is
+// the row the request was for.
+func (im *importer) failRequest(ctx context.Context, plan *mapping.Plan, key string, err error) error {
 	if ctx.Err() != nil {
 		return nil
 	}
+	f, fatal := im.requestFailure(plan, err)
+	if fatal != nil {
+		return fatal
+	}
+	return im.failThread(ctx, key, f)
+}
+
+// requestFailure is the failure a thread records for a request's error,
+// logged; or the error that stops the run (authentication refused).
+func (im *importer) requestFailure(plan *mapping.Plan, err error) (checkpoint.Failure, error) {
 	if zendesk.IsStatus(err, 401) {
-		return im.setFatal(fmt.Errorf("%w: authentication refused: %w", ErrFatal, err))
+		return checkpoint.Failure{}, im.setFatal(fmt.Errorf("%w: authentication refused: %w", ErrFatal, err))
 	}
 	f := checkpoint.Failure{Rule: RuleHTTP, Reason: err.Error()}
 	var apiErr *zendesk.APIError
@@ -724,22 +564,23 @@ func (im *importer) failRequest(ctx context.Context, plan *mapping.Plan, err err
 	} else {
 		im.opts.Logger.Warn().Err(err).Str("thread_key", plan.ThreadKey).Int64("ticket_id", plan.TicketID).Msg("thread failed")
 	}
-	return im.failThread(ctx, plan.ThreadKey, f)
+	return f, nil
 }
 
 // failNew fails a thread that may not be registered yet: its messages
 // could not be read again (the file changed or went away during the run)
 // or the import panicked before registering it. It is registered first,
 // so that failures lists it and retry takes it up, instead of the refused
-// state change stopping the whole run.
+// state change stopping the whole run. A done thread (its new messages
+// could not be read) stays done: it is looked at again by the next run.
 func (im *importer) failNew(ctx context.Context, t thread.Thread, f checkpoint.Failure) error {
 	ctx = context.WithoutCancel(ctx)
-	_, found, err := im.store.Thread(ctx, t.Key)
+	row, found, err := im.store.Thread(ctx, t.Key)
 	if err != nil {
 		return im.setFatal(fmt.Errorf("%w: %w", ErrFatal, err))
 	}
-	if !found {
-		th := checkpoint.Thread{Key: t.Key, State: checkpoint.Pending}
+	if !found || row.State == checkpoint.Rejected {
+		th := checkpoint.Thread{Key: t.Key, State: checkpoint.Pending, TicketID: row.TicketID, Subject: row.Subject}
 		if len(t.Members) > 0 {
 			th.Source = im.a.idx.envelope(t.Members[0]).Loc.String()
 		}
@@ -750,9 +591,21 @@ func (im *importer) failNew(ctx context.Context, t thread.Thread, f checkpoint.F
 	return im.failThread(ctx, t.Key, f)
 }
 
+// failThread marks the thread row key failed. A done row stays done
+// (what it imported is complete; it is looked at again by the next run,
+// since its archive holds other keys now): the failure is counted and
+// logged.
 func (im *importer) failThread(ctx context.Context, key string, f checkpoint.Failure) error {
+	ctx = context.WithoutCancel(ctx)
 	im.c.failed.Add(1)
-	if err := im.store.MarkFailed(context.WithoutCancel(ctx), key, f); err != nil {
+	err := im.store.MarkFailed(ctx, key, f)
+	if errors.Is(err, checkpoint.ErrTransition) {
+		if row, found, rerr := im.store.Thread(ctx, key); rerr == nil && found && row.State == checkpoint.Done {
+			im.opts.Logger.Warn().Str("thread_key", key).Str("rule", f.Rule).Msgf("new messages of an imported thread not sent: %s", f.Reason)
+			return nil
+		}
+	}
+	if err != nil {
 		return im.setFatal(fmt.Errorf("%w: %w", ErrFatal, err))
 	}
 	return nil
@@ -767,27 +620,4 @@ func (im *importer) setFatal(err error) error {
 		im.fatal = err
 	}
 	return err
-}
-
-// distinct counts the distinct keys. It runs for every done thread of a
-// resumed run: small threads, the common case, are counted without a map.
-func distinct(keys []string) int {
-	if len(keys) <= 16 {
-		n := 0
-	next:
-		for i, k := range keys {
-			for _, prev := range keys[:i] {
-				if prev == k {
-					continue next
-				}
-			}
-			n++
-		}
-		return n
-	}
-	seen := make(map[string]bool, len(keys))
-	for _, k := range keys {
-		seen[k] = true
-	}
-	return len(seen)
 }

@@ -53,8 +53,19 @@ type Options struct {
 
 	Workers     int // default 8
 	MaxAttempts int // per request, default 8
-	// Limit stops after this many threads were posted (0: no limit).
+	// Limit stops after this many threads were posted: threads that sent
+	// at least one request (0: no limit). Threads rejected, already
+	// complete, or left to another shard do not count.
 	Limit int
+	// Account is the Zendesk account (zendesk.url) the run writes to. The
+	// checkpoint records it and refuses another (checkpoint.ErrOtherAccount);
+	// "" skips that check.
+	Account string
+	// VouchProbes is how many of the first tickets written are looked up
+	// before their first write when the checkpoint trusts itself or is
+	// new, to find out whether it is older than what Zendesk holds
+	// (default DefaultVouchProbes; see vouch).
+	VouchProbes int
 	// MaxDuration stops taking new threads once it has passed since the
 	// start (0: no limit); requests in flight finish and the run ends
 	// cleanly, for scheduled windows.
@@ -95,6 +106,9 @@ func (o *Options) defaults() {
 	}
 	if o.MaxAttempts <= 0 {
 		o.MaxAttempts = 8
+	}
+	if o.VouchProbes <= 0 {
+		o.VouchProbes = DefaultVouchProbes
 	}
 	if o.StopTimeout <= 0 {
 		o.StopTimeout = 30 * time.Second

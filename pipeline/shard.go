@@ -6,9 +6,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-
-	"github.com/threadlift/threadlift/mapping/thread"
-	"github.com/threadlift/threadlift/sources"
 )
 
 // Shard is one part of a migration split over Count processes
@@ -134,15 +131,4 @@ func (im *importer) otherShard(ticketID int64, key string) bool {
 	}
 	im.c.otherShards.Add(1)
 	return true
-}
-
-// ownsThread loads and maps t to learn its ticket, and so its shard: for
-// --limit, which must know whether a thread is this shard's before it
-// counts it. thread does the same again when it imports it.
-func (im *importer) ownsThread(t thread.Thread) bool {
-	msgs, dups, err := im.a.loadThread(t, sources.LoadOptions{})
-	if err != nil {
-		return im.opts.Shard.Owns(0, t.Key)
-	}
-	return im.opts.Shard.Owns(im.opts.Mapper.Map(t.Key, msgs, dups).TicketID, t.Key)
 }

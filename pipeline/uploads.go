@@ -22,8 +22,8 @@ var errAttachmentRead = errors.New("read attachment")
 // sets every event's attachment_ids. Uploads are recorded in the
 // checkpoint, so that a resume re-uses those younger than
 // Options.ReuseUploadsFor (upload tokens expire) and uploads older ones
-// again.
-func (im *importer) uploadAttachments(ctx context.Context, plan *mapping.Plan, chunk []mapping.Event, have map[string]map[int]checkpoint.Upload) error {
+// again. key is the thread row the chunk is sent for.
+func (im *importer) uploadAttachments(ctx context.Context, key string, chunk []mapping.Event, have map[string]map[int]checkpoint.Upload) error {
 	for ci := range chunk {
 		e := &chunk[ci]
 		if len(e.Upload) == 0 {
@@ -41,7 +41,7 @@ func (im *importer) uploadAttachments(ctx context.Context, plan *mapping.Plan, c
 			}
 			a := e.Attachments[idx]
 			u := checkpoint.Upload{MessageKey: e.Key, Index: idx, AttachmentID: info.ID, Name: a.Name, Size: a.Size}
-			if err := im.store.RecordUpload(ctx, plan.ThreadKey, u); err != nil {
+			if err := im.store.RecordUpload(ctx, key, u); err != nil {
 				return im.setFatal(fmt.Errorf("%w: %w", ErrFatal, err))
 			}
 			if have[e.Key] == nil {

@@ -41,6 +41,35 @@ Credentials come from the environment, never from the config file:
 zendesk.token_env (default ZENDESK_API_TOKEN) with zendesk.email, or
 zendesk.oauth_token_env for an OAuth bearer token.
 
+--limit N stops once N threads have sent at least one request: threads
+that are rejected, already imported or another shard's do not count, so
+that an archive whose first threads are invalid still makes progress.
+
+The checkpoint records the Zendesk account it is used with (zendesk.url)
+and is refused for another one (exit 3): skipping its done threads there
+would lose them. It also records whether its last run ended cleanly. When
+it cannot vouch for what Zendesk holds (the last run was killed or
+crashed, or the file is a copy taken without its -wal, or a restored
+backup), each ticket is looked up (one list request) before the first
+write to it, and what it holds is recorded: nothing is sent twice. A new
+or trusted checkpoint looks up the first 20 tickets it writes to, and
+switches to looking up every ticket if one holds threadlift keys it did
+not know. 'threadlift verify --adopt' rebuilds a lost or stale
+checkpoint in one pass. After a clean end (exit 0, 1 or 130) the .db file
+alone is complete: copy it, and only it, as a backup then; during a run,
+copy the .db and its -wal together or not at all.
+
+A thread whose messages were imported as parts of other threads (a
+backfill brought a reply that links two imported threads, their missing
+root, or subject_threading was switched on; or a thread split off one)
+never sends those messages again: they stay where they are, new ones go
+to the side conversation of the part imported first, and the summary
+lists a thread-joined warning.
+
+A thread whose source file changed between the scan and the load fails
+with source-changed ("the source changed while importing; run import
+again"), never rejected; the next import takes it up by itself.
+
 Failed and rejected messages are also copied, as they were in the archive,
 to failures.mbox next to the checkpoint (and every failure to
 failures.jsonl): fix them and add failures.mbox as a source.
@@ -73,8 +102,8 @@ Interrupt twice to quit at once; the next import still resumes safely.
 
 Exit status: 0 all imported, 1 some threads or messages failed or were
 rejected (see 'threadlift failures'), 2 usage/config error, 3 fatal
-(authentication refused, checkpoint unusable or locked by another run),
-130 interrupted.`,
+(authentication refused, checkpoint unusable, locked by another run or
+used with another account), 130 interrupted.`,
 		Example: `  ZENDESK_API_TOKEN=... threadlift import -c threadlift.yaml
   threadlift import -c threadlift.yaml --limit 10        # a first small batch
   threadlift import -c threadlift.yaml --max-duration 6h # a nightly window
@@ -98,7 +127,7 @@ rejected (see 'threadlift failures'), 2 usage/config error, 3 fatal
 	f.BoolVar(&o.dryRun, "dry-run", false, "validate only, post nothing (same as 'threadlift validate')")
 	f.StringVar(&o.summary, "summary", "", "write the run summary as JSON to this file")
 	f.StringVar(&o.report, "report", "", "write report.html and summary.json of this run into this folder (with --dry-run: the validation report)")
-	f.IntVar(&o.limit, "limit", 0, "post at most N threads in this run (0: all)")
+	f.IntVar(&o.limit, "limit", 0, "post at most N threads in this run: threads that send at least one request (rejected or already imported threads do not count; 0: all)")
 	f.DurationVar(&o.maxDuration, "max-duration", 0, "stop taking new threads after this long (e.g. 6h) and exit cleanly; the next run goes on (0: no limit)")
 	f.Var(&g.shard, "shard", shardHelp)
 	f.StringVar(&o.metricsFile, "metrics-file", "", "write Prometheus text metrics to this file every 30s and at the end of the run (atomically; for node_exporter's textfile collector)")
@@ -137,6 +166,7 @@ func runImport(cmd *cobra.Command, g *globalOptions, o importOptions) error {
 		return err
 	}
 	opts.Limit = o.limit
+	opts.Account = cfg.Zendesk.URL
 	opts.MaxDuration = o.maxDuration
 	opts.Shard = g.shard.Shard
 	opts.MetricsFile = o.metricsFile
@@ -240,6 +270,28 @@ func printSummary(w io.Writer, s *report.Summary) {
 		for _, r := range s.FailedByReason {
 			fmt.Fprintf(w, "  %-8s %-32s %6d %s%s\n", r.State, r.Rule, r.Count, r.Kind, plural(r.Count))
 		}
+	}
+	if s.WarningsTotal > 0 {
+		n := map[string]int{}
+		var rules []string
+		for _, i := range s.Warnings {
+			if n[i.Rule] == 0 {
+				rules = append(rules, i.Rule)
+			}
+			n[i.Rule]++
+		}
+		fmt.Fprintf(w, "warnings:  %d", s.WarningsTotal)
+		for i, r := range rules {
+			sep := ", "
+			if i == 0 {
+				sep = " ("
+			}
+			fmt.Fprintf(w, "%s%s: %d", sep, r, n[r])
+		}
+		if len(rules) > 0 {
+			fmt.Fprint(w, ")")
+		}
+		fmt.Fprintln(w, " (see the log, or the summary's warnings)")
 	}
 	if s.Interrupted {
 		fmt.Fprintln(w, "interrupted: run import again to resume")

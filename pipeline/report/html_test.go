@@ -260,3 +260,20 @@ func TestRunHTMLInBrowser(t *testing.T) {
 		}
 	}
 }
+
+// TestRunHTMLWarnings: the run page lists the summary's warnings, as
+// text.
+func TestRunHTMLWarnings(t *testing.T) {
+	sum := &report.Summary{Imported: 1, WarningsTotal: 1, Warnings: []report.Issue{{Severity: "warning", Rule: "thread-joined",
+		ThreadKey: "b1", Source: "a.mbox@300", Message: `thread "b1" was imported as parts of other threads: <b>a1</b>`}}}
+	var b strings.Builder
+	if err := report.WriteRunHTML(&b, report.RunReport{Summary: sum}, report.HTMLOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	page := b.String()
+	for _, want := range []string{`id="warnings"`, `data-rule="thread-joined"`, "a.mbox@300", "&lt;b&gt;a1&lt;/b&gt;"} {
+		if !strings.Contains(page, want) {
+			t.Errorf("run page lacks %q", want)
+		}
+	}
+}

@@ -273,6 +273,13 @@ type Summary struct {
 	// shards, before sending anything for them.
 	Shard       string `json:"shard,omitempty"`
 	OtherShards int    `json:"other_shards,omitempty"`
+	// Warnings lists what the run did that deserves a look, as issues of
+	// the validation report's shape: thread-joined (a backfill joined
+	// threads imported separately, or a thread split off one: its new
+	// messages went to the side conversation of the earliest imported
+	// part). At most 1000; WarningsTotal counts them all.
+	Warnings      []Issue `json:"warnings,omitempty"`
+	WarningsTotal int     `json:"warnings_total,omitempty"`
 }
 
 // ReasonCount is how many failure records share a state and a rule.
