@@ -55,7 +55,8 @@ func exitCode(err error) int {
 		return exitInterrupted
 	case errors.Is(err, configs.ErrConfig), errors.Is(err, errUsage):
 		return exitUsage
-	case errors.Is(err, checkpoint.ErrLocked), errors.Is(err, checkpoint.ErrUnusable), errors.Is(err, pipeline.ErrFatal):
+	case errors.Is(err, checkpoint.ErrLocked), errors.Is(err, checkpoint.ErrUnusable), errors.Is(err, checkpoint.ErrReadOnly),
+		errors.Is(err, pipeline.ErrFatal):
 		return exitFatal
 	case errors.Is(err, errPartial):
 		return exitPartial
