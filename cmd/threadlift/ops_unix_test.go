@@ -89,3 +89,43 @@ func TestReadOnlyCheckpointFolder(t *testing.T) {
 		})
 	}
 }
+
+// TestLockThroughBindMount: the checkpoint file bind-mounted at another
+// path (in a private mount namespace: needs root and unshare) meets the
+// same lock.
+func TestLockThroughBindMount(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root for a bind mount")
+	}
+	if _, err := exec.LookPath("unshare"); err != nil {
+		t.Skip("needs unshare(1)")
+	}
+	if err := exec.Command("unshare", "-m", "true").Run(); err != nil {
+		t.Skipf("cannot make a mount namespace here: %v", err)
+	}
+	srv := zendesktest.NewServer(t, zendesktest.Config{Email: "agent@example.com", Token: token, AutoCreateTickets: true})
+	dir, cfg := setup(t, srv.URL)
+	real := filepath.Join(dir, "state", "threadlift.db")
+	os.MkdirAll(filepath.Dir(real), 0o755)
+	holder, err := checkpoint.Open(context.Background(), real, checkpoint.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer holder.Close()
+	mnt := filepath.Join(dir, "mnt.db")
+	if err := os.WriteFile(mnt, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command("unshare", "-m", "sh", "-c", `mount --bind "$1" "$2" && exec "$3" import -c "$4" --no-progress`, "sh", real, mnt, binary, cfg)
+	cmd.Env = append(os.Environ(), "TL_TEST_TOKEN="+token, "THREADLIFT_CHECKPOINT="+mnt)
+	var errb bytes.Buffer
+	cmd.Stderr = &errb
+	err = cmd.Run()
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) || ee.ExitCode() != 3 || !strings.Contains(errb.String(), "locked by another run") {
+		t.Errorf("import through a bind mount of the checkpoint while locked: %v, stderr %q; want exit 3 and the lock", err, errb.String())
+	}
+	if n := srv.RequestCount("total"); n != 0 {
+		t.Errorf("%d requests reached Zendesk while the checkpoint was locked", n)
+	}
+}
