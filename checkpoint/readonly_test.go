@@ -1,3 +1,5 @@
+//go:build unix
+
 package checkpoint
 
 import (
@@ -8,7 +10,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"syscall"
 	"testing"
@@ -51,9 +52,6 @@ func TestReadOnlyHelperProcess(t *testing.T) {
 // binary is copied where that user may run it.
 func unprivileged(t *testing.T) func(env string) string {
 	t.Helper()
-	if runtime.GOOS == "windows" {
-		t.Skip("Unix permissions")
-	}
 	bin := os.Args[0]
 	root := os.Geteuid() == 0
 	if root {
