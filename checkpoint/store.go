@@ -198,8 +198,10 @@ func (s *Store) openDB(ctx context.Context, q url.Values, deferCheck bool) error
 		// SQLite says "unable to open database file", "disk I/O error" or
 		// "attempt to write a readonly database" when it cannot create the
 		// -wal and -shm files: tell a read-only place from a damaged file.
-		if rerr := s.checkWritable(); rerr != nil && !s.readOnly {
-			return rerr
+		if !s.readOnly {
+			if rerr := s.checkWritable(); rerr != nil {
+				return rerr
+			}
 		}
 		return err
 	}
