@@ -6,11 +6,21 @@
 //
 // # Runs and the lock
 //
-// Open (for writing) takes an exclusive flock(2) on PATH.lock, which holds
-// the pid of its holder; a second writer gets ErrLocked. The kernel drops
-// the lock when the process dies, however it dies. Open with
-// Options{ReadOnly: true} takes no lock: status and failures can read
-// while an import runs.
+// Open (for writing) takes an exclusive lock on the checkpoint file
+// itself (flock(2) on Unix, a LockFileEx byte range on Windows), so the
+// lock belongs to the file, whatever path names it: a symlink, "..", a
+// hard link or a bind mount meet the same lock, and a second writer gets
+// ErrLocked, naming the holder's pid on Linux. The kernel drops the lock
+// when the process dies, however it dies. Open with Options{ReadOnly:
+// true} takes no lock: status and failures can read while an import runs.
+//
+// Behind the lock, a Store never marks in flight again a thread whose
+// open attempt it did not start itself (owner.go): a thread in flight
+// from another run is looked up on its ticket first.
+//
+// A checkpoint whose folder or file cannot be written is refused with
+// ErrReadOnly, never ErrUnusable: it is not damaged. A reader opens a
+// clean checkpoint in a folder it cannot write (immutable).
 //
 // # Thread states
 //

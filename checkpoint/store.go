@@ -24,6 +24,12 @@ var ErrLocked = errors.New("checkpoint: locked by another run")
 // threadlift, or another application's database (exit 3).
 var ErrUnusable = errors.New("checkpoint: unusable")
 
+// ErrReadOnly means the checkpoint cannot be written where it is: its
+// folder or the file (or its -wal/-shm) is on a read-only file system or
+// not writable by this user (exit 3). Unlike ErrUnusable it says nothing
+// about the file's content: a good checkpoint must not be deleted for it.
+var ErrReadOnly = errors.New("checkpoint: read-only")
+
 // ErrTransition means a state change that would break "every message
 // exactly once" was refused: a state moving backwards, a second import of
 // a thread that already has a side conversation, a message sent twice.
@@ -49,6 +55,10 @@ type Options struct {
 	// error. Check waits for the result. Ignored with ReadOnly, and when
 	// the schema needs an upgrade (the check then runs first, in Open).
 	DeferCheck bool
+
+	// noLock skips the lock, so that a test can open a second writer on a
+	// checkpoint and check the defence behind the lock (owner.go).
+	noLock bool
 }
 
 // Store is an open checkpoint. Its methods are safe for concurrent use.
@@ -77,8 +87,13 @@ type Store struct {
 	checkCancel context.CancelFunc
 
 	mu   sync.Mutex // guards lock and run
-	lock *os.File   // the held lock file, nil if not held
+	lock *os.File   // the checkpoint file, locked (see Lock); nil if not held
 	run  int64      // the generation BeginRun started, 0 when none (Close marks it clean)
+
+	// owned maps a thread's id to the open attempt this Store started for
+	// it (see owner.go); the committer's goroutine alone uses it.
+	owned    map[int64]int64
+	ownedMax int // ownedPruneAt; tests lower it
 
 	// walFrames is true when the -wal file held data when Open found it:
 	// the last writer did not close the file (an upgraded checkpoint's
@@ -96,13 +111,14 @@ type Store struct {
 // Open opens the checkpoint at path, creating the file (and its folder)
 // and the schema if missing, and upgrading an older schema. Unless
 // opts.ReadOnly, Open first takes the run lock (see Lock), so a second
-// writer fails here with ErrLocked before touching the database.
+// writer fails here with ErrLocked before touching the database. A
+// folder or file that cannot be written fails with ErrReadOnly.
 func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 	abs, err := filepath.Abs(path)
 	if err != nil {
 		return nil, fmt.Errorf("checkpoint: open %s: %w", path, err)
 	}
-	s := &Store{path: abs, readOnly: opts.ReadOnly, now: opts.Now}
+	s := &Store{path: abs, readOnly: opts.ReadOnly, now: opts.Now, ownedMax: ownedPruneAt}
 	if s.now == nil {
 		s.now = time.Now
 	}
@@ -126,19 +142,22 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 		q.Set("mode", "ro")
 	} else {
 		if err := os.MkdirAll(filepath.Dir(abs), 0o755); err != nil {
-			return nil, fmt.Errorf("checkpoint: open %s: %w", abs, err)
+			return nil, s.openError(err)
 		}
-		if st, err := os.Stat(abs); err == nil && st.IsDir() {
+		st, err := os.Stat(abs)
+		if err == nil && st.IsDir() {
 			return nil, fmt.Errorf("%w: open %s: is a directory", ErrUnusable, abs)
 		}
-		if err := s.Lock(); err != nil {
-			return nil, err
+		// Looked at before Lock, which creates the file it locks: a 0-byte
+		// file found here was there before this run.
+		s.emptyFile = err == nil && st.Size() == 0
+		if !opts.noLock {
+			if err := s.Lock(); err != nil {
+				return nil, err
+			}
 		}
 		if st, err := os.Stat(abs + "-wal"); err == nil && st.Size() > 0 {
 			s.walFrames = true
-		}
-		if st, err := os.Stat(abs); err == nil && st.Size() == 0 {
-			s.emptyFile = true
 		}
 		// Commit with fdatasync(2), as SQLite's own Linux builds do: it
 		// writes the data and the size, everything a commit needs to be
@@ -151,26 +170,16 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 		q.Add("_pragma", "synchronous(FULL)")
 		q.Set("_txlock", "immediate")
 	}
-	db, err := sql.Open("sqlite", s.fileURI(q))
+	err = s.openDB(ctx, q, opts.DeferCheck)
+	if err != nil && opts.ReadOnly && s.frozen() {
+		// A clean checkpoint in a folder this user cannot write (a copy
+		// on read-only media, or another user's folder): SQLite cannot
+		// create the -shm a WAL reader needs, but with no -wal and no -shm
+		// there is no writer, and the file can be read as immutable.
+		q.Set("immutable", "1")
+		err = s.openDB(ctx, q, false)
+	}
 	if err != nil {
-		s.unlock()
-		return nil, fmt.Errorf("checkpoint: open %s: %w", abs, err)
-	}
-	// A writable store keeps one connection for the committer (see
-	// prepare) and one for reads; the PRAGMAs of the URI apply to each.
-	if opts.ReadOnly {
-		db.SetMaxOpenConns(1)
-	} else {
-		db.SetMaxOpenConns(2)
-	}
-	db.SetConnMaxLifetime(0)
-	db.SetConnMaxIdleTime(0)
-	s.db = db
-	if err := s.init(ctx, opts.DeferCheck); err != nil {
-		s.stopCheck()
-		s.closeWriter()
-		db.Close()
-		s.unlock()
 		return nil, err
 	}
 	if !s.readOnly {
@@ -180,6 +189,43 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 		go s.commitLoop()
 	}
 	return s, nil
+}
+
+// openDB opens the database with the URI parameters q and checks it
+// (init). On failure everything is closed again, the lock released.
+func (s *Store) openDB(ctx context.Context, q url.Values, deferCheck bool) error {
+	db, err := sql.Open("sqlite", s.fileURI(q))
+	if err != nil {
+		s.unlock()
+		return fmt.Errorf("checkpoint: open %s: %w", s.path, err)
+	}
+	// A writable store keeps one connection for the committer (see
+	// prepare) and one for reads; the PRAGMAs of the URI apply to each.
+	if s.readOnly {
+		db.SetMaxOpenConns(1)
+	} else {
+		db.SetMaxOpenConns(2)
+	}
+	db.SetConnMaxLifetime(0)
+	db.SetConnMaxIdleTime(0)
+	s.db = db
+	if err := s.init(ctx, deferCheck); err != nil {
+		s.stopCheck()
+		s.closeWriter()
+		db.Close()
+		s.db = nil
+		s.unlock()
+		// SQLite says "unable to open database file", "disk I/O error" or
+		// "attempt to write a readonly database" when it cannot create the
+		// -wal and -shm files: tell a read-only place from a damaged file.
+		if !s.readOnly {
+			if rerr := s.checkWritable(); rerr != nil {
+				return rerr
+			}
+		}
+		return err
+	}
+	return nil
 }
 
 // fileURI is the file: URI of the checkpoint with query q: a URI so that

@@ -450,8 +450,15 @@ func (s *Store) insertInFlight(ctx context.Context, tx *wtx, r Registration, kin
 	if err != nil {
 		return false, err
 	}
-	_, err = tx.ExecContext(ctx, sqlInsertAttempt, id, kind, string(keysJSON), now)
-	return true, err
+	res, err = tx.ExecContext(ctx, sqlInsertAttempt, id, kind, string(keysJSON), now)
+	if err != nil {
+		return false, err
+	}
+	attempt, err := res.LastInsertId()
+	if err != nil {
+		return false, err
+	}
+	return true, s.noteOwned(ctx, tx, id, attempt)
 }
 
 func (s *Store) markInFlight(ctx context.Context, tx *wtx, key string, kind string, messageKeys []string) error {
@@ -460,6 +467,9 @@ func (s *Store) markInFlight(ctx context.Context, tx *wtx, key string, kind stri
 		return err
 	}
 	if err := need(r, key, InFlight, Pending, InFlight, Created, Done); err != nil {
+		return err
+	}
+	if err := s.checkOwner(ctx, tx, key, r); err != nil {
 		return err
 	}
 	switch kind {
@@ -507,11 +517,18 @@ func (s *Store) markInFlight(ctx context.Context, tx *wtx, key string, kind stri
 	if _, err := tx.ExecContext(ctx, sqlSupersedeAttempt, now, r.id); err != nil {
 		return err
 	}
-	if _, err := tx.ExecContext(ctx, sqlInsertAttempt, r.id, kind, string(keysJSON), now); err != nil {
+	res, err := tx.ExecContext(ctx, sqlInsertAttempt, r.id, kind, string(keysJSON), now)
+	if err != nil {
 		return err
 	}
-	_, err = tx.ExecContext(ctx, sqlSetInFlight, now, r.id)
-	return err
+	attempt, err := res.LastInsertId()
+	if err != nil {
+		return err
+	}
+	if _, err = tx.ExecContext(ctx, sqlSetInFlight, now, r.id); err != nil {
+		return err
+	}
+	return s.noteOwned(ctx, tx, r.id, attempt)
 }
 
 // importMessages marks keys imported in side conversation scID (inserting

@@ -72,6 +72,39 @@ const (
 	// The client halves the chunk on 413 anyway.
 	MaxEventsPerRequestLimit = 1000
 
+	// DefaultMaxRetryAfter is zendesk.max_retry_after: the longest
+	// Retry-After a run waits for. Zendesk's per-minute limits ask for
+	// seconds; the side-conversation write bucket counts per 10 minutes,
+	// so a genuine wait can reach 10 minutes.
+	DefaultMaxRetryAfter = Duration(15 * time.Minute)
+
+	// Ceilings: a value above one is a config error naming the key. They
+	// catch typos (an extra zero, a unit) before they cost memory or hang
+	// a run.
+
+	// MaxWorkers bounds pipeline.workers. The account's rate limit, not the
+	// workers, bounds throughput: the largest plan allows 2,500 requests a
+	// minute (about 42 a second), which a few dozen workers keep busy even
+	// at a second per request, while every worker holds a thread in memory
+	// and a stop waits for all of them.
+	MaxWorkers = 64
+	// MaxAttemptsLimit bounds pipeline.max_attempts: 100 attempts with
+	// backoff up to a minute already retry one request for over an hour.
+	MaxAttemptsLimit = 100
+	// MaxRequestsPerMinute bounds zendesk.requests_per_minute and
+	// THREADLIFT_REQUESTS_PER_MINUTE: 40 times the largest published plan.
+	MaxRequestsPerMinute = 100_000
+	// MaxWriteRequestsPer10Minutes bounds zendesk.write_requests_per_10_minutes.
+	MaxWriteRequestsPer10Minutes = 1_000_000
+	// MaxTimeout bounds zendesk.timeout, which is also how long a stop
+	// waits for requests in flight: an hour uploads 50 MB at 120 kbit/s.
+	MaxTimeout = Duration(time.Hour)
+	// MaxRetryAfterLimit bounds zendesk.max_retry_after.
+	MaxRetryAfterLimit = Duration(24 * time.Hour)
+	// MaxMessageBytesLimit bounds mapping.max_message_bytes: a message is
+	// held in memory while its thread is mapped and posted, by each worker.
+	MaxMessageBytesLimit = ByteSize(1 << 30)
+
 	// maxConfigBytes caps the config file: a config is a few KiB.
 	maxConfigBytes = 1 << 20
 )
@@ -123,6 +156,10 @@ type Zendesk struct {
 	RequestsPerMinute         int      `yaml:"requests_per_minute"`           // 0: no client-side ceiling
 	WriteRequestsPer10Minutes int      `yaml:"write_requests_per_10_minutes"` // 0: none
 	Timeout                   Duration `yaml:"timeout"`
+	// MaxRetryAfter is the longest Retry-After the run waits for; a longer
+	// one stops the run cleanly, saying when to run it again. An extension
+	// to contract §2.
+	MaxRetryAfter Duration `yaml:"max_retry_after"`
 }
 
 // Source is one entry of sources:.
@@ -188,6 +225,7 @@ func Defaults() *Config {
 			RequestsPerMinute:         DefaultRequestsPerMinute,
 			WriteRequestsPer10Minutes: DefaultWriteRequestsPer10Minutes,
 			Timeout:                   DefaultTimeout,
+			MaxRetryAfter:             DefaultMaxRetryAfter,
 		},
 		Mapping: Mapping{
 			State:               DefaultState,
@@ -274,16 +312,16 @@ func (c *Config) applyEnv(getenv func(string) string) []*Error {
 	}
 	if v := getenv(EnvWorkers); v != "" {
 		n, err := strconv.Atoi(strings.TrimSpace(v))
-		if err != nil || n < 1 {
-			errs = append(errs, &Error{Key: EnvWorkers, Msg: fmt.Sprintf("want a whole number ≥ 1, got %q", v)})
+		if err != nil || n < 1 || n > MaxWorkers {
+			errs = append(errs, &Error{Key: EnvWorkers, Msg: fmt.Sprintf("want a whole number between 1 and %d, got %q: %s", MaxWorkers, v, workersWhy)})
 		} else {
 			c.Pipeline.Workers = n
 		}
 	}
 	if v := getenv(EnvRequestsPerMinute); v != "" {
 		n, err := strconv.Atoi(strings.TrimSpace(v))
-		if err != nil || n < 0 {
-			errs = append(errs, &Error{Key: EnvRequestsPerMinute, Msg: fmt.Sprintf("want a whole number ≥ 0, got %q", v)})
+		if err != nil || n < 0 || n > MaxRequestsPerMinute {
+			errs = append(errs, &Error{Key: EnvRequestsPerMinute, Msg: fmt.Sprintf("want a whole number ≥ 0 and at most %d, got %q", MaxRequestsPerMinute, v)})
 		} else {
 			c.Zendesk.RequestsPerMinute = n
 		}

@@ -43,6 +43,7 @@ func TestLoadDefaults(t *testing.T) {
 			RequestsPerMinute:         200,
 			WriteRequestsPer10Minutes: 300,
 			Timeout:                   Duration(30 * time.Second),
+			MaxRetryAfter:             Duration(15 * time.Minute),
 		},
 		Mapping: Mapping{
 			State:               "closed",
@@ -147,7 +148,7 @@ func TestLoadErrors(t *testing.T) {
 		{"default ticket negative", "mapping:\n  ticket:\n    default_ticket_id: -1\n", []string{"line 3", "mapping.ticket.default_ticket_id"}},
 		{"events zero", "mapping:\n  max_events_per_request: 0\n", []string{"line 2", "mapping.max_events_per_request", "between 1 and 1000"}},
 		{"events too many", "mapping:\n  max_events_per_request: 5000\n", []string{"line 2", "mapping.max_events_per_request", "got 5000"}},
-		{"workers zero", "pipeline:\n  workers: 0\n", []string{"line 2", "pipeline.workers", "≥ 1"}},
+		{"workers zero", "pipeline:\n  workers: 0\n", []string{"line 2", "pipeline.workers", "between 1 and 64"}},
 		{"attempts zero", "pipeline:\n  max_attempts: 0\n", []string{"line 2", "pipeline.max_attempts"}},
 		{"rpm negative", "zendesk:\n  requests_per_minute: -5\n", []string{"line 2", "zendesk.requests_per_minute"}},
 		{"write negative", "zendesk:\n  write_requests_per_10_minutes: -1\n", []string{"line 2", "zendesk.write_requests_per_10_minutes"}},

@@ -9,6 +9,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"time"
 )
 
 // validate checks every value that came from the file (c's paths already
@@ -40,11 +41,17 @@ func (c *Config) validate(set map[string]int) []*Error {
 	if z.OAuthRefreshTokenEnv != "" && z.OAuthTokenEnv == "" {
 		fail("zendesk.oauth_refresh_token_env", "needs zendesk.oauth_token_env")
 	}
-	if z.RequestsPerMinute < 0 {
-		fail("zendesk.requests_per_minute", "must be ≥ 0 (0: no client-side limit), got %d", z.RequestsPerMinute)
+	if z.RequestsPerMinute < 0 || z.RequestsPerMinute > MaxRequestsPerMinute {
+		fail("zendesk.requests_per_minute", "must be ≥ 0 (0: no client-side limit) and at most %d (the largest plan allows 2500), got %d", MaxRequestsPerMinute, z.RequestsPerMinute)
 	}
-	if z.WriteRequestsPer10Minutes < 0 {
-		fail("zendesk.write_requests_per_10_minutes", "must be ≥ 0 (0: none), got %d", z.WriteRequestsPer10Minutes)
+	if z.WriteRequestsPer10Minutes < 0 || z.WriteRequestsPer10Minutes > MaxWriteRequestsPer10Minutes {
+		fail("zendesk.write_requests_per_10_minutes", "must be ≥ 0 (0: none) and at most %d, got %d", MaxWriteRequestsPer10Minutes, z.WriteRequestsPer10Minutes)
+	}
+	if z.Timeout > MaxTimeout {
+		fail("zendesk.timeout", "must be at most %s (it is also how long a stop waits for requests in flight), got %s", MaxTimeout, z.Timeout)
+	}
+	if z.MaxRetryAfter < Duration(time.Second) || z.MaxRetryAfter > MaxRetryAfterLimit {
+		fail("zendesk.max_retry_after", "must be between 1s and %s, got %s", MaxRetryAfterLimit, z.MaxRetryAfter)
 	}
 
 	for i := range c.Sources {
@@ -137,17 +144,23 @@ func (c *Config) validate(set map[string]int) []*Error {
 	if m.MaxEventsPerRequest < 1 || m.MaxEventsPerRequest > MaxEventsPerRequestLimit {
 		fail("mapping.max_events_per_request", "must be between 1 and %d, got %d", MaxEventsPerRequestLimit, m.MaxEventsPerRequest)
 	}
-	if c.Pipeline.Workers < 1 {
-		fail("pipeline.workers", "must be ≥ 1, got %d", c.Pipeline.Workers)
+	if m.MaxMessageBytes > MaxMessageBytesLimit {
+		fail("mapping.max_message_bytes", "must be at most %s (each worker holds a message of this size in memory), got %s", MaxMessageBytesLimit, m.MaxMessageBytes)
 	}
-	if c.Pipeline.MaxAttempts < 1 {
-		fail("pipeline.max_attempts", "must be ≥ 1, got %d", c.Pipeline.MaxAttempts)
+	if c.Pipeline.Workers < 1 || c.Pipeline.Workers > MaxWorkers {
+		fail("pipeline.workers", "must be between 1 and %d, got %d: %s", MaxWorkers, c.Pipeline.Workers, workersWhy)
+	}
+	if c.Pipeline.MaxAttempts < 1 || c.Pipeline.MaxAttempts > MaxAttemptsLimit {
+		fail("pipeline.max_attempts", "must be between 1 and %d, got %d", MaxAttemptsLimit, c.Pipeline.MaxAttempts)
 	}
 	if c.Checkpoint.Path == "" {
 		fail("checkpoint.path", "must not be empty")
 	}
 	return errs
 }
+
+// workersWhy says why pipeline.workers has a ceiling.
+const workersWhy = "the account's rate limit, not the workers, bounds the speed (2500 requests a minute at most), and each worker holds a thread in memory"
 
 var (
 	envName    = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)

@@ -243,6 +243,10 @@ feed:
 	interrupted := ctx.Err() != nil
 	sum.Interrupted = interrupted
 	sum.StoppedByMaxDuration = !interrupted && takeCtx.Err() != nil
+	var pause *zendesk.PauseError
+	if errors.As(im.fatalErr(), &pause) {
+		sum.PausedUntil = pause.Until.UTC().Format(time.RFC3339)
+	}
 	if werr := im.writeFailures(context.WithoutCancel(ctx)); werr != nil {
 		opts.Logger.Warn().Err(werr).Msg("could not write the failures files next to the checkpoint")
 	}
@@ -539,6 +543,9 @@ func (im *importer) failRequest(ctx context.Context, plan *mapping.Plan, key str
 	if ctx.Err() != nil {
 		return nil
 	}
+	if stop := im.stopRun(ctx, key, err, false); stop != nil {
+		return stop
+	}
 	f, fatal := im.requestFailure(plan, err)
 	if fatal != nil {
 		return fatal
@@ -565,6 +572,34 @@ func (im *importer) requestFailure(plan *mapping.Plan, err error) (checkpoint.Fa
 		im.opts.Logger.Warn().Err(err).Str("thread_key", plan.ThreadKey).Int64("ticket_id", plan.TicketID).Msg("thread failed")
 	}
 	return f, nil
+}
+
+// stopRun returns the error that stops the whole run when err says
+// nothing about this thread but about every request: Zendesk asked to
+// pause longer than allowed (ErrPaused), or the account or zendesk.url is
+// wrong (a redirect, a 403 on a write: ErrFatal, with what to check).
+// Stopping at the first one saves failing every thread for it. The thread
+// is left for the next run: when err answers the write recorded in flight
+// (written) and proves it was not processed, the thread is pending again;
+// otherwise it stays as it is (in flight: looked up first next run).
+func (im *importer) stopRun(ctx context.Context, key string, err error, written bool) error {
+	var stop error
+	var pause *zendesk.PauseError
+	if errors.As(err, &pause) {
+		stop = fmt.Errorf("%w: %w; stopping: run import again after %s", ErrPaused, err,
+			pause.Until.Local().Format("15:04 MST on 2006-01-02"))
+	} else if hint, ok := zendesk.Misconfigured(err); ok {
+		stop = fmt.Errorf("%w: %s: %w", ErrFatal, hint, err)
+	} else {
+		return nil
+	}
+	if written && !zendesk.OutcomeUnknown(err) {
+		if merr := im.store.MarkNotSent(context.WithoutCancel(ctx), key); merr != nil {
+			return im.setFatal(fmt.Errorf("%w: %w", ErrFatal, merr))
+		}
+	}
+	im.opts.Logger.Error().Err(err).Str("thread_key", key).Msg("stopping the run: not this thread's problem, every request would meet it")
+	return im.setFatal(stop)
 }
 
 // failNew fails a thread that may not be registered yet: its messages

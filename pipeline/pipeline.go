@@ -19,8 +19,16 @@ import (
 // import resumes.
 var ErrInterrupted = errors.New("pipeline: interrupted")
 
-// ErrFatal wraps errors that stop the whole run (authentication refused).
+// ErrFatal wraps errors that stop the whole run: authentication refused,
+// a redirect (zendesk.url is wrong), a 403 on a write (the account may not
+// import), the checkpoint refusing a write.
 var ErrFatal = errors.New("pipeline: fatal")
+
+// ErrPaused is returned when Zendesk asked to pause longer than the
+// client's maximum (a *zendesk.PauseError): the run stopped taking
+// threads, the checkpoint is consistent, and the next import, after the
+// time the error gives, resumes.
+var ErrPaused = errors.New("pipeline: paused by Zendesk")
 
 // API is the part of the Zendesk client a run uses. *zendesk.Client
 // implements it; tests may wrap it.

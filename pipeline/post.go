@@ -242,6 +242,9 @@ func (p *posting) look(ctx context.Context, probe bool, own *checkpoint.Part, pa
 
 // failLookup fails the thread after the listing of its ticket failed.
 func (p *posting) failLookup(ctx context.Context, own *checkpoint.Part, parts []checkpoint.Part, err error) error {
+	if stop := p.im.stopRun(ctx, p.key, err, false); stop != nil {
+		return stop
+	}
 	f, fatal := p.im.requestFailure(p.plan, err)
 	if fatal != nil {
 		return fatal
@@ -472,6 +475,9 @@ func (p *posting) send(ctx context.Context, into, scID string, pending []mapping
 		p.attempts++
 		if ctx.Err() != nil {
 			return nil // stopping mid-request: in flight, reconciled next run
+		}
+		if stop := im.stopRun(ctx, into, err, true); stop != nil {
+			return stop
 		}
 		switch {
 		case zendesk.IsStatus(err, 401):

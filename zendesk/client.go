@@ -88,6 +88,16 @@ type Options struct {
 	// Now is the clock of the adaptive rate (when a 429 arrived, how long
 	// since); default time.Now. The limiters' waits use the real clock.
 	Now func() time.Time
+	// MaxRetryAfter is the longest Retry-After the client waits for; 0 =
+	// DefaultMaxRetryAfter. A longer one fails the request with a
+	// *PauseError, and so does every request while the gate is closed for
+	// longer than this.
+	MaxRetryAfter time.Duration
+	// MaxResponseBytes caps every 2xx body; 0 = a cap per endpoint kind
+	// (64 MiB for a page of side conversations, 16 MiB or twice the
+	// request for an import, 1 MiB for an upload's answer). A body over it
+	// fails with ErrResponseTooLarge.
+	MaxResponseBytes int64
 }
 
 // String describes the options without secrets.
@@ -101,8 +111,8 @@ func (o Options) String() string {
 	case o.Token != "":
 		auth = "token(" + o.Email + ")"
 	}
-	return fmt.Sprintf("zendesk.Options{BaseURL:%s Auth:%s RequestsPerMinute:%d WriteRequestsPer10Minutes:%d Timeout:%s}",
-		redactURL(o.BaseURL), auth, o.RequestsPerMinute, o.WriteRequestsPer10Minutes, o.Timeout)
+	return fmt.Sprintf("zendesk.Options{BaseURL:%s Auth:%s RequestsPerMinute:%d WriteRequestsPer10Minutes:%d Timeout:%s MaxRetryAfter:%s}",
+		redactURL(o.BaseURL), auth, o.RequestsPerMinute, o.WriteRequestsPer10Minutes, o.Timeout, o.MaxRetryAfter)
 }
 
 // GoString is String, so that %#v does not print the token either.
@@ -112,19 +122,21 @@ func (o Options) GoString() string { return o.String() }
 // attempt (paginated lists one per page); the caller retries, consulting
 // Retryable and OutcomeUnknown. A Client is safe for concurrent use.
 type Client struct {
-	base         string // scheme://host[/prefix], no trailing slash
-	baseURL      *url.URL
-	httpc        *http.Client
-	authz        authState
-	onRefresh    func(accessToken, refreshToken string)
-	now          func() time.Time
-	acctRate     *adaptiveRate
-	writeLimiter *rate.Limiter // nil: none
-	gate         *Gate
-	timeout      time.Duration
-	log          zerolog.Logger
-	userAgent    string
-	stats        counters
+	base          string // scheme://host[/prefix], no trailing slash
+	baseURL       *url.URL
+	httpc         *http.Client
+	authz         authState
+	onRefresh     func(accessToken, refreshToken string)
+	now           func() time.Time
+	acctRate      *adaptiveRate
+	writeLimiter  *rate.Limiter // nil: none
+	gate          *Gate
+	timeout       time.Duration
+	maxRetryAfter time.Duration
+	maxResponse   int64 // Options.MaxResponseBytes; 0: per kind (bodyCap)
+	log           zerolog.Logger
+	userAgent     string
+	stats         counters
 }
 
 // New checks opts and returns a Client.
@@ -142,6 +154,12 @@ func New(opts Options) (*Client, error) {
 		userAgent: opts.UserAgent,
 		onRefresh: opts.OnTokenRefresh,
 		now:       opts.Now,
+
+		maxRetryAfter: opts.MaxRetryAfter,
+		maxResponse:   opts.MaxResponseBytes,
+	}
+	if c.maxRetryAfter <= 0 {
+		c.maxRetryAfter = DefaultMaxRetryAfter
 	}
 	if c.now == nil {
 		c.now = time.Now
@@ -311,6 +329,7 @@ type call struct {
 	body        io.Reader
 	rebody      func() io.Reader // a fresh copy of body; nil: body cannot be re-sent
 	contentType string
+	bodyLen     int // the request body's size, when known (for bodyCap)
 }
 
 // url builds an absolute URL for an API path (already escaped) and query.
@@ -327,8 +346,12 @@ func (c *Client) url(path string, q url.Values) *url.URL {
 // wait blocks on the gate, then the limiters, then the gate again (a
 // Retry-After may have arrived meanwhile). The write bucket is waited on
 // before the account bucket so that an account token is taken only when
-// the request is about to go.
+// the request is about to go. A gate closed for longer than MaxRetryAfter
+// fails at once with a *PauseError.
 func (c *Client) wait(ctx context.Context, write bool) error {
+	if err := c.checkPause(); err != nil {
+		return err
+	}
 	if err := c.gate.Wait(ctx); err != nil {
 		return err
 	}
@@ -339,6 +362,9 @@ func (c *Client) wait(ctx context.Context, write bool) error {
 	}
 	c.acctRate.raise()
 	if err := c.acctRate.lim.Wait(ctx); err != nil {
+		return err
+	}
+	if err := c.checkPause(); err != nil {
 		return err
 	}
 	return c.gate.Wait(ctx)
@@ -417,7 +443,16 @@ func (c *Client) sendWith(ctx context.Context, cl call, out any, auth string) er
 	}
 	if resp.StatusCode >= 200 && resp.StatusCode < 300 {
 		if out != nil {
-			if err := json.NewDecoder(resp.Body).Decode(out); err != nil {
+			limit := c.bodyCap(cl.kind, cl.bodyLen)
+			body := &cappedReader{r: resp.Body, n: limit}
+			if err := json.NewDecoder(body).Decode(out); err != nil {
+				if body.over {
+					c.log.Warn().Str("method", cl.method).Str("path", path).Int("status", resp.StatusCode).
+						Str("request_id", requestID).Int64("cap_bytes", limit).
+						Msgf("zendesk response body over its cap of %d MiB: not read further (a write is looked up before it is sent again)", limit>>20)
+					return &RequestError{Method: cl.method, Path: path, Sent: true, Status: resp.StatusCode,
+						Err: fmt.Errorf("%w (%d MiB for %s)", ErrResponseTooLarge, limit>>20, cl.kind)}
+				}
 				re := c.requestError(ctx, reqCtx, cl.method, path, true, resp.StatusCode, fmt.Errorf("decode body: %w", err))
 				c.log.Debug().Str("method", cl.method).Str("path", path).Int("status", resp.StatusCode).
 					Str("request_id", requestID).Str("error", re.Error()).Msg("zendesk response unreadable")
@@ -442,6 +477,9 @@ func (c *Client) sendWith(ctx context.Context, cl call, out any, auth string) er
 		ae.Details = json.RawMessage(c.redact(string(ae.Details)))
 	}
 	ae.Body = c.redact(truncateUTF8(string(body), maxExcerpt))
+	if resp.StatusCode >= 300 && resp.StatusCode < 400 {
+		ae.Location = c.redact(location(cl.u, resp.Header.Get("Location")))
+	}
 
 	var result error = &ae
 	ra := resp.Header.Get("Retry-After")
@@ -459,6 +497,14 @@ func (c *Client) sendWith(ctx context.Context, cl call, out any, auth string) er
 			c.acctRate.rateLimited(sentAt, resp.Header.Get("X-Rate-Limit"))
 		}
 		result = &RateLimitError{APIError: ae, RetryAfter: d}
+		if d > c.maxRetryAfter {
+			until := time.Now().Add(d)
+			c.log.Warn().Str("method", cl.method).Str("path", path).Int("status", resp.StatusCode).
+				Str("request_id", requestID).Str("retry_after", ra).Time("until", until).
+				Msgf("Zendesk asked every client to pause until %s, longer than zendesk.max_retry_after (%s)",
+					until.Local().Format("2006-01-02 15:04:05 MST"), c.maxRetryAfter)
+			result = &PauseError{Until: until, RetryAfter: d, Max: c.maxRetryAfter, Err: result}
+		}
 	}
 	ev := c.log.Debug()
 	if resp.StatusCode >= 500 || resp.StatusCode == http.StatusTooManyRequests {
@@ -502,6 +548,7 @@ func (c *Client) doJSON(ctx context.Context, kind, method string, u *url.URL, wr
 		cl.body = bytes.NewReader(b)
 		cl.rebody = func() io.Reader { return bytes.NewReader(b) }
 		cl.contentType = "application/json"
+		cl.bodyLen = len(b)
 	}
 	return c.do(ctx, cl, out)
 }

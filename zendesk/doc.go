@@ -15,6 +15,15 @@
 // such a write must be looked up by its external ids (ListSideConversations)
 // before it is sent again, or the thread would be imported twice.
 //
+// Bounds: a 2xx body is read up to a cap per endpoint kind
+// (ErrResponseTooLarge past it: an unknown outcome for a write, a failure
+// for a read); a Retry-After longer than Options.MaxRetryAfter is not
+// waited for: that request, and every request while the gate stays
+// closed, fails at once with a *PauseError saying until when. A redirect
+// is never followed (it would resend a write, or the credentials,
+// elsewhere); Misconfigured tells a redirect, or a 403 on a write, from
+// one thread's failure: the account or the URL is wrong for every request.
+//
 // No error, log line or String ever holds a token, the OAuth client
 // secret or the Authorization header; response text that echoes them is
 // redacted.

@@ -36,6 +36,9 @@ type APIError struct {
 	Description string // the body's "description", or a short text taken from a non-JSON body
 	Details     json.RawMessage
 	Body        string // excerpt of the body, at most 512 bytes
+	// Location is where a redirect (3xx) pointed, resolved, without user
+	// info or query. The client never follows a redirect.
+	Location string
 }
 
 // Error reads like
@@ -53,6 +56,9 @@ func (e *APIError) Error() string {
 	}
 	if d := detailsSummary(e.Details); d != "" {
 		b.WriteString(" [" + d + "]")
+	}
+	if e.Location != "" {
+		b.WriteString(" (redirected to " + e.Location + ", not followed)")
 	}
 	if e.RequestID != "" {
 		b.WriteString(" (request id " + e.RequestID + ")")
@@ -116,9 +122,15 @@ func IsStatus(err error, code int) bool {
 //   - network errors, resets, EOF before a response, ErrTimeout: yes;
 //   - context.Canceled, the caller's deadline, TLS certificate errors,
 //     an unknown host: no;
-//   - every other status (400, 401, 403, 404, 413, 422, ...): no.
+//   - a *PauseError (a wait longer than MaxRetryAfter): no;
+//   - a 2xx body over its cap (ErrResponseTooLarge): yes for a write
+//     (after reconciling: OutcomeUnknown), no for a read;
+//   - every other status (3xx, 400, 401, 403, 404, 413, 422, ...): no.
 func Retryable(err error) (retry bool, wait time.Duration) {
 	if err == nil {
+		return false, 0
+	}
+	if errors.Is(err, ErrPauseTooLong) {
 		return false, 0
 	}
 	var rl *RateLimitError
@@ -140,14 +152,19 @@ func Retryable(err error) (retry bool, wait time.Duration) {
 		if re.callerDone || errors.Is(re.Err, context.Canceled) || permanentNetError(re.Err) {
 			return false, 0
 		}
+		if errors.Is(re.Err, ErrResponseTooLarge) && re.Method == http.MethodGet {
+			return false, 0
+		}
 		return true, 0
 	}
 	return false, 0
 }
 
 // OutcomeUnknown reports whether the request behind err may have been
-// processed although it failed: 500, 502, 503, 504, a timeout, a reset or
-// EOF after the request was sent, or a cancellation after it was sent. A
+// processed although it failed: 500, 502, 503, 504, a redirect answering
+// a write (a 303 may follow processing), a 2xx whose body could not be
+// read, a timeout, a reset or EOF after the request was sent, or a
+// cancellation after it was sent. A
 // write that fails this way must be looked up (by its external ids) before
 // it is sent again. A request that never left (connection refused, a
 // client-side rate-limit wait that was cancelled) is not unknown.
@@ -166,7 +183,7 @@ func OutcomeUnknown(err error) bool {
 			http.StatusServiceUnavailable, http.StatusGatewayTimeout:
 			return true
 		}
-		return false
+		return ae.Status >= 300 && ae.Status < 400 && ae.Method != http.MethodGet && ae.Method != http.MethodHead
 	}
 	var re *RequestError
 	if errors.As(err, &re) {

@@ -100,10 +100,32 @@ Interrupt (Ctrl-C, SIGTERM) to stop cleanly: no new threads are taken,
 requests in flight may finish within zendesk.timeout, exit status 130.
 Interrupt twice to quit at once; the next import still resumes safely.
 
+Some answers concern every request, not one thread, and stop the run at the
+first one instead of failing thread after thread: a redirect (zendesk.url is
+not the account's address; the Location is shown, never followed) and a 403
+on a write (the user may not import side conversations, or the account has
+them off: check the role and the Collaboration add-on, or run 'threadlift
+check'), both exit 3; a Retry-After longer than zendesk.max_retry_after
+(default 15m), exit 75 with the time after which to run import again. The
+thread refused is pending again; threads in flight are looked up on their
+ticket by the next run.
+
+Bounds: answers are read up to a cap (64 MiB a page of side conversations,
+16 MiB or twice the request an import); an import answered with more is
+looked up on its ticket, never sent again.
+
+Only one import (or retry) may use a checkpoint at a time, whatever path
+names it (a symlink, .., a hard link, a bind mount): the lock is taken on
+the file itself, and the second run exits 3 naming the holder's pid. A
+checkpoint whose folder or file cannot be written exits 3 saying
+"read-only": the checkpoint is not damaged, do not delete it.
+
 Exit status: 0 all imported, 1 some threads or messages failed or were
 rejected (see 'threadlift failures'), 2 usage/config error, 3 fatal
-(authentication refused, checkpoint unusable, locked by another run or
-used with another account), 130 interrupted.`,
+(authentication refused, a redirect, a 403 on a write, checkpoint
+unusable, read-only, locked by another run or used with another
+account), 75 Zendesk asked to pause longer than zendesk.max_retry_after
+(run import again after the time printed; it resumes), 130 interrupted.`,
 		Example: `  ZENDESK_API_TOKEN=... threadlift import -c threadlift.yaml
   threadlift import -c threadlift.yaml --limit 10        # a first small batch
   threadlift import -c threadlift.yaml --max-duration 6h # a nightly window
@@ -190,6 +212,7 @@ func runImport(cmd *cobra.Command, g *globalOptions, o importOptions) error {
 		RequestsPerMinute:         cfg.Zendesk.RequestsPerMinute,
 		WriteRequestsPer10Minutes: cfg.Zendesk.WriteRequestsPer10Minutes,
 		Timeout:                   time.Duration(cfg.Zendesk.Timeout),
+		MaxRetryAfter:             time.Duration(cfg.Zendesk.MaxRetryAfter),
 		Logger:                    log,
 		UserAgent:                 "threadlift/" + version,
 	})
@@ -298,6 +321,13 @@ func printSummary(w io.Writer, s *report.Summary) {
 	}
 	if s.StoppedByMaxDuration {
 		fmt.Fprintln(w, "stopped by --max-duration: the next import goes on where this one stopped")
+	}
+	if s.PausedUntil != "" {
+		until := s.PausedUntil
+		if t, err := time.Parse(time.RFC3339, s.PausedUntil); err == nil {
+			until = t.Local().Format("15:04 MST on 2006-01-02")
+		}
+		fmt.Fprintf(w, "paused by Zendesk until %s: run import again after that; it resumes\n", until)
 	}
 }
 

@@ -17,10 +17,16 @@ import (
 
 // Exit codes (contract §8).
 const (
-	exitOK          = 0
-	exitPartial     = 1
-	exitUsage       = 2
-	exitFatal       = 3
+	exitOK      = 0
+	exitPartial = 1
+	exitUsage   = 2
+	exitFatal   = 3
+	// exitPaused (EX_TEMPFAIL of sysexits.h, "try again later"): Zendesk
+	// asked to pause longer than zendesk.max_retry_after; nothing is
+	// wrong, the checkpoint is consistent, and import resumes when run
+	// again after the time printed. An extension of contract §8: 130 says
+	// a person or a signal stopped the run, 3 that something must be fixed.
+	exitPaused      = 75
 	exitInterrupted = 130
 )
 
@@ -53,9 +59,12 @@ func exitCode(err error) int {
 		return exitOK
 	case errors.Is(err, pipeline.ErrInterrupted), errors.Is(err, context.Canceled):
 		return exitInterrupted
+	case errors.Is(err, pipeline.ErrPaused):
+		return exitPaused
 	case errors.Is(err, configs.ErrConfig), errors.Is(err, errUsage):
 		return exitUsage
-	case errors.Is(err, checkpoint.ErrLocked), errors.Is(err, checkpoint.ErrUnusable), errors.Is(err, checkpoint.ErrOtherAccount),
+	case errors.Is(err, checkpoint.ErrLocked), errors.Is(err, checkpoint.ErrUnusable), errors.Is(err, checkpoint.ErrReadOnly),
+		errors.Is(err, checkpoint.ErrOtherAccount),
 		errors.Is(err, pipeline.ErrFatal):
 		return exitFatal
 	case errors.Is(err, errPartial):

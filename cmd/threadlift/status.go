@@ -26,10 +26,21 @@ func openReadOnly(ctx context.Context, g *globalOptions) (*checkpoint.Store, err
 	if err != nil {
 		return nil, err
 	}
-	if _, err := os.Stat(cfg.Checkpoint.Path); err != nil {
-		return nil, fmt.Errorf("%w: no checkpoint at %s yet (run 'threadlift import' first): %w", configs.ErrConfig, cfg.Checkpoint.Path, err)
+	if err := checkpointExists(cfg); err != nil {
+		return nil, err
 	}
 	return checkpoint.Open(ctx, cfg.Checkpoint.Path, checkpoint.Options{ReadOnly: true})
+}
+
+// checkpointExists refuses a checkpoint that does not exist yet, for the
+// commands that only work on one (status, failures, retry): there is
+// nothing to show or re-queue, and creating an empty one would hide a
+// wrong checkpoint.path.
+func checkpointExists(cfg *configs.Config) error {
+	if _, err := os.Stat(cfg.Checkpoint.Path); err != nil {
+		return fmt.Errorf("%w: no checkpoint at %s yet (run 'threadlift import' first): %w", configs.ErrConfig, cfg.Checkpoint.Path, err)
+	}
+	return nil
 }
 
 func newStatusCommand(g *globalOptions) *cobra.Command {
@@ -187,11 +198,15 @@ func newRetryCommand(g *globalOptions) *cobra.Command {
 		Long: `retry moves every failed thread back to pending; the next 'threadlift import'
 tries it again, after looking it up on its ticket so that nothing lands twice.
 Rejected threads are re-validated by every import anyway: fix the config or
-the source and import again.`,
+the source and import again. Like status and failures, it refuses (exit 2)
+when the checkpoint does not exist.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg, err := g.loadConfig()
 			if err != nil {
+				return err
+			}
+			if err := checkpointExists(cfg); err != nil {
 				return err
 			}
 			store, err := checkpoint.Open(cmd.Context(), cfg.Checkpoint.Path, checkpoint.Options{})

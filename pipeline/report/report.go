@@ -259,11 +259,14 @@ type Summary struct {
 	Interrupted    bool    `json:"interrupted"`
 	// StoppedByMaxDuration: the --max-duration window ended the run; the
 	// threads not started are left for the next one.
-	StoppedByMaxDuration bool     `json:"stopped_by_max_duration,omitempty"`
-	DryRun               bool     `json:"dry_run,omitempty"`
-	RequestsByKind       Requests `json:"requests_by_endpoint"`
-	StartedAt            string   `json:"started_at"`
-	FinishedAt           string   `json:"finished_at"`
+	StoppedByMaxDuration bool `json:"stopped_by_max_duration,omitempty"`
+	// PausedUntil (RFC 3339, UTC): Zendesk asked to pause longer than
+	// zendesk.max_retry_after, so the run stopped; run import again after it.
+	PausedUntil    string   `json:"paused_until,omitempty"`
+	DryRun         bool     `json:"dry_run,omitempty"`
+	RequestsByKind Requests `json:"requests_by_endpoint"`
+	StartedAt      string   `json:"started_at"`
+	FinishedAt     string   `json:"finished_at"`
 	// FailedByReason counts the checkpoint's failure records at the end of
 	// the run (this run's and earlier runs' still unresolved, as
 	// `failures` lists them) by state and rule.

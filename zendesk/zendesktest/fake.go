@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -132,6 +133,7 @@ type Fake struct {
 	access      string // current OAuth access token; "" = none accepted
 	refreshTok  string // current OAuth refresh token
 	refreshes   int    // successful refreshes
+	hugeSent    atomic.Int64
 }
 
 // New returns a Fake configured by cfg.
@@ -427,6 +429,21 @@ func (f *Fake) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if !sleep(r, fs.Latency) {
 			return
 		}
+	case Fault301, Fault307:
+		code := http.StatusMovedPermanently
+		if fault == Fault307 {
+			code = http.StatusTemporaryRedirect
+		}
+		h.Set("Location", strings.TrimRight(fs.RedirectTo, "/")+r.URL.RequestURI())
+		writeText(w, code, "<html><body>You are being <a href=\"moved\">redirected</a>.</body></html>")
+		return
+	case Fault403:
+		writeJSON(w, http.StatusForbidden, map[string]any{"error": "Forbidden",
+			"description": "You do not have access to this page. Please contact the account owner of this help desk for further help."})
+		return
+	case FaultHugeBody:
+		f.serveHugeBody(w, r, fs)
+		return
 	case FaultCommitThenDrop, FaultSlowAfterCommit:
 		rec := httptest.NewRecorder()
 		f.mux.ServeHTTP(rec, r)

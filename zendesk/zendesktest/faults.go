@@ -1,7 +1,10 @@
 package zendesktest
 
 import (
+	"bytes"
+	"io"
 	"net/http"
+	"net/http/httptest"
 	"time"
 )
 
@@ -40,10 +43,27 @@ const (
 	FaultSlowAfterCommit
 	// FaultLatency waits Faults.Latency, then serves normally.
 	FaultLatency
+	// Fault301 answers 301 Moved Permanently with Location at
+	// Faults.RedirectTo (same path), as Zendesk does for a renamed or
+	// mistyped subdomain; nothing is applied.
+	Fault301
+	// Fault307 answers 307 Temporary Redirect, likewise.
+	Fault307
+	// Fault403 answers 403 Forbidden with Zendesk's JSON body, as for a
+	// user without permission or an account without side conversations;
+	// nothing is applied.
+	Fault403
+	// FaultHugeBody applies the request, then answers with its real status
+	// and JSON, with a field of Faults.HugeBody bytes streamed first inside
+	// the object (so a client that decodes it whole holds it all).
+	// HugeBodySent tells how much of it was written before the client
+	// stopped reading.
+	FaultHugeBody
 )
 
 var faultNames = [...]string{"none", "500", "502", "503-retry-after", "429", "429-date",
-	"429-no-retry-after", "reset-before-commit", "commit-then-drop", "slow-after-commit", "latency"}
+	"429-no-retry-after", "reset-before-commit", "commit-then-drop", "slow-after-commit", "latency",
+	"301", "307", "403", "huge-body"}
 
 func (f Fault) String() string {
 	if f >= 0 && int(f) < len(faultNames) {
@@ -76,6 +96,11 @@ type Faults struct {
 	Slow time.Duration
 	// Latency is FaultLatency's delay; 0 = 2s.
 	Latency time.Duration
+	// RedirectTo is the scheme://host the redirect faults point at;
+	// "" = https://moved.zendesk.invalid.
+	RedirectTo string
+	// HugeBody is the size of FaultHugeBody's padding; 0 = 64 MiB.
+	HugeBody int64
 }
 
 func (fs Faults) withDefaults() Faults {
@@ -88,8 +113,49 @@ func (fs Faults) withDefaults() Faults {
 	if fs.Latency <= 0 {
 		fs.Latency = 2 * time.Second
 	}
+	if fs.RedirectTo == "" {
+		fs.RedirectTo = "https://moved.zendesk.invalid"
+	}
+	if fs.HugeBody <= 0 {
+		fs.HugeBody = 64 << 20
+	}
 	return fs
 }
+
+// serveHugeBody applies r and answers with its real status and JSON, a
+// padding field of fs.HugeBody bytes streamed first inside the object.
+// It counts the padding bytes the client took.
+func (f *Fake) serveHugeBody(w http.ResponseWriter, r *http.Request, fs Faults) {
+	rec := httptest.NewRecorder()
+	f.mux.ServeHTTP(rec, r)
+	for k, v := range rec.Header() {
+		w.Header()[k] = v
+	}
+	w.Header().Del("Content-Length")
+	w.WriteHeader(rec.Code)
+	rest := bytes.TrimPrefix(bytes.TrimSpace(rec.Body.Bytes()), []byte("{"))
+	if _, err := io.WriteString(w, `{"padding":"`); err != nil {
+		return
+	}
+	chunk := bytes.Repeat([]byte("x"), 64<<10)
+	for left := fs.HugeBody; left > 0; {
+		n := min(left, int64(len(chunk)))
+		if _, err := w.Write(chunk[:n]); err != nil {
+			return
+		}
+		f.hugeSent.Add(n)
+		left -= n
+	}
+	sep := []byte(`",`)
+	if len(bytes.TrimSpace(rest)) == 0 || bytes.Equal(bytes.TrimSpace(rest), []byte("}")) {
+		sep = []byte(`"`)
+	}
+	w.Write(append(sep, rest...))
+}
+
+// HugeBodySent returns how many padding bytes FaultHugeBody answers have
+// written so far: a client that caps bodies stops them early.
+func (f *Fake) HugeBodySent() int64 { return f.hugeSent.Load() }
 
 // pick draws a fault for r. Called with f.mu held.
 func (f *Fake) pickLocked(r *http.Request) Fault {
