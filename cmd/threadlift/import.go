@@ -150,8 +150,10 @@ func runImport(cmd *cobra.Command, g *globalOptions, o importOptions) error {
 		OnTokenRefresh: func(string, string) {
 			// Zendesk retires the old pair on refresh; the new tokens live
 			// only in this process (they are never written anywhere).
-			log.Warn().Str("env", cfg.Zendesk.OAuthRefreshTokenEnv).
-				Msg("OAuth access token refreshed; the refresh token in this variable no longer works: put a new one there before the next run")
+			// The variable's name is not logged: a *_env key may hold a
+			// pasted secret by mistake.
+			log.Warn().Str("key", "zendesk.oauth_refresh_token_env").
+				Msg("OAuth access token refreshed; the refresh token in the variable named in zendesk.oauth_refresh_token_env no longer works: put a new one there before the next run")
 		},
 		BaseURL:                   cfg.Zendesk.URL,
 		Email:                     email,

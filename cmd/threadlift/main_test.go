@@ -296,8 +296,8 @@ func TestOAuthRefresh(t *testing.T) {
 			t.Errorf("output contains a secret %q", secret)
 		}
 	}
-	if !strings.Contains(r.stderr, "TL_REFRESH") {
-		t.Errorf("no warning that the refresh token in TL_REFRESH was used up:\n%s", r.stderr)
+	if !strings.Contains(r.stderr, "zendesk.oauth_refresh_token_env") {
+		t.Errorf("no warning that the refresh token in the variable of zendesk.oauth_refresh_token_env was used up:\n%s", r.stderr)
 	}
 	convs := 0
 	for _, id := range srv.TicketIDs() {
