@@ -504,64 +504,6 @@ func mixedTypes(msg zendesk.Message) (string, bool) {
 	return strings.Join(order, ", "), len(types) <= 1
 }
 
-// ticket finds the thread's parent ticket by the rules in order.
-func (m *Mapper) ticket(msgs []*sources.Message) (id int64, rule, reason string) {
-	r := m.opts.Ticket
-	var tried []string
-	resolve := func(ref, from string) int64 {
-		ref = strings.TrimSpace(ref)
-		if ref == "" {
-			return 0
-		}
-		if r.Lookup != nil {
-			if id, ok := r.Lookup[ref]; ok {
-				return id
-			}
-			tried = append(tried, fmt.Sprintf("%s %q not in lookup_csv", from, ref))
-			return 0
-		}
-		id, err := strconv.ParseInt(ref, 10, 64)
-		if err != nil || id <= 0 {
-			tried = append(tried, fmt.Sprintf("%s %q is not a ticket id", from, ref))
-			return 0
-		}
-		return id
-	}
-	// A csv/json record's own ticket_id comes first: it is explicit data.
-	for _, msg := range msgs {
-		if msg.TicketRef != "" {
-			if id := resolve(msg.TicketRef, "ticket_id"); id > 0 {
-				return id, "", ""
-			}
-			break
-		}
-	}
-	if r.Header != "" {
-		for _, msg := range msgs {
-			for _, v := range msg.Header[headerKey(r.Header)] {
-				if id := resolve(v, "header "+r.Header); id > 0 {
-					return id, "", ""
-				}
-			}
-		}
-	}
-	if r.SubjectRegex != nil && len(msgs) > 0 {
-		if sm := r.SubjectRegex.FindStringSubmatch(msgs[0].Subject); len(sm) > 1 {
-			if id := resolve(sm[1], "subject_regex match"); id > 0 {
-				return id, "", ""
-			}
-		}
-	}
-	if r.DefaultTicketID > 0 {
-		return r.DefaultTicketID, "", ""
-	}
-	reason = "no ticket rule matched the thread and default_ticket_id is 0"
-	if len(tried) > 0 {
-		reason += ": " + strings.Join(tried, "; ")
-	}
-	return 0, RuleUnmapped, reason
-}
-
 func headerKey(h string) string {
 	// textproto.CanonicalMIMEHeaderKey without importing net/textproto's
 	// reader machinery: the sources store keys in this form.
