@@ -130,6 +130,10 @@ type Source struct {
 	Type   string            `yaml:"type"`   // mbox | csv | json
 	Path   string            `yaml:"path"`   // absolute file or glob after Load
 	Fields map[string]string `yaml:"fields"` // default field name → name in the file
+	// ThreadKeyPrefix goes before the thread_id and message_id of every
+	// csv/json record of this source (and into its content hash), so that
+	// two exports that both number their conversations 1..N stay apart.
+	ThreadKeyPrefix string `yaml:"thread_key_prefix"`
 }
 
 // Mapping is the mapping: section.

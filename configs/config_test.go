@@ -137,6 +137,8 @@ func TestLoadErrors(t *testing.T) {
 		{"fields on mbox", "sources:\n  - type: mbox\n    path: a.mbox\n    fields: {body: text}\n", []string{"line 4", "sources[0].fields", "csv and json"}},
 		{"fields duplicate column", "sources:\n  - type: csv\n    path: a.csv\n    fields: {body: text, html_body: text}\n", []string{"sources[0].fields.html_body", "already the name of body"}},
 		{"fields empty column", "sources:\n  - type: csv\n    path: a.csv\n    fields: {body: ''}\n", []string{"sources[0].fields.body", "empty"}},
+		{"thread_key_prefix on mbox", "sources:\n  - type: mbox\n    path: a.mbox\n    thread_key_prefix: a-\n", []string{"line 4", "sources[0].thread_key_prefix", "csv and json"}},
+		{"thread_key_prefix with a space", "sources:\n  - type: csv\n    path: a.csv\n    thread_key_prefix: 'export a:'\n", []string{"line 4", "sources[0].thread_key_prefix", "white space"}},
 		{"state", "mapping:\n  state: pending\n", []string{"line 2", "mapping.state", "open or closed"}},
 		{"regex does not compile", "mapping:\n  ticket:\n    subject_regex: '[#(\\d+'\n", []string{"line 3", "mapping.ticket.subject_regex", "does not compile"}},
 		{"regex without group", "mapping:\n  ticket:\n    subject_regex: '#\\d+'\n", []string{"line 3", "mapping.ticket.subject_regex", "capture group"}},

@@ -2,6 +2,8 @@ package configs
 
 import (
 	"errors"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -74,5 +76,26 @@ func assertNoPiece(t *testing.T, s, secret string) {
 			t.Errorf("error text %q holds %q, a piece of the secret", s, p)
 			return
 		}
+	}
+}
+
+func TestThreadKeyPrefixReachesSourceFiles(t *testing.T) {
+	p := writeConfig(t, "sources:\n  - type: csv\n    path: a.csv\n    thread_key_prefix: 'crm-2019:'\n  - type: json\n    path: b.jsonl\n")
+	dir := filepath.Dir(p)
+	for _, f := range []string{"a.csv", "b.jsonl"} {
+		if err := os.WriteFile(filepath.Join(dir, f), nil, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c, err := Load(p, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	files, err := c.SourceFiles()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(files) != 2 || files[0].ThreadKeyPrefix != "crm-2019:" || files[1].ThreadKeyPrefix != "" {
+		t.Errorf("SourceFiles = %+v, want the prefix on the csv source only", files)
 	}
 }

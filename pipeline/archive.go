@@ -20,6 +20,9 @@ type Source struct {
 	Name string
 	// Fields renames csv/json fields (contract §3).
 	Fields map[string]string
+	// ThreadKeyPrefix goes before csv/json thread and message ids
+	// (sources.Options.ThreadKeyPrefix).
+	ThreadKeyPrefix string
 }
 
 // badRecord is a record that could not be read at all: it counts as one
@@ -71,6 +74,7 @@ func readArchive(ctx context.Context, srcs []Source, opts sources.Options, topts
 			o.Name = src.Path
 		}
 		o.Fields = src.Fields
+		o.ThreadKeyPrefix = src.ThreadKeyPrefix
 		r, err := sources.Open(src.Type, src.Path, o)
 		if err != nil {
 			a.Close()

@@ -55,10 +55,11 @@ type record struct {
 
 // contentKey is the message key of a record without message_id:
 // "sha256:" + hex of thread_id NUL created_at NUL from NUL body, as
-// written in the source (contract §4).
-func (r *record) contentKey() string {
+// written in the source (contract §4), the source's thread_key_prefix
+// before thread_id.
+func (r *record) contentKey(prefix string) string {
 	h := sha256.New()
-	for i, s := range []string{r.ThreadID, r.CreatedAt, r.FromRaw, r.Body} {
+	for i, s := range []string{prefix + r.ThreadID, r.CreatedAt, r.FromRaw, r.Body} {
 		if i > 0 {
 			h.Write([]byte{0})
 		}
@@ -73,11 +74,11 @@ func (r *record) envelope(size int64, opts Options) *Envelope {
 	env := &Envelope{
 		Loc:       r.Loc,
 		Size:      size,
-		MessageID: strings.TrimSpace(r.MessageID),
-		ThreadID:  strings.TrimSpace(r.ThreadID),
+		MessageID: withPrefix(opts.ThreadKeyPrefix, r.MessageID),
+		ThreadID:  withPrefix(opts.ThreadKeyPrefix, r.ThreadID),
 		Subject:   strings.TrimSpace(r.Subject),
 	}
-	env.ContentKey = r.contentKey()
+	env.ContentKey = r.contentKey(opts.ThreadKeyPrefix)
 	issues := append([]Issue(nil), r.Issues...)
 	for _, f := range r.Missing {
 		issues = append(issues, Issue{SeverityError, "missing-field",
@@ -134,6 +135,15 @@ func (r *record) message(env *Envelope) *Message {
 		}
 	}
 	return m
+}
+
+// withPrefix returns an id trimmed, with the source's thread_key_prefix
+// before it; "" stays "" (a missing id is not made up by the prefix).
+func withPrefix(prefix, id string) string {
+	if id = strings.TrimSpace(id); id == "" {
+		return ""
+	}
+	return prefix + id
 }
 
 func contains(ss []string, s string) bool {
