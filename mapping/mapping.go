@@ -36,6 +36,7 @@ const (
 	RuleNoImportable      = "no-importable-message"
 	RuleStrict            = "strict"
 	RuleDateOutOfRange    = "date-out-of-range"
+	RuleDateClamped       = "date-in-future-clamped"
 	RuleNoRecipient       = "no-recipient"
 	RuleAttachmentLeftOut = "attachment-left-out"
 	RuleAttachmentRefused = "attachment-refused"
@@ -409,6 +410,11 @@ func (m *Mapper) event(msg *sources.Message) (zendesk.ImportEvent, []sources.Iss
 		if msg.Date.Before(time.Unix(0, 0)) || msg.Date.After(now.Add(24*time.Hour)) {
 			issues = append(issues, sources.Issue{Severity: sources.SeverityError, Rule: RuleDateOutOfRange,
 				Reason: fmt.Sprintf("date %s is before 1970 or more than a day in the future", msg.Date.UTC().Format(time.RFC3339))})
+		} else if c, ok := clampDate(msg.Date, now); ok {
+			ev.CreatedAt = c
+			issues = append(issues, sources.Issue{Severity: sources.SeverityWarning, Rule: RuleDateClamped,
+				Reason: fmt.Sprintf("date %s is %s after the run (sender clock skew?) and Zendesk refuses dates in the future: posted as %s, the time of the request",
+					msg.Date.UTC().Format(time.RFC3339), msg.Date.Sub(now).Round(time.Second), c.Format(time.RFC3339))})
 		}
 	}
 	if n := len(ev.Message.To); n > MaxRecipients {
