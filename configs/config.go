@@ -76,6 +76,14 @@ const (
 	maxConfigBytes = 1 << 20
 )
 
+// DefaultDenyExtensions are the attachment types never uploaded unless
+// mapping.attachments.deny_extensions says otherwise: Windows executables
+// and scripts that run when opened. A support archive rarely needs them
+// and an agent opening one from a ticket should not.
+func DefaultDenyExtensions() []string {
+	return []string{"exe", "bat", "cmd", "com", "scr", "pif", "msi", "vbs"}
+}
+
 // Environment variables that override the file (contract §2).
 const (
 	EnvZendeskURL        = "THREADLIFT_ZENDESK_URL"
@@ -199,6 +207,7 @@ func Defaults() *Config {
 			MaxMessageBytes:     DefaultMaxMessageBytes,
 			Attachments: Attachments{
 				MaxBytes:        DefaultAttachmentMaxBytes,
+				DenyExtensions:  DefaultDenyExtensions(),
 				OnRefused:       DefaultAttachmentOnRefused,
 				ReuseUploadsFor: DefaultReuseUploadsFor,
 			},

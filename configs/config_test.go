@@ -48,7 +48,7 @@ func TestLoadDefaults(t *testing.T) {
 			State:               "closed",
 			MaxEventsPerRequest: 50,
 			MaxMessageBytes:     25 << 20,
-			Attachments:         Attachments{MaxBytes: 50_000_000, OnRefused: "skip", ReuseUploadsFor: Duration(30 * time.Minute)},
+			Attachments:         Attachments{MaxBytes: 50_000_000, DenyExtensions: []string{"exe", "bat", "cmd", "com", "scr", "pif", "msi", "vbs"}, OnRefused: "skip", ReuseUploadsFor: Duration(30 * time.Minute)},
 		},
 		Pipeline:   Pipeline{Workers: 8, MaxAttempts: 8},
 		Checkpoint: Checkpoint{Path: filepath.Join(dir, "threadlift.db")},

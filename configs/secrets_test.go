@@ -6,6 +6,9 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
 )
 
 // A token pasted into a *_env key passes the env-name check (40
@@ -97,5 +100,39 @@ func TestThreadKeyPrefixReachesSourceFiles(t *testing.T) {
 	}
 	if len(files) != 2 || files[0].ThreadKeyPrefix != "crm-2019:" || files[1].ThreadKeyPrefix != "" {
 		t.Errorf("SourceFiles = %+v, want the prefix on the csv source only", files)
+	}
+}
+
+// TestExampleShowsTheDefaults: the example says every key it shows holds
+// its default unless the comment says otherwise. deny_extensions showed
+// [exe, bat, cmd, scr] while the default was empty.
+func TestExampleShowsTheDefaults(t *testing.T) {
+	ex, _, errs := parse(Example, "threadlift.example.yaml")
+	if len(errs) > 0 {
+		t.Fatal(errs)
+	}
+	def := Defaults()
+	// Keys whose comment says they have no default, or that the example
+	// fills in on purpose.
+	ex.Mapping.Ticket = def.Mapping.Ticket
+	ex.Zendesk.URL, ex.Zendesk.Email = "", ""
+	ex.Sources = nil
+	if diff := cmp.Diff(def, ex, cmpopts.EquateEmpty()); diff != "" {
+		t.Errorf("example vs defaults (-default +example):\n%s", diff)
+	}
+	if len(def.Mapping.Attachments.DenyExtensions) == 0 {
+		t.Errorf("the default deny_extensions is empty; want the executable types")
+	}
+}
+
+// TestEmptyDenyListDeniesNothing: deny_extensions: [] turns the default
+// list off.
+func TestEmptyDenyListDeniesNothing(t *testing.T) {
+	c, err := Load(writeConfig(t, "mapping:\n  attachments:\n    deny_extensions: []\n"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := len(c.Mapping.Attachments.DenyExtensions); n != 0 {
+		t.Errorf("deny_extensions: [] gives %v, want none", c.Mapping.Attachments.DenyExtensions)
 	}
 }

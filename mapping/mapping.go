@@ -7,9 +7,7 @@ import (
 	"io"
 	"net/mail"
 	"os"
-	"path/filepath"
 	"regexp"
-	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -40,6 +38,9 @@ const (
 	RuleNoRecipient       = "no-recipient"
 	RuleAttachmentLeftOut = "attachment-left-out"
 	RuleAttachmentRefused = "attachment-refused"
+	// RuleAttachmentNameRepaired: control or bidi characters were removed
+	// from an attachment's file name (contract §9).
+	RuleAttachmentNameRepaired = "attachment-name-repaired"
 )
 
 // TicketRules say how a thread finds its parent ticket (contract §2).
@@ -73,27 +74,6 @@ type AttachmentPolicy struct {
 	// RejectThread rejects a thread with a refused attachment instead of
 	// importing the message without it.
 	RejectThread bool
-}
-
-// refused says why an attachment may not be uploaded, or "".
-func (ap AttachmentPolicy) refused(a sources.Attachment) string {
-	ext := strings.ToLower(strings.TrimPrefix(filepath.Ext(a.Name), "."))
-	norm := func(list []string) []string {
-		out := make([]string, len(list))
-		for i, e := range list {
-			out[i] = strings.ToLower(strings.TrimPrefix(strings.TrimSpace(e), "."))
-		}
-		return out
-	}
-	switch {
-	case ap.MaxBytes > 0 && a.Size > ap.MaxBytes:
-		return fmt.Sprintf("%d bytes, over the %d-byte limit", a.Size, ap.MaxBytes)
-	case slices.Contains(norm(ap.Deny), ext):
-		return fmt.Sprintf("extension .%s is denied", ext)
-	case len(ap.Allow) > 0 && !slices.Contains(norm(ap.Allow), ext):
-		return fmt.Sprintf("extension %q is not in allow_extensions", ext)
-	}
-	return ""
 }
 
 // Mapper builds Plans. It is safe for concurrent use.
@@ -130,7 +110,8 @@ type Event struct {
 	Event  zendesk.ImportEvent
 	// Message is the decoded message the event was built from.
 	Message *sources.Message
-	// Attachments are all of the message's attachments; Upload holds the
+	// Attachments are all of the message's attachments, their names
+	// cleaned of control characters (attachments.go); Upload holds the
 	// indexes of those the policy lets through. Uploading them is the
 	// pipeline's job, just before the request that references them.
 	Attachments []sources.Attachment
@@ -252,6 +233,8 @@ func (m *Mapper) Map(key string, msgs []*sources.Message, dups []*sources.Messag
 		}
 		seen[msg.Key()] = true
 		ev, issues := m.event(msg)
+		atts, nameIssues := cleanAttachmentNames(msg.Attachments)
+		issues = append(issues, nameIssues...)
 		var reject *sources.Issue
 		for _, is := range issues {
 			if m.opts.Strict && is.Severity == sources.SeverityWarning {
@@ -270,9 +253,9 @@ func (m *Mapper) Map(key string, msgs []*sources.Message, dups []*sources.Messag
 		if first == nil {
 			first = msg
 		}
-		e := Event{Key: msg.Key(), Source: msg.Loc, Event: ev, Message: msg, Attachments: msg.Attachments}
+		e := Event{Key: msg.Key(), Source: msg.Loc, Event: ev, Message: msg, Attachments: atts}
 		var left []string
-		for i, a := range msg.Attachments {
+		for i, a := range atts {
 			why := m.opts.Attachments.refused(a)
 			if why == "" {
 				e.Upload = append(e.Upload, i)
