@@ -87,7 +87,7 @@ func OpenCSV(path string, opts Options) (Reader, error) {
 	if err != nil {
 		return nil, err
 	}
-	dir, err := filepath.Abs(filepath.Dir(path))
+	dir, err := sourceFolder(path)
 	if err != nil {
 		f.Close()
 		return nil, fmt.Errorf("open csv %s: %w", path, err)
@@ -110,7 +110,7 @@ type csvReader struct {
 	size   int64
 	closer io.Closer
 	opts   Options
-	dir    string // absolute folder of the file: attachments are relative to it
+	dir    folder // the file's folder: attachments are relative to it and may not leave it
 
 	// Set by the header; read-only afterwards.
 	cols  map[string]int // default field name → column index
@@ -126,7 +126,7 @@ type csvReader struct {
 	bufs sync.Pool // *bufio.Reader for encoding/csv
 }
 
-func newCSVReader(ra io.ReaderAt, size int64, closer io.Closer, dir string, opts Options) (*csvReader, error) {
+func newCSVReader(ra io.ReaderAt, size int64, closer io.Closer, dir folder, opts Options) (*csvReader, error) {
 	r := &csvReader{ra: ra, size: size, closer: closer, opts: opts, dir: dir}
 	r.sc.init(ra, size, opts.MaxMessageBytes)
 	if err := r.readHeader(); err != nil {
@@ -423,31 +423,32 @@ func (r *csvReader) record(loc Location, raw []byte, fields []string) (*csvRow, 
 
 // attachment resolves an attachment path against the csv file's folder.
 func (r *csvReader) attachment(p string) (Attachment, *Issue) {
-	abs := p
-	if !filepath.IsAbs(p) {
-		abs = filepath.Join(r.dir, p)
-	}
-	abs = filepath.Clean(abs)
-	if rel, err := filepath.Rel(r.dir, abs); err != nil || rel == ".." || strings.HasPrefix(rel, ".."+string(filepath.Separator)) {
-		return Attachment{}, &Issue{SeverityError, "attachment-path",
-			fmt.Sprintf("attachment %q is outside the csv file's folder %s", clipString(p, 100), r.dir)}
-	}
-	st, err := os.Stat(abs)
+	real, err := r.dir.resolve(p)
 	switch {
+	case errors.Is(err, errOutside):
+		return Attachment{}, &Issue{SeverityError, "attachment-path",
+			fmt.Sprintf("attachment %q is outside the csv file's folder %s (%v)", clipString(p, 100), r.dir.dir, err)}
 	case err != nil:
 		why := "cannot be read"
 		if errors.Is(err, os.ErrNotExist) {
 			why = "does not exist"
 		}
-		return Attachment{}, &Issue{SeverityError, "attachment-missing", fmt.Sprintf("attachment %q (%s) %s", clipString(p, 100), abs, why)}
-	case !st.Mode().IsRegular():
-		return Attachment{}, &Issue{SeverityError, "attachment-missing", fmt.Sprintf("attachment %q (%s) is not a regular file", clipString(p, 100), abs)}
+		return Attachment{}, &Issue{SeverityError, "attachment-missing", fmt.Sprintf("attachment %q (%s) %s", clipString(p, 100), real, why)}
 	}
-	ct := mime.TypeByExtension(filepath.Ext(abs))
+	st, err := os.Stat(real)
+	switch {
+	case err != nil:
+		return Attachment{}, &Issue{SeverityError, "attachment-missing", fmt.Sprintf("attachment %q (%s) cannot be read", clipString(p, 100), real)}
+	case !st.Mode().IsRegular():
+		return Attachment{}, &Issue{SeverityError, "attachment-missing", fmt.Sprintf("attachment %q (%s) is not a regular file", clipString(p, 100), real)}
+	}
+	ct := mime.TypeByExtension(filepath.Ext(real))
 	if ct == "" {
 		ct = "application/octet-stream"
 	}
-	return Attachment{Path: abs, Name: filepath.Base(abs), ContentType: ct, Size: st.Size()}, nil
+	// The file is read by its real path: a link changed after this check
+	// is not followed.
+	return Attachment{Path: real, Name: filepath.Base(filepath.Clean(p)), ContentType: ct, Size: st.Size()}, nil
 }
 
 // Load re-reads the row of env and returns its full message. It is safe

@@ -91,7 +91,12 @@ func OpenJSON(path string, opts Options) (Reader, error) {
 	if err != nil {
 		return nil, err
 	}
-	r, err := newJSONReader(f, st.Size(), f, filepath.Dir(path), opts.withDefaults(path))
+	dir, err := sourceFolder(path)
+	if err != nil {
+		f.Close()
+		return nil, fmt.Errorf("open json %s: %w", path, err)
+	}
+	r, err := newJSONReader(f, st.Size(), f, dir, opts.withDefaults(path))
 	if err != nil {
 		f.Close()
 		return nil, err
@@ -109,7 +114,7 @@ type jsonReader struct {
 	size   int64
 	closer io.Closer
 	opts   Options
-	dir    string            // attachments are relative to it
+	dir    folder            // attachments are relative to it and may not leave it
 	known  map[string]string // file keys of the record fields, to intern them
 	msgKey string            // file key of the messages array
 
@@ -154,7 +159,7 @@ type jsonPending struct {
 	err       *RecordError
 }
 
-func newJSONReader(ra io.ReaderAt, size int64, closer io.Closer, dir string, opts Options) (*jsonReader, error) {
+func newJSONReader(ra io.ReaderAt, size int64, closer io.Closer, dir folder, opts Options) (*jsonReader, error) {
 	r := &jsonReader{ra: ra, size: size, closer: closer, opts: opts, dir: dir,
 		known: make(map[string]string), msgKey: opts.fieldName(FieldMessages)}
 	for _, f := range jsonRecordFields {
@@ -537,14 +542,23 @@ func (r *jsonReader) Load(env *Envelope) (*Message, error) {
 	rec := r.buildRecord(env.Loc, thread, msg)
 	m := rec.message(env)
 	m.Issues = env.Issues[:len(env.Issues):len(env.Issues)]
-	for i := range m.Attachments {
-		a := &m.Attachments[i]
-		a.Path = filepath.Join(r.dir, filepath.FromSlash(a.Name))
-		a.Name = path.Base(filepath.ToSlash(a.Name))
-	}
 	kept := m.Attachments[:0]
 	for _, a := range m.Attachments {
-		st, err := os.Stat(a.Path)
+		written := a.Name
+		a.Name = path.Base(filepath.ToSlash(written))
+		real, err := r.dir.resolve(filepath.FromSlash(written))
+		if errors.Is(err, errOutside) {
+			// A symbolic link out of the folder: refused like "../x" is
+			// when the record is read (buildRecord).
+			m.Issues = append(m.Issues, Issue{SeverityError, RuleAttachmentPath,
+				fmt.Sprintf("attachment %q is not inside the folder of the source file (%v)", clipString(written, 60), err)})
+			continue
+		}
+		a.Path = real // read by its real path: a link changed later is not followed
+		var st os.FileInfo
+		if err == nil {
+			st, err = os.Stat(real)
+		}
 		if err == nil && !st.IsDir() {
 			a.Size = st.Size()
 			kept = append(kept, a)
