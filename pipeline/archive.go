@@ -9,6 +9,7 @@ import (
 	"os"
 
 	"github.com/threadlift/threadlift/mapping/thread"
+	"github.com/threadlift/threadlift/pipeline/report"
 	"github.com/threadlift/threadlift/sources"
 )
 
@@ -125,6 +126,26 @@ func readArchive(ctx context.Context, srcs []Source, opts sources.Options, topts
 	return a, nil
 }
 
+// emptySources returns an issue per source that held no record at all
+// (sources.RuleEmptySource): a warning, never fatal, for every format.
+func (a *archive) emptySources() []report.Issue {
+	var out []report.Issue
+	for _, st := range a.stats {
+		if st.messages > 0 {
+			continue
+		}
+		name := st.Name
+		if name == "" {
+			name = st.Path
+		}
+		out = append(out, report.Issue{
+			Severity: string(sources.SeverityWarning), Rule: sources.RuleEmptySource,
+			Source: sources.Location{File: name}.String(),
+			Message: fmt.Sprintf("the %s source %s holds no message (%d bytes): is it the file you meant, and of that type?", st.Type, name, st.bytes),
+		})
+	}
+	return out
+}
 // duplicates returns the duplicates of a thread's members.
 func (a *archive) duplicates(t thread.Thread) []int {
 	var out []int

@@ -109,6 +109,9 @@ func Import(ctx context.Context, api API, store *checkpoint.Store, opts Options)
 			im.noteDone(last)
 		}
 	}
+	for _, is := range a.emptySources() {
+		opts.Logger.Warn().Str("rule", is.Rule).Str("source", is.Source).Msg(is.Message)
+	}
 	if err := im.recordBad(ctx); err != nil {
 		return nil, err
 	}

@@ -33,12 +33,13 @@ import (
 //     row's bytes), so both see exactly the same fields.
 //
 // Rules:
-//   - The first row that is not a blank line is the header; it is required.
-//     Header names are matched case-insensitively after trimming spaces,
+//   - The first row that is not a blank line is the header; it is required
+//     unless the file holds nothing but blank lines (an empty source: Next
+//     ends at once). Header names are matched case-insensitively after trimming spaces,
 //     against Options.Fields (default name → name in the file). A header
 //     that lacks a column for thread_id, created_at, from, to, or both body
 //     and html_body is a fatal error for the file (ErrCSVHeader), as is an
-//     empty file or an unreadable header. Extra columns are ignored.
+//     unreadable header. Extra columns are ignored.
 //   - Blank lines between rows are skipped (as encoding/csv does).
 //   - A row that cannot be read is a *RecordError (Next goes on with the
 //     next row): "wrong-column-count", "unterminated-quote" (a quoted field
@@ -139,7 +140,10 @@ func (r *csvReader) readHeader() error {
 	name := r.opts.Name
 	row, err := r.sc.next()
 	if err == io.EOF {
-		return fmt.Errorf("open csv %s: %w: the file has no header row (it is empty)", name, ErrCSVHeader)
+		// An empty file: no rows, which the caller reports as an empty
+		// source (RuleEmptySource), not a broken one.
+		r.done = true
+		return nil
 	}
 	if err != nil {
 		return fmt.Errorf("open csv %s: %w", name, err)

@@ -26,6 +26,12 @@ const (
 	FieldAttachments = "attachments"
 )
 
+// RuleEmptySource is the warning for a source file that holds no record
+// at all (0 bytes, blank lines, a csv header alone, an empty json array):
+// reported with the file, never fatal (issue 11). The caller raises it:
+// a reader just ends at once.
+const RuleEmptySource = "empty-source"
+
 // fieldName returns the name field has in the file.
 func (o Options) fieldName(field string) string {
 	if n, ok := o.Fields[field]; ok && n != "" {
