@@ -140,12 +140,13 @@ func (a *archive) emptySources() []report.Issue {
 		}
 		out = append(out, report.Issue{
 			Severity: string(sources.SeverityWarning), Rule: sources.RuleEmptySource,
-			Source: sources.Location{File: name}.String(),
+			Source:  sources.Location{File: name}.String(),
 			Message: fmt.Sprintf("the %s source %s holds no message (%d bytes): is it the file you meant, and of that type?", st.Type, name, st.bytes),
 		})
 	}
 	return out
 }
+
 // duplicates returns the duplicates of a thread's members.
 func (a *archive) duplicates(t thread.Thread) []int {
 	var out []int
