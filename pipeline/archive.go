@@ -30,6 +30,7 @@ type Source struct {
 // rejected thread with an empty key (contract §10).
 type badRecord struct {
 	err *sources.RecordError
+	src int // the reader, in archive.readers
 }
 
 // archive is the light, whole-archive view: every envelope, the readers to
@@ -42,6 +43,11 @@ type archive struct {
 	threads []thread.Thread
 	dupOf   map[int][]int // thread member index → its duplicates' indices
 	isDup   map[int]bool
+
+	// A failures file's copies and what they replace (corrections.go).
+	superseded []supersession
+	copies     map[int]bool // envelopes that are copies and take part in threading
+	replaced   map[int]bool // envelopes a copy replaced: in no thread
 }
 
 type sourceStat struct {
@@ -97,7 +103,7 @@ func readArchive(ctx context.Context, srcs []Source, opts sources.Options, topts
 			}
 			var re *sources.RecordError
 			if errors.As(err, &re) {
-				a.bad = append(a.bad, badRecord{err: re})
+				a.bad = append(a.bad, badRecord{err: re, src: i})
 				st.messages++
 				continue
 			}
@@ -115,8 +121,20 @@ func readArchive(ctx context.Context, srcs []Source, opts sources.Options, topts
 	}
 
 	a.idx.seal()
-	res := thread.BuildItems(threadItems{a.idx}, topts)
+	skip := a.supersede()
+	a.replaced = skip
+	res := thread.BuildItems(threadItems{x: a.idx, skip: skip}, topts)
 	a.threads = res.Threads
+	if len(skip) > 0 {
+		// A replaced envelope stands alone in its own thread: drop it.
+		kept := a.threads[:0]
+		for _, t := range a.threads {
+			if len(t.Members) != 1 || !skip[t.Members[0]] {
+				kept = append(kept, t)
+			}
+		}
+		a.threads = kept
+	}
 	a.dupOf = make(map[int][]int)
 	a.isDup = make(map[int]bool)
 	for _, d := range res.Duplicates {

@@ -112,6 +112,9 @@ func Import(ctx context.Context, api API, store *checkpoint.Store, opts Options)
 	for _, is := range a.emptySources() {
 		opts.Logger.Warn().Str("rule", is.Rule).Str("source", is.Source).Msg(is.Message)
 	}
+	if err := im.resolveSuperseded(ctx); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrFatal, err)
+	}
 	if err := im.recordBad(ctx); err != nil {
 		return nil, err
 	}
@@ -168,8 +171,21 @@ feed:
 		st, seen := resume.Open[t.Key]
 		n, done := resume.Done[t.Key]
 		if done {
+			// A corrected copy of a rejected message (corrections.go) adds
+			// no key: the thread has grown by it until it is imported.
+			copied := false
+			if a.hasCopy(t.Members) {
+				all, err := im.copiesImported(ctx, t.Key, t.Members)
+				if err != nil {
+					if ctx.Err() == nil {
+						im.setFatal(fmt.Errorf("%w: %w", ErrFatal, err))
+					}
+					break
+				}
+				copied = !all
+			}
 			keys := distinct(a.messageKeys(t))
-			if keys > n {
+			if keys > n && !copied {
 				// More keys than its events: rejected messages, or grown.
 				if n, err = store.MessageCount(ctx, t.Key); err != nil {
 					if ctx.Err() == nil {
@@ -178,7 +194,7 @@ feed:
 					break
 				}
 			}
-			if n >= keys {
+			if n >= keys && !copied {
 				im.c.alreadyDone.Add(1)
 				opts.Progress.ThreadDone()
 				continue
@@ -215,8 +231,15 @@ feed:
 	interrupted := ctx.Err() != nil
 	sum.Interrupted = interrupted
 	sum.StoppedByMaxDuration = !interrupted && takeCtx.Err() != nil
-	if werr := im.writeFailures(context.WithoutCancel(ctx)); werr != nil {
+	if fo, werr := im.writeFailures(context.WithoutCancel(ctx)); werr != nil {
 		opts.Logger.Warn().Err(werr).Msg("could not write the failures files next to the checkpoint")
+	} else if fo.dir != "" {
+		sum.FailuresDir = fo.dir
+		msg := "records that were not imported are copied to this folder: fix them, then add each file as a source of the same type, fields and thread_key_prefix as the file it is named after; each fixed record replaces its original"
+		if fo.same {
+			msg = "the records that were not imported are the same as in this folder, written by an earlier run: fix them there, then add each file as a source"
+		}
+		opts.Logger.Warn().Str("failures_dir", fo.dir).Int("records", fo.records).Msg(msg)
 	}
 	if b, jerr := jsonMarshal(sum); jerr == nil {
 		if serr := store.SaveRun(context.WithoutCancel(ctx), b); serr != nil {

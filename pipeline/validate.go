@@ -80,6 +80,7 @@ func ValidateReport(ctx context.Context, opts Options, ropts ReportOptions) (*re
 
 	rep := &report.Report{}
 	rep.Issues = append(rep.Issues, a.emptySources()...)
+	rep.Issues = append(rep.Issues, a.supersededIssues()...)
 	rejectedBySource := make(map[string]int)
 	threadsBySource := make(map[string]int)
 	for _, b := range a.bad {

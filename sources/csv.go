@@ -116,6 +116,10 @@ type csvReader struct {
 	// Set by the header; read-only afterwards.
 	cols  map[string]int // default field name → column index
 	ncols int
+	// The header row's span in the file, and the columns of a failures
+	// file's marks (failures.go); -1 when absent.
+	headerStart, headerEnd int64
+	markCol, keyCol        int
 
 	// Next's state; Next is not safe for concurrent use.
 	sc     rowScanner
@@ -168,6 +172,14 @@ func (r *csvReader) readHeader() error {
 		index[k] = append(index[k], i)
 	}
 	r.ncols = len(names)
+	r.headerStart, r.headerEnd = row.start, row.end
+	r.markCol, r.keyCol = -1, -1
+	if at := index[MarkSourceField]; len(at) == 1 {
+		r.markCol = at[0]
+	}
+	if at := index[MarkKeyField]; len(at) == 1 {
+		r.keyCol = at[0]
+	}
 	r.cols = make(map[string]int)
 	var missing []string
 	for _, f := range csvFields {
@@ -247,7 +259,7 @@ func (r *csvReader) Next() (*Envelope, error) {
 	r.seq++
 	loc := Location{File: r.opts.Name, Line: row.line, Offset: row.start}
 	recErr := func(rule string, err error) (*Envelope, error) {
-		return nil, &RecordError{Loc: loc, Rule: rule, Err: err}
+		return nil, &RecordError{Loc: loc, Rule: rule, Err: err, Size: row.end - row.start}
 	}
 	switch {
 	case row.quote == quoteUnterminated:
@@ -346,6 +358,12 @@ func (r *csvReader) record(loc Location, raw []byte, fields []string) (*csvRow, 
 		fields = sane
 	}
 
+	if r.markCol >= 0 {
+		rec.Corrects = fields[r.markCol]
+	}
+	if r.keyCol >= 0 {
+		rec.Key = fields[r.keyCol]
+	}
 	rec.ThreadID = get(FieldThreadID)
 	rec.MessageID = get(FieldMessageID)
 	rec.TicketRef = get(FieldTicketID)

@@ -166,6 +166,9 @@ func newJSONReader(ra io.ReaderAt, size int64, closer io.Closer, dir folder, opt
 		k := opts.fieldName(f)
 		r.known[k] = k
 	}
+	for _, k := range []string{MarkSourceField, MarkKeyField} {
+		r.known[k] = k
+	}
 	r.lines = lineCounter{ra: ra, size: size}
 	start := int64(0)
 	var bom [3]byte
@@ -186,8 +189,8 @@ func newJSONReader(ra io.ReaderAt, size int64, closer io.Closer, dir folder, opt
 			return nil, fmt.Errorf("open json %s: no JSON object or array: line %d starts with %s, want '{' (JSON Lines, thread objects) or '[' (an array)",
 				opts.Name, line, r.excerpt(first, first))
 		}
-		r.pending = append(r.pending, jsonPending{err: r.recordError(first, RuleInvalidJSON,
-			fmt.Sprintf("not JSON before the first object or array: %s; skipped %s", r.excerpt(first, first), r.skipped(first, p)))})
+		r.pending = append(r.pending, jsonPending{err: sized(r.recordError(first, RuleInvalidJSON,
+			fmt.Sprintf("not JSON before the first object or array: %s; skipped %s", r.excerpt(first, first), r.skipped(first, p))), p-first)})
 		first, c = p, pc
 	}
 	r.array = c == '['
@@ -344,7 +347,7 @@ func (r *jsonReader) step() (*Envelope, error) {
 	if r.inArray {
 		what = "an array element"
 	}
-	return nil, r.recordError(start, RuleWrongType, fmt.Sprintf("%s is a JSON %s, want an object", what, tokenType(tok)))
+	return nil, sized(r.recordError(start, RuleWrongType, fmt.Sprintf("%s is a JSON %s, want an object", what, tokenType(tok))), r.prevEnd-start)
 }
 
 // skipRest consumes the rest of a value whose first depth delimiters were
@@ -363,7 +366,7 @@ func (r *jsonReader) skipRest(start int64, depth int, rule, reason string) error
 		}
 	}
 	r.prevEnd = r.pos()
-	return r.recordError(start, rule, fmt.Sprintf("%s (%d bytes skipped)", reason, r.prevEnd-start))
+	return sized(r.recordError(start, rule, fmt.Sprintf("%s (%d bytes skipped)", reason, r.prevEnd-start)), r.prevEnd-start)
 }
 
 // record reads the object starting at start, whose '{' was just read.
@@ -434,8 +437,8 @@ func (r *jsonReader) record(start int64) (*Envelope, error) {
 				p := jsonPending{off: end - int64(len(raw)), size: int64(len(raw)), index: len(msgs)}
 				p.line = r.lines.at(p.off)
 				if raw[0] != '{' {
-					p.err = r.recordError(p.off, RuleWrongType, fmt.Sprintf("element %d of %q of the thread object at line %d is a JSON %s, want a message object",
-						p.index+1, r.msgKey, startLine, rawType(raw)))
+					p.err = sized(r.recordError(p.off, RuleWrongType, fmt.Sprintf("element %d of %q of the thread object at line %d is a JSON %s, want a message object",
+						p.index+1, r.msgKey, startLine, rawType(raw))), p.size)
 				} else if kept+len(raw) <= keepThreadBodies {
 					p.raw = raw
 					kept += len(raw)
@@ -470,13 +473,13 @@ func (r *jsonReader) record(start int64) (*Envelope, error) {
 	}
 	if !r.shape.CompareAndSwap(int32(shapeUnknown), int32(want)) && r.shape.Load() != int32(want) {
 		if isThread {
-			return nil, r.recordError(start, RuleMixedShape, fmt.Sprintf("a thread object (it has a %q array) in a file of message objects; not read: its %s", r.msgKey, plural(len(msgs), "message")))
+			return nil, sized(r.recordError(start, RuleMixedShape, fmt.Sprintf("a thread object (it has a %q array) in a file of message objects; not read: its %s", r.msgKey, plural(len(msgs), "message"))), end-start)
 		}
 		reason := fmt.Sprintf("a message object (no %q array) in a file of thread objects", r.msgKey)
 		if msgType != "" {
 			reason = fmt.Sprintf("%q is a JSON %s, want an array of messages, in a file of thread objects", r.msgKey, msgType)
 		}
-		return nil, r.recordError(start, RuleMixedShape, reason)
+		return nil, sized(r.recordError(start, RuleMixedShape, reason), end-start)
 	}
 	if isThread {
 		r.queueThread(start, end, fields, spans, msgs)
@@ -512,7 +515,7 @@ func (r *jsonReader) threadMessage(p jsonPending) (*Envelope, error) {
 	}
 	var msg map[string]json.RawMessage
 	if err := json.Unmarshal(raw, &msg); err != nil {
-		return nil, r.recordError(p.off, RuleInvalidJSON, fmt.Sprintf("message element %d: %v", p.index+1, err))
+		return nil, sized(r.recordError(p.off, RuleInvalidJSON, fmt.Sprintf("message element %d: %v", p.index+1, err)), p.size)
 	}
 	loc := Location{File: r.opts.Name, Offset: p.off, Line: p.line}
 	rec := r.buildRecord(loc, r.thread, msg)
@@ -676,6 +679,7 @@ func (r *jsonReader) recover(start, lost int64, err error, read int) error {
 		// line starting with '{' or '[' at or after the bad byte.
 		next, _ = r.nextStructureLine(max(at, start+1))
 	}
+	end := r.size // where the bad record's bytes end: where reading goes on
 	if next < 0 {
 		if lost < r.size {
 			fmt.Fprintf(&b, "; the rest of the file (%s) could not be read", r.skipped(lost, r.size))
@@ -685,8 +689,9 @@ func (r *jsonReader) recover(start, lost int64, err error, read int) error {
 		next = max(next, lost)
 		fmt.Fprintf(&b, "; skipped %s", r.skipped(lost, next))
 		r.startAt(next, inArray)
+		end = next
 	}
-	return r.recordError(start, RuleInvalidJSON, b.String())
+	return sized(r.recordError(start, RuleInvalidJSON, b.String()), trimRecordEnd(r.ra, start, end)-start)
 }
 
 // skipped describes the bytes [from, to) for an error message; the lines
@@ -722,6 +727,24 @@ func (r *jsonReader) recordError(off int64, rule, reason string) *RecordError {
 		Rule: rule,
 		Err:  errors.New(reason),
 	}
+}
+
+// sized sets the size of a record error's bytes.
+func sized(e *RecordError, n int64) *RecordError {
+	e.Size = max(n, 0)
+	return e
+}
+
+// trimRecordEnd moves end back over the white space and the comma (of an
+// array) that separate a bad record from the next one.
+func trimRecordEnd(ra io.ReaderAt, start, end int64) int64 {
+	var buf [256]byte
+	n := min(int64(len(buf)), end-start)
+	if n <= 0 {
+		return end
+	}
+	m, _ := ra.ReadAt(buf[:n], end-n)
+	return end - n + int64(len(bytes.TrimRight(buf[:m], " \t\r\n,")))
 }
 
 // valueStart returns the offset of the value after prevEnd: the first
@@ -885,6 +908,8 @@ func (r *jsonReader) excerpt(start, at int64) string {
 func (r *jsonReader) buildRecord(loc Location, thread, msg map[string]json.RawMessage) *record {
 	b := recordBuilder{r: r, thread: thread, msg: msg, rec: &record{Loc: loc}}
 	rec := b.rec
+	rec.Corrects, _ = b.mark(MarkSourceField)
+	rec.Key, _ = b.mark(MarkKeyField)
 	rec.ThreadID = b.id(FieldThreadID, true)
 	rec.MessageID = b.id(FieldMessageID, false)
 	rec.TicketRef = b.id(FieldTicketID, false)
@@ -997,6 +1022,20 @@ func (b *recordBuilder) id(field string, required bool) string {
 		b.rec.Missing = append(b.rec.Missing, field)
 	}
 	return s
+}
+
+// mark reads a failures file's mark (failures.go): a string under its own
+// name, which fields never renames; anything else is ignored.
+func (b *recordBuilder) mark(key string) (string, bool) {
+	v, ok := b.msg[key]
+	if !ok || isNull(v) {
+		v, ok = b.thread[key]
+	}
+	if !ok || len(v) == 0 || v[0] != '"' {
+		return "", false
+	}
+	var s string
+	return s, json.Unmarshal(v, &s) == nil
 }
 
 // text reads a string field; ok is false when it is absent, null or of

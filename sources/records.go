@@ -53,6 +53,10 @@ type record struct {
 	From        []Address // 0 or 1 parsed sender
 	To, Cc      []Address
 	Attachments []string
+	// Corrects and Key are the marks of a failures file's record
+	// (failures.go): the location of the record it corrects, and that
+	// record's message key, which the copy keeps whatever is fixed.
+	Corrects, Key string
 	// Issues found while reading the record (bad addresses, wrong types).
 	Issues []Issue
 	// Missing lists required fields that are absent or empty.
@@ -85,6 +89,13 @@ func (r *record) envelope(size int64, opts Options) *Envelope {
 		Subject:   strings.TrimSpace(r.Subject),
 	}
 	env.ContentKey = r.contentKey(opts.ThreadKeyPrefix)
+	if env.Corrects = strings.TrimSpace(r.Corrects); env.Corrects != "" {
+		if k := strings.TrimSpace(r.Key); k != "" {
+			// The key of the record it corrects, thread_key_prefix
+			// included: the copy is that message, not a new one.
+			env.MessageID = k
+		}
+	}
 	issues := append([]Issue(nil), r.Issues...)
 	for _, f := range r.Missing {
 		issues = append(issues, Issue{SeverityError, "missing-field",

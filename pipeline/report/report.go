@@ -273,6 +273,10 @@ type Summary struct {
 	// shards, before sending anything for them.
 	Shard       string `json:"shard,omitempty"`
 	OtherShards int    `json:"other_shards,omitempty"`
+	// FailuresDir is the folder holding copies of the records that were
+	// not imported, in their sources' formats, ready to fix and add as
+	// sources; "" when every record was imported.
+	FailuresDir string `json:"failures_dir,omitempty"`
 }
 
 // ReasonCount is how many failure records share a state and a rule.
