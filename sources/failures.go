@@ -400,13 +400,37 @@ func (r *jsonReader) writeBad(bw *bufio.Writer, e *RecordError) error {
 		loc, _ := json.Marshal(e.Loc.String())
 		bw.WriteString(`{"` + MarkSourceField + `":`)
 		bw.Write(loc)
-		if rest := bytes.TrimLeft(raw[1:], " \t\r\n"); len(rest) == 0 || rest[0] != '}' {
+		raw = dropLeadingMark(raw[1:])
+		if rest := bytes.TrimLeft(raw, " \t\r\n"); len(rest) == 0 || rest[0] != '}' {
 			bw.WriteByte(',')
 		}
-		raw = raw[1:]
 	}
 	bw.Write(raw)
 	return bw.WriteByte('\n')
+}
+
+// dropLeadingMark removes the mark member an object starts with (the
+// record is a copy already: its new mark replaces it). b follows the '{'.
+func dropLeadingMark(b []byte) []byte {
+	rest := bytes.TrimLeft(b, " \t\r\n")
+	name := []byte(`"` + MarkSourceField + `"`)
+	if !bytes.HasPrefix(rest, name) {
+		return b
+	}
+	rest = bytes.TrimLeft(rest[len(name):], " \t\r\n")
+	if len(rest) == 0 || rest[0] != ':' {
+		return b
+	}
+	dec := json.NewDecoder(bytes.NewReader(rest[1:]))
+	var v string
+	if dec.Decode(&v) != nil {
+		return b
+	}
+	rest = bytes.TrimLeft(rest[1+int(dec.InputOffset()):], " \t\r\n")
+	if len(rest) > 0 && rest[0] == ',' {
+		rest = rest[1:]
+	}
+	return rest
 }
 
 // markObject returns a JSON object on one line with the marks first and
