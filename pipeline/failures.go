@@ -110,6 +110,9 @@ func (im *importer) writeFailures(ctx context.Context) (failuresOut, error) {
 			}
 		}
 	}
+	if len(want) == 0 && len(wantBad) == 0 {
+		return out, nil
+	}
 	perSource := make([][]sources.FailedRecord, len(im.a.readers))
 	for i := range im.a.idx.len() {
 		if im.a.replaced[i] {
