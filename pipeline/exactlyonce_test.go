@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -21,9 +22,14 @@ import (
 // over ten tickets so that workers run concurrently.
 func TestImportUnderMixedFaults(t *testing.T) {
 	path := corpus(t, "linux-mips-public-inbox/linux-mips-2006-10_1500msgs.mbox")
-	// The first non-zero digit of the subject spreads threads over tickets
-	// 1-9 (a 0 would be an invalid ticket id, which rejects the thread).
-	opts := testOptions(path, mapping.TicketRules{SubjectRegex: regexp.MustCompile(`([1-9])`), DefaultTicketID: 10})
+	// The first digit of the subject spreads threads over ten tickets: 0
+	// goes to ticket 10 through the lookup (as a ticket id, 0 is invalid
+	// and would reject the thread).
+	digits := map[string]int64{"0": 10}
+	for d := int64(1); d <= 9; d++ {
+		digits[strconv.FormatInt(d, 10)] = d
+	}
+	opts := testOptions(path, mapping.TicketRules{SubjectRegex: regexp.MustCompile(`(\d)`), Lookup: digits, DefaultTicketID: 10})
 	opts.MaxAttempts = 30
 	rep, err := Validate(context.Background(), opts)
 	if err != nil {
