@@ -109,6 +109,14 @@ const (
 	maxConfigBytes = 1 << 20
 )
 
+// DefaultDenyExtensions are the attachment types never uploaded unless
+// mapping.attachments.deny_extensions says otherwise: Windows executables
+// and scripts that run when opened. A support archive rarely needs them
+// and an agent opening one from a ticket should not.
+func DefaultDenyExtensions() []string {
+	return []string{"exe", "bat", "cmd", "com", "scr", "pif", "msi", "vbs"}
+}
+
 // Environment variables that override the file (contract §2).
 const (
 	EnvZendeskURL        = "THREADLIFT_ZENDESK_URL"
@@ -167,6 +175,10 @@ type Source struct {
 	Type   string            `yaml:"type"`   // mbox | csv | json
 	Path   string            `yaml:"path"`   // absolute file or glob after Load
 	Fields map[string]string `yaml:"fields"` // default field name → name in the file
+	// ThreadKeyPrefix goes before the thread_id and message_id of every
+	// csv/json record of this source (and into its content hash), so that
+	// two exports that both number their conversations 1..N stay apart.
+	ThreadKeyPrefix string `yaml:"thread_key_prefix"`
 }
 
 // Mapping is the mapping: section.
@@ -233,6 +245,7 @@ func Defaults() *Config {
 			MaxMessageBytes:     DefaultMaxMessageBytes,
 			Attachments: Attachments{
 				MaxBytes:        DefaultAttachmentMaxBytes,
+				DenyExtensions:  DefaultDenyExtensions(),
 				OnRefused:       DefaultAttachmentOnRefused,
 				ReuseUploadsFor: DefaultReuseUploadsFor,
 			},
@@ -395,7 +408,9 @@ func (c *Config) OAuthRefresh(getenv func(string) string) (refreshToken, clientI
 // CheckImport checks what only import needs: zendesk.url and
 // zendesk.email (the env overrides count) and a non-empty secret in the
 // environment variable the config names — oauth_token_env when set, else
-// token_env. Errors name the variable, never its value.
+// token_env. Errors name the config key, never its value: a token pasted
+// where the variable's name belongs passes the name check, and must not
+// be echoed to a terminal or a CI log.
 func (c *Config) CheckImport(getenv func(string) string) error {
 	if getenv == nil {
 		getenv = func(string) string { return "" }
@@ -408,34 +423,69 @@ func (c *Config) CheckImport(getenv func(string) string) error {
 		errs = append(errs, &Error{File: c.Path, Key: "zendesk.email", Msg: "required for import (or set " + EnvZendeskEmail + ")"})
 	}
 	z := c.Zendesk
-	if z.OAuthTokenEnv != "" {
-		if getenv(z.OAuthTokenEnv) == "" {
-			errs = append(errs, &Error{Key: z.OAuthTokenEnv, Msg: "environment variable named by zendesk.oauth_token_env is not set or empty"})
+	unset := func(key, name string) {
+		if getenv(name) == "" {
+			errs = append(errs, &Error{File: c.Path, Key: key, Msg: envUnset(key, name)})
 		}
+	}
+	if z.OAuthTokenEnv != "" {
+		unset("zendesk.oauth_token_env", z.OAuthTokenEnv)
 		if z.OAuthRefreshTokenEnv != "" {
-			if getenv(z.OAuthRefreshTokenEnv) == "" {
-				errs = append(errs, &Error{Key: z.OAuthRefreshTokenEnv, Msg: "environment variable named by zendesk.oauth_refresh_token_env is not set or empty"})
-			}
+			unset("zendesk.oauth_refresh_token_env", z.OAuthRefreshTokenEnv)
 			if z.OAuthClientID == "" {
 				errs = append(errs, &Error{File: c.Path, Key: "zendesk.oauth_client_id", Msg: "required with zendesk.oauth_refresh_token_env"})
 			}
 			if z.OAuthClientSecretEnv == "" {
 				errs = append(errs, &Error{File: c.Path, Key: "zendesk.oauth_client_secret_env", Msg: "required with zendesk.oauth_refresh_token_env"})
-			} else if getenv(z.OAuthClientSecretEnv) == "" {
-				errs = append(errs, &Error{Key: z.OAuthClientSecretEnv, Msg: "environment variable named by zendesk.oauth_client_secret_env is not set or empty"})
+			} else {
+				unset("zendesk.oauth_client_secret_env", z.OAuthClientSecretEnv)
 			}
 		}
 	} else {
 		if z.TokenEnv == "" {
 			errs = append(errs, &Error{File: c.Path, Key: "zendesk.token_env", Msg: "empty: name the environment variable holding the API token, or set zendesk.oauth_token_env"})
-		} else if getenv(z.TokenEnv) == "" {
-			errs = append(errs, &Error{Key: z.TokenEnv, Msg: "environment variable named by zendesk.token_env is not set or empty"})
+		} else {
+			unset("zendesk.token_env", z.TokenEnv)
 		}
 	}
 	if len(errs) > 0 {
 		return joinErrors(errs)
 	}
 	return nil
+}
+
+// envUnset says that the variable named in key is not set, without
+// printing its name, and hints when the name looks like a secret itself.
+func envUnset(key, name string) string {
+	msg := "the variable named in " + key + " is not set or empty"
+	if looksLikeSecret(name) {
+		msg += "; the name given there looks like a secret itself (long, mixed letters and digits, no underscore): " +
+			"put the secret in an environment variable and write that variable's NAME in " + key +
+			" (and revoke the secret if this file was shared)"
+	}
+	return msg
+}
+
+// looksLikeSecret reports whether an environment variable name looks
+// like a token pasted in its place. Variable names are upper-case words
+// joined by underscores (ZENDESK_API_TOKEN); API and OAuth tokens are
+// long runs of mixed-case letters and digits.
+func looksLikeSecret(name string) bool {
+	if len(name) < 16 || strings.Contains(name, "_") {
+		return false
+	}
+	var lower, upper, digit bool
+	for _, r := range name {
+		switch {
+		case r >= 'a' && r <= 'z':
+			lower = true
+		case r >= 'A' && r <= 'Z':
+			upper = true
+		case r >= '0' && r <= '9':
+			digit = true
+		}
+	}
+	return (lower && upper) || (digit && (lower || upper))
 }
 
 // joinErrors returns one error for many, in line order; errors.Is(err,

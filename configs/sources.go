@@ -17,6 +17,8 @@ type SourceFile struct {
 	// Fields maps every default field name of contract §3 to the name used
 	// in the file (renames applied); nil for mbox.
 	Fields map[string]string
+	// ThreadKeyPrefix is the source's thread_key_prefix ("" for none).
+	ThreadKeyPrefix string
 }
 
 // SourceFiles expands the sources in config order: the matches of each
@@ -59,7 +61,7 @@ func (c *Config) SourceFiles() ([]SourceFile, error) {
 				continue
 			}
 			seen[m] = true
-			out = append(out, SourceFile{Index: i, Type: src.Type, Path: m, Fields: src.fieldMap()})
+			out = append(out, SourceFile{Index: i, Type: src.Type, Path: m, Fields: src.fieldMap(), ThreadKeyPrefix: src.ThreadKeyPrefix})
 		}
 	}
 	if len(errs) > 0 {

@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unicode"
 )
 
 // validate checks every value that came from the file (c's paths already
@@ -75,6 +76,16 @@ func (c *Config) validate(set map[string]int) []*Error {
 		}
 		if len(src.Fields) > 0 && src.Type == "mbox" {
 			fail(key+".fields", "renames fields of csv and json sources only")
+		}
+		if p := src.ThreadKeyPrefix; p != "" {
+			switch {
+			case src.Type == "mbox":
+				fail(key+".thread_key_prefix", "applies to csv and json sources only (mbox threads are keyed by Message-ID, which is global)")
+			case strings.IndexFunc(p, func(r rune) bool { return unicode.IsSpace(r) || unicode.IsControl(r) }) >= 0:
+				fail(key+".thread_key_prefix", "must not hold white space or control characters")
+			case len(p) > 64:
+				fail(key+".thread_key_prefix", "at most 64 bytes, got %d", len(p))
+			}
 		}
 		byCol := map[string]string{}
 		for _, f := range sortedKeys(src.Fields) {

@@ -7,9 +7,7 @@ import (
 	"io"
 	"net/mail"
 	"os"
-	"path/filepath"
 	"regexp"
-	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -36,9 +34,13 @@ const (
 	RuleNoImportable      = "no-importable-message"
 	RuleStrict            = "strict"
 	RuleDateOutOfRange    = "date-out-of-range"
+	RuleDateClamped       = "date-in-future-clamped"
 	RuleNoRecipient       = "no-recipient"
 	RuleAttachmentLeftOut = "attachment-left-out"
 	RuleAttachmentRefused = "attachment-refused"
+	// RuleAttachmentNameRepaired: control or bidi characters were removed
+	// from an attachment's file name (contract §9).
+	RuleAttachmentNameRepaired = "attachment-name-repaired"
 )
 
 // TicketRules say how a thread finds its parent ticket (contract §2).
@@ -72,27 +74,6 @@ type AttachmentPolicy struct {
 	// RejectThread rejects a thread with a refused attachment instead of
 	// importing the message without it.
 	RejectThread bool
-}
-
-// refused says why an attachment may not be uploaded, or "".
-func (ap AttachmentPolicy) refused(a sources.Attachment) string {
-	ext := strings.ToLower(strings.TrimPrefix(filepath.Ext(a.Name), "."))
-	norm := func(list []string) []string {
-		out := make([]string, len(list))
-		for i, e := range list {
-			out[i] = strings.ToLower(strings.TrimPrefix(strings.TrimSpace(e), "."))
-		}
-		return out
-	}
-	switch {
-	case ap.MaxBytes > 0 && a.Size > ap.MaxBytes:
-		return fmt.Sprintf("%d bytes, over the %d-byte limit", a.Size, ap.MaxBytes)
-	case slices.Contains(norm(ap.Deny), ext):
-		return fmt.Sprintf("extension .%s is denied", ext)
-	case len(ap.Allow) > 0 && !slices.Contains(norm(ap.Allow), ext):
-		return fmt.Sprintf("extension %q is not in allow_extensions", ext)
-	}
-	return ""
 }
 
 // Mapper builds Plans. It is safe for concurrent use.
@@ -129,7 +110,8 @@ type Event struct {
 	Event  zendesk.ImportEvent
 	// Message is the decoded message the event was built from.
 	Message *sources.Message
-	// Attachments are all of the message's attachments; Upload holds the
+	// Attachments are all of the message's attachments, their names
+	// cleaned of control characters (attachments.go); Upload holds the
 	// indexes of those the policy lets through. Uploading them is the
 	// pipeline's job, just before the request that references them.
 	Attachments []sources.Attachment
@@ -251,6 +233,8 @@ func (m *Mapper) Map(key string, msgs []*sources.Message, dups []*sources.Messag
 		}
 		seen[msg.Key()] = true
 		ev, issues := m.event(msg)
+		atts, nameIssues := cleanAttachmentNames(msg.Attachments)
+		issues = append(issues, nameIssues...)
 		var reject *sources.Issue
 		for _, is := range issues {
 			if m.opts.Strict && is.Severity == sources.SeverityWarning {
@@ -269,9 +253,9 @@ func (m *Mapper) Map(key string, msgs []*sources.Message, dups []*sources.Messag
 		if first == nil {
 			first = msg
 		}
-		e := Event{Key: msg.Key(), Source: msg.Loc, Event: ev, Message: msg, Attachments: msg.Attachments}
+		e := Event{Key: msg.Key(), Source: msg.Loc, Event: ev, Message: msg, Attachments: atts}
 		var left []string
-		for i, a := range msg.Attachments {
+		for i, a := range atts {
 			why := m.opts.Attachments.refused(a)
 			if why == "" {
 				e.Upload = append(e.Upload, i)
@@ -409,6 +393,11 @@ func (m *Mapper) event(msg *sources.Message) (zendesk.ImportEvent, []sources.Iss
 		if msg.Date.Before(time.Unix(0, 0)) || msg.Date.After(now.Add(24*time.Hour)) {
 			issues = append(issues, sources.Issue{Severity: sources.SeverityError, Rule: RuleDateOutOfRange,
 				Reason: fmt.Sprintf("date %s is before 1970 or more than a day in the future", msg.Date.UTC().Format(time.RFC3339))})
+		} else if c, ok := clampDate(msg.Date, now); ok {
+			ev.CreatedAt = c
+			issues = append(issues, sources.Issue{Severity: sources.SeverityWarning, Rule: RuleDateClamped,
+				Reason: fmt.Sprintf("date %s is %s after the run (sender clock skew?) and Zendesk refuses dates in the future: posted as %s, the time of the request",
+					msg.Date.UTC().Format(time.RFC3339), msg.Date.Sub(now).Round(time.Second), c.Format(time.RFC3339))})
 		}
 	}
 	if n := len(ev.Message.To); n > MaxRecipients {
@@ -502,64 +491,6 @@ func mixedTypes(msg zendesk.Message) (string, bool) {
 		add(p)
 	}
 	return strings.Join(order, ", "), len(types) <= 1
-}
-
-// ticket finds the thread's parent ticket by the rules in order.
-func (m *Mapper) ticket(msgs []*sources.Message) (id int64, rule, reason string) {
-	r := m.opts.Ticket
-	var tried []string
-	resolve := func(ref, from string) int64 {
-		ref = strings.TrimSpace(ref)
-		if ref == "" {
-			return 0
-		}
-		if r.Lookup != nil {
-			if id, ok := r.Lookup[ref]; ok {
-				return id
-			}
-			tried = append(tried, fmt.Sprintf("%s %q not in lookup_csv", from, ref))
-			return 0
-		}
-		id, err := strconv.ParseInt(ref, 10, 64)
-		if err != nil || id <= 0 {
-			tried = append(tried, fmt.Sprintf("%s %q is not a ticket id", from, ref))
-			return 0
-		}
-		return id
-	}
-	// A csv/json record's own ticket_id comes first: it is explicit data.
-	for _, msg := range msgs {
-		if msg.TicketRef != "" {
-			if id := resolve(msg.TicketRef, "ticket_id"); id > 0 {
-				return id, "", ""
-			}
-			break
-		}
-	}
-	if r.Header != "" {
-		for _, msg := range msgs {
-			for _, v := range msg.Header[headerKey(r.Header)] {
-				if id := resolve(v, "header "+r.Header); id > 0 {
-					return id, "", ""
-				}
-			}
-		}
-	}
-	if r.SubjectRegex != nil && len(msgs) > 0 {
-		if sm := r.SubjectRegex.FindStringSubmatch(msgs[0].Subject); len(sm) > 1 {
-			if id := resolve(sm[1], "subject_regex match"); id > 0 {
-				return id, "", ""
-			}
-		}
-	}
-	if r.DefaultTicketID > 0 {
-		return r.DefaultTicketID, "", ""
-	}
-	reason = "no ticket rule matched the thread and default_ticket_id is 0"
-	if len(tried) > 0 {
-		reason += ": " + strings.Join(tried, "; ")
-	}
-	return 0, RuleUnmapped, reason
 }
 
 func headerKey(h string) string {

@@ -42,10 +42,12 @@ func TestTicketRules(t *testing.T) {
 			[]*sources.Message{message("a", "[#7] hi", 1, nil), message("b", "[#8] re", 2, nil)}, 7, ""},
 		{"lookup maps a reference", TicketRules{Header: "X-Ticket", Lookup: map[string]int64{"ABC-1": 99}},
 			[]*sources.Message{message("a", "hi", 1, ref)}, 99, ""},
-		{"lookup miss falls to default", TicketRules{Header: "X-Ticket", Lookup: map[string]int64{}, DefaultTicketID: 5},
-			[]*sources.Message{message("a", "hi", 1, ref)}, 5, ""},
-		{"non-numeric without lookup is unmapped", TicketRules{Header: "X-Ticket"},
-			[]*sources.Message{message("a", "hi", 1, ref)}, 0, `header X-Ticket "ABC-1" is not a ticket id`},
+		// A reference that cannot be used rejects the thread (issue 11):
+		// the default is for threads that name no ticket at all.
+		{"lookup miss is rejected, not defaulted", TicketRules{Header: "X-Ticket", Lookup: map[string]int64{}, DefaultTicketID: 5},
+			[]*sources.Message{message("a", "hi", 1, ref)}, 0, `header X-Ticket "ABC-1" of the message at a.mbox@100 is not in lookup_csv`},
+		{"non-numeric without lookup is rejected", TicketRules{Header: "X-Ticket"},
+			[]*sources.Message{message("a", "hi", 1, ref)}, 0, `header X-Ticket "ABC-1" of the message at a.mbox@100 is not a ticket id`},
 		{"a record's ticket_id comes first", TicketRules{Header: "X-Ticket"},
 			[]*sources.Message{func() *sources.Message { m := message("a", "hi", 1, hdr); m.TicketRef = "31"; return m }()}, 31, ""},
 		{"nothing matches", TicketRules{},
@@ -60,7 +62,7 @@ func TestTicketRules(t *testing.T) {
 			if tt.reason != "" && !strings.Contains(p.Reason, tt.reason) {
 				t.Errorf("Map(%s).Reason = %q, want it to contain %q", tt.name, p.Reason, tt.reason)
 			}
-			if (tt.want == 0) != (p.Rule == RuleUnmapped) {
+			if (tt.want == 0) != (p.Rule == RuleUnmapped || p.Rule == RuleInvalidTicketID) {
 				t.Errorf("Map(%s).Rule = %q", tt.name, p.Rule)
 			}
 		})

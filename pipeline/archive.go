@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/threadlift/threadlift/mapping/thread"
+	"github.com/threadlift/threadlift/pipeline/report"
 	"github.com/threadlift/threadlift/sources"
 )
 
@@ -23,12 +24,16 @@ type Source struct {
 	Name string
 	// Fields renames csv/json fields (contract §3).
 	Fields map[string]string
+	// ThreadKeyPrefix goes before csv/json thread and message ids
+	// (sources.Options.ThreadKeyPrefix).
+	ThreadKeyPrefix string
 }
 
 // badRecord is a record that could not be read at all: it counts as one
 // rejected thread with an empty key (contract §10).
 type badRecord struct {
 	err *sources.RecordError
+	src int // the reader, in archive.readers
 }
 
 // archive is the light, whole-archive view: every envelope, the readers to
@@ -41,6 +46,11 @@ type archive struct {
 	threads []thread.Thread
 	dupOf   map[int][]int // thread member index → its duplicates' indices
 	isDup   map[int]bool
+
+	// A failures file's copies and what they replace (corrections.go).
+	superseded []supersession
+	copies     map[int]bool // envelopes that are copies and take part in threading
+	replaced   map[int]bool // envelopes a copy replaced: in no thread
 }
 
 type sourceStat struct {
@@ -109,6 +119,7 @@ func readArchive(ctx context.Context, srcs []Source, opts sources.Options, topts
 		}
 		o.Fields = src.Fields
 		st := sourceStat{Source: src, stamp: stampOf(src.Path)}
+		o.ThreadKeyPrefix = src.ThreadKeyPrefix
 		r, err := sources.Open(src.Type, src.Path, o)
 		if err != nil {
 			a.Close()
@@ -127,7 +138,7 @@ func readArchive(ctx context.Context, srcs []Source, opts sources.Options, topts
 			}
 			var re *sources.RecordError
 			if errors.As(err, &re) {
-				a.bad = append(a.bad, badRecord{err: re})
+				a.bad = append(a.bad, badRecord{err: re, src: i})
 				st.messages++
 				continue
 			}
@@ -146,8 +157,20 @@ func readArchive(ctx context.Context, srcs []Source, opts sources.Options, topts
 	}
 
 	a.idx.seal()
-	res := thread.BuildItems(threadItems{a.idx}, topts)
+	skip := a.supersede()
+	a.replaced = skip
+	res := thread.BuildItems(threadItems{x: a.idx, skip: skip}, topts)
 	a.threads = res.Threads
+	if len(skip) > 0 {
+		// A replaced envelope stands alone in its own thread: drop it.
+		kept := a.threads[:0]
+		for _, t := range a.threads {
+			if len(t.Members) != 1 || !skip[t.Members[0]] {
+				kept = append(kept, t)
+			}
+		}
+		a.threads = kept
+	}
 	a.dupOf = make(map[int][]int)
 	a.isDup = make(map[int]bool)
 	for _, d := range res.Duplicates {
@@ -185,6 +208,27 @@ func (a *archive) unchanged(t thread.Thread) error {
 		}
 	}
 	return nil
+}
+
+// emptySources returns an issue per source that held no record at all
+// (sources.RuleEmptySource): a warning, never fatal, for every format.
+func (a *archive) emptySources() []report.Issue {
+	var out []report.Issue
+	for _, st := range a.stats {
+		if st.messages > 0 {
+			continue
+		}
+		name := st.Name
+		if name == "" {
+			name = st.Path
+		}
+		out = append(out, report.Issue{
+			Severity: string(sources.SeverityWarning), Rule: sources.RuleEmptySource,
+			Source:  sources.Location{File: name}.String(),
+			Message: fmt.Sprintf("the %s source %s holds no message (%d bytes): is it the file you meant, and of that type?", st.Type, name, st.bytes),
+		})
+	}
+	return out
 }
 
 // duplicates returns the duplicates of a thread's members.

@@ -1,25 +1,43 @@
 package pipeline
 
 import (
-	"bufio"
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
+	"os"
 	"path/filepath"
+	"slices"
+	"strconv"
 	"strings"
-	"time"
 
 	"github.com/threadlift/threadlift/checkpoint"
 	"github.com/threadlift/threadlift/pipeline/report"
 	"github.com/threadlift/threadlift/sources"
 )
 
-// Names of the files written next to the checkpoint after every import.
+// What an import writes next to the checkpoint (issue 11).
+//
+// failures.jsonl lists every failure record, one JSON object per line, as
+// `failures --json` prints them; it is rewritten by every import.
+//
+// The records that were not imported (rejected messages, the messages of
+// failed and rejected threads not imported, records that could not be
+// read) are copied, in each source's own format and marked as corrections
+// (sources/failures.go), into a new folder per run:
+// failures/YYYY-MM-DDTHH-MM-SSZ/, one file per source file, named after
+// it. A run never writes into a folder that exists, so a file the user
+// fixes in place is never overwritten; a run whose copies are the same as
+// the latest folder's writes no new folder. Fixed files are added as
+// sources (same type, fields and thread_key_prefix as their originals):
+// each copy then replaces its original (corrections.go).
 const (
 	FailuresJSONL = "failures.jsonl"
-	FailuresMbox  = "failures.mbox"
+	FailuresDir   = "failures"
 )
 
 // FailureRecords converts the checkpoint's failures to their JSON shape.
@@ -37,15 +55,20 @@ func FailureRecords(fs []checkpoint.FailureRecord) []report.Failure {
 	return out
 }
 
-// writeFailures rewrites failures.jsonl (every failure record) and
-// failures.mbox (the original bytes of every message of the archive that
-// was not imported because it, or its thread, failed or was rejected) next
-// to the checkpoint. Fix what failures lists, then feed failures.mbox back
-// as a source: keys are content-derived, so nothing lands twice.
-func (im *importer) writeFailures(ctx context.Context) error {
+// failuresOut says where an import copied the records it did not import.
+type failuresOut struct {
+	dir     string // the run's folder; "" when nothing was copied
+	records int
+	same    bool // the copies are those of dir, written by an earlier run
+}
+
+// writeFailures rewrites failures.jsonl and copies the records that were
+// not imported into a new failures folder (see the top of this file).
+func (im *importer) writeFailures(ctx context.Context) (failuresOut, error) {
+	var out failuresOut
 	recs, err := im.store.Failures(ctx)
 	if err != nil {
-		return err
+		return out, err
 	}
 	dir := filepath.Dir(im.store.Path())
 
@@ -53,108 +76,217 @@ func (im *importer) writeFailures(ctx context.Context) error {
 	enc := json.NewEncoder(&jl)
 	for _, f := range FailureRecords(recs) {
 		if err := enc.Encode(f); err != nil {
-			return fmt.Errorf("encode failure: %w", err)
+			return out, fmt.Errorf("encode failure: %w", err)
 		}
 	}
 	if err := report.WriteFileAtomic(filepath.Join(dir, im.opts.Shard.Path(FailuresJSONL)), jl.Bytes()); err != nil {
-		return err
+		return out, err
 	}
 
-	// Which sources hold messages that did not make it.
+	// The records that did not make it: messages by location and key (the
+	// messages of a JSON Lines thread object share a line), unreadable
+	// records by location.
 	want := map[string]bool{}
+	wantBad := map[string]bool{}
 	threads := map[string]bool{}
 	for _, f := range recs {
 		switch {
+		case f.ThreadKey == "" && f.MessageKey == "":
+			wantBad[f.Source] = true
 		case f.MessageKey != "":
-			want[f.Source] = true
-		case f.ThreadKey != "":
+			want[f.Source+"\x00"+f.MessageKey] = true
+		default:
 			threads[f.ThreadKey] = true
 		}
 	}
 	for key := range threads {
 		msgs, err := im.store.Messages(ctx, key)
 		if err != nil {
-			return err
+			return out, err
 		}
 		for _, m := range msgs {
 			if m.State != checkpoint.MessageImported && m.Source != "" {
-				want[m.Source] = true
+				want[m.Source+"\x00"+m.Key] = true
 			}
 		}
 	}
-	return report.WriteAtomic(filepath.Join(dir, im.opts.Shard.Path(FailuresMbox)), func(w io.Writer) error {
-		for i := range im.a.idx.len() {
-			env := im.a.idx.envelope(i)
-			if !want[env.Loc.String()] || im.a.sourceChanged(im.a.idx.src(i)) {
-				continue // a file that changed since the scan holds other bytes there now
-			}
-			rr, ok := im.a.readers[im.a.idx.src(i)].(sources.RawReader)
-			if !ok {
-				continue
-			}
-			raw, err := rr.Raw(env)
+	if len(want) == 0 && len(wantBad) == 0 {
+		return out, nil
+	}
+	perSource := make([][]sources.FailedRecord, len(im.a.readers))
+	for i := range im.a.idx.len() {
+		if im.a.replaced[i] || im.a.sourceChanged(im.a.idx.src(i)) {
+			continue // a file that changed since the scan holds other bytes there now
+		}
+		env := im.a.idx.envelope(i)
+		loc := env.Loc.String()
+		// A message rejected as another message's id is listed under
+		// its content key.
+		if want[loc+"\x00"+env.Key()] || want[loc+"\x00"+env.ContentKey] {
+			src := im.a.idx.src(i)
+			perSource[src] = append(perSource[src], sources.FailedRecord{Env: env})
+			out.records++
+		}
+	}
+	for _, b := range im.a.bad {
+		if wantBad[b.err.Loc.String()] && b.err.Size > 0 && !im.a.sourceChanged(b.src) {
+			perSource[b.src] = append(perSource[b.src], sources.FailedRecord{Bad: b.err})
+			out.records++
+		}
+	}
+	if out.records == 0 {
+		return out, nil
+	}
+	out.dir, out.same, err = im.writeCopies(filepath.Join(dir, im.opts.Shard.Path(FailuresDir)), perSource)
+	return out, err
+}
+
+// writeCopies writes each source's copies into a new folder under parent
+// and returns it; or, when the latest folder there holds the same files,
+// that folder (same).
+func (im *importer) writeCopies(parent string, perSource [][]sources.FailedRecord) (dir string, same bool, err error) {
+	if err := os.MkdirAll(parent, 0o755); err != nil {
+		return "", false, err
+	}
+	// Folders left by a run that died while writing its copies.
+	if old, _ := filepath.Glob(filepath.Join(parent, ".run-*")); len(old) > 0 {
+		for _, o := range old {
+			os.RemoveAll(o)
+		}
+	}
+	tmp, err := os.MkdirTemp(parent, ".run-")
+	if err != nil {
+		return "", false, err
+	}
+	defer os.RemoveAll(tmp) // nothing left once renamed
+	used := map[string]bool{}
+	for src, recs := range perSource {
+		if len(recs) == 0 {
+			continue
+		}
+		fw, ok := im.a.readers[src].(sources.FailureWriter)
+		if !ok {
+			continue
+		}
+		st := im.a.stats[src]
+		name := st.Name
+		if name == "" {
+			name = st.Path
+		}
+		base := fw.FailuresName(filepath.Base(filepath.FromSlash(name)))
+		file := base
+		for k := 2; used[file]; k++ {
+			file = strconv.Itoa(k) + "-" + base
+		}
+		used[file] = true
+		if err := writeFileSynced(filepath.Join(tmp, file), func(w io.Writer) error { return fw.WriteFailures(w, recs) }); err != nil {
+			return "", false, fmt.Errorf("copy the records of %s that were not imported: %w", name, err)
+		}
+	}
+	if latest := latestRun(parent); latest != "" && sameFiles(tmp, latest) {
+		return latest, true, nil
+	}
+	stamp := im.opts.Now().UTC().Format("2006-01-02T15-04-05Z")
+	dir = filepath.Join(parent, stamp)
+	for k := 2; ; k++ {
+		err := os.Rename(tmp, dir)
+		if err == nil {
+			break
+		}
+		// Rename replaces an empty folder on some systems and fails on a
+		// full one: never reuse a name that exists.
+		if _, serr := os.Lstat(dir); serr == nil && k < 1000 {
+			dir = filepath.Join(parent, stamp+"-"+strconv.Itoa(k))
+			continue
+		}
+		return "", false, err
+	}
+	if d, err := os.Open(parent); err == nil {
+		d.Sync()
+		d.Close()
+	}
+	return dir, false, nil
+}
+
+// writeFileSynced creates path (it must not exist) and writes it durably.
+func writeFileSynced(path string, write func(io.Writer) error) error {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+	if err != nil {
+		return err
+	}
+	if err := write(f); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}
+
+// latestRun returns the newest run folder under parent, or "".
+func latestRun(parent string) string {
+	entries, err := os.ReadDir(parent)
+	if err != nil {
+		return ""
+	}
+	var names []string
+	for _, e := range entries {
+		if e.IsDir() && !strings.HasPrefix(e.Name(), ".") {
+			names = append(names, e.Name())
+		}
+	}
+	if len(names) == 0 {
+		return ""
+	}
+	// "2024-05-01T10-00-00Z-2" sorts after "2024-05-01T10-00-00Z".
+	slices.Sort(names)
+	return filepath.Join(parent, names[len(names)-1])
+}
+
+// sameFiles reports whether two folders hold the same files with the same
+// contents.
+func sameFiles(a, b string) bool {
+	list := func(dir string) map[string][32]byte {
+		out := map[string][32]byte{}
+		err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
 			if err != nil {
 				return err
 			}
-			if err := appendMbox(w, raw, env.Date); err != nil {
-				return fmt.Errorf("copy %s: %w", env.Loc, err)
-			}
-		}
-		return nil
-	})
-}
-
-// appendMbox appends one record to an mboxrd buffer. A record that is an
-// mbox record already (it starts with a From line, escaped) is copied as it
-// is; a bare message (an .eml) gets a From line and mboxrd escaping.
-func appendMbox(w io.Writer, r io.Reader, date time.Time) error {
-	br := bufio.NewReader(r)
-	head, _ := br.Peek(5)
-	mbox := string(head) == "From "
-	if !mbox {
-		if date.IsZero() {
-			date = time.Unix(0, 0)
-		}
-		fmt.Fprintf(w, "From threadlift@failures %s\n", date.UTC().Format("Mon Jan _2 15:04:05 2006"))
-	}
-	bol := true     // at the beginning of a line
-	var tail []byte // the last bytes written, to end the record with a blank line
-	for {
-		frag, err := br.ReadSlice('\n')
-		if len(frag) > 0 {
-			if bol && !mbox && bytes.HasPrefix(bytes.TrimLeft(frag, ">"), []byte("From ")) {
-				if _, werr := io.WriteString(w, ">"); werr != nil {
-					return werr
+			if d.IsDir() {
+				if p != dir {
+					return errors.New("a folder inside")
 				}
+				return nil
 			}
-			if _, werr := w.Write(frag); werr != nil {
-				return werr
+			f, err := os.Open(p)
+			if err != nil {
+				return err
 			}
-			tail = append(tail, frag...)
-			if len(tail) > 4 {
-				tail = append(tail[:0], tail[len(tail)-4:]...)
+			defer f.Close()
+			h := sha256.New()
+			if _, err := io.Copy(h, f); err != nil {
+				return err
 			}
-			bol = frag[len(frag)-1] == '\n'
-		}
-		if err == bufio.ErrBufferFull {
-			continue
-		}
-		if err == io.EOF {
-			break
-		}
+			var sum [32]byte
+			copy(sum[:], h.Sum(nil))
+			out[d.Name()] = sum
+			return nil
+		})
 		if err != nil {
-			return err
+			return nil
+		}
+		return out
+	}
+	la, lb := list(a), list(b)
+	if la == nil || lb == nil || len(la) != len(lb) {
+		return false
+	}
+	for k, v := range la {
+		if lb[k] != v {
+			return false
 		}
 	}
-	t := strings.ReplaceAll(string(tail), "\r", "")
-	var end string
-	switch {
-	case strings.HasSuffix(t, "\n\n"):
-	case strings.HasSuffix(t, "\n"):
-		end = "\n"
-	default:
-		end = "\n\n"
-	}
-	_, err := io.WriteString(w, end)
-	return err
+	return true
 }

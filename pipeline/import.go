@@ -153,6 +153,12 @@ func Import(ctx context.Context, api API, store *checkpoint.Store, opts Options)
 			im.noteDone(last)
 		}
 	}
+	for _, is := range a.emptySources() {
+		opts.Logger.Warn().Str("rule", is.Rule).Str("source", is.Source).Msg(is.Message)
+	}
+	if err := im.resolveSuperseded(ctx); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrFatal, err)
+	}
 	if err := im.recordBad(ctx); err != nil {
 		return nil, err
 	}
@@ -209,7 +215,20 @@ feed:
 		st, seen := resume.Open[t.Key]
 		hash, done := resume.Done[t.Key]
 		if done {
-			if hash != "" && hash == checkpoint.KeysHash(a.messageKeys(t)) {
+			// A corrected copy of a rejected message (corrections.go) adds
+			// no key: the thread has grown by it until it is imported.
+			copied := false
+			if a.hasCopy(t.Members) {
+				all, err := im.copiesImported(ctx, t.Key, t.Members)
+				if err != nil {
+					if ctx.Err() == nil {
+						im.setFatal(fmt.Errorf("%w: %w", ErrFatal, err))
+					}
+					break
+				}
+				copied = !all
+			}
+			if !copied && hash != "" && hash == checkpoint.KeysHash(a.messageKeys(t)) {
 				// Completed with exactly these message keys.
 				im.c.alreadyDone.Add(1)
 				opts.Progress.ThreadDone()
@@ -247,8 +266,15 @@ feed:
 	if errors.As(im.fatalErr(), &pause) {
 		sum.PausedUntil = pause.Until.UTC().Format(time.RFC3339)
 	}
-	if werr := im.writeFailures(context.WithoutCancel(ctx)); werr != nil {
+	if fo, werr := im.writeFailures(context.WithoutCancel(ctx)); werr != nil {
 		opts.Logger.Warn().Err(werr).Msg("could not write the failures files next to the checkpoint")
+	} else if fo.dir != "" {
+		sum.FailuresDir = fo.dir
+		msg := "records that were not imported are copied to this folder: fix them, then add each file as a source of the same type, fields and thread_key_prefix as the file it is named after; each fixed record replaces its original"
+		if fo.same {
+			msg = "the records that were not imported are the same as in this folder, written by an earlier run: fix them there, then add each file as a source"
+		}
+		opts.Logger.Warn().Str("failures_dir", fo.dir).Int("records", fo.records).Msg(msg)
 	}
 	if b, jerr := jsonMarshal(sum); jerr == nil {
 		if serr := store.SaveRun(context.WithoutCancel(ctx), b); serr != nil {

@@ -2,6 +2,7 @@ package pipeline
 
 import (
 	"encoding/hex"
+	"strconv"
 	"strings"
 	"time"
 	"unsafe"
@@ -30,9 +31,10 @@ type index struct {
 	refs    []uint32          // every entry's references, back to back
 
 	// Rare parts, kept aside so that entries stay small.
-	issues map[int32][]sources.Issue
-	keys   map[int32]string // content keys that are not "sha256:" + 64 hex digits
-	zones  map[int32]*time.Location
+	issues   map[int32][]sources.Issue
+	keys     map[int32]string // content keys that are not "sha256:" + 64 hex digits
+	zones    map[int32]*time.Location
+	corrects map[int32]string // Envelope.Corrects of a failures file's records
 }
 
 // Nothing the index holds per message is a pointer (but the issues of
@@ -153,6 +155,12 @@ func (x *index) add(env *sources.Envelope, src int) {
 		}
 		x.keys[i] = env.ContentKey
 	}
+	if env.Corrects != "" {
+		if x.corrects == nil {
+			x.corrects = make(map[int32]string)
+		}
+		x.corrects[i] = env.Corrects
+	}
 	if len(env.Issues) > 0 {
 		if x.issues == nil {
 			x.issues = make(map[int32][]sources.Issue)
@@ -222,34 +230,76 @@ func (x *index) envelope(i int) *sources.Envelope {
 		Size: e.size, Seq: i,
 		MessageID: x.str(e.id), References: x.references(i), ContentKey: x.contentKey(i),
 		ThreadID: x.str(e.thread), Subject: x.str(e.subject), Date: x.date(i),
-		Issues: x.issues[int32(i)],
+		Corrects: x.corrects[int32(i)],
+		Issues:   x.issues[int32(i)],
 	}
 }
 
 // threadItems is the index as thread.BuildItems reads it: ids,
 // references and groups are the index's own symbols, so threading copies
 // nothing per message.
-type threadItems struct{ x *index }
+//
+// An envelope in skip (one a failures file's copy replaces) takes no part
+// in threading: it stands alone, with no id, references, group or subject
+// and a key of its own, and its one-member thread is dropped afterwards.
+type threadItems struct {
+	x    *index
+	skip map[int]bool
+}
 
 var _ thread.Items = threadItems{}
 
 func (t threadItems) Len() int               { return t.x.n }
 func (t threadItems) Symbols() int           { return len(t.x.strs) }
 func (t threadItems) Name(sym uint32) string { return t.x.str(sym) }
-func (t threadItems) ID(i int) uint32        { return t.x.at(i).id }
-func (t threadItems) Group(i int) uint32     { return t.x.at(i).thread }
-func (t threadItems) Subject(i int) string   { return t.x.str(t.x.at(i).subject) }
-func (t threadItems) Date(i int) time.Time   { return t.x.date(i) }
 func (t threadItems) Seq(i int) int          { return i }
 
+func (t threadItems) ID(i int) uint32 {
+	if t.skip[i] {
+		return 0
+	}
+	return t.x.at(i).id
+}
+
+func (t threadItems) Group(i int) uint32 {
+	if t.skip[i] {
+		return 0
+	}
+	return t.x.at(i).thread
+}
+
+func (t threadItems) Subject(i int) string {
+	if t.skip[i] {
+		return ""
+	}
+	return t.x.str(t.x.at(i).subject)
+}
+
+func (t threadItems) Date(i int) time.Time {
+	if t.skip[i] {
+		return time.Time{}
+	}
+	return t.x.date(i)
+}
+
 func (t threadItems) Refs(i int) []uint32 {
+	if t.skip[i] {
+		return nil
+	}
 	e := t.x.at(i)
 	return t.x.refs[e.refs : e.refs+e.nrefs]
 }
 
 func (t threadItems) Key(i int) string {
+	if t.skip[i] {
+		return supersededKey(i)
+	}
 	if t.x.at(i).id != 0 {
 		return "" // the id
 	}
 	return t.x.contentKey(i)
 }
+
+// supersededKey is the threading key of a skipped envelope: no message
+// key looks like it.
+func supersededKey(i int) string { return "\x00superseded\x00" + strconv.Itoa(i) }

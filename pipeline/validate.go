@@ -79,6 +79,8 @@ func ValidateReport(ctx context.Context, opts Options, ropts ReportOptions) (*re
 	opts.Progress.Threads(len(a.threads))
 
 	rep := &report.Report{}
+	rep.Issues = append(rep.Issues, a.emptySources()...)
+	rep.Issues = append(rep.Issues, a.supersededIssues()...)
 	rejectedBySource := make(map[string]int)
 	threadsBySource := make(map[string]int)
 	for _, b := range a.bad {

@@ -33,12 +33,13 @@ import (
 //     row's bytes), so both see exactly the same fields.
 //
 // Rules:
-//   - The first row that is not a blank line is the header; it is required.
-//     Header names are matched case-insensitively after trimming spaces,
+//   - The first row that is not a blank line is the header; it is required
+//     unless the file holds nothing but blank lines (an empty source: Next
+//     ends at once). Header names are matched case-insensitively after trimming spaces,
 //     against Options.Fields (default name → name in the file). A header
 //     that lacks a column for thread_id, created_at, from, to, or both body
 //     and html_body is a fatal error for the file (ErrCSVHeader), as is an
-//     empty file or an unreadable header. Extra columns are ignored.
+//     unreadable header. Extra columns are ignored.
 //   - Blank lines between rows are skipped (as encoding/csv does).
 //   - A row that cannot be read is a *RecordError (Next goes on with the
 //     next row): "wrong-column-count", "unterminated-quote" (a quoted field
@@ -87,7 +88,7 @@ func OpenCSV(path string, opts Options) (Reader, error) {
 	if err != nil {
 		return nil, err
 	}
-	dir, err := filepath.Abs(filepath.Dir(path))
+	dir, err := sourceFolder(path)
 	if err != nil {
 		f.Close()
 		return nil, fmt.Errorf("open csv %s: %w", path, err)
@@ -110,11 +111,15 @@ type csvReader struct {
 	size   int64
 	closer io.Closer
 	opts   Options
-	dir    string // absolute folder of the file: attachments are relative to it
+	dir    folder // the file's folder: attachments are relative to it and may not leave it
 
 	// Set by the header; read-only afterwards.
 	cols  map[string]int // default field name → column index
 	ncols int
+	// The header row's span in the file, and the columns of a failures
+	// file's marks (failures.go); -1 when absent.
+	headerStart, headerEnd int64
+	markCol, keyCol        int
 
 	// Next's state; Next is not safe for concurrent use.
 	sc     rowScanner
@@ -126,7 +131,7 @@ type csvReader struct {
 	bufs sync.Pool // *bufio.Reader for encoding/csv
 }
 
-func newCSVReader(ra io.ReaderAt, size int64, closer io.Closer, dir string, opts Options) (*csvReader, error) {
+func newCSVReader(ra io.ReaderAt, size int64, closer io.Closer, dir folder, opts Options) (*csvReader, error) {
 	r := &csvReader{ra: ra, size: size, closer: closer, opts: opts, dir: dir}
 	r.sc.init(ra, size, opts.MaxMessageBytes)
 	if err := r.readHeader(); err != nil {
@@ -139,7 +144,10 @@ func (r *csvReader) readHeader() error {
 	name := r.opts.Name
 	row, err := r.sc.next()
 	if err == io.EOF {
-		return fmt.Errorf("open csv %s: %w: the file has no header row (it is empty)", name, ErrCSVHeader)
+		// An empty file: no rows, which the caller reports as an empty
+		// source (RuleEmptySource), not a broken one.
+		r.done = true
+		return nil
 	}
 	if err != nil {
 		return fmt.Errorf("open csv %s: %w", name, err)
@@ -164,6 +172,14 @@ func (r *csvReader) readHeader() error {
 		index[k] = append(index[k], i)
 	}
 	r.ncols = len(names)
+	r.headerStart, r.headerEnd = row.start, row.end
+	r.markCol, r.keyCol = -1, -1
+	if at := index[MarkSourceField]; len(at) == 1 {
+		r.markCol = at[0]
+	}
+	if at := index[MarkKeyField]; len(at) == 1 {
+		r.keyCol = at[0]
+	}
 	r.cols = make(map[string]int)
 	var missing []string
 	for _, f := range csvFields {
@@ -243,7 +259,7 @@ func (r *csvReader) Next() (*Envelope, error) {
 	r.seq++
 	loc := Location{File: r.opts.Name, Line: row.line, Offset: row.start}
 	recErr := func(rule string, err error) (*Envelope, error) {
-		return nil, &RecordError{Loc: loc, Rule: rule, Err: err}
+		return nil, &RecordError{Loc: loc, Rule: rule, Err: err, Size: row.end - row.start}
 	}
 	switch {
 	case row.quote == quoteUnterminated:
@@ -342,6 +358,12 @@ func (r *csvReader) record(loc Location, raw []byte, fields []string) (*csvRow, 
 		fields = sane
 	}
 
+	if r.markCol >= 0 {
+		rec.Corrects = fields[r.markCol]
+	}
+	if r.keyCol >= 0 {
+		rec.Key = fields[r.keyCol]
+	}
 	rec.ThreadID = get(FieldThreadID)
 	rec.MessageID = get(FieldMessageID)
 	rec.TicketRef = get(FieldTicketID)
@@ -423,31 +445,32 @@ func (r *csvReader) record(loc Location, raw []byte, fields []string) (*csvRow, 
 
 // attachment resolves an attachment path against the csv file's folder.
 func (r *csvReader) attachment(p string) (Attachment, *Issue) {
-	abs := p
-	if !filepath.IsAbs(p) {
-		abs = filepath.Join(r.dir, p)
-	}
-	abs = filepath.Clean(abs)
-	if rel, err := filepath.Rel(r.dir, abs); err != nil || rel == ".." || strings.HasPrefix(rel, ".."+string(filepath.Separator)) {
-		return Attachment{}, &Issue{SeverityError, "attachment-path",
-			fmt.Sprintf("attachment %q is outside the csv file's folder %s", clipString(p, 100), r.dir)}
-	}
-	st, err := os.Stat(abs)
+	real, err := r.dir.resolve(p)
 	switch {
+	case errors.Is(err, errOutside):
+		return Attachment{}, &Issue{SeverityError, "attachment-path",
+			fmt.Sprintf("attachment %q is outside the csv file's folder %s (%v)", clipString(p, 100), r.dir.dir, err)}
 	case err != nil:
 		why := "cannot be read"
 		if errors.Is(err, os.ErrNotExist) {
 			why = "does not exist"
 		}
-		return Attachment{}, &Issue{SeverityError, "attachment-missing", fmt.Sprintf("attachment %q (%s) %s", clipString(p, 100), abs, why)}
-	case !st.Mode().IsRegular():
-		return Attachment{}, &Issue{SeverityError, "attachment-missing", fmt.Sprintf("attachment %q (%s) is not a regular file", clipString(p, 100), abs)}
+		return Attachment{}, &Issue{SeverityError, "attachment-missing", fmt.Sprintf("attachment %q (%s) %s", clipString(p, 100), real, why)}
 	}
-	ct := mime.TypeByExtension(filepath.Ext(abs))
+	st, err := os.Stat(real)
+	switch {
+	case err != nil:
+		return Attachment{}, &Issue{SeverityError, "attachment-missing", fmt.Sprintf("attachment %q (%s) cannot be read", clipString(p, 100), real)}
+	case !st.Mode().IsRegular():
+		return Attachment{}, &Issue{SeverityError, "attachment-missing", fmt.Sprintf("attachment %q (%s) is not a regular file", clipString(p, 100), real)}
+	}
+	ct := mime.TypeByExtension(filepath.Ext(real))
 	if ct == "" {
 		ct = "application/octet-stream"
 	}
-	return Attachment{Path: abs, Name: filepath.Base(abs), ContentType: ct, Size: st.Size()}, nil
+	// The file is read by its real path: a link changed after this check
+	// is not followed.
+	return Attachment{Path: real, Name: filepath.Base(filepath.Clean(p)), ContentType: ct, Size: st.Size()}, nil
 }
 
 // Load re-reads the row of env and returns its full message. It is safe

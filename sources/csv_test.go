@@ -353,8 +353,6 @@ func TestCSVOpenErrors(t *testing.T) {
 		fields map[string]string
 		want   string // substring of the error
 	}{
-		{"empty file", "", nil, "x.csv: unusable csv header: the file has no header row (it is empty)"},
-		{"blank lines only", "\n\r\n\n", nil, "the file has no header row"},
 		{"missing columns", "thread_id,from,body\n", nil, `x.csv:1: unusable csv header: no column for required field(s) created_at, to; the header is "thread_id,from,body"`},
 		{"missing body", "thread_id,created_at,from,to\n", nil, `no column for required field(s) body or html_body;`},
 		{"missing renamed", "conversation,created_at,from,to,text\n", map[string]string{FieldThreadID: "conv", FieldBody: "text"},
@@ -380,6 +378,19 @@ func TestCSVOpenErrors(t *testing.T) {
 				t.Errorf("OpenCSV error %v does not wrap ErrCSVHeader", err)
 			}
 		})
+	}
+	// An empty file is an empty source (issue 11): no error, no rows.
+	for _, data := range []string{"", "\n\r\n\n"} {
+		path := filepath.Join(t.TempDir(), "x.csv")
+		os.WriteFile(path, []byte(data), 0o644)
+		r, err := OpenCSV(path, Options{Name: "x.csv"})
+		if err != nil {
+			t.Fatalf("OpenCSV(%q) = %v, want an empty source", data, err)
+		}
+		if _, err := r.Next(); err != io.EOF {
+			t.Errorf("Next on %q = %v, want io.EOF", data, err)
+		}
+		r.Close()
 	}
 	if _, err := OpenCSV(filepath.Join(t.TempDir(), "none.csv"), Options{}); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("OpenCSV(missing file) = %v, want ErrNotExist", err)

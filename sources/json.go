@@ -91,7 +91,12 @@ func OpenJSON(path string, opts Options) (Reader, error) {
 	if err != nil {
 		return nil, err
 	}
-	r, err := newJSONReader(f, st.Size(), f, filepath.Dir(path), opts.withDefaults(path))
+	dir, err := sourceFolder(path)
+	if err != nil {
+		f.Close()
+		return nil, fmt.Errorf("open json %s: %w", path, err)
+	}
+	r, err := newJSONReader(f, st.Size(), f, dir, opts.withDefaults(path))
 	if err != nil {
 		f.Close()
 		return nil, err
@@ -109,7 +114,7 @@ type jsonReader struct {
 	size   int64
 	closer io.Closer
 	opts   Options
-	dir    string            // attachments are relative to it
+	dir    folder            // attachments are relative to it and may not leave it
 	known  map[string]string // file keys of the record fields, to intern them
 	msgKey string            // file key of the messages array
 
@@ -154,11 +159,14 @@ type jsonPending struct {
 	err       *RecordError
 }
 
-func newJSONReader(ra io.ReaderAt, size int64, closer io.Closer, dir string, opts Options) (*jsonReader, error) {
+func newJSONReader(ra io.ReaderAt, size int64, closer io.Closer, dir folder, opts Options) (*jsonReader, error) {
 	r := &jsonReader{ra: ra, size: size, closer: closer, opts: opts, dir: dir,
 		known: make(map[string]string), msgKey: opts.fieldName(FieldMessages)}
 	for _, f := range jsonRecordFields {
 		k := opts.fieldName(f)
+		r.known[k] = k
+	}
+	for _, k := range []string{MarkSourceField, MarkKeyField} {
 		r.known[k] = k
 	}
 	r.lines = lineCounter{ra: ra, size: size}
@@ -181,8 +189,8 @@ func newJSONReader(ra io.ReaderAt, size int64, closer io.Closer, dir string, opt
 			return nil, fmt.Errorf("open json %s: no JSON object or array: line %d starts with %s, want '{' (JSON Lines, thread objects) or '[' (an array)",
 				opts.Name, line, r.excerpt(first, first))
 		}
-		r.pending = append(r.pending, jsonPending{err: r.recordError(first, RuleInvalidJSON,
-			fmt.Sprintf("not JSON before the first object or array: %s; skipped %s", r.excerpt(first, first), r.skipped(first, p)))})
+		r.pending = append(r.pending, jsonPending{err: sized(r.recordError(first, RuleInvalidJSON,
+			fmt.Sprintf("not JSON before the first object or array: %s; skipped %s", r.excerpt(first, first), r.skipped(first, p))), p-first)})
 		first, c = p, pc
 	}
 	r.array = c == '['
@@ -339,7 +347,7 @@ func (r *jsonReader) step() (*Envelope, error) {
 	if r.inArray {
 		what = "an array element"
 	}
-	return nil, r.recordError(start, RuleWrongType, fmt.Sprintf("%s is a JSON %s, want an object", what, tokenType(tok)))
+	return nil, sized(r.recordError(start, RuleWrongType, fmt.Sprintf("%s is a JSON %s, want an object", what, tokenType(tok))), r.prevEnd-start)
 }
 
 // skipRest consumes the rest of a value whose first depth delimiters were
@@ -358,7 +366,7 @@ func (r *jsonReader) skipRest(start int64, depth int, rule, reason string) error
 		}
 	}
 	r.prevEnd = r.pos()
-	return r.recordError(start, rule, fmt.Sprintf("%s (%d bytes skipped)", reason, r.prevEnd-start))
+	return sized(r.recordError(start, rule, fmt.Sprintf("%s (%d bytes skipped)", reason, r.prevEnd-start)), r.prevEnd-start)
 }
 
 // record reads the object starting at start, whose '{' was just read.
@@ -429,8 +437,8 @@ func (r *jsonReader) record(start int64) (*Envelope, error) {
 				p := jsonPending{off: end - int64(len(raw)), size: int64(len(raw)), index: len(msgs)}
 				p.line = r.lines.at(p.off)
 				if raw[0] != '{' {
-					p.err = r.recordError(p.off, RuleWrongType, fmt.Sprintf("element %d of %q of the thread object at line %d is a JSON %s, want a message object",
-						p.index+1, r.msgKey, startLine, rawType(raw)))
+					p.err = sized(r.recordError(p.off, RuleWrongType, fmt.Sprintf("element %d of %q of the thread object at line %d is a JSON %s, want a message object",
+						p.index+1, r.msgKey, startLine, rawType(raw))), p.size)
 				} else if kept+len(raw) <= keepThreadBodies {
 					p.raw = raw
 					kept += len(raw)
@@ -465,13 +473,13 @@ func (r *jsonReader) record(start int64) (*Envelope, error) {
 	}
 	if !r.shape.CompareAndSwap(int32(shapeUnknown), int32(want)) && r.shape.Load() != int32(want) {
 		if isThread {
-			return nil, r.recordError(start, RuleMixedShape, fmt.Sprintf("a thread object (it has a %q array) in a file of message objects; not read: its %s", r.msgKey, plural(len(msgs), "message")))
+			return nil, sized(r.recordError(start, RuleMixedShape, fmt.Sprintf("a thread object (it has a %q array) in a file of message objects; not read: its %s", r.msgKey, plural(len(msgs), "message"))), end-start)
 		}
 		reason := fmt.Sprintf("a message object (no %q array) in a file of thread objects", r.msgKey)
 		if msgType != "" {
 			reason = fmt.Sprintf("%q is a JSON %s, want an array of messages, in a file of thread objects", r.msgKey, msgType)
 		}
-		return nil, r.recordError(start, RuleMixedShape, reason)
+		return nil, sized(r.recordError(start, RuleMixedShape, reason), end-start)
 	}
 	if isThread {
 		r.queueThread(start, end, fields, spans, msgs)
@@ -507,7 +515,7 @@ func (r *jsonReader) threadMessage(p jsonPending) (*Envelope, error) {
 	}
 	var msg map[string]json.RawMessage
 	if err := json.Unmarshal(raw, &msg); err != nil {
-		return nil, r.recordError(p.off, RuleInvalidJSON, fmt.Sprintf("message element %d: %v", p.index+1, err))
+		return nil, sized(r.recordError(p.off, RuleInvalidJSON, fmt.Sprintf("message element %d: %v", p.index+1, err)), p.size)
 	}
 	loc := Location{File: r.opts.Name, Offset: p.off, Line: p.line}
 	rec := r.buildRecord(loc, r.thread, msg)
@@ -537,14 +545,23 @@ func (r *jsonReader) Load(env *Envelope) (*Message, error) {
 	rec := r.buildRecord(env.Loc, thread, msg)
 	m := rec.message(env)
 	m.Issues = env.Issues[:len(env.Issues):len(env.Issues)]
-	for i := range m.Attachments {
-		a := &m.Attachments[i]
-		a.Path = filepath.Join(r.dir, filepath.FromSlash(a.Name))
-		a.Name = path.Base(filepath.ToSlash(a.Name))
-	}
 	kept := m.Attachments[:0]
 	for _, a := range m.Attachments {
-		st, err := os.Stat(a.Path)
+		written := a.Name
+		a.Name = path.Base(filepath.ToSlash(written))
+		real, err := r.dir.resolve(filepath.FromSlash(written))
+		if errors.Is(err, errOutside) {
+			// A symbolic link out of the folder: refused like "../x" is
+			// when the record is read (buildRecord).
+			m.Issues = append(m.Issues, Issue{SeverityError, RuleAttachmentPath,
+				fmt.Sprintf("attachment %q is not inside the folder of the source file (%v)", clipString(written, 60), err)})
+			continue
+		}
+		a.Path = real // read by its real path: a link changed later is not followed
+		var st os.FileInfo
+		if err == nil {
+			st, err = os.Stat(real)
+		}
 		if err == nil && !st.IsDir() {
 			a.Size = st.Size()
 			kept = append(kept, a)
@@ -662,6 +679,7 @@ func (r *jsonReader) recover(start, lost int64, err error, read int) error {
 		// line starting with '{' or '[' at or after the bad byte.
 		next, _ = r.nextStructureLine(max(at, start+1))
 	}
+	end := r.size // where the bad record's bytes end: where reading goes on
 	if next < 0 {
 		if lost < r.size {
 			fmt.Fprintf(&b, "; the rest of the file (%s) could not be read", r.skipped(lost, r.size))
@@ -671,8 +689,9 @@ func (r *jsonReader) recover(start, lost int64, err error, read int) error {
 		next = max(next, lost)
 		fmt.Fprintf(&b, "; skipped %s", r.skipped(lost, next))
 		r.startAt(next, inArray)
+		end = next
 	}
-	return r.recordError(start, RuleInvalidJSON, b.String())
+	return sized(r.recordError(start, RuleInvalidJSON, b.String()), trimRecordEnd(r.ra, start, end)-start)
 }
 
 // skipped describes the bytes [from, to) for an error message; the lines
@@ -708,6 +727,24 @@ func (r *jsonReader) recordError(off int64, rule, reason string) *RecordError {
 		Rule: rule,
 		Err:  errors.New(reason),
 	}
+}
+
+// sized sets the size of a record error's bytes.
+func sized(e *RecordError, n int64) *RecordError {
+	e.Size = max(n, 0)
+	return e
+}
+
+// trimRecordEnd moves end back over the white space and the comma (of an
+// array) that separate a bad record from the next one.
+func trimRecordEnd(ra io.ReaderAt, start, end int64) int64 {
+	var buf [256]byte
+	n := min(int64(len(buf)), end-start)
+	if n <= 0 {
+		return end
+	}
+	m, _ := ra.ReadAt(buf[:n], end-n)
+	return end - n + int64(len(bytes.TrimRight(buf[:m], " \t\r\n,")))
 }
 
 // valueStart returns the offset of the value after prevEnd: the first
@@ -871,6 +908,8 @@ func (r *jsonReader) excerpt(start, at int64) string {
 func (r *jsonReader) buildRecord(loc Location, thread, msg map[string]json.RawMessage) *record {
 	b := recordBuilder{r: r, thread: thread, msg: msg, rec: &record{Loc: loc}}
 	rec := b.rec
+	rec.Corrects, _ = b.mark(MarkSourceField)
+	rec.Key, _ = b.mark(MarkKeyField)
 	rec.ThreadID = b.id(FieldThreadID, true)
 	rec.MessageID = b.id(FieldMessageID, false)
 	rec.TicketRef = b.id(FieldTicketID, false)
@@ -983,6 +1022,20 @@ func (b *recordBuilder) id(field string, required bool) string {
 		b.rec.Missing = append(b.rec.Missing, field)
 	}
 	return s
+}
+
+// mark reads a failures file's mark (failures.go): a string under its own
+// name, which fields never renames; anything else is ignored.
+func (b *recordBuilder) mark(key string) (string, bool) {
+	v, ok := b.msg[key]
+	if !ok || isNull(v) {
+		v, ok = b.thread[key]
+	}
+	if !ok || len(v) == 0 || v[0] != '"' {
+		return "", false
+	}
+	var s string
+	return s, json.Unmarshal(v, &s) == nil
 }
 
 // text reads a string field; ok is false when it is absent, null or of

@@ -91,6 +91,20 @@ func summary(items []jsonItem) []string {
 	return out
 }
 
+// realPath is p absolute with its links resolved: attachment paths are
+// read by their real paths.
+func realPath(t testing.TB, p string) string {
+	t.Helper()
+	abs, err := filepath.Abs(p)
+	if err == nil {
+		abs, err = filepath.EvalSymlinks(abs)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	return abs
+}
+
 func writeTemp(t testing.TB, name, content string) string {
 	t.Helper()
 	p := filepath.Join(t.TempDir(), name)
@@ -226,7 +240,7 @@ func TestJSONMessages(t *testing.T) {
 			To: []Address{{Email: "q@example.com"}}, Body: "a1", Date: date("2024-01-01T00:00:00Z")}},
 		{"agent sender, attachment resolved", tj[0], view{From: Address{Name: "Agent", UserID: 9},
 			To: []Address{{Name: "Cust", Email: "cust@example.com"}}, Subject: "Printer", Body: "see attached", Date: date("2024-03-01T10:00:00Z"),
-			Attach: []Attachment{{Path: filepath.Join(dir, "files", "note.txt"), Name: "note.txt", Size: 6}}}},
+			Attach: []Attachment{{Path: realPath(t, filepath.Join(dir, "files", "note.txt")), Name: "note.txt", Size: 6}}}},
 		{"user_id as a string", tj[1], view{From: Address{Email: "cust@example.com"},
 			To: []Address{{UserID: 9}}, Subject: "Printer", Body: "thanks", Date: date("2024-03-01T11:00:00Z")}},
 		{"numeric thread fields", tj[4], view{From: Address{Email: "a@example.com"},
@@ -614,7 +628,7 @@ func FuzzJSON(f *testing.F) {
 		if len(data) > 1<<16 {
 			return
 		}
-		r, err := newJSONReader(bytes.NewReader(data), int64(len(data)), nil, t.TempDir(), Options{Now: jsonNow}.withDefaults("f.json"))
+		r, err := newJSONReader(bytes.NewReader(data), int64(len(data)), nil, folder{dir: t.TempDir()}, Options{Now: jsonNow}.withDefaults("f.json"))
 		if err != nil {
 			return
 		}

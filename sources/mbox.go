@@ -63,6 +63,11 @@ type Options struct {
 	// Fields renames the default field names of csv/json records
 	// (contract §3); mbox ignores it.
 	Fields map[string]string
+	// ThreadKeyPrefix is put before the thread_id and message_id of
+	// csv/json records, and into their content hash (records.go), so
+	// that two exports numbering their conversations alike stay apart;
+	// mbox ignores it.
+	ThreadKeyPrefix string
 }
 
 func (o Options) withDefaults(path string) Options {

@@ -260,6 +260,7 @@ func fillEnvelope(env *Envelope, fields []rawField, issues []Issue, fromLine []b
 
 	mid, _ := get("Message-Id")
 	env.MessageID = normalizeID(mid)
+	markCorrection(env, get) // a failures file's copy (failures.go)
 	if env.MessageID == "" {
 		issues = append(issues, Issue{SeverityWarning, "no-message-id",
 			"no Message-ID header: the message key is the content hash " + env.ContentKey})

@@ -26,6 +26,12 @@ const (
 	FieldAttachments = "attachments"
 )
 
+// RuleEmptySource is the warning for a source file that holds no record
+// at all (0 bytes, blank lines, a csv header alone, an empty json array):
+// reported with the file, never fatal (issue 11). The caller raises it:
+// a reader just ends at once.
+const RuleEmptySource = "empty-source"
+
 // fieldName returns the name field has in the file.
 func (o Options) fieldName(field string) string {
 	if n, ok := o.Fields[field]; ok && n != "" {
@@ -47,6 +53,10 @@ type record struct {
 	From        []Address // 0 or 1 parsed sender
 	To, Cc      []Address
 	Attachments []string
+	// Corrects and Key are the marks of a failures file's record
+	// (failures.go): the location of the record it corrects, and that
+	// record's message key, which the copy keeps whatever is fixed.
+	Corrects, Key string
 	// Issues found while reading the record (bad addresses, wrong types).
 	Issues []Issue
 	// Missing lists required fields that are absent or empty.
@@ -55,10 +65,11 @@ type record struct {
 
 // contentKey is the message key of a record without message_id:
 // "sha256:" + hex of thread_id NUL created_at NUL from NUL body, as
-// written in the source (contract §4).
-func (r *record) contentKey() string {
+// written in the source (contract §4), the source's thread_key_prefix
+// before thread_id.
+func (r *record) contentKey(prefix string) string {
 	h := sha256.New()
-	for i, s := range []string{r.ThreadID, r.CreatedAt, r.FromRaw, r.Body} {
+	for i, s := range []string{prefix + r.ThreadID, r.CreatedAt, r.FromRaw, r.Body} {
 		if i > 0 {
 			h.Write([]byte{0})
 		}
@@ -73,11 +84,18 @@ func (r *record) envelope(size int64, opts Options) *Envelope {
 	env := &Envelope{
 		Loc:       r.Loc,
 		Size:      size,
-		MessageID: strings.TrimSpace(r.MessageID),
-		ThreadID:  strings.TrimSpace(r.ThreadID),
+		MessageID: withPrefix(opts.ThreadKeyPrefix, r.MessageID),
+		ThreadID:  withPrefix(opts.ThreadKeyPrefix, r.ThreadID),
 		Subject:   strings.TrimSpace(r.Subject),
 	}
-	env.ContentKey = r.contentKey()
+	env.ContentKey = r.contentKey(opts.ThreadKeyPrefix)
+	if env.Corrects = strings.TrimSpace(r.Corrects); env.Corrects != "" {
+		if k := strings.TrimSpace(r.Key); k != "" {
+			// The key of the record it corrects, thread_key_prefix
+			// included: the copy is that message, not a new one.
+			env.MessageID = k
+		}
+	}
 	issues := append([]Issue(nil), r.Issues...)
 	for _, f := range r.Missing {
 		issues = append(issues, Issue{SeverityError, "missing-field",
@@ -134,6 +152,15 @@ func (r *record) message(env *Envelope) *Message {
 		}
 	}
 	return m
+}
+
+// withPrefix returns an id trimmed, with the source's thread_key_prefix
+// before it; "" stays "" (a missing id is not made up by the prefix).
+func withPrefix(prefix, id string) string {
+	if id = strings.TrimSpace(id); id == "" {
+		return ""
+	}
+	return prefix + id
 }
 
 func contains(ss []string, s string) bool {

@@ -87,6 +87,12 @@ type Envelope struct {
 	Subject string    // decoded subject
 	Date    time.Time // zero when the record has no usable date
 
+	// Corrects is set on a record of a failures file, a copy of a record
+	// that was not imported, fixed by the user and read back as a source:
+	// the location of the record it replaces (the X-Threadlift-Source
+	// header, the threadlift_source field). "" on any other record.
+	Corrects string
+
 	// Issues found while scanning (a rejection here means Load is not needed).
 	Issues []Issue
 }
@@ -160,6 +166,9 @@ type RecordError struct {
 	Loc  Location
 	Rule string
 	Err  error
+	// Size is the record's length in bytes from Loc.Offset, what a
+	// failures file copies; 0 when it is not known.
+	Size int64
 }
 
 func (e *RecordError) Error() string { return fmt.Sprintf("%s: %s", e.Loc, e.Err) }

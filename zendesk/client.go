@@ -310,14 +310,10 @@ func headerSafe(s string) bool {
 	return true
 }
 
-// redact removes every secret from s.
+// redact removes every secret from s, and anything shaped like one
+// (redact.go).
 func (c *Client) redact(s string) string {
-	for _, sec := range c.authz.secretList() {
-		if sec != "" {
-			s = strings.ReplaceAll(s, sec, "[REDACTED]")
-		}
-	}
-	return s
+	return redactText(s, c.authz.secretList())
 }
 
 // call is one API request.
@@ -462,7 +458,6 @@ func (c *Client) sendWith(ctx context.Context, cl call, out any, auth string) er
 		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
 		return nil
 	}
-	body, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
 	ae := APIError{
 		Method:    cl.method,
 		Path:      path,
@@ -470,13 +465,8 @@ func (c *Client) sendWith(ctx context.Context, cl call, out any, auth string) er
 		RequestID: requestID,
 		APIWarn:   apiWarn,
 	}
-	ae.parseErrorBody(body)
-	ae.Description = c.redact(ae.Description)
-	ae.Code = c.redact(ae.Code)
-	if ae.Details != nil {
-		ae.Details = json.RawMessage(c.redact(string(ae.Details)))
-	}
-	ae.Body = c.redact(truncateUTF8(string(body), maxExcerpt))
+	// Redacted before anything is cut (redact.go).
+	ae.parseErrorBody(readErrorBody(resp.Body, c.authz.secretList()), c.authz.secretList())
 	if resp.StatusCode >= 300 && resp.StatusCode < 400 {
 		ae.Location = c.redact(location(cl.u, resp.Header.Get("Location")))
 	}

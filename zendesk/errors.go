@@ -35,7 +35,7 @@ type APIError struct {
 	Code        string // the body's "error" (e.g. RecordInvalid), when it has one
 	Description string // the body's "description", or a short text taken from a non-JSON body
 	Details     json.RawMessage
-	Body        string // excerpt of the body, at most 512 bytes
+	Body        string // excerpt of the body, redacted, then cut to about 512 bytes
 	// Location is where a redirect (3xx) pointed, resolved, without user
 	// info or query. The client never follows a redirect.
 	Location string
@@ -209,9 +209,19 @@ func permanentNetError(err error) bool {
 	return false
 }
 
-// parseErrorBody fills Code, Description and Details from a body that may
-// be JSON (in any of Zendesk's error shapes), HTML or plain text.
-func (e *APIError) parseErrorBody(body []byte) {
+// parseErrorBody fills Code, Description, Details and Body from a body
+// that may be JSON (in any of Zendesk's error shapes), HTML or plain text.
+// body has been redacted whole (readErrorBody); every text decoded from it
+// is redacted again (JSON and HTML escapes could hide a secret from the
+// first pass), and always before it is cut.
+func (e *APIError) parseErrorBody(body []byte, secrets []string) {
+	e.Body = cutExcerpt(string(body), maxExcerpt)
+	defer func() {
+		e.Code = redactText(e.Code, secrets)
+		if len(e.Details) > 0 {
+			e.Details = json.RawMessage(redactText(string(e.Details), secrets))
+		}
+	}()
 	body = bytes.TrimSpace(body)
 	if len(body) == 0 {
 		return
@@ -228,9 +238,9 @@ func (e *APIError) parseErrorBody(body []byte) {
 			} `json:"errors"`
 		}
 		if json.Unmarshal(body, &w) == nil {
-			e.Description = w.Description
+			e.Description = cutDescription(redactText(w.Description, secrets), maxDescription)
 			if len(w.Details) > 0 && string(w.Details) != "null" {
-				e.Details = w.Details
+				e.Details = canonicalJSON(w.Details)
 			}
 			var s string
 			var obj struct{ Title, Message string }
@@ -255,7 +265,36 @@ func (e *APIError) parseErrorBody(body []byte) {
 			return
 		}
 	}
-	e.Description = textExcerpt(body)
+	e.Description = textExcerpt(body, secrets)
+}
+
+// canonicalJSON re-encodes raw JSON so that its strings carry no escapes
+// but those encoding/json writes: redaction then sees a secret as the
+// text that detailsSummary will show.
+func canonicalJSON(raw json.RawMessage) json.RawMessage {
+	var v any
+	if json.Unmarshal(raw, &v) != nil {
+		return raw
+	}
+	b, err := json.Marshal(v)
+	if err != nil {
+		return raw
+	}
+	return b
+}
+
+// Lengths of the texts kept from an error body, in bytes.
+const (
+	maxDescription = 200
+	maxDetails     = 300
+)
+
+// cutDescription cuts redacted text to about n bytes, with an ellipsis.
+func cutDescription(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return cutExcerpt(s, n) + "…"
 }
 
 var (
@@ -263,8 +302,9 @@ var (
 	tagRE   = regexp.MustCompile(`(?s)<[^>]*>`)
 )
 
-// textExcerpt makes a one-line description of a text or HTML body.
-func textExcerpt(body []byte) string {
+// textExcerpt makes a one-line description of a text or HTML body,
+// redacted before it is cut.
+func textExcerpt(body []byte, secrets []string) string {
 	s := string(body)
 	if strings.HasPrefix(strings.ToLower(strings.TrimSpace(s)), "<") {
 		if m := titleRE.FindStringSubmatch(s); m != nil {
@@ -272,13 +312,14 @@ func textExcerpt(body []byte) string {
 		} else {
 			s = tagRE.ReplaceAllString(s, " ")
 		}
-		s = html.UnescapeString(s)
+		s = redactText(html.UnescapeString(s), secrets)
 	}
-	s = strings.Join(strings.Fields(s), " ")
-	if len(s) > 200 {
-		s = truncateUTF8(s, 200) + "…"
+	// A description shows the start of the text: a few times its length
+	// is enough to fill it even where white space is collapsed.
+	if len(s) > 16*maxDescription {
+		s = truncateUTF8(s, 16*maxDescription)
 	}
-	return s
+	return cutDescription(strings.Join(strings.Fields(s), " "), maxDescription)
 }
 
 func truncateUTF8(s string, n int) string {
@@ -329,11 +370,8 @@ func detailsSummary(raw json.RawMessage) string {
 		}
 		parts = append(parts, k+": "+strings.Join(descs, "; "))
 	}
-	s := strings.Join(parts, "; ")
-	if len(s) > 300 {
-		s = truncateUTF8(s, 300) + "…"
-	}
-	return s
+	// Details were redacted whole when they were read (parseErrorBody).
+	return cutDescription(strings.Join(parts, "; "), maxDetails)
 }
 
 // parseRetryAfter reads a Retry-After value: delay-seconds or an HTTP date.

@@ -219,25 +219,23 @@ func (c *Client) postRefresh(ctx context.Context, tokenURL *url.URL, r OAuthRefr
 		return nil, c.requestError(ctx, reqCtx, method, path, false, 0, err)
 	}
 	defer resp.Body.Close()
-	body, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
 	if resp.StatusCode != http.StatusOK {
+		body := readErrorBody(resp.Body, c.authz.secretList())
 		ae := &APIError{Method: method, Path: path, Status: resp.StatusCode,
 			RequestID: resp.Header.Get("X-Zendesk-Request-Id")}
-		ae.parseErrorBody(body)
+		ae.parseErrorBody(body, c.authz.secretList())
 		if ae.Description == "" {
 			var oe struct {
 				Description string `json:"error_description"`
 			}
 			if json.Unmarshal(body, &oe) == nil {
-				ae.Description = oe.Description
+				ae.Description = cutDescription(c.redact(oe.Description), maxDescription)
 			}
 		}
-		ae.Code = c.redact(ae.Code)
-		ae.Description = c.redact(ae.Description)
 		ae.Details = nil
-		ae.Body = c.redact(truncateUTF8(string(body), maxExcerpt))
 		return nil, ae
 	}
+	body, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
 	var tok tokenResponse
 	if err := json.Unmarshal(body, &tok); err != nil {
 		return nil, &RequestError{Method: method, Path: path, Sent: true, Status: resp.StatusCode,

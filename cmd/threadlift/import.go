@@ -70,9 +70,21 @@ A thread whose source file changed between the scan and the load fails
 with source-changed ("the source changed while importing; run import
 again"), never rejected; the next import takes it up by itself.
 
-Failed and rejected messages are also copied, as they were in the archive,
-to failures.mbox next to the checkpoint (and every failure to
-failures.jsonl): fix them and add failures.mbox as a source.
+Every failure is listed in failures.jsonl next to the checkpoint, rewritten
+by every run. The records that were not imported (rejected messages, the
+messages of failed or rejected threads, csv rows and json records that could
+not be read) are copied, each in its source's own format, into a NEW folder
+per run: failures/YYYY-MM-DDTHH-MM-SSZ/ next to the checkpoint, one file per
+source file, named after it (json as .jsonl). A run never writes into a
+folder that exists, so fixing a file in place is safe; a run whose copies
+are the same as the latest folder's writes none (the log and the summary's
+failures_dir name the folder). Each copy carries a mark (the
+X-Threadlift-Source header; the threadlift_source and threadlift_key csv
+columns and json fields): leave the marks and the Message-ID / message_id /
+thread_id as they are, fix the rest, and add the file as a source of the
+same type, fields and thread_key_prefix as its original. The next import
+posts each fixed record once, in place of the original, into its thread.
+A thread that failed (HTTP) needs 'threadlift retry' as well.
 
 With --max-duration D, no new thread is started after D; requests in
 flight finish, the run exits 0 (unless something failed) and the next run
@@ -86,7 +98,7 @@ import every thread exactly once between them. The others' threads are
 loaded and mapped, then left alone (other_shards in the summary). Each shard
 has its own checkpoint, NAME.shard-I-of-N.EXT next to checkpoint.path
 (unless THREADLIFT_CHECKPOINT is set), its own failures.shard-I-of-N.jsonl
-and .mbox, and 1/N of requests_per_minute and write_requests_per_10_minutes
+and failures.shard-I-of-N/ folder, and 1/N of requests_per_minute and write_requests_per_10_minutes
 (rounded down, at least 1), since the account's limits are shared. Keep N
 for the whole migration and its backfills: a new N means new checkpoints,
 and import refuses to start one next to checkpoints of another split.
@@ -202,8 +214,10 @@ func runImport(cmd *cobra.Command, g *globalOptions, o importOptions) error {
 		OnTokenRefresh: func(string, string) {
 			// Zendesk retires the old pair on refresh; the new tokens live
 			// only in this process (they are never written anywhere).
-			log.Warn().Str("env", cfg.Zendesk.OAuthRefreshTokenEnv).
-				Msg("OAuth access token refreshed; the refresh token in this variable no longer works: put a new one there before the next run")
+			// The variable's name is not logged: a *_env key may hold a
+			// pasted secret by mistake.
+			log.Warn().Str("key", "zendesk.oauth_refresh_token_env").
+				Msg("OAuth access token refreshed; the refresh token in the variable named in zendesk.oauth_refresh_token_env no longer works: put a new one there before the next run")
 		},
 		BaseURL:                   cfg.Zendesk.URL,
 		Email:                     email,

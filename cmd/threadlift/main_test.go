@@ -214,10 +214,12 @@ func TestExitCodes(t *testing.T) {
 			t.Errorf("exit %d, want 2", r.code)
 		}
 	})
-	t.Run("missing token names the variable", func(t *testing.T) {
+	// The key, never its value: a token pasted into token_env would be
+	// echoed (issue 11).
+	t.Run("missing token names the key", func(t *testing.T) {
 		r := run(t, []string{"TL_TEST_TOKEN="}, "import", "-c", cfg)
-		if r.code != 2 || !strings.Contains(r.stderr, "TL_TEST_TOKEN") {
-			t.Errorf("exit %d stderr %q, want 2 naming TL_TEST_TOKEN", r.code, r.stderr)
+		if r.code != 2 || !strings.Contains(r.stderr, "the variable named in zendesk.token_env is not set") || strings.Contains(r.stderr, "TL_TEST_TOKEN") {
+			t.Errorf("exit %d stderr %q, want 2 naming zendesk.token_env, not its value", r.code, r.stderr)
 		}
 	})
 	t.Run("refused credentials are fatal and never logged", func(t *testing.T) {
@@ -299,8 +301,8 @@ func TestOAuthRefresh(t *testing.T) {
 			t.Errorf("output contains a secret %q", secret)
 		}
 	}
-	if !strings.Contains(r.stderr, "TL_REFRESH") {
-		t.Errorf("no warning that the refresh token in TL_REFRESH was used up:\n%s", r.stderr)
+	if !strings.Contains(r.stderr, "zendesk.oauth_refresh_token_env") {
+		t.Errorf("no warning that the refresh token in the variable of zendesk.oauth_refresh_token_env was used up:\n%s", r.stderr)
 	}
 	convs := 0
 	for _, id := range srv.TicketIDs() {

@@ -131,7 +131,9 @@ func newFailuresCommand(g *globalOptions) *cobra.Command {
 retries ran out) or rejected (it failed validation and was never sent):
 thread key, message key, ticket, rule, reason, HTTP status, Zendesk request
 id and the source location (FILE@OFFSET for mbox, FILE:LINE for csv/json).
-Fix the cause, then 'threadlift retry' and 'threadlift import'.`,
+Fix the cause, then 'threadlift retry' and 'threadlift import'. To fix the
+records themselves, edit their copies in the newest failures/TIME/ folder
+next to the checkpoint and add each file as a source (see 'import --help').`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			store, err := openReadOnly(cmd.Context(), g)

@@ -283,6 +283,10 @@ type Summary struct {
 	// part). At most 1000; WarningsTotal counts them all.
 	Warnings      []Issue `json:"warnings,omitempty"`
 	WarningsTotal int     `json:"warnings_total,omitempty"`
+	// FailuresDir is the folder holding copies of the records that were
+	// not imported, in their sources' formats, ready to fix and add as
+	// sources; "" when every record was imported.
+	FailuresDir string `json:"failures_dir,omitempty"`
 }
 
 // ReasonCount is how many failure records share a state and a rule.

@@ -15,6 +15,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
 
 	"github.com/google/uuid"
 
@@ -459,6 +460,12 @@ func (f *Fake) handleUpload(w http.ResponseWriter, r *http.Request) {
 		}
 		if name == "" {
 			name = "attachment"
+		}
+		if strings.IndexFunc(name, unicode.IsControl) >= 0 {
+			// The API answers 400 to a NUL or another control character
+			// in the file name (issue 11).
+			badRequest(w, "File name contains control characters")
+			return
 		}
 		ct := part.Header.Get("Content-Type")
 		if ct == "" {

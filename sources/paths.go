@@ -1,0 +1,65 @@
+package sources
+
+import (
+	"errors"
+	"fmt"
+	"path/filepath"
+	"strings"
+)
+
+// Attachment paths of csv/json records are relative to the source file's
+// folder and may not leave it (contract §3). The check runs on real
+// paths, symbolic links resolved on both sides: a link inside an export's
+// folder that points outside it would otherwise upload any file the
+// process can read, while "../secret" was refused.
+
+// folder is a source file's folder: as the path names it, and with every
+// symbolic link resolved.
+type folder struct {
+	dir, real string
+}
+
+// sourceFolder returns the folder of a source file.
+func sourceFolder(path string) (folder, error) {
+	dir, err := filepath.Abs(filepath.Dir(path))
+	if err != nil {
+		return folder{}, err
+	}
+	real, err := filepath.EvalSymlinks(dir)
+	if err != nil {
+		real = dir // the folder is gone: every attachment will be missing
+	}
+	return folder{dir: dir, real: real}, nil
+}
+
+// errOutside is returned by resolve for a path that leaves the folder.
+var errOutside = errors.New("outside the source file's folder")
+
+// resolve returns the real path of attachment p, written relative to the
+// folder. It fails with errOutside when p leaves the folder as written or
+// once links are resolved, and with the error of the file system when it
+// cannot be resolved (fs.ErrNotExist for a missing file).
+func (f folder) resolve(p string) (string, error) {
+	abs := p
+	if !filepath.IsAbs(p) {
+		abs = filepath.Join(f.dir, p)
+	}
+	abs = filepath.Clean(abs)
+	if !within(f.dir, abs) {
+		return abs, errOutside
+	}
+	real, err := filepath.EvalSymlinks(abs)
+	if err != nil {
+		return abs, err
+	}
+	if !within(f.real, real) {
+		return real, fmt.Errorf("%w: it is a symbolic link to %s", errOutside, real)
+	}
+	return real, nil
+}
+
+// within reports whether path is dir or inside it (both clean, absolute).
+func within(dir, path string) bool {
+	rel, err := filepath.Rel(dir, path)
+	return err == nil && rel != ".." && !strings.HasPrefix(rel, ".."+string(filepath.Separator)) && !filepath.IsAbs(rel)
+}
