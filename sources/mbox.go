@@ -341,8 +341,7 @@ func (r *mboxReader) scanMessage() (*Envelope, error) {
 		issues = append([]Issue{*sepIssue}, issues...)
 	}
 	if hb.truncated {
-		issues = append(issues, Issue{SeverityWarning, "header-too-large",
-			fmt.Sprintf("header block is over %d bytes; fields after that were skipped", maxHeaderBytes)})
+		issues = append(issues, Issue{SeverityWarning, "header-too-large", tooLargeReason(hb.lost)})
 	}
 
 	var end int64

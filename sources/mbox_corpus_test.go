@@ -204,6 +204,9 @@ func fuzzSeeds(f *testing.F) {
 			f.Add(b)
 		}
 	}
+	for _, s := range fidelitySeeds() {
+		f.Add([]byte(s))
+	}
 	if m, _ := filepath.Glob("testdata/fuzz-regress-*"); len(m) > 0 {
 		for _, p := range m {
 			if b, err := os.ReadFile(p); err == nil {

@@ -209,7 +209,7 @@ func parseAddresses(p *mail.AddressParser, v string) (out []Address, bad []strin
 	}
 	if list, err := p.ParseList(v); err == nil {
 		for _, a := range list {
-			out = append(out, Address{Name: a.Name, Email: a.Address})
+			out = append(out, Address{Name: quotedWords(p, a.Name), Email: a.Address})
 		}
 		return out, nil
 	}
@@ -218,6 +218,7 @@ func parseAddresses(p *mail.AddressParser, v string) (out []Address, bad []strin
 			continue
 		}
 		if a, ok := lenientAddress(p, part); ok {
+			a.Name = quotedWords(p, a.Name)
 			out = append(out, a)
 		} else {
 			bad = append(bad, strings.TrimSpace(part))
