@@ -1111,7 +1111,7 @@ func (d *decoder) finish() {
 		m.HTMLBody = d.html
 	case d.hasHTML:
 		m.HTMLBody = d.html
-		text, err := html2text.FromString(d.html, html2text.Options{PrettyTables: false})
+		text, err := htmlText(d.html)
 		if err != nil {
 			d.warn("html", "HTML body could not be turned into text (%v); the plain body is empty", err)
 		}
@@ -1131,3 +1131,9 @@ func (d *decoder) finish() {
 }
 
 func bytesValidUTF8(b []byte) bool { return utf8.Valid(b) }
+
+// htmlText is the plain text of an HTML body: the Body of a message whose
+// only text is HTML, for every source (contract §3).
+func htmlText(html string) (string, error) {
+	return html2text.FromString(html, html2text.Options{PrettyTables: false})
+}

@@ -125,6 +125,15 @@ func (r *record) message(env *Envelope) *Message {
 		Issues:    env.Issues,
 		TicketRef: strings.TrimSpace(r.TicketRef),
 	}
+	if strings.TrimSpace(m.Body) == "" && strings.TrimSpace(m.HTMLBody) != "" {
+		// html_body alone: a plain body derived from it, as for mbox.
+		text, err := htmlText(m.HTMLBody)
+		if err != nil {
+			m.Issues = append(m.Issues[:len(m.Issues):len(m.Issues)], Issue{SeverityWarning, "html",
+				fmt.Sprintf("html_body could not be turned into text (%v); the plain body is empty", err)})
+		}
+		m.Body = text
+	}
 	if len(r.From) > 0 {
 		m.From, m.HasFrom = r.From[0], true
 	}
