@@ -2,6 +2,7 @@ package mapping
 
 import (
 	"fmt"
+	"net/mail"
 	"strings"
 	"testing"
 	"time"
@@ -206,4 +207,21 @@ func TestDefaultRecipient(t *testing.T) {
 			}
 		})
 	}
+}
+
+// plainAddress is a shortcut for net/mail: what it takes, net/mail takes
+// unchanged.
+func FuzzPlainAddress(f *testing.F) {
+	for _, s := range []string{"a@b", "a.b+c@example.com", "a..b@x", ".a@x", "a@x.", "a@b@c", "a b@x", "_@-", "A=B@x-y.z"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		if !plainAddress(s) {
+			return
+		}
+		a, err := mail.ParseAddress(s)
+		if err != nil || a.Address != s {
+			t.Fatalf("plainAddress(%q) but net/mail gives %v, %v", s, a, err)
+		}
+	})
 }

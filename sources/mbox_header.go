@@ -251,7 +251,7 @@ func parseHeaderBlockRepair(block []byte) ([]rawField, []Issue, headerRepair) {
 		}
 		if i := bytes.IndexByte(line, ':'); !cont && i >= 0 && validKey(bytes.TrimRight(line[:i], " \t")) {
 			key := textproto.CanonicalMIMEHeaderKey(string(bytes.TrimRight(line[:i], " \t")))
-			if key == "Content-Type" && bytes.HasPrefix(bytes.ToLower(bytes.TrimSpace(line[i+1:])), []byte("multipart/")) {
+			if v := bytes.TrimSpace(line[i+1:]); key == "Content-Type" && len(v) >= 10 && bytes.EqualFold(v[:10], []byte("multipart/")) {
 				multipart = true
 			}
 			fields = append(fields, rawField{Key: key, Value: append([]byte(nil), line[i+1:]...)})

@@ -86,6 +86,9 @@ func (r *mboxReader) LoadWith(env *Envelope, o LoadOptions) (*Message, error) {
 		if ls.qpIn != nil {
 			ls.qpIn.Reset(nil)
 		}
+		for _, m := range ls.mime {
+			m.Reset(nil)
+		}
 		r.bufs.Put(ls)
 	}()
 	head, err := r.readHead(env, ls.br, nil, ls)
@@ -128,7 +131,8 @@ type loadState struct {
 	capture []byte       // a multipart's captureReader's
 	b64     b64Checked
 	qp      qpChecked
-	qpIn    *bufio.Reader // qp's input
+	qpIn    *bufio.Reader   // qp's input
+	mime    []*bufio.Reader // multipart read buffers, by nesting level
 }
 
 // recordHead is what readHead found at the start of a record.
@@ -893,7 +897,7 @@ func (d *decoder) multipart(ct string, params map[string]string, body io.Reader,
 		d.recover(capture, fmt.Sprintf("%s in %s has no boundary parameter; its text was kept as the body", ct, name))
 		return
 	}
-	mr := newMimeParts(capture, boundary, nil)
+	mr := newMimeParts(capture, boundary, d.mimeReader(depth))
 	nparts := 0
 	for {
 		p, err := mr.next()
@@ -932,6 +936,23 @@ func (d *decoder) multipart(ct string, params map[string]string, body io.Reader,
 			return // leave the rest unread: the found part reads from it
 		}
 	}
+}
+
+// maxPooledMime bounds the multipart read buffers a Load keeps, one per
+// nesting level: deeper ones are allocated.
+const maxPooledMime = 4
+
+// mimeReader returns the read buffer for a multipart at depth, Load's
+// own when there is one (an outer multipart reads on while an inner one
+// does, hence one per level), or nil for newMimeParts to allocate.
+func (d *decoder) mimeReader(depth int) *bufio.Reader {
+	if d.ls == nil || depth >= maxPooledMime {
+		return nil
+	}
+	for len(d.ls.mime) <= depth {
+		d.ls.mime = append(d.ls.mime, bufio.NewReaderSize(nil, mimeBufferBytes))
+	}
+	return d.ls.mime[depth]
 }
 
 // recover reads the rest of a multipart whose boundary never occurs and
