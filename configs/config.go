@@ -191,7 +191,23 @@ type Mapping struct {
 	MaxMessageBytes     ByteSize    `yaml:"max_message_bytes"`
 	Strict              bool        `yaml:"strict"`
 	Attachments         Attachments `yaml:"attachments"`
+	// DefaultRecipient receives a message that has no valid recipient
+	// (mailing-list archives strip To). An extension to contract §2.
+	DefaultRecipient Recipient `yaml:"default_recipient"`
 }
+
+// Recipient is mapping.default_recipient. In YAML either an address,
+// "archive@acme.com" or "Archive <archive@acme.com>", or a mapping:
+// {user_id: 123456} for a Zendesk agent, or {email: ..., name: ...}. The
+// zero value (the key unset, or "") means none.
+type Recipient struct {
+	Email  string `yaml:"email"`
+	Name   string `yaml:"name"`
+	UserID int64  `yaml:"user_id"`
+}
+
+// IsZero reports whether no recipient is configured.
+func (r Recipient) IsZero() bool { return r == Recipient{} }
 
 // Attachments is mapping.attachments: which attachments are uploaded.
 // An extension to contract §2.

@@ -569,7 +569,7 @@ func schemaKeys(t reflect.Type, prefix string) []string {
 		key := join(prefix, name)
 		ft := t.Field(i).Type
 		switch {
-		case ft.Kind() == reflect.Struct:
+		case ft.Kind() == reflect.Struct && ft != recipientType: // a recipient is shown as one address
 			keys = append(keys, schemaKeys(ft, key)...)
 		case ft.Kind() == reflect.Slice && ft.Elem().Kind() == reflect.Struct:
 			keys = append(keys, schemaKeys(ft.Elem(), key)...)

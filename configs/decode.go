@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/mail"
 	"reflect"
 	"sort"
 	"strconv"
@@ -85,8 +86,9 @@ func (d *decoder) fail(n *yaml.Node, key, format string, args ...any) {
 const maxDepth = 16
 
 var (
-	byteSizeType = reflect.TypeFor[ByteSize]()
-	durationType = reflect.TypeFor[Duration]()
+	byteSizeType  = reflect.TypeFor[ByteSize]()
+	durationType  = reflect.TypeFor[Duration]()
+	recipientType = reflect.TypeFor[Recipient]()
 )
 
 // value decodes node n into v, whose dotted key is key.
@@ -116,6 +118,9 @@ func (d *decoder) value(n *yaml.Node, key string, v reflect.Value, depth int) {
 		return
 	case v.Type() == durationType:
 		d.duration(n, key, v)
+		return
+	case v.Type() == recipientType && n.Kind == yaml.ScalarNode:
+		d.recipient(n, key, v)
 		return
 	}
 	switch v.Kind() {
@@ -269,6 +274,25 @@ func (d *decoder) duration(n *yaml.Node, key string, v reflect.Value) {
 		return
 	}
 	v.SetInt(int64(dur))
+}
+
+// recipient decodes a recipient written as an address ("Name <addr>" or
+// a bare address); the mapping form is decoded as a struct.
+func (d *decoder) recipient(n *yaml.Node, key string, v reflect.Value) {
+	if n.ShortTag() != "!!str" {
+		d.fail(n, key, "want an address such as archive@acme.com, or {user_id: 123456} for an agent, got %s", describe(n))
+		return
+	}
+	s := strings.TrimSpace(n.Value)
+	if s == "" {
+		return // none
+	}
+	a, err := mail.ParseAddress(s)
+	if err != nil {
+		d.fail(n, key, "%q is not an email address (want archive@acme.com, \"Archive <archive@acme.com>\", or {user_id: 123456} for an agent)", s)
+		return
+	}
+	v.Set(reflect.ValueOf(Recipient{Email: a.Address, Name: a.Name}))
 }
 
 func isNull(n *yaml.Node) bool {

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/mail"
 	"net/url"
 	"os"
 	"regexp"
@@ -150,6 +151,21 @@ func (c *Config) validate(set map[string]int) []*Error {
 	if m.AgentsCSV != "" {
 		if err := readable(m.AgentsCSV); err != nil {
 			fail("mapping.agents_csv", "%s: %v", m.AgentsCSV, err)
+		}
+	}
+	if r := m.DefaultRecipient; !r.IsZero() {
+		const key = "mapping.default_recipient"
+		switch {
+		case r.UserID < 0:
+			fail(key+".user_id", "must be a positive Zendesk user id, got %d", r.UserID)
+		case r.UserID > 0 && (r.Email != "" || r.Name != ""):
+			fail(key, "give user_id (an agent) or email, not both")
+		case r.UserID == 0 && r.Email == "":
+			fail(key, "needs email (or user_id for an agent)")
+		case r.UserID == 0:
+			if a, err := mail.ParseAddress(r.Email); err != nil || a.Address != r.Email {
+				fail(key+".email", "%q is not an email address", r.Email)
+			}
 		}
 	}
 	if m.MaxEventsPerRequest < 1 || m.MaxEventsPerRequest > MaxEventsPerRequestLimit {

@@ -4,10 +4,12 @@ import (
 	"encoding/csv"
 	"errors"
 	"fmt"
+	"html"
 	"io"
 	"net/mail"
 	"os"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -41,7 +43,20 @@ const (
 	// RuleAttachmentNameRepaired: control or bidi characters were removed
 	// from an attachment's file name (contract §9).
 	RuleAttachmentNameRepaired = "attachment-name-repaired"
+	// RuleRecipientsTruncated: a message with more recipients than the API
+	// takes is posted to the first ones within the limits; the others are
+	// listed at the end of its body (a warning).
+	RuleRecipientsTruncated = "recipients-truncated"
+	// RuleDefaultRecipient: a message with no valid recipient is posted to
+	// mapping.default_recipient (a warning).
+	RuleDefaultRecipient = "default-recipient"
+	// RuleInvalidParticipant: a participant the API would refuse.
+	RuleInvalidParticipant = "invalid-participant"
 )
+
+// EmptyBody is the body posted for a message without text: the API
+// refuses a blank body.
+const EmptyBody = "(empty message)"
 
 // TicketRules say how a thread finds its parent ticket (contract §2).
 type TicketRules struct {
@@ -63,6 +78,10 @@ type Options struct {
 	Strict              bool
 	Attachments         AttachmentPolicy
 	Now                 func() time.Time
+	// DefaultRecipient, when not nil, is the recipient of a message that
+	// has no valid one (a list archive whose To was stripped); without it
+	// such a message is rejected.
+	DefaultRecipient *sources.Address
 }
 
 // AttachmentPolicy says which attachments are uploaded.
@@ -346,9 +365,8 @@ func differs(a, b *sources.Message) bool {
 // event builds the import event of one message and the issues that
 // validation finds in it.
 func (m *Mapper) event(msg *sources.Message) (zendesk.ImportEvent, []sources.Issue) {
-	var issues []sources.Issue
-	issues = append(issues, msg.Issues...)
-	if msg.Rejected() {
+	issues := m.recipientIssues(msg)
+	if hasError(issues) {
 		// Already rejected by its source (and perhaps never decoded): the
 		// source's reason is the one that matters.
 		return zendesk.ImportEvent{}, issues
@@ -362,10 +380,16 @@ func (m *Mapper) event(msg *sources.Message) (zendesk.ImportEvent, []sources.Iss
 			ExternalIDs: map[string]string{zendesk.MessageKeyField: msg.Key()},
 		},
 	}
-	if ev.Message.Body == "" && ev.Message.HTMLBody == "" {
-		ev.Message.Body = "(empty message)"
-		issues = append(issues, sources.Issue{Severity: sources.SeverityWarning, Rule: RuleEmptyBody,
-			Reason: `message has no text; body set to "(empty message)"`})
+	// One rule for every source: a blank body is refused by the API, so
+	// it becomes EmptyBody. Only a message with no text at all is worth a
+	// warning; one whose text is HTML keeps its html_body (validate, which
+	// does not render HTML, sees the same issues as import).
+	if strings.TrimSpace(ev.Message.Body) == "" {
+		ev.Message.Body = EmptyBody
+		if strings.TrimSpace(ev.Message.HTMLBody) == "" {
+			issues = append(issues, sources.Issue{Severity: sources.SeverityWarning, Rule: RuleEmptyBody,
+				Reason: `message has no text; body set to "` + EmptyBody + `"`})
+		}
 	}
 	if msg.HasFrom {
 		from := m.participant(msg.From)
@@ -381,37 +405,245 @@ func (m *Mapper) event(msg *sources.Message) (zendesk.ImportEvent, []sources.Iss
 		seen[k] = true
 		ev.Message.To = append(ev.Message.To, p)
 	}
-
-	// Validation against the API's rules (contract §4). Sources already
-	// reject missing senders/recipients and bad dates; these checks guard
-	// every source the same way.
-	if len(ev.Message.To) == 0 && !hasRule(issues, RuleNoRecipient) {
-		issues = append(issues, sources.Issue{Severity: sources.SeverityError, Rule: RuleNoRecipient, Reason: "message has no recipient (to and cc are empty)"})
+	if len(ev.Message.To) == 0 && m.opts.DefaultRecipient != nil {
+		ev.Message.To = []zendesk.Participant{m.participant(*m.opts.DefaultRecipient)}
+		if !hasRule(issues, RuleDefaultRecipient) {
+			issues = append(issues, sources.Issue{Severity: sources.SeverityWarning, Rule: RuleDefaultRecipient,
+				Reason: "message has no recipient; posted to mapping.default_recipient " + describeAddress(*m.opts.DefaultRecipient)})
+		}
 	}
+	// Dates (contract §9): before 1970 or more than a day ahead is
+	// refused; up to a day ahead (sender clock skew) is posted as the time
+	// of the request, with a warning, rather than fail its whole thread.
+	// The clock is read once per message: the checks below see one time.
+	now := m.opts.Now()
 	if !msg.Date.IsZero() && !hasRule(issues, RuleDateOutOfRange) {
-		now := m.opts.Now()
 		if msg.Date.Before(time.Unix(0, 0)) || msg.Date.After(now.Add(24*time.Hour)) {
-			issues = append(issues, sources.Issue{Severity: sources.SeverityError, Rule: RuleDateOutOfRange,
+			return ev, append(issues, sources.Issue{Severity: sources.SeverityError, Rule: RuleDateOutOfRange,
 				Reason: fmt.Sprintf("date %s is before 1970 or more than a day in the future", msg.Date.UTC().Format(time.RFC3339))})
-		} else if c, ok := clampDate(msg.Date, now); ok {
+		}
+		if c, ok := clampDate(msg.Date, now); ok {
 			ev.CreatedAt = c
 			issues = append(issues, sources.Issue{Severity: sources.SeverityWarning, Rule: RuleDateClamped,
 				Reason: fmt.Sprintf("date %s is %s after the run (sender clock skew?) and Zendesk refuses dates in the future: posted as %s, the time of the request",
 					msg.Date.UTC().Format(time.RFC3339), msg.Date.Sub(now).Round(time.Second), c.Format(time.RFC3339))})
 		}
 	}
-	if n := len(ev.Message.To); n > MaxRecipients {
-		issues = append(issues, sources.Issue{Severity: sources.SeverityError, Rule: RuleTooManyRecipients,
-			Reason: fmt.Sprintf("message has %d recipients; the API allows at most %d", n, MaxRecipients)})
-	} else if n := nonAgents(ev.Message.To); n > MaxNonAgentRecipients {
-		issues = append(issues, sources.Issue{Severity: sources.SeverityError, Rule: RuleTooManyRecipients,
-			Reason: fmt.Sprintf("message has %d non-agent recipients; the API allows at most %d", n, MaxNonAgentRecipients)})
+	if is := truncateRecipients(&ev.Message); is != nil {
+		issues = append(issues, *is)
 	}
-	if t, ok := mixedTypes(ev.Message); !ok {
-		issues = append(issues, sources.Issue{Severity: sources.SeverityError, Rule: RuleMixedParticipants,
-			Reason: "message mixes participant types (" + t + "); the API allows one type per message"})
+	// The payload as the API checks it (contract §4): what validate
+	// refuses is exactly what the API (zendesktest's model of it) refuses.
+	// issues holds no error yet: a rejected message returned above.
+	return ev, append(issues, CheckEvent(ev, now)...)
+}
+
+// recipientIssues returns a copy of a message's issues with its source's
+// "no-recipient" rejection turned into a default-recipient warning when
+// mapping.default_recipient is set, or with the hint to set it otherwise.
+// A rejection found while scanning (a csv/json record, whose to is
+// required) is not lifted: such a record was never loaded.
+func (m *Mapper) recipientIssues(msg *sources.Message) []sources.Issue {
+	out := append([]sources.Issue(nil), msg.Issues...)
+	for i, is := range out {
+		if is.Rule != RuleNoRecipient || is.Severity != sources.SeverityError {
+			continue
+		}
+		if m.opts.DefaultRecipient != nil && (msg.Envelope == nil || !slices.Contains(msg.Envelope.Issues, is)) {
+			out[i] = sources.Issue{Severity: sources.SeverityWarning, Rule: RuleDefaultRecipient,
+				Reason: is.Reason + "; posted to mapping.default_recipient " + describeAddress(*m.opts.DefaultRecipient)}
+			continue
+		}
+		out[i].Reason = is.Reason + noRecipientHint
 	}
-	return ev, issues
+	return out
+}
+
+// noRecipientHint ends the reason of a message rejected for having no
+// recipient.
+const noRecipientHint = "; set mapping.default_recipient to import such messages (mailing-list archives often strip To)"
+
+func describeAddress(a sources.Address) string {
+	switch {
+	case a.UserID != 0:
+		return fmt.Sprintf("{user_id: %d}", a.UserID)
+	case a.Name != "":
+		return fmt.Sprintf("%s <%s>", a.Name, a.Email)
+	}
+	return a.Email
+}
+
+func hasError(is []sources.Issue) bool {
+	for _, i := range is {
+		if i.Severity == sources.SeverityError {
+			return true
+		}
+	}
+	return false
+}
+
+// truncateRecipients keeps a message's recipients within the API's limits
+// (MaxRecipients, of which MaxNonAgentRecipients not agents): every agent
+// (the first MaxRecipients), then the other recipients in order (To
+// before Cc) while there is room. The others are listed at the end of
+// the body, where an agent sees who else the mail went to: external_ids
+// would hide them, and their sizes are undocumented. nil when nothing
+// was left out.
+func truncateRecipients(msg *zendesk.Message) *sources.Issue {
+	to := msg.To
+	agents, others := 0, 0
+	for _, p := range to {
+		if isNonAgent(p) {
+			others++
+		} else {
+			agents++
+		}
+	}
+	if len(to) <= MaxRecipients && others <= MaxNonAgentRecipients {
+		return nil
+	}
+	keepAgents := min(agents, MaxRecipients)
+	keepOthers := min(others, MaxNonAgentRecipients, MaxRecipients-keepAgents)
+	var kept []zendesk.Participant
+	var left []string
+	ka, ko := 0, 0
+	for _, p := range to {
+		switch {
+		case !isNonAgent(p) && ka < keepAgents:
+			ka++
+		case isNonAgent(p) && ko < keepOthers:
+			ko++
+		default:
+			left = append(left, describeParticipant(p))
+			continue
+		}
+		kept = append(kept, p)
+	}
+	msg.To = kept
+	more := "recipients"
+	if len(left) == 1 {
+		more = "recipient"
+	}
+	note := fmt.Sprintf("[threadlift: also sent to %d more %s: %s]", len(left), more, strings.Join(left, ", "))
+	msg.Body = strings.TrimRight(msg.Body, "\n") + "\n\n" + note
+	if msg.HTMLBody != "" {
+		msg.HTMLBody += "\n<p>" + html.EscapeString(note) + "</p>"
+	}
+	return &sources.Issue{Severity: sources.SeverityWarning, Rule: RuleRecipientsTruncated,
+		Reason: fmt.Sprintf("message has %d recipients, %d of them not agents; the API takes at most %d, at most %d not agents: posted to %d agents and the first %d other recipients (To before Cc); the other %d are listed at the end of the body",
+			len(to), others, MaxRecipients, MaxNonAgentRecipients, ka, ko, len(left))}
+}
+
+// isNonAgent says whether p counts against MaxNonAgentRecipients: an
+// email participant that is not a Zendesk user.
+func isNonAgent(p zendesk.Participant) bool {
+	return ParticipantType(p) == "email" && p.UserID == 0
+}
+
+func describeParticipant(p zendesk.Participant) string {
+	switch {
+	case p.Email != "" && p.Name != "":
+		return fmt.Sprintf("%s <%s>", p.Name, p.Email)
+	case p.Email != "":
+		return p.Email
+	case p.UserID != 0:
+		return fmt.Sprintf("user %d", p.UserID)
+	}
+	return participantKey(p)
+}
+
+// CheckEvent validates one event's payload against the API's rules
+// (contract §4; zendesktest refuses the same): a non-blank body, at least
+// one recipient, at most MaxRecipients of which MaxNonAgentRecipients not
+// agents, one participant type, valid participants, created_at from 1970
+// to now. Every problem is an error issue.
+func CheckEvent(ev zendesk.ImportEvent, now time.Time) []sources.Issue {
+	var issues []sources.Issue
+	fail := func(rule, format string, args ...any) {
+		issues = append(issues, sources.Issue{Severity: sources.SeverityError, Rule: rule, Reason: fmt.Sprintf(format, args...)})
+	}
+	msg := ev.Message
+	if strings.TrimSpace(msg.Body) == "" {
+		fail(RuleEmptyBody, "message body is blank; the API refuses it")
+	}
+	if len(msg.To) == 0 {
+		fail(RuleNoRecipient, "message has no recipient (to and cc are empty)%s", noRecipientHint)
+	}
+	switch {
+	case ev.CreatedAt.IsZero(), ev.CreatedAt.Before(time.Unix(0, 0)):
+		fail(RuleDateOutOfRange, "date %s is before 1970", ev.CreatedAt.UTC().Format(time.RFC3339))
+	case ev.CreatedAt.After(now):
+		fail(RuleDateOutOfRange, "date %s is in the future (now %s); the API refuses it", ev.CreatedAt.UTC().Format(time.RFC3339), now.UTC().Format(time.RFC3339))
+	}
+	if n := len(msg.To); n > MaxRecipients {
+		fail(RuleTooManyRecipients, "message has %d recipients; the API allows at most %d", n, MaxRecipients)
+	} else if n := nonAgents(msg.To); n > MaxNonAgentRecipients {
+		fail(RuleTooManyRecipients, "message has %d non-agent recipients; the API allows at most %d", n, MaxNonAgentRecipients)
+	}
+	if t, ok := mixedTypes(msg); !ok {
+		fail(RuleMixedParticipants, "message mixes participant types (%s); the API allows one type per message", t)
+	}
+	if msg.From != nil {
+		if why := invalidParticipant(*msg.From); why != "" {
+			fail(RuleInvalidParticipant, "sender: %s", why)
+		}
+	}
+	for _, p := range msg.To {
+		if why := invalidParticipant(p); why != "" {
+			fail(RuleInvalidParticipant, "%s", why)
+		}
+	}
+	return issues
+}
+
+// plainAddress reports whether s is an address net/mail takes as it is:
+// a dot-atom local part and domain of letters, digits and the usual
+// symbols. Every address of an archive is checked, and net/mail's parser
+// is costly; the rare other ones go through it.
+func plainAddress(s string) bool {
+	at := strings.IndexByte(s, '@')
+	if at <= 0 || at == len(s)-1 || strings.IndexByte(s[at+1:], '@') >= 0 {
+		return false
+	}
+	for _, part := range [2]string{s[:at], s[at+1:]} {
+		if part[0] == '.' || part[len(part)-1] == '.' || strings.Contains(part, "..") {
+			return false
+		}
+		for i := 0; i < len(part); i++ {
+			c := part[i]
+			if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || strings.IndexByte(".-_+=", c) >= 0) {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// invalidParticipant says why the API would refuse p, or "".
+func invalidParticipant(p zendesk.Participant) string {
+	switch ParticipantType(p) {
+	case "":
+		return "a participant has no user_id, email, Slack, child-ticket or Teams property"
+	case "email":
+		if p.UserID < 0 {
+			return fmt.Sprintf("participant user_id %d is not positive", p.UserID)
+		}
+		if p.UserID == 0 && !plainAddress(p.Email) {
+			a, err := mail.ParseAddress(p.Email)
+			if err != nil || a.Address != p.Email {
+				return fmt.Sprintf("participant %q is not a valid email address", p.Email)
+			}
+		}
+	case "slack":
+		if p.SlackWorkspaceID == "" || p.SlackChannelID == "" {
+			return "a Slack participant needs slack_workspace_id and slack_channel_id"
+		}
+	case "child_ticket":
+		if p.SupportGroupID == "" {
+			return "a child-ticket participant needs support_group_id"
+		}
+	}
+	return ""
 }
 
 func hasRule(is []sources.Issue, rule string) bool {
@@ -451,7 +683,7 @@ func participantKey(p zendesk.Participant) string {
 func nonAgents(ps []zendesk.Participant) int {
 	n := 0
 	for _, p := range ps {
-		if p.UserID == 0 {
+		if isNonAgent(p) {
 			n++
 		}
 	}

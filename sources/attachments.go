@@ -99,7 +99,7 @@ func (r *mboxReader) OpenAttachment(msg *Message, i int) (io.ReadCloser, error) 
 	}
 	f := &partFinder{part: a.Part, want: a}
 	d := &decoder{msg: &Message{Envelope: env}, budget: r.opts.MaxMessageBytes, atFileEnd: env.Loc.Offset+env.Size == r.size, find: f}
-	d.entity(&head.hdr, newUnescaper(br), nil, 0)
+	d.entity(&head.hdr, head.body(br), nil, 0)
 	if head.rec.err != nil {
 		return nil, fmt.Errorf("open attachment %s: %w", what, head.rec.err)
 	}

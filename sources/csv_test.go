@@ -142,7 +142,7 @@ func TestCSVGood(t *testing.T) {
 			To:   []Address{{Email: "bob@example.com"}, {Email: "carol@example.com"}}},
 		{Thread: "T2", Ticket: "101", Date: "2023-11-14T22:20:00Z", Body: "no id here",
 			From: Address{Email: "alice@example.com"}, To: []Address{{Email: "bob@example.com"}}},
-		{Thread: "T1", Ticket: "100", Date: "2024-01-02T05:00:00Z", HTML: "<p>html only</p>",
+		{Thread: "T1", Ticket: "100", Date: "2024-01-02T05:00:00Z", HTML: "<p>html only</p>", Body: "html only", // derived, as for mbox (issue 12, item 13)
 			From: Address{Email: "bob@example.com"}, To: []Address{{Email: "alice@example.com"}}, Cc: []Address{{Email: "dave@example.com"}},
 			Atts: []Attachment{{Path: abs, Name: "note.txt", ContentType: "text/plain; charset=utf-8", Size: 14}}},
 		{Thread: "T3", Subject: "Subject three", Date: "2024-03-01T08:00:00Z", Body: "last row without line end",

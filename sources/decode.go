@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"io"
 	"mime"
+	"net/mail"
 	"strings"
 	"unicode/utf16"
 	"unicode/utf8"
@@ -39,9 +40,11 @@ func normLabel(label string) string {
 type decodeStatus int
 
 const (
-	decodedOK      decodeStatus = iota
-	decodedInvalid              // declared UTF-8/ASCII (or none) but had other bytes: read as windows-1252
-	decodedUnknown              // unknown charset: valid UTF-8 kept, other bytes read as windows-1252
+	decodedOK        decodeStatus = iota
+	decodedInvalid                // declared UTF-8/ASCII (or none) but had other bytes: read as windows-1252
+	decodedUnknown                // unknown charset: valid UTF-8 kept, other bytes read as windows-1252
+	decodedWrongUTF8              // the bytes are not valid in the declared charset but valid UTF-8: kept as UTF-8
+	decodedLossy                  // bytes not valid in the declared charset (nor UTF-8) became U+FFFD
 )
 
 // decodeCharset converts b from the charset label to UTF-8.
@@ -60,7 +63,8 @@ func decodeCharsetBuf(label string, b []byte, buf *[]byte) (string, decodeStatus
 		}
 		return fixUTF8(b), decodedInvalid
 	case "utf16", "utf16le", "utf16be", "ucs2":
-		return decodeUTF16(n, b), decodedOK
+		out := decodeUTF16(n, b)
+		return checkDecoded(out, b)
 	}
 	if enc := lookupEncoding(strings.ToLower(strings.Trim(strings.TrimSpace(label), `"'`))); enc != nil {
 		// b is bounded by max_message_bytes: it is a text part, never an
@@ -78,10 +82,28 @@ func decodeCharsetBuf(label string, b []byte, buf *[]byte) (string, decodeStatus
 			*buf = out[:0]
 		}
 		if err == nil {
-			return string(out), decodedOK
+			return checkDecoded(string(out), b)
 		}
 	}
 	return fixUTF8(b), decodedUnknown
+}
+
+// checkDecoded applies contract §9's test to text decoded from b by a
+// declared charset: when the decoder met bytes that are not valid in that
+// charset (they became U+FFFD) and b is valid UTF-8, the declaration is
+// wrong and b is kept as UTF-8 (a UTF-8 part labelled GB2312, say).
+// Otherwise the decoded text stands, lossy or not.
+func checkDecoded(out string, b []byte) (string, decodeStatus) {
+	if !strings.ContainsRune(out, utf8.RuneError) {
+		return out, decodedOK
+	}
+	if utf8.Valid(b) {
+		if bytes.Contains(b, []byte("\uFFFD")) && strings.Count(out, "\uFFFD") == bytes.Count(b, []byte("\uFFFD")) {
+			return out, decodedOK // the text itself holds U+FFFD, decoded as it was
+		}
+		return string(b), decodedWrongUTF8
+	}
+	return out, decodedLossy
 }
 
 // lookupEncoding finds a charset as go-message's charset.Reader does
@@ -189,6 +211,20 @@ func decodeWords(v string) (string, []string) {
 	return out, unknown
 }
 
+// quotedWords decodes the RFC 2047 encoded words left in a display name:
+// net/mail leaves those inside a quoted string ("=?utf-8?B?...?=" <a@b>)
+// as they are, as RFC 2047 asks, but mailers write them so and Python
+// decodes them (issue 12, item 11).
+func quotedWords(p *mail.AddressParser, name string) string {
+	if !strings.Contains(name, "=?") || !strings.Contains(name, "?=") || p.WordDecoder == nil {
+		return name
+	}
+	if out, err := p.WordDecoder.DecodeHeader(name); err == nil {
+		return out
+	}
+	return name
+}
+
 // unescaper reads an mbox body, removing one '>' from lines matching
 // ^>+From (mboxrd; for mboxo files this undoes the ">From " escaping).
 //
@@ -267,9 +303,15 @@ func (u *unescaper) Read(p []byte) (int, error) {
 }
 
 // base64Reader decodes base64 leniently: characters outside the alphabet
-// are skipped and counted, '=' ends a quantum (also in the middle: some
-// senders concatenate encoded blocks), and a final partial quantum is
-// decoded as far as it goes.
+// are skipped and counted, '=' ends a quantum, and a final partial quantum
+// is decoded as far as it goes.
+//
+// What follows a quantum ended by '=' padding is held back (up to
+// maxB64Tail characters) until it proves to be base64: more encoded
+// blocks, as some senders concatenate them (valid characters only, whole
+// quanta, ending in padding or long), are decoded; anything else is text
+// after the encoded data ("Cheerio!", a mailing-list footer) and is not
+// decoded into the content (issue 12, item 8): junk counts it.
 type base64Reader struct {
 	src     io.Reader
 	in      [4096]byte
@@ -279,8 +321,15 @@ type base64Reader struct {
 	nq      int
 	invalid int  // bytes outside the alphabet (white space not counted)
 	partial bool // input ended inside a quantum
+	padded  bool // a quantum ended in '=': what follows is held in tail
+	tail    []byte
+	junk    int // characters after the padding that were not base64, ignored
 	err     error
 }
+
+// maxB64Tail bounds what is held back after padding: text after the
+// encoded data is a line or a footer, not kilobytes.
+const maxB64Tail = 8 << 10
 
 var b64val = func() (t [256]byte) {
 	for i := range t {
@@ -296,12 +345,19 @@ var b64val = func() (t [256]byte) {
 // reset makes d a decoder of src, keeping its buffers.
 func (d *base64Reader) reset(src io.Reader) {
 	d.src, d.out, d.nq, d.invalid, d.partial, d.err = src, nil, 0, 0, false, nil
+	d.padded, d.tail, d.junk = false, d.tail[:0], 0
 }
 
 func (d *base64Reader) Read(p []byte) (int, error) {
 	for len(d.out) == 0 {
 		if d.err != nil {
+			if d.err == io.EOF && d.padded {
+				d.out = d.outBuf[:0]
+				d.decode(d.settle())
+				continue
+			}
 			if d.err == io.EOF && d.nq > 0 {
+				d.out = d.outBuf[:0]
 				d.flush()
 				d.partial = true
 				continue
@@ -310,27 +366,7 @@ func (d *base64Reader) Read(p []byte) (int, error) {
 		}
 		n, err := d.src.Read(d.in[:])
 		d.out = d.outBuf[:0]
-		for _, c := range d.in[:n] {
-			v := b64val[c]
-			if v == 0xFF {
-				switch c {
-				case '=':
-					if d.nq > 0 {
-						d.flush()
-					}
-				case ' ', '\t', '\r', '\n':
-				default:
-					d.invalid++
-				}
-				continue
-			}
-			d.q[d.nq] = v
-			d.nq++
-			if d.nq == 4 {
-				d.out = append(d.out, d.q[0]<<2|d.q[1]>>4, d.q[1]<<4|d.q[2]>>2, d.q[2]<<6|d.q[3])
-				d.nq = 0
-			}
-		}
+		d.decode(d.in[:n])
 		d.err = err
 	}
 	n := copy(p, d.out)
@@ -338,15 +374,103 @@ func (d *base64Reader) Read(p []byte) (int, error) {
 	return n, nil
 }
 
+// decode decodes in, appending to out; once a quantum ends in padding
+// what follows goes to held.
+func (d *base64Reader) decode(in []byte) {
+	for i := 0; i < len(in); i++ {
+		if d.padded {
+			j, long := d.held(in[i:])
+			if !long {
+				return
+			}
+			d.decode(d.release())
+			i += j - 1
+			continue
+		}
+		c := in[i]
+		v := b64val[c]
+		if v == 0xFF {
+			switch c {
+			case '=':
+				if d.nq > 0 {
+					d.flush()
+					d.padded = true
+				}
+			case ' ', '\t', '\r', '\n':
+			default:
+				d.invalid++
+			}
+			continue
+		}
+		d.q[d.nq] = v
+		d.nq++
+		if d.nq == 4 {
+			d.out = append(d.out, d.q[0]<<2|d.q[1]>>4, d.q[1]<<4|d.q[2]>>2, d.q[2]<<6|d.q[3])
+			d.nq = 0
+		}
+	}
+}
+
+// held takes what follows padding: white space is skipped, base64
+// characters are held in tail, and the first other character makes all
+// of it, and everything after it, junk. It returns how many bytes of in
+// it took, and long when the tail grew past maxB64Tail: base64, as text
+// is not that long; the caller then decodes release() and in[n:].
+func (d *base64Reader) held(in []byte) (n int, long bool) {
+	for i, c := range in {
+		switch {
+		case c == ' ' || c == '\t' || c == '\r' || c == '\n':
+		case c == '=' && len(d.tail) == 0 && d.junk == 0: // the rest of the padding
+		case d.junk > 0:
+			d.junk++
+		case b64val[c] != 0xFF || c == '=':
+			if len(d.tail) == maxB64Tail {
+				return i, true
+			}
+			d.tail = append(d.tail, c)
+		default:
+			d.junk = len(d.tail) + 1
+			d.tail = d.tail[:0]
+		}
+	}
+	return len(in), false
+}
+
+// release ends the held state and returns a copy of the tail, to be
+// decoded as base64.
+func (d *base64Reader) release() []byte {
+	t := append([]byte(nil), d.tail...)
+	d.tail, d.padded = d.tail[:0], false
+	return t
+}
+
+// settle decides, at the end of the input, what the held tail is: it
+// returns it to be decoded, or counts it as junk and returns nil.
+func (d *base64Reader) settle() []byte {
+	if d.junk == 0 && len(d.tail) > 0 && len(d.tail)%4 == 0 && (d.tail[len(d.tail)-1] == '=' || len(d.tail) >= 64) {
+		// whole quanta, ending in padding or too long for a word ("Best"
+		// is not data)
+		return d.release()
+	}
+	d.junk += len(d.tail)
+	d.tail, d.padded = d.tail[:0], false
+	return nil
+}
+
 // discard consumes the rest of the input and returns how many bytes Read
 // would have returned, without producing them: Read's state machine,
-// counting instead of writing, so invalid, partial and the error come out
-// as Read would leave them. The error is the input's, io.EOF included.
+// counting instead of writing, so invalid, partial, junk and the error
+// come out as Read would leave them. The error is the input's, io.EOF
+// included.
 func (d *base64Reader) discard() (int64, error) {
 	n := int64(len(d.out))
 	d.out = nil
 	for {
 		if d.err != nil {
+			if d.err == io.EOF && d.padded {
+				n += d.count(d.settle())
+				continue
+			}
 			if d.err == io.EOF && d.nq > 0 {
 				n += int64(flushedBytes(d.nq))
 				if d.nq == 1 {
@@ -358,31 +482,51 @@ func (d *base64Reader) discard() (int64, error) {
 			return n, d.err
 		}
 		k, err := d.src.Read(d.in[:])
-		q := d.nq // characters since the last quantum was cut short (or since the start)
-		for _, c := range d.in[:k] {
-			if b64val[c] != 0xFF {
-				q++
-				continue
-			}
-			switch c {
-			case '=':
-				n += 3 * int64(q/4)
-				if q%4 > 0 {
-					n += int64(flushedBytes(q % 4))
-					if q%4 == 1 {
-						d.invalid++
-					}
-				}
-				q = 0
-			case ' ', '\t', '\r', '\n':
-			default:
-				d.invalid++
-			}
-		}
-		n += 3 * int64(q/4)
-		d.nq = q % 4
+		n += d.count(d.in[:k])
 		d.err = err
 	}
+}
+
+// count is decode counting the bytes it would append.
+func (d *base64Reader) count(in []byte) int64 {
+	var n int64
+	q := d.nq // characters since the last quantum was cut short (or since the start)
+	for i := 0; i < len(in); i++ {
+		if d.padded {
+			j, long := d.held(in[i:])
+			if !long {
+				break
+			}
+			d.nq = q % 4
+			n += d.count(d.release())
+			q = d.nq
+			i += j - 1
+			continue
+		}
+		c := in[i]
+		if b64val[c] != 0xFF {
+			q++
+			continue
+		}
+		switch c {
+		case '=':
+			n += 3 * int64(q/4)
+			if q%4 > 0 {
+				n += int64(flushedBytes(q % 4))
+				if q%4 == 1 {
+					d.invalid++
+				}
+				d.padded = true
+			}
+			q = 0
+		case ' ', '\t', '\r', '\n':
+		default:
+			d.invalid++
+		}
+	}
+	n += 3 * int64(q/4)
+	d.nq = q % 4
+	return n
 }
 
 // flushedBytes is how many bytes flush makes of a partial quantum of nq
@@ -635,15 +779,3 @@ func (c *captureReader) Read(p []byte) (int, error) {
 }
 
 func (c *captureReader) stop() { c.stopped, c.buf = true, nil }
-
-// countingReader counts bytes read.
-type countingReader struct {
-	r io.Reader
-	n int64
-}
-
-func (c *countingReader) Read(p []byte) (int, error) {
-	n, err := c.r.Read(p)
-	c.n += int64(n)
-	return n, err
-}

@@ -223,7 +223,7 @@ func TestJSONMessages(t *testing.T) {
 			To: []Address{{Email: "ann@example.com"}}, Cc: []Address{{UserID: 123}}, Body: "second, no message id",
 			Date: date("2024-01-02T04:00:00Z")}},
 		{"numeric ids, slack", ms[3], view{From: Address{Email: "dan@example.com"},
-			To: []Address{{SlackWorkspaceID: "T123", SlackChannelID: "C456"}}, HTMLBody: "<p>slack</p>", TicketRef: "1001",
+			To: []Address{{SlackWorkspaceID: "T123", SlackChannelID: "C456"}}, HTMLBody: "<p>slack</p>", Body: "slack", TicketRef: "1001",
 			Date: date("2024-01-02T05:04:05Z")}},
 		{"child ticket, numbers kept as written", ms[4], view{From: Address{Email: "eve@example.com"},
 			To: []Address{{SupportGroupID: "123", SupportAgentID: "456"}}, Body: "child ticket", Date: date("2024-01-03T00:00:00Z")}},

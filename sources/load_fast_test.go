@@ -12,6 +12,7 @@ import (
 	"os"
 	"strings"
 	"testing"
+	"unicode/utf8"
 
 	"github.com/emersion/go-message/charset"
 	"github.com/emersion/go-message/textproto"
@@ -207,7 +208,13 @@ func TestDecodeCharsetMatchesCharsetReader(t *testing.T) {
 				}
 				continue
 			}
-			if st != decodedOK || got != want {
+			if st == decodedWrongUTF8 { // contract §9: valid UTF-8 the charset cannot decode stays UTF-8
+				if !utf8.Valid(in) || got != string(in) || !strings.ContainsRune(want, utf8.RuneError) {
+					t.Errorf("decodeCharset(%q, %d bytes) kept the bytes as UTF-8; valid UTF-8 %v, charset.Reader gave %q…", label, len(in), utf8.Valid(in), clip([]byte(want), 40))
+				}
+				continue
+			}
+			if (st != decodedOK && st != decodedLossy) || got != want || (st == decodedLossy) != strings.ContainsRune(want, utf8.RuneError) {
 				t.Errorf("decodeCharset(%q, %d bytes) = %q…, %d; charset.Reader gave %q…", label, len(in), clip([]byte(got), 40), st, clip([]byte(want), 40))
 			}
 		}
@@ -309,7 +316,8 @@ func abs(n int) int {
 // FuzzBase64Discard checks that discard counts what Read decodes, and
 // finds the same repairs.
 func FuzzBase64Discard(f *testing.F) {
-	for _, s := range []string{"aGVsbG8=", "aGVs\r\nbG8=\r\n", "aGVsbG8", "aGV!sbG8=", "aGk=aGk=", "a", "ab=c", "====", "a=b=cd"} {
+	for _, s := range []string{"aGVsbG8=", "aGVs\r\nbG8=\r\n", "aGVsbG8", "aGV!sbG8=", "aGk=aGk=", "a", "ab=c", "====", "a=b=cd",
+		"aGk=\nCheerio!\n", "aGk=\nBest\n", "aGk=\n" + strings.Repeat("QUJD", 2100) + "=", "aGk=\n" + strings.Repeat("QUJD", 2100) + "!"} {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, in []byte) {
@@ -320,7 +328,7 @@ func FuzzBase64Discard(f *testing.F) {
 		if derr == io.EOF {
 			derr = nil
 		}
-		if n != int64(len(out)) || dd.invalid != rd.invalid || dd.partial != rd.partial || (rerr == nil) != (derr == nil) {
+		if n != int64(len(out)) || dd.invalid != rd.invalid || dd.partial != rd.partial || dd.junk != rd.junk || (rerr == nil) != (derr == nil) {
 			t.Fatalf("discard(%q) = %d bytes, %d invalid, partial %v, %v; Read gave %d, %d, %v, %v",
 				in, n, dd.invalid, dd.partial, derr, len(out), rd.invalid, rd.partial, rerr)
 		}

@@ -19,21 +19,16 @@ import (
 // We split mbox files with our own strict splitter rather than go-mbox's
 // Reader: go-mbox cannot report byte offsets (contract §9 locates every
 // mbox record by the offset of its "From " line), it ends a message at ANY
-// line starting "From " (contract §3: a separator only at the start of the
-// file or right after an empty line) and it is mboxo-only (">>From " stays
-// escaped). go-mbox's Writer is still fine for writing mboxes.
+// line starting "From " (contract §3 decides by the line's shape, the
+// blank line before it and the line after it) and it is mboxo-only
+// (">>From " stays escaped). go-mbox's Writer is still fine for writing
+// mboxes.
 //
-// Splitting rules:
-//   - A line starting "From " is a separator at the start of the file
-//     (after an optional UTF-8 byte-order mark and blank or white-space-only
-//     lines) or right after an empty line ("" or "\r" once "\n" is removed).
-//   - mboxcl/mboxcl2: a Content-Length header is honoured when the body it
-//     measures ends on a message boundary (end of file, a "From " line, or
-//     an empty line followed by a "From " line or end of file); separators
-//     inside that body then do not split. Otherwise it is ignored.
-//   - A file whose first non-blank line is not a "From " line (a single
-//     .eml message, say) is read as ONE message at offset 0 spanning the
-//     whole file; it is never split.
+// Splitting rules: see mbox_split.go (contract §3). A file whose first
+// non-blank line is not a "From " line (a single .eml message, say) is
+// read as ONE message at offset 0 spanning the whole file; it is never
+// split. A compressed file (gzip, bzip2, zstd, xz) is one unreadable
+// record that says to decompress it first.
 //
 // Memory does not grow with message or file size: bodies are never held,
 // lines longer than the read buffer are consumed in pieces, and at most
@@ -157,10 +152,14 @@ type mboxReader struct {
 	pos      int64 // file offset of the next byte br returns
 	state    scanState
 	seq      int
-	msgStart int64       // offset of the pending From line (stateMbox)
-	fromLine []byte      // the pending From line (capped, without line end)
-	closed   atomic.Bool // read by concurrent loads
-	err      error       // sticky I/O error
+	msgStart int64  // offset of the pending From line (stateMbox)
+	fromLine []byte // the pending From line (capped, without line end)
+	// pendingIssue says the pending From line was taken as a separator
+	// without a blank line before it; nil otherwise.
+	pendingIssue *Issue
+	compressed   string      // the file is compressed ("gzip", ...): Next reports it once
+	closed       atomic.Bool // read by concurrent loads
+	err          error       // sticky I/O error
 
 	// bufs holds Load's read buffers: messages are often smaller than a
 	// buffer, and allocating one per Load dominated its cost.
@@ -218,6 +217,10 @@ func (r *mboxReader) Next() (*Envelope, error) {
 			r.err = err
 			return nil, err
 		}
+		if r.compressed != "" {
+			return nil, &RecordError{Loc: Location{File: r.opts.Name, Offset: 0}, Rule: RuleCompressed,
+				Err: fmt.Errorf("the file is %s-compressed, not an mbox: decompress it first (%s %s) and give the result as the source", r.compressed, decompressHint(r.compressed), r.opts.Name)}
+		}
 	}
 	switch r.state {
 	case stateMbox, stateSingle:
@@ -237,6 +240,14 @@ func (r *mboxReader) Next() (*Envelope, error) {
 // start skips a byte-order mark and blank lines, then decides between an
 // mbox and a single message.
 func (r *mboxReader) start() error {
+	// Read transparently, a compressed file would leave Load no offsets
+	// to seek to (every Load would decompress from the start): it is
+	// refused with what to do instead.
+	if b, _ := r.br.Peek(6); compressedKind(b) != "" {
+		r.compressed = compressedKind(b)
+		r.state = stateDone
+		return nil
+	}
 	if b, err := r.br.Peek(3); err == nil && bytes.Equal(b, utf8BOM) {
 		r.br.Discard(3)
 		r.pos = 3
@@ -319,6 +330,8 @@ func (r *mboxReader) scanMessage() (*Envelope, error) {
 	}
 	env := &Envelope{Loc: Location{File: r.opts.Name, Offset: start}, Seq: r.seq}
 	r.seq++
+	sepIssue := r.pendingIssue // how this message's From line was taken
+	r.pendingIssue = nil
 
 	h := sha256.New()
 	hb, err := readHeaderBlock(r.br, h, maxHeaderBytes)
@@ -329,9 +342,11 @@ func (r *mboxReader) scanMessage() (*Envelope, error) {
 	env.ContentKey = "sha256:" + hex.EncodeToString(h.Sum(nil))
 
 	fields, issues := parseHeaderBlock(hb.block)
+	if sepIssue != nil {
+		issues = append([]Issue{*sepIssue}, issues...)
+	}
 	if hb.truncated {
-		issues = append(issues, Issue{SeverityWarning, "header-too-large",
-			fmt.Sprintf("header block is over %d bytes; fields after that were skipped", maxHeaderBytes)})
+		issues = append(issues, Issue{SeverityWarning, "header-too-large", tooLargeReason(hb.lost)})
 	}
 
 	var end int64
@@ -340,10 +355,13 @@ func (r *mboxReader) scanMessage() (*Envelope, error) {
 		end = r.size
 		r.state = stateDone
 	} else {
-		end, err = r.scanBody(hb.atEOF, contentLength(fields))
+		clen, badCL := contentLength(fields)
+		var clIssues []Issue
+		end, clIssues, err = r.scanBody(hb.atEOF, clen, badCL)
 		if err != nil {
 			return nil, err
 		}
+		issues = append(issues, clIssues...)
 	}
 	env.Size = end - start
 
@@ -351,59 +369,82 @@ func (r *mboxReader) scanMessage() (*Envelope, error) {
 	return env, nil
 }
 
-// contentLength returns the value of a valid Content-Length header, or -1.
-func contentLength(fields []rawField) int64 {
+// contentLength returns the Content-Length header's value: n is -1 when
+// there is none, and bad holds the value when it is not a number.
+func contentLength(fields []rawField) (n int64, bad string) {
 	for _, f := range fields {
 		if f.Key == "Content-Length" {
-			var n int64
 			v := strings.TrimSpace(unfold(f.Value))
 			if v == "" || len(v) > 15 {
-				return -1
+				return -1, v
 			}
 			for _, c := range v {
 				if c < '0' || c > '9' {
-					return -1
+					return -1, v
 				}
 				n = n*10 + int64(c-'0')
 			}
-			return n
+			return n, ""
 		}
 	}
-	return -1
+	return -1, ""
 }
 
-// scanBody reads body lines up to the next separator, leaves its From line
-// pending and returns the offset where the current message ends. clen is
-// the Content-Length header's value, or -1.
-func (r *mboxReader) scanBody(atEOF bool, clen int64) (int64, error) {
+// scanBody reads body lines up to the next separator (mbox_split.go),
+// leaves its From line pending and returns the offset where the current
+// message ends, with the warnings of the current message. clen is the
+// Content-Length header's value, or -1.
+func (r *mboxReader) scanBody(atEOF bool, clen int64, badCL string) (int64, []Issue, error) {
+	var issues []Issue
+	if badCL != "" {
+		issues = append(issues, Issue{SeverityWarning, RuleContentLengthIgnored,
+			fmt.Sprintf("Content-Length %q is not a number of bytes; ignored", clip([]byte(badCL), 40))})
+	}
 	if atEOF {
 		r.state = stateDone
-		return r.pos, nil
+		return r.pos, issues, nil
 	}
-	// mboxcl: separators before the end of a Content-Length body that ends
-	// on a message boundary do not split. Checked lazily, at the first
-	// separator inside the body, by reading the bytes at its end.
-	target := int64(-1)
-	if clen > 0 {
-		target = r.pos + clen
+	if clen >= 0 {
+		// mboxcl: a Content-Length that ends on a message boundary decides
+		// where the message ends, whatever "From " lines its body holds.
+		next, prevBlank, why := r.clBoundary(r.pos, r.pos+clen)
+		if why == "" {
+			if next == r.size {
+				r.state = stateDone
+				return next, issues, nil
+			}
+			r.seek(next)
+			from, _, err := r.readLine(nil, maxFromLine)
+			if err != nil {
+				return 0, nil, err
+			}
+			r.msgStart, r.fromLine = next, trimEOL(from)
+			r.pendingIssue = nil
+			if !prevBlank {
+				r.pendingIssue = &Issue{SeverityWarning, RuleSeparatorNoBlank,
+					"the message starts at a \"From \" line with no blank line before it, where the previous message's Content-Length ends"}
+			}
+			return next, issues, nil
+		}
+		issues = append(issues, Issue{SeverityWarning, RuleContentLengthIgnored,
+			fmt.Sprintf("Content-Length %d ignored: %s; the message ends at the next separator instead", clen, why)})
 	}
-	checked := false
 	prevEmpty := true // the blank line that ended the header
 	for {
 		lineStart := r.pos
 		chunk, err := r.br.ReadSlice('\n')
 		if len(chunk) == 0 && err == io.EOF {
 			r.state = stateDone
-			return lineStart, nil
+			return lineStart, issues, nil
 		}
 		if err != nil && err != bufio.ErrBufferFull && err != io.EOF {
-			return 0, err
+			return 0, nil, err
 		}
 		r.pos += int64(len(chunk))
-		isSep := prevEmpty && bytes.HasPrefix(chunk, fromPrefix)
+		isFrom := bytes.HasPrefix(chunk, fromPrefix)
 		blank := err != bufio.ErrBufferFull && isBlankLine(chunk)
 		var from []byte
-		if isSep {
+		if isFrom {
 			from = append([]byte(nil), trimEOL(chunk[:min(len(chunk), maxFromLine)])...)
 		}
 		for err == bufio.ErrBufferFull { // rest of a long line
@@ -411,54 +452,26 @@ func (r *mboxReader) scanBody(atEOF bool, clen int64) (int64, error) {
 			r.pos += int64(len(chunk))
 		}
 		if err != nil && err != io.EOF {
-			return 0, err
+			return 0, nil, err
 		}
-		if isSep && lineStart < target {
-			if !checked {
-				checked = true
-				if !r.boundaryAt(target) {
-					target = -1
+		if isFrom {
+			// Rare: the line after it decides (Peek after the line is
+			// consumed; chunk is not used again).
+			k := fromLineKind(from)
+			var next []byte
+			if k != fromBody && (k == fromBare || !prevEmpty) {
+				next, _ = r.br.Peek(maxFieldNameBytes)
+			}
+			if startsMessage(k, prevEmpty, next) {
+				r.msgStart, r.fromLine = lineStart, from
+				r.pendingIssue = nil
+				if !prevEmpty {
+					r.pendingIssue = &Issue{SeverityWarning, RuleSeparatorNoBlank,
+						fmt.Sprintf("the message starts at the line %q, with no blank line before it, because a header field follows it", clip(from, 80))}
 				}
+				return lineStart, issues, nil
 			}
-			if target > lineStart {
-				isSep = false // inside the counted body
-			}
-		}
-		if isSep {
-			r.msgStart, r.fromLine = lineStart, from
-			return lineStart, nil
 		}
 		prevEmpty = blank
 	}
-}
-
-// boundaryAt reports whether a message may end at off: at the end of the
-// file, or at the start of a line that is a "From " line or an empty line
-// followed by a "From " line or the end of the file.
-func (r *mboxReader) boundaryAt(off int64) bool {
-	if off == r.size {
-		return true
-	}
-	if off > r.size || off < 1 {
-		return false
-	}
-	var b [8]byte
-	n, err := r.ra.ReadAt(b[:], off-1)
-	if err != nil && err != io.EOF {
-		return false
-	}
-	p := b[:n]
-	if p[0] != '\n' {
-		return false // not at a line start
-	}
-	p = p[1:]
-	switch {
-	case bytes.HasPrefix(p, fromPrefix):
-		return true
-	case bytes.HasPrefix(p, []byte("\nFrom ")), bytes.HasPrefix(p, []byte("\r\nFrom ")):
-		return true
-	case string(p) == "\n" && off+1 == r.size, string(p) == "\r\n" && off+2 == r.size:
-		return true
-	}
-	return false
 }

@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -16,10 +17,13 @@ import (
 
 const corpusDir = "../../shared/corpora/mail"
 
-// strictCount counts messages independently of the reader: after a BOM
-// and blank lines, a file that starts with "From " has one message per
-// line starting "From " at the start or after an empty line (CR
-// stripped); any other non-empty file is one message.
+// strictCount counts messages independently of the reader, by contract
+// §3's rule written out plainly: after a BOM and blank lines, a file that
+// starts with "From " has one message per line that starts "From " and is
+// either of envelope shape after an empty line, or of envelope shape or a
+// bare "From WORD" directly followed by a header field (CR stripped);
+// Content-Length is not honoured here. Any other non-empty file is one
+// message.
 func strictCount(data []byte) int {
 	data = bytes.TrimPrefix(data, []byte("\xef\xbb\xbf"))
 	lines := strings.Split(string(data), "\n")
@@ -35,12 +39,27 @@ func strictCount(data []byte) int {
 	}
 	n := 1
 	for j := i + 1; j < len(lines); j++ {
-		if strings.HasPrefix(lines[j], "From ") && strings.TrimSuffix(lines[j-1], "\r") == "" {
+		l := strings.TrimSuffix(lines[j], "\r")
+		if !strings.HasPrefix(l, "From ") {
+			continue
+		}
+		blank := strings.TrimSuffix(lines[j-1], "\r") == ""
+		header := j+1 < len(lines) && refHeaderField.MatchString(lines[j+1])
+		switch {
+		case refEnvelope.MatchString(l) && (blank || header):
+			n++
+		case refBare.MatchString(l) && header:
 			n++
 		}
 	}
 	return n
 }
+
+var (
+	refEnvelope    = regexp.MustCompile(`(?i)^From \S.* (mon|tue|wed|thu|fri|sat|sun) (jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec) +\d{1,2} \d{1,2}:\d{1,2}(:\d{1,2})?( ([a-z]{1,5}|[-+]\d{4}))? \d{4}( ([a-z]{1,5}|[-+]\d{4}))?\s*$`)
+	refBare        = regexp.MustCompile(`^From +\S+\s*$`)
+	refHeaderField = regexp.MustCompile(`^[!-9;-~]+:`)
+)
 
 func corpusFiles(t testing.TB) []string {
 	if _, err := os.Stat(corpusDir); err != nil {
@@ -184,6 +203,9 @@ func fuzzSeeds(f *testing.F) {
 		if b, err := os.ReadFile(filepath.Join(corpusDir, p)); err == nil {
 			f.Add(b)
 		}
+	}
+	for _, s := range fidelitySeeds() {
+		f.Add([]byte(s))
 	}
 	if m, _ := filepath.Glob("testdata/fuzz-regress-*"); len(m) > 0 {
 		for _, p := range m {

@@ -14,7 +14,6 @@ import (
 	"strings"
 	"unicode/utf8"
 
-	"github.com/emersion/go-message/textproto"
 	"github.com/inbucket/html2text"
 )
 
@@ -87,6 +86,9 @@ func (r *mboxReader) LoadWith(env *Envelope, o LoadOptions) (*Message, error) {
 		if ls.qpIn != nil {
 			ls.qpIn.Reset(nil)
 		}
+		for _, m := range ls.mime {
+			m.Reset(nil)
+		}
 		r.bufs.Put(ls)
 	}()
 	head, err := r.readHead(env, ls.br, nil, ls)
@@ -98,12 +100,12 @@ func (r *mboxReader) LoadWith(env *Envelope, o LoadOptions) (*Message, error) {
 	}
 
 	d := &decoder{msg: msg, budget: r.opts.MaxMessageBytes, atFileEnd: env.Loc.Offset+env.Size == r.size,
-		noHTMLText: o.NoHTMLText, ls: ls}
+		noHTMLText: o.NoHTMLText, ls: ls, prefix: head.prefix()}
 	d.headers(&head.hdr)
 	if env.Size > r.opts.MaxMessageBytes {
 		// rejected as too-large: do not decode the body
 	} else {
-		d.entity(&head.hdr, newUnescaper(ls.br), nil, 0)
+		d.entity(&head.hdr, head.body(ls.br), nil, 0)
 		if head.rec.err != nil {
 			return nil, fmt.Errorf("load %s: %w", env.Loc, head.rec.err)
 		}
@@ -129,7 +131,8 @@ type loadState struct {
 	capture []byte       // a multipart's captureReader's
 	b64     b64Checked
 	qp      qpChecked
-	qpIn    *bufio.Reader // qp's input
+	qpIn    *bufio.Reader   // qp's input
+	mime    []*bufio.Reader // multipart read buffers, by nesting level
 }
 
 // recordHead is what readHead found at the start of a record.
@@ -137,6 +140,7 @@ type recordHead struct {
 	rec       *errRecorder // the record's reader under br: its err is an I/O failure
 	hdr       topHeader    // the repaired header
 	hasHeader bool         // false: the record has no header to decode
+	repair    headerRepair // where header lines that are not fields went
 }
 
 // readHead points br at env's record (without the empty line that
@@ -196,11 +200,39 @@ func (r *mboxReader) readHead(env *Envelope, br *bufio.Reader, h hash.Hash, ls *
 	if err != nil {
 		return head, fmt.Errorf("load %s: %w", env.Loc, err)
 	}
-	fields, _ := parseHeaderBlock(hb.block) // issues are the envelope's
+	fields, _, rep := parseHeaderBlockRepair(hb.block) // issues are the envelope's
 	if fields != nil {
 		head.hdr, head.hasHeader = repairedHeader(fields), true
+		head.repair = rep
 	}
 	return head, nil
+}
+
+// body returns the reader of the record's body, br being left at the
+// start of its body by readHead: the header lines that became body text
+// first (parseHeaderBlockRepair), then the body, unescaped.
+func (h *recordHead) body(br *bufio.Reader) io.Reader {
+	u := newUnescaper(br)
+	if len(h.repair.body) == 0 {
+		return u
+	}
+	lead := append(append([]byte(nil), h.repair.body...), '\n') // the blank line that ended the block
+	if lead[len(lead)-2] != '\n' {
+		lead = append(lead[:len(lead)-1], '\n', '\n')
+	}
+	return io.MultiReader(bytes.NewReader(lead), u)
+}
+
+// prefix is the text of header lines kept as the first lines of the body.
+func (h *recordHead) prefix() string {
+	if len(h.repair.text) == 0 {
+		return ""
+	}
+	s := strings.Join(h.repair.text, "\n")
+	if !utf8.ValidString(s) {
+		s = fixUTF8([]byte(s))
+	}
+	return s
 }
 
 // headerFromBuffer reads the header block from what br holds, when it
@@ -245,14 +277,15 @@ func headerFromBuffer(br *bufio.Reader) (topHeader, bool) {
 		line := bytes.TrimRight(block[:nl], "\r")
 		block = block[nl+1:]
 		if len(line) > 0 && (line[0] == ' ' || line[0] == '\t') {
-			if key != "" {
-				segs = append(segs, line)
+			if key == "" {
+				return nil, false // continues no field: parseHeaderBlockRepair decides
 			}
-			continue // else it continues no field: dropped
+			segs = append(segs, line)
+			continue
 		}
 		i := bytes.IndexByte(line, ':')
 		if i < 0 || !validKey(bytes.TrimRight(line[:i], " \t")) {
-			continue // dropped
+			return nil, false // not a field: parseHeaderBlockRepair decides where its text goes
 		}
 		flush()
 		key = nettextproto.CanonicalMIMEHeaderKey(string(bytes.TrimRight(line[:i], " \t")))
@@ -466,7 +499,7 @@ type decoder struct {
 	hasOther  bool
 	recovered string // text of a multipart whose boundary never occurs
 	hasRecov  bool
-	nuls      int
+	prefix    string // header lines kept as the first lines of the body
 
 	cids    map[string]bool // lower-cased Content-IDs referenced by "cid:" in a text/html part
 	unnamed []bool          // per attachment: it had no file name (one is made up by finish)
@@ -528,7 +561,20 @@ func (d *decoder) addresses(h *topHeader, key string) []Address {
 	p := &mail.AddressParser{WordDecoder: wordDecoder(&unknown)}
 	for _, v := range h.Values(key) {
 		o, b := parseAddresses(p, v)
-		out, bad = append(out, o...), append(bad, b...)
+		out = append(out, o...)
+		for _, x := range b {
+			// "a@x.com b@x.com": addresses without the comma between them.
+			if list := spaceSeparated(x); len(list) > 0 {
+				out = append(out, list...)
+				what := "read as " + strconv.Itoa(len(list)) + " addresses"
+				if key == "From" {
+					what = "the first, " + list[0].Email + ", is the sender"
+				}
+				d.warn("invalid-address", "%s %q holds addresses without a comma between them; %s", key, clip([]byte(x), 80), what)
+				continue
+			}
+			bad = append(bad, x)
+		}
 	}
 	for _, cs := range dedupe(unknown) {
 		d.warn("charset", "unknown charset %s in %s header; valid UTF-8 kept, other bytes read as windows-1252", cs, key)
@@ -539,6 +585,24 @@ func (d *decoder) addresses(h *topHeader, key string) []Address {
 			q[i] = strconv.Quote(clip([]byte(b), 60))
 		}
 		d.warn("invalid-address", "dropped invalid address(es) %s from %s", strings.Join(q, ", "), key)
+	}
+	return out
+}
+
+// spaceSeparated reads s as two or more bare addresses separated by white
+// space only, or returns nil.
+func spaceSeparated(s string) []Address {
+	words := strings.Fields(s)
+	if len(words) < 2 {
+		return nil
+	}
+	out := make([]Address, 0, len(words))
+	for _, w := range words {
+		w = strings.Trim(w, `<>"'(),;`)
+		if !validAddrSpec(w) {
+			return nil
+		}
+		out = append(out, Address{Email: w})
 	}
 	return out
 }
@@ -668,8 +732,12 @@ func (d *decoder) entity(h partHeader, body io.Reader, path []int, depth int) {
 	if ct == "" || !strings.Contains(ct, "/") {
 		ct = "text/plain"
 	}
-	if strings.HasPrefix(ct, "multipart/") && depth < maxDepth {
-		d.multipart(ct, params, body, path, depth)
+	if strings.HasPrefix(ct, "multipart/") {
+		if depth < maxDepth {
+			d.multipart(ct, params, body, path, depth)
+		} else {
+			d.tooDeep(ct, body, name)
+		}
 		return
 	}
 
@@ -787,6 +855,9 @@ func (c *b64Checked) report() {
 			}
 			c.d.warn("bad-encoding", "invalid base64 in %s: %s; the decodable part was kept", c.name, what)
 		}
+		if c.junk > 0 {
+			c.d.warn("bad-encoding", "%s has %d characters of text after the base64 padding; they were not decoded into it", c.name, c.junk)
+		}
 	}
 }
 
@@ -826,10 +897,10 @@ func (d *decoder) multipart(ct string, params map[string]string, body io.Reader,
 		d.recover(capture, fmt.Sprintf("%s in %s has no boundary parameter; its text was kept as the body", ct, name))
 		return
 	}
-	mr := textproto.NewMultipartReader(capture, boundary)
+	mr := newMimeParts(capture, boundary, d.mimeReader(depth))
 	nparts := 0
 	for {
-		p, err := mr.NextPart()
+		p, err := mr.next()
 		if err == io.EOF {
 			return
 		}
@@ -839,10 +910,7 @@ func (d *decoder) multipart(ct string, params map[string]string, body io.Reader,
 				return
 			}
 			why := "ends without its closing boundary"
-			if !strings.Contains(err.Error(), "EOF") {
-				why = "has text between its parts that is not a boundary"
-			}
-			if d.atFileEnd && strings.Contains(err.Error(), "EOF") {
+			if d.atFileEnd {
 				why += " (the file ends inside this message: truncated?)"
 			}
 			d.warn("truncated", "%s in %s %s; the %d parts before that were kept", ct, name, why, nparts)
@@ -853,11 +921,38 @@ func (d *decoder) multipart(ct string, params map[string]string, body io.Reader,
 		}
 		nparts++
 		d.parent = ct
-		d.entity(&p.Header, p, append(append([]int(nil), path...), nparts), depth+1)
+		sub := append(append([]int(nil), path...), nparts)
+		if p.Repeated > 0 {
+			d.warn("bad-multipart", "%s in %s has a repeated boundary delimiter line (%d extra) before %s; the empty part(s) between them were skipped", ct, name, p.Repeated, partName(sub))
+		}
+		if p.NoBlank {
+			d.warn("bad-multipart", "%s has no blank line after its header; its body starts at the first line that is not a header field", partName(sub))
+		}
+		if p.HeaderCut {
+			d.warn("header-too-large", "the header of %s is over %d bytes; the fields after that were skipped", partName(sub), maxPartHeaderBytes)
+		}
+		d.entity(&p.Header, p, sub, depth+1)
 		if d.find != nil && d.find.stop {
 			return // leave the rest unread: the found part reads from it
 		}
 	}
+}
+
+// maxPooledMime bounds the multipart read buffers a Load keeps, one per
+// nesting level: deeper ones are allocated.
+const maxPooledMime = 4
+
+// mimeReader returns the read buffer for a multipart at depth, Load's
+// own when there is one (an outer multipart reads on while an inner one
+// does, hence one per level), or nil for newMimeParts to allocate.
+func (d *decoder) mimeReader(depth int) *bufio.Reader {
+	if d.ls == nil || depth >= maxPooledMime {
+		return nil
+	}
+	for len(d.ls.mime) <= depth {
+		d.ls.mime = append(d.ls.mime, bufio.NewReaderSize(nil, mimeBufferBytes))
+	}
+	return d.ls.mime[depth]
 }
 
 // recover reads the rest of a multipart whose boundary never occurs and
@@ -870,6 +965,24 @@ func (d *decoder) recover(capture *captureReader, reason string) {
 	}
 	d.stopCapture(capture)
 	d.warn("no-boundary", "%s", reason)
+}
+
+// tooDeep keeps the raw text of a multipart nested deeper than maxDepth,
+// unsplit, as the body of a message that has no other text, and says so
+// (rather than leaving "message has no text" as the only trace).
+func (d *decoder) tooDeep(ct string, body io.Reader, name string) {
+	if d.find != nil {
+		return
+	}
+	b, err := d.readText(body, name)
+	if err != nil && !errors.Is(err, io.ErrUnexpectedEOF) {
+		d.readError(err, name, int64(len(b)), true)
+	}
+	if !d.hasRecov {
+		text, _ := decodeCharset("", b)
+		d.recovered, d.hasRecov = d.cleanText(text, name), true
+	}
+	d.warn("too-deep", "%s in %s is nested deeper than %d multipart levels; it was not split into parts, and its raw text is the body when the message has no other text", ct, name, maxDepth)
 }
 
 // stopCapture stops capture and keeps its buffer for the next multipart:
@@ -922,6 +1035,10 @@ func (d *decoder) text(ct, charset string, r io.Reader, name string) {
 		d.warn("charset", "%s (charset %s) has bytes that are not valid UTF-8; read as windows-1252", name, cs)
 	case decodedUnknown:
 		d.warn("charset", "unknown charset %s in %s; valid UTF-8 kept, other bytes read as windows-1252", clip([]byte(charset), 40), name)
+	case decodedWrongUTF8:
+		d.warn("charset", "%s declares charset %s but its bytes are not valid %s; they are valid UTF-8 and were kept as UTF-8", name, clip([]byte(charset), 40), clip([]byte(charset), 40))
+	case decodedLossy:
+		d.warn("charset", "%s has bytes that are not valid in its charset %s (nor UTF-8); they became U+FFFD", name, clip([]byte(charset), 40))
 	}
 	s = d.cleanText(s, name)
 	if ct == "text/html" {
@@ -1015,7 +1132,7 @@ func (d *decoder) finish() {
 		m.HTMLBody = d.html
 	case d.hasHTML:
 		m.HTMLBody = d.html
-		text, err := html2text.FromString(d.html, html2text.Options{PrettyTables: false})
+		text, err := htmlText(d.html)
 		if err != nil {
 			d.warn("html", "HTML body could not be turned into text (%v); the plain body is empty", err)
 		}
@@ -1025,6 +1142,19 @@ func (d *decoder) finish() {
 	case d.hasRecov:
 		m.Body = d.recovered
 	}
+	if d.prefix != "" {
+		if m.Body == "" {
+			m.Body = d.prefix + "\n"
+		} else {
+			m.Body = d.prefix + "\n\n" + m.Body // the blank line that separated them
+		}
+	}
 }
 
 func bytesValidUTF8(b []byte) bool { return utf8.Valid(b) }
+
+// htmlText is the plain text of an HTML body: the Body of a message whose
+// only text is HTML, for every source (contract §3).
+func htmlText(html string) (string, error) {
+	return html2text.FromString(html, html2text.Options{PrettyTables: false})
+}

@@ -96,7 +96,7 @@ func TestMboxEnvelopes(t *testing.T) {
 			{id: "d3@example.com", subject: "no date at all", issues: []string{"error no-date"}},
 			{id: "d4@example.com", subject: "future", date: "2100-01-01T00:00:00Z", issues: []string{"error date-out-of-range"}},
 			{id: "d5@example.com", subject: "before 1970", date: "1955-01-01T00:00:00Z", issues: []string{"error date-out-of-range"}},
-			{id: "d6@example.com", subject: "obsolete date", date: "2000-02-10T08:00:00-05:00"},
+			{id: "d6@example.com", subject: "obsolete date", date: "2000-02-10T08:00:00-05:00", issues: []string{"warning date-repaired"}},
 		}},
 		{"mime.mbox", []wantEnv{
 			{id: "html@example.com", subject: "html only", date: "2001-09-17T00:00:00Z"},
@@ -115,7 +115,7 @@ func TestMboxEnvelopes(t *testing.T) {
 		}},
 		{"mboxcl.mbox", []wantEnv{
 			{id: "cl1@example.com", date: "2001-09-17T00:00:00Z"},
-			{id: "cl2@example.com", date: "2001-09-17T00:00:00Z"},
+			{id: "cl2@example.com", date: "2001-09-17T00:00:00Z", issues: []string{"warning content-length-ignored"}},
 			{id: "cl3@example.com", date: "2001-09-17T00:00:00Z"},
 			{id: "cl4@example.com", date: "2001-09-17T00:00:00Z"},
 		}},
@@ -238,7 +238,7 @@ func TestMboxMessages(t *testing.T) {
 				{"logoé.png", "image/png", 8, true, "logo@example.com"},
 				{"attachment-3.eml", "message/rfc822", 50, false, ""},
 			}}},
-		{"mime.mbox", 3, want{from: "A <a@example.com>", to: []string{"b@example.com"}, body: "first\n\ncafé and naïve",
+		{"mime.mbox", 3, want{from: "A <a@example.com>", to: []string{"b@example.com"}, body: "This line has no colon\n\nfirst\n\ncafé and naïve",
 			issues:   []string{"warning header-no-colon", "warning charset"},
 			reasonIn: "unknown charset x-no-such-charset in part 2"}},
 		{"mime.mbox", 4, want{from: "A <a@example.com>", to: []string{"b@example.com"},

@@ -143,6 +143,15 @@ func (r *record) message(env *Envelope) *Message {
 		Issues:    env.Issues,
 		TicketRef: strings.TrimSpace(r.TicketRef),
 	}
+	if strings.TrimSpace(m.Body) == "" && strings.TrimSpace(m.HTMLBody) != "" {
+		// html_body alone: a plain body derived from it, as for mbox.
+		text, err := htmlText(m.HTMLBody)
+		if err != nil {
+			m.Issues = append(m.Issues[:len(m.Issues):len(m.Issues)], Issue{SeverityWarning, "html",
+				fmt.Sprintf("html_body could not be turned into text (%v); the plain body is empty", err)})
+		}
+		m.Body = text
+	}
 	if len(r.From) > 0 {
 		m.From, m.HasFrom = r.From[0], true
 	}
@@ -236,7 +245,7 @@ func parseAddresses(p *mail.AddressParser, v string) (out []Address, bad []strin
 	}
 	if list, err := p.ParseList(v); err == nil {
 		for _, a := range list {
-			out = append(out, Address{Name: a.Name, Email: a.Address})
+			out = append(out, Address{Name: quotedWords(p, a.Name), Email: a.Address})
 		}
 		return out, nil
 	}
@@ -245,6 +254,7 @@ func parseAddresses(p *mail.AddressParser, v string) (out []Address, bad []strin
 			continue
 		}
 		if a, ok := lenientAddress(p, part); ok {
+			a.Name = quotedWords(p, a.Name)
 			out = append(out, a)
 		} else {
 			bad = append(bad, strings.TrimSpace(part))

@@ -191,6 +191,10 @@ func pipelineOptions(cfg *configs.Config, log zerolog.Logger) (pipeline.Options,
 			return pipeline.Options{}, fmt.Errorf("%w: mapping.agents_csv: %w", configs.ErrConfig, err)
 		}
 	}
+	var defaultRecipient *sources.Address
+	if r := cfg.Mapping.DefaultRecipient; !r.IsZero() {
+		defaultRecipient = &sources.Address{Email: r.Email, Name: r.Name, UserID: r.UserID}
+	}
 	return pipeline.Options{
 		Sources:   srcs,
 		Read:      sources.Options{MaxMessageBytes: int64(cfg.Mapping.MaxMessageBytes)},
@@ -207,6 +211,7 @@ func pipelineOptions(cfg *configs.Config, log zerolog.Logger) (pipeline.Options,
 				Deny:         cfg.Mapping.Attachments.DenyExtensions,
 				RejectThread: cfg.Mapping.Attachments.OnRefused == "reject",
 			},
+			DefaultRecipient: defaultRecipient,
 		}),
 		ReuseUploadsFor:    time.Duration(cfg.Mapping.Attachments.ReuseUploadsFor),
 		Workers:            cfg.Pipeline.Workers,

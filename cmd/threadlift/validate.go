@@ -31,6 +31,14 @@ FILE:LINE, counts, distributions, the predicted duration on each Zendesk
 plan and sample payloads; see the README) and DIR/report.html, one
 self-contained page to hand to the team (no network needed to view it).
 
+Damaged mail is repaired where nothing is lost, each repair a warning: a
+message with more recipients than the API takes (100, at most 48 not
+agents) goes to the first ones and lists the rest at the end of its body
+(recipients-truncated); a message without text gets "(empty message)"; a
+message with no recipient is rejected unless mapping.default_recipient is
+set; an mbox separator taken without a blank line before it, or a
+Content-Length ignored, is said (README: "Messy archives").
+
 Exit status: 0 when everything would import, 1 when any thread or message
 would be rejected (with --fail-on warning: also when anything had to be
 repaired), 2 for a usage or config error. Use it to gate a pipeline.`,

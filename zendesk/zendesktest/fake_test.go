@@ -106,9 +106,11 @@ func TestImportValidation(t *testing.T) {
 		{"created_at bad format", importBody(okSC, `{"created_at":"yesterday","message":{"to":[{"user_id":1}]}}`), 422, "events[0].created_at"},
 		{"created_at number", importBody(okSC, `{"created_at":1700000000,"message":{"to":[{"user_id":1}]}}`), 422, "events[0].created_at"},
 		{"created_at before 1970", importBody(okSC, `{"created_at":"1969-12-31T23:59:59Z","message":{"to":[{"user_id":1}]}}`), 422, "events[0].created_at"},
-		{"created_at at the epoch", importBody(okSC, `{"created_at":"1970-01-01T00:00:00Z","message":{"to":[{"user_id":1}]}}`), 201, ""},
+		{"created_at at the epoch", importBody(okSC, `{"created_at":"1970-01-01T00:00:00Z","message":{"body":"b","to":[{"user_id":1}]}}`), 201, ""},
 		{"created_at in the future", importBody(okSC, `{"created_at":"2025-06-01T12:00:31Z","message":{"to":[{"user_id":1}]}}`), 422, "events[0].created_at"},
-		{"created_at now", importBody(okSC, `{"created_at":"2025-06-01T14:00:30+02:00","message":{"to":[{"user_id":1}]}}`), 201, ""},
+		{"created_at now", importBody(okSC, `{"created_at":"2025-06-01T14:00:30+02:00","message":{"body":"b","to":[{"user_id":1}]}}`), 201, ""},
+		{"body missing", importBody(okSC, `{"created_at":"2024-01-02T03:04:05Z","message":{"to":[{"user_id":1}]}}`), 422, "events[0].message.body"},
+		{"body blank", importBody(okSC, `{"created_at":"2024-01-02T03:04:05Z","message":{"body":" \n","html_body":"<p>x</p>","to":[{"user_id":1}]}}`), 422, "events[0].message.body"},
 		{"second event invalid", importBody(okSC, okEvent, eventTo(`[]`)), 422, "events[1].message.to"},
 		{"user_id", importBody(okSC, eventTo(`[{"user_id":12}]`)), 201, ""},
 		{"user_id not a number", importBody(okSC, eventTo(`[{"user_id":"12"}]`)), 422, "events[0].message.to[0]"},
@@ -211,7 +213,7 @@ func TestEventsImportValidationAndNotFound(t *testing.T) {
 
 func TestUnknownKeysWarn(t *testing.T) {
 	srv := zendesktest.NewServer(t, zendesktest.Config{AutoCreateTickets: true})
-	body := `{"side_conversation":{"subject":"x","priority":"high"},"events":[{"created_at":"2024-01-02T03:04:05Z","message":{"to":[{"email":"a@example.com"}],"cc":[{"email":"c@example.com"}]}}]}`
+	body := `{"side_conversation":{"subject":"x","priority":"high"},"events":[{"created_at":"2024-01-02T03:04:05Z","message":{"body":"b","to":[{"email":"a@example.com"}],"cc":[{"email":"c@example.com"}]}}]}`
 	r := send(t, srv, "POST", "/api/v2/tickets/1/side_conversations/import", body)
 	if r.status != 201 {
 		t.Fatalf("status %d %s", r.status, r.body)
@@ -374,7 +376,7 @@ func TestConflictOnConcurrentWrites(t *testing.T) {
 	req := &zendesk.ImportRequest{
 		SideConversation: zendesk.ImportSideConversation{Subject: "s"},
 		Events: []zendesk.ImportEvent{{CreatedAt: time.Now().Add(-time.Hour), Message: zendesk.Message{
-			To: []zendesk.Participant{{UserID: 1}}}}},
+			Body: "b", To: []zendesk.Participant{{UserID: 1}}}}},
 	}
 	var wg sync.WaitGroup
 	errs := make([]error, 2)
@@ -462,7 +464,7 @@ func TestConcurrentUse(t *testing.T) {
 				req := &zendesk.ImportRequest{
 					SideConversation: zendesk.ImportSideConversation{Subject: "s", ExternalIDs: map[string]string{"k": fmt.Sprint(w, i)}},
 					Events: []zendesk.ImportEvent{{CreatedAt: time.Now().Add(-time.Hour), Message: zendesk.Message{
-						To: []zendesk.Participant{{UserID: 1}}}}},
+						Body: "b", To: []zendesk.Participant{{UserID: 1}}}}},
 				}
 				if _, err := c.Import(ctx, int64(w%3+1), req); err != nil {
 					t.Error(err)

@@ -260,6 +260,14 @@ func (v *validator) message(x any, key string) parsedMessage {
 			v.fail(join(key, f.name), "InvalidValue", "%s: must be a string", f.name)
 		}
 	}
+	// Messages imported with a blank body were refused by the API
+	// (issue 12); whether html_body alone would do is undocumented, so
+	// the fake asks for a body, as threadlift always sends one.
+	if strings.TrimSpace(m.body) == "" {
+		if _, isString := obj["body"].(string); obj["body"] == nil || isString { // else reported above
+			v.fail(join(key, "body"), "BlankValue", "Body: cannot be blank")
+		}
+	}
 	types := map[string]bool{}
 	if fx, present := obj["from"]; present && fx != nil {
 		p, pt, ok := v.participant(fx, join(key, "from"))
