@@ -1,0 +1,204 @@
+package checkpoint
+
+import (
+	"context"
+	"fmt"
+)
+
+// AdoptThread is one thread of the plan, for Adopt: what import would
+// register for it, and the side conversation its ticket holds it in.
+type AdoptThread struct {
+	Registration Registration
+	// SideConversationID is the side conversation on the ticket that
+	// carries the thread key ("" when none does). When Zendesk holds
+	// several, the caller picks one: new messages are appended to it.
+	SideConversationID string
+}
+
+// AdoptResult says what Adopt changed.
+type AdoptResult struct {
+	// Threads whose row changed (state, side conversation or messages).
+	Threads int
+	// Imported counts messages now recorded as imported that were not.
+	Imported int
+	// Reset counts messages the checkpoint had as imported that the
+	// ticket does not hold: they are pending again, for the next import.
+	Reset int
+	// Elsewhere lists the threads left alone because the checkpoint has
+	// them on another ticket, where a request may have landed.
+	Elsewhere []string
+}
+
+// Adopt records what one ticket holds, as read back from Zendesk, in one
+// transaction: interrupted, it has written nothing for this ticket, and
+// run again it writes the same. present maps every message key found on
+// the ticket to the side conversation holding it.
+//
+// For each thread it first registers what import would (a new thread is
+// pending, a known one keeps its state); then the ticket is the truth:
+//
+//   - a message found on the ticket is imported, with the side
+//     conversation holding it (whatever the checkpoint said);
+//   - a message the checkpoint has as imported that is not on the ticket
+//     is pending again (a stale checkpoint, or one copied from another
+//     account), so that the next import sends it;
+//   - the thread takes SideConversationID; it is done when no message is
+//     pending, created when some are and it has a side conversation,
+//     pending when it has none (a failed thread with nothing on the
+//     ticket stays failed until retry; a rejected one stays rejected);
+//   - it is no longer unresolved: its open attempts are reconciled.
+//
+// A thread the checkpoint places on another ticket, with a request that
+// may have landed there, is left alone unless this ticket holds its key.
+// Adopt does not follow the transitions of doc.go: it writes what Zendesk
+// holds, whatever the checkpoint believed.
+func (s *Store) Adopt(ctx context.Context, ticketID int64, threads []AdoptThread, present map[string]string) (AdoptResult, error) {
+	regs := make([]Registration, len(threads))
+	for i, at := range threads {
+		if err := checkRegistration(at.Registration); err != nil {
+			return AdoptResult{}, s.writeError(fmt.Sprintf("adopt ticket %d", ticketID), err)
+		}
+		if at.Registration.Thread.Key == "" {
+			return AdoptResult{}, s.writeError(fmt.Sprintf("adopt ticket %d", ticketID),
+				fmt.Errorf("%w: a thread without key cannot be adopted", ErrTransition))
+		}
+		regs[i] = at.Registration
+	}
+	var res AdoptResult
+	err := s.tx(ctx, fmt.Sprintf("adopt ticket %d", ticketID), func(ctx context.Context, tx *wtx) error {
+		res = AdoptResult{}
+		if err := s.register(ctx, tx, regs); err != nil {
+			return err
+		}
+		now := s.stamp()
+		for _, at := range threads {
+			changed, err := s.adoptThread(ctx, tx, ticketID, at, present, now, &res)
+			if err != nil {
+				return err
+			}
+			if changed {
+				res.Threads++
+			}
+		}
+		// SEAM(core, lead to wire): the ticket has just been read back and
+		// recorded, so the checkpoint now vouches for it on this account.
+		// Record that here, in this same transaction, in core's meta table
+		// (account, run generation), so that the next import does not look
+		// this ticket up again before its first write.
+		return adoptVouchTicket(ctx, tx, ticketID)
+	})
+	if err != nil {
+		return AdoptResult{}, err
+	}
+	return res, nil
+}
+
+// adoptVouchTicket is the seam where Adopt marks the checkpoint as vouched
+// for ticketID on the account (see Adopt). It records nothing yet: the
+// lead wires it to core's meta table.
+func adoptVouchTicket(context.Context, *wtx, int64) error { return nil }
+
+// adoptThread applies what the ticket holds to one registered thread and
+// reports whether anything changed.
+func (s *Store) adoptThread(ctx context.Context, tx *wtx, ticketID int64, at AdoptThread, present map[string]string, now string, res *AdoptResult) (bool, error) {
+	key := at.Registration.Thread.Key
+	var (
+		id         int64
+		state      State
+		scID       string
+		unresolved bool
+		ticket     int64
+	)
+	if err := tx.QueryRowContext(ctx, sqlRegisterByKey, key).Scan(&id, &state, &scID, &unresolved, &ticket); err != nil {
+		return false, fmt.Errorf("read thread %q: %w", key, err)
+	}
+	if at.SideConversationID == "" && ticket != 0 && ticket != ticketID {
+		res.Elsewhere = append(res.Elsewhere, key)
+		return false, nil
+	}
+
+	type msgRow struct {
+		key, state, scID string
+	}
+	rows, err := tx.QueryContext(ctx, `SELECT key, state, side_conversation_id FROM messages WHERE thread_id = ?`, id)
+	if err != nil {
+		return false, err
+	}
+	var msgs []msgRow
+	for rows.Next() {
+		var m msgRow
+		if err := rows.Scan(&m.key, &m.state, &m.scID); err != nil {
+			rows.Close()
+			return false, err
+		}
+		msgs = append(msgs, m)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return false, err
+	}
+
+	changed := false
+	imported, pending := 0, 0
+	for _, m := range msgs {
+		sc, found := present[m.key]
+		switch {
+		case found:
+			imported++
+			if m.state == MessageImported && m.scID == sc {
+				continue
+			}
+			if m.state != MessageImported {
+				res.Imported++
+			}
+			if _, err := tx.ExecContext(ctx, `UPDATE messages SET state = 'imported', side_conversation_id = ?, rule = '', reason = '', updated_at = ?
+				WHERE thread_id = ? AND key = ?`, sc, now, id, m.key); err != nil {
+				return false, err
+			}
+			changed = true
+		case m.state == MessageImported:
+			pending++
+			res.Reset++
+			if _, err := tx.ExecContext(ctx, `UPDATE messages SET state = 'pending', side_conversation_id = '', updated_at = ?
+				WHERE thread_id = ? AND key = ?`, now, id, m.key); err != nil {
+				return false, err
+			}
+			changed = true
+		case m.state == MessagePending:
+			pending++
+		}
+	}
+
+	newSC := at.SideConversationID
+	to := state
+	switch {
+	case pending == 0 && (newSC != "" || imported > 0):
+		to = Done
+	case newSC != "":
+		to = Created
+	case imported > 0:
+		// Its messages are on the ticket in other threads' side
+		// conversations (a join), the rest is still to send.
+		to = Pending
+	case state == Failed || state == Rejected:
+		// Nothing of it on the ticket: a failure or a rejection stands.
+	default:
+		to = Pending
+	}
+	clearFailure := to != state && (to == Pending || to == Created || to == Done)
+	if to != state || newSC != scID || unresolved || ticket != ticketID {
+		changed = true
+	}
+	if _, err := tx.ExecContext(ctx, `UPDATE threads SET ticket_id = ?, side_conversation_id = ?, state = ?, events_done = ?, unresolved = 0,
+		rule = CASE WHEN ? THEN '' ELSE rule END, reason = CASE WHEN ? THEN '' ELSE reason END,
+		http_status = CASE WHEN ? THEN 0 ELSE http_status END, request_id = CASE WHEN ? THEN '' ELSE request_id END,
+		excerpt = CASE WHEN ? THEN '' ELSE excerpt END, updated_at = ? WHERE id = ?`,
+		ticketID, newSC, to, imported, clearFailure, clearFailure, clearFailure, clearFailure, clearFailure, now, id); err != nil {
+		return false, err
+	}
+	if _, err := tx.ExecContext(ctx, `UPDATE attempts SET outcome = 'reconciled', finished_at = ? WHERE thread_id = ? AND outcome = ''`, now, id); err != nil {
+		return false, err
+	}
+	return changed, nil
+}
+

@@ -1,0 +1,117 @@
+package checkpoint
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+
+	"golang.org/x/sys/unix"
+)
+
+// Probe is what ProbePath found about a checkpoint path, without writing
+// anything (for threadlift check).
+type Probe struct {
+	// Exists is true when the checkpoint file exists.
+	Exists bool
+	// Dir is the folder that will hold it, or the nearest existing
+	// ancestor when the folder does not exist yet (Open creates it).
+	Dir string
+	// Locked is true when another process holds the run lock; Holder then
+	// says who ("process 1234"), when the lock file tells.
+	Locked bool
+	Holder string
+}
+
+// ProbePath checks, writing nothing, that a run could use the checkpoint
+// at path: its folder (or the nearest existing ancestor, which Open would
+// create it in) is a writable folder, an existing file and its -wal and
+// -shm are writable, and the run lock is free. The lock is tested by
+// taking it and releasing it at once; an error says what is wrong, and
+// Probe is filled as far as it got.
+func ProbePath(path string) (Probe, error) {
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return Probe{}, fmt.Errorf("checkpoint: %s: %w", path, err)
+	}
+	var p Probe
+	dir := filepath.Dir(abs)
+	for {
+		st, err := os.Stat(dir)
+		if err == nil {
+			if !st.IsDir() {
+				return p, fmt.Errorf("checkpoint: %s is not a folder", dir)
+			}
+			break
+		}
+		if !errors.Is(err, fs.ErrNotExist) {
+			return p, fmt.Errorf("checkpoint: %w", err)
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return p, fmt.Errorf("checkpoint: no existing folder above %s", abs)
+		}
+		dir = parent
+	}
+	p.Dir = dir
+	// access(2) asks the kernel whether this process may write there,
+	// without writing (it honours read-only mounts; root may write into
+	// any folder of a writable one).
+	if err := unix.Access(dir, unix.W_OK|unix.X_OK); err != nil {
+		return p, fmt.Errorf("checkpoint: folder %s is not writable: %w", dir, err)
+	}
+	switch st, err := os.Stat(abs); {
+	case err == nil && st.IsDir():
+		return p, fmt.Errorf("%w: %s is a folder", ErrUnusable, abs)
+	case err == nil:
+		p.Exists = true
+		for _, f := range []string{abs, abs + "-wal", abs + "-shm"} {
+			if err := unix.Access(f, unix.W_OK); err != nil && !errors.Is(err, unix.ENOENT) {
+				return p, fmt.Errorf("checkpoint: %s is not writable: %w", f, err)
+			}
+		}
+	case !errors.Is(err, fs.ErrNotExist):
+		return p, fmt.Errorf("checkpoint: %w", err)
+	}
+	held, holder, err := probeLock(abs + ".lock")
+	p.Locked, p.Holder = held, holder
+	if err != nil {
+		return p, err
+	}
+	if held {
+		return p, fmt.Errorf("%w: %s.lock is held by %s", ErrLocked, abs, holder)
+	}
+	return p, nil
+}
+
+// probeLock reports whether another open file holds the flock on the lock
+// file, by trying to take it and releasing it at once. A lock file that
+// does not exist is free; it is opened read-only and never created.
+func probeLock(lockPath string) (held bool, holder string, err error) {
+	f, err := os.Open(lockPath)
+	if errors.Is(err, fs.ErrNotExist) {
+		return false, "", nil
+	}
+	if err != nil {
+		return false, "", fmt.Errorf("checkpoint: lock %s: %w", lockPath, err)
+	}
+	defer f.Close()
+	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
+		if !errors.Is(err, unix.EWOULDBLOCK) {
+			return false, "", fmt.Errorf("checkpoint: lock %s: %w", lockPath, err)
+		}
+		holder = "another process"
+		if b, rerr := io.ReadAll(io.LimitReader(f, 32)); rerr == nil {
+			if pid, perr := strconv.Atoi(strings.TrimSpace(string(b))); perr == nil && pid > 0 {
+				holder = "process " + strconv.Itoa(pid)
+			}
+		}
+		return true, holder, nil
+	}
+	unix.Flock(int(f.Fd()), unix.LOCK_UN)
+	return false, "", nil
+}
