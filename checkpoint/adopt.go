@@ -201,4 +201,3 @@ func (s *Store) adoptThread(ctx context.Context, tx *wtx, ticketID int64, at Ado
 	}
 	return changed, nil
 }
-
