@@ -71,13 +71,13 @@ usage error.`,
 
 // checker runs the checks and prints their lines.
 type checker struct {
-	g                   *globalOptions
-	w                   *tabwriter.Writer
-	ok, warned, failed  int
-	notRun              []string
-	cfg                 *configs.Config
-	client              *zendesk.Client
-	authOK, rateChecked bool
+	g                  *globalOptions
+	w                  *tabwriter.Writer
+	ok, warned, failed int
+	notRun             []string
+	cfg                *configs.Config
+	client             *zendesk.Client
+	authOK             bool
 }
 
 func (c *checker) line(status, what, detail, fix string) {

@@ -294,4 +294,3 @@ func TestInit(t *testing.T) {
 		t.Errorf("init --write overwrote the file")
 	}
 }
-
