@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"strings"
 	"text/tabwriter"
 
@@ -314,7 +315,10 @@ func (c *checker) sideConversations(ctx context.Context, ticket int64) {
 
 func (c *checker) checkpoint(ctx context.Context) {
 	path := c.cfg.Checkpoint.Path
-	shown := displayPath(c.cfg.Dir, path)
+	shown := path
+	if wd, err := os.Getwd(); err == nil {
+		shown = displayPath(wd, path) // as the user would type it
+	}
 	p, err := checkpoint.ProbePath(path)
 	switch {
 	case errors.Is(err, checkpoint.ErrLocked):
