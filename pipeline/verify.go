@@ -345,22 +345,24 @@ func (v *verifier) plan(ctx context.Context) error {
 	v.ticketOf = make([]int64, len(a.threads))
 	workers := min(runtime.GOMAXPROCS(0)+1, 4)
 	s := stream.New().WithMaxGoroutines(workers)
-	var first error
+	var stop atomic.Bool // set by the consumer at the first error
+	var first error      // the consumer's first error; read after s.Wait
 	for i, t := range a.threads {
-		if ctx.Err() != nil || first != nil {
+		if ctx.Err() != nil || stop.Load() {
 			break
 		}
 		s.Go(func() stream.Callback {
 			var plan *mapping.Plan
 			var err error
-			if ctx.Err() == nil {
+			if ctx.Err() == nil && !stop.Load() {
 				plan, _, err = a.mapThread(v.opts.Mapper, t, mapLoad)
 			}
 			return func() {
 				switch {
-				case first != nil || ctx.Err() != nil:
+				case first != nil || plan == nil && err == nil:
 				case err != nil:
 					first = fmt.Errorf("verify: map thread %s: %w", t.Key, err)
+					stop.Store(true)
 				default:
 					v.ticketOf[i] = plan.TicketID
 					v.opts.Progress.ThreadDone()
@@ -417,13 +419,14 @@ func (v *verifier) readBack(ctx context.Context) error {
 
 	var (
 		fatal    atomic.Pointer[error] // the first error that stops the run
-		done     int                   // tickets reported, in order (consumer only)
-		consumer error
+		done     int                   // tickets reported, in order (consumer only; read after s.Wait)
+		consumer error                 // OnTicket's error (consumer only; read after s.Wait)
+		refused  atomic.Bool           // set by the consumer when OnTicket failed
 	)
-	stop := func() bool { return ctx.Err() != nil || fatal.Load() != nil }
+	stop := func() bool { return ctx.Err() != nil || fatal.Load() != nil || refused.Load() }
 	s := stream.New().WithMaxGoroutines(v.opts.Workers)
 	for _, id := range ids {
-		if stop() || consumer != nil {
+		if stop() {
 			break
 		}
 		s.Go(func() stream.Callback {
@@ -445,6 +448,7 @@ func (v *verifier) readBack(ctx context.Context) error {
 				if v.opts.OnTicket != nil {
 					if err := v.opts.OnTicket(tr); err != nil {
 						consumer = err
+						refused.Store(true)
 					}
 				}
 			}

@@ -123,11 +123,14 @@ func runVerify(cmd *cobra.Command, g *globalOptions, o verifyOptions) error {
 		}
 		defer store.Close()
 	case serr == nil:
-		// Read only, no lock: verify can run while an import does.
+		// Read only, no lock: verify can run while an import does. The
+		// checkpoint only tells reasons apart: without it verify goes on.
 		if store, err = checkpoint.Open(ctx, cfg.Checkpoint.Path, checkpoint.Options{ReadOnly: true}); err != nil {
-			return err
+			log.Warn().Err(err).Msg("checkpoint unreadable: missing items are not told apart (failed, lost)")
+			store = nil
+		} else {
+			defer store.Close()
 		}
-		defer store.Close()
 	case !errors.Is(serr, fs.ErrNotExist):
 		return fmt.Errorf("%w: checkpoint: %w", checkpoint.ErrUnusable, serr)
 	}
