@@ -264,6 +264,19 @@ func TestVerifyAdoptThenImportBinary(t *testing.T) {
 	if r := run(t, env, "verify", "-c", cfg, "--no-progress"); r.code != 0 || !strings.Contains(r.stdout, "60 planned: 60 exactly once") {
 		t.Errorf("verify after: exit %d\n%s", r.code, r.stdout)
 	}
+
+	// --adopt takes the run lock as import does.
+	holder, err := checkpoint.Open(context.Background(), filepath.Join(dir, "state", "threadlift.db"), checkpoint.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer holder.Close()
+	if r := run(t, env, "verify", "-c", cfg, "--no-progress", "--adopt"); r.code != 3 || !strings.Contains(r.stderr, "locked") {
+		t.Errorf("verify --adopt while an import holds the lock: exit %d, want 3\n%s", r.code, r.stderr)
+	}
+	if r := run(t, env, "verify", "-c", cfg, "--no-progress"); r.code != 0 {
+		t.Errorf("verify (read only) while the lock is held: exit %d, want 0\n%s", r.code, r.stderr)
+	}
 }
 
 func TestInit(t *testing.T) {
