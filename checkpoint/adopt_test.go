@@ -2,6 +2,7 @@ package checkpoint
 
 import (
 	"context"
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -154,6 +155,15 @@ func TestProbePath(t *testing.T) {
 	s.Close()
 	if p, err := ProbePath(path); err != nil || !p.Exists {
 		t.Errorf("ProbePath after Close = %+v, %v", p, err)
+	}
+	// Not a checkpoint: refused from its header, without opening it.
+	other := filepath.Join(dir, "notes.db")
+	os.WriteFile(other, []byte("these are my notes, not a database at all, but long enough to hold a header of a hundred bytes......"), 0o644)
+	if _, err := ProbePath(other); !errors.Is(err, ErrUnusable) {
+		t.Errorf("ProbePath(a text file) = %v, want ErrUnusable", err)
+	}
+	if _, err := os.Stat(other + "-wal"); err == nil {
+		t.Errorf("ProbePath created %s-wal", other)
 	}
 	// A file where the folder should be.
 	os.WriteFile(filepath.Join(dir, "file"), nil, 0o644)

@@ -1,6 +1,7 @@
 package checkpoint
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -30,7 +31,9 @@ type Probe struct {
 // ProbePath checks, writing nothing, that a run could use the checkpoint
 // at path: its folder (or the nearest existing ancestor, which Open would
 // create it in) is a writable folder, an existing file and its -wal and
-// -shm are writable, and the run lock is free. The lock is tested by
+// -shm are writable and its header is a threadlift checkpoint's (the
+// database is not opened: even a read-only open may create -wal and
+// -shm), and the run lock is free. The lock is tested by
 // taking it and releasing it at once; an error says what is wrong, and
 // Probe is filled as far as it got.
 func ProbePath(path string) (Probe, error) {
@@ -74,6 +77,9 @@ func ProbePath(path string) (Probe, error) {
 				return p, fmt.Errorf("checkpoint: %s is not writable: %w", f, err)
 			}
 		}
+		if err := probeHeader(abs); err != nil {
+			return p, err
+		}
 	case !errors.Is(err, fs.ErrNotExist):
 		return p, fmt.Errorf("checkpoint: %w", err)
 	}
@@ -86,6 +92,35 @@ func ProbePath(path string) (Probe, error) {
 		return p, fmt.Errorf("%w: %s.lock is held by %s", ErrLocked, abs, holder)
 	}
 	return p, nil
+}
+
+// probeHeader reads the SQLite header of an existing file (opening the
+// database, even read-only, may create its -wal and -shm files): a
+// threadlift checkpoint, or an empty file, is fine; anything else is
+// ErrUnusable, as Open would say.
+func probeHeader(path string) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return fmt.Errorf("checkpoint: %w", err)
+	}
+	defer f.Close()
+	var h [100]byte
+	n, err := io.ReadFull(f, h[:])
+	switch {
+	case n == 0:
+		return nil // empty: Open makes it a checkpoint
+	case err != nil || string(h[:16]) != "SQLite format 3\x00":
+		return fmt.Errorf("%w: %s is not a SQLite database", ErrUnusable, path)
+	}
+	appID := binary.BigEndian.Uint32(h[68:72])
+	version := binary.BigEndian.Uint32(h[60:64])
+	switch {
+	case appID != 0 && appID != applicationID:
+		return fmt.Errorf("%w: %s is another application's SQLite database (application_id %#x)", ErrUnusable, path, appID)
+	case version > schemaVersion:
+		return fmt.Errorf("%w: %s has schema version %d, written by a newer threadlift (this one knows up to %d)", ErrUnusable, path, version, schemaVersion)
+	}
+	return nil
 }
 
 // probeLock reports whether another open file holds the flock on the lock

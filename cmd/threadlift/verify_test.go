@@ -57,6 +57,26 @@ func TestCheckPassesAgainstFake(t *testing.T) {
 			t.Errorf("check sent %s %s, want GET only", req.Method, req.Path)
 		}
 	}
+
+	// After an import: check finds the checkpoint and leaves its folder
+	// as it was.
+	run(t, []string{"TL_TEST_TOKEN=" + token}, "import", "-c", cfg, "--no-progress")
+	list := func() string {
+		var names []string
+		entries, _ := os.ReadDir(filepath.Join(dir, "state"))
+		for _, e := range entries {
+			names = append(names, e.Name())
+		}
+		return strings.Join(names, " ")
+	}
+	before := list()
+	r = run(t, []string{"TL_TEST_TOKEN=" + token}, "check", "-c", cfg)
+	if l := checkLine(r.stdout, "checkpoint"); r.code != 0 || !strings.Contains(l, "a threadlift checkpoint") {
+		t.Errorf("check after import: exit %d, checkpoint line %q", r.code, l)
+	}
+	if after := list(); after != before {
+		t.Errorf("check changed the checkpoint's folder: %q, was %q", after, before)
+	}
 }
 
 // TestCheckFailPaths: each way an account or a setup is not ready gives
