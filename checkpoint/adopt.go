@@ -24,6 +24,10 @@ type AdoptResult struct {
 	// Reset counts messages the checkpoint had as imported that the
 	// ticket does not hold: they are pending again, for the next import.
 	Reset int
+	// Kept counts messages the checkpoint has as imported in a side
+	// conversation that is on the ticket, but that the listing did not
+	// show: they stay imported (see Adopt).
+	Kept int
 	// Elsewhere lists the threads left alone because the checkpoint has
 	// them on another ticket, where a request may have landed.
 	Elsewhere []string
@@ -32,16 +36,21 @@ type AdoptResult struct {
 // Adopt records what one ticket holds, as read back from Zendesk, in one
 // transaction: interrupted, it has written nothing for this ticket, and
 // run again it writes the same. present maps every message key found on
-// the ticket to the side conversation holding it.
+// the ticket to the side conversation holding it; sideConversations are
+// the ids of every side conversation on the ticket.
 //
 // For each thread it first registers what import would (a new thread is
 // pending, a known one keeps its state); then the ticket is the truth:
 //
 //   - a message found on the ticket is imported, with the side
 //     conversation holding it (whatever the checkpoint said);
-//   - a message the checkpoint has as imported that is not on the ticket
-//     is pending again (a stale checkpoint, or one copied from another
-//     account), so that the next import sends it;
+//   - a message the checkpoint has as imported in a side conversation
+//     that is not on the ticket is pending again (a stale checkpoint, or
+//     one copied from another account), so that the next import sends
+//     it. One recorded in a side conversation that is on the ticket but
+//     whose events did not list it stays imported (Kept): whether the
+//     list endpoint sideloads every event of a long side conversation is
+//     not documented, and sending it again could duplicate it;
 //   - the thread takes SideConversationID; it is done when no message is
 //     pending, created when some are and it has a side conversation,
 //     pending when it has none (a failed thread with nothing on the
@@ -52,7 +61,11 @@ type AdoptResult struct {
 // may have landed there, is left alone unless this ticket holds its key.
 // Adopt does not follow the transitions of doc.go: it writes what Zendesk
 // holds, whatever the checkpoint believed.
-func (s *Store) Adopt(ctx context.Context, ticketID int64, threads []AdoptThread, present map[string]string) (AdoptResult, error) {
+func (s *Store) Adopt(ctx context.Context, ticketID int64, threads []AdoptThread, present map[string]string, sideConversations []string) (AdoptResult, error) {
+	onTicket := make(map[string]bool, len(sideConversations))
+	for _, id := range sideConversations {
+		onTicket[id] = true
+	}
 	regs := make([]Registration, len(threads))
 	for i, at := range threads {
 		if err := checkRegistration(at.Registration); err != nil {
@@ -72,7 +85,7 @@ func (s *Store) Adopt(ctx context.Context, ticketID int64, threads []AdoptThread
 		}
 		now := s.stamp()
 		for _, at := range threads {
-			changed, err := s.adoptThread(ctx, tx, ticketID, at, present, now, &res)
+			changed, err := s.adoptThread(ctx, tx, ticketID, at, present, onTicket, now, &res)
 			if err != nil {
 				return err
 			}
@@ -100,7 +113,7 @@ func adoptVouchTicket(context.Context, *wtx, int64) error { return nil }
 
 // adoptThread applies what the ticket holds to one registered thread and
 // reports whether anything changed.
-func (s *Store) adoptThread(ctx context.Context, tx *wtx, ticketID int64, at AdoptThread, present map[string]string, now string, res *AdoptResult) (bool, error) {
+func (s *Store) adoptThread(ctx context.Context, tx *wtx, ticketID int64, at AdoptThread, present map[string]string, onTicket map[string]bool, now string, res *AdoptResult) (bool, error) {
 	key := at.Registration.Thread.Key
 	var (
 		id         int64
@@ -156,6 +169,9 @@ func (s *Store) adoptThread(ctx context.Context, tx *wtx, ticketID int64, at Ado
 				return false, err
 			}
 			changed = true
+		case m.state == MessageImported && onTicket[m.scID]:
+			imported++
+			res.Kept++
 		case m.state == MessageImported:
 			pending++
 			res.Reset++

@@ -36,7 +36,7 @@ func TestAdoptEmptyCheckpointRecordsTicket(t *testing.T) {
 	whole, part, none := adoptReg("whole", 7, "w1", "w2", "w3"), adoptReg("part", 7, "p1", "p2"), adoptReg("none", 7, "n1")
 	whole.SideConversationID, part.SideConversationID = "sc-w", "sc-p"
 	present := map[string]string{"w1": "sc-w", "w2": "sc-w", "w3": "sc-w", "p1": "sc-p"}
-	res, err := s.Adopt(ctx, 7, []AdoptThread{whole, part, none}, present)
+	res, err := s.Adopt(ctx, 7, []AdoptThread{whole, part, none}, present, []string{"sc-w", "sc-p"})
 	ok(t, err)
 	if res.Imported != 4 || res.Reset != 0 || res.Threads != 2 {
 		t.Errorf("Adopt = %+v, want 4 imported, 0 reset, 2 threads changed", res)
@@ -61,7 +61,7 @@ func TestAdoptEmptyCheckpointRecordsTicket(t *testing.T) {
 		t.Error("MarkInFlight of an adopted imported message was accepted")
 	}
 
-	res, err = s.Adopt(ctx, 7, []AdoptThread{whole}, present)
+	res, err = s.Adopt(ctx, 7, []AdoptThread{whole}, present, []string{"sc-w", "sc-p"})
 	ok(t, err)
 	if res.Threads != 0 || res.Imported != 0 || res.Reset != 0 {
 		t.Errorf("second Adopt = %+v, want nothing changed", res)
@@ -83,7 +83,7 @@ func TestAdoptResolvesInFlightFailedRejected(t *testing.T) {
 	threads := []AdoptThread{adoptReg("flying", 3, "flying-1", "flying-2"), adoptReg("failedThere", 3, "failedThere-1", "failedThere-2"), adoptReg("failedNot", 3, "failedNot-1", "failedNot-2")}
 	threads[0].SideConversationID, threads[1].SideConversationID = "sc-1", "sc-2"
 	present := map[string]string{"flying-1": "sc-1", "flying-2": "sc-1", "failedThere-1": "sc-2"}
-	_, err := s.Adopt(ctx, 3, threads, present)
+	_, err := s.Adopt(ctx, 3, threads, present, []string{"sc-1", "sc-2"})
 	ok(t, err)
 	if th := state(t, s, "flying"); th.State != Done || th.Unresolved || th.SideConversationID != "sc-1" {
 		t.Errorf("flying = %+v, want done, resolved, sc-1", th)
@@ -112,7 +112,7 @@ func TestAdoptResetsWhatTheTicketLacks(t *testing.T) {
 	ok(t, s.Register(ctx, Thread{Key: "stale", TicketID: 9}, msgs("s1", "s2")))
 	ok(t, s.MarkInFlight(ctx, "stale", KindImport, []string{"s1", "s2"}))
 	ok(t, s.MarkCreatedDone(ctx, "stale", "sc-elsewhere", []string{"s1", "s2"}))
-	res, err := s.Adopt(ctx, 9, []AdoptThread{adoptReg("stale", 9, "s1", "s2")}, map[string]string{})
+	res, err := s.Adopt(ctx, 9, []AdoptThread{adoptReg("stale", 9, "s1", "s2")}, map[string]string{}, nil)
 	ok(t, err)
 	if res.Reset != 2 {
 		t.Errorf("Adopt = %+v, want 2 reset", res)
@@ -123,6 +123,27 @@ func TestAdoptResetsWhatTheTicketLacks(t *testing.T) {
 	ok(t, s.MarkInFlight(ctx, "stale", KindImport, []string{"s1", "s2"}))
 }
 
+// TestAdoptKeepsWhatItsSideConversationHolds: a message recorded in a
+// side conversation that is on the ticket, but missing from the listing,
+// is not handed back to import: sending it again could duplicate it.
+func TestAdoptKeepsWhatItsSideConversationHolds(t *testing.T) {
+	ctx := context.Background()
+	s := newStore(t)
+	ok(t, s.Register(ctx, Thread{Key: "long", TicketID: 4}, msgs("l1", "l2")))
+	ok(t, s.MarkInFlight(ctx, "long", KindImport, []string{"l1", "l2"}))
+	ok(t, s.MarkCreatedDone(ctx, "long", "sc-l", []string{"l1", "l2"}))
+	at := adoptReg("long", 4, "l1", "l2")
+	at.SideConversationID = "sc-l"
+	res, err := s.Adopt(ctx, 4, []AdoptThread{at}, map[string]string{"l1": "sc-l"}, []string{"sc-l"})
+	ok(t, err)
+	if res.Kept != 1 || res.Reset != 0 {
+		t.Errorf("Adopt = %+v, want l2 kept, nothing reset", res)
+	}
+	if th := state(t, s, "long"); th.State != Done || th.EventsDone != 2 {
+		t.Errorf("long = %+v, want done with 2 events", th)
+	}
+}
+
 // TestAdoptLeavesThreadsOfOtherTickets: a thread in flight on ticket 5 is
 // not judged from ticket 6, which does not hold its key.
 func TestAdoptLeavesThreadsOfOtherTickets(t *testing.T) {
@@ -130,7 +151,7 @@ func TestAdoptLeavesThreadsOfOtherTickets(t *testing.T) {
 	s := newStore(t)
 	ok(t, s.Register(ctx, Thread{Key: "moved", TicketID: 5}, msgs("m1")))
 	ok(t, s.MarkInFlight(ctx, "moved", KindImport, []string{"m1"}))
-	res, err := s.Adopt(ctx, 6, []AdoptThread{adoptReg("moved", 6, "m1")}, map[string]string{})
+	res, err := s.Adopt(ctx, 6, []AdoptThread{adoptReg("moved", 6, "m1")}, map[string]string{}, nil)
 	ok(t, err)
 	if len(res.Elsewhere) != 1 || res.Elsewhere[0] != "moved" {
 		t.Errorf("Adopt = %+v, want moved left alone", res)

@@ -180,6 +180,7 @@ type AdoptCounts struct {
 	Threads   int      `json:"threads"`  // threads whose checkpoint row changed
 	Imported  int      `json:"imported"` // messages now recorded as imported
 	Reset     int      `json:"reset"`    // messages recorded as imported that the ticket lacks: pending again
+	Kept      int      `json:"kept"`     // recorded as imported in a side conversation on the ticket that did not list them: left imported
 	Elsewhere []string `json:"elsewhere,omitempty"`
 }
 
@@ -187,6 +188,7 @@ func (a *AdoptCounts) add(o AdoptCounts) {
 	a.Threads += o.Threads
 	a.Imported += o.Imported
 	a.Reset += o.Reset
+	a.Kept += o.Kept
 	a.Elsewhere = append(a.Elsewhere, o.Elsewhere...)
 }
 
@@ -558,11 +560,11 @@ func (v *verifier) ticket(ctx context.Context, id int64) (*TicketReport, error) 
 		if !v.opts.Adopt {
 			break
 		}
-		res, err := v.opts.Checkpoint.Adopt(context.WithoutCancel(ctx), id, cmp.adoption(), cmp.present())
+		res, err := v.opts.Checkpoint.Adopt(context.WithoutCancel(ctx), id, cmp.adoption(), cmp.present(), cmp.ids())
 		if err != nil {
 			return nil, fmt.Errorf("%w: adopt ticket %d: %w", ErrFatal, id, err)
 		}
-		tr.Adopted = &AdoptCounts{Threads: res.Threads, Imported: res.Imported, Reset: res.Reset, Elsewhere: res.Elsewhere}
+		tr.Adopted = &AdoptCounts{Threads: res.Threads, Imported: res.Imported, Reset: res.Reset, Kept: res.Kept, Elsewhere: res.Elsewhere}
 	}
 	if tr.Status == TicketOK && (tr.Threads.bad() || tr.Messages.bad()) {
 		tr.Status = TicketProblems
@@ -898,6 +900,15 @@ func (c *ticketCompare) adoption() []checkpoint.AdoptThread {
 			reg.Thread.State, reg.Thread.Rule, reg.Thread.Reason = checkpoint.Rejected, p.Rule, p.Reason
 		}
 		out = append(out, checkpoint.AdoptThread{Registration: reg, SideConversationID: c.chosen(p)})
+	}
+	return out
+}
+
+// ids are the ticket's side conversations.
+func (c *ticketCompare) ids() []string {
+	out := make([]string, len(c.scs))
+	for i, sc := range c.scs {
+		out[i] = sc.ID
 	}
 	return out
 }

@@ -54,8 +54,9 @@ backfill) counts as joined, not missing.
 With --adopt, what each ticket holds is recorded in the checkpoint (created
 if missing; the run lock is taken as import takes it), one transaction per
 ticket: every key found is imported with its side conversation id, messages
-the checkpoint believed imported but the ticket lacks are handed back to
-import, in-flight and failed threads the ticket holds are settled. The next
+the checkpoint believed imported in a side conversation the ticket does not
+hold are handed back to import, in-flight and failed threads the ticket
+holds are settled. The next
 import sends only what is missing. Use it to rebuild a lost, stale or copied
 checkpoint; it is safe to interrupt and to run again.
 
@@ -344,6 +345,9 @@ func writeVerifySummary(w io.Writer, r *pipeline.VerifyReport) {
 	if a := r.Adopted; a != nil {
 		fmt.Fprintf(w, "adopted:   %d threads recorded in the checkpoint, %d messages marked imported, %d handed back to import (the checkpoint had them, Zendesk does not)",
 			a.Threads, a.Imported, a.Reset)
+		if a.Kept > 0 {
+			fmt.Fprintf(w, "; %d kept as imported (their side conversation is on the ticket, the listing did not show them)", a.Kept)
+		}
 		if len(a.Elsewhere) > 0 {
 			fmt.Fprintf(w, "; %d left alone (the checkpoint has them on another ticket)", len(a.Elsewhere))
 		}
