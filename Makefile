@@ -19,7 +19,8 @@ build:
 test:
 	$(GO) test -race -count=1 -timeout 30m ./...
 
-## demo: import the bundled sample archive into a local fake Zendesk.
+## demo: check, import the bundled sample archive into a local fake Zendesk,
+## then verify it is all there exactly once.
 demo: build
 	@bash scripts/demo.sh $(DEMO_ADDR)
 

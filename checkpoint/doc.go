@@ -111,6 +111,19 @@
 // record MarkMessagesImported (they landed) or MarkNotSent (they did not)
 // before sending again.
 //
+// # Adopting what Zendesk holds
+//
+// Adopt (threadlift verify --adopt) records what one ticket holds, read
+// back from Zendesk, in one transaction: every message found is imported
+// with the side conversation holding it, every message the checkpoint
+// believed imported but the ticket lacks is pending again, threads take
+// the side conversation that carries their key, and open attempts are
+// reconciled. It writes the truth rather than following the transitions
+// above: it is how a lost, stale or copied checkpoint is rebuilt.
+//
+// ProbePath checks, writing nothing, that a run could use a path (its
+// folder writable, the lock free): for threadlift check.
+//
 // # Schema (PRAGMA user_version = 3, application_id = 0x544c4654 "TLFT")
 //
 // For operators with sqlite3; every time is UTC text. schema.go lists

@@ -16,4 +16,12 @@
 // recorded. A source file that changed since the scan fails its threads
 // (source-changed) instead of feeding them garbage. --limit counts threads
 // that sent a request.
+//
+// Verify reads the sources the same way, then reads back every side
+// conversation of every ticket the plan puts threads on (one ticket at a
+// time per worker, in ticket order, paced by the client like import) and
+// compares keys: present exactly once, missing (and why), duplicated,
+// unexpected. With Adopt it records what each ticket holds into the
+// checkpoint (checkpoint.Store.Adopt), so that the next import sends only
+// what is missing.
 package pipeline

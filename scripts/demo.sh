@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
-# make demo: start the bundled fake Zendesk on loopback, import the sample
-# archive into it twice (the second run finds everything done), then show
-# status and failures. Credentials are the fake's own; nothing leaves
-# this machine.
+# make demo: start the bundled fake Zendesk on loopback, check the setup
+# against it, import the sample archive into it twice (the second run finds
+# everything done), show status and failures, then read everything back
+# with verify. Credentials are the fake's own; nothing leaves this machine.
 set -u
 addr=${1:-127.0.0.1:8089}
 cd "$(dirname "$0")/.."
@@ -20,6 +20,9 @@ done
 export THREADLIFT_DEMO_TOKEN=demo-token
 tl() { bin/threadlift "$@" -c configs/demo.yaml --no-progress --log-format console --log-level warn; }
 
+echo "== threadlift check (preflight: writes nothing)"
+tl check
+echo
 echo "== threadlift validate"
 tl validate --report .demo/report
 echo
@@ -36,6 +39,9 @@ tl status
 echo
 echo "== threadlift failures"
 tl failures
+echo
+echo "== threadlift verify (reads every ticket back from the fake Zendesk)"
+tl verify
 echo
 echo "Summary JSON: .demo/summary.json; report: .demo/report/report.json; checkpoint: .demo/threadlift.db"
 exit 0

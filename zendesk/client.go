@@ -38,9 +38,13 @@ const (
 	KindUpload       = "upload"
 	KindTicket       = "ticket"
 	KindTicketSearch = "ticket_search"
+	// Read-only endpoints of verify and check (users.go, tickets.go).
+	KindUser           = "user"
+	KindTicketShowMany = "ticket_show_many"
 )
 
-var allKinds = []string{KindImport, KindEventsImport, KindList, KindShow, KindUpload, KindTicket, KindTicketSearch}
+var allKinds = []string{KindImport, KindEventsImport, KindList, KindShow, KindUpload, KindTicket, KindTicketSearch,
+	KindUser, KindTicketShowMany}
 
 // Options configures a Client. The zero value of every field but BaseURL
 // and the credentials means a default.
@@ -137,6 +141,7 @@ type Client struct {
 	log           zerolog.Logger
 	userAgent     string
 	stats         counters
+	rateSeen      rateHeaders // the latest X-Rate-Limit (ratelimit.go)
 }
 
 // New checks opts and returns a Client.
@@ -431,6 +436,7 @@ func (c *Client) sendWith(ctx context.Context, cl call, out any, auth string) er
 	}
 	defer resp.Body.Close()
 	c.stats.response(resp.StatusCode)
+	c.rateSeen.note(resp.Header, c.now())
 	requestID := resp.Header.Get("X-Zendesk-Request-Id")
 	apiWarn := c.redact(resp.Header.Get("X-Zendesk-API-Warn"))
 	if apiWarn != "" {

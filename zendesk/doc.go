@@ -28,5 +28,9 @@
 // secret or the Authorization header; response text that echoes them is
 // redacted.
 //
+// Read-only calls for verify and check: ListSideConversations (every
+// page), Me (GET /api/v2/users/me), ShowManyTickets, and RateLimit, the
+// account's limit as the latest response's X-Rate-Limit announced it.
+//
 // It knows nothing of archives, threads or checkpoints.
 package zendesk

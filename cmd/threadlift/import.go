@@ -44,6 +44,9 @@ zendesk.oauth_token_env for an OAuth bearer token.
 --limit N stops once N threads have sent at least one request: threads
 that are rejected, already imported or another shard's do not count, so
 that an archive whose first threads are invalid still makes progress.
+Threads are taken in archive order, but with several workers the N that
+reach the network first are the ones sent (use pipeline.workers: 1 or
+THREADLIFT_WORKERS=1 for exactly the first N).
 
 The checkpoint records the Zendesk account it is used with (zendesk.url)
 and is refused for another one (exit 3): skipping its done threads there

@@ -26,6 +26,12 @@ type progress struct {
 	bar      *mpb.Bar
 	stop     chan struct{}
 	wg       sync.WaitGroup
+
+	// The second phase of verify: tickets read back (TicketsDone).
+	tickets     atomic.Int64
+	ticketsDone atomic.Int64
+	ticketStart atomic.Int64 // unix nanoseconds
+	ticketBar   *mpb.Bar
 }
 
 func newProgress(g *globalOptions, log zerolog.Logger, what string) *progress {
@@ -59,6 +65,16 @@ func newProgress(g *globalOptions, log zerolog.Logger, what string) *progress {
 }
 
 func (pr *progress) logLine() {
+	if t := pr.tickets.Load(); t > 0 {
+		d := pr.ticketsDone.Load()
+		ev := pr.log.Info().Str("phase", pr.what).Int64("tickets_done", d).Int64("tickets_total", t)
+		if el := time.Since(time.Unix(0, pr.ticketStart.Load())).Seconds(); d > 0 && el > 0 {
+			rate := float64(d) / el
+			ev = ev.Float64("tickets_per_second", rate).Str("eta", time.Duration(float64(t-d)/rate*float64(time.Second)).Round(time.Second).String())
+		}
+		ev.Msg("progress")
+		return
+	}
 	el := time.Since(pr.start).Seconds()
 	ev := pr.log.Info().Str("phase", pr.what).Int64("bytes_read", pr.bytes.Load()).
 		Int64("threads_done", pr.done.Load()).Int64("threads_total", pr.total.Load())
@@ -100,6 +116,35 @@ func (pr *progress) ThreadDone() {
 	}
 }
 
+// Tickets starts verify's second phase: total tickets to read back.
+func (pr *progress) Tickets(total int) {
+	pr.ticketStart.Store(time.Now().UnixNano())
+	pr.tickets.Store(int64(total))
+	if pr.p == nil {
+		return
+	}
+	pr.mu.Lock()
+	if pr.bar != nil {
+		pr.bar.SetTotal(-1, true)
+	}
+	pr.ticketBar = pr.p.AddBar(int64(total),
+		mpb.PrependDecorators(decor.Name("read back  "), decor.CountersNoUnit("%d / %d tickets")),
+		mpb.AppendDecorators(decor.Percentage(), decor.Name(" "), decor.EwmaETA(decor.ET_STYLE_GO, 30)),
+	)
+	pr.mu.Unlock()
+}
+
+// TicketDone counts a ticket read back.
+func (pr *progress) TicketDone() {
+	pr.ticketsDone.Add(1)
+	pr.mu.Lock()
+	bar := pr.ticketBar
+	pr.mu.Unlock()
+	if bar != nil {
+		bar.EwmaIncrement(time.Second)
+	}
+}
+
 // Close stops the display; it is safe to call once.
 func (pr *progress) Close() {
 	close(pr.stop)
@@ -108,6 +153,9 @@ func (pr *progress) Close() {
 		pr.mu.Lock()
 		if pr.bar != nil {
 			pr.bar.Abort(false)
+		}
+		if pr.ticketBar != nil {
+			pr.ticketBar.Abort(false)
 		}
 		pr.mu.Unlock()
 		pr.bytesBar.Abort(false)

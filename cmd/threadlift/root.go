@@ -62,8 +62,11 @@ Memory: about 225 bytes per message of the archive plus a small working set
 (a 1 GB mbox of 125,000 messages validates in about 55 MiB). threadlift keeps
 the Go GC's target close to the live heap; set GOMEMLIMIT to choose the limit
 yourself.`,
-		Example: `  threadlift validate -c threadlift.yaml --report out/
+		Example: `  threadlift init --write                                  # a commented threadlift.yaml to edit
+  ZENDESK_API_TOKEN=... threadlift check -c threadlift.yaml # preflight: credentials, role, add-on, limits
+  threadlift validate -c threadlift.yaml --report out/
   ZENDESK_API_TOKEN=... threadlift import -c threadlift.yaml --summary run.json
+  ZENDESK_API_TOKEN=... threadlift verify -c threadlift.yaml # read it all back: exactly once?
   threadlift status -c threadlift.yaml
   threadlift failures -c threadlift.yaml --json`,
 		SilenceUsage:  true,
@@ -87,6 +90,9 @@ yourself.`,
 		newValidateCommand(g),
 		newImportCommand(g),
 		status, failures, retry,
+		newVerifyCommand(g),
+		newCheckCommand(g),
+		newInitCommand(g),
 		newVersionCommand(g),
 	)
 	for _, c := range []*cobra.Command{status, failures, retry} {

@@ -3,6 +3,10 @@
 //
 //	zendesk-fake --addr 127.0.0.1:0 --print-url --email me@example.com --token-env FAKE_TOKEN --dump out.json
 //
+// With --load FILE it starts from a state in the --dump format (plant
+// duplicates or foreign side conversations there); --role, --no-side-conversations
+// and --rate-limit-header shape what 'threadlift check' finds.
+//
 // With --oauth-token-env, --oauth-refresh-token-env, --oauth-client-id and
 // --oauth-client-secret-env it also accepts a Bearer token and renews it at
 // POST /oauth/tokens (grant_type=refresh_token). Secrets are only ever read
@@ -13,6 +17,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -66,6 +71,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		conflicts   = fl.Bool("conflict-on-concurrent-writes", false, "answer 409 to a write on a ticket with a write in flight")
 		verbose     = fl.Bool("verbose", false, "log every request to stderr")
 		cpuProfile  = fl.String("cpuprofile", "", "write a pprof CPU profile to this file until stopped (for performance work)")
+		role        = fl.String("role", "admin", "role GET /api/v2/users/me gives the user: admin, agent or end-user")
+		noSC        = fl.Bool("no-side-conversations", false, "answer 403 to every side-conversation endpoint, as an account without the add-on")
+		rateHeader  = fl.Int("rate-limit-header", 0, "X-Rate-Limit to announce when --rate-limit is 0 (default 700)")
+		load        = fl.String("load", "", "start with the tickets and side conversations of this JSON file (the --dump format: {\"tickets\":[...]}), e.g. to plant duplicates or foreign side conversations")
 		fs          zendesktest.Faults
 	)
 	fl.Float64Var(&fs.P500, "fault-500", 0, "probability of a 500")
@@ -108,6 +117,15 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		MaxAttachmentBytes:         *maxAttach,
 		ConflictOnConcurrentWrites: *conflicts,
 		Logger:                     log,
+		Role:                       *role,
+		NoSideConversations:        *noSC,
+		RateLimitHeader:            *rateHeader,
+	}
+	switch *role {
+	case "admin", "agent", "end-user":
+	default:
+		fmt.Fprintf(stderr, "zendesk-fake: --role %q: want admin, agent or end-user\n", *role)
+		return 2
 	}
 	if *tokenEnv != "" {
 		cfg.Token = os.Getenv(*tokenEnv)
@@ -168,6 +186,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 
 	fake := zendesktest.New(cfg)
 	fake.SetFaults(fs)
+	if *load != "" {
+		if err := loadDump(*load, fake); err != nil {
+			fmt.Fprintf(stderr, "zendesk-fake: --load: %v\n", err)
+			return 2
+		}
+	}
 	ln, err := net.Listen("tcp", *addr)
 	if err != nil {
 		fmt.Fprintf(stderr, "zendesk-fake: %v\n", err)
@@ -215,6 +239,24 @@ func loopbackAddr(addr string) bool {
 	}
 	ip := net.ParseIP(host)
 	return ip != nil && ip.IsLoopback()
+}
+
+// loadDump reads a --dump file (or one written by hand in its format) into
+// the fake.
+func loadDump(path string, fake *zendesktest.Fake) error {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return err
+	}
+	var d struct {
+		Tickets []zendesktest.TicketDump `json:"tickets"`
+	}
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&d); err != nil {
+		return fmt.Errorf("%s: %w", path, err)
+	}
+	return fake.Load(d.Tickets)
 }
 
 // writeDump writes {"tickets":[...]} atomically: temp file, sync, rename.

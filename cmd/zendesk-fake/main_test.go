@@ -178,3 +178,63 @@ func (l *lockedBuilder) String() string {
 	defer l.mu.Unlock()
 	return l.b.String()
 }
+
+// startFake runs the fake with args on a free port and returns its URL;
+// it stops with the test.
+func startFake(t *testing.T, args ...string) string {
+	t.Helper()
+	ctx, cancel := context.WithCancel(t.Context())
+	pr, pw := io.Pipe()
+	var stderr strings.Builder
+	done := make(chan int, 1)
+	go func() {
+		done <- run(ctx, append([]string{"--addr", "127.0.0.1:0", "--print-url"}, args...), pw, &stderr)
+		pw.Close()
+	}()
+	t.Cleanup(func() {
+		cancel()
+		<-done
+	})
+	line, err := bufio.NewReader(pr).ReadString('\n')
+	if err != nil {
+		t.Fatalf("reading the URL: %v (stderr: %s)", err, stderr.String())
+	}
+	go io.Copy(io.Discard, pr)
+	return strings.TrimSpace(line)
+}
+
+// TestLoadPlantsAndAccountFlags: --load starts from a hand-written state
+// (a duplicate and a side conversation without keys); --role,
+// --rate-limit-header and --no-side-conversations shape what check sees.
+func TestLoadPlantsAndAccountFlags(t *testing.T) {
+	state := filepath.Join(t.TempDir(), "state.json")
+	os.WriteFile(state, []byte(`{"tickets":[{"id":5,"side_conversations":[
+	  {"id":"a","subject":"s","external_ids":{"threadlift_thread_key":"t1"},"events":[{"message":{"external_ids":{"threadlift_message_key":"m1"}}}]},
+	  {"id":"b","subject":"s","external_ids":{"threadlift_thread_key":"t1"},"events":[{"message":{"external_ids":{"threadlift_message_key":"m1"}}}]},
+	  {"id":"c","subject":"made in the UI","events":[]}]}]}`), 0o644)
+	url := startFake(t, "--load", state, "--role", "agent", "--rate-limit-header", "200")
+	c, err := zendesk.New(zendesk.Options{BaseURL: url, Email: "me@example.com", Token: "any"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	scs, evs, err := c.ListSideConversations(t.Context(), 5)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(scs) != 3 || len(evs) != 2 || evs[1].SideConversationID != "b" {
+		t.Errorf("loaded %d side conversations, %d events (%+v); want 3, 2", len(scs), len(evs), evs)
+	}
+	u, err := c.Me(t.Context())
+	if err != nil || u.Role != "agent" {
+		t.Errorf("Me = %+v, %v; want role agent", u, err)
+	}
+	if rl := c.RateLimit(); rl.Limit != 200 {
+		t.Errorf("X-Rate-Limit = %d, want 200", rl.Limit)
+	}
+
+	url = startFake(t, "--no-side-conversations")
+	c, _ = zendesk.New(zendesk.Options{BaseURL: url, Email: "me@example.com", Token: "any"})
+	if _, _, err := c.ListSideConversations(t.Context(), 5); !zendesk.IsStatus(err, 403) {
+		t.Errorf("--no-side-conversations: list = %v, want 403", err)
+	}
+}

@@ -13,4 +13,13 @@
 // ExpireOAuthToken makes the current access token fail. Its state can be
 // inspected: SideConversations, TicketIDs, RequestCount, Requests,
 // Attachment, Dump, OAuthRefreshes, OAuthTokens.
+//
+// For what reads an account back (threadlift verify and check) it also
+// serves GET /api/v2/users/me (the user of the credentials, role
+// Config.Role) and GET /api/v2/tickets/show_many, announces
+// Config.RateLimitHeader in X-Rate-Limit, answers 403 to every
+// side-conversation endpoint as an account without the add-on
+// (Config.NoSideConversations, SetSideConversations), and lets a test
+// plant what an account may hold: Plant (any keys, or none),
+// CopySideConversation (a duplicate), AddEvent, and Load (a Dump).
 package zendesktest

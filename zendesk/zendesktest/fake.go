@@ -72,6 +72,20 @@ type Config struct {
 	// attachments endpoint accepts ("image/png", or "image/*"); others get
 	// a 422.
 	AllowedAttachmentTypes []string
+
+	// Read-only endpoints of verify and check (account.go).
+
+	// Role is the role GET /api/v2/users/me gives the authenticated user:
+	// "admin" (default), "agent" or "end-user".
+	Role string
+	// NoSideConversations answers 403 to every side-conversation endpoint,
+	// as an account without the side-conversations add-on does
+	// (SetSideConversations changes it at run time).
+	NoSideConversations bool
+	// RateLimitHeader is the X-Rate-Limit announced while
+	// RequestsPerMinute is 0 (nothing enforced); default 700. With
+	// RequestsPerMinute set, that is announced.
+	RateLimitHeader int
 }
 
 // Conversation is a stored side conversation with its events in stored order.
@@ -134,6 +148,7 @@ type Fake struct {
 	refreshTok  string // current OAuth refresh token
 	refreshes   int    // successful refreshes
 	hugeSent    atomic.Int64
+	noSC        bool // Config.NoSideConversations, or SetSideConversations(false)
 }
 
 // New returns a Fake configured by cfg.
@@ -150,6 +165,7 @@ func New(cfg Config) *Fake {
 		rng:         rand.New(rand.NewSource(cfg.Seed)),
 		access:      cfg.OAuthToken,
 		refreshTok:  cfg.OAuthRefreshToken,
+		noSC:        cfg.NoSideConversations,
 	}
 	if f.now == nil {
 		f.now = time.Now
@@ -348,6 +364,7 @@ func (f *Fake) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	f.log = append(f.log, Request{Time: now, Method: r.Method, Path: r.URL.Path, Kind: kind, RequestID: reqID})
 	hook := f.hook
 	fs := f.faults
+	noSC := f.noSC
 	f.mu.Unlock()
 
 	h := w.Header()
@@ -379,6 +396,10 @@ func (f *Fake) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.Set("Content-Type", "text/plain; charset=utf-8")
 		w.WriteHeader(http.StatusTooManyRequests)
 		fmt.Fprintf(w, "Too Many Requests: rate limit of %d requests per minute exceeded\n", limit)
+		return
+	}
+	if noSC && sideConversationKinds[kind] {
+		forbidden(w)
 		return
 	}
 
@@ -522,6 +543,9 @@ func (f *Fake) rateLocked(now time.Time) (limit, remaining int, limited bool, re
 	limit = f.cfg.RequestsPerMinute
 	if limit <= 0 {
 		limit = 700 // unlimited: report a plausible ceiling, never enforce
+		if f.cfg.RateLimitHeader > 0 {
+			limit = f.cfg.RateLimitHeader
+		}
 		return limit, max(0, limit-f.winCount), false, reset
 	}
 	return limit, max(0, limit-f.winCount), f.winCount > limit, reset

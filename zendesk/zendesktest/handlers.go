@@ -34,12 +34,15 @@ const (
 	patUpload       = "POST /api/v2/tickets/side_conversations/attachments"
 	patTicket       = "GET /api/v2/tickets/{ticket_id}"
 	patTickets      = "GET /api/v2/tickets"
+	patShowMany     = "GET /api/v2/tickets/show_many"
+	patMe           = "GET /api/v2/users/me"
 )
 
 var patternKinds = map[string]string{
 	patList: "list", patCreate: "create", patImport: "import", patShow: "show", patUpdate: "update",
 	patReply: "reply", patEventsImport: "events_import", patEvents: "events", patUpload: "upload",
 	patTicket: "ticket", patTickets: "ticket_search",
+	patShowMany: "ticket_show_many", patMe: "user",
 }
 
 func (f *Fake) routes() {
@@ -55,6 +58,8 @@ func (f *Fake) routes() {
 	m.HandleFunc(patUpload, f.handleUpload)
 	m.HandleFunc(patTicket, f.handleTicket)
 	m.HandleFunc(patTickets, f.handleTickets)
+	m.HandleFunc(patShowMany, f.handleShowMany)
+	m.HandleFunc(patMe, f.handleMe)
 	m.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusNotFound, map[string]any{"error": "InvalidEndpoint", "description": "Not found"})
 	})
