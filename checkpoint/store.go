@@ -358,7 +358,7 @@ func (s *Store) quickCheck(ctx context.Context, db *sql.DB) error {
 		return s.wrapUnusable("check", err)
 	}
 	if len(problems) > 0 {
-		return fmt.Errorf("%w: check %s: corrupt: %s", ErrUnusable, s.path, strings.Join(problems, "; "))
+		return fmt.Errorf("%w: check %s: corrupt: %s%s", ErrUnusable, s.path, strings.Join(problems, "; "), tornHint)
 	}
 	return nil
 }
@@ -446,8 +446,17 @@ func (s *Store) wrapUnusable(op string, err error) error {
 	if errors.Is(err, fs.ErrPermission) {
 		return fmt.Errorf("checkpoint: %s %s: %w", op, s.path, err)
 	}
+	if errors.As(err, &se) && se.Code()&0xff == sqliteCorrupt {
+		return fmt.Errorf("%w: %s %s: %w%s", ErrUnusable, op, s.path, err, tornHint)
+	}
 	return fmt.Errorf("%w: %s %s: %w", ErrUnusable, op, s.path, err)
 }
+
+// tornHint ends the error for a corrupt checkpoint: the likely cause, and
+// what to do. Nothing is sent from a file that cannot be read.
+const tornHint = " (a copy of the .db taken without its -wal while a run was writing, or after it was killed, can be torn like this: " +
+	"copy the .db and its -wal together, or the .db alone after a clean end; or move this file away and rebuild it with 'threadlift verify --adopt')"
+
 
 // SQLite primary result codes used here.
 const (

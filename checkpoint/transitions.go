@@ -649,6 +649,22 @@ func (s *Store) MarkNotSent(ctx context.Context, key string) error {
 	})
 }
 
+// MarkAnswered records the HTTP status of an answer to the thread's open
+// attempt whose outcome it leaves unknown (a 500, 502 or 503): the
+// attempt stays open, to be looked up on the ticket, but a later run then
+// knows Zendesk had finished with the request and need not give it time
+// to land first. A thread with no open attempt is left alone.
+func (s *Store) MarkAnswered(ctx context.Context, key string, status int) error {
+	return s.tx(ctx, fmt.Sprintf("record the answer to thread %q's request", key), func(ctx context.Context, tx *wtx) error {
+		r, err := s.getThread(ctx, tx, key)
+		if err != nil {
+			return err
+		}
+		_, err = tx.ExecContext(ctx, `UPDATE attempts SET http_status = ? WHERE thread_id = ? AND outcome = ''`, status, r.id)
+		return err
+	})
+}
+
 // MarkDone marks a created thread done (every event imported).
 func (s *Store) MarkDone(ctx context.Context, key string) error {
 	return s.tx(ctx, fmt.Sprintf("mark thread %q done", key), func(ctx context.Context, tx *wtx) error {

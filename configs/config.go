@@ -78,6 +78,14 @@ const (
 	// so a genuine wait can reach 10 minutes.
 	DefaultMaxRetryAfter = Duration(15 * time.Minute)
 
+	// DefaultSettle is zendesk.settle: how long a write that got no answer
+	// (a timeout, a connection lost after sending, a 504, a run that died
+	// with it in flight) is given to land before its ticket is looked up.
+	// Zendesk may carry a request out after the client stopped waiting; a
+	// lookup made at once would miss it and send it again. Seconds cover
+	// a queued request; each such write costs its worker this wait.
+	DefaultSettle = Duration(10 * time.Second)
+
 	// Ceilings: a value above one is a config error naming the key. They
 	// catch typos (an extra zero, a unit) before they cost memory or hang
 	// a run.
@@ -101,6 +109,8 @@ const (
 	MaxTimeout = Duration(time.Hour)
 	// MaxRetryAfterLimit bounds zendesk.max_retry_after.
 	MaxRetryAfterLimit = Duration(24 * time.Hour)
+	// MaxSettle bounds zendesk.settle.
+	MaxSettle = Duration(10 * time.Minute)
 	// MaxMessageBytesLimit bounds mapping.max_message_bytes: a message is
 	// held in memory while its thread is mapped and posted, by each worker.
 	MaxMessageBytesLimit = ByteSize(1 << 30)
@@ -168,6 +178,10 @@ type Zendesk struct {
 	// one stops the run cleanly, saying when to run it again. An extension
 	// to contract §2.
 	MaxRetryAfter Duration `yaml:"max_retry_after"`
+	// Settle is how long a write that got no answer is given to land
+	// before its ticket is looked up (DefaultSettle). An extension to
+	// contract §2.
+	Settle Duration `yaml:"settle"`
 }
 
 // Source is one entry of sources:.
@@ -254,6 +268,7 @@ func Defaults() *Config {
 			WriteRequestsPer10Minutes: DefaultWriteRequestsPer10Minutes,
 			Timeout:                   DefaultTimeout,
 			MaxRetryAfter:             DefaultMaxRetryAfter,
+			Settle:                    DefaultSettle,
 		},
 		Mapping: Mapping{
 			State:               DefaultState,

@@ -44,6 +44,7 @@ func TestLoadDefaults(t *testing.T) {
 			WriteRequestsPer10Minutes: 300,
 			Timeout:                   Duration(30 * time.Second),
 			MaxRetryAfter:             Duration(15 * time.Minute),
+			Settle:                    Duration(10 * time.Second),
 		},
 		Mapping: Mapping{
 			State:               "closed",

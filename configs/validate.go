@@ -55,6 +55,9 @@ func (c *Config) validate(set map[string]int) []*Error {
 	if z.MaxRetryAfter < Duration(time.Second) || z.MaxRetryAfter > MaxRetryAfterLimit {
 		fail("zendesk.max_retry_after", "must be between 1s and %s, got %s", MaxRetryAfterLimit, z.MaxRetryAfter)
 	}
+	if z.Settle < 0 || z.Settle > MaxSettle {
+		fail("zendesk.settle", "must be between 0s and %s, got %s", MaxSettle, z.Settle)
+	}
 
 	for i := range c.Sources {
 		src := &c.Sources[i]

@@ -14,6 +14,10 @@ import (
 	"github.com/threadlift/threadlift/zendesk"
 )
 
+// DefaultSettle is Options.Settle's default: how long a write that got no
+// answer is given to land before its ticket is looked up.
+const DefaultSettle = 10 * time.Second
+
 // ErrInterrupted is returned when a run stopped early because its context
 // was cancelled (SIGINT/SIGTERM). The checkpoint is consistent; the next
 // import resumes.
@@ -81,6 +85,13 @@ type Options struct {
 	// StopTimeout is how long in-flight requests may go on after the run
 	// is told to stop (contract §6: the request timeout).
 	StopTimeout time.Duration
+	// Settle is how long a write that got no answer — the client's timeout,
+	// the connection lost after it was sent, a 504, or a run that died with
+	// it in flight — is given to land before its ticket is looked up: Zendesk
+	// may carry out a request after the client stopped waiting for it, and
+	// a lookup made before would find nothing and send it again. Default
+	// DefaultSettle; negative: no wait.
+	Settle time.Duration
 	// ReuseUploadsFor is how long an attachment upload recorded in the
 	// checkpoint is re-used by a resume; default 30m.
 	ReuseUploadsFor time.Duration
@@ -120,6 +131,12 @@ func (o *Options) defaults() {
 	}
 	if o.StopTimeout <= 0 {
 		o.StopTimeout = 30 * time.Second
+	}
+	switch {
+	case o.Settle == 0:
+		o.Settle = DefaultSettle
+	case o.Settle < 0:
+		o.Settle = 0
 	}
 	if o.ReuseUploadsFor <= 0 {
 		o.ReuseUploadsFor = 30 * time.Minute

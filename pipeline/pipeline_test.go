@@ -161,6 +161,7 @@ func TestImportReconcilesUnknownOutcomes(t *testing.T) {
 	path := corpus(t, "ponymail-unit-tests/maven-dev-2017-12-mboxvm.mbox")
 	opts := testOptions(path, mapping.TicketRules{DefaultTicketID: 9})
 	opts.MaxAttempts = 20
+	opts.Settle = 10 * time.Millisecond // no write lands late here
 	rep, err := Validate(context.Background(), opts)
 	if err != nil {
 		t.Fatal(err)

@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/threadlift/threadlift/checkpoint"
 	"github.com/threadlift/threadlift/mapping"
@@ -43,9 +45,10 @@ type posting struct {
 	key  string // the thread's key
 	hash string // checkpoint.KeysHash of its message keys
 
-	mustList   bool // a request's outcome is unknown: list the ticket before going on
-	listed     bool // the ticket was listed for this thread
-	registered bool // the thread's messages are registered in the row written to
+	mustList   bool      // a request's outcome is unknown: list the ticket before going on
+	settle     time.Time // a request got no answer: list the ticket no sooner than this (Options.Settle)
+	listed     bool      // the ticket was listed for this thread
+	registered bool      // the thread's messages are registered in the row written to
 	warned     bool
 	reserved   bool // a --limit slot is taken
 	sent       bool // a request was sent for this thread
@@ -209,6 +212,12 @@ func (p *posting) look(ctx context.Context, probe bool, own *checkpoint.Part, pa
 	if err := p.w.flush(ctx); err != nil {
 		return true, err
 	}
+	if err := p.awaitSettle(ctx, own, parts); err != nil {
+		if ctx.Err() != nil {
+			return true, nil // stopping: the thread stays as it is
+		}
+		return true, err
+	}
 	convs, err := im.list(ctx, p.ticket)
 	if err != nil {
 		if probe {
@@ -238,6 +247,64 @@ func (p *posting) look(ctx context.Context, probe bool, own *checkpoint.Part, pa
 	}
 	p.mustList, p.listed = false, true
 	return false, nil
+}
+
+// awaitSettle waits, before the ticket is listed, until every write of
+// the thread's rows that got no answer had Options.Settle to land: one of
+// this run (p.settle), or the last request of a part left unresolved by a
+// run that died with it in flight (Settle after it was sent). A lookup
+// made sooner could miss a write Zendesk was still carrying out, and send
+// it again. The ticket stays locked meanwhile; it returns ctx's error
+// when the run stops.
+func (p *posting) awaitSettle(ctx context.Context, own *checkpoint.Part, parts []checkpoint.Part) error {
+	im := p.im
+	until := p.settle
+	if !p.sent {
+		rows := parts
+		if own != nil {
+			rows = append([]checkpoint.Part{*own}, parts...)
+		}
+		for _, r := range rows {
+			if !r.Unresolved {
+				continue
+			}
+			a, found, err := im.store.LastAttempt(ctx, r.Key)
+			if err != nil {
+				return p.fatal(err)
+			}
+			if a.HTTPStatus != 0 && a.HTTPStatus != http.StatusGatewayTimeout {
+				continue // answered: Zendesk was done with it (MarkAnswered)
+			}
+			if t := a.StartedAt.Add(im.opts.Settle); found && t.After(until) {
+				until = t
+			}
+		}
+	}
+	wait := until.Sub(im.opts.Now())
+	if wait <= 0 {
+		return nil
+	}
+	im.opts.Logger.Debug().Str("thread_key", p.key).Int64("ticket_id", p.ticket).Dur("wait", wait).
+		Msg("a write got no answer: giving it time to land before looking the ticket up")
+	if err := sleep(ctx, wait); err != nil {
+		return err
+	}
+	p.settle = time.Time{}
+	return nil
+}
+
+// answerStatus is the HTTP status of an answer that leaves a write's
+// outcome unknown (see MarkAnswered).
+func answerStatus(err error) int {
+	var ae *zendesk.APIError
+	if errors.As(err, &ae) {
+		return ae.Status
+	}
+	var re *zendesk.RequestError
+	if errors.As(err, &re) {
+		return re.Status
+	}
+	return 0
 }
 
 // failLookup fails the thread after the listing of its ticket failed.
@@ -504,6 +571,13 @@ func (p *posting) send(ctx context.Context, into, scID string, pending []mapping
 			}
 		}
 		if zendesk.OutcomeUnknown(err) {
+			if zendesk.AnswerPending(err) {
+				p.settle = im.opts.Now().Add(im.opts.Settle)
+			} else if err := im.store.MarkAnswered(ctx, into, answerStatus(err)); err != nil {
+				// Should the run stop before the lookup, the next one need
+				// not wait for this request: Zendesk answered it.
+				return p.fatal(err)
+			}
 			p.mustList = true
 			return errLookAgain
 		}

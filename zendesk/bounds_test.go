@@ -133,8 +133,9 @@ func TestMisconfiguredAccount(t *testing.T) {
 			if !ok || !strings.Contains(hint, want) || !strings.Contains(hint, "zendesk.url") || !strings.Contains(err.Error(), want) {
 				t.Errorf("Import redirected: err %v, Misconfigured %v %q; want the Location %s and zendesk.url", err, ok, hint, want)
 			}
-			if retry, _ := zendesk.Retryable(err); retry || !zendesk.OutcomeUnknown(err) {
-				t.Errorf("redirected write: Retryable %v, OutcomeUnknown %v; want false, true", retry, zendesk.OutcomeUnknown(err))
+			// 301 and 307 say the write belongs elsewhere: not carried out.
+			if retry, _ := zendesk.Retryable(err); retry || zendesk.OutcomeUnknown(err) {
+				t.Errorf("redirected write: Retryable %v, OutcomeUnknown %v; want false, false", retry, zendesk.OutcomeUnknown(err))
 			}
 			_, _, err = c.ListSideConversations(t.Context(), 5)
 			if _, ok := zendesk.Misconfigured(err); !ok || zendesk.OutcomeUnknown(err) {
@@ -161,4 +162,36 @@ func TestMisconfiguredAccount(t *testing.T) {
 			t.Errorf("403 on a read: %v, Misconfigured %v; want a plain 403", err, ok)
 		}
 	})
+}
+
+// TestAnswerPending: only a request Zendesk may still be carrying out
+// (the client's timeout, a 504) is pending; an answer, or a connection
+// the server closed, is not.
+func TestAnswerPending(t *testing.T) {
+	for _, tc := range []struct {
+		fault zendesktest.Fault
+		want  bool
+	}{
+		{zendesktest.FaultSlowAfterCommit, true},
+		{zendesktest.FaultCommitThenDrop, false},
+		{zendesktest.FaultResetBeforeCommit, false},
+		{zendesktest.Fault500, false},
+		{zendesktest.Fault502, false},
+	} {
+		t.Run(tc.fault.String(), func(t *testing.T) {
+			srv := newServer(t, zendesktest.Config{})
+			srv.SetFaults(zendesktest.Faults{Slow: 5 * time.Second})
+			hookAll(srv, "", tc.fault)
+			o := srv.ClientOptions()
+			o.Timeout = 100 * time.Millisecond
+			c, err := zendesk.New(o)
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, err = c.Import(t.Context(), 5, importReq("k", 1))
+			if got := zendesk.AnswerPending(err); got != tc.want {
+				t.Errorf("AnswerPending(%v) = %v, want %v", err, got, tc.want)
+			}
+		})
+	}
 }

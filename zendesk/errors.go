@@ -183,13 +183,32 @@ func OutcomeUnknown(err error) bool {
 			http.StatusServiceUnavailable, http.StatusGatewayTimeout:
 			return true
 		}
-		return ae.Status >= 300 && ae.Status < 400 && ae.Method != http.MethodGet && ae.Method != http.MethodHead
+		// A write answered 302 or 303 may have been carried out before the
+		// redirect (post/redirect/get); 301, 307 and 308 say the request
+		// belongs elsewhere: it was not carried out here.
+		return (ae.Status == http.StatusFound || ae.Status == http.StatusSeeOther) &&
+			ae.Method != http.MethodGet && ae.Method != http.MethodHead
 	}
 	var re *RequestError
 	if errors.As(err, &re) {
 		return re.Sent
 	}
 	return false
+}
+
+// AnswerPending reports whether err says a request was sent and Zendesk
+// may still be working on it: the client stopped waiting (its timeout, or
+// the caller gave up), or a gateway did (504). Such a write can land after
+// the error; a lookup made at once could miss it. A response, even a 500,
+// 502 or 503, or a connection the other side closed, says the server is
+// done with the request, whatever it did.
+func AnswerPending(err error) bool {
+	var ae *APIError
+	if errors.As(err, &ae) {
+		return ae.Status == http.StatusGatewayTimeout
+	}
+	var re *RequestError
+	return errors.As(err, &re) && re.Sent && re.Status == 0 && (errors.Is(re.Err, ErrTimeout) || re.callerDone)
 }
 
 func permanentNetError(err error) bool {

@@ -61,6 +61,7 @@ func crashConfig(t *testing.T, url, archive string, workers int) string {
   requests_per_minute: 0
   write_requests_per_10_minutes: 0
   timeout: 2s
+  settle: 2s
 sources:
   - {type: mbox, path: %s}
 mapping:

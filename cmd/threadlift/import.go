@@ -125,6 +125,11 @@ check'), both exit 3; a Retry-After longer than zendesk.max_retry_after
 thread refused is pending again; threads in flight are looked up on their
 ticket by the next run.
 
+A write that got no answer (the timeout, a 504, a run killed with it in
+flight) is given zendesk.settle (default 10s) to land before its ticket is
+looked up: a lookup made at once could miss a write Zendesk carried out
+late, and send it twice.
+
 Bounds: answers are read up to a cap (64 MiB a page of side conversations,
 16 MiB or twice the request an import); an import answered with more is
 looked up on its ticket, never sent again.

@@ -85,6 +85,7 @@ func setup(t *testing.T, url string) (dir, cfg string) {
   token_env: TL_TEST_TOKEN
   requests_per_minute: 0
   write_requests_per_10_minutes: 0
+  settle: 1s
 sources:
   - type: mbox
     path: archive.mbox

@@ -223,10 +223,20 @@ func pipelineOptions(cfg *configs.Config, log zerolog.Logger) (pipeline.Options,
 		Workers:            cfg.Pipeline.Workers,
 		MaxAttempts:        cfg.Pipeline.MaxAttempts,
 		StopTimeout:        time.Duration(cfg.Zendesk.Timeout),
+		Settle:             settle(cfg.Zendesk.Settle),
 		RequestsPerMinute:  cfg.Zendesk.RequestsPerMinute,
 		WritesPer10Minutes: cfg.Zendesk.WriteRequestsPer10Minutes,
 		Logger:             log,
 	}, nil
+}
+
+// settle maps zendesk.settle to pipeline.Options.Settle, whose zero means
+// the default: a configured 0 (look at once) is negative there.
+func settle(d configs.Duration) time.Duration {
+	if d == 0 {
+		return -1
+	}
+	return time.Duration(d)
 }
 
 // displayPath shows a source path relative to the config's folder when it

@@ -148,7 +148,9 @@ type Fake struct {
 	refreshTok  string // current OAuth refresh token
 	refreshes   int    // successful refreshes
 	hugeSent    atomic.Int64
-	noSC        bool // Config.NoSideConversations, or SetSideConversations(false)
+	lateCommits atomic.Int64
+	lateNote    chan struct{} // closed when a late commit lands (AwaitLateCommits); guarded by mu
+	noSC        bool          // Config.NoSideConversations, or SetSideConversations(false)
 }
 
 // New returns a Fake configured by cfg.
@@ -461,6 +463,9 @@ func (f *Fake) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case Fault403:
 		writeJSON(w, http.StatusForbidden, map[string]any{"error": "Forbidden",
 			"description": "You do not have access to this page. Please contact the account owner of this help desk for further help."})
+		return
+	case FaultLateCommit:
+		f.serveLateCommit(r, fs)
 		return
 	case FaultHugeBody:
 		f.serveHugeBody(w, r, fs)

@@ -2,6 +2,7 @@ package zendesktest
 
 import (
 	"bytes"
+	"context"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -59,11 +60,16 @@ const (
 	// HugeBodySent tells how much of it was written before the client
 	// stopped reading.
 	FaultHugeBody
+	// FaultLateCommit answers nothing and holds the request until the
+	// client goes away (its timeout), then applies it Faults.Late later:
+	// a request Zendesk queued and carried out after the client gave up.
+	// LateCommits counts those applied.
+	FaultLateCommit
 )
 
 var faultNames = [...]string{"none", "500", "502", "503-retry-after", "429", "429-date",
 	"429-no-retry-after", "reset-before-commit", "commit-then-drop", "slow-after-commit", "latency",
-	"301", "307", "403", "huge-body"}
+	"301", "307", "403", "huge-body", "late-commit"}
 
 func (f Fault) String() string {
 	if f >= 0 && int(f) < len(faultNames) {
@@ -101,6 +107,9 @@ type Faults struct {
 	RedirectTo string
 	// HugeBody is the size of FaultHugeBody's padding; 0 = 64 MiB.
 	HugeBody int64
+	// Late is how long after the client went away FaultLateCommit applies
+	// the request; 0 = 100ms.
+	Late time.Duration
 }
 
 func (fs Faults) withDefaults() Faults {
@@ -118,6 +127,9 @@ func (fs Faults) withDefaults() Faults {
 	}
 	if fs.HugeBody <= 0 {
 		fs.HugeBody = 64 << 20
+	}
+	if fs.Late <= 0 {
+		fs.Late = 100 * time.Millisecond
 	}
 	return fs
 }
@@ -193,4 +205,60 @@ func (f *Fake) pickLocked(r *http.Request) Fault {
 		}
 	}
 	return FaultNone
+}
+
+// serveLateCommit holds r without an answer until the client goes away
+// (at most lateCommitHold), then applies it fs.Late later, answering no
+// one: the write lands after the client stopped waiting for it.
+func (f *Fake) serveLateCommit(r *http.Request, fs Faults) {
+	body, err := io.ReadAll(r.Body)
+	if err != nil {
+		return // the request never fully arrived: nothing to apply
+	}
+	hold := time.NewTimer(lateCommitHold)
+	defer hold.Stop()
+	select {
+	case <-r.Context().Done():
+	case <-hold.C:
+	}
+	time.Sleep(fs.Late)
+	late := r.Clone(context.WithoutCancel(r.Context()))
+	late.Body = io.NopCloser(bytes.NewReader(body))
+	f.mux.ServeHTTP(httptest.NewRecorder(), late)
+	f.mu.Lock()
+	f.lateCommits.Add(1)
+	if f.lateNote != nil {
+		close(f.lateNote)
+		f.lateNote = nil
+	}
+	f.mu.Unlock()
+}
+
+// lateCommitHold bounds how long FaultLateCommit waits for the client to
+// go away.
+const lateCommitHold = 5 * time.Minute
+
+// LateCommits returns how many requests FaultLateCommit applied.
+func (f *Fake) LateCommits() int64 { return f.lateCommits.Load() }
+
+// AwaitLateCommits waits until FaultLateCommit has applied n requests, or
+// ctx ends.
+func (f *Fake) AwaitLateCommits(ctx context.Context, n int64) error {
+	for {
+		f.mu.Lock()
+		if f.lateCommits.Load() >= n {
+			f.mu.Unlock()
+			return nil
+		}
+		if f.lateNote == nil {
+			f.lateNote = make(chan struct{})
+		}
+		note := f.lateNote
+		f.mu.Unlock()
+		select {
+		case <-note:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
 }
