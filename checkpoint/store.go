@@ -457,7 +457,6 @@ func (s *Store) wrapUnusable(op string, err error) error {
 const tornHint = " (a copy of the .db taken without its -wal while a run was writing, or after it was killed, can be torn like this: " +
 	"copy the .db and its -wal together, or the .db alone after a clean end; or move this file away and rebuild it with 'threadlift verify --adopt')"
 
-
 // SQLite primary result codes used here.
 const (
 	sqliteBusy    = 5
