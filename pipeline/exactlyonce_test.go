@@ -31,7 +31,7 @@ func TestImportUnderMixedFaults(t *testing.T) {
 	}
 	opts := testOptions(path, mapping.TicketRules{SubjectRegex: regexp.MustCompile(`(\d)`), Lookup: digits, DefaultTicketID: 10})
 	opts.MaxAttempts = 30
-	opts.Settle = 200 * time.Millisecond // a timed-out write gets this long to land before its ticket is looked up
+	opts.Settle = 3 * time.Second // a timed-out write (the fake may apply it late on a loaded machine) gets this long to land before its ticket is looked up
 	rep, err := Validate(context.Background(), opts)
 	if err != nil {
 		t.Fatal(err)
