@@ -74,6 +74,23 @@ func newClientFrom(t testing.TB, o zendesk.Options) *zendesk.Client {
 	return c
 }
 
+// bubbleNow is the clock of tests in virtual time (synctest.Test): a
+// bubble's clock starts in 2000, before the archives' dates, so the run's
+// and the fake's clocks are set 26 years ahead of it.
+func bubbleNow() time.Time { return time.Now().AddDate(26, 0, 0) }
+
+// bubbleImport prepares a test in virtual time: a fake on bubbleNow,
+// reached without a socket (zendesktest.Transport), and opts on bubbleNow.
+func bubbleImport(t testing.TB, cfg zendesktest.Config, opts *Options) (*zendesktest.Fake, *zendesk.Client) {
+	t.Helper()
+	cfg.Now = bubbleNow
+	f := zendesktest.New(cfg)
+	o := f.InProcessOptions()
+	o.Timeout = 5 * time.Second
+	opts.Now, opts.Read.Now = bubbleNow, bubbleNow
+	return f, newClientFrom(t, o)
+}
+
 // assertExactlyOnce checks the fake's state: no thread key twice on any
 // ticket, every message key once, events in chronological order, and the
 // total number of events as expected.

@@ -53,30 +53,13 @@ func newClient(t testing.TB, srv *zendesktest.Server, mod func(*zendesk.Options)
 	return c
 }
 
-// handlerTransport serves each request with h on the caller's goroutine,
-// without a socket. A client inside a synctest bubble needs it: a
-// goroutine blocked on a socket is not durably blocked, so the bubble's
-// clock would never move while a connection is open.
-type handlerTransport struct{ h http.Handler }
-
-func (tr handlerTransport) RoundTrip(r *http.Request) (*http.Response, error) {
-	in := r.Clone(r.Context()) // as a server sees it
-	in.Host, in.RequestURI, in.RemoteAddr = r.URL.Host, r.URL.RequestURI(), "127.0.0.1:1"
-	rec := httptest.NewRecorder()
-	tr.h.ServeHTTP(rec, in)
-	if r.Body != nil {
-		r.Body.Close()
-	}
-	return rec.Result(), nil
-}
-
-// bubbleClient is a Client of h through handlerTransport, for tests
-// whose time is virtual (synctest.Test): their waits are asserted
-// exactly, as no real time passes.
+// bubbleClient is a Client of h through zendesktest.Transport (no
+// socket), for tests whose time is virtual (synctest.Test): their waits
+// are asserted exactly, as no real time passes.
 func bubbleClient(t *testing.T, h http.Handler, mod func(*zendesk.Options)) *zendesk.Client {
 	t.Helper()
 	opts := zendesk.Options{BaseURL: "http://127.0.0.1", Email: testEmail, Token: testToken,
-		HTTPClient: &http.Client{Transport: handlerTransport{h}}}
+		HTTPClient: &http.Client{Transport: zendesktest.Transport(h)}}
 	if mod != nil {
 		mod(&opts)
 	}
