@@ -169,6 +169,23 @@ func TestNormalizeSubject(t *testing.T) {
 	}
 }
 
+// FuzzNormalizeSubjectMatchesReference checks normalizeSubject (a
+// regexp) against refNormalizeSubject (the rule written out by hand).
+func FuzzNormalizeSubjectMatchesReference(f *testing.F) {
+	for _, s := range []string{"Hello", "Re: Hello", "RE[2]: Re: hello", "[dev] Re: [PATCH] x  y", "Fwd: a", "",
+		"ſv: x", "Re [2]: x", "Re[2] : x", "re[]: x", "[a]Re:x", " \v Re: x", "\xff Re: x", "Fwd:Fw:AW:SV:Antw: [x] y",
+		"fwdd: x", "fw d: x", "[unclosed re: x", "Re:\r\n\tx\u00a0y", "ANTW :  \f", "[]]]: x"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		got, gotReply := normalizeSubject(s)
+		want, wantReply := refNormalizeSubject(s)
+		if got != want || gotReply != wantReply {
+			t.Fatalf("normalizeSubject(%q) = %q, %v; the rule gives %q, %v", s, got, gotReply, want, wantReply)
+		}
+	})
+}
+
 func TestEveryItemPlacedOnce(t *testing.T) {
 	// A large tangled input: every item ends in exactly one thread or is a
 	// duplicate, never lost, never twice.
@@ -284,7 +301,7 @@ func FuzzBuildMatchesReference(f *testing.F) {
 			if r1%5 != 0 {
 				it.Refs = []string{fmt.Sprintf("m%d", r1%40), fmt.Sprintf("m%d", r2%40)}
 			}
-			it.Subject = []string{"Hello", "Re: hello", "[list] hello", "other", ""}[r2%5]
+			it.Subject = []string{"Hello", "Re: hello", "[list] hello", "other", "", "Fwd: [list] HELLO", "AW:other"}[(int(a)+int(r2))%7]
 			items = append(items, it)
 		}
 		opts := Options{SubjectThreading: subjects}
