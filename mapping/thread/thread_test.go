@@ -149,6 +149,43 @@ func TestSubjectThreading(t *testing.T) {
 	}
 }
 
+// TestSubjectJoinKey: parts joined by subject keep the key of the
+// earliest part whose subject has no reply prefix (else of the earliest
+// part), whatever order the parts are met in. Before, a later part took
+// the key only if it was earlier than every part met so far, replies
+// included: an early reply part made the key depend on the order.
+func TestSubjectJoinKey(t *testing.T) {
+	reply := Item{ID: "reply", Key: "reply", Subject: "Re: printer", Date: day(1)}
+	late := Item{ID: "late", Key: "late", Subject: "printer", Date: day(3)}
+	early := Item{ID: "early", Key: "early", Subject: "printer", Date: day(2)}
+	replyLater := Item{ID: "reply2", Key: "reply2", Subject: "Re: printer", Date: day(4)}
+	in := func(its ...Item) []Item {
+		for i := range its {
+			its[i].Seq = i
+		}
+		return its
+	}
+	tests := []struct {
+		name  string
+		items []Item
+		want  string
+	}{
+		{"plain parts only", in(late, early), "early"},
+		{"an earlier reply part met first", in(reply, late, early), "early"},
+		{"an earlier reply part met last", in(late, early, reply), "early"},
+		{"replies only: the earliest", in(replyLater, reply), "reply"},
+		{"a plain part wins over an earlier reply", in(reply, late), "late"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := Build(tt.items, Options{SubjectThreading: true})
+			if len(r.Threads) != 1 || r.Threads[0].Key != tt.want {
+				t.Errorf("Build = %v, want one thread keyed %s", summary(tt.items, r), tt.want)
+			}
+		})
+	}
+}
+
 func TestNormalizeSubject(t *testing.T) {
 	tests := []struct {
 		in, want string
