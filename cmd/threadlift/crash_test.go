@@ -202,8 +202,11 @@ func (k *killer) hook(r *http.Request) zendesktest.Fault {
 	}
 	close(reached)
 	<-killed
-	if when == killHeldBeforeCommit {
+	switch when {
+	case killHeldBeforeCommit:
 		return zendesktest.FaultResetBeforeCommit
+	case killHeldThenCommit:
+		return fault // committed, unless the count says otherwise
 	}
 	return fault
 }
