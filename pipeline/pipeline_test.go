@@ -204,7 +204,7 @@ func importExactlyOnce(t *testing.T, path string, want counts) {
 // generated archive; TestCorpusLayer does it on a real one too.
 func TestImportReconcilesUnknownOutcomes(t *testing.T) {
 	o := generatedArchive(2)
-	o.Threads, o.MaxReplies = 60, 5
+	o.Threads, o.MaxReplies = 40, 5
 	path, a := writeGenerated(t, o)
 	importReconciles(t, path, len(a.Threads), a.Messages())
 }
