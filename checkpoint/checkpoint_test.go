@@ -306,71 +306,87 @@ func TestUnresolvedAndReconcile(t *testing.T) {
 	}
 }
 
+// TestCountsFailuresRetry: what status, failures and retry read from a
+// checkpoint holding a done thread (with a rejected message), a failed
+// one, a rejected one and two unreadable records.
 func TestCountsFailuresRetry(t *testing.T) {
 	ctx := context.Background()
-	s := newStore(t)
-	// Bulk register: 2 pending, 1 rejected, 1 unreadable record.
-	ok(t, s.RegisterBatch(ctx, []Registration{
-		{Thread: Thread{Key: "a", TicketID: 1, Source: "a.mbox@0"}, Messages: []Message{
-			{Key: "a1", Source: "a.mbox@0"}, {Key: "a2", Seq: 1, State: MessageRejected, Rule: "no_date", Reason: "no usable date", Source: "a.mbox@500"}}},
-		{Thread: Thread{Key: "b", TicketID: 2, Source: "a.mbox@900"}, Messages: msgs("b1", "b2")},
-		{Thread: Thread{Key: "c", State: Rejected, Rule: "unmapped", Reason: "no ticket", Source: "x.csv:4"}, Messages: []Message{
-			{Key: "c1", State: MessageDuplicate}}},
-		{Thread: Thread{Key: "", State: Rejected, Rule: "csv", Reason: "wrong column count", Source: "x.csv:9"}},
-		{Thread: Thread{Key: "", State: Rejected, Rule: "csv", Reason: "unterminated quote", Source: "x.csv:12"}},
-	}))
-	ok(t, s.MarkInFlight(ctx, "a", KindImport, []string{"a1"}))
-	ok(t, s.MarkCreated(ctx, "a", "sc-a", []string{"a1"}))
-	ok(t, s.MarkDone(ctx, "a"))
-	ok(t, s.MarkInFlight(ctx, "b", KindImport, []string{"b1", "b2"}))
-	ok(t, s.MarkFailed(ctx, "b", Failure{Rule: "http", Reason: "server error", HTTPStatus: 503, RequestID: "req-1", Excerpt: "oops"}))
-
-	c, err := s.Counts(ctx)
-	ok(t, err)
-	want := Counts{
-		Threads:  map[State]int{Pending: 0, InFlight: 0, Created: 0, Done: 1, Failed: 1, Rejected: 3},
-		Messages: MessageCounts{Imported: 1, Rejected: 1, Pending: 2, Duplicate: 1},
-	}
-	if diff := cmp.Diff(want, c); diff != "" {
-		t.Errorf("Counts (-want +got):\n%s", diff)
+	setup := func(t *testing.T) *Store {
+		t.Helper()
+		s := newStore(t)
+		// Bulk register: 2 pending, 1 rejected, 2 unreadable records.
+		ok(t, s.RegisterBatch(ctx, []Registration{
+			{Thread: Thread{Key: "a", TicketID: 1, Source: "a.mbox@0"}, Messages: []Message{
+				{Key: "a1", Source: "a.mbox@0"}, {Key: "a2", Seq: 1, State: MessageRejected, Rule: "no_date", Reason: "no usable date", Source: "a.mbox@500"}}},
+			{Thread: Thread{Key: "b", TicketID: 2, Source: "a.mbox@900"}, Messages: msgs("b1", "b2")},
+			{Thread: Thread{Key: "c", State: Rejected, Rule: "unmapped", Reason: "no ticket", Source: "x.csv:4"}, Messages: []Message{
+				{Key: "c1", State: MessageDuplicate}}},
+			{Thread: Thread{Key: "", State: Rejected, Rule: "csv", Reason: "wrong column count", Source: "x.csv:9"}},
+			{Thread: Thread{Key: "", State: Rejected, Rule: "csv", Reason: "unterminated quote", Source: "x.csv:12"}},
+		}))
+		ok(t, s.MarkInFlight(ctx, "a", KindImport, []string{"a1"}))
+		ok(t, s.MarkCreated(ctx, "a", "sc-a", []string{"a1"}))
+		ok(t, s.MarkDone(ctx, "a"))
+		ok(t, s.MarkInFlight(ctx, "b", KindImport, []string{"b1", "b2"}))
+		ok(t, s.MarkFailed(ctx, "b", Failure{Rule: "http", Reason: "server error", HTTPStatus: 503, RequestID: "req-1", Excerpt: "oops"}))
+		return s
 	}
 
-	fs, err := s.Failures(ctx)
-	ok(t, err)
-	wantF := []FailureRecord{
-		{ThreadKey: "a", MessageKey: "a2", TicketID: 1, State: Rejected, Rule: "no_date", Reason: "no usable date", Source: "a.mbox@500"},
-		{ThreadKey: "b", TicketID: 2, State: Failed, Rule: "http", Reason: "server error", HTTPStatus: 503, RequestID: "req-1", Excerpt: "oops", Source: "a.mbox@900"},
-		{ThreadKey: "c", State: Rejected, Rule: "unmapped", Reason: "no ticket", Source: "x.csv:4"},
-		{ThreadKey: "", State: Rejected, Rule: "csv", Reason: "wrong column count", Source: "x.csv:9"},
-		{ThreadKey: "", State: Rejected, Rule: "csv", Reason: "unterminated quote", Source: "x.csv:12"},
-	}
-	if diff := cmp.Diff(wantF, fs); diff != "" {
-		t.Errorf("Failures (-want +got):\n%s", diff)
-	}
+	t.Run("Counts", func(t *testing.T) {
+		c, err := setup(t).Counts(ctx)
+		ok(t, err)
+		want := Counts{
+			Threads:  map[State]int{Pending: 0, InFlight: 0, Created: 0, Done: 1, Failed: 1, Rejected: 3},
+			Messages: MessageCounts{Imported: 1, Rejected: 1, Pending: 2, Duplicate: 1},
+		}
+		if diff := cmp.Diff(want, c); diff != "" {
+			t.Errorf("Counts (-want +got):\n%s", diff)
+		}
+	})
 
-	// Registering the same unreadable record again does not add a row.
-	ok(t, s.Register(ctx, Thread{Key: "", State: Rejected, Rule: "csv", Reason: "wrong column count", Source: "x.csv:9"}, nil))
-	if c, _ := s.Counts(ctx); c.Threads[Rejected] != 3 {
-		t.Errorf("rejected after re-register = %d, want 3", c.Threads[Rejected])
-	}
-	threads, err := s.Threads(ctx)
-	ok(t, err)
-	if _, found := threads[""]; found || len(threads) != 3 {
-		t.Errorf("Threads() = %d threads (empty key present: %v), want a, b, c", len(threads), found)
-	}
+	t.Run("Failures", func(t *testing.T) {
+		fs, err := setup(t).Failures(ctx)
+		ok(t, err)
+		want := []FailureRecord{
+			{ThreadKey: "a", MessageKey: "a2", TicketID: 1, State: Rejected, Rule: "no_date", Reason: "no usable date", Source: "a.mbox@500"},
+			{ThreadKey: "b", TicketID: 2, State: Failed, Rule: "http", Reason: "server error", HTTPStatus: 503, RequestID: "req-1", Excerpt: "oops", Source: "a.mbox@900"},
+			{ThreadKey: "c", State: Rejected, Rule: "unmapped", Reason: "no ticket", Source: "x.csv:4"},
+			{ThreadKey: "", State: Rejected, Rule: "csv", Reason: "wrong column count", Source: "x.csv:9"},
+			{ThreadKey: "", State: Rejected, Rule: "csv", Reason: "unterminated quote", Source: "x.csv:12"},
+		}
+		if diff := cmp.Diff(want, fs); diff != "" {
+			t.Errorf("Failures (-want +got):\n%s", diff)
+		}
+	})
 
-	n, err := s.Retry(ctx)
-	ok(t, err)
-	if n != 1 {
-		t.Errorf("Retry = %d, want 1", n)
-	}
-	b := state(t, s, "b")
-	if b.State != Pending || b.Attempts != 0 || b.Reason != "" || b.HTTPStatus != 0 || !b.Unresolved {
-		t.Errorf("after Retry: %+v, want pending, attempts 0, reason cleared, still unresolved (503)", b)
-	}
-	if n, _ := s.Retry(ctx); n != 0 {
-		t.Errorf("second Retry = %d, want 0", n)
-	}
+	t.Run("an unreadable record registered again adds no row", func(t *testing.T) {
+		s := setup(t)
+		ok(t, s.Register(ctx, Thread{Key: "", State: Rejected, Rule: "csv", Reason: "wrong column count", Source: "x.csv:9"}, nil))
+		if c, _ := s.Counts(ctx); c.Threads[Rejected] != 3 {
+			t.Errorf("rejected after re-register = %d, want 3", c.Threads[Rejected])
+		}
+		threads, err := s.Threads(ctx)
+		ok(t, err)
+		if _, found := threads[""]; found || len(threads) != 3 {
+			t.Errorf("Threads() = %d threads (empty key present: %v), want a, b, c", len(threads), found)
+		}
+	})
+
+	t.Run("Retry", func(t *testing.T) {
+		s := setup(t)
+		n, err := s.Retry(ctx)
+		ok(t, err)
+		if n != 1 {
+			t.Errorf("Retry = %d, want 1", n)
+		}
+		b := state(t, s, "b")
+		if b.State != Pending || b.Attempts != 0 || b.Reason != "" || b.HTTPStatus != 0 || !b.Unresolved {
+			t.Errorf("after Retry: %+v, want pending, attempts 0, reason cleared, still unresolved (503)", b)
+		}
+		if n, _ := s.Retry(ctx); n != 0 {
+			t.Errorf("second Retry = %d, want 0", n)
+		}
+	})
 }
 
 func TestLastRun(t *testing.T) {

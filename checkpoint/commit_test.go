@@ -319,85 +319,109 @@ func TestGroupCommitDurableWhenKilled(t *testing.T) {
 	}
 }
 
+// TestRegisterInFlight: registering a thread and marking its first
+// request in flight in one write is what the two writes would leave, a
+// known thread takes the long way, a refusal writes nothing, and the
+// previous thread's answer is recorded with it or not at all.
 func TestRegisterInFlight(t *testing.T) {
 	ctx := context.Background()
-	s := newStore(t)
 	reg := func(key string, keys ...string) Registration {
 		return Registration{Thread: Thread{Key: key, TicketID: 9, Subject: "s", Source: "a.mbox@0", EventsTotal: len(keys)}, Messages: msgs(keys...)}
 	}
+	// grown is a store holding thread "new": m1 and m2 imported into sc1,
+	// then grown by m3, which RegisterInFlight put in flight.
+	grown := func(t *testing.T) *Store {
+		t.Helper()
+		s := newStore(t)
+		ok(t, s.RegisterInFlight(ctx, nil, reg("new", "m1", "m2"), KindImport, []string{"m1"}))
+		ok(t, s.MarkCreated(ctx, "new", "sc1", []string{"m1"}))
+		ok(t, s.MarkInFlight(ctx, "new", KindEventsImport, []string{"m2"}))
+		ok(t, s.MarkCreatedDone(ctx, "new", "sc1", []string{"m2"}))
+		ok(t, s.RegisterInFlight(ctx, nil, reg("new", "m1", "m2", "m3"), KindEventsImport, []string{"m3"}))
+		return s
+	}
 
-	// A new thread: what Register then MarkInFlight would leave.
-	ok(t, s.RegisterInFlight(ctx, nil, reg("new", "m1", "m2"), KindImport, []string{"m1"}))
-	ok(t, s.Register(ctx, reg("ref", "m1", "m2").Thread, msgs("m1", "m2")))
-	ok(t, s.MarkInFlight(ctx, "ref", KindImport, []string{"m1"}))
-	got, want := state(t, s, "new"), state(t, s, "ref")
-	got.Key, want.Key, want.UpdatedAt = "", "", got.UpdatedAt
-	if d := cmp.Diff(want, got); d != "" {
-		t.Errorf("RegisterInFlight of a new thread differs from Register+MarkInFlight (-want +got):\n%s", d)
-	}
-	gm, err := s.Messages(ctx, "new")
-	ok(t, err)
-	wm, err := s.Messages(ctx, "ref")
-	ok(t, err)
-	for i := range gm {
-		gm[i].ThreadKey = ""
-		wm[i].ThreadKey = ""
-	}
-	if d := cmp.Diff(wm, gm); d != "" {
-		t.Errorf("messages (-want +got):\n%s", d)
-	}
-	if a, _, _ := s.LastAttempt(ctx, "new"); a.Kind != KindImport || !cmp.Equal(a.MessageKeys, []string{"m1"}) || a.Outcome != OutcomeUnknown {
-		t.Errorf("LastAttempt = %+v", a)
-	}
+	t.Run("new thread as Register then MarkInFlight", func(t *testing.T) {
+		s := newStore(t)
+		ok(t, s.RegisterInFlight(ctx, nil, reg("new", "m1", "m2"), KindImport, []string{"m1"}))
+		ok(t, s.Register(ctx, reg("ref", "m1", "m2").Thread, msgs("m1", "m2")))
+		ok(t, s.MarkInFlight(ctx, "ref", KindImport, []string{"m1"}))
+		got, want := state(t, s, "new"), state(t, s, "ref")
+		got.Key, want.Key, want.UpdatedAt = "", "", got.UpdatedAt
+		if d := cmp.Diff(want, got); d != "" {
+			t.Errorf("RegisterInFlight of a new thread differs from Register+MarkInFlight (-want +got):\n%s", d)
+		}
+		gm, err := s.Messages(ctx, "new")
+		ok(t, err)
+		wm, err := s.Messages(ctx, "ref")
+		ok(t, err)
+		for i := range gm {
+			gm[i].ThreadKey = ""
+			wm[i].ThreadKey = ""
+		}
+		if d := cmp.Diff(wm, gm); d != "" {
+			t.Errorf("messages (-want +got):\n%s", d)
+		}
+		if a, _, _ := s.LastAttempt(ctx, "new"); a.Kind != KindImport || !cmp.Equal(a.MessageKeys, []string{"m1"}) || a.Outcome != OutcomeUnknown {
+			t.Errorf("LastAttempt = %+v", a)
+		}
+	})
 
 	// A known thread takes the long way: a message added since is sent.
-	ok(t, s.MarkCreated(ctx, "new", "sc1", []string{"m1"}))
-	ok(t, s.MarkInFlight(ctx, "new", KindEventsImport, []string{"m2"}))
-	ok(t, s.MarkCreatedDone(ctx, "new", "sc1", []string{"m2"}))
-	ok(t, s.RegisterInFlight(ctx, nil, reg("new", "m1", "m2", "m3"), KindEventsImport, []string{"m3"}))
-	if th := state(t, s, "new"); th.State != InFlight || th.SideConversationID != "sc1" || th.EventsDone != 2 {
-		t.Errorf("grown thread after RegisterInFlight = %+v", th)
-	}
+	t.Run("known thread grows", func(t *testing.T) {
+		s := grown(t)
+		if th := state(t, s, "new"); th.State != InFlight || th.SideConversationID != "sc1" || th.EventsDone != 2 {
+			t.Errorf("grown thread after RegisterInFlight = %+v", th)
+		}
+	})
 
 	// Refusals write nothing, the registration included.
-	for _, tc := range []struct {
-		name string
-		r    Registration
-		kind string
-		keys []string
-	}{
-		{"second import of a thread with a side conversation", reg("new", "m1", "m2", "m3", "m4"), KindImport, []string{"m4"}},
-		{"message not in the registration", reg("other", "m1"), KindImport, []string{"zz"}},
-		{"message twice", reg("other2", "m1"), KindImport, []string{"m1", "m1"}},
-		{"rejected message", Registration{Thread: Thread{Key: "other3"}, Messages: []Message{{Key: "m1", State: MessageRejected}}}, KindImport, []string{"m1"}},
-		{"events import without side conversation", reg("other4", "m1"), KindEventsImport, []string{"m1"}},
-	} {
-		err := s.RegisterInFlight(ctx, nil, tc.r, tc.kind, tc.keys)
-		if !errors.Is(err, ErrTransition) {
-			t.Errorf("%s: RegisterInFlight = %v, want ErrTransition", tc.name, err)
+	t.Run("refusals", func(t *testing.T) {
+		for _, tc := range []struct {
+			name string
+			r    Registration
+			kind string
+			keys []string
+		}{
+			{"second import of a thread with a side conversation", reg("new", "m1", "m2", "m3", "m4"), KindImport, []string{"m4"}},
+			{"message not in the registration", reg("other", "m1"), KindImport, []string{"zz"}},
+			{"message twice", reg("other2", "m1"), KindImport, []string{"m1", "m1"}},
+			{"rejected message", Registration{Thread: Thread{Key: "other3"}, Messages: []Message{{Key: "m1", State: MessageRejected}}}, KindImport, []string{"m1"}},
+			{"events import without side conversation", reg("other4", "m1"), KindEventsImport, []string{"m1"}},
+		} {
+			t.Run(tc.name, func(t *testing.T) {
+				s := grown(t)
+				err := s.RegisterInFlight(ctx, nil, tc.r, tc.kind, tc.keys)
+				if !errors.Is(err, ErrTransition) {
+					t.Errorf("RegisterInFlight = %v, want ErrTransition", err)
+				}
+				if tc.r.Thread.Key != "new" {
+					if _, found, _ := s.Thread(ctx, tc.r.Thread.Key); found {
+						t.Errorf("the refused thread was registered")
+					}
+				} else if ms, _ := s.Messages(ctx, "new"); len(ms) != 3 {
+					t.Errorf("the refused registration added messages: %+v", ms)
+				}
+			})
 		}
-		if tc.r.Thread.Key != "new" {
-			if _, found, _ := s.Thread(ctx, tc.r.Thread.Key); found {
-				t.Errorf("%s: the refused thread was registered", tc.name)
-			}
-		} else if ms, _ := s.Messages(ctx, "new"); len(ms) != 3 {
-			t.Errorf("%s: the refused registration added messages: %+v", tc.name, ms)
-		}
-	}
+	})
 
-	// With the previous thread's answer: both or neither.
-	prev := &Completion{Key: "new", SideConversationID: "sc1", MessageKeys: []string{"m3"}}
-	err = s.RegisterInFlight(ctx, prev, reg("x", "m1"), KindImport, []string{"nope"})
-	if !errors.Is(err, ErrTransition) || state(t, s, "new").State != InFlight {
-		t.Fatalf("refused RegisterInFlight with prev = %v, prev thread %s; want ErrTransition, in_flight", err, state(t, s, "new").State)
-	}
-	ok(t, s.RegisterInFlight(ctx, prev, reg("x", "m1"), KindImport, []string{"m1"}))
-	if th := state(t, s, "new"); th.State != Done || th.EventsDone != 3 || th.Unresolved {
-		t.Errorf("previous thread = %+v, want done, 3 events", th)
-	}
-	if th := state(t, s, "x"); th.State != InFlight || !th.Unresolved {
-		t.Errorf("next thread = %+v, want in_flight, unresolved", th)
-	}
+	// With the previous thread's answer: both are written or neither.
+	t.Run("with the previous answer", func(t *testing.T) {
+		s := grown(t)
+		prev := &Completion{Key: "new", SideConversationID: "sc1", MessageKeys: []string{"m3"}}
+		err := s.RegisterInFlight(ctx, prev, reg("x", "m1"), KindImport, []string{"nope"})
+		if !errors.Is(err, ErrTransition) || state(t, s, "new").State != InFlight {
+			t.Fatalf("refused RegisterInFlight with prev = %v, prev thread %s; want ErrTransition, in_flight", err, state(t, s, "new").State)
+		}
+		ok(t, s.RegisterInFlight(ctx, prev, reg("x", "m1"), KindImport, []string{"m1"}))
+		if th := state(t, s, "new"); th.State != Done || th.EventsDone != 3 || th.Unresolved {
+			t.Errorf("previous thread = %+v, want done, 3 events", th)
+		}
+		if th := state(t, s, "x"); th.State != InFlight || !th.Unresolved {
+			t.Errorf("next thread = %+v, want in_flight, unresolved", th)
+		}
+	})
 }
 
 func TestMarkCreatedDone(t *testing.T) {

@@ -15,6 +15,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/threadlift/threadlift/internal/fixtures"
 	"github.com/threadlift/threadlift/mapping"
 	"github.com/threadlift/threadlift/sources"
 	"github.com/threadlift/threadlift/zendesk"
@@ -104,14 +105,19 @@ func sortedValues(m map[string][]string) map[string][]string {
 	return m
 }
 
-// TestAttachmentsLandOnTheRightEvents imports real messages with
-// attachments and checks that every event references exactly its own
-// files, byte for byte.
+// TestAttachmentsLandOnTheRightEvents imports a generated mailbox where
+// every message has files (every transfer and file-name encoding) and
+// checks that every event references exactly its own files, byte for
+// byte. TestCorpusLayer does it on real messages too.
 func TestAttachmentsLandOnTheRightEvents(t *testing.T) {
-	var srcs []Source
-	for _, rel := range attachmentCorpus {
-		srcs = append(srcs, Source{Type: "mbox", Path: corpus(t, rel), Name: rel})
-	}
+	path, a := writeGenerated(t, fixtures.Options{Seed: 6, Threads: 12, MaxReplies: 3, AttachmentEvery: 1, Charsets: true})
+	attachmentsLand(t, []Source{{Type: "mbox", Path: path, Name: "generated.mbox"}}, a.Attachments())
+}
+
+// attachmentsLand imports srcs and compares the files of every event with
+// what the readers find in the archive. want is the number of attachments
+// the archive holds, or 0 when not known (at least 10).
+func attachmentsLand(t *testing.T, srcs []Source, wantN int) {
 	pol := mapping.AttachmentPolicy{MaxBytes: 1 << 20}
 	opts := testOptions("", mapping.TicketRules{DefaultTicketID: 3})
 	opts.Sources = srcs
@@ -121,8 +127,8 @@ func TestAttachmentsLandOnTheRightEvents(t *testing.T) {
 	for _, v := range want {
 		n += len(v)
 	}
-	if n < 10 {
-		t.Fatalf("the corpus gave only %d attachments: %v", n, want)
+	if n < 10 || wantN > 0 && n != wantN {
+		t.Fatalf("the archive gave %d attachments (want %d, at least 10): %v", n, wantN, want)
 	}
 	srv := zendesktest.NewServer(t, zendesktest.Config{AutoCreateTickets: true})
 	store := newStore(t)
@@ -140,11 +146,20 @@ func TestAttachmentsLandOnTheRightEvents(t *testing.T) {
 	}
 }
 
+// oneAttachment writes a generated archive of one message with files.
+func oneAttachment(t *testing.T) string {
+	path, a := writeGenerated(t, fixtures.Options{Seed: 1, Threads: 1, AttachmentEvery: 1})
+	if a.Attachments() == 0 {
+		t.Fatal("the generated message has no attachment")
+	}
+	return path
+}
+
 // TestUploadReuse: when an import's answer is lost, the resend re-uses the
 // uploads it already made while they are recent, and uploads again once
 // they are stale.
 func TestUploadReuse(t *testing.T) {
-	path := corpus(t, "hyperkitty/attachment-1.eml")
+	path := oneAttachment(t)
 	for _, tc := range []struct {
 		name    string
 		reuse   time.Duration
@@ -181,7 +196,7 @@ func TestUploadReuse(t *testing.T) {
 // TestRefusedUpload: Zendesk refuses a file type (422): the thread fails
 // with the reason, and nothing is imported without its attachment.
 func TestRefusedUpload(t *testing.T) {
-	path := corpus(t, "hyperkitty/attachment-1.eml")
+	path := oneAttachment(t)
 	srv := zendesktest.NewServer(t, zendesktest.Config{AutoCreateTickets: true, AllowedAttachmentTypes: []string{"image/*"}})
 	store := newStore(t)
 	sum, err := Import(context.Background(), newClient(t, srv), store, testOptions(path, mapping.TicketRules{DefaultTicketID: 3}))

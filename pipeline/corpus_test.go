@@ -5,7 +5,9 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"regexp"
 	"sort"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -121,6 +123,45 @@ func TestCorpora(t *testing.T) {
 			t.Errorf("%s: in the expectations but no longer found", f)
 		}
 	}
+}
+
+// TestCorpusLayer runs the guarantees' tests on real archives of
+// ../shared/corpora, on top of the generated ones each of those tests
+// runs in every clone. The counts are what these files hold.
+func TestCorpusLayer(t *testing.T) {
+	if _, err := os.Stat(filepath.Join("..", "..", "shared", "corpora")); err != nil {
+		t.Skip("corpus layer skipped: ../shared/corpora not found")
+	}
+	t.Run("TestImportCorpusExactlyOnce", func(t *testing.T) {
+		// 108 is the strict From-line count; every message of this
+		// archive is importable.
+		importExactlyOnce(t, corpus(t, "ponymail-unit-tests/httpd-users-2020-07.mbox"), counts{108, 41, 41, 108})
+	})
+	t.Run("TestImportReconcilesUnknownOutcomes", func(t *testing.T) {
+		importReconciles(t, corpus(t, "ponymail-unit-tests/maven-dev-2017-12-mboxvm.mbox"), 61, 221)
+	})
+	t.Run("TestImportUnderMixedFaults", func(t *testing.T) {
+		// The first digit of the subject spreads threads over ten
+		// tickets: 0 goes to ticket 10 through the lookup (as a ticket id,
+		// 0 is invalid and would reject the thread).
+		digits := map[string]int64{"0": 10}
+		for d := int64(1); d <= 9; d++ {
+			digits[strconv.FormatInt(d, 10)] = d
+		}
+		path := corpus(t, "linux-mips-public-inbox/linux-mips-2006-10_1500msgs.mbox")
+		opts := testOptions(path, mapping.TicketRules{SubjectRegex: regexp.MustCompile(`(\d)`), Lookup: digits, DefaultTicketID: 10})
+		importUnderMixedFaults(t, opts, 440, 1494)
+	})
+	t.Run("TestPipermailArchiveIsRejectedNotLost", func(t *testing.T) {
+		pipermailRejected(t, corpus(t, "bigbang/2001-November.mbox"), counts{messages: 164}, 82)
+	})
+	t.Run("TestAttachmentsLandOnTheRightEvents", func(t *testing.T) {
+		var srcs []Source
+		for _, rel := range attachmentCorpus {
+			srcs = append(srcs, Source{Type: "mbox", Path: corpus(t, rel), Name: rel})
+		}
+		attachmentsLand(t, srcs, 0)
+	})
 }
 
 // corpusFields maps the helpdesk exports that resemble our format onto its

@@ -2,49 +2,114 @@ package pipeline
 
 import (
 	"context"
+	"crypto/sha256"
 	"fmt"
+	"net/http"
 	"os"
 	"path/filepath"
 	"regexp"
-	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
+	"testing/synctest"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
+
 	"github.com/threadlift/threadlift/checkpoint"
+	"github.com/threadlift/threadlift/internal/fixtures"
 	"github.com/threadlift/threadlift/mapping"
 	"github.com/threadlift/threadlift/zendesk/zendesktest"
 )
 
-// TestImportUnderMixedFaults imports a real mailbox while the fake answers
-// about 18% of writes with a fault of every kind, and spreads the threads
-// over ten tickets so that workers run concurrently.
+// TestImportUnderMixedFaults imports a generated mailbox (every charset,
+// attachments, long threads, missing roots), csv and json lines while the
+// fake answers a fifth of the imports with a fault of every kind, and
+// spreads the threads over ten tickets so that workers run concurrently.
+// Every message must land exactly once, with its attachments intact.
+// TestCorpusLayer runs it on a real 1,500-message archive too.
 func TestImportUnderMixedFaults(t *testing.T) {
-	path := corpus(t, "linux-mips-public-inbox/linux-mips-2006-10_1500msgs.mbox")
-	// The first digit of the subject spreads threads over ten tickets: 0
-	// goes to ticket 10 through the lookup (as a ticket id, 0 is invalid
-	// and would reject the thread).
-	digits := map[string]int64{"0": 10}
-	for d := int64(1); d <= 9; d++ {
-		digits[strconv.FormatInt(d, 10)] = d
+	dir := t.TempDir()
+	a := fixtures.Generate(generatedArchive(3))
+	csvA := fixtures.Generate(fixtures.Options{Seed: 4, Prefix: "csv", Threads: 30, MaxReplies: 3, LongThreads: 1, LongReplies: 9})
+	jsonA := fixtures.Generate(fixtures.Options{Seed: 5, Prefix: "json", Threads: 30, MaxReplies: 3, LongThreads: 1, LongReplies: 9})
+	opts := testOptions("", mapping.TicketRules{SubjectRegex: regexp.MustCompile(`\[#(\d+)\]`)})
+	opts.Sources = []Source{
+		{Type: "mbox", Path: fixtures.WriteMbox(t, dir, "generated.mbox", a), Name: "generated.mbox"},
+		{Type: "csv", Path: fixtures.WriteCSV(t, dir, "generated.csv", csvA), Name: "generated.csv"},
+		{Type: "json", Path: fixtures.WriteJSONL(t, dir, "generated.jsonl", jsonA), Name: "generated.jsonl"},
 	}
-	opts := testOptions(path, mapping.TicketRules{SubjectRegex: regexp.MustCompile(`(\d)`), Lookup: digits, DefaultTicketID: 10})
+	want := map[string][]string{} // message key → "name size sha256" of its files
+	for _, th := range a.Threads {
+		for _, m := range th.Messages {
+			for _, at := range m.Attachments {
+				want[m.ID] = append(want[m.ID], fmt.Sprintf("%s %d %x", at.Name, len(at.Data), sha256.Sum256(at.Data)))
+			}
+		}
+	}
+	threads := len(a.Threads) + len(csvA.Threads) + len(jsonA.Threads)
+	msgs := a.Messages() + csvA.Messages() + jsonA.Messages()
+	srv := importUnderMixedFaults(t, opts, threads, msgs)
+	if diff := cmp.Diff(sortedValues(want), sortedValues(landed(t, srv.Fake))); diff != "" {
+		t.Errorf("attachments per message (-generated +in Zendesk):\n%s", diff)
+	}
+}
+
+// importUnderMixedFaults imports opts' sources while the fake answers a
+// fifth of the imports and events/imports with a fault: in every block
+// of 100 such writes, 5 get a 500, 3 a 502, 1 a 503 with Retry-After, 4 a
+// reset before the commit, 6 a commit whose answer is lost and 1 a commit
+// answered after the client's timeout. Uploads fail too, less often.
+// Counting writes instead of drawing faults keeps the share of faults
+// the same on every run.
+func importUnderMixedFaults(t *testing.T, opts Options, wantThreads, wantMsgs int) *zendesktest.Server {
+	t.Helper()
 	opts.MaxAttempts = 30
 	opts.Settle = 3 * time.Second // a timed-out write (the fake may apply it late on a loaded machine) gets this long to land before its ticket is looked up
 	rep, err := Validate(context.Background(), opts)
 	if err != nil {
 		t.Fatal(err)
 	}
+	if rep.ValidThreads != wantThreads || rep.ImportableMsgs != wantMsgs {
+		t.Fatalf("Validate: %d valid threads, %d importable messages; want %d and %d", rep.ValidThreads, rep.ImportableMsgs, wantThreads, wantMsgs)
+	}
 	srv := zendesktest.NewServer(t, zendesktest.Config{AutoCreateTickets: true})
-	srv.SetFaults(zendesktest.Faults{
-		// 429s are left out: the client halves its own rate on each, which
-		// the zendesk tests cover; here they would only slow the test.
-		// 503 and slow answers are rarer: each 503 pauses every worker for
-		// its Retry-After (1 s) and each slow answer costs a client timeout.
-		P500: 0.05, P502: 0.03, P503RetryAfter: 0.01,
-		PResetBeforeCommit: 0.03, PCommitThenDrop: 0.05, PSlowAfterCommit: 0.01,
-		Seed: 42, WritesOnly: true, RetryAfter: time.Second, Slow: time.Second,
+	// 429s are left out: the client halves its own rate on each, which the
+	// zendesk tests cover; here they would only slow the test. Each 503
+	// pauses every worker for its Retry-After (1 s) and each slow answer
+	// costs a client timeout.
+	srv.SetFaults(zendesktest.Faults{RetryAfter: time.Second, Slow: time.Second})
+	var imports, uploads atomic.Int64
+	srv.SetHook(func(r *http.Request) zendesktest.Fault {
+		if r.Method != http.MethodPost {
+			return zendesktest.FaultNone
+		}
+		if !strings.HasSuffix(r.URL.Path, "/import") {
+			switch n := uploads.Add(1); {
+			case n%9 == 0:
+				return zendesktest.Fault500
+			case n%13 == 0:
+				return zendesktest.FaultResetBeforeCommit
+			}
+			return zendesktest.FaultNone
+		}
+		// 37 is prime to 100: v takes each value 0..99 once in every 100
+		// writes.
+		switch v := imports.Add(1) * 37 % 100; {
+		case v < 5:
+			return zendesktest.Fault500
+		case v < 8:
+			return zendesktest.Fault502
+		case v < 9:
+			return zendesktest.Fault503RetryAfter
+		case v < 13:
+			return zendesktest.FaultResetBeforeCommit
+		case v < 19:
+			return zendesktest.FaultCommitThenDrop
+		case v < 20:
+			return zendesktest.FaultSlowAfterCommit
+		}
+		return zendesktest.FaultNone
 	})
 	c := srv.ClientOptions()
 	c.Timeout = 500 * time.Millisecond // shorter than Slow: slow-after-commit becomes a timeout
@@ -65,8 +130,8 @@ func TestImportUnderMixedFaults(t *testing.T) {
 	}
 	t.Logf("threads %d, events %d, writes %d, faults %d (%.0f%%), retries %d, 429s %d, reconciliations %d",
 		sum.Imported, sum.EventsImported, writes, faults, 100*float64(faults)/float64(writes), sum.Retries, sum.RateLimited, sum.Reconciled)
-	if rep.ValidThreads != 440 || writes == 0 {
-		t.Fatalf("%d valid threads and %d writes: the corpus did not import at all", rep.ValidThreads, writes)
+	if writes == 0 {
+		t.Fatalf("no writes: the archive did not import at all")
 	}
 	if float64(faults) < 0.15*float64(writes) {
 		t.Errorf("only %d of %d writes faulted; the test wants at least 15%%", faults, writes)
@@ -75,6 +140,7 @@ func TestImportUnderMixedFaults(t *testing.T) {
 		t.Errorf("imported %d failed %d, want %d and 0", sum.Imported, sum.Failed, rep.ValidThreads)
 	}
 	assertExactlyOnce(t, srv.Fake, rep.ImportableMsgs)
+	return srv
 }
 
 func writeMbox(t *testing.T, path string, msgs ...string) {
@@ -148,35 +214,38 @@ func TestBackfill(t *testing.T) {
 }
 
 // TestMaxDuration stops taking threads when the window ends; the next run
-// finishes the job.
+// finishes the job. Time is virtual: the 150 ms window holds a few 30 ms
+// answers however slow the machine.
 func TestMaxDuration(t *testing.T) {
-	dir := t.TempDir()
-	path := filepath.Join(dir, "a.mbox")
-	var msgs []string
-	for i := 0; i < 40; i++ {
-		msgs = append(msgs, mboxMsg(fmt.Sprintf("m%d", i), "", i%60, "x"))
-	}
-	writeMbox(t, path, msgs...)
-	srv := zendesktest.NewServer(t, zendesktest.Config{AutoCreateTickets: true, Latency: 30 * time.Millisecond})
-	store := newStore(t)
-	opts := testOptions(path, mapping.TicketRules{SubjectRegex: regexp.MustCompile(`\[#(\d+)\]`)})
-	opts.MaxDuration = 150 * time.Millisecond
-	sum, err := Import(context.Background(), newClient(t, srv), store, opts)
-	if err != nil {
-		t.Fatalf("Import with MaxDuration: %v (want a clean stop)", err)
-	}
-	if !sum.StoppedByMaxDuration || sum.Imported == 0 || sum.Imported >= 40 {
-		t.Errorf("stopped=%v imported=%d, want a partial run stopped by the window", sum.StoppedByMaxDuration, sum.Imported)
-	}
-	opts.MaxDuration = 0
-	sum2, err := Import(context.Background(), newClient(t, srv), store, opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if sum.Imported+sum2.Imported != 40 {
-		t.Errorf("imported %d + %d, want 40 in all", sum.Imported, sum2.Imported)
-	}
-	assertExactlyOnce(t, srv.Fake, 40)
+	synctest.Test(t, func(t *testing.T) {
+		dir := t.TempDir()
+		path := filepath.Join(dir, "a.mbox")
+		var msgs []string
+		for i := 0; i < 40; i++ {
+			msgs = append(msgs, mboxMsg(fmt.Sprintf("m%d", i), "", i%60, "x"))
+		}
+		writeMbox(t, path, msgs...)
+		store := newStore(t)
+		opts := testOptions(path, mapping.TicketRules{SubjectRegex: regexp.MustCompile(`\[#(\d+)\]`)})
+		f, client := bubbleImport(t, zendesktest.Config{AutoCreateTickets: true, Latency: 30 * time.Millisecond}, &opts)
+		opts.MaxDuration = 150 * time.Millisecond
+		sum, err := Import(context.Background(), client, store, opts)
+		if err != nil {
+			t.Fatalf("Import with MaxDuration: %v (want a clean stop)", err)
+		}
+		if !sum.StoppedByMaxDuration || sum.Imported == 0 || sum.Imported >= 40 {
+			t.Errorf("stopped=%v imported=%d, want a partial run stopped by the window", sum.StoppedByMaxDuration, sum.Imported)
+		}
+		opts.MaxDuration = 0
+		sum2, err := Import(context.Background(), client, store, opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if sum.Imported+sum2.Imported != 40 {
+			t.Errorf("imported %d + %d, want 40 in all", sum.Imported, sum2.Imported)
+		}
+		assertExactlyOnce(t, f, 40)
+	})
 }
 
 // A thread that panics before it is registered fails alone, with rule

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
@@ -110,59 +111,64 @@ func checkExposition(t *testing.T, text string) {
 }
 
 // TestImportWritesMetrics: a run with a metrics file leaves one behind
-// with what it did; the periodic writes happen while it runs.
+// with what it did; the periodic writes happen while it runs. Time is
+// virtual: by the 30th write (5 ms answers, 2 workers) several 10 ms
+// periods have passed, however slow the machine.
 func TestImportWritesMetrics(t *testing.T) {
-	dir := t.TempDir()
-	path := filepath.Join(dir, "a.mbox")
-	valid, _ := shardArchive(t, path)
-	srv := zendesktest.NewServer(t, zendesktest.Config{AutoCreateTickets: true, Latency: 5 * time.Millisecond})
-	opts := testOptions(path, mapping.TicketRules{SubjectRegex: regexp.MustCompile(`\[#(\d+)\]`)})
-	opts.MetricsFile = filepath.Join(dir, "out", "threadlift.prom")
-	opts.MetricsInterval = 10 * time.Millisecond
-	opts.Workers = 2
-	var writes atomic.Int64
-	var midRun atomic.Bool
-	srv.SetHook(func(r *http.Request) zendesktest.Fault {
-		if r.Method == http.MethodPost && writes.Add(1) == 30 {
-			_, err := os.Stat(opts.MetricsFile)
-			midRun.Store(err == nil)
+	synctest.Test(t, func(t *testing.T) {
+		dir := t.TempDir()
+		path := filepath.Join(dir, "a.mbox")
+		valid, _ := shardArchive(t, path)
+		opts := testOptions(path, mapping.TicketRules{SubjectRegex: regexp.MustCompile(`\[#(\d+)\]`)})
+		srv, client := bubbleImport(t, zendesktest.Config{AutoCreateTickets: true, Latency: 5 * time.Millisecond}, &opts)
+		opts.MetricsFile = filepath.Join(dir, "out", "threadlift.prom")
+		opts.MetricsInterval = 10 * time.Millisecond
+		opts.Workers = 2
+		var writes atomic.Int64
+		var midRun atomic.Bool
+		srv.SetHook(func(r *http.Request) zendesktest.Fault {
+			if r.Method == http.MethodPost && writes.Add(1) == 30 {
+				_, err := os.Stat(opts.MetricsFile)
+				midRun.Store(err == nil)
+			}
+			return zendesktest.FaultNone
+		})
+		before := opts.Now()
+		if _, err := Import(context.Background(), client, newStore(t), opts); err != nil {
+			t.Fatal(err)
 		}
-		return zendesktest.FaultNone
+		after := opts.Now()
+		b, err := os.ReadFile(opts.MetricsFile)
+		if err != nil {
+			t.Fatal(err)
+		}
+		text := string(b)
+		checkExposition(t, text)
+		for _, line := range []string{
+			`threadlift_threads{state="done"} ` + strconv.Itoa(valid),
+			`threadlift_threads{state="rejected"} 1`,
+			`threadlift_requests_total{endpoint="import"} ` + strconv.Itoa(valid),
+			`threadlift_responses_total{status="201"} ` + strconv.Itoa(valid),
+			`threadlift_events_imported_total ` + strconv.Itoa(valid),
+			`threadlift_rate_limited_total 0`,
+			`threadlift_source_bytes_read_total `,
+		} {
+			if !strings.Contains(text, line) {
+				t.Errorf("metrics lack %q:\n%s", line, text)
+			}
+		}
+		m := regexp.MustCompile(`(?m)^threadlift_last_success_timestamp_seconds (\S+)$`).FindStringSubmatch(text)
+		if m == nil {
+			t.Fatalf("no last success time:\n%s", text)
+		}
+		if ts, _ := strconv.ParseFloat(m[1], 64); ts < float64(before.UnixMilli())/1e3 || ts > float64(after.UnixMilli())/1e3 {
+			t.Errorf("last success %s, want during the run (%d..%d)", m[1], before.Unix(), after.Unix())
+		}
+		if !midRun.Load() {
+			t.Errorf("no metrics file while the run went on (at the 30th write)")
+		}
+		if left, _ := filepath.Glob(filepath.Join(dir, "out", ".threadlift.prom.tmp-*")); len(left) != 0 {
+			t.Errorf("temp files left behind: %v", left)
+		}
 	})
-	before := time.Now()
-	if _, err := Import(context.Background(), newClient(t, srv), newStore(t), opts); err != nil {
-		t.Fatal(err)
-	}
-	b, err := os.ReadFile(opts.MetricsFile)
-	if err != nil {
-		t.Fatal(err)
-	}
-	text := string(b)
-	checkExposition(t, text)
-	for _, line := range []string{
-		`threadlift_threads{state="done"} ` + strconv.Itoa(valid),
-		`threadlift_threads{state="rejected"} 1`,
-		`threadlift_requests_total{endpoint="import"} ` + strconv.Itoa(valid),
-		`threadlift_responses_total{status="201"} ` + strconv.Itoa(valid),
-		`threadlift_events_imported_total ` + strconv.Itoa(valid),
-		`threadlift_rate_limited_total 0`,
-		`threadlift_source_bytes_read_total `,
-	} {
-		if !strings.Contains(text, line) {
-			t.Errorf("metrics lack %q:\n%s", line, text)
-		}
-	}
-	m := regexp.MustCompile(`(?m)^threadlift_last_success_timestamp_seconds (\S+)$`).FindStringSubmatch(text)
-	if m == nil {
-		t.Fatalf("no last success time:\n%s", text)
-	}
-	if ts, _ := strconv.ParseFloat(m[1], 64); ts < float64(before.Unix()) || ts > float64(time.Now().Unix()+1) {
-		t.Errorf("last success %s, want during the run (%d..now)", m[1], before.Unix())
-	}
-	if !midRun.Load() {
-		t.Errorf("no metrics file while the run went on (at the 30th write)")
-	}
-	if left, _ := filepath.Glob(filepath.Join(dir, "out", ".threadlift.prom.tmp-*")); len(left) != 0 {
-		t.Errorf("temp files left behind: %v", left)
-	}
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/threadlift/threadlift/checkpoint"
+	"github.com/threadlift/threadlift/internal/fixtures"
 	"github.com/threadlift/threadlift/mapping"
 	"github.com/threadlift/threadlift/zendesk"
 	"github.com/threadlift/threadlift/zendesk/zendesktest"
@@ -73,6 +74,23 @@ func newClientFrom(t testing.TB, o zendesk.Options) *zendesk.Client {
 	return c
 }
 
+// bubbleNow is the clock of tests in virtual time (synctest.Test): a
+// bubble's clock starts in 2000, before the archives' dates, so the run's
+// and the fake's clocks are set 26 years ahead of it.
+func bubbleNow() time.Time { return time.Now().AddDate(26, 0, 0) }
+
+// bubbleImport prepares a test in virtual time: a fake on bubbleNow,
+// reached without a socket (zendesktest.Transport), and opts on bubbleNow.
+func bubbleImport(t testing.TB, cfg zendesktest.Config, opts *Options) (*zendesktest.Fake, *zendesk.Client) {
+	t.Helper()
+	cfg.Now = bubbleNow
+	f := zendesktest.New(cfg)
+	o := f.InProcessOptions()
+	o.Timeout = 5 * time.Second
+	opts.Now, opts.Read.Now = bubbleNow, bubbleNow
+	return f, newClientFrom(t, o)
+}
+
 // assertExactlyOnce checks the fake's state: no thread key twice on any
 // ticket, every message key once, events in chronological order, and the
 // total number of events as expected.
@@ -111,19 +129,45 @@ func assertExactlyOnce(t *testing.T, f *zendesktest.Fake, wantEvents int) {
 	}
 }
 
+// generatedArchive is the archive the guarantees are proven on in every
+// clone: 300-odd messages in reply trees over ten tickets, four threads
+// longer than testOptions' max_events_per_request, three with their root
+// missing, attachments of every kind, every charset in every transfer
+// encoding.
+func generatedArchive(seed uint64) fixtures.Options {
+	return fixtures.Options{Seed: seed, Threads: 110, MaxReplies: 4, LongThreads: 4, LongReplies: 11, MissingRoots: 3,
+		AttachmentEvery: 6, Charsets: true}
+}
+
+// writeGenerated writes the mbox of a generated archive.
+func writeGenerated(t *testing.T, o fixtures.Options) (string, *fixtures.Archive) {
+	t.Helper()
+	a := fixtures.Generate(o)
+	return fixtures.WriteMbox(t, t.TempDir(), "generated.mbox", a), a
+}
+
+// counts are what Validate must find in an archive.
+type counts struct{ messages, threads, valid, importable int }
+
+// TestImportCorpusExactlyOnce imports a generated archive and checks that
+// every message landed exactly once; a second run sends nothing. The
+// corpus layer (TestCorpusLayer) does the same on a real list archive.
 func TestImportCorpusExactlyOnce(t *testing.T) {
-	path := corpus(t, "ponymail-unit-tests/httpd-users-2020-07.mbox")
+	path, a := writeGenerated(t, generatedArchive(1))
+	n, m := len(a.Threads), a.Messages()
+	importExactlyOnce(t, path, counts{m, n, n, m})
+}
+
+func importExactlyOnce(t *testing.T, path string, want counts) {
 	opts := testOptions(path, mapping.TicketRules{DefaultTicketID: 7})
 
 	rep, err := Validate(context.Background(), opts)
 	if err != nil {
 		t.Fatal(err)
 	}
-	// 108 is the strict From-line count; every message of this archive is
-	// importable.
-	if rep.Messages != 108 || rep.Threads != 41 || rep.ValidThreads != 41 || rep.ImportableMsgs != 108 {
-		t.Fatalf("Validate: %d messages, %d threads (%d valid), %d importable; want 108, 41 (41), 108",
-			rep.Messages, rep.Threads, rep.ValidThreads, rep.ImportableMsgs)
+	if got := (counts{rep.Messages, rep.Threads, rep.ValidThreads, rep.ImportableMsgs}); got != want {
+		t.Fatalf("Validate: %d messages, %d threads (%d valid), %d importable; want %d, %d (%d), %d",
+			got.messages, got.threads, got.valid, got.importable, want.messages, want.threads, want.valid, want.importable)
 	}
 
 	srv := zendesktest.NewServer(t, zendesktest.Config{Email: "a@example.com", Token: "t0ken", AutoCreateTickets: true})
@@ -156,9 +200,16 @@ func TestImportCorpusExactlyOnce(t *testing.T) {
 
 // TestImportReconcilesUnknownOutcomes drops the response of every third
 // write after the server committed it, and makes others time out after the
-// commit: the client must look the thread up instead of re-sending.
+// commit: the client must look the thread up instead of re-sending. On a
+// generated archive; TestCorpusLayer does it on a real one too.
 func TestImportReconcilesUnknownOutcomes(t *testing.T) {
-	path := corpus(t, "ponymail-unit-tests/maven-dev-2017-12-mboxvm.mbox")
+	o := generatedArchive(2)
+	o.Threads, o.MaxReplies = 40, 5
+	path, a := writeGenerated(t, o)
+	importReconciles(t, path, len(a.Threads), a.Messages())
+}
+
+func importReconciles(t *testing.T, path string, wantThreads, wantMsgs int) {
 	opts := testOptions(path, mapping.TicketRules{DefaultTicketID: 9})
 	opts.MaxAttempts = 20
 	opts.Settle = 10 * time.Millisecond // no write lands late here
@@ -166,8 +217,8 @@ func TestImportReconcilesUnknownOutcomes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if rep.ValidThreads != 61 || rep.ImportableMsgs != 221 {
-		t.Fatalf("Validate: %d valid threads, %d importable messages; want 61 and 221", rep.ValidThreads, rep.ImportableMsgs)
+	if rep.ValidThreads != wantThreads || rep.ImportableMsgs != wantMsgs {
+		t.Fatalf("Validate: %d valid threads, %d importable messages; want %d and %d", rep.ValidThreads, rep.ImportableMsgs, wantThreads, wantMsgs)
 	}
 	srv := zendesktest.NewServer(t, zendesktest.Config{AutoCreateTickets: true})
 	var writes atomic.Int64
@@ -266,9 +317,26 @@ func TestImportTicketsAndFailures(t *testing.T) {
 // TestPipermailArchiveIsRejectedNotLost: a Mailman pipermail .txt archive
 // obfuscates addresses ("user at host") and has no To header, and this one
 // holds every message twice. Nothing of it can be posted; all of it is
-// reported, with the rule that stopped it.
+// reported, with the rule that stopped it. A generated archive of that
+// shape here; TestCorpusLayer reads a real one.
 func TestPipermailArchiveIsRejectedNotLost(t *testing.T) {
-	path := corpus(t, "bigbang/2001-November.mbox")
+	var b strings.Builder
+	const n = 12
+	for round := range 2 {
+		for i := range n {
+			fmt.Fprintf(&b, "From user%d at example.org  Thu Nov  1 11:%02d:12 2001\nFrom: user%d at example.org (User %d)\n", i, i, i, i)
+			fmt.Fprintf(&b, "Date: Thu Nov  1 11:%02d:12 2001\nSubject: [List] topic %d\nMessage-ID: <pm%d@example.org>\n", i, i/3, i)
+			if i%3 != 0 {
+				fmt.Fprintf(&b, "In-Reply-To: <pm%d@example.org>\n", i-i%3)
+			}
+			fmt.Fprintf(&b, "\nmessage %d, copy %d\n\n\n", i, round)
+		}
+	}
+	path := writeFile(t, filepath.Join(t.TempDir(), "2001-November.txt"), b.String())
+	pipermailRejected(t, path, counts{messages: 2 * n}, n)
+}
+
+func pipermailRejected(t *testing.T, path string, want counts, dups int) {
 	rep, err := Validate(context.Background(), testOptions(path, mapping.TicketRules{DefaultTicketID: 7}))
 	if err != nil {
 		t.Fatal(err)
@@ -277,8 +345,8 @@ func TestPipermailArchiveIsRejectedNotLost(t *testing.T) {
 	for _, rc := range rep.IssuesByRule {
 		rules[rc.Rule] = rc.Count
 	}
-	if rep.Messages != 164 || rep.ValidThreads != 0 || rep.DuplicateMsgs != 82 || rep.RejectedMsgs != 82 || rules["no-recipient"] != 82 {
-		t.Errorf("pipermail archive: %d messages, %d valid threads, %d duplicates, %d rejected, rules %v; want 164, 0, 82, 82 with 82 no-recipient",
-			rep.Messages, rep.ValidThreads, rep.DuplicateMsgs, rep.RejectedMsgs, rules)
+	if rep.Messages != want.messages || rep.ValidThreads != 0 || rep.DuplicateMsgs != dups || rep.RejectedMsgs != dups || rules["no-recipient"] != dups {
+		t.Errorf("pipermail archive: %d messages, %d valid threads, %d duplicates, %d rejected, rules %v; want %d, 0, %d, %d with %d no-recipient",
+			rep.Messages, rep.ValidThreads, rep.DuplicateMsgs, rep.RejectedMsgs, rules, want.messages, dups, dups, dups)
 	}
 }

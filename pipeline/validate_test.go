@@ -16,6 +16,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/threadlift/threadlift/internal/fixtures"
 	"github.com/threadlift/threadlift/mapping"
 	"github.com/threadlift/threadlift/pipeline/report"
 )
@@ -184,8 +185,8 @@ func validateOptions(srcs ...Source) Options {
 
 // TestValidateReportSameForAnyWorkers checks that threads are added to the
 // report in thread order whatever the number of workers: the report of a
-// mixed archive, and of corpus files of every format, is the same with one
-// worker as with several.
+// mixed archive, and of a generated one and corpus files (when there) of
+// every format, is the same with one worker as with several.
 func TestValidateReportSameForAnyWorkers(t *testing.T) {
 	srcs := []Source{{Type: "mbox", Path: writeMixedMbox(t, 3<<20, 1), Name: "mixed.mbox"}}
 	srcs = append(srcs, Source{Type: "csv", Path: "../sources/testdata/csv/good.csv", Name: "good.csv", Fields: map[string]string{
@@ -194,6 +195,8 @@ func TestValidateReportSameForAnyWorkers(t *testing.T) {
 	for _, p := range []string{"../sources/testdata/json/threads.json", "../sources/testdata/json/messages.jsonl"} {
 		srcs = append(srcs, Source{Type: "json", Path: p, Name: filepath.Base(p)})
 	}
+	gen := fixtures.Generate(generatedArchive(7))
+	srcs = append(srcs, Source{Type: "mbox", Path: fixtures.WriteMbox(t, t.TempDir(), "generated.mbox", gen), Name: "generated.mbox"})
 	root := filepath.Join("..", "..", "shared", "corpora")
 	for _, rel := range []string{
 		"mail/linux-mips-public-inbox/linux-mips-2006-10_1500msgs.mbox",

@@ -20,6 +20,8 @@ import (
 
 	"github.com/emersion/go-message"
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/threadlift/threadlift/internal/fixtures"
 )
 
 // loadAll reads every message of an mbox (or .eml) file. The reader is
@@ -189,6 +191,64 @@ func TestAttachmentsMatchGoMessage(t *testing.T) {
 	t.Logf("%d attachments read, %d compared with go-message", total, compared)
 	if compared < 50 {
 		t.Errorf("only %d attachments compared with go-message", compared)
+	}
+}
+
+// TestAttachmentsGenerated is TestAttachmentsCorpus and
+// TestAttachmentsMatchGoMessage on a generated mailbox, which every clone
+// has: names (RFC 2047 and RFC 2231, UTF-8 and ISO-8859-1,
+// continuations), content types, sizes, inline images referenced by cid:,
+// part locators and content, against what the generator wrote, and
+// against go-message's own walk of the same part.
+func TestAttachmentsGenerated(t *testing.T) {
+	a := fixtures.Generate(fixtures.Options{Seed: 5, Threads: 30, MaxReplies: 2, AttachmentEvery: 1, Charsets: true})
+	path := fixtures.WriteMbox(t, t.TempDir(), "attachments.mbox", a)
+	r, msgs := loadAll(t, path, Options{})
+	if len(msgs) != a.Messages() {
+		t.Fatalf("%d messages, want %d", len(msgs), a.Messages())
+	}
+	type att struct {
+		Part, Name, ContentType string
+		Size                    int64
+		Inline                  bool
+		ContentID               string
+		SHA256                  string
+	}
+	i, compared, kinds := 0, 0, map[string]bool{}
+	for _, th := range a.Threads {
+		for _, wm := range th.Messages {
+			m := msgs[i]
+			i++
+			var want, got []att
+			for _, wa := range wm.Attachments {
+				sum := sha256.Sum256(wa.Data)
+				want = append(want, att{wa.Part, wa.Name, wa.ContentType, int64(len(wa.Data)), wa.Inline, wa.ContentID, hex.EncodeToString(sum[:])})
+				kinds[wa.ContentType+fmt.Sprint(wa.Inline)] = true
+			}
+			gm := goMessageParts(t, r, m)
+			for k, ga := range m.Attachments {
+				n, sum := readAttachment(t, r, m, k)
+				if n != ga.Size {
+					t.Errorf("%s attachment %d (%s): OpenAttachment read %d bytes, Size is %d", m.Loc, k, ga.Name, n, ga.Size)
+				}
+				got = append(got, att{ga.Part, ga.Name, ga.ContentType, ga.Size, ga.Inline, ga.ContentID, sum})
+				if !strings.HasPrefix(ga.ContentType, "text/") { // go-message converts text charsets
+					if w, ok := gm[ga.Part]; !ok || w != sum {
+						t.Errorf("%s part %s (%s): SHA-256 %s, go-message reads %q", m.Loc, ga.Part, ga.Name, sum, w)
+					}
+					compared++
+				}
+			}
+			if diff := cmp.Diff(want, got); diff != "" {
+				t.Errorf("%s (%s): attachments (-generated +read):\n%s", m.Loc, wm.ID, diff)
+			}
+			for _, is := range m.Issues {
+				t.Errorf("%s: issue %s", m.Loc, is)
+			}
+		}
+	}
+	if a.Attachments() < 50 || len(kinds) < 5 || compared < 25 {
+		t.Errorf("%d attachments of %d kinds, %d compared with go-message: the archive is too plain", a.Attachments(), len(kinds), compared)
 	}
 }
 

@@ -13,6 +13,10 @@ import (
 	"time"
 
 	"github.com/emersion/go-mbox"
+	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
+
+	"github.com/threadlift/threadlift/internal/fixtures"
 )
 
 const corpusDir = "../../shared/corpora/mail"
@@ -84,34 +88,71 @@ func TestMboxCorpus(t *testing.T) {
 	for _, p := range files {
 		rel, _ := filepath.Rel(corpusDir, p)
 		t.Run(rel, func(t *testing.T) {
-			data, err := os.ReadFile(p)
-			if err != nil {
-				t.Fatal(err)
-			}
-			envs, msgs := readMbox(t, p, Options{})
+			envs, _ := checkSplit(t, p)
 			total += len(envs)
-			if want := strictCount(data); len(envs) != want {
-				t.Errorf("%d envelopes, strict separator count %d", len(envs), want)
-			}
-			var end int64
-			for i, e := range envs {
-				if i > 0 && e.Loc.Offset != end {
-					t.Errorf("envelope %d at %d, previous ended at %d", i, e.Loc.Offset, end)
-				}
-				if !bytes.HasPrefix(data[e.Loc.Offset:], []byte("From ")) {
-					t.Errorf("envelope %d: no From line at offset %d", i, e.Loc.Offset)
-				}
-				end = e.Loc.Offset + e.Size
-				if msgs[i].Envelope != e {
-					t.Errorf("message %d does not point at its envelope", i)
-				}
-			}
-			if end != int64(len(data)) {
-				t.Errorf("last envelope ends at %d, file is %d bytes", end, len(data))
-			}
 		})
 	}
 	t.Logf("%d files, %d messages", len(files), total)
+}
+
+// checkSplit reads the mbox at p and checks that its envelopes are as
+// many as the strict separator count and tile the file from its first
+// "From " line to its end.
+func checkSplit(t *testing.T, p string) ([]*Envelope, []*Message) {
+	t.Helper()
+	data, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	envs, msgs := readMbox(t, p, Options{})
+	if want := strictCount(data); len(envs) != want {
+		t.Errorf("%d envelopes, strict separator count %d", len(envs), want)
+	}
+	var end int64
+	for i, e := range envs {
+		if i > 0 && e.Loc.Offset != end {
+			t.Errorf("envelope %d at %d, previous ended at %d", i, e.Loc.Offset, end)
+		}
+		if !bytes.HasPrefix(data[e.Loc.Offset:], []byte("From ")) {
+			t.Errorf("envelope %d: no From line at offset %d", i, e.Loc.Offset)
+		}
+		end = e.Loc.Offset + e.Size
+		if msgs[i].Envelope != e {
+			t.Errorf("message %d does not point at its envelope", i)
+		}
+	}
+	if end != int64(len(data)) {
+		t.Errorf("last envelope ends at %d, file is %d bytes", end, len(data))
+	}
+	return envs, msgs
+}
+
+// TestMboxGenerated is TestMboxCorpus on a generated mailbox (every clone
+// has it): charsets, attachments, folded References, long threads, a
+// missing root, body lines starting "From ". Each envelope must be the
+// message the generator wrote, with its ids, references, subject and date.
+func TestMboxGenerated(t *testing.T) {
+	a := fixtures.Generate(fixtures.Options{Seed: 11, Threads: 80, MaxReplies: 4, LongThreads: 3, LongReplies: 12,
+		MissingRoots: 5, AttachmentEvery: 3, Charsets: true})
+	p := fixtures.WriteMbox(t, t.TempDir(), "generated.mbox", a)
+	envs, _ := checkSplit(t, p)
+	type env struct {
+		ID, Subject string
+		Refs        []string
+		Date        time.Time
+	}
+	var want, got []env
+	for _, th := range a.Threads {
+		for _, m := range th.Messages {
+			want = append(want, env{m.ID, m.Subject, m.References, m.Date.UTC()})
+		}
+	}
+	for _, e := range envs {
+		got = append(got, env{e.MessageID, e.Subject, e.References, e.Date.UTC()})
+	}
+	if diff := cmp.Diff(want, got, cmpopts.EquateEmpty()); diff != "" {
+		t.Errorf("envelopes (-generated +read):\n%s", diff)
+	}
 }
 
 func TestMboxCorpusSamples(t *testing.T) {

@@ -17,6 +17,8 @@ import (
 	"unicode/utf8"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/threadlift/threadlift/internal/fixtures"
 )
 
 var testNow = func() time.Time { return time.Date(2024, 6, 1, 12, 0, 0, 0, time.UTC) }
@@ -562,7 +564,39 @@ func bufioReader(s string) *bufio.Reader { return bufio.NewReader(strings.NewRea
 
 // TestMultiByteCharsets guards the charset package import: without it,
 // iso-2022-jp (and every other multi-byte charset) would be "unknown".
+// Each charset of the generator, in each transfer encoding, must come
+// back as the text that was written: body, subject (RFC 2047) and sender
+// name.
 func TestMultiByteCharsets(t *testing.T) {
+	a := fixtures.Generate(fixtures.Options{Seed: 3, Threads: 3 * len(fixtures.Charsets), Charsets: true})
+	path := fixtures.WriteMbox(t, t.TempDir(), "charsets.mbox", a)
+	_, msgs := readMbox(t, path, Options{})
+	if len(msgs) != a.Messages() {
+		t.Fatalf("%d messages, want %d", len(msgs), a.Messages())
+	}
+	i := 0
+	for _, th := range a.Threads {
+		for _, want := range th.Messages {
+			got := msgs[i]
+			i++
+			t.Run(want.Charset+"/"+want.Encoding, func(t *testing.T) {
+				for _, is := range got.Issues {
+					t.Errorf("issue %s", is)
+				}
+				if g, w := strings.TrimRight(got.Body, "\n"), strings.TrimRight(want.Body, "\n"); g != w {
+					t.Errorf("body = %q, want %q", g, w)
+				}
+				if got.Subject != want.Subject || got.From.Name != want.FromName {
+					t.Errorf("subject %q, sender %q; want %q, %q", got.Subject, got.From.Name, want.Subject, want.FromName)
+				}
+			})
+		}
+	}
+}
+
+// TestMultiByteCharsetsCorpus: a real iso-2022-jp message of the corpus
+// layer decodes to Japanese text.
+func TestMultiByteCharsetsCorpus(t *testing.T) {
 	path := filepath.Join("..", "..", "shared", "corpora", "mail", "mimekit", "messages", "japanese.eml")
 	if _, err := os.Stat(path); err != nil {
 		t.Skipf("corpus not available: %v", err)

@@ -16,6 +16,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
@@ -50,6 +51,38 @@ func newClient(t testing.TB, srv *zendesktest.Server, mod func(*zendesk.Options)
 		t.Fatalf("New: %v", err)
 	}
 	return c
+}
+
+// bubbleClient is a Client of h through zendesktest.Transport (no
+// socket), for tests whose time is virtual (synctest.Test): their waits
+// are asserted exactly, as no real time passes.
+func bubbleClient(t *testing.T, h http.Handler, mod func(*zendesk.Options)) *zendesk.Client {
+	t.Helper()
+	opts := zendesk.Options{BaseURL: "http://127.0.0.1", Email: testEmail, Token: testToken,
+		HTTPClient: &http.Client{Transport: zendesktest.Transport(h)}}
+	if mod != nil {
+		mod(&opts)
+	}
+	c, err := zendesk.New(opts)
+	if err != nil {
+		t.Fatalf("New: %v", err)
+	}
+	return c
+}
+
+// bubbleFake is a fake for bubbleClient, as newServer configures it.
+func bubbleFake() *zendesktest.Fake {
+	return zendesktest.New(zendesktest.Config{Email: testEmail, Token: testToken, AutoCreateTickets: true})
+}
+
+// bubbleReq is importReq dated an hour ago: a bubble's clock starts in
+// 2000, before importReq's events, which the fake would refuse as future.
+func bubbleReq(key string, events int) *zendesk.ImportRequest {
+	req := importReq(key, events)
+	for i := range req.Events {
+		req.Events[i].CreatedAt = time.Now().Add(time.Duration(i-events) * time.Minute)
+	}
+	return req
 }
 
 var t0 = time.Date(2024, 3, 1, 10, 0, 0, 0, time.UTC)
@@ -241,6 +274,9 @@ func TestValidationErrorDecoded(t *testing.T) {
 
 // TestRetryAfterClosesGate checks that after one caller gets a 429 (or a
 // 503 with Retry-After), other callers send nothing until the window ends.
+// TestRetryAfterClosesGate: a Retry-After (seconds or an HTTP date)
+// closes the gate for every caller: two concurrent callers reach the
+// server only once the window is over. Virtual time.
 func TestRetryAfterClosesGate(t *testing.T) {
 	for _, tc := range []struct {
 		name   string
@@ -253,93 +289,100 @@ func TestRetryAfterClosesGate(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			srv := newServer(t, zendesktest.Config{})
-			srv.SetFaults(zendesktest.Faults{RetryAfter: time.Second})
-			var mu sync.Mutex
-			first := true
-			srv.SetHook(func(r *http.Request) zendesktest.Fault {
-				mu.Lock()
-				defer mu.Unlock()
-				if first {
-					first = false
-					return tc.fault
-				}
-				return zendesktest.FaultNone
-			})
-			c := newClient(t, srv, nil)
-			ctx := t.Context()
-			_, err := c.Import(ctx, 1, importReq("a", 1))
-			var rl *zendesk.RateLimitError
-			if !errors.As(err, &rl) {
-				t.Fatalf("Import = %v, want *RateLimitError", err)
-			}
-			if rl.Status != tc.status || rl.RetryAfter <= 0 || rl.RetryAfter > 2*time.Second {
-				t.Errorf("RateLimitError status %d, RetryAfter %v; want %d, (0,2s]", rl.Status, rl.RetryAfter, tc.status)
-			}
-			if retry, wait := zendesk.Retryable(err); !retry || wait != rl.RetryAfter {
-				t.Errorf("Retryable = %v, %v; want true, %v", retry, wait, rl.RetryAfter)
-			}
-			if !zendesk.IsStatus(err, tc.status) {
-				t.Errorf("IsStatus(err, %d) = false", tc.status)
-			}
-			limited := srv.Requests()[0]
-
-			// Two more callers, concurrently, while the gate is closed.
-			var wg sync.WaitGroup
-			errs := make([]error, 2)
-			for i := range 2 {
-				wg.Go(func() {
-					_, errs[i] = c.Import(ctx, 1, importReq(fmt.Sprintf("b%d", i), 1))
+			synctest.Test(t, func(t *testing.T) {
+				srv := bubbleFake()
+				srv.SetFaults(zendesktest.Faults{RetryAfter: time.Second})
+				var mu sync.Mutex
+				first := true
+				srv.SetHook(func(r *http.Request) zendesktest.Fault {
+					mu.Lock()
+					defer mu.Unlock()
+					if first {
+						first = false
+						return tc.fault
+					}
+					return zendesktest.FaultNone
 				})
-			}
-			wg.Wait()
-			for i, err := range errs {
-				if err != nil {
-					t.Fatalf("caller %d after the window: %v", i, err)
+				c := bubbleClient(t, srv, nil)
+				ctx := t.Context()
+				_, err := c.Import(ctx, 1, bubbleReq("a", 1))
+				var rl *zendesk.RateLimitError
+				if !errors.As(err, &rl) {
+					t.Fatalf("Import = %v, want *RateLimitError", err)
 				}
-			}
-			reqs := srv.Requests()
-			if len(reqs) != 3 {
-				t.Fatalf("server saw %d requests, want 3", len(reqs))
-			}
-			for _, r := range reqs[1:] {
-				if gap := r.Time.Sub(limited.Time); gap < 950*time.Millisecond {
-					t.Errorf("a request arrived %v after the %d, inside the Retry-After window", gap, tc.status)
+				if rl.Status != tc.status || rl.RetryAfter != time.Second {
+					t.Errorf("RateLimitError status %d, RetryAfter %v; want %d, 1s", rl.Status, rl.RetryAfter, tc.status)
 				}
-			}
-			st := c.Stats()
-			if tc.status == 429 && st.RateLimited != 1 {
-				t.Errorf("Stats().RateLimited = %d, want 1", st.RateLimited)
-			}
+				if retry, wait := zendesk.Retryable(err); !retry || wait != rl.RetryAfter {
+					t.Errorf("Retryable = %v, %v; want true, %v", retry, wait, rl.RetryAfter)
+				}
+				if !zendesk.IsStatus(err, tc.status) {
+					t.Errorf("IsStatus(err, %d) = false", tc.status)
+				}
+				limited := srv.Requests()[0]
+
+				// Two more callers, concurrently, while the gate is closed.
+				var wg sync.WaitGroup
+				errs := make([]error, 2)
+				for i := range 2 {
+					wg.Go(func() {
+						_, errs[i] = c.Import(ctx, 1, bubbleReq(fmt.Sprintf("b%d", i), 1))
+					})
+				}
+				wg.Wait()
+				for i, err := range errs {
+					if err != nil {
+						t.Fatalf("caller %d after the window: %v", i, err)
+					}
+				}
+				reqs := srv.Requests()
+				if len(reqs) != 3 {
+					t.Fatalf("server saw %d requests, want 3", len(reqs))
+				}
+				// Time is virtual: no slack for a late clock. (After a 429
+				// the client also adopts 90% of X-Rate-Limit, so a caller
+				// may wait a limiter step more.)
+				for _, r := range reqs[1:] {
+					if gap := r.Time.Sub(limited.Time); gap < time.Second {
+						t.Errorf("a request arrived %v after the %d, inside the 1s Retry-After window", gap, tc.status)
+					}
+				}
+				st := c.Stats()
+				if tc.status == 429 && st.RateLimited != 1 {
+					t.Errorf("Stats().RateLimited = %d, want 1", st.RateLimited)
+				}
+			})
 		})
 	}
 }
 
 func TestRateLimitWithoutRetryAfterDefaults(t *testing.T) {
-	srv := newServer(t, zendesktest.Config{})
-	srv.SetHook(func(*http.Request) zendesktest.Fault { return zendesktest.Fault429NoRetryAfter })
-	c := newClient(t, srv, nil)
-	_, err := c.Import(t.Context(), 1, importReq("a", 1))
-	var rl *zendesk.RateLimitError
-	if !errors.As(err, &rl) || rl.RetryAfter != zendesk.DefaultRetryAfter429 {
-		t.Fatalf("Import = %v, want *RateLimitError with RetryAfter %v", err, zendesk.DefaultRetryAfter429)
-	}
-	if until := time.Until(c.Gate().Until()); until < 55*time.Second {
-		t.Errorf("gate opens in %v, want about 60s", until)
-	}
-	// Another caller must not reach the server while the gate is closed.
-	ctx, cancel := context.WithTimeout(t.Context(), 200*time.Millisecond)
-	defer cancel()
-	_, err = c.GetTicket(ctx, 1)
-	if !errors.Is(err, context.DeadlineExceeded) {
-		t.Errorf("GetTicket during the window = %v, want context.DeadlineExceeded", err)
-	}
-	if retry, _ := zendesk.Retryable(err); retry {
-		t.Errorf("Retryable(caller's deadline) = true")
-	}
-	if n := srv.RequestCount("total"); n != 1 {
-		t.Errorf("server saw %d requests, want 1", n)
-	}
+	synctest.Test(t, func(t *testing.T) {
+		srv := bubbleFake()
+		srv.SetHook(func(*http.Request) zendesktest.Fault { return zendesktest.Fault429NoRetryAfter })
+		c := bubbleClient(t, srv, nil)
+		_, err := c.Import(t.Context(), 1, bubbleReq("a", 1))
+		var rl *zendesk.RateLimitError
+		if !errors.As(err, &rl) || rl.RetryAfter != zendesk.DefaultRetryAfter429 {
+			t.Fatalf("Import = %v, want *RateLimitError with RetryAfter %v", err, zendesk.DefaultRetryAfter429)
+		}
+		if until := time.Until(c.Gate().Until()); until != zendesk.DefaultRetryAfter429 {
+			t.Errorf("gate opens in %v, want %v", until, zendesk.DefaultRetryAfter429)
+		}
+		// Another caller must not reach the server while the gate is closed.
+		ctx, cancel := context.WithTimeout(t.Context(), 200*time.Millisecond)
+		defer cancel()
+		_, err = c.GetTicket(ctx, 1)
+		if !errors.Is(err, context.DeadlineExceeded) {
+			t.Errorf("GetTicket during the window = %v, want context.DeadlineExceeded", err)
+		}
+		if retry, _ := zendesk.Retryable(err); retry {
+			t.Errorf("Retryable(caller's deadline) = true")
+		}
+		if n := srv.RequestCount("total"); n != 1 {
+			t.Errorf("server saw %d requests, want 1", n)
+		}
+	})
 }
 
 func TestErrorBodies(t *testing.T) {
@@ -575,7 +618,7 @@ func TestSecretsNeverLeak(t *testing.T) {
 		c.Gate().CloseUntil(time.Time{}) // no-op: the gate never shortens
 	}
 	setFault(zendesktest.FaultNone)
-	time.Sleep(time.Until(c.Gate().Until()))
+	c.Gate().Wait(ctx) // the 429 closed it
 	wrong, _ := zendesk.New(zendesk.Options{BaseURL: srv.URL, Email: testEmail, Token: testToken + "x", Logger: logger})
 	_, err = wrong.GetTicket(ctx, 1) // 401
 	record(err)
@@ -899,70 +942,93 @@ func TestTickets(t *testing.T) {
 	}
 }
 
+// TestClientLimiter: the limiters space requests as configured, and a
+// wait that cannot end before the caller's deadline fails at once. Time
+// is virtual: the waits are exact.
 func TestClientLimiter(t *testing.T) {
-	srv := newServer(t, zendesktest.Config{})
-	c := newClient(t, srv, func(o *zendesk.Options) { o.RequestsPerMinute = 600 }) // one per 100ms
-	start := time.Now()
-	for range 4 {
-		if _, err := c.GetTicket(t.Context(), 1); err != nil {
+	synctest.Test(t, func(t *testing.T) {
+		f := bubbleFake()
+		c := bubbleClient(t, f, func(o *zendesk.Options) { o.RequestsPerMinute = 600 }) // one per 100ms
+		start := time.Now()
+		for range 4 {
+			if _, err := c.GetTicket(t.Context(), 1); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if el := time.Since(start); el != 300*time.Millisecond {
+			t.Errorf("4 requests at 600/min took %v, want 300ms", el)
+		}
+		w := bubbleClient(t, f, func(o *zendesk.Options) { o.WriteRequestsPer10Minutes = 6000 }) // writes: one per 100ms
+		start = time.Now()
+		for i := range 3 {
+			if _, err := w.Import(t.Context(), 1, bubbleReq(fmt.Sprint(i), 1)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		for range 5 {
+			if _, err := w.GetTicket(t.Context(), 1); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if el := time.Since(start); el != 200*time.Millisecond {
+			t.Errorf("3 writes at 6000/10min + 5 reads took %v, want 200ms (reads do not wait on the write limiter)", el)
+		}
+		// A wait that cannot end before the caller's deadline fails at once.
+		slow := bubbleClient(t, f, func(o *zendesk.Options) { o.RequestsPerMinute = 1 })
+		if _, err := slow.GetTicket(t.Context(), 1); err != nil {
 			t.Fatal(err)
 		}
-	}
-	if el := time.Since(start); el < 280*time.Millisecond {
-		t.Errorf("4 requests at 600/min took %v, want ≥ 300ms", el)
-	}
-	w := newClient(t, srv, func(o *zendesk.Options) { o.WriteRequestsPer10Minutes = 6000 }) // writes: one per 100ms
-	start = time.Now()
-	for i := range 3 {
-		if _, err := w.Import(t.Context(), 1, importReq(fmt.Sprint(i), 1)); err != nil {
-			t.Fatal(err)
+		ctx, cancel := context.WithTimeout(t.Context(), time.Second)
+		defer cancel()
+		start = time.Now()
+		_, err := slow.GetTicket(ctx, 1)
+		if el := time.Since(start); err == nil || el != 0 {
+			t.Errorf("GetTicket past the limiter = %v after %v, want an error at once", err, el)
 		}
-	}
-	for range 5 {
-		if _, err := w.GetTicket(t.Context(), 1); err != nil {
-			t.Fatal(err)
+		if retry, _ := zendesk.Retryable(err); retry {
+			t.Errorf("Retryable(limiter wait past deadline) = true")
 		}
-	}
-	if el := time.Since(start); el < 180*time.Millisecond || el > 2*time.Second {
-		t.Errorf("3 writes at 6000/10min + 5 reads took %v, want about 200ms", el)
-	}
-	// A wait that cannot end before the caller's deadline fails at once.
-	slow := newClient(t, srv, func(o *zendesk.Options) { o.RequestsPerMinute = 1 })
-	if _, err := slow.GetTicket(t.Context(), 1); err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(t.Context(), time.Second)
-	defer cancel()
-	start = time.Now()
-	_, err := slow.GetTicket(ctx, 1)
-	if err == nil || time.Since(start) > 500*time.Millisecond {
-		t.Errorf("GetTicket past the limiter = %v after %v, want a prompt error", err, time.Since(start))
-	}
-	if retry, _ := zendesk.Retryable(err); retry {
-		t.Errorf("Retryable(limiter wait past deadline) = true")
-	}
+	})
 }
 
+// TestGate: a closed gate holds Wait until it opens, a later CloseFor
+// never shortens it, and a wait past the caller's deadline ends with it.
 func TestGate(t *testing.T) {
-	var g zendesk.Gate
-	if err := g.Wait(t.Context()); err != nil {
-		t.Fatalf("zero Gate.Wait = %v", err)
-	}
-	g.CloseFor(300 * time.Millisecond)
-	g.CloseFor(10 * time.Millisecond) // must not shorten
-	start := time.Now()
-	if err := g.Wait(t.Context()); err != nil {
-		t.Fatal(err)
-	}
-	if el := time.Since(start); el < 280*time.Millisecond {
-		t.Errorf("Wait returned after %v, want ≥ 300ms", el)
-	}
-	g.CloseFor(time.Hour)
-	ctx, cancel := context.WithTimeout(t.Context(), 50*time.Millisecond)
-	defer cancel()
-	if err := g.Wait(ctx); !errors.Is(err, context.DeadlineExceeded) {
-		t.Errorf("Wait on a closed gate = %v, want DeadlineExceeded", err)
-	}
+	synctest.Test(t, func(t *testing.T) {
+		var g zendesk.Gate
+		start := time.Now()
+		if err := g.Wait(t.Context()); err != nil || time.Since(start) != 0 {
+			t.Fatalf("zero Gate.Wait = %v after %v, want nil at once", err, time.Since(start))
+		}
+		g.CloseFor(300 * time.Millisecond)
+		g.CloseFor(10 * time.Millisecond) // must not shorten
+		if err := g.Wait(t.Context()); err != nil {
+			t.Fatal(err)
+		}
+		if el := time.Since(start); el != 300*time.Millisecond {
+			t.Errorf("Wait returned after %v, want 300ms", el)
+		}
+		// A window extended while a caller waits is honoured.
+		done := make(chan time.Duration)
+		g.CloseFor(100 * time.Millisecond)
+		start = time.Now()
+		go func() {
+			g.Wait(t.Context())
+			done <- time.Since(start)
+		}()
+		synctest.Wait() // the waiter is asleep
+		g.CloseFor(time.Second)
+		if el := <-done; el != time.Second {
+			t.Errorf("Wait with the window extended to 1s returned after %v", el)
+		}
+		g.CloseFor(time.Hour)
+		ctx, cancel := context.WithTimeout(t.Context(), 50*time.Millisecond)
+		defer cancel()
+		start = time.Now()
+		if err := g.Wait(ctx); !errors.Is(err, context.DeadlineExceeded) || time.Since(start) != 50*time.Millisecond {
+			t.Errorf("Wait on a closed gate = %v after %v, want DeadlineExceeded after 50ms", err, time.Since(start))
+		}
+	})
 }
 
 func BenchmarkImport(b *testing.B) {

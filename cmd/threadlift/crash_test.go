@@ -6,10 +6,13 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -121,9 +124,119 @@ func exactlyOnce(t *testing.T, f *zendesktest.Fake, wantThreads, wantEvents int)
 	}
 }
 
-// TestKillAnywhere kills the built binary with SIGKILL at random points of
-// an import of 1,000 threads, resumes each time, and checks that every
-// thread and message landed exactly once.
+// killPoint is where in a run TestKillAnywhere lands a kill: at the n-th
+// request the fake receives in that run.
+type killPoint struct {
+	n    int
+	when killWhen
+}
+
+type killWhen int
+
+const (
+	// killHeldBeforeCommit: the fake holds request n, the test kills the
+	// child, then the fake drops the request uncommitted.
+	killHeldBeforeCommit killWhen = iota
+	// killHeldThenCommit: as above, but the fake then commits the request
+	// of the dead child: a write whose answer nobody read.
+	killHeldThenCommit
+	// killAfterAnswer: the fake answers request n, then the test kills the
+	// child, while it records the answer or goes on with other threads.
+	killAfterAnswer
+)
+
+func (w killWhen) String() string {
+	return [...]string{"held before commit", "held, then committed", "after the answer"}[w]
+}
+
+// killer is the fake's front for TestKillAnywhere: it counts the requests
+// of the current run and tells the test when the run reached its kill
+// point. It also injects faults by counting writes (every 33rd commits
+// and loses its answer, every 50th gets a 500), so that kills also land
+// during reconciliations.
+type killer struct {
+	fake *zendesktest.Fake
+
+	mu       sync.Mutex
+	point    killPoint
+	requests int           // of the current run
+	writes   int           // of every run
+	reached  chan struct{} // closed at the kill point
+	killed   chan struct{} // closed by the test once the child is dead
+}
+
+// arm sets the kill point of the next run; n = 0 kills nothing.
+func (k *killer) arm(p killPoint) (reached chan struct{}) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	k.point, k.requests = p, 0
+	k.reached, k.killed = make(chan struct{}), make(chan struct{})
+	return k.reached
+}
+
+// dead releases a request held at the kill point.
+func (k *killer) dead() {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	close(k.killed)
+}
+
+// hook is the fake's fault chooser.
+func (k *killer) hook(r *http.Request) zendesktest.Fault {
+	k.mu.Lock()
+	k.requests++
+	at := k.point.n > 0 && k.requests == k.point.n
+	when, reached, killed := k.point.when, k.reached, k.killed
+	fault := zendesktest.FaultNone
+	if r.Method == http.MethodPost || r.Method == http.MethodPut {
+		k.writes++
+		switch {
+		case k.writes%33 == 0:
+			fault = zendesktest.FaultCommitThenDrop
+		case k.writes%50 == 0:
+			fault = zendesktest.Fault500
+		}
+	}
+	k.mu.Unlock()
+	if !at || when == killAfterAnswer {
+		return fault
+	}
+	close(reached)
+	<-killed
+	switch when {
+	case killHeldBeforeCommit:
+		return zendesktest.FaultResetBeforeCommit
+	case killHeldThenCommit:
+		return fault // committed, unless the count says otherwise
+	}
+	return fault
+}
+
+// ServeHTTP serves the fake, and signals a killAfterAnswer point once
+// the answer to its request is written.
+func (k *killer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	k.fake.ServeHTTP(w, r)
+	k.mu.Lock()
+	at := k.point.n > 0 && k.requests >= k.point.n && k.point.when == killAfterAnswer
+	reached := k.reached
+	if at {
+		k.point.n = 0 // once
+	}
+	k.mu.Unlock()
+	if at {
+		if f, ok := w.(http.Flusher); ok {
+			f.Flush()
+		}
+		close(reached)
+	}
+}
+
+// TestKillAnywhere kills the built binary with SIGKILL at points of an
+// import of 1,000 threads chosen by events, not by time: at the n-th
+// request of the run (n drawn from 1–150), either while the fake holds
+// that request (and then drops it, or commits it for the dead child) or
+// just after the fake answered it. It resumes after each kill and checks
+// that every thread and message landed exactly once.
 func TestKillAnywhere(t *testing.T) {
 	if testing.Short() {
 		t.Skip("subprocess crash test")
@@ -131,16 +244,19 @@ func TestKillAnywhere(t *testing.T) {
 	dir := t.TempDir()
 	archive := filepath.Join(dir, "archive.mbox")
 	msgs := writeArchive(t, archive, 1000)
-	srv := zendesktest.NewServer(t, zendesktest.Config{Email: "agent@example.com", Token: token, AutoCreateTickets: true, Latency: 3 * time.Millisecond})
-	// Some writes are committed and their answer lost, so that kills also
-	// land during reconciliations.
-	srv.SetFaults(zendesktest.Faults{PCommitThenDrop: 0.03, P500: 0.02, Seed: 7, WritesOnly: true})
-	cfg := crashConfig(t, srv.URL, archive, 8)
+	f := zendesktest.New(zendesktest.Config{Email: "agent@example.com", Token: token, AutoCreateTickets: true, Latency: 3 * time.Millisecond})
+	k := &killer{fake: f}
+	f.SetHook(k.hook)
+	hs := httptest.NewServer(k)
+	t.Cleanup(hs.Close)
+	cfg := crashConfig(t, hs.URL, archive, 8)
 	env := append(os.Environ(), "TL_TEST_TOKEN="+token)
 	rng := rand.New(rand.NewPCG(1, 2))
 
 	kills := 0
 	for attempt := 0; attempt < 40 && kills < 12; attempt++ {
+		p := killPoint{n: 1 + rng.IntN(150), when: killWhen(attempt % 3)}
+		reached := k.arm(p)
 		cmd := exec.Command(binary, "import", "-c", cfg, "--no-progress", "--log-level", "error")
 		cmd.Env = env
 		var stderr bytes.Buffer
@@ -150,53 +266,87 @@ func TestKillAnywhere(t *testing.T) {
 		}
 		done := make(chan error, 1)
 		go func() { done <- cmd.Wait() }()
-		wait := time.Duration(30+rng.IntN(350)) * time.Millisecond
 		select {
 		case err := <-done:
-			// Finished before the kill point: the job is done.
-			t.Logf("run %d finished before its kill point (%v): %v", attempt, wait, err)
+			// Finished before its kill point: the job is done.
+			t.Logf("run %d finished before request %d: %v", attempt, p.n, err)
+			k.dead()
 			attempt = 1 << 30
 			continue
-		case <-time.After(wait):
+		case <-reached:
 		}
 		cmd.Process.Signal(syscall.SIGKILL)
 		err := <-done
+		k.dead()
 		var ee *exec.ExitError
 		if !errors.As(err, &ee) || ee.Sys().(syscall.WaitStatus).Signal() != syscall.SIGKILL {
 			t.Logf("run %d ended before SIGKILL: %v %s", attempt, err, stderr.String())
 			break
 		}
+		t.Logf("run %d killed at request %d, %s", attempt, p.n, p.when)
 		kills++
 	}
 	if kills < 10 {
 		t.Errorf("only %d kills landed mid-run; want at least 10", kills)
 	}
+	k.arm(killPoint{})
 	r := run(t, []string{"TL_TEST_TOKEN=" + token}, "import", "-c", cfg, "--no-progress", "--log-level", "error")
 	if r.code != 0 {
 		t.Fatalf("final import exit %d\n%s%s", r.code, r.stdout, r.stderr)
 	}
 	t.Logf("%d SIGKILLs; final run: %s", kills, strings.ReplaceAll(strings.TrimSpace(r.stdout), "\n", "; "))
-	exactlyOnce(t, srv.Fake, 1000, msgs)
+	exactlyOnce(t, f, 1000, msgs)
+}
+
+// afterImports returns a channel closed when the fake has received n
+// side-conversation imports: the readiness signal of tests that stop a
+// run in its middle. It installs srv's hook.
+func afterImports(srv *zendesktest.Server, n int) <-chan struct{} {
+	var mu sync.Mutex
+	seen := 0
+	reached := make(chan struct{})
+	srv.SetHook(func(r *http.Request) zendesktest.Fault {
+		if strings.HasSuffix(r.URL.Path, "/side_conversations/import") {
+			mu.Lock()
+			if seen++; seen == n {
+				close(reached)
+			}
+			mu.Unlock()
+		}
+		return zendesktest.FaultNone
+	})
+	return reached
 }
 
 // TestInterrupt: SIGINT stops cleanly with 130 and the next run finishes.
+// The signal is sent once the run has imported 20 threads.
 func TestInterrupt(t *testing.T) {
 	dir := t.TempDir()
 	archive := filepath.Join(dir, "archive.mbox")
 	msgs := writeArchive(t, archive, 200)
 	srv := zendesktest.NewServer(t, zendesktest.Config{Email: "agent@example.com", Token: token, AutoCreateTickets: true, Latency: 20 * time.Millisecond})
 	cfg := crashConfig(t, srv.URL, archive, 2)
+	reached := afterImports(srv, 20)
 	cmd := exec.Command(binary, "import", "-c", cfg, "--no-progress")
 	cmd.Env = append(os.Environ(), "TL_TEST_TOKEN="+token)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(500 * time.Millisecond)
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case <-reached:
+	case err := <-done:
+		t.Fatalf("import ended before 20 imports: %v\n%s", err, stderr.String())
+	}
 	cmd.Process.Signal(os.Interrupt)
-	err := cmd.Wait()
+	err := <-done
+	srv.SetHook(nil)
 	var ee *exec.ExitError
 	if !errors.As(err, &ee) || ee.ExitCode() != 130 {
-		t.Fatalf("after SIGINT: %v, want exit status 130", err)
+		t.Fatalf("after SIGINT: %v, want exit status 130\n%s", err, stderr.String())
 	}
 	if r := run(t, []string{"TL_TEST_TOKEN=" + token}, "import", "-c", cfg, "--no-progress"); r.code != 0 {
 		t.Fatalf("resume: exit %d\n%s", r.code, r.stderr)

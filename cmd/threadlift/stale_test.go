@@ -4,12 +4,10 @@ import (
 	"bytes"
 	"errors"
 	"math/rand/v2"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -26,19 +24,7 @@ import (
 // has received n import requests.
 func killAfterImports(t *testing.T, srv *zendesktest.Server, cfg string, n int) {
 	t.Helper()
-	var mu sync.Mutex
-	seen := 0
-	reached := make(chan struct{})
-	srv.SetHook(func(r *http.Request) zendesktest.Fault {
-		if strings.HasSuffix(r.URL.Path, "/side_conversations/import") {
-			mu.Lock()
-			if seen++; seen == n {
-				close(reached)
-			}
-			mu.Unlock()
-		}
-		return zendesktest.FaultNone
-	})
+	reached := afterImports(srv, n)
 	defer srv.SetHook(nil)
 	cmd := exec.Command(binary, "import", "-c", cfg, "--no-progress", "--log-level", "error")
 	cmd.Env = append(os.Environ(), "TL_TEST_TOKEN="+token)

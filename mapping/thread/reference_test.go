@@ -1,11 +1,16 @@
 package thread
 
 // The string-keyed implementation that BuildItems replaced, kept as a
-// test oracle.
+// test oracle. Its subject joining (JWZ step 5) shares no code with
+// thread.go's: refJoinBySubject and refNormalizeSubject are written from
+// the rule, plainly, so that the differential fuzz test can catch a
+// mistake in either.
 
 import (
 	"cmp"
 	"slices"
+	"strings"
+	"unicode/utf8"
 )
 
 type refContainer struct {
@@ -147,37 +152,10 @@ func referenceBuild(items []Item, opts Options) Result {
 		}
 		refSortMembers(items, b.members)
 		b.first = b.members[0]
-		b.subject, b.reply = normalizeSubject(items[b.first].Subject)
 		threads = append(threads, b)
 	}
-
 	if opts.SubjectThreading {
-		// Merge threads by normalized subject. The merged thread keeps the
-		// key of the thread that does not start with a reply prefix, else of
-		// the earliest, so that the key is as stable as the data allows.
-		bySubject := make(map[string]int)
-		merged := threads[:0]
-		for _, t := range threads {
-			if t.subject == "" {
-				merged = append(merged, t)
-				continue
-			}
-			j, ok := bySubject[t.subject]
-			if !ok {
-				bySubject[t.subject] = len(merged)
-				merged = append(merged, t)
-				continue
-			}
-			m := &merged[j]
-			if refKeepOther(items, *m, t) {
-				m.key = t.key
-				m.reply = t.reply
-			}
-			m.members = append(m.members, t.members...)
-			refSortMembers(items, m.members)
-			m.first = m.members[0]
-		}
-		threads = merged
+		threads = refJoinBySubject(items, threads)
 	}
 
 	res.Threads = make([]Thread, len(threads))
@@ -191,13 +169,129 @@ func referenceBuild(items []Item, opts Options) Result {
 	return res
 }
 
-// keepOther reports whether thread b's key should win over a's when the two
-// are joined by subject.
-func refKeepOther(items []Item, a, b built) bool {
-	if a.reply != b.reply {
-		return a.reply
+// refJoinBySubject is JWZ step 5 as contract §4 and thread.go's doc
+// state it, the slow and obvious way: threads whose earliest messages'
+// subjects normalize to the same non-empty text are one thread, and it
+// keeps the key of a part whose earliest subject has no reply prefix,
+// the earliest such part; when every part starts with a reply, the
+// earliest part. The key does not depend on the order the parts are met.
+func refJoinBySubject(items []Item, threads []built) []built {
+	subject := make([]string, len(threads))
+	reply := make([]bool, len(threads))
+	for i, t := range threads {
+		subject[i], reply[i] = refNormalizeSubject(items[t.first].Subject)
 	}
-	return refLess(items, b.first, a.first)
+	taken := make([]bool, len(threads))
+	var out []built
+	for i := range threads {
+		if taken[i] {
+			continue
+		}
+		group := []int{i}
+		for j := i + 1; j < len(threads) && subject[i] != ""; j++ {
+			if !taken[j] && subject[j] == subject[i] {
+				group = append(group, j)
+				taken[j] = true
+			}
+		}
+		keyOf := group[0]
+		for _, j := range group[1:] {
+			switch {
+			case reply[keyOf] && !reply[j]:
+				keyOf = j
+			case reply[keyOf] == reply[j] && refLess(items, threads[j].first, threads[keyOf].first):
+				keyOf = j
+			}
+		}
+		joined := built{key: threads[keyOf].key}
+		for _, j := range group {
+			joined.members = append(joined.members, threads[j].members...)
+		}
+		refSortMembers(items, joined.members)
+		out = append(out, joined)
+	}
+	return out
+}
+
+// refNormalizeSubject is normalizeSubject written out by hand from its
+// rule: strip, again and again, a leading reply or forward prefix ("Re:",
+// "Fwd:", "Fw:", "AW:", "SV:", "Antw:", in any case, maybe counted as
+// "Re[2]:", white space around the colon) or a list tag ("[dev]"), then
+// fold runs of white space to one space, trim and lower the case. White
+// space is ASCII's (tab, LF, FF, CR, space), as in RE2's \s; case is
+// Unicode simple folding, as in RE2's (?i) (so "ſv:" is "SV:"). reply
+// says whether a reply prefix was stripped.
+func refNormalizeSubject(s string) (norm string, reply bool) {
+	for {
+		rest := refSkipSpace(s)
+		if after, ok := refReplyPrefix(rest); ok {
+			s, reply = after, true
+			continue
+		}
+		if strings.HasPrefix(rest, "[") {
+			if end := strings.IndexByte(rest, ']'); end >= 0 {
+				s = refSkipSpace(rest[end+1:])
+				continue
+			}
+		}
+		break
+	}
+	var b strings.Builder
+	for i := 0; i < len(s); {
+		if refIsSpace(s[i]) {
+			b.WriteByte(' ')
+			for i < len(s) && refIsSpace(s[i]) {
+				i++
+			}
+			continue
+		}
+		b.WriteByte(s[i])
+		i++
+	}
+	return strings.ToLower(strings.TrimSpace(b.String())), reply
+}
+
+// refReplyPrefix strips one reply prefix from the start of s.
+func refReplyPrefix(s string) (after string, ok bool) {
+	for _, word := range []string{"re", "fwd", "fw", "aw", "sv", "antw"} {
+		rest, matched := s, true
+		for _, w := range word {
+			r, n := utf8.DecodeRuneInString(rest)
+			if n == 0 || r == utf8.RuneError && n == 1 || !strings.EqualFold(string(r), string(w)) {
+				matched = false
+				break
+			}
+			rest = rest[n:]
+		}
+		if !matched {
+			continue
+		}
+		if strings.HasPrefix(rest, "[") { // a counter, "Re[2]:"
+			d := 1
+			for d < len(rest) && rest[d] >= '0' && rest[d] <= '9' {
+				d++
+			}
+			if d > 1 && d < len(rest) && rest[d] == ']' {
+				rest = rest[d+1:]
+			}
+		}
+		rest = refSkipSpace(rest)
+		if strings.HasPrefix(rest, ":") {
+			return refSkipSpace(rest[1:]), true
+		}
+	}
+	return s, false
+}
+
+func refIsSpace(c byte) bool {
+	return c == ' ' || c == '\t' || c == '\n' || c == '\f' || c == '\r'
+}
+
+func refSkipSpace(s string) string {
+	for len(s) > 0 && refIsSpace(s[0]) {
+		s = s[1:]
+	}
+	return s
 }
 
 func refCollect(c *refContainer, out *[]int) {

@@ -58,7 +58,11 @@ type built struct {
 	members []int
 	first   int // earliest member, for subject merging
 	subject string
-	reply   bool
+	// reply and keyFirst are those of the part whose key a thread joined
+	// by subject keeps: whether its subject starts with a reply prefix,
+	// and its earliest member.
+	reply    bool
+	keyFirst int
 }
 
 // Items is Build's input in interned form, for callers that hold
@@ -322,7 +326,7 @@ func BuildItems(in Items, opts Options) Result {
 			continue
 		}
 		sortMembers(in, t.members)
-		t.first = t.members[0]
+		t.first, t.keyFirst = t.members[0], t.members[0]
 		if opts.SubjectThreading {
 			t.subject, t.reply = normalizeSubject(in.Subject(t.first))
 		}
@@ -349,8 +353,7 @@ func BuildItems(in Items, opts Options) Result {
 			}
 			m := &merged[j]
 			if keepOther(in, *m, t) {
-				m.key = t.key
-				m.reply = t.reply
+				m.key, m.reply, m.keyFirst = t.key, t.reply, t.keyFirst
 			}
 			m.members = append(m.members, t.members...)
 			sortMembers(in, m.members)
@@ -414,12 +417,16 @@ func (s *itemSlice) Date(i int) time.Time   { return s.items[i].Date }
 func (s *itemSlice) Seq(i int) int          { return s.items[i].Seq }
 
 // keepOther reports whether thread b's key should win over a's when the two
-// are joined by subject.
+// are joined by subject: b's part has no reply prefix and a's has, or
+// both agree and b's part is the earlier. Parts are compared with the
+// part whose key a keeps, not with all of a (which may start with an
+// earlier reply), so that the key does not depend on the order the parts
+// are met in.
 func keepOther(in Items, a, b built) bool {
 	if a.reply != b.reply {
 		return a.reply
 	}
-	return less(in, b.first, a.first)
+	return less(in, b.keyFirst, a.keyFirst)
 }
 
 func less(in Items, a, b int) bool {

@@ -149,6 +149,43 @@ func TestSubjectThreading(t *testing.T) {
 	}
 }
 
+// TestSubjectJoinKey: parts joined by subject keep the key of the
+// earliest part whose subject has no reply prefix (else of the earliest
+// part), whatever order the parts are met in. Before, a later part took
+// the key only if it was earlier than every part met so far, replies
+// included: an early reply part made the key depend on the order.
+func TestSubjectJoinKey(t *testing.T) {
+	reply := Item{ID: "reply", Key: "reply", Subject: "Re: printer", Date: day(1)}
+	late := Item{ID: "late", Key: "late", Subject: "printer", Date: day(3)}
+	early := Item{ID: "early", Key: "early", Subject: "printer", Date: day(2)}
+	replyLater := Item{ID: "reply2", Key: "reply2", Subject: "Re: printer", Date: day(4)}
+	in := func(its ...Item) []Item {
+		for i := range its {
+			its[i].Seq = i
+		}
+		return its
+	}
+	tests := []struct {
+		name  string
+		items []Item
+		want  string
+	}{
+		{"plain parts only", in(late, early), "early"},
+		{"an earlier reply part met first", in(reply, late, early), "early"},
+		{"an earlier reply part met last", in(late, early, reply), "early"},
+		{"replies only: the earliest", in(replyLater, reply), "reply"},
+		{"a plain part wins over an earlier reply", in(reply, late), "late"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := Build(tt.items, Options{SubjectThreading: true})
+			if len(r.Threads) != 1 || r.Threads[0].Key != tt.want {
+				t.Errorf("Build = %v, want one thread keyed %s", summary(tt.items, r), tt.want)
+			}
+		})
+	}
+}
+
 func TestNormalizeSubject(t *testing.T) {
 	tests := []struct {
 		in, want string
@@ -167,6 +204,23 @@ func TestNormalizeSubject(t *testing.T) {
 			t.Errorf("normalizeSubject(%q) = %q,%v, want %q,%v", tt.in, got, reply, tt.want, tt.reply)
 		}
 	}
+}
+
+// FuzzNormalizeSubjectMatchesReference checks normalizeSubject (a
+// regexp) against refNormalizeSubject (the rule written out by hand).
+func FuzzNormalizeSubjectMatchesReference(f *testing.F) {
+	for _, s := range []string{"Hello", "Re: Hello", "RE[2]: Re: hello", "[dev] Re: [PATCH] x  y", "Fwd: a", "",
+		"ſv: x", "Re [2]: x", "Re[2] : x", "re[]: x", "[a]Re:x", " \v Re: x", "\xff Re: x", "Fwd:Fw:AW:SV:Antw: [x] y",
+		"fwdd: x", "fw d: x", "[unclosed re: x", "Re:\r\n\tx\u00a0y", "ANTW :  \f", "[]]]: x"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		got, gotReply := normalizeSubject(s)
+		want, wantReply := refNormalizeSubject(s)
+		if got != want || gotReply != wantReply {
+			t.Fatalf("normalizeSubject(%q) = %q, %v; the rule gives %q, %v", s, got, gotReply, want, wantReply)
+		}
+	})
 }
 
 func TestEveryItemPlacedOnce(t *testing.T) {
@@ -284,7 +338,7 @@ func FuzzBuildMatchesReference(f *testing.F) {
 			if r1%5 != 0 {
 				it.Refs = []string{fmt.Sprintf("m%d", r1%40), fmt.Sprintf("m%d", r2%40)}
 			}
-			it.Subject = []string{"Hello", "Re: hello", "[list] hello", "other", ""}[r2%5]
+			it.Subject = []string{"Hello", "Re: hello", "[list] hello", "other", "", "Fwd: [list] HELLO", "AW:other"}[(int(a)+int(r2))%7]
 			items = append(items, it)
 		}
 		opts := Options{SubjectThreading: subjects}

@@ -14,6 +14,10 @@
 // inspected: SideConversations, TicketIDs, RequestCount, Requests,
 // Attachment, Dump, OAuthRefreshes, OAuthTokens.
 //
+// Tests in virtual time (testing/synctest) reach the fake without a
+// socket: Transport serves requests on the caller's goroutine, and
+// Fake.InProcessOptions gives a client's options for it.
+//
 // For what reads an account back (threadlift verify and check) it also
 // serves GET /api/v2/users/me (the user of the credentials, role
 // Config.Role) and GET /api/v2/tickets/show_many, announces

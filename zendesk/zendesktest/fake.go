@@ -207,19 +207,26 @@ func (s *Server) CloseClientConnections() { s.srv.CloseClientConnections() }
 // refreshes, else the API token; a placeholder token when the fake checks
 // none). The OAuth tokens are the current ones.
 func (s *Server) ClientOptions() zendesk.Options {
-	o := zendesk.Options{BaseURL: s.URL}
-	s.mu.Lock()
-	access, refresh := s.access, s.refreshTok
-	s.mu.Unlock()
+	o := s.credentials()
+	o.BaseURL = s.URL
+	return o
+}
+
+// credentials are the authentication part of ClientOptions.
+func (f *Fake) credentials() zendesk.Options {
+	var o zendesk.Options
+	f.mu.Lock()
+	access, refresh := f.access, f.refreshTok
+	f.mu.Unlock()
 	switch {
-	case s.cfg.OAuthToken != "":
+	case f.cfg.OAuthToken != "":
 		o.OAuthToken = access
-		if s.cfg.OAuthRefreshToken != "" {
+		if f.cfg.OAuthRefreshToken != "" {
 			o.OAuthRefresh = &zendesk.OAuthRefresh{RefreshToken: refresh,
-				ClientID: s.cfg.OAuthClientID, ClientSecret: s.cfg.OAuthClientSecret}
+				ClientID: f.cfg.OAuthClientID, ClientSecret: f.cfg.OAuthClientSecret}
 		}
-	case s.cfg.Token != "":
-		o.Email, o.Token = s.cfg.Email, s.cfg.Token
+	case f.cfg.Token != "":
+		o.Email, o.Token = f.cfg.Email, f.cfg.Token
 	default:
 		o.Email, o.Token = "test@example.com", "unchecked"
 	}
