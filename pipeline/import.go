@@ -2,6 +2,7 @@ package pipeline
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"runtime/debug"
@@ -42,8 +43,8 @@ const (
 )
 
 type counters struct {
+	requestStats
 	imported, alreadyDone, failed, rejected atomic.Int64
-	requests, retries, rateLimited          atomic.Int64
 	importReqs, eventsReqs                  atomic.Int64
 	events, rejectedMsgs, reconciled        atomic.Int64
 	skipped, posted, uploads                atomic.Int64
@@ -276,7 +277,7 @@ feed:
 		}
 		opts.Logger.Warn().Str("failures_dir", fo.dir).Int("records", fo.records).Msg(msg)
 	}
-	if b, jerr := jsonMarshal(sum); jerr == nil {
+	if b, jerr := json.Marshal(sum); jerr == nil {
 		if serr := store.SaveRun(context.WithoutCancel(ctx), b); serr != nil {
 			opts.Logger.Warn().Err(serr).Msg("could not save the run summary in the checkpoint")
 		}
@@ -390,6 +391,9 @@ func (im *importer) threadImported() {
 }
 
 func (im *importer) stopped() bool { return im.fatalErr() != nil }
+
+// retrier is the run's retry loop, counting into the run's counters.
+func (im *importer) retrier() *retrier { return newRetrier(im.opts, &im.c.requestStats) }
 
 func (im *importer) fatalErr() error {
 	im.fatalMu.Lock()

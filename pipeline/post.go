@@ -342,41 +342,31 @@ func (p *posting) failWith(ctx context.Context, own *checkpoint.Part, parts []ch
 // list reads a ticket's side conversations with their threadlift keys,
 // retrying within the attempt budget.
 func (im *importer) list(ctx context.Context, ticket int64) ([]checkpoint.ListedConversation, error) {
-	for attempt := 1; ; attempt++ {
-		im.c.requests.Add(1)
-		scs, events, err := im.api.ListSideConversations(ctx, ticket)
-		if err == nil {
-			out := make([]checkpoint.ListedConversation, 0, len(scs))
-			at := make(map[string]int, len(scs))
-			for _, sc := range scs {
-				at[sc.ID] = len(out)
-				out = append(out, checkpoint.ListedConversation{ID: sc.ID, ThreadKey: sc.ExternalIDs[zendesk.ThreadKeyField]})
-			}
-			for _, e := range events {
-				i, ok := at[e.SideConversationID]
-				if !ok || e.Message == nil {
-					continue
-				}
-				if k := e.Message.ExternalIDs[zendesk.MessageKeyField]; k != "" {
-					out[i].MessageKeys = append(out[i].MessageKeys, k)
-				}
-			}
-			return out, nil
+	var scs []zendesk.SideConversation
+	var events []zendesk.Event
+	v := im.retrier().call(ctx, try{ticket: ticket}, func(ctx context.Context) (err error) {
+		scs, events, err = im.api.ListSideConversations(ctx, ticket)
+		return err
+	})
+	if v.err != nil {
+		return nil, fmt.Errorf("look up ticket %d: %w", ticket, v.err)
+	}
+	out := make([]checkpoint.ListedConversation, 0, len(scs))
+	at := make(map[string]int, len(scs))
+	for _, sc := range scs {
+		at[sc.ID] = len(out)
+		out = append(out, checkpoint.ListedConversation{ID: sc.ID, ThreadKey: sc.ExternalIDs[zendesk.ThreadKeyField]})
+	}
+	for _, e := range events {
+		i, ok := at[e.SideConversationID]
+		if !ok || e.Message == nil {
+			continue
 		}
-		if zendesk.IsStatus(err, 429) {
-			im.c.rateLimited.Add(1)
-		}
-		retry, wait := zendesk.Retryable(err)
-		if !retry || attempt >= im.opts.MaxAttempts || ctx.Err() != nil {
-			return nil, fmt.Errorf("look up ticket %d: %w", ticket, err)
-		}
-		im.c.retries.Add(1)
-		if wait == 0 {
-			if err := sleep(ctx, backoff(attempt, im.opts.BackoffBase, im.opts.BackoffMax)); err != nil {
-				return nil, err
-			}
+		if k := e.Message.ExternalIDs[zendesk.MessageKeyField]; k != "" {
+			out[i].MessageKeys = append(out[i].MessageKeys, k)
 		}
 	}
+	return out, nil
 }
 
 // complete records a thread none of whose messages is left to send.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"mime"
 	"path/filepath"
 
@@ -76,30 +77,27 @@ func (im *importer) upload(ctx context.Context, e *mapping.Event, idx int) (*zen
 	if ct == "" {
 		ct = "application/octet-stream"
 	}
-	for attempt := 1; ; attempt++ {
-		rc, err := ar.OpenAttachment(e.Message, idx)
-		if err != nil {
-			return nil, fmt.Errorf("%w %q of %s: %w", errAttachmentRead, a.Name, e.Source, err)
-		}
-		im.c.requests.Add(1)
-		im.c.uploads.Add(1)
-		info, err := im.api.UploadAttachment(ctx, name, ct, rc)
-		rc.Close()
-		if err == nil {
-			return info, nil
-		}
-		if zendesk.IsStatus(err, 429) {
-			im.c.rateLimited.Add(1)
-		}
-		retry, wait := zendesk.Retryable(err)
-		if !retry || attempt >= im.opts.MaxAttempts || ctx.Err() != nil {
-			return nil, fmt.Errorf("upload attachment %q of %s: %w", a.Name, e.Source, err)
-		}
-		im.c.retries.Add(1)
-		if wait == 0 {
-			if err := sleep(ctx, backoff(attempt, im.opts.BackoffBase, im.opts.BackoffMax)); err != nil {
-				return nil, err
+	var rc io.ReadCloser
+	var info *zendesk.AttachmentInfo
+	v := im.retrier().call(ctx, try{
+		// Each attempt reads the attachment from the archive again.
+		before: func(context.Context) (err error) {
+			if rc, err = ar.OpenAttachment(e.Message, idx); err != nil {
+				return fmt.Errorf("%w %q of %s: %w", errAttachmentRead, a.Name, e.Source, err)
 			}
-		}
+			return nil
+		},
+	}, func(ctx context.Context) (err error) {
+		defer rc.Close()
+		im.c.uploads.Add(1)
+		info, err = im.api.UploadAttachment(ctx, name, ct, rc)
+		return err
+	})
+	switch {
+	case v.local:
+		return nil, v.err
+	case v.err != nil:
+		return nil, fmt.Errorf("upload attachment %q of %s: %w", a.Name, e.Source, v.err)
 	}
+	return info, nil
 }

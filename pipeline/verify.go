@@ -349,7 +349,7 @@ type verifier struct {
 	byTicket map[int64][]int32 // ticket → its threads, in thread order
 	keyTo    map[string]int64  // thread key → the plan's ticket, for wrong-ticket side conversations
 
-	requests, retries, rateLimited atomic.Int64
+	requestStats
 }
 
 // mapLoad is how verify loads messages: keys, validity and tickets do not
@@ -659,28 +659,15 @@ func (v *verifier) reasons(ctx context.Context, tr *TicketReport) error {
 // list reads a ticket's side conversations with their events, every page,
 // retrying what is retryable within MaxAttempts; paced by the client's
 // limiters and Retry-After gate like every import request.
-func (v *verifier) list(ctx context.Context, id int64) ([]zendesk.SideConversation, []zendesk.Event, error) {
-	for attempt := 1; ; attempt++ {
-		v.requests.Add(1)
-		scs, evs, err := v.api.ListSideConversations(ctx, id)
-		if err == nil {
-			return scs, evs, nil
-		}
-		if zendesk.IsStatus(err, 429) {
-			v.rateLimited.Add(1)
-		}
-		retry, wait := zendesk.Retryable(err)
-		if !retry || attempt >= v.opts.MaxAttempts || ctx.Err() != nil {
-			return nil, nil, fmt.Errorf("list side conversations of ticket %d: %w", id, err)
-		}
-		v.retries.Add(1)
-		v.opts.Logger.Debug().Err(err).Int64("ticket_id", id).Int("attempt", attempt).Msg("retrying")
-		if wait == 0 {
-			if err := sleep(ctx, backoff(attempt, v.opts.BackoffBase, v.opts.BackoffMax)); err != nil {
-				return nil, nil, err
-			}
-		}
+func (v *verifier) list(ctx context.Context, id int64) (scs []zendesk.SideConversation, evs []zendesk.Event, err error) {
+	vd := newRetrier(v.opts.Options, &v.requestStats).call(ctx, try{ticket: id}, func(ctx context.Context) (err error) {
+		scs, evs, err = v.api.ListSideConversations(ctx, id)
+		return err
+	})
+	if vd.err != nil {
+		return nil, nil, fmt.Errorf("list side conversations of ticket %d: %w", id, vd.err)
 	}
+	return scs, evs, nil
 }
 
 // ticketCompare is one ticket's plans set against what it holds.
