@@ -544,9 +544,20 @@ func (im *importer) thread(ctx context.Context, w *worker, t thread.Thread, st c
 	return p.run(ctx)
 }
 
-// registration is what the checkpoint records of a mapped thread: the
-// thread and its messages, importable ones pending.
+// registration is planRegistration, counting the rejected messages.
 func (im *importer) registration(plan *mapping.Plan) checkpoint.Registration {
+	reg, rejected := planRegistration(plan)
+	im.c.rejectedMsgs.Add(int64(rejected))
+	return reg
+}
+
+// planRegistration is what the checkpoint records of a mapped thread, for
+// import and for verify --adopt alike: the thread pending, its importable
+// messages pending, its rejected ones rejected (a duplicate is left out:
+// it has the key of the message it repeats, which is registered already,
+// and the checkpoint holds one row per key). It also returns how many
+// messages are rejected.
+func planRegistration(plan *mapping.Plan) (checkpoint.Registration, int) {
 	th := checkpoint.Thread{
 		Key: plan.ThreadKey, TicketID: plan.TicketID, State: checkpoint.Pending,
 		EventsTotal: len(plan.Events), Subject: plan.SideConversation.Subject, Source: plan.Source.String(),
@@ -555,16 +566,15 @@ func (im *importer) registration(plan *mapping.Plan) checkpoint.Registration {
 	for i, e := range plan.Events {
 		msgs = append(msgs, checkpoint.Message{ThreadKey: plan.ThreadKey, Key: e.Key, Seq: i, State: checkpoint.MessagePending, Source: e.Source.String()})
 	}
+	rejected := 0
 	for i, r := range plan.Rejected {
 		if r.Duplicate {
-			// A duplicate has the key of the message it repeats, which is
-			// registered already: the ledger holds one row per key.
 			continue
 		}
-		im.c.rejectedMsgs.Add(1)
+		rejected++
 		msgs = append(msgs, checkpoint.Message{ThreadKey: plan.ThreadKey, Key: r.Key, Seq: len(plan.Events) + i, State: checkpoint.MessageRejected, Source: r.Source.String(), Rule: r.Rule, Reason: r.Reason})
 	}
-	return checkpoint.Registration{Thread: th, Messages: msgs}
+	return checkpoint.Registration{Thread: th, Messages: msgs}, rejected
 }
 
 // failRequest fails the thread of plan after a request failed; key is

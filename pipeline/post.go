@@ -416,7 +416,9 @@ func (p *posting) send(ctx context.Context, into, scID string, pending []mapping
 		if ctx.Err() != nil {
 			return nil // the thread stays in flight; the next run reconciles it
 		}
-		chunk := slices.Clone(pending[:min(p.n, len(pending))])
+		next, _ := mapping.Chunk(pending, p.n)
+		// A copy: uploads set its events' attachment ids.
+		chunk := slices.Clone(next)
 		keys := make([]string, len(chunk))
 		hasUploads := false
 		for i, e := range chunk {

@@ -940,28 +940,3 @@ func (c *ticketCompare) present() map[string]string {
 	}
 	return out
 }
-
-// planRegistration is what import registers for a plan: the thread
-// pending, its importable messages pending, its rejected ones rejected
-// (duplicates left out: their key is registered already). It also
-// returns how many messages are rejected. importer.registration must
-// stay the same (TestPlanRegistrationMatchesImport).
-func planRegistration(plan *mapping.Plan) (checkpoint.Registration, int) {
-	th := checkpoint.Thread{
-		Key: plan.ThreadKey, TicketID: plan.TicketID, State: checkpoint.Pending,
-		EventsTotal: len(plan.Events), Subject: plan.SideConversation.Subject, Source: plan.Source.String(),
-	}
-	msgs := make([]checkpoint.Message, 0, len(plan.Events)+len(plan.Rejected))
-	for i, e := range plan.Events {
-		msgs = append(msgs, checkpoint.Message{ThreadKey: plan.ThreadKey, Key: e.Key, Seq: i, State: checkpoint.MessagePending, Source: e.Source.String()})
-	}
-	rejected := 0
-	for i, r := range plan.Rejected {
-		if r.Duplicate {
-			continue
-		}
-		rejected++
-		msgs = append(msgs, checkpoint.Message{ThreadKey: plan.ThreadKey, Key: r.Key, Seq: len(plan.Events) + i, State: checkpoint.MessageRejected, Source: r.Source.String(), Rule: r.Rule, Reason: r.Reason})
-	}
-	return checkpoint.Registration{Thread: th, Messages: msgs}, rejected
-}
