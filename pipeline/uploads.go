@@ -23,8 +23,9 @@ var errAttachmentRead = errors.New("read attachment")
 // sets every event's attachment_ids. Uploads are recorded in the
 // checkpoint, so that a resume re-uses those younger than
 // Options.ReuseUploadsFor (upload tokens expire) and uploads older ones
-// again. key is the thread row the chunk is sent for.
-func (im *importer) uploadAttachments(ctx context.Context, key string, chunk []mapping.Event, have map[string]map[int]checkpoint.Upload) error {
+// again. key is the thread row the chunk is sent for; l records the
+// uploads.
+func (im *importer) uploadAttachments(ctx context.Context, l *ledger, key string, chunk []mapping.Event, have map[string]map[int]checkpoint.Upload) error {
 	for ci := range chunk {
 		e := &chunk[ci]
 		if len(e.Upload) == 0 {
@@ -42,8 +43,8 @@ func (im *importer) uploadAttachments(ctx context.Context, key string, chunk []m
 			}
 			a := e.Attachments[idx]
 			u := checkpoint.Upload{MessageKey: e.Key, Index: idx, AttachmentID: info.ID, Name: a.Name, Size: a.Size}
-			if err := im.store.RecordUpload(ctx, key, u); err != nil {
-				return im.setFatal(fmt.Errorf("%w: %w", ErrFatal, err))
+			if err := l.recordUpload(ctx, key, u); err != nil {
+				return err
 			}
 			if have[e.Key] == nil {
 				have[e.Key] = map[int]checkpoint.Upload{}
