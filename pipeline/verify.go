@@ -414,28 +414,8 @@ func (v *verifier) plan(ctx context.Context) error {
 // readBack reads every ticket back, Workers at once, and reports them in
 // ascending order.
 func (v *verifier) readBack(ctx context.Context) error {
-	ids := make([]int64, 0, len(v.byTicket))
-	for id := range v.byTicket {
-		if id < v.opts.StartTicket {
-			v.rep.TicketsSkipped++
-			continue
-		}
-		ids = append(ids, id)
-	}
-	slices.Sort(ids)
-	plan := VerifyPlan{Tickets: len(ids)}
-	for _, id := range ids {
-		n := len(v.byTicket[id])
-		plan.Threads += n
-		plan.Requests += max(1, (n+99)/100)
-	}
-	plan.Duration = report.PredictDuration(plan.Requests, v.opts.RequestsPerMinute, 0)
-	v.rep.PredictedSeconds = plan.Duration.Seconds
-	if v.opts.OnPlan != nil {
-		v.opts.OnPlan(plan)
-	}
-	v.opts.Progress.Tickets(len(ids))
-
+	ids := v.ticketsToRead()
+	v.announce(ids)
 	var (
 		fatal    atomic.Pointer[error] // the first error that stops the run
 		done     int                   // tickets reported, in order (consumer only; read after s.Wait)
@@ -461,14 +441,10 @@ func (v *verifier) readBack(ctx context.Context) error {
 				if tr == nil || consumer != nil || done < len(ids) && ids[done] != id {
 					return // stopping: this ticket and the rest are not reported
 				}
-				v.add(tr)
 				done++
-				v.opts.Progress.TicketDone()
-				if v.opts.OnTicket != nil {
-					if err := v.opts.OnTicket(tr); err != nil {
-						consumer = err
-						refused.Store(true)
-					}
+				if err := v.report(tr); err != nil {
+					consumer = err
+					refused.Store(true)
 				}
 			}
 		})
@@ -488,6 +464,48 @@ func (v *verifier) readBack(ctx context.Context) error {
 		return *fatal.Load()
 	case done < len(ids):
 		return fmt.Errorf("verify: %w", ErrInterrupted)
+	}
+	return nil
+}
+
+// ticketsToRead are the planned tickets from StartTicket on, in
+// ascending order; the others are counted as skipped.
+func (v *verifier) ticketsToRead() []int64 {
+	ids := make([]int64, 0, len(v.byTicket))
+	for id := range v.byTicket {
+		if id < v.opts.StartTicket {
+			v.rep.TicketsSkipped++
+			continue
+		}
+		ids = append(ids, id)
+	}
+	slices.Sort(ids)
+	return ids
+}
+
+// announce predicts what reading ids back takes, and tells OnPlan and
+// the progress.
+func (v *verifier) announce(ids []int64) {
+	plan := VerifyPlan{Tickets: len(ids)}
+	for _, id := range ids {
+		n := len(v.byTicket[id])
+		plan.Threads += n
+		plan.Requests += max(1, (n+99)/100)
+	}
+	plan.Duration = report.PredictDuration(plan.Requests, v.opts.RequestsPerMinute, 0)
+	v.rep.PredictedSeconds = plan.Duration.Seconds
+	if v.opts.OnPlan != nil {
+		v.opts.OnPlan(plan)
+	}
+	v.opts.Progress.Tickets(len(ids))
+}
+
+// report adds a ticket read back to the totals and hands it to OnTicket.
+func (v *verifier) report(tr *TicketReport) error {
+	v.add(tr)
+	v.opts.Progress.TicketDone()
+	if v.opts.OnTicket != nil {
+		return v.opts.OnTicket(tr)
 	}
 	return nil
 }
@@ -774,56 +792,80 @@ func (c *ticketCompare) report(tr *TicketReport) {
 		}
 	}
 	for _, p := range c.plans {
-		imp, rej := planned(p)
-		// Messages.
-		allHere := len(imp) > 0
-		for _, group := range []struct {
-			items    []mapping.Rejected
-			rejected bool
-		}{{imp, false}, {rej, true}} {
-			for _, m := range group.items {
-				tr.Messages.Planned++
-				switch n := len(c.events[m.Key]); {
-				case n == 1:
-					tr.Messages.Present++
-				case n > 1:
-					tr.Messages.Duplicated++
-					tr.Duplicated = append(tr.Duplicated, DuplicatedItem{ThreadKey: p.ThreadKey, MessageKey: m.Key, Count: n,
-						SideConversationIDs: eventSCs(c.events[m.Key])})
+		allHere := c.reportMessages(tr, p)
+		c.reportThread(tr, p, allHere)
+	}
+	onUnexpected := c.reportUnexpected(tr, plannedKeys, plannedThread)
+	c.reportStray(tr, plannedKeys, onUnexpected)
+	if tr.Threads.MissingByReason == nil {
+		tr.Threads.MissingByReason = map[string]int{}
+	}
+	if tr.Messages.MissingByReason == nil {
+		tr.Messages.MissingByReason = map[string]int{}
+	}
+}
+
+// reportMessages counts the messages of plan p on the ticket. allHere
+// says every importable one is there exactly once (and there is one).
+func (c *ticketCompare) reportMessages(tr *TicketReport, p *mapping.Plan) (allHere bool) {
+	imp, rej := planned(p)
+	allHere = len(imp) > 0
+	for _, group := range []struct {
+		items    []mapping.Rejected
+		rejected bool
+	}{{imp, false}, {rej, true}} {
+		for _, m := range group.items {
+			tr.Messages.Planned++
+			switch n := len(c.events[m.Key]); {
+			case n == 1:
+				tr.Messages.Present++
+			case n > 1:
+				tr.Messages.Duplicated++
+				tr.Duplicated = append(tr.Duplicated, DuplicatedItem{ThreadKey: p.ThreadKey, MessageKey: m.Key, Count: n,
+					SideConversationIDs: eventSCs(c.events[m.Key])})
+				allHere = false
+			default:
+				reason := MissingNotImported
+				if group.rejected {
+					reason = MissingRejected
+				}
+				tr.Messages.missing(reason)
+				tr.Missing = append(tr.Missing, MissingItem{ThreadKey: p.ThreadKey, MessageKey: m.Key, Reason: reason, Source: m.Source.String()})
+				if !group.rejected {
 					allHere = false
-				default:
-					reason := MissingNotImported
-					if group.rejected {
-						reason = MissingRejected
-					}
-					tr.Messages.missing(reason)
-					tr.Missing = append(tr.Missing, MissingItem{ThreadKey: p.ThreadKey, MessageKey: m.Key, Reason: reason, Source: m.Source.String()})
-					if !group.rejected {
-						allHere = false
-					}
 				}
 			}
 		}
-		// The thread.
-		tr.Threads.Planned++
-		switch n := len(c.byKey[p.ThreadKey]); {
-		case n == 1:
-			tr.Threads.Present++
-		case n > 1:
-			tr.Threads.Duplicated++
-			tr.Duplicated = append(tr.Duplicated, DuplicatedItem{ThreadKey: p.ThreadKey, Count: n, SideConversationIDs: c.scIDs(c.byKey[p.ThreadKey])})
-		case allHere:
-			tr.Threads.Joined++
-		default:
-			reason := MissingNotImported
-			if !p.Valid() {
-				reason = MissingRejected
-			}
-			tr.Threads.missing(reason)
-			tr.Missing = append(tr.Missing, MissingItem{ThreadKey: p.ThreadKey, Reason: reason, Source: p.Source.String()})
-		}
 	}
-	// Side conversations with a threadlift key the plan does not have here.
+	return allHere
+}
+
+// reportThread counts the thread of plan p on the ticket: present,
+// duplicated, joined (allHere: its messages are there in other threads'
+// side conversations) or missing.
+func (c *ticketCompare) reportThread(tr *TicketReport, p *mapping.Plan, allHere bool) {
+	tr.Threads.Planned++
+	switch n := len(c.byKey[p.ThreadKey]); {
+	case n == 1:
+		tr.Threads.Present++
+	case n > 1:
+		tr.Threads.Duplicated++
+		tr.Duplicated = append(tr.Duplicated, DuplicatedItem{ThreadKey: p.ThreadKey, Count: n, SideConversationIDs: c.scIDs(c.byKey[p.ThreadKey])})
+	case allHere:
+		tr.Threads.Joined++
+	default:
+		reason := MissingNotImported
+		if !p.Valid() {
+			reason = MissingRejected
+		}
+		tr.Threads.missing(reason)
+		tr.Missing = append(tr.Missing, MissingItem{ThreadKey: p.ThreadKey, Reason: reason, Source: p.Source.String()})
+	}
+}
+
+// reportUnexpected lists the side conversations with a threadlift key
+// the plan does not have on this ticket, and returns them.
+func (c *ticketCompare) reportUnexpected(tr *TicketReport, plannedKeys, plannedThread map[string]bool) map[string]bool {
 	onUnexpected := map[string]bool{}
 	for _, sc := range c.scs {
 		k := sc.ExternalIDs[zendesk.ThreadKeyField]
@@ -845,8 +887,12 @@ func (c *ticketCompare) report(tr *TicketReport) {
 			onUnexpected[sc.ID] = true
 		}
 	}
-	// Events with message keys the plan does not have here, on side
-	// conversations not reported already.
+	return onUnexpected
+}
+
+// reportStray lists the events with message keys the plan does not have
+// on this ticket, on side conversations not reported already.
+func (c *ticketCompare) reportStray(tr *TicketReport, plannedKeys, onUnexpected map[string]bool) {
 	var stray []UnexpectedItem
 	for mk, evs := range c.events {
 		if plannedKeys[mk] {
@@ -865,12 +911,6 @@ func (c *ticketCompare) report(tr *TicketReport) {
 		return stray[i].SideConversationID < stray[j].SideConversationID
 	})
 	tr.Unexpected = append(tr.Unexpected, stray...)
-	if tr.Threads.MissingByReason == nil {
-		tr.Threads.MissingByReason = map[string]int{}
-	}
-	if tr.Messages.MissingByReason == nil {
-		tr.Messages.MissingByReason = map[string]int{}
-	}
 }
 
 // chosen is the side conversation a thread's new messages go to when the
