@@ -367,7 +367,7 @@ func (im *importer) threadImported() {
 func (im *importer) stopped() bool { return im.fatal.get() != nil }
 
 // retrier is the run's retry loop, counting into the run's counters.
-func (im *importer) retrier() *retrier { return newRetrier(im.opts, &im.c.requestStats) }
+func (im *importer) retrier() *retrier { return newRetrier(&im.opts, &im.c.requestStats) }
 
 // reserve takes one of the --limit slots for a thread about to send its
 // first request: --limit counts threads posted, not threads looked at.

@@ -34,7 +34,7 @@ type retrier struct {
 	log         zerolog.Logger
 }
 
-func newRetrier(o Options, stats *requestStats) *retrier {
+func newRetrier(o *Options, stats *requestStats) *retrier {
 	return &retrier{maxAttempts: o.MaxAttempts, base: o.BackoffBase, max: o.BackoffMax, stats: stats, log: o.Logger}
 }
 

@@ -678,7 +678,7 @@ func (v *verifier) reasons(ctx context.Context, tr *TicketReport) error {
 // retrying what is retryable within MaxAttempts; paced by the client's
 // limiters and Retry-After gate like every import request.
 func (v *verifier) list(ctx context.Context, id int64) (scs []zendesk.SideConversation, evs []zendesk.Event, err error) {
-	vd := newRetrier(v.opts.Options, &v.requestStats).call(ctx, try{ticket: id}, func(ctx context.Context) (err error) {
+	vd := newRetrier(&v.opts.Options, &v.requestStats).call(ctx, try{ticket: id}, func(ctx context.Context) (err error) {
 		scs, evs, err = v.api.ListSideConversations(ctx, id)
 		return err
 	})
