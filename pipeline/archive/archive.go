@@ -1,4 +1,4 @@
-package pipeline
+package archive
 
 import (
 	"context"
@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/threadlift/threadlift/mapping/thread"
-	"github.com/threadlift/threadlift/pipeline/report"
 	"github.com/threadlift/threadlift/sources"
 )
 
@@ -29,43 +28,64 @@ type Source struct {
 	ThreadKeyPrefix string
 }
 
-// badRecord is a record that could not be read at all: it counts as one
-// rejected thread with an empty key (contract §10).
-type badRecord struct {
-	err *sources.RecordError
-	src int // the reader, in archive.readers
+// File is what locations show for the source: Name, or Path when Name is
+// empty.
+func (s Source) File() string {
+	if s.Name == "" {
+		return s.Path
+	}
+	return s.Name
 }
 
-// archive is the light, whole-archive view: every envelope, the readers to
-// load bodies from, and the threads built from the envelopes.
-type archive struct {
+// Bad is a record that could not be read at all: it counts as one
+// rejected thread with an empty key (contract §10).
+type Bad struct {
+	Err *sources.RecordError
+	Src int // the source it is in, an index of Stats
+}
+
+// Archive is the light, whole-archive view: every envelope, the readers to
+// load bodies from, and the threads built from the envelopes. Envelope i
+// (0 ≤ i < Len) is the i-th record read, sources in order; Seq of
+// envelope i is i, and thread members are such indices.
+type Archive struct {
+	// Threads are the threads of every envelope but those a failures
+	// file's copy replaced, in the order thread.BuildItems gives them.
+	Threads []thread.Thread
+	// Bad holds the records that could not be read, but those a copy
+	// replaced.
+	Bad []Bad
+
 	readers []sources.Reader
-	stats   []sourceStat
-	idx     *index // every envelope; Seq of envelope i is i
-	bad     []badRecord
-	threads []thread.Thread
+	stats   []stat
+	idx     *index        // every envelope; Seq of envelope i is i
 	dupOf   map[int][]int // thread member index → its duplicates' indices
 	isDup   map[int]bool
 
 	// A failures file's copies and what they replace (corrections.go).
-	superseded []supersession
+	superseded []Supersession
 	copies     map[int]bool // envelopes that are copies and take part in threading
 	replaced   map[int]bool // envelopes a copy replaced: in no thread
 }
 
-type sourceStat struct {
+// Stat is what the scan found of one source.
+type Stat struct {
 	Source
-	bytes    int64
-	messages int
+	Bytes    int64 // the file's size when the scan began
+	Messages int   // records read, unreadable ones included
+}
+
+type stat struct {
+	Stat
 	// stamp is the file as the scan found it; changed is true when it
 	// changed during the scan itself.
 	stamp   fileStamp
 	changed bool
 }
 
-// errSourceChanged marks a source file that changed between the scan and
+// ErrSourceChanged marks a source file that changed between the scan and
 // a load: what its records read as now is not what was scanned.
-var errSourceChanged = errors.New("the source changed while importing; run import again")
+var ErrSourceChanged = errors.New("the source changed while importing; run import again")
 
 // fileStamp identifies a file's content as cheaply as stat(2) can: its
 // size, modification time and inode. An archive rewritten, truncated or
@@ -93,7 +113,8 @@ func (a fileStamp) same(b fileStamp) bool {
 	return a.size == b.size && a.mod.Equal(b.mod) && a.dev == b.dev && a.ino == b.ino && a.err == b.err
 }
 
-func (a *archive) Close() error {
+// Close closes every reader.
+func (a *Archive) Close() error {
 	var errs []error
 	for _, r := range a.readers {
 		errs = append(errs, r.Close())
@@ -104,13 +125,13 @@ func (a *archive) Close() error {
 // maxSources is how many sources the index can tell apart (entry.src).
 const maxSources = math.MaxUint16 + 1
 
-// readArchive walks every source once, keeping envelopes only, and threads
+// Read walks every source once, keeping envelopes only, and threads
 // them. progress, when set, is told the bytes of each envelope read.
-func readArchive(ctx context.Context, srcs []Source, opts sources.Options, topts thread.Options, progress func(bytes int64)) (*archive, error) {
+func Read(ctx context.Context, srcs []Source, opts sources.Options, topts thread.Options, progress func(bytes int64)) (*Archive, error) {
 	if len(srcs) > maxSources {
 		return nil, fmt.Errorf("%d sources: at most %d can be read in one run", len(srcs), maxSources)
 	}
-	a := &archive{idx: newIndex()}
+	a := &Archive{idx: newIndex()}
 	for i, src := range srcs {
 		o := opts
 		o.Name = src.Name
@@ -118,7 +139,7 @@ func readArchive(ctx context.Context, srcs []Source, opts sources.Options, topts
 			o.Name = src.Path
 		}
 		o.Fields = src.Fields
-		st := sourceStat{Source: src, stamp: stampOf(src.Path)}
+		st := stat{Stat: Stat{Source: src}, stamp: stampOf(src.Path)}
 		o.ThreadKeyPrefix = src.ThreadKeyPrefix
 		r, err := sources.Open(src.Type, src.Path, o)
 		if err != nil {
@@ -126,7 +147,7 @@ func readArchive(ctx context.Context, srcs []Source, opts sources.Options, topts
 			return nil, fmt.Errorf("open source %s: %w", src.Path, err)
 		}
 		a.readers = append(a.readers, r)
-		st.bytes = st.stamp.size
+		st.Bytes = st.stamp.size
 		for {
 			if err := ctx.Err(); err != nil {
 				a.Close()
@@ -138,15 +159,15 @@ func readArchive(ctx context.Context, srcs []Source, opts sources.Options, topts
 			}
 			var re *sources.RecordError
 			if errors.As(err, &re) {
-				a.bad = append(a.bad, badRecord{err: re, src: i})
-				st.messages++
+				a.Bad = append(a.Bad, Bad{Err: re, Src: i})
+				st.Messages++
 				continue
 			}
 			if err != nil {
 				a.Close()
 				return nil, fmt.Errorf("read %s: %w", o.Name, err)
 			}
-			st.messages++
+			st.Messages++
 			a.idx.add(env, i)
 			if progress != nil {
 				progress(env.Size)
@@ -160,16 +181,16 @@ func readArchive(ctx context.Context, srcs []Source, opts sources.Options, topts
 	skip := a.supersede()
 	a.replaced = skip
 	res := thread.BuildItems(threadItems{x: a.idx, skip: skip}, topts)
-	a.threads = res.Threads
+	a.Threads = res.Threads
 	if len(skip) > 0 {
 		// A replaced envelope stands alone in its own thread: drop it.
-		kept := a.threads[:0]
-		for _, t := range a.threads {
+		kept := a.Threads[:0]
+		for _, t := range a.Threads {
 			if len(t.Members) != 1 || !skip[t.Members[0]] {
 				kept = append(kept, t)
 			}
 		}
-		a.threads = kept
+		a.Threads = kept
 	}
 	a.dupOf = make(map[int][]int)
 	a.isDup = make(map[int]bool)
@@ -180,18 +201,48 @@ func readArchive(ctx context.Context, srcs []Source, opts sources.Options, topts
 	return a, nil
 }
 
-// sourceChanged reports whether source i is no longer the file the scan
+// Len is the number of envelopes: every record read but the unreadable
+// ones.
+func (a *Archive) Len() int { return a.idx.len() }
+
+// Envelope rebuilds envelope i as its reader returned it, with Seq = i.
+func (a *Archive) Envelope(i int) *sources.Envelope { return a.idx.envelope(i) }
+
+// Key is the message key of envelope i (sources.Envelope.Key).
+func (a *Archive) Key(i int) string { return a.idx.key(i) }
+
+// Date is the date of envelope i; zero when it has none.
+func (a *Archive) Date(i int) time.Time { return a.idx.date(i) }
+
+// Src is the source envelope i was read from, an index of Stats.
+func (a *Archive) Src(i int) int { return a.idx.src(i) }
+
+// Reader is the reader of source src, for what the caller does beyond
+// loading (attachments, failures files): check for the interfaces of
+// package sources.
+func (a *Archive) Reader(src int) sources.Reader { return a.readers[src] }
+
+// Stats are the sources, in order, with what the scan found of each.
+func (a *Archive) Stats() []Stat {
+	out := make([]Stat, len(a.stats))
+	for i, st := range a.stats {
+		out[i] = st.Stat
+	}
+	return out
+}
+
+// Changed reports whether source src is no longer the file the scan
 // read: it changed during the scan or since.
-func (a *archive) sourceChanged(i int) bool {
-	st := a.stats[i]
+func (a *Archive) Changed(src int) bool {
+	st := a.stats[src]
 	return st.changed || !st.stamp.same(stampOf(st.Path))
 }
 
-// unchanged returns an error wrapping errSourceChanged when a source of
+// Unchanged returns an error wrapping ErrSourceChanged when a source of
 // t's messages is no longer the file the scan read. Called after t's
 // messages were loaded, it says that what was loaded is what was scanned
 // (a file rewritten during the load has changed by then).
-func (a *archive) unchanged(t thread.Thread) error {
+func (a *Archive) Unchanged(t thread.Thread) error {
 	var checked []int
 	for _, m := range t.Members {
 		src := a.idx.src(m)
@@ -199,40 +250,15 @@ func (a *archive) unchanged(t thread.Thread) error {
 			continue
 		}
 		checked = append(checked, src)
-		if a.sourceChanged(src) {
-			name := a.stats[src].Name
-			if name == "" {
-				name = a.stats[src].Path
-			}
-			return fmt.Errorf("%s: %w", name, errSourceChanged)
+		if a.Changed(src) {
+			return fmt.Errorf("%s: %w", a.stats[src].File(), ErrSourceChanged)
 		}
 	}
 	return nil
 }
 
-// emptySources returns an issue per source that held no record at all
-// (sources.RuleEmptySource): a warning, never fatal, for every format.
-func (a *archive) emptySources() []report.Issue {
-	var out []report.Issue
-	for _, st := range a.stats {
-		if st.messages > 0 {
-			continue
-		}
-		name := st.Name
-		if name == "" {
-			name = st.Path
-		}
-		out = append(out, report.Issue{
-			Severity: string(sources.SeverityWarning), Rule: sources.RuleEmptySource,
-			Source:  sources.Location{File: name}.String(),
-			Message: fmt.Sprintf("the %s source %s holds no message (%d bytes): is it the file you meant, and of that type?", st.Type, name, st.bytes),
-		})
-	}
-	return out
-}
-
 // duplicates returns the duplicates of a thread's members.
-func (a *archive) duplicates(t thread.Thread) []int {
+func (a *Archive) duplicates(t thread.Thread) []int {
 	var out []int
 	for _, m := range t.Members {
 		out = append(out, a.dupOf[m]...)
@@ -240,9 +266,9 @@ func (a *archive) duplicates(t thread.Thread) []int {
 	return out
 }
 
-// messageKeys returns the keys of every message of a thread, duplicates
+// MessageKeys returns the keys of every message of a thread, duplicates
 // included.
-func (a *archive) messageKeys(t thread.Thread) []string {
+func (a *Archive) MessageKeys(t thread.Thread) []string {
 	var keys []string
 	for _, m := range t.Members {
 		keys = append(keys, a.idx.key(m))
@@ -255,7 +281,7 @@ func (a *archive) messageKeys(t thread.Thread) []string {
 
 // load decodes one envelope. A record already rejected while scanning is
 // not decoded (it may be far too large): it keeps its envelope issues.
-func (a *archive) load(i int, lo sources.LoadOptions) (*sources.Message, error) {
+func (a *Archive) load(i int, lo sources.LoadOptions) (*sources.Message, error) {
 	env := a.idx.envelope(i)
 	if env.Rejected() {
 		return &sources.Message{Envelope: env, Issues: env.Issues}, nil
@@ -267,9 +293,11 @@ func (a *archive) load(i int, lo sources.LoadOptions) (*sources.Message, error) 
 	return msg, nil
 }
 
-// loadThread decodes a thread's members (chronological) and duplicates,
-// leaving out what lo says.
-func (a *archive) loadThread(t thread.Thread, lo sources.LoadOptions) (msgs, dups []*sources.Message, err error) {
+// LoadThread decodes a thread's members (chronological) and duplicates,
+// leaving out what lo says. A member rejected while scanning is not
+// decoded (it may be far too large): it keeps its envelope's issues.
+// Duplicates are reported, never posted: they are not decoded either.
+func (a *Archive) LoadThread(t thread.Thread, lo sources.LoadOptions) (msgs, dups []*sources.Message, err error) {
 	for _, m := range t.Members {
 		msg, err := a.load(m, lo)
 		if err != nil {
