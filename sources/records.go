@@ -4,7 +4,6 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
-	"net/mail"
 	"strconv"
 	"strings"
 	"time"
@@ -227,50 +226,4 @@ func ParseTimestamp(s string) (time.Time, error) {
 		return t, nil
 	}
 	return time.Time{}, fmt.Errorf("unrecognized date: want RFC 3339, an RFC 5322 date, YYYY-MM-DD HH:MM:SS (UTC) or epoch seconds")
-}
-
-// parseAddressField parses a comma-separated address list as written in
-// a csv cell or a json string. Invalid addresses are returned separately.
-func parseAddressField(v string) (out []Address, bad []string) {
-	return parseAddresses(&mail.AddressParser{WordDecoder: wordDecoder(new([]string))}, v)
-}
-
-// parseAddresses parses one address list with p: net/mail's list parser
-// when the whole list is valid, else each comma-separated part leniently,
-// so that one bad address does not lose the others.
-func parseAddresses(p *mail.AddressParser, v string) (out []Address, bad []string) {
-	v = strings.TrimSpace(v)
-	if v == "" {
-		return nil, nil
-	}
-	if list, err := p.ParseList(v); err == nil {
-		for _, a := range list {
-			out = append(out, Address{Name: quotedWords(p, a.Name), Email: a.Address})
-		}
-		return out, nil
-	}
-	for _, part := range splitAddressList(v) {
-		if strings.TrimSpace(part) == "" {
-			continue
-		}
-		if a, ok := lenientAddress(p, part); ok {
-			a.Name = quotedWords(p, a.Name)
-			out = append(out, a)
-		} else {
-			bad = append(bad, strings.TrimSpace(part))
-		}
-	}
-	return out, bad
-}
-
-// addressIssue reports invalid addresses dropped from field; nil when none.
-func addressIssue(field string, bad []string) *Issue {
-	if len(bad) == 0 {
-		return nil
-	}
-	q := make([]string, len(bad))
-	for i, b := range bad {
-		q[i] = strconv.Quote(clipString(b, 60))
-	}
-	return &Issue{SeverityWarning, "invalid-address", fmt.Sprintf("dropped invalid address(es) %s from %s", strings.Join(q, ", "), field)}
 }

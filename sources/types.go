@@ -206,3 +206,8 @@ type AttachmentReader interface {
 	// msg (msg.Attachments[i]), as it was when Load returned msg.
 	OpenAttachment(msg *Message, i int) (io.ReadCloser, error)
 }
+
+// ErrAttachmentChanged is returned (wrapped) by OpenAttachment, or by
+// reads from the reader it returns, when the attachment is no longer what
+// Load found: the source file changed since.
+var ErrAttachmentChanged = errors.New("sources: attachment changed since the message was loaded")

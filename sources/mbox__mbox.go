@@ -5,13 +5,11 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"io"
 	"strings"
 	"sync"
 	"sync/atomic"
-	"time"
 )
 
 // The mbox reader.
@@ -36,50 +34,12 @@ import (
 // warning, though it still counts for the content key).
 
 const (
-	// DefaultMaxMessageBytes is the default Options.MaxMessageBytes (25 MiB).
-	DefaultMaxMessageBytes = 25 << 20
-
-	maxHeaderBytes  = 256 << 10 // header bytes kept per message
-	maxFromLine     = 1024      // bytes of a "From " line kept for its date
+	maxFromLine     = 1024 // bytes of a "From " line kept for its date
 	scanBufferBytes = 64 << 10
 	loadBufferBytes = 32 << 10
 )
 
-// Options configures a source reader. The zero value means defaults.
-type Options struct {
-	// MaxMessageBytes is the largest raw record accepted; larger records get
-	// an error Issue "too-large". 0 means DefaultMaxMessageBytes.
-	MaxMessageBytes int64
-	// Name is what Location.File shows; default: the path as given.
-	Name string
-	// Now is used for the "more than a day in the future" date check;
-	// default time.Now.
-	Now func() time.Time
-	// Fields renames the default field names of csv/json records
-	// (contract §3); mbox ignores it.
-	Fields map[string]string
-	// ThreadKeyPrefix is put before the thread_id and message_id of
-	// csv/json records, and into their content hash (records.go), so
-	// that two exports numbering their conversations alike stay apart;
-	// mbox ignores it.
-	ThreadKeyPrefix string
-}
-
-func (o Options) withDefaults(path string) Options {
-	if o.MaxMessageBytes <= 0 {
-		o.MaxMessageBytes = DefaultMaxMessageBytes
-	}
-	if o.Name == "" {
-		o.Name = path
-	}
-	if o.Now == nil {
-		o.Now = time.Now
-	}
-	return o
-}
-
-// ErrClosed is returned by Next and Load after Close.
-var ErrClosed = errors.New("sources: reader is closed")
+// header bytes kept per message
 
 // OpenMbox opens an mbox file (mboxo, mboxrd, mboxcl/mboxcl2, LF or CRLF)
 // or a single message file (.eml). The file is opened once; Load reads
@@ -302,16 +262,6 @@ func (r *mboxReader) readLine(dst []byte, max int) ([]byte, int64, error) {
 		}
 		return dst, n, err
 	}
-}
-
-// isBlankLine reports whether a whole line (with its line end) is empty:
-// "" or "\r" once the "\n" is removed.
-func isBlankLine(l []byte) bool {
-	switch string(l) {
-	case "\n", "\r\n", "\r", "":
-		return true
-	}
-	return false
 }
 
 func trimEOL(l []byte) []byte {

@@ -826,3 +826,16 @@ blank:
 	row.data = sc.buf
 	return row, nil
 }
+
+// OpenAttachment opens the file of msg.Attachments[i] (given by path in
+// the csv file). It is safe for concurrent use.
+func (r *csvReader) OpenAttachment(msg *Message, i int) (io.ReadCloser, error) {
+	if r.closed.Load() {
+		return nil, ErrClosed
+	}
+	a, err := attachmentAt(msg, i)
+	if err != nil {
+		return nil, err
+	}
+	return openAttachmentFile(a)
+}

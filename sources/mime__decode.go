@@ -5,16 +5,11 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
-	"hash"
 	"io"
 	"mime"
 	"net/mail"
-	nettextproto "net/textproto"
 	"strconv"
 	"strings"
-	"unicode/utf8"
-
-	"github.com/inbucket/html2text"
 )
 
 // Load decoding.
@@ -54,335 +49,10 @@ import (
 
 const maxDepth = 32 // deeper multipart nesting is not walked
 
-// Load decodes the message of env fully. It is safe for concurrent use.
-// It returns an error only for I/O failures; content problems are Issues.
-func (r *mboxReader) Load(env *Envelope) (*Message, error) {
-	return r.LoadWith(env, LoadOptions{})
-}
-
-// LoadWith is Load leaving out what o says. It is safe for concurrent use.
-func (r *mboxReader) LoadWith(env *Envelope, o LoadOptions) (*Message, error) {
-	if r.closed.Load() {
-		return nil, ErrClosed
-	}
-	if env == nil {
-		return nil, fmt.Errorf("load %s: envelope is not a record of this file", r.opts.Name)
-	}
-	msg := &Message{Envelope: env}
-	msg.Issues = append(msg.Issues, env.Issues...)
-
-	ls, _ := r.bufs.Get().(*loadState)
-	if ls == nil {
-		ls = &loadState{br: bufio.NewReaderSize(nil, loadBufferBytes)}
-	}
-	defer func() {
-		ls.br.Reset(nil)
-		if ls.text.Cap() > maxPooledText {
-			ls.text = bytes.Buffer{} // one huge part must not stay in memory
-		}
-		ls.text.Reset()
-		ls.b64.reset(nil, nil, "")
-		ls.qp.reset(nil, nil, "")
-		if ls.qpIn != nil {
-			ls.qpIn.Reset(nil)
-		}
-		for _, m := range ls.mime {
-			m.Reset(nil)
-		}
-		r.bufs.Put(ls)
-	}()
-	head, err := r.readHead(env, ls.br, nil, ls)
-	if err != nil {
-		return nil, err
-	}
-	if !head.hasHeader {
-		return msg, nil // no-header (or nothing after the From line): nothing to decode
-	}
-
-	d := &decoder{msg: msg, budget: r.opts.MaxMessageBytes, atFileEnd: env.Loc.Offset+env.Size == r.size,
-		noHTMLText: o.NoHTMLText, ls: ls, prefix: head.prefix()}
-	d.headers(&head.hdr)
-	if env.Size > r.opts.MaxMessageBytes {
-		// rejected as too-large: do not decode the body
-	} else {
-		d.entity(&head.hdr, head.body(ls.br), nil, 0)
-		if head.rec.err != nil {
-			return nil, fmt.Errorf("load %s: %w", env.Loc, head.rec.err)
-		}
-		d.finish()
-	}
-	return msg, nil
-}
-
 // maxPooledText is the largest text buffer kept for the next Load: text
 // parts are mostly a few KiB, and a rare big one should not pin its
 // buffer for the rest of the run.
 const maxPooledText = 1 << 20
-
-// loadState is what a Load reuses from the previous one (mboxReader.bufs):
-// allocating a read buffer per Load, and regrowing a text buffer per part,
-// dominated its cost.
-type loadState struct {
-	whole   []byte       // a small record, read in one piece
-	wholeR  bytes.Reader // over whole
-	br      *bufio.Reader
-	text    bytes.Buffer // readText's
-	conv    []byte       // text converted from a legacy charset
-	capture []byte       // a multipart's captureReader's
-	b64     b64Checked
-	qp      qpChecked
-	qpIn    *bufio.Reader   // qp's input
-	mime    []*bufio.Reader // multipart read buffers, by nesting level
-}
-
-// recordHead is what readHead found at the start of a record.
-type recordHead struct {
-	rec       *errRecorder // the record's reader under br: its err is an I/O failure
-	hdr       topHeader    // the repaired header
-	hasHeader bool         // false: the record has no header to decode
-	repair    headerRepair // where header lines that are not fields went
-}
-
-// readHead points br at env's record (without the empty line that
-// separates mbox messages), skips its preamble and "From " line and reads
-// and repairs its header block, leaving br at the start of the body. h,
-// when not nil, is fed the header block as Next hashed it for ContentKey.
-// ls, when not nil, lends a buffer for reading a small record in one
-// piece. The error is an I/O failure.
-func (r *mboxReader) readHead(env *Envelope, br *bufio.Reader, h hash.Hash, ls *loadState) (recordHead, error) {
-	var head recordHead
-	if env == nil || env.Loc.Offset < 0 || env.Size < 0 || env.Loc.Offset+env.Size > r.size {
-		return head, fmt.Errorf("load %s: envelope is not a record of this file", r.opts.Name)
-	}
-	if ls != nil && env.Size <= loadBufferBytes {
-		// Most records are a few KiB: one read for the whole record
-		// rather than one for its end and one for the rest.
-		if cap(ls.whole) < loadBufferBytes {
-			ls.whole = make([]byte, loadBufferBytes)
-		}
-		b := ls.whole[:env.Size]
-		if n, _ := r.ra.ReadAt(b, env.Loc.Offset); n == len(b) {
-			ls.wholeR.Reset(b[:len(b)-int(separatorBytes(b[max(0, len(b)-4):]))])
-			head.rec = &errRecorder{r: &ls.wholeR}
-		}
-		// else the file changed: read it as a stream, which says why
-	}
-	if head.rec == nil {
-		size := env.Size
-		if size >= 2 {
-			var tail [4]byte
-			k := min(int64(4), size)
-			if _, err := r.ra.ReadAt(tail[:k], env.Loc.Offset+size-k); err != nil && err != io.EOF {
-				return head, fmt.Errorf("load %s: %w", env.Loc, err)
-			}
-			size -= separatorBytes(tail[:k])
-		}
-		head.rec = &errRecorder{r: io.NewSectionReader(r.ra, env.Loc.Offset, size)}
-	}
-	br.Reset(head.rec)
-
-	if err := skipPreamble(br, env.Loc.Offset == 0); err != nil {
-		if head.rec.err != nil {
-			return head, fmt.Errorf("load %s: %w", env.Loc, head.rec.err)
-		}
-		return head, nil
-	}
-	if h == nil {
-		if hdr, ok := headerFromBuffer(br); ok {
-			head.hdr, head.hasHeader = hdr, len(hdr) > 0
-			return head, nil
-		}
-	}
-	hb, err := readHeaderBlock(br, h, maxHeaderBytes)
-	if head.rec.err != nil {
-		return head, fmt.Errorf("load %s: %w", env.Loc, head.rec.err)
-	}
-	if err != nil {
-		return head, fmt.Errorf("load %s: %w", env.Loc, err)
-	}
-	fields, _, rep := parseHeaderBlockRepair(hb.block) // issues are the envelope's
-	if fields != nil {
-		head.hdr, head.hasHeader = repairedHeader(fields), true
-		head.repair = rep
-	}
-	return head, nil
-}
-
-// body returns the reader of the record's body, br being left at the
-// start of its body by readHead: the header lines that became body text
-// first (parseHeaderBlockRepair), then the body, unescaped.
-func (h *recordHead) body(br *bufio.Reader) io.Reader {
-	u := newUnescaper(br)
-	if len(h.repair.body) == 0 {
-		return u
-	}
-	lead := append(append([]byte(nil), h.repair.body...), '\n') // the blank line that ended the block
-	if lead[len(lead)-2] != '\n' {
-		lead = append(lead[:len(lead)-1], '\n', '\n')
-	}
-	return io.MultiReader(bytes.NewReader(lead), u)
-}
-
-// prefix is the text of header lines kept as the first lines of the body.
-func (h *recordHead) prefix() string {
-	if len(h.repair.text) == 0 {
-		return ""
-	}
-	s := strings.Join(h.repair.text, "\n")
-	if !utf8.ValidString(s) {
-		s = fixUTF8([]byte(s))
-	}
-	return s
-}
-
-// headerFromBuffer reads the header block from what br holds, when it
-// holds all of it and the blank line after it (ok; br is left after the
-// blank line), and otherwise consumes nothing. It gives what
-// readHeaderBlock, parseHeaderBlock and repairedHeader give
-// (FuzzHeaderFromBuffer) without copying the block and then each value
-// before making the values: Next already read this header once, and
-// reading it again was a good part of Load.
-//
-// Line ends need no care: parseHeaderBlock trims the CRs before each LF,
-// and a line that is blank only once its CRs are trimmed ("\r\r\n") does
-// not end the block for readHeaderBlock, nor here.
-func headerFromBuffer(br *bufio.Reader) (topHeader, bool) {
-	b, _ := br.Peek(br.Buffered())
-	end, next := -1, 0 // where the blank line starts, and after it
-	for off := 0; off < len(b); {
-		nl := bytes.IndexByte(b[off:], '\n')
-		if nl < 0 {
-			break // a line is not all buffered, or the header ends the record: the slow path
-		}
-		if nl == 0 || (nl == 1 && b[off] == '\r') {
-			end, next = off, off+nl+1
-			break
-		}
-		off += nl + 1
-	}
-	if end < 0 {
-		return nil, false
-	}
-	h := make(topHeader, 0, bytes.Count(b[:end], []byte("\n"))) // at most a field a line
-	var key string
-	var segs [][]byte // the value's lines: first the text after the colon
-	var stack [8][]byte
-	flush := func() {
-		if key != "" {
-			h = append(h, headerValue{key: key, value: unfoldLines(segs)})
-		}
-	}
-	for block := b[:end]; len(block) > 0; {
-		nl := bytes.IndexByte(block, '\n') // every line of block ends with one
-		line := bytes.TrimRight(block[:nl], "\r")
-		block = block[nl+1:]
-		if len(line) > 0 && (line[0] == ' ' || line[0] == '\t') {
-			if key == "" {
-				return nil, false // continues no field: parseHeaderBlockRepair decides
-			}
-			segs = append(segs, line)
-			continue
-		}
-		i := bytes.IndexByte(line, ':')
-		if i < 0 || !validKey(bytes.TrimRight(line[:i], " \t")) {
-			return nil, false // not a field: parseHeaderBlockRepair decides where its text goes
-		}
-		flush()
-		key = nettextproto.CanonicalMIMEHeaderKey(string(bytes.TrimRight(line[:i], " \t")))
-		segs = append(stack[:0], line[i+1:])
-	}
-	flush()
-	br.Discard(next)
-	return h, true
-}
-
-// unfoldLines is repairedHeader's value of a field whose value is lines
-// joined with LFs: each line made UTF-8 (the raw 8-bit bytes of a line
-// that is not UTF-8 read as windows-1252; a UTF-8 sequence cannot span a
-// line end, so line by line is as the whole value at once) and trimmed of
-// spaces and tabs, the empty ones left out, joined with one space.
-func unfoldLines(lines [][]byte) string {
-	if len(lines) == 1 {
-		l := trimSpaceTab(lines[0])
-		if !bytesASCII(l) && !utf8.Valid(l) {
-			return fixUTF8(l)
-		}
-		return string(l)
-	}
-	var b strings.Builder
-	for _, l := range lines {
-		l = trimSpaceTab(l)
-		if len(l) == 0 {
-			continue
-		}
-		if b.Len() > 0 {
-			b.WriteByte(' ')
-		}
-		if !bytesASCII(l) && !utf8.Valid(l) {
-			b.WriteString(fixUTF8(l))
-		} else {
-			b.Write(l)
-		}
-	}
-	return b.String()
-}
-
-func bytesASCII(b []byte) bool {
-	for _, c := range b {
-		if c >= 0x80 {
-			return false
-		}
-	}
-	return true
-}
-
-// separatorBytes is how many bytes at the end of a record of at least two
-// bytes, whose last (up to) four bytes are tail, are the empty line that
-// separates mbox messages, not part of the message.
-func separatorBytes(tail []byte) int64 {
-	switch {
-	case len(tail) < 2:
-		return 0
-	case bytes.HasSuffix(tail, []byte("\r\n\r\n")):
-		return 2
-	case bytes.HasSuffix(tail, []byte("\n\n")):
-		return 1
-	}
-	return 0
-}
-
-// skipPreamble skips a byte-order mark and blank lines at the start of the
-// file, then the "From " line when there is one.
-func skipPreamble(br *bufio.Reader, fileStart bool) error {
-	if fileStart {
-		if b, err := br.Peek(3); err == nil && bytes.Equal(b, utf8BOM) {
-			br.Discard(3)
-		}
-		for {
-			b, err := br.Peek(maxFromLine)
-			if len(b) == 0 {
-				return err
-			}
-			i := bytes.IndexByte(b, '\n')
-			if i < 0 || len(bytes.TrimLeft(b[:i+1], " \t\r\n\f\v")) != 0 {
-				break
-			}
-			br.Discard(i + 1)
-		}
-	}
-	if b, _ := br.Peek(len(fromPrefix)); bytes.Equal(b, fromPrefix) {
-		for {
-			_, err := br.ReadSlice('\n')
-			if err != bufio.ErrBufferFull {
-				if err != nil && err != io.EOF {
-					return err
-				}
-				break
-			}
-		}
-	}
-	return nil
-}
 
 // partHeader is what the walk reads of a part's header: go-message's
 // *textproto.Header for the parts of a multipart, *topHeader for the
@@ -390,98 +60,6 @@ func skipPreamble(br *bufio.Reader, fileStart bool) error {
 type partHeader interface {
 	Get(key string) string
 }
-
-// topHeader is a message's header, each field as go-message's
-// textproto.ReadHeader reads it from the repaired header block: the
-// fields are already split and their keys checked and canonical, so
-// writing them back out to parse them again (and keeping what
-// textproto.Header keeps to write them out unchanged) was wasted work.
-type topHeader []headerValue
-
-type headerValue struct {
-	key   string // canonical
-	value string // unfolded as go-message does
-}
-
-// Get returns the value of the first field named key, or "".
-func (h *topHeader) Get(key string) string {
-	key = nettextproto.CanonicalMIMEHeaderKey(key)
-	for _, f := range *h {
-		if f.key == key {
-			return f.value
-		}
-	}
-	return ""
-}
-
-// Values returns the values of every field named key, in order.
-func (h *topHeader) Values(key string) []string {
-	key = nettextproto.CanonicalMIMEHeaderKey(key)
-	var out []string
-	for _, f := range *h {
-		if f.key == key {
-			out = append(out, f.value)
-		}
-	}
-	return out
-}
-
-// Has reports whether a field is named key.
-func (h *topHeader) Has(key string) bool {
-	key = nettextproto.CanonicalMIMEHeaderKey(key)
-	for _, f := range *h {
-		if f.key == key {
-			return true
-		}
-	}
-	return false
-}
-
-// repairedHeader makes raw 8-bit bytes of the fields UTF-8 and unfolds
-// their values.
-func repairedHeader(fields []rawField) topHeader {
-	h := make(topHeader, len(fields))
-	for i, f := range fields {
-		v := f.Value
-		if !bytesASCII(v) && !bytesValidUTF8(v) {
-			v = []byte(fixUTF8(v))
-		}
-		h[i] = headerValue{key: f.Key, value: unfoldValue(v)}
-	}
-	return h
-}
-
-// unfoldValue is the value go-message's textproto.ReadHeader reads from a
-// field whose value is v written back with each line ending in CRLF (the
-// CRs before each line end dropped first): its lines trimmed of spaces and
-// tabs, the empty ones left out, joined with one space. (unfold, for the
-// envelope, also trims CRs at both ends: not quite the same.)
-func unfoldValue(v []byte) string {
-	if bytes.IndexByte(v, '\n') < 0 {
-		return string(trimSpaceTab(bytes.TrimRight(v, "\r")))
-	}
-	var b strings.Builder
-	b.Grow(len(v))
-	for len(v) > 0 {
-		l := v
-		if j := bytes.IndexByte(v, '\n'); j >= 0 {
-			l, v = v[:j], v[j+1:]
-		} else {
-			v = nil
-		}
-		l = trimSpaceTab(bytes.TrimRight(l, "\r"))
-		if len(l) == 0 {
-			continue
-		}
-		if b.Len() > 0 {
-			b.WriteByte(' ')
-		}
-		b.Write(l)
-	}
-	return b.String()
-}
-
-func trimSpaceTab(b []byte) []byte { return bytes.Trim(b, " \t") }
 
 // decoder collects what the walk finds.
 type decoder struct {
@@ -587,97 +165,6 @@ func (d *decoder) addresses(h *topHeader, key string) []Address {
 		d.warn("invalid-address", "dropped invalid address(es) %s from %s", strings.Join(q, ", "), key)
 	}
 	return out
-}
-
-// spaceSeparated reads s as two or more bare addresses separated by white
-// space only, or returns nil.
-func spaceSeparated(s string) []Address {
-	words := strings.Fields(s)
-	if len(words) < 2 {
-		return nil
-	}
-	out := make([]Address, 0, len(words))
-	for _, w := range words {
-		w = strings.Trim(w, `<>"'(),;`)
-		if !validAddrSpec(w) {
-			return nil
-		}
-		out = append(out, Address{Email: w})
-	}
-	return out
-}
-
-// lenientAddress parses one address: net/mail, then "<addr>" with the
-// text before it as name, then a bare word with an '@'.
-func lenientAddress(p *mail.AddressParser, s string) (Address, bool) {
-	s = strings.TrimSpace(s)
-	if a, err := p.Parse(s); err == nil {
-		return Address{Name: a.Name, Email: a.Address}, true
-	}
-	if i := strings.LastIndexByte(s, '<'); i >= 0 {
-		if j := strings.IndexByte(s[i:], '>'); j > 0 {
-			addr := strings.TrimSpace(s[i+1 : i+j])
-			if validAddrSpec(addr) {
-				name := strings.Trim(strings.TrimSpace(s[:i]), `"' `)
-				name, _ = decodeWords(name)
-				return Address{Name: name, Email: addr}, true
-			}
-		}
-	}
-	// "user at example.com" (pipermail) and bare addresses with junk
-	if t := strings.Replace(s, " at ", "@", 1); strings.Count(t, "@") == 1 {
-		w := strings.Fields(t)
-		for _, x := range w {
-			x = strings.Trim(x, `<>"'(),;`)
-			if validAddrSpec(x) {
-				return Address{Email: x}, true
-			}
-		}
-	}
-	return Address{}, false
-}
-
-func validAddrSpec(s string) bool {
-	at := strings.LastIndexByte(s, '@')
-	if at <= 0 || at == len(s)-1 || strings.ContainsAny(s, " \t<>,;\"()[]\\") {
-		return false
-	}
-	_, err := mail.ParseAddress("<" + s + ">")
-	return err == nil
-}
-
-// splitAddressList splits an address list on commas outside quotes,
-// comments and angle brackets.
-func splitAddressList(v string) []string {
-	var out []string
-	depth, angle := 0, false
-	quote := false
-	start := 0
-	for i := 0; i < len(v); i++ {
-		c := v[i]
-		switch {
-		case quote:
-			if c == '\\' {
-				i++
-			} else if c == '"' {
-				quote = false
-			}
-		case c == '"':
-			quote = true
-		case c == '(':
-			depth++
-		case c == ')' && depth > 0:
-			depth--
-		case c == '<':
-			angle = true
-		case c == '>':
-			angle = false
-		case (c == ',' || c == ';') && depth == 0 && !angle:
-			out = append(out, v[start:i])
-			start = i + 1
-		}
-	}
-	return append(out, v[start:])
 }
 
 // partName names a part for reasons: "the body", "part 2", "part 1.3".
@@ -1151,10 +638,22 @@ func (d *decoder) finish() {
 	}
 }
 
-func bytesValidUTF8(b []byte) bool { return utf8.Valid(b) }
-
-// htmlText is the plain text of an HTML body: the Body of a message whose
-// only text is HTML, for every source (contract §3).
-func htmlText(html string) (string, error) {
-	return html2text.FromString(html, html2text.Options{PrettyTables: false})
+// captureReader keeps the first max bytes read through it until stop.
+type captureReader struct {
+	r       io.Reader
+	buf     []byte
+	max     int
+	stopped bool
 }
+
+func (c *captureReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	if !c.stopped && n > 0 {
+		if room := c.max - len(c.buf); room > 0 {
+			c.buf = append(c.buf, p[:min(n, room)]...)
+		}
+	}
+	return n, err
+}
+
+func (c *captureReader) stop() { c.stopped, c.buf = true, nil }

@@ -28,12 +28,14 @@ import (
 
 // Rules of the warnings the splitter raises.
 const (
-	RuleSeparatorNoBlank      = "separator-without-blank-line"
-	RuleContentLengthIgnored  = "content-length-ignored"
-	RuleCompressed            = "compressed"
-	maxFieldNameBytes         = 256 // a header field's name is found within this many bytes
-	contentLengthWindowBefore = 4   // bytes read before a Content-Length's end, to see the line before it
+	RuleSeparatorNoBlank     = "separator-without-blank-line"
+	RuleContentLengthIgnored = "content-length-ignored"
+	RuleCompressed           = "compressed"
 )
+
+const contentLengthWindowBefore = 4 // bytes read before a Content-Length's end, to see the line before it
+
+// a header field's name is found within this many bytes
 
 // fromKind is the shape of a line that starts with "From ".
 type fromKind int
@@ -166,23 +168,6 @@ func isZone(b []byte) bool {
 		return false
 	}
 	return isAlphaZone(string(b))
-}
-
-// isHeaderField reports whether b starts with a header field: a name of
-// printable ASCII other than ':' directly followed by ':'.
-func isHeaderField(b []byte) bool {
-	for i, c := range b {
-		if i >= maxFieldNameBytes {
-			return false
-		}
-		if c == ':' {
-			return i > 0
-		}
-		if c < 33 || c > 126 {
-			return false
-		}
-	}
-	return false
 }
 
 // startsMessage reports whether a "From " line of kind k starts a message

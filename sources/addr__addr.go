@@ -1,0 +1,159 @@
+package sources
+
+import (
+	"fmt"
+	"net/mail"
+	"strconv"
+	"strings"
+)
+
+// parseAddressField parses a comma-separated address list as written in
+// a csv cell or a json string. Invalid addresses are returned separately.
+func parseAddressField(v string) (out []Address, bad []string) {
+	return parseAddresses(&mail.AddressParser{WordDecoder: wordDecoder(new([]string))}, v)
+}
+
+// parseAddresses parses one address list with p: net/mail's list parser
+// when the whole list is valid, else each comma-separated part leniently,
+// so that one bad address does not lose the others.
+func parseAddresses(p *mail.AddressParser, v string) (out []Address, bad []string) {
+	v = strings.TrimSpace(v)
+	if v == "" {
+		return nil, nil
+	}
+	if list, err := p.ParseList(v); err == nil {
+		for _, a := range list {
+			out = append(out, Address{Name: quotedWords(p, a.Name), Email: a.Address})
+		}
+		return out, nil
+	}
+	for _, part := range splitAddressList(v) {
+		if strings.TrimSpace(part) == "" {
+			continue
+		}
+		if a, ok := lenientAddress(p, part); ok {
+			a.Name = quotedWords(p, a.Name)
+			out = append(out, a)
+		} else {
+			bad = append(bad, strings.TrimSpace(part))
+		}
+	}
+	return out, bad
+}
+
+// addressIssue reports invalid addresses dropped from field; nil when none.
+func addressIssue(field string, bad []string) *Issue {
+	if len(bad) == 0 {
+		return nil
+	}
+	q := make([]string, len(bad))
+	for i, b := range bad {
+		q[i] = strconv.Quote(clipString(b, 60))
+	}
+	return &Issue{SeverityWarning, "invalid-address", fmt.Sprintf("dropped invalid address(es) %s from %s", strings.Join(q, ", "), field)}
+}
+
+// spaceSeparated reads s as two or more bare addresses separated by white
+// space only, or returns nil.
+func spaceSeparated(s string) []Address {
+	words := strings.Fields(s)
+	if len(words) < 2 {
+		return nil
+	}
+	out := make([]Address, 0, len(words))
+	for _, w := range words {
+		w = strings.Trim(w, `<>"'(),;`)
+		if !validAddrSpec(w) {
+			return nil
+		}
+		out = append(out, Address{Email: w})
+	}
+	return out
+}
+
+// lenientAddress parses one address: net/mail, then "<addr>" with the
+// text before it as name, then a bare word with an '@'.
+func lenientAddress(p *mail.AddressParser, s string) (Address, bool) {
+	s = strings.TrimSpace(s)
+	if a, err := p.Parse(s); err == nil {
+		return Address{Name: a.Name, Email: a.Address}, true
+	}
+	if i := strings.LastIndexByte(s, '<'); i >= 0 {
+		if j := strings.IndexByte(s[i:], '>'); j > 0 {
+			addr := strings.TrimSpace(s[i+1 : i+j])
+			if validAddrSpec(addr) {
+				name := strings.Trim(strings.TrimSpace(s[:i]), `"' `)
+				name, _ = decodeWords(name)
+				return Address{Name: name, Email: addr}, true
+			}
+		}
+	}
+	// "user at example.com" (pipermail) and bare addresses with junk
+	if t := strings.Replace(s, " at ", "@", 1); strings.Count(t, "@") == 1 {
+		w := strings.Fields(t)
+		for _, x := range w {
+			x = strings.Trim(x, `<>"'(),;`)
+			if validAddrSpec(x) {
+				return Address{Email: x}, true
+			}
+		}
+	}
+	return Address{}, false
+}
+
+func validAddrSpec(s string) bool {
+	at := strings.LastIndexByte(s, '@')
+	if at <= 0 || at == len(s)-1 || strings.ContainsAny(s, " \t<>,;\"()[]\\") {
+		return false
+	}
+	_, err := mail.ParseAddress("<" + s + ">")
+	return err == nil
+}
+
+// splitAddressList splits an address list on commas outside quotes,
+// comments and angle brackets.
+func splitAddressList(v string) []string {
+	var out []string
+	depth, angle := 0, false
+	quote := false
+	start := 0
+	for i := 0; i < len(v); i++ {
+		c := v[i]
+		switch {
+		case quote:
+			if c == '\\' {
+				i++
+			} else if c == '"' {
+				quote = false
+			}
+		case c == '"':
+			quote = true
+		case c == '(':
+			depth++
+		case c == ')' && depth > 0:
+			depth--
+		case c == '<':
+			angle = true
+		case c == '>':
+			angle = false
+		case (c == ',' || c == ';') && depth == 0 && !angle:
+			out = append(out, v[start:i])
+			start = i + 1
+		}
+	}
+	return append(out, v[start:])
+}
+
+// quotedWords decodes the RFC 2047 encoded words left in a display name:
+// net/mail leaves those inside a quoted string ("=?utf-8?B?...?=" <a@b>)
+// as they are, as RFC 2047 asks, but mailers write them so and Python
+// decodes them (issue 12, item 11).
+func quotedWords(p *mail.AddressParser, name string) string {
+	if !strings.Contains(name, "=?") || !strings.Contains(name, "?=") || p.WordDecoder == nil {
+		return name
+	}
+	if out, err := p.WordDecoder.DecodeHeader(name); err == nil {
+		return out
+	}
+	return name
+}

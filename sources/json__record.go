@@ -1,0 +1,353 @@
+package sources
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"net/mail"
+	"path/filepath"
+	"strconv"
+	"strings"
+)
+
+// buildRecord resolves a message's fields, and those it inherits from its
+// thread object, into a record.
+func (r *jsonReader) buildRecord(loc Location, thread, msg map[string]json.RawMessage) *record {
+	b := recordBuilder{r: r, thread: thread, msg: msg, rec: &record{Loc: loc}}
+	rec := b.rec
+	rec.Corrects, _ = b.mark(MarkSourceField)
+	rec.Key, _ = b.mark(MarkKeyField)
+	rec.ThreadID = b.id(FieldThreadID, true)
+	rec.MessageID = b.id(FieldMessageID, false)
+	rec.TicketRef = b.id(FieldTicketID, false)
+	rec.CreatedAt = b.id(FieldCreatedAt, true)
+	rec.Subject, _ = b.text(FieldSubject)
+	body, hasBody := b.text(FieldBody)
+	html, hasHTML := b.text(FieldHTMLBody)
+	rec.Body, rec.HTMLBody = body, html
+	if !hasBody && !hasHTML && !b.wrong[FieldBody] && !b.wrong[FieldHTMLBody] {
+		rec.Missing = append(rec.Missing, FieldBody)
+	}
+	if raw := b.get(FieldFrom); raw != nil {
+		rec.FromRaw = rawText(raw)
+		from, bad := b.addresses(FieldFrom, raw)
+		if len(from) > 1 {
+			rec.Issues = append(rec.Issues, Issue{SeverityWarning, RuleExtraSender,
+				fmt.Sprintf("from holds %d addresses; the first (%s) is the sender", len(from), addrString(from[0]))})
+			from = from[:1]
+		}
+		rec.From = from
+		if is := addressIssue(FieldFrom, bad); is != nil {
+			rec.Issues = append(rec.Issues, *is)
+		}
+		if len(from) == 0 && len(bad) == 0 && !b.wrong[FieldFrom] {
+			rec.Missing = append(rec.Missing, FieldFrom)
+		}
+	} else {
+		rec.Missing = append(rec.Missing, FieldFrom)
+	}
+	for _, f := range []string{FieldTo, FieldCc} {
+		raw := b.get(f)
+		if raw == nil {
+			if f == FieldTo {
+				rec.Missing = append(rec.Missing, f)
+			}
+			continue
+		}
+		list, bad := b.addresses(f, raw)
+		if is := addressIssue(f, bad); is != nil {
+			rec.Issues = append(rec.Issues, *is)
+		}
+		if f == FieldTo {
+			rec.To = list
+			if len(list) == 0 && len(bad) == 0 && !b.wrong[f] {
+				rec.Missing = append(rec.Missing, f)
+			}
+		} else {
+			rec.Cc = list
+		}
+	}
+	b.attachments()
+	return rec
+}
+
+// recordBuilder reads the fields of one message.
+type recordBuilder struct {
+	r           *jsonReader
+	thread, msg map[string]json.RawMessage
+	rec         *record
+	wrong       map[string]bool // fields with a wrong-type issue
+}
+
+// get returns the raw value of field, the message's own or else the
+// thread's; nil when absent or null.
+func (b *recordBuilder) get(field string) json.RawMessage {
+	key := b.r.opts.fieldName(field)
+	if v, ok := b.msg[key]; ok && !isNull(v) {
+		return v
+	}
+	if v, ok := b.thread[key]; ok && !isNull(v) {
+		return v
+	}
+	return nil
+}
+
+func isNull(v json.RawMessage) bool { return len(v) == 0 || string(v) == "null" }
+
+// desc names a field for reasons: `"to"`, or `"to" ("recipients" in the file)`.
+func (b *recordBuilder) desc(field string) string {
+	if n := b.r.opts.fieldName(field); n != field {
+		return fmt.Sprintf("%q (%q in the file)", field, n)
+	}
+	return strconv.Quote(field)
+}
+
+func (b *recordBuilder) wrongType(field, what, want string) {
+	if b.wrong == nil {
+		b.wrong = make(map[string]bool)
+	}
+	b.wrong[field] = true
+	b.rec.Issues = append(b.rec.Issues, Issue{SeverityError, RuleWrongType,
+		fmt.Sprintf("field %s: %s, want %s", b.desc(field), what, want)})
+}
+
+// id reads a string or number field (a number keeps its text as written).
+func (b *recordBuilder) id(field string, required bool) string {
+	raw := b.get(field)
+	var s string
+	switch {
+	case raw == nil:
+	case raw[0] == '"':
+		json.Unmarshal(raw, &s)
+	case raw[0] == '-' || raw[0] >= '0' && raw[0] <= '9':
+		s = string(raw)
+	default:
+		b.wrongType(field, "is a JSON "+rawType(raw), "a string or a number")
+		return ""
+	}
+	if required && strings.TrimSpace(s) == "" {
+		b.rec.Missing = append(b.rec.Missing, field)
+	}
+	return s
+}
+
+// mark reads a failures file's mark (failures.go): a string under its own
+// name, which fields never renames; anything else is ignored.
+func (b *recordBuilder) mark(key string) (string, bool) {
+	v, ok := b.msg[key]
+	if !ok || isNull(v) {
+		v, ok = b.thread[key]
+	}
+	if !ok || len(v) == 0 || v[0] != '"' {
+		return "", false
+	}
+	var s string
+	return s, json.Unmarshal(v, &s) == nil
+}
+
+// text reads a string field; ok is false when it is absent, null or of
+// the wrong type.
+func (b *recordBuilder) text(field string) (s string, ok bool) {
+	raw := b.get(field)
+	if raw == nil {
+		return "", false
+	}
+	if raw[0] != '"' {
+		b.wrongType(field, "is a JSON "+rawType(raw), "a string")
+		return "", false
+	}
+	json.Unmarshal(raw, &s)
+	return s, true
+}
+
+// addresses reads from, to or cc: a string (an address list), a
+// participant object, or a list of strings and participant objects.
+func (b *recordBuilder) addresses(field string, raw json.RawMessage) (out []Address, bad []string) {
+	p := &mail.AddressParser{WordDecoder: wordDecoder(new([]string))}
+	const want = "a string, a participant object or a list of them"
+	switch raw[0] {
+	case '"':
+		var s string
+		json.Unmarshal(raw, &s)
+		return parseAddressField(s)
+	case '{':
+		return b.participant(p, field, "", raw)
+	case '[':
+		var list []json.RawMessage
+		json.Unmarshal(raw, &list)
+		for i, el := range list {
+			switch {
+			case isNull(el):
+			case el[0] == '"':
+				var s string
+				json.Unmarshal(el, &s)
+				o, bd := parseAddressField(s)
+				out, bad = append(out, o...), append(bad, bd...)
+			case el[0] == '{':
+				o, bd := b.participant(p, field, fmt.Sprintf("element %d ", i+1), el)
+				out, bad = append(out, o...), append(bad, bd...)
+			default:
+				b.wrongType(field, fmt.Sprintf("element %d is a JSON %s", i+1, rawType(el)), "a string or a participant object")
+			}
+		}
+		return out, bad
+	}
+	b.wrongType(field, "is a JSON "+rawType(raw), want)
+	return nil, nil
+}
+
+var participantKeys = []string{"email", "name", "user_id", "slack_workspace_id", "slack_channel_id",
+	"support_group_id", "support_agent_id", "msteams_channel_id"}
+
+// participant reads a participant object of any type the API accepts.
+func (b *recordBuilder) participant(p *mail.AddressParser, field, elem string, raw json.RawMessage) (out []Address, bad []string) {
+	var obj map[string]json.RawMessage
+	json.Unmarshal(raw, &obj)
+	found := false
+	for _, k := range participantKeys {
+		if v, ok := obj[k]; ok && !isNull(v) {
+			found = true
+		}
+	}
+	if !found {
+		b.wrongType(field, fmt.Sprintf("%sis an object without any participant property (%s)", elem, strings.Join(participantKeys, ", ")), "a participant object")
+		return nil, nil
+	}
+	var a Address
+	ok := true
+	str := func(k string, numOK bool) string {
+		v := obj[k]
+		switch {
+		case isNull(v):
+			return ""
+		case v[0] == '"':
+			var s string
+			json.Unmarshal(v, &s)
+			return strings.TrimSpace(s)
+		case numOK && (v[0] == '-' || v[0] >= '0' && v[0] <= '9'):
+			return string(v)
+		}
+		want := "a string"
+		if numOK {
+			want = "a string or a number"
+		}
+		b.wrongType(field, fmt.Sprintf("%sproperty %q is a JSON %s", elem, k, rawType(v)), want)
+		ok = false
+		return ""
+	}
+	a.Name = str("name", false)
+	if uid := str("user_id", true); uid != "" {
+		n, err := strconv.ParseInt(uid, 10, 64)
+		if err != nil || n < 0 {
+			b.wrongType(field, fmt.Sprintf("%sproperty \"user_id\" is %q", elem, clipString(uid, 40)), "a positive integer")
+			ok = false
+		}
+		a.UserID = n
+	}
+	a.SlackWorkspaceID = str("slack_workspace_id", true)
+	a.SlackChannelID = str("slack_channel_id", true)
+	a.SupportGroupID = str("support_group_id", true)
+	a.SupportAgentID = str("support_agent_id", true)
+	a.MSTeamsChannelID = str("msteams_channel_id", true)
+	email := str("email", false)
+	if !ok {
+		return nil, nil
+	}
+	if email != "" {
+		pa, valid := lenientAddress(p, email)
+		if !valid {
+			bad = append(bad, email)
+			if a.UserID == 0 {
+				return nil, bad
+			}
+		} else {
+			a.Email = pa.Email
+			if a.Name == "" {
+				a.Name = pa.Name
+			}
+		}
+	}
+	if a.Email == "" && a.UserID == 0 && a.SlackWorkspaceID == "" && a.SlackChannelID == "" &&
+		a.SupportGroupID == "" && a.SupportAgentID == "" && a.MSTeamsChannelID == "" {
+		if len(bad) == 0 {
+			bad = append(bad, rawText(raw))
+		}
+		return nil, bad
+	}
+	return []Address{a}, bad
+}
+
+// attachments reads the attachment paths: a list of strings (or one).
+func (b *recordBuilder) attachments() {
+	raw := b.get(FieldAttachments)
+	if raw == nil {
+		return
+	}
+	var paths []string
+	switch raw[0] {
+	case '"':
+		var s string
+		json.Unmarshal(raw, &s)
+		paths = []string{s}
+	case '[':
+		var list []json.RawMessage
+		json.Unmarshal(raw, &list)
+		for i, el := range list {
+			switch {
+			case isNull(el):
+			case el[0] == '"':
+				var s string
+				json.Unmarshal(el, &s)
+				paths = append(paths, s)
+			default:
+				b.wrongType(FieldAttachments, fmt.Sprintf("element %d is a JSON %s", i+1, rawType(el)), "a file path string")
+			}
+		}
+	default:
+		b.wrongType(FieldAttachments, "is a JSON "+rawType(raw), "a list of file paths")
+		return
+	}
+	for _, p := range paths {
+		p = strings.TrimSpace(p)
+		if p == "" {
+			continue
+		}
+		if !filepath.IsLocal(filepath.FromSlash(p)) {
+			b.rec.Issues = append(b.rec.Issues, Issue{SeverityError, RuleAttachmentPath,
+				fmt.Sprintf("attachment %q is not inside the folder of the source file", clipString(p, 60))})
+			continue
+		}
+		b.rec.Attachments = append(b.rec.Attachments, p)
+	}
+}
+
+// rawText is a value as written for the content key: a string's value,
+// or the compacted JSON text of anything else.
+func rawText(raw json.RawMessage) string {
+	if len(raw) > 0 && raw[0] == '"' {
+		var s string
+		if json.Unmarshal(raw, &s) == nil {
+			return s
+		}
+	}
+	var buf bytes.Buffer
+	if json.Compact(&buf, raw) == nil {
+		return buf.String()
+	}
+	return string(raw)
+}
+
+func addrString(a Address) string {
+	switch {
+	case a.Email != "":
+		return a.Email
+	case a.UserID != 0:
+		return "user " + strconv.FormatInt(a.UserID, 10)
+	}
+	return rawText(mustJSON(a))
+}
+
+func mustJSON(v any) []byte {
+	b, _ := json.Marshal(v)
+	return b
+}

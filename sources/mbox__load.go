@@ -1,0 +1,250 @@
+package sources
+
+import (
+	"bufio"
+	"bytes"
+	"fmt"
+	"hash"
+	"io"
+	"strings"
+	"unicode/utf8"
+)
+
+// Load decodes the message of env fully. It is safe for concurrent use.
+// It returns an error only for I/O failures; content problems are Issues.
+func (r *mboxReader) Load(env *Envelope) (*Message, error) {
+	return r.LoadWith(env, LoadOptions{})
+}
+
+// LoadWith is Load leaving out what o says. It is safe for concurrent use.
+func (r *mboxReader) LoadWith(env *Envelope, o LoadOptions) (*Message, error) {
+	if r.closed.Load() {
+		return nil, ErrClosed
+	}
+	if env == nil {
+		return nil, fmt.Errorf("load %s: envelope is not a record of this file", r.opts.Name)
+	}
+	msg := &Message{Envelope: env}
+	msg.Issues = append(msg.Issues, env.Issues...)
+
+	ls, _ := r.bufs.Get().(*loadState)
+	if ls == nil {
+		ls = &loadState{br: bufio.NewReaderSize(nil, loadBufferBytes)}
+	}
+	defer func() {
+		ls.br.Reset(nil)
+		if ls.text.Cap() > maxPooledText {
+			ls.text = bytes.Buffer{} // one huge part must not stay in memory
+		}
+		ls.text.Reset()
+		ls.b64.reset(nil, nil, "")
+		ls.qp.reset(nil, nil, "")
+		if ls.qpIn != nil {
+			ls.qpIn.Reset(nil)
+		}
+		for _, m := range ls.mime {
+			m.Reset(nil)
+		}
+		r.bufs.Put(ls)
+	}()
+	head, err := r.readHead(env, ls.br, nil, ls)
+	if err != nil {
+		return nil, err
+	}
+	if !head.hasHeader {
+		return msg, nil // no-header (or nothing after the From line): nothing to decode
+	}
+
+	d := &decoder{msg: msg, budget: r.opts.MaxMessageBytes, atFileEnd: env.Loc.Offset+env.Size == r.size,
+		noHTMLText: o.NoHTMLText, ls: ls, prefix: head.prefix()}
+	d.headers(&head.hdr)
+	if env.Size > r.opts.MaxMessageBytes {
+		// rejected as too-large: do not decode the body
+	} else {
+		d.entity(&head.hdr, head.body(ls.br), nil, 0)
+		if head.rec.err != nil {
+			return nil, fmt.Errorf("load %s: %w", env.Loc, head.rec.err)
+		}
+		d.finish()
+	}
+	return msg, nil
+}
+
+// loadState is what a Load reuses from the previous one (mboxReader.bufs):
+// allocating a read buffer per Load, and regrowing a text buffer per part,
+// dominated its cost.
+type loadState struct {
+	whole   []byte       // a small record, read in one piece
+	wholeR  bytes.Reader // over whole
+	br      *bufio.Reader
+	text    bytes.Buffer // readText's
+	conv    []byte       // text converted from a legacy charset
+	capture []byte       // a multipart's captureReader's
+	b64     b64Checked
+	qp      qpChecked
+	qpIn    *bufio.Reader   // qp's input
+	mime    []*bufio.Reader // multipart read buffers, by nesting level
+}
+
+// recordHead is what readHead found at the start of a record.
+type recordHead struct {
+	rec       *errRecorder // the record's reader under br: its err is an I/O failure
+	hdr       topHeader    // the repaired header
+	hasHeader bool         // false: the record has no header to decode
+	repair    headerRepair // where header lines that are not fields went
+}
+
+// readHead points br at env's record (without the empty line that
+// separates mbox messages), skips its preamble and "From " line and reads
+// and repairs its header block, leaving br at the start of the body. h,
+// when not nil, is fed the header block as Next hashed it for ContentKey.
+// ls, when not nil, lends a buffer for reading a small record in one
+// piece. The error is an I/O failure.
+func (r *mboxReader) readHead(env *Envelope, br *bufio.Reader, h hash.Hash, ls *loadState) (recordHead, error) {
+	var head recordHead
+	if env == nil || env.Loc.Offset < 0 || env.Size < 0 || env.Loc.Offset+env.Size > r.size {
+		return head, fmt.Errorf("load %s: envelope is not a record of this file", r.opts.Name)
+	}
+	if ls != nil && env.Size <= loadBufferBytes {
+		// Most records are a few KiB: one read for the whole record
+		// rather than one for its end and one for the rest.
+		if cap(ls.whole) < loadBufferBytes {
+			ls.whole = make([]byte, loadBufferBytes)
+		}
+		b := ls.whole[:env.Size]
+		if n, _ := r.ra.ReadAt(b, env.Loc.Offset); n == len(b) {
+			ls.wholeR.Reset(b[:len(b)-int(separatorBytes(b[max(0, len(b)-4):]))])
+			head.rec = &errRecorder{r: &ls.wholeR}
+		}
+		// else the file changed: read it as a stream, which says why
+	}
+	if head.rec == nil {
+		size := env.Size
+		if size >= 2 {
+			var tail [4]byte
+			k := min(int64(4), size)
+			if _, err := r.ra.ReadAt(tail[:k], env.Loc.Offset+size-k); err != nil && err != io.EOF {
+				return head, fmt.Errorf("load %s: %w", env.Loc, err)
+			}
+			size -= separatorBytes(tail[:k])
+		}
+		head.rec = &errRecorder{r: io.NewSectionReader(r.ra, env.Loc.Offset, size)}
+	}
+	br.Reset(head.rec)
+
+	if err := skipPreamble(br, env.Loc.Offset == 0); err != nil {
+		if head.rec.err != nil {
+			return head, fmt.Errorf("load %s: %w", env.Loc, head.rec.err)
+		}
+		return head, nil
+	}
+	if h == nil {
+		if hdr, ok := headerFromBuffer(br); ok {
+			head.hdr, head.hasHeader = hdr, len(hdr) > 0
+			return head, nil
+		}
+	}
+	hb, err := readHeaderBlock(br, h, maxHeaderBytes)
+	if head.rec.err != nil {
+		return head, fmt.Errorf("load %s: %w", env.Loc, head.rec.err)
+	}
+	if err != nil {
+		return head, fmt.Errorf("load %s: %w", env.Loc, err)
+	}
+	fields, _, rep := parseHeaderBlockRepair(hb.block) // issues are the envelope's
+	if fields != nil {
+		head.hdr, head.hasHeader = repairedHeader(fields), true
+		head.repair = rep
+	}
+	return head, nil
+}
+
+// body returns the reader of the record's body, br being left at the
+// start of its body by readHead: the header lines that became body text
+// first (parseHeaderBlockRepair), then the body, unescaped.
+func (h *recordHead) body(br *bufio.Reader) io.Reader {
+	u := newUnescaper(br)
+	if len(h.repair.body) == 0 {
+		return u
+	}
+	lead := append(append([]byte(nil), h.repair.body...), '\n') // the blank line that ended the block
+	if lead[len(lead)-2] != '\n' {
+		lead = append(lead[:len(lead)-1], '\n', '\n')
+	}
+	return io.MultiReader(bytes.NewReader(lead), u)
+}
+
+// prefix is the text of header lines kept as the first lines of the body.
+func (h *recordHead) prefix() string {
+	if len(h.repair.text) == 0 {
+		return ""
+	}
+	s := strings.Join(h.repair.text, "\n")
+	if !utf8.ValidString(s) {
+		s = fixUTF8([]byte(s))
+	}
+	return s
+}
+
+// separatorBytes is how many bytes at the end of a record of at least two
+// bytes, whose last (up to) four bytes are tail, are the empty line that
+// separates mbox messages, not part of the message.
+func separatorBytes(tail []byte) int64 {
+	switch {
+	case len(tail) < 2:
+		return 0
+	case bytes.HasSuffix(tail, []byte("\r\n\r\n")):
+		return 2
+	case bytes.HasSuffix(tail, []byte("\n\n")):
+		return 1
+	}
+	return 0
+}
+
+// skipPreamble skips a byte-order mark and blank lines at the start of the
+// file, then the "From " line when there is one.
+func skipPreamble(br *bufio.Reader, fileStart bool) error {
+	if fileStart {
+		if b, err := br.Peek(3); err == nil && bytes.Equal(b, utf8BOM) {
+			br.Discard(3)
+		}
+		for {
+			b, err := br.Peek(maxFromLine)
+			if len(b) == 0 {
+				return err
+			}
+			i := bytes.IndexByte(b, '\n')
+			if i < 0 || len(bytes.TrimLeft(b[:i+1], " \t\r\n\f\v")) != 0 {
+				break
+			}
+			br.Discard(i + 1)
+		}
+	}
+	if b, _ := br.Peek(len(fromPrefix)); bytes.Equal(b, fromPrefix) {
+		for {
+			_, err := br.ReadSlice('\n')
+			if err != bufio.ErrBufferFull {
+				if err != nil && err != io.EOF {
+					return err
+				}
+				break
+			}
+		}
+	}
+	return nil
+}
+
+// errRecorder remembers the first error of r other than io.EOF: an I/O
+// failure Load reports as an error.
+type errRecorder struct {
+	r   io.Reader
+	err error
+}
+
+func (e *errRecorder) Read(p []byte) (int, error) {
+	n, err := e.r.Read(p)
+	if err != nil && err != io.EOF && e.err == nil {
+		e.err = err
+	}
+	return n, err
+}
