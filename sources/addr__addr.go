@@ -48,7 +48,7 @@ func addressIssue(field string, bad []string) *Issue {
 	}
 	q := make([]string, len(bad))
 	for i, b := range bad {
-		q[i] = strconv.Quote(clipString(b, 60))
+		q[i] = strconv.Quote(addrClip(b, 60))
 	}
 	return &Issue{SeverityWarning, "invalid-address", fmt.Sprintf("dropped invalid address(es) %s from %s", strings.Join(q, ", "), field)}
 }
@@ -156,4 +156,11 @@ func quotedWords(p *mail.AddressParser, name string) string {
 		return out
 	}
 	return name
+}
+
+func addrClip(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "…"
 }

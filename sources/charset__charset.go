@@ -75,7 +75,7 @@ func decodeCharsetBuf(label string, b []byte, buf *[]byte) (string, decodeStatus
 			dst = make([]byte, 0, 2*len(b)+16)
 		}
 		out, _, err := transform.Append(enc.NewDecoder(), dst, b)
-		if buf != nil && cap(out) <= maxPooledText {
+		if buf != nil && cap(out) <= charsetMaxKept {
 			*buf = out[:0]
 		}
 		if err == nil {
@@ -207,3 +207,8 @@ func decodeWords(v string) (string, []string) {
 	}
 	return out, unknown
 }
+
+// charsetMaxKept is the largest conversion buffer DecodeBuf leaves for
+// the next call: text parts are mostly a few KiB, and a rare big one
+// should not pin its buffer.
+const charsetMaxKept = 1 << 20

@@ -102,8 +102,9 @@ func OpenCSV(path string, opts Options) (Reader, error) {
 }
 
 var (
-	_ Reader    = (*csvReader)(nil)
-	_ RawReader = (*csvReader)(nil)
+	_ Reader           = (*csvReader)(nil)
+	_ RawReader        = (*csvReader)(nil)
+	_ AttachmentReader = (*csvReader)(nil)
 )
 
 type csvReader struct {
@@ -449,20 +450,20 @@ func (r *csvReader) attachment(p string) (Attachment, *Issue) {
 	switch {
 	case errors.Is(err, errOutside):
 		return Attachment{}, &Issue{SeverityError, "attachment-path",
-			fmt.Sprintf("attachment %q is outside the csv file's folder %s (%v)", clipString(p, 100), r.dir.dir, err)}
+			fmt.Sprintf("attachment %q is outside the csv file's folder %s (%v)", csvClip(p, 100), r.dir.dir, err)}
 	case err != nil:
 		why := "cannot be read"
 		if errors.Is(err, os.ErrNotExist) {
 			why = "does not exist"
 		}
-		return Attachment{}, &Issue{SeverityError, "attachment-missing", fmt.Sprintf("attachment %q (%s) %s", clipString(p, 100), real, why)}
+		return Attachment{}, &Issue{SeverityError, "attachment-missing", fmt.Sprintf("attachment %q (%s) %s", csvClip(p, 100), real, why)}
 	}
 	st, err := os.Stat(real)
 	switch {
 	case err != nil:
-		return Attachment{}, &Issue{SeverityError, "attachment-missing", fmt.Sprintf("attachment %q (%s) cannot be read", clipString(p, 100), real)}
+		return Attachment{}, &Issue{SeverityError, "attachment-missing", fmt.Sprintf("attachment %q (%s) cannot be read", csvClip(p, 100), real)}
 	case !st.Mode().IsRegular():
-		return Attachment{}, &Issue{SeverityError, "attachment-missing", fmt.Sprintf("attachment %q (%s) is not a regular file", clipString(p, 100), real)}
+		return Attachment{}, &Issue{SeverityError, "attachment-missing", fmt.Sprintf("attachment %q (%s) is not a regular file", csvClip(p, 100), real)}
 	}
 	ct := mime.TypeByExtension(filepath.Ext(real))
 	if ct == "" {
@@ -634,7 +635,7 @@ func (sc *rowScanner) init(ra io.ReaderAt, size, limit int64) {
 func (sc *rowScanner) seek(off int64, line int) {
 	sr := io.NewSectionReader(sc.ra, off, sc.size-off)
 	if sc.br == nil {
-		sc.br = bufio.NewReaderSize(sr, scanBufferBytes)
+		sc.br = bufio.NewReaderSize(sr, csvScanBufferBytes)
 	} else {
 		sc.br.Reset(sr)
 	}
@@ -656,7 +657,7 @@ const (
 func (sc *rowScanner) next() (*scannedRow, error) {
 	if !sc.begun {
 		sc.begun = true
-		if b, err := sc.br.Peek(3); err == nil && bytes.Equal(b, utf8BOM) {
+		if b, err := sc.br.Peek(3); err == nil && bytes.Equal(b, csvBOM) {
 			sc.br.Discard(3)
 			sc.pos = 3
 		}
@@ -838,4 +839,15 @@ func (r *csvReader) OpenAttachment(msg *Message, i int) (io.ReadCloser, error) {
 		return nil, err
 	}
 	return openAttachmentFile(a)
+}
+
+const csvScanBufferBytes = 64 << 10
+
+var csvBOM = []byte{0xEF, 0xBB, 0xBF}
+
+func csvClip(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "…"
 }

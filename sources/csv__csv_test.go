@@ -15,6 +15,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 )
@@ -32,7 +33,7 @@ type csvItem struct {
 func readCSVFile(t testing.TB, path string, opts Options) []csvItem {
 	t.Helper()
 	if opts.Now == nil {
-		opts.Now = testNow
+		opts.Now = csvTestNow
 	}
 	r, err := OpenCSV(path, opts)
 	if err != nil {
@@ -85,7 +86,7 @@ func (it csvItem) summary() string {
 	if it.err != nil {
 		return fmt.Sprintf("%s ERR %s", it.err.Loc, it.err.Rule)
 	}
-	return fmt.Sprintf("%s %s %s", it.env.Loc, it.env.Key(), strings.Join(issueList(it.env.Issues), ", "))
+	return fmt.Sprintf("%s %s %s", it.env.Loc, it.env.Key(), strings.Join(csvIssueList(it.env.Issues), ", "))
 }
 
 func summaries(items []csvItem) []string {
@@ -149,7 +150,7 @@ func TestCSVGood(t *testing.T) {
 			From: Address{Email: "carol@example.com"}, To: []Address{{Email: "alice@example.com"}},
 			Raw: "T3,m5,,2024-03-01T10:00:00+02:00,carol@example.com,alice@example.com,,Subject three,last row without line end,,"},
 	}
-	r, err := OpenCSV(path, Options{Name: "good.csv", Fields: goodFields, Now: testNow})
+	r, err := OpenCSV(path, Options{Name: "good.csv", Fields: goodFields, Now: csvTestNow})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -341,7 +342,7 @@ func TestCSVMissingFieldIssues(t *testing.T) {
 	os.WriteFile(path, []byte("thread_id,created_at,from,to,cc,body\n,,,,,\n"), 0o644)
 	items := readCSVFile(t, path, Options{Name: "x.csv"})
 	want := []string{"error missing-field", "error missing-field", "error missing-field", "error missing-field", "error missing-field", "warning no-message-id"}
-	if diff := cmp.Diff(want, issueList(items[0].env.Issues)); diff != "" {
+	if diff := cmp.Diff(want, csvIssueList(items[0].env.Issues)); diff != "" {
 		t.Errorf("issues (-want +got):\n%s", diff)
 	}
 }
@@ -583,7 +584,7 @@ func splitWithScanner(t testing.TB, data []byte) []refRow {
 
 // checkScanner compares the row scanner with encoding/csv on data.
 func checkScanner(t testing.TB, data []byte) {
-	data = bytes.TrimPrefix(data, utf8BOM)
+	data = bytes.TrimPrefix(data, csvBOM)
 	ref := splitWithCSV(data)
 	got := splitWithScanner(t, data)
 	for i, w := range ref {
@@ -647,7 +648,7 @@ func FuzzCSV(f *testing.F) {
 			t.Fatal(err)
 		}
 		defer os.Remove(path)
-		for _, opts := range []Options{{Now: testNow}, {Now: testNow, MaxMessageBytes: 64, Fields: map[string]string{FieldTo: "a", FieldFrom: "b", FieldThreadID: "c"}}} {
+		for _, opts := range []Options{{Now: csvTestNow}, {Now: csvTestNow, MaxMessageBytes: 64, Fields: map[string]string{FieldTo: "a", FieldFrom: "b", FieldThreadID: "c"}}} {
 			r, err := OpenCSV(path, opts)
 			if err != nil {
 				continue
@@ -704,7 +705,7 @@ func BenchmarkCSVScan(b *testing.B) {
 	b.SetBytes(int64(buf.Len()))
 	b.ResetTimer()
 	for b.Loop() {
-		r, err := OpenCSV(path, Options{Now: testNow})
+		r, err := OpenCSV(path, Options{Now: csvTestNow})
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -734,4 +735,14 @@ func TestCSVExcerpt(t *testing.T) {
 			t.Errorf("excerpt(%q) = %q, want %q", tc.in, got, tc.want)
 		}
 	}
+}
+
+var csvTestNow = func() time.Time { return time.Date(2024, 6, 1, 12, 0, 0, 0, time.UTC) }
+
+func csvIssueList(is []Issue) []string {
+	out := []string{}
+	for _, i := range is {
+		out = append(out, string(i.Severity)+" "+i.Rule)
+	}
+	return out
 }

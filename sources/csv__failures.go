@@ -8,6 +8,8 @@ import (
 	"strings"
 )
 
+var _ FailureWriter = (*csvReader)(nil)
+
 // FailuresName keeps a csv file's name.
 func (r *csvReader) FailuresName(name string) string { return name }
 

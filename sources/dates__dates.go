@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 // extra layouts tried after net/mail.ParseDate, on a cleaned-up value.
@@ -379,7 +380,7 @@ func parseDateLoose(v string) (t time.Time, note string, weak, ok bool) {
 			notes = append(notes, fmt.Sprintf("zone %s read as %s", tz, formatOffset(offset)))
 		}
 	} else if tz != "" {
-		notes = append(notes, fmt.Sprintf("unknown zone %q read as UTC", clip([]byte(tz), 20)))
+		notes = append(notes, fmt.Sprintf("unknown zone %q read as UTC", datesClip([]byte(tz), 20)))
 		weak = true
 	}
 	if month < 1 || day < 1 || day > 31 || hh > 23 || mi > 59 || ss > 59 || offset <= -24*3600 || offset >= 24*3600 {
@@ -435,4 +436,17 @@ func formatOffset(sec int) string {
 		sign, sec = '-', -sec
 	}
 	return fmt.Sprintf("%c%02d%02d", sign, sec/3600, sec%3600/60)
+}
+
+// datesClip shortens b to n bytes for a reason, without cutting a UTF-8
+// sequence.
+func datesClip(b []byte, n int) string {
+	if len(b) > n {
+		b = b[:n]
+		for len(b) > 0 && !utf8.Valid(b) && len(b) > n-4 {
+			b = b[:len(b)-1]
+		}
+		return string(b) + "..."
+	}
+	return string(b)
 }

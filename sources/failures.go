@@ -65,12 +65,6 @@ type FailureWriter interface {
 	WriteFailures(w io.Writer, recs []FailedRecord) error
 }
 
-var (
-	_ FailureWriter = (*mboxReader)(nil)
-	_ FailureWriter = (*csvReader)(nil)
-	_ FailureWriter = (*jsonReader)(nil)
-)
-
 func sortRecords(recs []FailedRecord) {
 	sort.SliceStable(recs, func(i, j int) bool { return recs[i].offset() < recs[j].offset() })
 }

@@ -43,6 +43,12 @@ func openAttachmentFile(a Attachment) (io.ReadCloser, error) {
 	return &attachmentReader{r: f, size: a.Size, what: a.Path, closer: f}, nil
 }
 
+// exactReader returns a reader of exactly size bytes of r, named what in
+// its errors: fewer, or more, is ErrAttachmentChanged.
+func exactReader(r io.Reader, size int64, what string) io.ReadCloser {
+	return &attachmentReader{r: r, size: size, what: what}
+}
+
 // attachmentReader returns exactly size bytes of r: fewer, or more, is
 // ErrAttachmentChanged. A part that ends without its closing multipart
 // boundary (io.ErrUnexpectedEOF) after size bytes ends normally: Load kept

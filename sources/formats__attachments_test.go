@@ -32,7 +32,7 @@ func TestOpenAttachmentFiles(t *testing.T) {
 	}{{"csv", OpenCSV, csvPath}, {"json", OpenJSON, jsonPath}} {
 		t.Run(tc.name, func(t *testing.T) {
 			os.WriteFile(filepath.Join(dir, "files", "a.txt"), content, 0o644)
-			r, err := tc.open(tc.path, Options{Now: testNow})
+			r, err := tc.open(tc.path, Options{Now: fTestNow})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -49,11 +49,11 @@ func TestOpenAttachmentFiles(t *testing.T) {
 				t.Fatalf("attachments %+v, issues %v", m.Attachments, m.Issues)
 			}
 			wantSum := sha256.Sum256(content)
-			n, sum := readAttachment(t, r, m, 0)
+			n, sum := fReadAttachment(t, r, m, 0)
 			if n != int64(len(content)) || sum != hex.EncodeToString(wantSum[:]) || m.Attachments[0].Size != n {
 				t.Errorf("attachment 0: %d bytes (Size %d), sha %s; want %d bytes", n, m.Attachments[0].Size, sum, len(content))
 			}
-			if n, _ := readAttachment(t, r, m, 1); n != 8 {
+			if n, _ := fReadAttachment(t, r, m, 1); n != 8 {
 				t.Errorf("attachment 1: %d bytes, want 8", n)
 			}
 			// changed size

@@ -14,7 +14,7 @@ import (
 func readRecords(t *testing.T, typ, path string, opts Options) (Reader, []FailedRecord) {
 	t.Helper()
 	if opts.Now == nil {
-		opts.Now = jsonNow
+		opts.Now = fJSONNow
 	}
 	if opts.Name == "" {
 		opts.Name = filepath.Base(path)

@@ -61,7 +61,7 @@ func TestAttachmentSymlinkMayNotLeaveTheFolder(t *testing.T) {
 		{"json", filepath.Join(export, "m.jsonl")},
 		{"json", filepath.Join(root, "export-link", "m.jsonl")},
 	} {
-		r, err := Open(src.typ, src.path, Options{Now: jsonNow})
+		r, err := Open(src.typ, src.path, Options{Now: fJSONNow})
 		if err != nil {
 			t.Fatal(err)
 		}

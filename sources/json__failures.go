@@ -10,6 +10,8 @@ import (
 	"strings"
 )
 
+var _ FailureWriter = (*jsonReader)(nil)
+
 // FailuresName gives a json file's failures the extension .jsonl: they
 // are written one object per line whatever the file's shape.
 func (r *jsonReader) FailuresName(name string) string {

@@ -104,8 +104,9 @@ func OpenJSON(path string, opts Options) (Reader, error) {
 }
 
 var (
-	_ Reader    = (*jsonReader)(nil)
-	_ RawReader = (*jsonReader)(nil)
+	_ Reader           = (*jsonReader)(nil)
+	_ RawReader        = (*jsonReader)(nil)
+	_ AttachmentReader = (*jsonReader)(nil)
 )
 
 type jsonReader struct {
@@ -171,7 +172,7 @@ func newJSONReader(ra io.ReaderAt, size int64, closer io.Closer, dir folder, opt
 	r.lines = lineCounter{ra: ra, size: size}
 	start := int64(0)
 	var bom [3]byte
-	if n, _ := ra.ReadAt(bom[:], 0); n == 3 && bytes.Equal(bom[:], utf8BOM) {
+	if n, _ := ra.ReadAt(bom[:], 0); n == 3 && bytes.Equal(bom[:], jsonBOM) {
 		start = 3
 	}
 	first, c := r.skipSpace(start, false)
@@ -553,7 +554,7 @@ func (r *jsonReader) Load(env *Envelope) (*Message, error) {
 			// A symbolic link out of the folder: refused like "../x" is
 			// when the record is read (buildRecord).
 			m.Issues = append(m.Issues, Issue{SeverityError, RuleAttachmentPath,
-				fmt.Sprintf("attachment %q is not inside the folder of the source file (%v)", clipString(written, 60), err)})
+				fmt.Sprintf("attachment %q is not inside the folder of the source file (%v)", jsonClip(written, 60), err)})
 			continue
 		}
 		a.Path = real // read by its real path: a link changed later is not followed
@@ -1013,4 +1014,13 @@ func (r *jsonReader) OpenAttachment(msg *Message, i int) (io.ReadCloser, error) 
 		return nil, err
 	}
 	return openAttachmentFile(a)
+}
+
+var jsonBOM = []byte{0xEF, 0xBB, 0xBF}
+
+func jsonClip(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "…"
 }

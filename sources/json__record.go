@@ -239,7 +239,7 @@ func (b *recordBuilder) participant(p *mail.AddressParser, field, elem string, r
 	if uid := str("user_id", true); uid != "" {
 		n, err := strconv.ParseInt(uid, 10, 64)
 		if err != nil || n < 0 {
-			b.wrongType(field, fmt.Sprintf("%sproperty \"user_id\" is %q", elem, clipString(uid, 40)), "a positive integer")
+			b.wrongType(field, fmt.Sprintf("%sproperty \"user_id\" is %q", elem, jsonClip(uid, 40)), "a positive integer")
 			ok = false
 		}
 		a.UserID = n
@@ -314,7 +314,7 @@ func (b *recordBuilder) attachments() {
 		}
 		if !filepath.IsLocal(filepath.FromSlash(p)) {
 			b.rec.Issues = append(b.rec.Issues, Issue{SeverityError, RuleAttachmentPath,
-				fmt.Sprintf("attachment %q is not inside the folder of the source file", clipString(p, 60))})
+				fmt.Sprintf("attachment %q is not inside the folder of the source file", jsonClip(p, 60))})
 			continue
 		}
 		b.rec.Attachments = append(b.rec.Attachments, p)

@@ -8,11 +8,7 @@ import (
 	"io"
 )
 
-var (
-	_ AttachmentReader = (*mboxReader)(nil)
-	_ AttachmentReader = (*csvReader)(nil)
-	_ AttachmentReader = (*jsonReader)(nil)
-)
+var _ AttachmentReader = (*mboxReader)(nil)
 
 // OpenAttachment streams the decoded content of msg.Attachments[i]. It is
 // safe for concurrent use, with itself and with Load. The reader holds no
@@ -42,18 +38,16 @@ func (r *mboxReader) OpenAttachment(msg *Message, i int) (io.ReadCloser, error) 
 	if env.ContentKey != "" && "sha256:"+hex.EncodeToString(h.Sum(nil)) != env.ContentKey {
 		return nil, fmt.Errorf("open attachment %s: %w: the record's header is not the same", what, ErrAttachmentChanged)
 	}
-	f := &partFinder{part: a.Part, want: a}
-	d := &decoder{msg: &Message{Envelope: env}, budget: r.opts.MaxMessageBytes, atFileEnd: env.Loc.Offset+env.Size == r.size, find: f}
-	d.entity(&head.hdr, head.body(br), nil, 0)
+	found, why := mimeFindPart(env, &head.hdr, head.body(br), a,
+		mimeOptions{Budget: r.opts.MaxMessageBytes, AtFileEnd: env.Loc.Offset+env.Size == r.size})
 	if head.rec.err != nil {
 		return nil, fmt.Errorf("open attachment %s: %w", what, head.rec.err)
 	}
-	if f.found == nil {
-		why := f.mismatch
+	if found == nil {
 		if why == "" {
 			why = "no such attachment part in the message now"
 		}
 		return nil, fmt.Errorf("open attachment %s: %w: %s", what, ErrAttachmentChanged, why)
 	}
-	return &attachmentReader{r: f.found, size: a.Size, what: what}, nil
+	return exactReader(found, a.Size, what), nil
 }

@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -233,7 +234,7 @@ func goMessageParts(t testing.TB, r Reader, m *Message) map[string]string {
 		if _, err := io.Copy(h, part.Body); err != nil {
 			return nil
 		}
-		out[partLocator(loc)] = hex.EncodeToString(h.Sum(nil))
+		out[mboxTestPartLocator(loc)] = hex.EncodeToString(h.Sum(nil))
 		return nil
 	})
 	return out
@@ -570,4 +571,17 @@ func writeLargeMbox(b *testing.B, path string, size int) string {
 		b.Fatal(err)
 	}
 	return hex.EncodeToString(h.Sum(nil))
+}
+
+// mboxTestPartLocator formats a part path as an IMAP section number, as
+// Attachment.Part holds it.
+func mboxTestPartLocator(path []int) string {
+	if len(path) == 0 {
+		return "1"
+	}
+	s := make([]string, len(path))
+	for i, p := range path {
+		s[i] = strconv.Itoa(p)
+	}
+	return strings.Join(s, ".")
 }

@@ -8,6 +8,8 @@ import (
 	"strings"
 )
 
+var _ FailureWriter = (*mboxReader)(nil)
+
 // FailuresName keeps an mbox file's name.
 func (r *mboxReader) FailuresName(name string) string { return name }
 

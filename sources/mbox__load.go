@@ -33,18 +33,7 @@ func (r *mboxReader) LoadWith(env *Envelope, o LoadOptions) (*Message, error) {
 	}
 	defer func() {
 		ls.br.Reset(nil)
-		if ls.text.Cap() > maxPooledText {
-			ls.text = bytes.Buffer{} // one huge part must not stay in memory
-		}
-		ls.text.Reset()
-		ls.b64.reset(nil, nil, "")
-		ls.qp.reset(nil, nil, "")
-		if ls.qpIn != nil {
-			ls.qpIn.Reset(nil)
-		}
-		for _, m := range ls.mime {
-			m.Reset(nil)
-		}
+		ls.mime.release()
 		r.bufs.Put(ls)
 	}()
 	head, err := r.readHead(env, ls.br, nil, ls)
@@ -55,35 +44,28 @@ func (r *mboxReader) LoadWith(env *Envelope, o LoadOptions) (*Message, error) {
 		return msg, nil // no-header (or nothing after the From line): nothing to decode
 	}
 
-	d := &decoder{msg: msg, budget: r.opts.MaxMessageBytes, atFileEnd: env.Loc.Offset+env.Size == r.size,
-		noHTMLText: o.NoHTMLText, ls: ls, prefix: head.prefix()}
-	d.headers(&head.hdr)
+	mimeDecodeHeader(msg, &head.hdr)
 	if env.Size > r.opts.MaxMessageBytes {
-		// rejected as too-large: do not decode the body
-	} else {
-		d.entity(&head.hdr, head.body(ls.br), nil, 0)
-		if head.rec.err != nil {
-			return nil, fmt.Errorf("load %s: %w", env.Loc, head.rec.err)
-		}
-		d.finish()
+		return msg, nil // rejected as too-large: do not decode the body
+	}
+	mimeDecodeBody(msg, &head.hdr, head.body(ls.br), mimeOptions{Budget: r.opts.MaxMessageBytes,
+		AtFileEnd: env.Loc.Offset+env.Size == r.size, NoHTMLText: o.NoHTMLText, Bufs: &ls.mime, Prefix: head.prefix()})
+	if head.rec.err != nil {
+		return nil, fmt.Errorf("load %s: %w", env.Loc, head.rec.err)
 	}
 	return msg, nil
 }
+
+var _ OptionsLoader = (*mboxReader)(nil)
 
 // loadState is what a Load reuses from the previous one (mboxReader.bufs):
 // allocating a read buffer per Load, and regrowing a text buffer per part,
 // dominated its cost.
 type loadState struct {
-	whole   []byte       // a small record, read in one piece
-	wholeR  bytes.Reader // over whole
-	br      *bufio.Reader
-	text    bytes.Buffer // readText's
-	conv    []byte       // text converted from a legacy charset
-	capture []byte       // a multipart's captureReader's
-	b64     b64Checked
-	qp      qpChecked
-	qpIn    *bufio.Reader   // qp's input
-	mime    []*bufio.Reader // multipart read buffers, by nesting level
+	whole  []byte       // a small record, read in one piece
+	wholeR bytes.Reader // over whole
+	br     *bufio.Reader
+	mime   mimeBuffers // the decoder's
 }
 
 // recordHead is what readHead found at the start of a record.

@@ -167,7 +167,7 @@ func isZone(b []byte) bool {
 	if len(b) == 0 || len(b) > 5 {
 		return false
 	}
-	return isAlphaZone(string(b))
+	return mboxIsAlphaZone(string(b))
 }
 
 // startsMessage reports whether a "From " line of kind k starts a message
@@ -270,4 +270,14 @@ func decompressHint(kind string) string {
 		return "unxz"
 	}
 	return ""
+}
+
+// mboxIsAlphaZone reports whether s is letters only, as a zone name is.
+func mboxIsAlphaZone(s string) bool {
+	for _, c := range s {
+		if (c < 'A' || c > 'Z') && (c < 'a' || c > 'z') {
+			return false
+		}
+	}
+	return true
 }

@@ -148,8 +148,8 @@ func percentDecode(s string) string {
 	b := make([]byte, 0, len(s))
 	for i := 0; i < len(s); i++ {
 		if s[i] == '%' && i+2 < len(s) {
-			h, ok1 := unhex(s[i+1])
-			l, ok2 := unhex(s[i+2])
+			h, ok1 := mimeUnhex(s[i+1])
+			l, ok2 := mimeUnhex(s[i+2])
 			if ok1 && ok2 {
 				b = append(b, h<<4|l)
 				i += 2
@@ -243,4 +243,16 @@ func splitParams(v string) []string {
 		}
 	}
 	return append(out, v[start:])
+}
+
+func mimeUnhex(c byte) (byte, bool) {
+	switch {
+	case '0' <= c && c <= '9':
+		return c - '0', true
+	case 'A' <= c && c <= 'F':
+		return c - 'A' + 10, true
+	case 'a' <= c && c <= 'f':
+		return c - 'a' + 10, true
+	}
+	return 0, false
 }

@@ -61,14 +61,91 @@ type partHeader interface {
 	Get(key string) string
 }
 
+// mimeOptions say how to decode a message's body.
+type mimeOptions struct {
+	// Budget is how many bytes of text the body may decode to: the
+	// source's max_message_bytes.
+	Budget int64
+	// AtFileEnd says the message ends its file: a part cut short is then
+	// reported as a truncated file.
+	AtFileEnd bool
+	// NoHTMLText leaves Body empty where it would be derived from
+	// HTMLBody (sources.LoadOptions.NoHTMLText).
+	NoHTMLText bool
+	// Bufs lends buffers to reuse from one message to the next; nil:
+	// allocate.
+	Bufs *mimeBuffers
+	// Prefix is text that goes before the body: header lines kept as the
+	// first lines of the body (header.Repair.Text).
+	Prefix string
+}
+
+// mimeBuffers are what decoding one message lends the next: allocating
+// them per message, and regrowing a text buffer per part, dominated the
+// cost of a load. The zero value is ready to use; one message is decoded
+// with them at a time.
+type mimeBuffers struct {
+	text    bytes.Buffer // readText's
+	conv    []byte       // text converted from a legacy charset
+	capture []byte       // a multipart's captureReader's
+	b64     b64Checked
+	qp      qpChecked
+	qpIn    *bufio.Reader   // qp's input
+	mime    []*bufio.Reader // multipart read buffers, by nesting level
+}
+
+// release drops what the last message left in b (its readers, a huge
+// text buffer) so that b holds no more than buffers.
+func (b *mimeBuffers) release() {
+	if b.text.Cap() > maxPooledText {
+		b.text = bytes.Buffer{} // one huge part must not stay in memory
+	}
+	b.text.Reset()
+	b.b64.reset(nil, nil, "")
+	b.qp.reset(nil, nil, "")
+	if b.qpIn != nil {
+		b.qpIn.Reset(nil)
+	}
+	for _, m := range b.mime {
+		m.Reset(nil)
+	}
+}
+
+// mimeDecodeHeader fills msg's Header, From, To and Cc from the message's
+// header h, with an issue for each problem.
+func mimeDecodeHeader(msg *Message, h *topHeader) {
+	d := &decoder{msg: msg}
+	d.headers(h)
+}
+
+// mimeDecodeBody decodes the body of msg, whose header is h: it walks
+// the MIME tree and sets Body, HTMLBody and Attachments, with an issue
+// for each problem. body is the message after its header block.
+func mimeDecodeBody(msg *Message, h *topHeader, body io.Reader, o mimeOptions) {
+	d := &decoder{msg: msg, budget: o.Budget, atFileEnd: o.AtFileEnd, noHTMLText: o.NoHTMLText, bufs: o.Bufs, prefix: o.Prefix}
+	d.entity(h, body, nil, 0)
+	d.finish()
+}
+
+// mimeFindPart walks the MIME tree of the message of env (header h, body
+// as for mimeDecodeBody) up to the part of attachment a (a.Part), and
+// returns that part's transfer-decoded content, unread: it streams from
+// body. It returns nil and, when a part is there but is not a, why.
+func mimeFindPart(env *Envelope, h *topHeader, body io.Reader, a Attachment, o mimeOptions) (io.Reader, string) {
+	f := &partFinder{part: a.Part, want: a}
+	d := &decoder{msg: &Message{Envelope: env}, budget: o.Budget, atFileEnd: o.AtFileEnd, find: f}
+	d.entity(h, body, nil, 0)
+	return f.found, f.mismatch
+}
+
 // decoder collects what the walk finds.
 type decoder struct {
 	msg       *Message
 	budget    int64 // bytes of text still allowed
 	atFileEnd bool  // the record ends at the end of its file
 
-	noHTMLText bool       // LoadOptions.NoHTMLText
-	ls         *loadState // buffers to reuse; nil: allocate (OpenAttachment's reader keeps them)
+	noHTMLText bool         // LoadOptions.NoHTMLText
+	bufs       *mimeBuffers // buffers to reuse; nil: allocate (OpenAttachment's reader keeps them)
 
 	plain     []string
 	html      string
@@ -154,7 +231,7 @@ func (d *decoder) addresses(h *topHeader, key string) []Address {
 			bad = append(bad, x)
 		}
 	}
-	for _, cs := range dedupe(unknown) {
+	for _, cs := range mimeDedupe(unknown) {
 		d.warn("charset", "unknown charset %s in %s header; valid UTF-8 kept, other bytes read as windows-1252", cs, key)
 	}
 	if len(bad) > 0 && (len(out) > 0 || key != "From") {
@@ -269,22 +346,22 @@ func (d *decoder) transferDecoder(h partHeader, body io.Reader, name string) io.
 	}
 	switch cte {
 	case "base64":
-		if d.ls != nil { // one part is read at a time: Load's are reused
-			d.ls.b64.reset(body, d, name)
-			return &d.ls.b64
+		if d.bufs != nil { // one part is read at a time: Load's are reused
+			d.bufs.b64.reset(body, d, name)
+			return &d.bufs.b64
 		}
 		c := &b64Checked{}
 		c.reset(body, d, name)
 		return c
 	case "quoted-printable":
-		if d.ls != nil {
-			if d.ls.qpIn == nil {
-				d.ls.qpIn = bufio.NewReader(body)
+		if d.bufs != nil {
+			if d.bufs.qpIn == nil {
+				d.bufs.qpIn = bufio.NewReader(body)
 			} else {
-				d.ls.qpIn.Reset(body)
+				d.bufs.qpIn.Reset(body)
 			}
-			d.ls.qp.reset(d.ls.qpIn, d, name)
-			return &d.ls.qp
+			d.bufs.qp.reset(d.bufs.qpIn, d, name)
+			return &d.bufs.qp
 		}
 		c := &qpChecked{}
 		c.reset(bufio.NewReader(body), d, name)
@@ -377,8 +454,8 @@ func (d *decoder) multipart(ct string, params map[string]string, body io.Reader,
 	name := partName(path)
 	boundary := params["boundary"]
 	capture := &captureReader{r: body, max: int(min(d.budget, 16<<20))}
-	if d.ls != nil {
-		capture.buf, d.ls.capture = d.ls.capture, nil
+	if d.bufs != nil {
+		capture.buf, d.bufs.capture = d.bufs.capture, nil
 	}
 	if boundary == "" {
 		d.recover(capture, fmt.Sprintf("%s in %s has no boundary parameter; its text was kept as the body", ct, name))
@@ -433,13 +510,13 @@ const maxPooledMime = 4
 // own when there is one (an outer multipart reads on while an inner one
 // does, hence one per level), or nil for newMimeParts to allocate.
 func (d *decoder) mimeReader(depth int) *bufio.Reader {
-	if d.ls == nil || depth >= maxPooledMime {
+	if d.bufs == nil || depth >= maxPooledMime {
 		return nil
 	}
-	for len(d.ls.mime) <= depth {
-		d.ls.mime = append(d.ls.mime, bufio.NewReaderSize(nil, mimeBufferBytes))
+	for len(d.bufs.mime) <= depth {
+		d.bufs.mime = append(d.bufs.mime, bufio.NewReaderSize(nil, mimeBufferBytes))
 	}
-	return d.ls.mime[depth]
+	return d.bufs.mime[depth]
 }
 
 // recover reads the rest of a multipart whose boundary never occurs and
@@ -477,8 +554,8 @@ func (d *decoder) tooDeep(ct string, body io.Reader, name string) {
 func (d *decoder) stopCapture(capture *captureReader) {
 	b := capture.buf[:0]
 	capture.stop()
-	if d.ls != nil && cap(b) <= maxPooledText {
-		d.ls.capture = b
+	if d.bufs != nil && cap(b) <= maxPooledText {
+		d.bufs.capture = b
 	}
 }
 
@@ -486,8 +563,8 @@ func (d *decoder) stopCapture(capture *captureReader) {
 // valid until the next readText: callers keep a string copy.
 func (d *decoder) readText(r io.Reader, name string) ([]byte, error) {
 	var buf *bytes.Buffer
-	if d.ls != nil {
-		buf = &d.ls.text
+	if d.bufs != nil {
+		buf = &d.bufs.text
 		buf.Reset()
 	} else {
 		buf = new(bytes.Buffer)
@@ -509,8 +586,8 @@ func (d *decoder) text(ct, charset string, r io.Reader, name string) {
 		d.readError(err, name, int64(len(b)), true)
 	}
 	var conv *[]byte
-	if d.ls != nil {
-		conv = &d.ls.conv
+	if d.bufs != nil {
+		conv = &d.bufs.conv
 	}
 	s, st := decodeCharsetBuf(charset, b, conv)
 	switch st {
@@ -657,3 +734,15 @@ func (c *captureReader) Read(p []byte) (int, error) {
 }
 
 func (c *captureReader) stop() { c.stopped, c.buf = true, nil }
+
+func mimeDedupe(ss []string) []string {
+	seen := map[string]bool{}
+	out := ss[:0:0]
+	for _, s := range ss {
+		if !seen[s] {
+			seen[s] = true
+			out = append(out, s)
+		}
+	}
+	return out
+}

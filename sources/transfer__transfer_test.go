@@ -59,7 +59,7 @@ func FuzzQPReader(f *testing.F) {
 	f.Fuzz(func(t *testing.T, in []byte) {
 		want, winv := refQP(in)
 		d := &qpReader{src: bufio.NewReaderSize(iotestHalf{bytes.NewReader(in)}, 16)}
-		got, err := readAllIn(d, 100)
+		got, err := transferReadAllIn(d, 100)
 		if err != nil || !bytes.Equal(got, want) || d.invalid != winv {
 			t.Fatalf("qp(%q) = %q, %d invalid, %v; byte by byte gave %q, %d", in, got, d.invalid, err, want, winv)
 		}
@@ -85,7 +85,7 @@ func TestPlainRun(t *testing.T) {
 
 func TestLenientDecoders(t *testing.T) {
 	qp := func(s string) (string, int) {
-		d := &qpReader{src: bufioReader(s)}
+		d := &qpReader{src: transferBufioReader(s)}
 		b, _ := io.ReadAll(d)
 		return string(b), d.invalid
 	}
@@ -124,6 +124,24 @@ func TestLenientDecoders(t *testing.T) {
 	} {
 		if got, inv, p := b64(tt.in); got != tt.want || inv != tt.invalid || p != tt.partial {
 			t.Errorf("base64(%q) = %q, %d, %v; want %q, %d, %v", tt.in, got, inv, p, tt.want, tt.invalid, tt.partial)
+		}
+	}
+}
+
+func transferBufioReader(s string) *bufio.Reader { return bufio.NewReader(strings.NewReader(s)) }
+
+// transferReadAllIn reads r to its end in reads of at most size bytes.
+func transferReadAllIn(r io.Reader, size int) ([]byte, error) {
+	var out []byte
+	buf := make([]byte, size)
+	for {
+		n, err := r.Read(buf)
+		out = append(out, buf[:n]...)
+		if err == io.EOF {
+			return out, nil
+		}
+		if err != nil {
+			return out, err
 		}
 	}
 }
