@@ -69,12 +69,12 @@ func TestDecodeCharsetMatchesCharsetReader(t *testing.T) {
 			}
 			if st == decodedWrongUTF8 { // contract §9: valid UTF-8 the charset cannot decode stays UTF-8
 				if !utf8.Valid(in) || got != string(in) || !strings.ContainsRune(want, utf8.RuneError) {
-					t.Errorf("decodeCharset(%q, %d bytes) kept the bytes as UTF-8; valid UTF-8 %v, charset.Reader gave %q…", label, len(in), utf8.Valid(in), clip([]byte(want), 40))
+					t.Errorf("decodeCharset(%q, %d bytes) kept the bytes as UTF-8; valid UTF-8 %v, charset.Reader gave %q…", label, len(in), utf8.Valid(in), charsetTestClip([]byte(want), 40))
 				}
 				continue
 			}
 			if (st != decodedOK && st != decodedLossy) || got != want || (st == decodedLossy) != strings.ContainsRune(want, utf8.RuneError) {
-				t.Errorf("decodeCharset(%q, %d bytes) = %q…, %d; charset.Reader gave %q…", label, len(in), clip([]byte(got), 40), st, clip([]byte(want), 40))
+				t.Errorf("decodeCharset(%q, %d bytes) = %q…, %d; charset.Reader gave %q…", label, len(in), charsetTestClip([]byte(got), 40), st, charsetTestClip([]byte(want), 40))
 			}
 		}
 	}
@@ -104,4 +104,11 @@ func TestCharsets(t *testing.T) {
 			t.Errorf("decodeCharset(%q, %q) = %q, %d; want %q, %d", tt.label, tt.in, got, st, tt.want, tt.st)
 		}
 	}
+}
+
+func charsetTestClip(b []byte, n int) string {
+	if len(b) > n {
+		return string(b[:n]) + "..."
+	}
+	return string(b)
 }
