@@ -102,7 +102,7 @@ func Import(ctx context.Context, api API, store *checkpoint.Store, opts Options)
 		r, err := store.Resume(ctx)
 		loadc <- loaded{r, err}
 	}()
-	a, err := archive.Read(ctx, opts.Sources, opts.Read, opts.Threading, opts.Progress.ReadBytes)
+	a, err := archive.Read(ctx, opts.Formats, opts.Sources, opts.Read, opts.Threading, opts.Progress.ReadBytes)
 	ld := <-loadc
 	if a != nil {
 		defer a.Close()

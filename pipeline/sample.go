@@ -13,7 +13,7 @@ import (
 // how many threads the archive holds.
 func SampleTickets(ctx context.Context, opts Options, n int) (tickets []int64, threads int, err error) {
 	opts.defaults()
-	a, err := archive.Read(ctx, opts.Sources, opts.Read, opts.Threading, nil)
+	a, err := archive.Read(ctx, opts.Formats, opts.Sources, opts.Read, opts.Threading, nil)
 	if err != nil {
 		return nil, 0, err
 	}

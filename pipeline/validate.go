@@ -69,7 +69,7 @@ func ValidateReport(ctx context.Context, opts Options, ropts ReportOptions) (*re
 		ropts.OversizeAttachmentBytes = opts.Mapper.Options().Attachments.MaxBytes
 	}
 	ropts.defaults()
-	a, err := archive.Read(ctx, opts.Sources, opts.Read, opts.Threading, opts.Progress.ReadBytes)
+	a, err := archive.Read(ctx, opts.Formats, opts.Sources, opts.Read, opts.Threading, opts.Progress.ReadBytes)
 	if err != nil {
 		if ctx.Err() != nil {
 			return nil, fmt.Errorf("validate: %w", ErrInterrupted)

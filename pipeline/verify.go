@@ -296,7 +296,7 @@ func Verify(ctx context.Context, api ReadAPI, opts VerifyOptions) (*VerifyReport
 		return nil, errors.New("verify: adopt needs a checkpoint")
 	}
 	start := opts.Now()
-	a, err := archive.Read(ctx, opts.Sources, opts.Read, opts.Threading, opts.Progress.ReadBytes)
+	a, err := archive.Read(ctx, opts.Formats, opts.Sources, opts.Read, opts.Threading, opts.Progress.ReadBytes)
 	if err != nil {
 		if ctx.Err() != nil {
 			return nil, fmt.Errorf("verify: %w", ErrInterrupted)

@@ -16,6 +16,7 @@ import (
 	"github.com/threadlift/threadlift/checkpoint"
 	"github.com/threadlift/threadlift/mapping"
 	"github.com/threadlift/threadlift/pipeline/archive"
+	"github.com/threadlift/threadlift/sources/formats"
 	"github.com/threadlift/threadlift/zendesk"
 	"github.com/threadlift/threadlift/zendesk/zendesktest"
 )
@@ -451,7 +452,7 @@ func TestPlanRegistrationMatchesImport(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "a.mbox")
 	verifyArchive(t, path, 3, 1)
 	o := verifyOptions(path)
-	a, err := archive.Read(context.Background(), o.Sources, o.Read, o.Threading, nil)
+	a, err := archive.Read(context.Background(), formats.Registry(), o.Sources, o.Read, o.Threading, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -65,6 +65,6 @@ type FailureWriter interface {
 	WriteFailures(w io.Writer, recs []FailedRecord) error
 }
 
-func sortRecords(recs []FailedRecord) {
+func SortRecords(recs []FailedRecord) {
 	sort.SliceStable(recs, func(i, j int) bool { return recs[i].offset() < recs[j].offset() })
 }

@@ -28,7 +28,7 @@ type Options struct {
 	ThreadKeyPrefix string
 }
 
-func (o Options) withDefaults(path string) Options {
+func (o Options) WithDefaults(path string) Options {
 	if o.MaxMessageBytes <= 0 {
 		o.MaxMessageBytes = DefaultMaxMessageBytes
 	}

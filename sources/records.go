@@ -7,6 +7,9 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/threadlift/threadlift/sources/internal/dates"
+	"github.com/threadlift/threadlift/sources/internal/htmltext"
 )
 
 // Default field names of csv and json records (contract §3); Options.Fields
@@ -32,7 +35,7 @@ const (
 const RuleEmptySource = "empty-source"
 
 // fieldName returns the name field has in the file.
-func (o Options) fieldName(field string) string {
+func (o Options) FieldName(field string) string {
 	if n, ok := o.Fields[field]; ok && n != "" {
 		return n
 	}
@@ -43,7 +46,7 @@ func (o Options) fieldName(field string) string {
 // default names, before validation. The csv and json readers fill it; the
 // shared code below turns it into an Envelope and a Message, so that both
 // formats follow the same rules.
-type record struct {
+type Record struct {
 	Loc Location
 	// Raw values as written in the source, for the content key.
 	ThreadID, MessageID, TicketRef, CreatedAt, Subject, Body, HTMLBody string
@@ -66,7 +69,7 @@ type record struct {
 // "sha256:" + hex of thread_id NUL created_at NUL from NUL body, as
 // written in the source (contract §4), the source's thread_key_prefix
 // before thread_id.
-func (r *record) contentKey(prefix string) string {
+func (r *Record) contentKey(prefix string) string {
 	h := sha256.New()
 	for i, s := range []string{prefix + r.ThreadID, r.CreatedAt, r.FromRaw, r.Body} {
 		if i > 0 {
@@ -79,7 +82,7 @@ func (r *record) contentKey(prefix string) string {
 
 // envelope validates the record and returns its envelope. size is the
 // record's size in bytes in the source.
-func (r *record) envelope(size int64, opts Options) *Envelope {
+func (r *Record) Envelope(size int64, opts Options) *Envelope {
 	env := &Envelope{
 		Loc:       r.Loc,
 		Size:      size,
@@ -98,7 +101,7 @@ func (r *record) envelope(size int64, opts Options) *Envelope {
 	issues := append([]Issue(nil), r.Issues...)
 	for _, f := range r.Missing {
 		issues = append(issues, Issue{SeverityError, "missing-field",
-			fmt.Sprintf("required field %q (%q in the file) is missing or empty", f, opts.fieldName(f))})
+			fmt.Sprintf("required field %q (%q in the file) is missing or empty", f, opts.FieldName(f))})
 	}
 	if size > opts.MaxMessageBytes {
 		issues = append(issues, Issue{SeverityError, "too-large",
@@ -132,7 +135,7 @@ func (r *record) envelope(size int64, opts Options) *Envelope {
 }
 
 // message builds the decoded message of a record whose envelope is env.
-func (r *record) message(env *Envelope) *Message {
+func (r *Record) Message(env *Envelope) *Message {
 	m := &Message{
 		Envelope:  env,
 		To:        r.To,
@@ -144,7 +147,7 @@ func (r *record) message(env *Envelope) *Message {
 	}
 	if strings.TrimSpace(m.Body) == "" && strings.TrimSpace(m.HTMLBody) != "" {
 		// html_body alone: a plain body derived from it, as for mbox.
-		text, err := htmlText(m.HTMLBody)
+		text, err := htmltext.Render(m.HTMLBody)
 		if err != nil {
 			m.Issues = append(m.Issues[:len(m.Issues):len(m.Issues)], Issue{SeverityWarning, "html",
 				fmt.Sprintf("html_body could not be turned into text (%v); the plain body is empty", err)})
@@ -222,7 +225,7 @@ func ParseTimestamp(s string) (time.Time, error) {
 		}
 		return time.Unix(n, 0).UTC(), nil
 	}
-	if t, err := parseDate(s); err == nil {
+	if t, err := dates.Parse(s); err == nil {
 		return t, nil
 	}
 	return time.Time{}, fmt.Errorf("unrecognized date: want RFC 3339, an RFC 5322 date, YYYY-MM-DD HH:MM:SS (UTC) or epoch seconds")

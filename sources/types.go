@@ -174,9 +174,6 @@ type RecordError struct {
 func (e *RecordError) Error() string { return fmt.Sprintf("%s: %s", e.Loc, e.Err) }
 func (e *RecordError) Unwrap() error { return e.Err }
 
-// ErrUnsupported is returned by Open for an unknown source type.
-var ErrUnsupported = errors.New("sources: unsupported source type")
-
 // Reader is a pull iterator over one source file.
 //
 // Next returns the next record's envelope, io.EOF at the end, or a

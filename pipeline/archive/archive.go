@@ -17,7 +17,7 @@ import (
 
 // Source is one input file.
 type Source struct {
-	Type string // mbox | csv | json
+	Type string // a format of the registry Read is given: mbox | csv | json
 	Path string
 	// Name is what locations show for this file; default Path.
 	Name string
@@ -126,8 +126,9 @@ func (a *Archive) Close() error {
 const maxSources = math.MaxUint16 + 1
 
 // Read walks every source once, keeping envelopes only, and threads
-// them. progress, when set, is told the bytes of each envelope read.
-func Read(ctx context.Context, srcs []Source, opts sources.Options, topts thread.Options, progress func(bytes int64)) (*Archive, error) {
+// them. Each source is opened by formats, by its Type. progress, when
+// set, is told the bytes of each envelope read.
+func Read(ctx context.Context, formats *sources.Registry, srcs []Source, opts sources.Options, topts thread.Options, progress func(bytes int64)) (*Archive, error) {
 	if len(srcs) > maxSources {
 		return nil, fmt.Errorf("%d sources: at most %d can be read in one run", len(srcs), maxSources)
 	}
@@ -141,7 +142,7 @@ func Read(ctx context.Context, srcs []Source, opts sources.Options, topts thread
 		o.Fields = src.Fields
 		st := stat{Stat: Stat{Source: src}, stamp: stampOf(src.Path)}
 		o.ThreadKeyPrefix = src.ThreadKeyPrefix
-		r, err := sources.Open(src.Type, src.Path, o)
+		r, err := formats.Open(src.Type, src.Path, o)
 		if err != nil {
 			a.Close()
 			return nil, fmt.Errorf("open source %s: %w", src.Path, err)

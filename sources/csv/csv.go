@@ -1,4 +1,4 @@
-package sources
+package csv
 
 import (
 	"bufio"
@@ -14,6 +14,10 @@ import (
 	"sync"
 	"sync/atomic"
 	"unicode/utf8"
+
+	"github.com/threadlift/threadlift/sources"
+	"github.com/threadlift/threadlift/sources/internal/addr"
+	"github.com/threadlift/threadlift/sources/internal/files"
 )
 
 // The csv reader.
@@ -62,19 +66,22 @@ import (
 // ErrCSVHeader is wrapped by the error OpenCSV returns for a csv file
 // without a usable header row (missing, unreadable, or lacking a
 // required column).
-var ErrCSVHeader = errors.New("unusable csv header")
+var ErrHeader = errors.New("unusable csv header")
 
 const excerptBytes = 80 // longest row excerpt in a RecordError
 
 // csvFields lists the default field names in the order of contract §3.
-var csvFields = [...]string{FieldThreadID, FieldMessageID, FieldTicketID, FieldCreatedAt, FieldFrom,
-	FieldTo, FieldCc, FieldSubject, FieldBody, FieldHTMLBody, FieldAttachments}
+var csvFields = [...]string{sources.FieldThreadID, sources.FieldMessageID, sources.FieldTicketID, sources.FieldCreatedAt, sources.FieldFrom,
+	sources.FieldTo, sources.FieldCc, sources.FieldSubject, sources.FieldBody, sources.FieldHTMLBody, sources.FieldAttachments}
+
+// Format describes the csv format for a sources.Registry: csv files, one message per row.
+func Format() sources.Format { return sources.Format{Name: "csv", Open: Open} }
 
 // OpenCSV opens a csv source (contract §3) and reads its header. Next
 // streams the rows once; Load re-reads one row with ReadAt and is safe for
 // concurrent use.
-func OpenCSV(path string, opts Options) (Reader, error) {
-	opts = opts.withDefaults(path)
+func Open(path string, opts sources.Options) (sources.Reader, error) {
+	opts = opts.WithDefaults(path)
 	for f := range opts.Fields {
 		known := false
 		for _, k := range csvFields {
@@ -84,16 +91,16 @@ func OpenCSV(path string, opts Options) (Reader, error) {
 			return nil, fmt.Errorf("open csv %s: unknown field %q in fields; the fields are %s", opts.Name, f, strings.Join(csvFields[:], ", "))
 		}
 	}
-	f, st, err := openFile(path, "csv")
+	f, st, err := files.Open(path, "csv")
 	if err != nil {
 		return nil, err
 	}
-	dir, err := sourceFolder(path)
+	dir, err := files.FolderOf(path)
 	if err != nil {
 		f.Close()
 		return nil, fmt.Errorf("open csv %s: %w", path, err)
 	}
-	r, err := newCSVReader(f, st.Size(), f, dir, opts)
+	r, err := newReader(f, st.Size(), f, dir, opts)
 	if err != nil {
 		f.Close()
 		return nil, err
@@ -102,17 +109,17 @@ func OpenCSV(path string, opts Options) (Reader, error) {
 }
 
 var (
-	_ Reader           = (*csvReader)(nil)
-	_ RawReader        = (*csvReader)(nil)
-	_ AttachmentReader = (*csvReader)(nil)
+	_ sources.Reader           = (*reader)(nil)
+	_ sources.RawReader        = (*reader)(nil)
+	_ sources.AttachmentReader = (*reader)(nil)
 )
 
-type csvReader struct {
+type reader struct {
 	ra     io.ReaderAt
 	size   int64
 	closer io.Closer
-	opts   Options
-	dir    folder // the file's folder: attachments are relative to it and may not leave it
+	opts   sources.Options
+	dir    files.Folder // the file's folder: attachments are relative to it and may not leave it
 
 	// Set by the header; read-only afterwards.
 	cols  map[string]int // default field name → column index
@@ -132,8 +139,8 @@ type csvReader struct {
 	bufs sync.Pool // *bufio.Reader for encoding/csv
 }
 
-func newCSVReader(ra io.ReaderAt, size int64, closer io.Closer, dir folder, opts Options) (*csvReader, error) {
-	r := &csvReader{ra: ra, size: size, closer: closer, opts: opts, dir: dir}
+func newReader(ra io.ReaderAt, size int64, closer io.Closer, dir files.Folder, opts sources.Options) (*reader, error) {
+	r := &reader{ra: ra, size: size, closer: closer, opts: opts, dir: dir}
 	r.sc.init(ra, size, opts.MaxMessageBytes)
 	if err := r.readHeader(); err != nil {
 		return nil, err
@@ -141,7 +148,7 @@ func newCSVReader(ra io.ReaderAt, size int64, closer io.Closer, dir folder, opts
 	return r, nil
 }
 
-func (r *csvReader) readHeader() error {
+func (r *reader) readHeader() error {
 	name := r.opts.Name
 	row, err := r.sc.next()
 	if err == io.EOF {
@@ -153,19 +160,19 @@ func (r *csvReader) readHeader() error {
 	if err != nil {
 		return fmt.Errorf("open csv %s: %w", name, err)
 	}
-	loc := Location{File: name, Line: row.line, Offset: row.start}
+	loc := sources.Location{File: name, Line: row.line, Offset: row.start}
 	switch {
 	case row.quote != quoteOK:
 		row.resume = -1 // fatal: nothing is read again
-		return fmt.Errorf("open csv %s: %w: header row: %v", loc, ErrCSVHeader, row.quoteError())
+		return fmt.Errorf("open csv %s: %w: header row: %v", loc, ErrHeader, row.quoteError())
 	case row.over:
-		return fmt.Errorf("open csv %s: %w: header row is over %d bytes", loc, ErrCSVHeader, r.opts.MaxMessageBytes)
+		return fmt.Errorf("open csv %s: %w: header row is over %d bytes", loc, ErrHeader, r.opts.MaxMessageBytes)
 	case !utf8.Valid(row.data):
-		return fmt.Errorf("open csv %s: %w: header row is not valid UTF-8 (%s); save the file as UTF-8", loc, ErrCSVHeader, row.invalidUTF8())
+		return fmt.Errorf("open csv %s: %w: header row is not valid UTF-8 (%s); save the file as UTF-8", loc, ErrHeader, row.invalidUTF8())
 	}
 	names, err := r.parseRow(row.data)
 	if err != nil {
-		return fmt.Errorf("open csv %s: %w: header row: %v", loc, ErrCSVHeader, err)
+		return fmt.Errorf("open csv %s: %w: header row: %v", loc, ErrHeader, err)
 	}
 	index := make(map[string][]int)
 	for i, n := range names {
@@ -175,36 +182,36 @@ func (r *csvReader) readHeader() error {
 	r.ncols = len(names)
 	r.headerStart, r.headerEnd = row.start, row.end
 	r.markCol, r.keyCol = -1, -1
-	if at := index[MarkSourceField]; len(at) == 1 {
+	if at := index[sources.MarkSourceField]; len(at) == 1 {
 		r.markCol = at[0]
 	}
-	if at := index[MarkKeyField]; len(at) == 1 {
+	if at := index[sources.MarkKeyField]; len(at) == 1 {
 		r.keyCol = at[0]
 	}
 	r.cols = make(map[string]int)
 	var missing []string
 	for _, f := range csvFields {
-		col := r.opts.fieldName(f)
+		col := r.opts.FieldName(f)
 		at := index[strings.ToLower(strings.TrimSpace(col))]
 		switch {
 		case len(at) > 1:
 			return fmt.Errorf("open csv %s: %w: column %q (field %s) appears %d times in the header (columns %s)",
-				loc, ErrCSVHeader, col, f, len(at), joinInts(at))
+				loc, ErrHeader, col, f, len(at), joinInts(at))
 		case len(at) == 1:
 			r.cols[f] = at[0]
-		case f == FieldThreadID, f == FieldCreatedAt, f == FieldFrom, f == FieldTo:
+		case f == sources.FieldThreadID, f == sources.FieldCreatedAt, f == sources.FieldFrom, f == sources.FieldTo:
 			missing = append(missing, describeField(f, col))
 		}
 	}
-	_, body := r.cols[FieldBody]
-	_, html := r.cols[FieldHTMLBody]
+	_, body := r.cols[sources.FieldBody]
+	_, html := r.cols[sources.FieldHTMLBody]
 	if !body && !html {
-		missing = append(missing, describeField(FieldBody, r.opts.fieldName(FieldBody))+" or "+
-			describeField(FieldHTMLBody, r.opts.fieldName(FieldHTMLBody)))
+		missing = append(missing, describeField(sources.FieldBody, r.opts.FieldName(sources.FieldBody))+" or "+
+			describeField(sources.FieldHTMLBody, r.opts.FieldName(sources.FieldHTMLBody)))
 	}
 	if len(missing) > 0 {
 		return fmt.Errorf("open csv %s: %w: no column for required field(s) %s; the header is %q",
-			loc, ErrCSVHeader, strings.Join(missing, ", "), excerpt(row.data))
+			loc, ErrHeader, strings.Join(missing, ", "), excerpt(row.data))
 	}
 	return nil
 }
@@ -225,7 +232,7 @@ func joinInts(xs []int) string {
 }
 
 // Close closes the file. Next and Load fail afterwards.
-func (r *csvReader) Close() error {
+func (r *reader) Close() error {
 	if r.closed.Swap(true) {
 		return nil
 	}
@@ -237,9 +244,9 @@ func (r *csvReader) Close() error {
 
 // Next returns the envelope of the next row, a *RecordError for a row that
 // cannot be read, or io.EOF.
-func (r *csvReader) Next() (*Envelope, error) {
+func (r *reader) Next() (*sources.Envelope, error) {
 	if r.closed.Load() {
-		return nil, ErrClosed
+		return nil, sources.ErrClosed
 	}
 	if r.err != nil {
 		return nil, r.err
@@ -258,9 +265,9 @@ func (r *csvReader) Next() (*Envelope, error) {
 	}
 	seq := r.seq
 	r.seq++
-	loc := Location{File: r.opts.Name, Line: row.line, Offset: row.start}
-	recErr := func(rule string, err error) (*Envelope, error) {
-		return nil, &RecordError{Loc: loc, Rule: rule, Err: err, Size: row.end - row.start}
+	loc := sources.Location{File: r.opts.Name, Line: row.line, Offset: row.start}
+	recErr := func(rule string, err error) (*sources.Envelope, error) {
+		return nil, &sources.RecordError{Loc: loc, Rule: rule, Err: err, Size: row.end - row.start}
 	}
 	switch {
 	case row.quote == quoteUnterminated:
@@ -284,13 +291,13 @@ func (r *csvReader) Next() (*Envelope, error) {
 	if rerr != nil {
 		return recErr("not-utf8", rerr)
 	}
-	env := cr.rec.envelope(row.end-row.start, r.opts)
+	env := cr.rec.Envelope(row.end-row.start, r.opts)
 	env.Seq = seq
 	return env, nil
 }
 
 // parseRow decodes the bytes of one row with encoding/csv.
-func (r *csvReader) parseRow(data []byte) ([]string, error) {
+func (r *reader) parseRow(data []byte) ([]string, error) {
 	br, _ := r.bufs.Get().(*bufio.Reader)
 	if br == nil {
 		br = bufio.NewReaderSize(nil, 4096)
@@ -317,13 +324,13 @@ func (r *csvReader) parseRow(data []byte) ([]string, error) {
 
 // csvRow is a decoded row: the shared record plus the resolved attachments.
 type csvRow struct {
-	rec  record
-	atts []Attachment
+	rec  sources.Record
+	atts []sources.Attachment
 }
 
 // record builds the shared record of a row. It returns an error for a
 // row whose thread_id or message_id is not valid UTF-8.
-func (r *csvReader) record(loc Location, raw []byte, fields []string) (*csvRow, error) {
+func (r *reader) record(loc sources.Location, raw []byte, fields []string) (*csvRow, error) {
 	get := func(f string) string {
 		if i, ok := r.cols[f]; ok {
 			return fields[i]
@@ -342,16 +349,16 @@ func (r *csvReader) record(loc Location, raw []byte, fields []string) (*csvRow, 
 			}
 		}
 		where := invalidUTF8At(raw, loc.Line)
-		if bad == FieldThreadID || bad == FieldMessageID {
+		if bad == sources.FieldThreadID || bad == sources.FieldMessageID {
 			return nil, fmt.Errorf("%s (%q in the file) is not valid UTF-8 (%s); save the file as UTF-8; row: %q",
-				bad, r.opts.fieldName(bad), where, excerpt(raw))
+				bad, r.opts.FieldName(bad), where, excerpt(raw))
 		}
 		what := "a column that is not read"
 		if bad != "" {
-			what = fmt.Sprintf("%s (%q in the file)", bad, r.opts.fieldName(bad))
+			what = fmt.Sprintf("%s (%q in the file)", bad, r.opts.FieldName(bad))
 		}
-		rec.Issues = append(rec.Issues, Issue{SeverityError, "not-utf8",
-			fmt.Sprintf("row has bytes that are not valid UTF-8 (%s, in %s); save the file as UTF-8", where, what)})
+		rec.Issues = append(rec.Issues, sources.Issue{Severity: sources.SeverityError, Rule: "not-utf8",
+			Reason: fmt.Sprintf("row has bytes that are not valid UTF-8 (%s, in %s); save the file as UTF-8", where, what)})
 		sane := make([]string, len(fields))
 		for i, v := range fields {
 			sane[i] = strings.ToValidUTF8(v, "\uFFFD")
@@ -365,54 +372,54 @@ func (r *csvReader) record(loc Location, raw []byte, fields []string) (*csvRow, 
 	if r.keyCol >= 0 {
 		rec.Key = fields[r.keyCol]
 	}
-	rec.ThreadID = get(FieldThreadID)
-	rec.MessageID = get(FieldMessageID)
-	rec.TicketRef = get(FieldTicketID)
-	rec.CreatedAt = get(FieldCreatedAt)
-	rec.Subject = get(FieldSubject)
-	rec.Body = get(FieldBody)
-	rec.HTMLBody = get(FieldHTMLBody)
-	rec.FromRaw = get(FieldFrom)
+	rec.ThreadID = get(sources.FieldThreadID)
+	rec.MessageID = get(sources.FieldMessageID)
+	rec.TicketRef = get(sources.FieldTicketID)
+	rec.CreatedAt = get(sources.FieldCreatedAt)
+	rec.Subject = get(sources.FieldSubject)
+	rec.Body = get(sources.FieldBody)
+	rec.HTMLBody = get(sources.FieldHTMLBody)
+	rec.FromRaw = get(sources.FieldFrom)
 	empty := func(s string) bool { return strings.TrimSpace(s) == "" }
 
 	if empty(rec.ThreadID) {
-		rec.Missing = append(rec.Missing, FieldThreadID)
+		rec.Missing = append(rec.Missing, sources.FieldThreadID)
 	}
 	if empty(rec.CreatedAt) {
-		rec.Missing = append(rec.Missing, FieldCreatedAt)
+		rec.Missing = append(rec.Missing, sources.FieldCreatedAt)
 	}
 	if empty(rec.FromRaw) {
-		rec.Missing = append(rec.Missing, FieldFrom)
+		rec.Missing = append(rec.Missing, sources.FieldFrom)
 	} else {
-		from, bad := parseAddressField(rec.FromRaw)
+		from, bad := addr.ParseField(rec.FromRaw)
 		if len(from) > 0 {
 			rec.From = from[:1]
-			if is := addressIssue("from", bad); is != nil {
+			if is := addr.FieldIssue("from", bad); is != nil {
 				rec.Issues = append(rec.Issues, *is)
 			}
 			if len(from) > 1 {
-				rec.Issues = append(rec.Issues, Issue{SeverityWarning, "multiple-senders",
-					fmt.Sprintf("from has %d addresses; the first, %s, is the sender", len(from), from[0].Email)})
+				rec.Issues = append(rec.Issues, sources.Issue{Severity: sources.SeverityWarning, Rule: "multiple-senders",
+					Reason: fmt.Sprintf("from has %d addresses; the first, %s, is the sender", len(from), from[0].Email)})
 			}
 		}
 	}
-	toRaw, ccRaw := get(FieldTo), get(FieldCc)
+	toRaw, ccRaw := get(sources.FieldTo), get(sources.FieldCc)
 	if empty(toRaw) && empty(ccRaw) {
-		rec.Missing = append(rec.Missing, FieldTo)
+		rec.Missing = append(rec.Missing, sources.FieldTo)
 	}
 	var bad []string
-	rec.To, bad = parseAddressField(toRaw)
-	if is := addressIssue("to", bad); is != nil {
+	rec.To, bad = addr.ParseField(toRaw)
+	if is := addr.FieldIssue("to", bad); is != nil {
 		rec.Issues = append(rec.Issues, *is)
 	}
-	rec.Cc, bad = parseAddressField(ccRaw)
-	if is := addressIssue("cc", bad); is != nil {
+	rec.Cc, bad = addr.ParseField(ccRaw)
+	if is := addr.FieldIssue("cc", bad); is != nil {
 		rec.Issues = append(rec.Issues, *is)
 	}
 	if empty(rec.Body) && empty(rec.HTMLBody) {
-		f := FieldBody
-		if _, ok := r.cols[FieldBody]; !ok {
-			f = FieldHTMLBody
+		f := sources.FieldBody
+		if _, ok := r.cols[sources.FieldBody]; !ok {
+			f = sources.FieldHTMLBody
 		}
 		rec.Missing = append(rec.Missing, f)
 	}
@@ -420,16 +427,16 @@ func (r *csvReader) record(loc Location, raw []byte, fields []string) (*csvRow, 
 	for _, t := range []struct {
 		name string
 		v    *string
-	}{{FieldSubject, &rec.Subject}, {FieldBody, &rec.Body}, {FieldHTMLBody, &rec.HTMLBody}} {
+	}{{sources.FieldSubject, &rec.Subject}, {sources.FieldBody, &rec.Body}, {sources.FieldHTMLBody, &rec.HTMLBody}} {
 		if n := strings.Count(*t.v, "\x00"); n > 0 {
 			*t.v = strings.ReplaceAll(*t.v, "\x00", "")
 			nuls = append(nuls, fmt.Sprintf("%d from %s", n, t.name))
 		}
 	}
 	if len(nuls) > 0 {
-		rec.Issues = append(rec.Issues, Issue{SeverityWarning, "nul-bytes", "NUL bytes removed: " + strings.Join(nuls, ", ")})
+		rec.Issues = append(rec.Issues, sources.Issue{Severity: sources.SeverityWarning, Rule: "nul-bytes", Reason: "NUL bytes removed: " + strings.Join(nuls, ", ")})
 	}
-	for _, p := range strings.Split(get(FieldAttachments), ";") {
+	for _, p := range strings.Split(get(sources.FieldAttachments), ";") {
 		if p = strings.TrimSpace(p); p == "" {
 			continue
 		}
@@ -445,25 +452,25 @@ func (r *csvReader) record(loc Location, raw []byte, fields []string) (*csvRow, 
 }
 
 // attachment resolves an attachment path against the csv file's folder.
-func (r *csvReader) attachment(p string) (Attachment, *Issue) {
-	real, err := r.dir.resolve(p)
+func (r *reader) attachment(p string) (sources.Attachment, *sources.Issue) {
+	real, err := r.dir.Resolve(p)
 	switch {
-	case errors.Is(err, errOutside):
-		return Attachment{}, &Issue{SeverityError, "attachment-path",
-			fmt.Sprintf("attachment %q is outside the csv file's folder %s (%v)", csvClip(p, 100), r.dir.dir, err)}
+	case errors.Is(err, files.ErrOutside):
+		return sources.Attachment{}, &sources.Issue{Severity: sources.SeverityError, Rule: "attachment-path",
+			Reason: fmt.Sprintf("attachment %q is outside the csv file's folder %s (%v)", clipString(p, 100), r.dir.Dir, err)}
 	case err != nil:
 		why := "cannot be read"
 		if errors.Is(err, os.ErrNotExist) {
 			why = "does not exist"
 		}
-		return Attachment{}, &Issue{SeverityError, "attachment-missing", fmt.Sprintf("attachment %q (%s) %s", csvClip(p, 100), real, why)}
+		return sources.Attachment{}, &sources.Issue{Severity: sources.SeverityError, Rule: "attachment-missing", Reason: fmt.Sprintf("attachment %q (%s) %s", clipString(p, 100), real, why)}
 	}
 	st, err := os.Stat(real)
 	switch {
 	case err != nil:
-		return Attachment{}, &Issue{SeverityError, "attachment-missing", fmt.Sprintf("attachment %q (%s) cannot be read", csvClip(p, 100), real)}
+		return sources.Attachment{}, &sources.Issue{Severity: sources.SeverityError, Rule: "attachment-missing", Reason: fmt.Sprintf("attachment %q (%s) cannot be read", clipString(p, 100), real)}
 	case !st.Mode().IsRegular():
-		return Attachment{}, &Issue{SeverityError, "attachment-missing", fmt.Sprintf("attachment %q (%s) is not a regular file", csvClip(p, 100), real)}
+		return sources.Attachment{}, &sources.Issue{Severity: sources.SeverityError, Rule: "attachment-missing", Reason: fmt.Sprintf("attachment %q (%s) is not a regular file", clipString(p, 100), real)}
 	}
 	ct := mime.TypeByExtension(filepath.Ext(real))
 	if ct == "" {
@@ -471,14 +478,14 @@ func (r *csvReader) attachment(p string) (Attachment, *Issue) {
 	}
 	// The file is read by its real path: a link changed after this check
 	// is not followed.
-	return Attachment{Path: real, Name: filepath.Base(filepath.Clean(p)), ContentType: ct, Size: st.Size()}, nil
+	return sources.Attachment{Path: real, Name: filepath.Base(filepath.Clean(p)), ContentType: ct, Size: st.Size()}, nil
 }
 
 // Load re-reads the row of env and returns its full message. It is safe
 // for concurrent use.
-func (r *csvReader) Load(env *Envelope) (*Message, error) {
+func (r *reader) Load(env *sources.Envelope) (*sources.Message, error) {
 	if r.closed.Load() {
-		return nil, ErrClosed
+		return nil, sources.ErrClosed
 	}
 	raw, err := r.rowBytes(env)
 	if err != nil {
@@ -495,12 +502,12 @@ func (r *csvReader) Load(env *Envelope) (*Message, error) {
 	if err != nil {
 		return nil, fmt.Errorf("load %s: %w", env.Loc, err)
 	}
-	m := cr.rec.message(env)
+	m := cr.rec.Message(env)
 	m.Attachments = cr.atts
 	return m, nil
 }
 
-func (r *csvReader) rowBytes(env *Envelope) ([]byte, error) {
+func (r *reader) rowBytes(env *sources.Envelope) ([]byte, error) {
 	if env == nil || env.Loc.Offset < 0 || env.Size <= 0 || env.Size > r.opts.MaxMessageBytes || env.Loc.Offset+env.Size > r.size {
 		return nil, fmt.Errorf("load %s: envelope is not a row of this file", r.opts.Name)
 	}
@@ -513,7 +520,7 @@ func (r *csvReader) rowBytes(env *Envelope) ([]byte, error) {
 
 // Raw returns the row's bytes as they are in the file. It is safe for
 // concurrent use, like Load.
-func (r *csvReader) Raw(env *Envelope) (io.Reader, error) {
+func (r *reader) Raw(env *sources.Envelope) (io.Reader, error) {
 	if env == nil || env.Loc.Offset < 0 || env.Size < 0 || env.Loc.Offset+env.Size > r.size {
 		return nil, fmt.Errorf("raw record of %s: envelope is not a row of this file", r.opts.Name)
 	}
@@ -635,7 +642,7 @@ func (sc *rowScanner) init(ra io.ReaderAt, size, limit int64) {
 func (sc *rowScanner) seek(off int64, line int) {
 	sr := io.NewSectionReader(sc.ra, off, sc.size-off)
 	if sc.br == nil {
-		sc.br = bufio.NewReaderSize(sr, csvScanBufferBytes)
+		sc.br = bufio.NewReaderSize(sr, scanBufferBytes)
 	} else {
 		sc.br.Reset(sr)
 	}
@@ -657,7 +664,7 @@ const (
 func (sc *rowScanner) next() (*scannedRow, error) {
 	if !sc.begun {
 		sc.begun = true
-		if b, err := sc.br.Peek(3); err == nil && bytes.Equal(b, csvBOM) {
+		if b, err := sc.br.Peek(3); err == nil && bytes.Equal(b, utf8BOM) {
 			sc.br.Discard(3)
 			sc.pos = 3
 		}
@@ -830,22 +837,22 @@ blank:
 
 // OpenAttachment opens the file of msg.Attachments[i] (given by path in
 // the csv file). It is safe for concurrent use.
-func (r *csvReader) OpenAttachment(msg *Message, i int) (io.ReadCloser, error) {
+func (r *reader) OpenAttachment(msg *sources.Message, i int) (io.ReadCloser, error) {
 	if r.closed.Load() {
-		return nil, ErrClosed
+		return nil, sources.ErrClosed
 	}
-	a, err := attachmentAt(msg, i)
+	a, err := files.AttachmentAt(msg, i)
 	if err != nil {
 		return nil, err
 	}
-	return openAttachmentFile(a)
+	return files.OpenAttachment(a)
 }
 
-const csvScanBufferBytes = 64 << 10
+const scanBufferBytes = 64 << 10
 
-var csvBOM = []byte{0xEF, 0xBB, 0xBF}
+var utf8BOM = []byte{0xEF, 0xBB, 0xBF}
 
-func csvClip(s string, n int) string {
+func clipString(s string, n int) string {
 	if len(s) <= n {
 		return s
 	}

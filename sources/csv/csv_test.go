@@ -1,4 +1,4 @@
-package sources
+package csv
 
 import (
 	"bytes"
@@ -17,25 +17,27 @@ import (
 	"testing"
 	"time"
 
+	"github.com/threadlift/threadlift/sources"
+
 	"github.com/google/go-cmp/cmp"
 )
 
 // csvItem is what Next returned for one row: an envelope (loaded) or a
 // record error.
 type csvItem struct {
-	env *Envelope
-	msg *Message
-	err *RecordError
+	env *sources.Envelope
+	msg *sources.Message
+	err *sources.RecordError
 }
 
 // readCSVFile reads every row of path, loads every envelope (concurrently,
 // to exercise Load's safety) and checks Raw.
-func readCSVFile(t testing.TB, path string, opts Options) []csvItem {
+func readCSVFile(t testing.TB, path string, opts sources.Options) []csvItem {
 	t.Helper()
 	if opts.Now == nil {
-		opts.Now = csvTestNow
+		opts.Now = testNow
 	}
-	r, err := OpenCSV(path, opts)
+	r, err := Open(path, opts)
 	if err != nil {
 		t.Fatalf("OpenCSV(%s): %v", path, err)
 	}
@@ -46,7 +48,7 @@ func readCSVFile(t testing.TB, path string, opts Options) []csvItem {
 		if err == io.EOF {
 			break
 		}
-		var re *RecordError
+		var re *sources.RecordError
 		if errors.As(err, &re) {
 			items = append(items, csvItem{err: re})
 			continue
@@ -86,7 +88,7 @@ func (it csvItem) summary() string {
 	if it.err != nil {
 		return fmt.Sprintf("%s ERR %s", it.err.Loc, it.err.Rule)
 	}
-	return fmt.Sprintf("%s %s %s", it.env.Loc, it.env.Key(), strings.Join(csvIssueList(it.env.Issues), ", "))
+	return fmt.Sprintf("%s %s %s", it.env.Loc, it.env.Key(), strings.Join(issueList(it.env.Issues), ", "))
 }
 
 func summaries(items []csvItem) []string {
@@ -103,14 +105,14 @@ func contentKeyOf(fields ...string) string {
 }
 
 var goodFields = map[string]string{
-	FieldThreadID: "conversation", FieldMessageID: "msg id", FieldTicketID: "ticket",
-	FieldCreatedAt: "when", FieldFrom: "Sender", FieldTo: "recipients", FieldBody: "text",
-	FieldHTMLBody: "html", FieldAttachments: "files",
+	sources.FieldThreadID: "conversation", sources.FieldMessageID: "msg id", sources.FieldTicketID: "ticket",
+	sources.FieldCreatedAt: "when", sources.FieldFrom: "Sender", sources.FieldTo: "recipients", sources.FieldBody: "text",
+	sources.FieldHTMLBody: "html", sources.FieldAttachments: "files",
 }
 
 func TestCSVGood(t *testing.T) {
-	path := filepath.Join("testdata", "csv", "good.csv")
-	items := readCSVFile(t, path, Options{Name: "good.csv", Fields: goodFields})
+	path := filepath.Join("testdata", "good.csv")
+	items := readCSVFile(t, path, sources.Options{Name: "good.csv", Fields: goodFields})
 
 	key4 := contentKeyOf("T2", "Tue, 14 Nov 2023 22:20:00 +0000", "alice@example.com", "no id here")
 	key8 := contentKeyOf("T1", "2024-01-02 05:00:00", "bob@example.com", "")
@@ -127,30 +129,30 @@ func TestCSVGood(t *testing.T) {
 
 	type got struct {
 		Thread, Ticket, Subject, Date, Body, HTML string
-		From                                      Address
-		To, Cc                                    []Address
-		Atts                                      []Attachment
+		From                                      sources.Address
+		To, Cc                                    []sources.Address
+		Atts                                      []sources.Attachment
 		Raw                                       string
 	}
-	abs, _ := filepath.Abs(filepath.Join("testdata", "csv", "files", "note.txt"))
+	abs, _ := filepath.Abs(filepath.Join("testdata", "files", "note.txt"))
 	wantMsgs := []got{
 		{Thread: "T2", Ticket: "101", Subject: "Re: hi", Date: "2023-11-14T22:16:40Z", Body: "second, in T2",
-			From: Address{Name: "Bob", Email: "bob@example.com"}, To: []Address{{Email: "alice@example.com"}},
+			From: sources.Address{Name: "Bob", Email: "bob@example.com"}, To: []sources.Address{{Email: "alice@example.com"}},
 			Raw: "T2,<m3@x>,101,1700000200,Bob <bob@example.com>,alice@example.com,,Re: hi,\"second, in T2\",,\r\n"},
 		{Thread: "T1", Ticket: "100", Subject: "Hello", Date: "2024-01-02T03:04:05Z",
 			Body: "line one\nline two, with comma\n\"quoted\"",
-			From: Address{Name: "Alice, A.", Email: "alice@example.com"},
-			To:   []Address{{Email: "bob@example.com"}, {Email: "carol@example.com"}}},
+			From: sources.Address{Name: "Alice, A.", Email: "alice@example.com"},
+			To:   []sources.Address{{Email: "bob@example.com"}, {Email: "carol@example.com"}}},
 		{Thread: "T2", Ticket: "101", Date: "2023-11-14T22:20:00Z", Body: "no id here",
-			From: Address{Email: "alice@example.com"}, To: []Address{{Email: "bob@example.com"}}},
+			From: sources.Address{Email: "alice@example.com"}, To: []sources.Address{{Email: "bob@example.com"}}},
 		{Thread: "T1", Ticket: "100", Date: "2024-01-02T05:00:00Z", HTML: "<p>html only</p>", Body: "html only", // derived, as for mbox (issue 12, item 13)
-			From: Address{Email: "bob@example.com"}, To: []Address{{Email: "alice@example.com"}}, Cc: []Address{{Email: "dave@example.com"}},
-			Atts: []Attachment{{Path: abs, Name: "note.txt", ContentType: "text/plain; charset=utf-8", Size: 14}}},
+			From: sources.Address{Email: "bob@example.com"}, To: []sources.Address{{Email: "alice@example.com"}}, Cc: []sources.Address{{Email: "dave@example.com"}},
+			Atts: []sources.Attachment{{Path: abs, Name: "note.txt", ContentType: "text/plain; charset=utf-8", Size: 14}}},
 		{Thread: "T3", Subject: "Subject three", Date: "2024-03-01T08:00:00Z", Body: "last row without line end",
-			From: Address{Email: "carol@example.com"}, To: []Address{{Email: "alice@example.com"}},
+			From: sources.Address{Email: "carol@example.com"}, To: []sources.Address{{Email: "alice@example.com"}},
 			Raw: "T3,m5,,2024-03-01T10:00:00+02:00,carol@example.com,alice@example.com,,Subject three,last row without line end,,"},
 	}
-	r, err := OpenCSV(path, Options{Name: "good.csv", Fields: goodFields, Now: csvTestNow})
+	r, err := Open(path, sources.Options{Name: "good.csv", Fields: goodFields, Now: testNow})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -160,7 +162,7 @@ func TestCSVGood(t *testing.T) {
 		g := got{Thread: m.ThreadID, Ticket: m.TicketRef, Subject: m.Subject, Date: m.Date.UTC().Format("2006-01-02T15:04:05Z07:00"),
 			Body: m.Body, HTML: m.HTMLBody, From: m.From, To: m.To, Cc: m.Cc, Atts: m.Attachments}
 		if wantMsgs[i].Raw != "" {
-			rr, err := r.(RawReader).Raw(it.env)
+			rr, err := r.(sources.RawReader).Raw(it.env)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -177,7 +179,7 @@ func TestCSVGood(t *testing.T) {
 }
 
 func TestCSVBad(t *testing.T) {
-	items := readCSVFile(t, filepath.Join("testdata", "csv", "bad.csv"), Options{Name: "x.csv"})
+	items := readCSVFile(t, filepath.Join("testdata", "bad.csv"), sources.Options{Name: "x.csv"})
 	want := []string{
 		"x.csv:2 m1",
 		"x.csv:3 ERR wrong-column-count",
@@ -206,7 +208,7 @@ func TestCSVBad(t *testing.T) {
 			continue
 		}
 		for _, is := range it.env.Issues {
-			if is.Severity == SeverityError || is.Rule == "invalid-address" {
+			if is.Severity == sources.SeverityError || is.Rule == "invalid-address" {
 				reasons[it.env.Loc.String()] += is.Reason + "|"
 			}
 		}
@@ -286,7 +288,7 @@ func TestCSVCases(t *testing.T) {
 			if err := os.WriteFile(path, []byte(tc.data), 0o644); err != nil {
 				t.Fatal(err)
 			}
-			items := readCSVFile(t, path, Options{Name: "x.csv"})
+			items := readCSVFile(t, path, sources.Options{Name: "x.csv"})
 			got := []string{}
 			for _, it := range items {
 				if it.err != nil {
@@ -295,7 +297,7 @@ func TestCSVCases(t *testing.T) {
 				}
 				var rules []string
 				for _, is := range it.env.Issues {
-					if is.Severity == SeverityError && !slices.Contains(rules, is.Rule) {
+					if is.Severity == sources.SeverityError && !slices.Contains(rules, is.Rule) {
 						rules = append(rules, is.Rule)
 					}
 				}
@@ -317,7 +319,7 @@ func TestCSVQuoteReasons(t *testing.T) {
 		"t,2024-01-01 10:00:00,a@example.com,b@example.com,\"one\n" +
 		"t,2024-01-01 10:00:00,a@example.com,b@example.com,\"two\" 2\n"
 	os.WriteFile(path, []byte(data), 0o644)
-	items := readCSVFile(t, path, Options{Name: "x.csv"})
+	items := readCSVFile(t, path, sources.Options{Name: "x.csv"})
 	want := []string{
 		`x.csv:2: extraneous or missing " in quoted-field: the quoted field opened at line 2, column 51 ends at line 3, column 51 with a '"' followed by more text (a closing '"' is missing, or a '"' inside the field is not doubled); the lines from 3 on are read again as rows; row: "t,2024-01-01 10:00:00,a@example.com,b@example.com,\"one…"`,
 		`x.csv:3: extraneous or missing " in quoted-field: '"' at line 3, column 55 closes a quoted field but is followed by more text (a '"' inside a quoted field must be doubled); row: "t,2024-01-01 10:00:00,a@example.com,b@example.com,\"two\" 2"`,
@@ -340,9 +342,9 @@ func TestCSVQuoteReasons(t *testing.T) {
 func TestCSVMissingFieldIssues(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "x.csv")
 	os.WriteFile(path, []byte("thread_id,created_at,from,to,cc,body\n,,,,,\n"), 0o644)
-	items := readCSVFile(t, path, Options{Name: "x.csv"})
+	items := readCSVFile(t, path, sources.Options{Name: "x.csv"})
 	want := []string{"error missing-field", "error missing-field", "error missing-field", "error missing-field", "error missing-field", "warning no-message-id"}
-	if diff := cmp.Diff(want, csvIssueList(items[0].env.Issues)); diff != "" {
+	if diff := cmp.Diff(want, issueList(items[0].env.Issues)); diff != "" {
 		t.Errorf("issues (-want +got):\n%s", diff)
 	}
 }
@@ -356,7 +358,7 @@ func TestCSVOpenErrors(t *testing.T) {
 	}{
 		{"missing columns", "thread_id,from,body\n", nil, `x.csv:1: unusable csv header: no column for required field(s) created_at, to; the header is "thread_id,from,body"`},
 		{"missing body", "thread_id,created_at,from,to\n", nil, `no column for required field(s) body or html_body;`},
-		{"missing renamed", "conversation,created_at,from,to,text\n", map[string]string{FieldThreadID: "conv", FieldBody: "text"},
+		{"missing renamed", "conversation,created_at,from,to,text\n", map[string]string{sources.FieldThreadID: "conv", sources.FieldBody: "text"},
 			`no column for required field(s) thread_id (column "conv");`},
 		{"duplicate column", "thread_id,created_at,from,to,body,Body\n", nil, `column "body" (field body) appears 2 times in the header (columns 5, 6)`},
 		{"unterminated header", "thread_id,\"created_at\n", nil, `x.csv:1: unusable csv header: header row: extraneous or missing " in quoted-field: the quoted field opened at line 1, column 11 is never closed`},
@@ -367,7 +369,7 @@ func TestCSVOpenErrors(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			path := filepath.Join(t.TempDir(), "x.csv")
 			os.WriteFile(path, []byte(tc.data), 0o644)
-			r, err := OpenCSV(path, Options{Name: "x.csv", Fields: tc.fields})
+			r, err := Open(path, sources.Options{Name: "x.csv", Fields: tc.fields})
 			if err == nil {
 				r.Close()
 				t.Fatalf("OpenCSV = nil error, want %q", tc.want)
@@ -375,7 +377,7 @@ func TestCSVOpenErrors(t *testing.T) {
 			if !strings.Contains(err.Error(), tc.want) {
 				t.Errorf("OpenCSV error = %q, want it to contain %q", err, tc.want)
 			}
-			if !strings.Contains(tc.name, "unknown") && !errors.Is(err, ErrCSVHeader) {
+			if !strings.Contains(tc.name, "unknown") && !errors.Is(err, ErrHeader) {
 				t.Errorf("OpenCSV error %v does not wrap ErrCSVHeader", err)
 			}
 		})
@@ -384,7 +386,7 @@ func TestCSVOpenErrors(t *testing.T) {
 	for _, data := range []string{"", "\n\r\n\n"} {
 		path := filepath.Join(t.TempDir(), "x.csv")
 		os.WriteFile(path, []byte(data), 0o644)
-		r, err := OpenCSV(path, Options{Name: "x.csv"})
+		r, err := Open(path, sources.Options{Name: "x.csv"})
 		if err != nil {
 			t.Fatalf("OpenCSV(%q) = %v, want an empty source", data, err)
 		}
@@ -393,7 +395,7 @@ func TestCSVOpenErrors(t *testing.T) {
 		}
 		r.Close()
 	}
-	if _, err := OpenCSV(filepath.Join(t.TempDir(), "none.csv"), Options{}); !errors.Is(err, os.ErrNotExist) {
+	if _, err := Open(filepath.Join(t.TempDir(), "none.csv"), sources.Options{}); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("OpenCSV(missing file) = %v, want ErrNotExist", err)
 	}
 }
@@ -406,7 +408,7 @@ func TestCSVTooLarge(t *testing.T) {
 		"t,2024-01-01 10:00:00,a@example.com,b@example.com,small\n" +
 		"t,2024-01-01 10:00:00,a@example.com,b@example.com,\"" + big + "\n"
 	os.WriteFile(path, []byte(data), 0o644)
-	items := readCSVFile(t, path, Options{Name: "x.csv", MaxMessageBytes: 200})
+	items := readCSVFile(t, path, sources.Options{Name: "x.csv", MaxMessageBytes: 200})
 	want := []string{"x.csv:2 ERR too-large", "x.csv:4 m", "x.csv:5 ERR unterminated-quote"}
 	got := summaries(items)
 	if len(got) == 3 && strings.HasPrefix(got[1], "x.csv:4 sha256:") {
@@ -421,7 +423,7 @@ func TestCSVTooLarge(t *testing.T) {
 }
 
 func TestCSVClosed(t *testing.T) {
-	r, err := OpenCSV(filepath.Join("testdata", "csv", "bad.csv"), Options{})
+	r, err := Open(filepath.Join("testdata", "bad.csv"), sources.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -430,10 +432,10 @@ func TestCSVClosed(t *testing.T) {
 		t.Fatal(err)
 	}
 	r.Close()
-	if _, err := r.Next(); !errors.Is(err, ErrClosed) {
+	if _, err := r.Next(); !errors.Is(err, sources.ErrClosed) {
 		t.Errorf("Next after Close = %v, want ErrClosed", err)
 	}
-	if _, err := r.Load(env); !errors.Is(err, ErrClosed) {
+	if _, err := r.Load(env); !errors.Is(err, sources.ErrClosed) {
 		t.Errorf("Load after Close = %v, want ErrClosed", err)
 	}
 }
@@ -441,15 +443,15 @@ func TestCSVClosed(t *testing.T) {
 // TestCSVCorpus reads the twcs sample (tweets): no column is an email
 // address, so every row is rejected, but every row must be accounted for.
 func TestCSVCorpus(t *testing.T) {
-	path := filepath.Join("..", "..", "shared", "corpora", "helpdesk", "twcs", "sample.csv")
+	path := filepath.Join("..", "..", "..", "shared", "corpora", "helpdesk", "twcs", "sample.csv")
 	if _, err := os.Stat(path); err != nil {
 		t.Skipf("corpus not available: %v", err)
 	}
 	fields := map[string]string{
-		FieldThreadID: "in_response_to_tweet_id", FieldMessageID: "tweet_id", FieldFrom: "author_id",
-		FieldTo: "response_tweet_id", FieldBody: "text",
+		sources.FieldThreadID: "in_response_to_tweet_id", sources.FieldMessageID: "tweet_id", sources.FieldFrom: "author_id",
+		sources.FieldTo: "response_tweet_id", sources.FieldBody: "text",
 	}
-	items := readCSVFile(t, path, Options{Name: "sample.csv", Fields: fields})
+	items := readCSVFile(t, path, sources.Options{Name: "sample.csv", Fields: fields})
 	rules := map[string]int{}
 	for _, it := range items {
 		if it.err != nil {
@@ -548,7 +550,7 @@ func splitWithScanner(t testing.TB, data []byte) []refRow {
 	var sc rowScanner
 	sc.init(bytes.NewReader(data), int64(len(data)), 1<<30)
 	var out []refRow
-	r := &csvReader{}
+	r := &reader{}
 	for n := 0; ; n++ {
 		if n > len(data)+1 {
 			t.Fatalf("scanner does not end")
@@ -584,7 +586,7 @@ func splitWithScanner(t testing.TB, data []byte) []refRow {
 
 // checkScanner compares the row scanner with encoding/csv on data.
 func checkScanner(t testing.TB, data []byte) {
-	data = bytes.TrimPrefix(data, csvBOM)
+	data = bytes.TrimPrefix(data, utf8BOM)
 	ref := splitWithCSV(data)
 	got := splitWithScanner(t, data)
 	for i, w := range ref {
@@ -610,7 +612,7 @@ func TestCSVScannerMatchesEncodingCSV(t *testing.T) {
 }
 
 func csvSeeds(t testing.TB) [][]byte {
-	files, _ := filepath.Glob(filepath.Join("testdata", "csv", "*.csv"))
+	files, _ := filepath.Glob(filepath.Join("testdata", "*.csv"))
 	sort.Strings(files)
 	var out [][]byte
 	for _, f := range files {
@@ -648,8 +650,8 @@ func FuzzCSV(f *testing.F) {
 			t.Fatal(err)
 		}
 		defer os.Remove(path)
-		for _, opts := range []Options{{Now: csvTestNow}, {Now: csvTestNow, MaxMessageBytes: 64, Fields: map[string]string{FieldTo: "a", FieldFrom: "b", FieldThreadID: "c"}}} {
-			r, err := OpenCSV(path, opts)
+		for _, opts := range []sources.Options{{Now: testNow}, {Now: testNow, MaxMessageBytes: 64, Fields: map[string]string{sources.FieldTo: "a", sources.FieldFrom: "b", sources.FieldThreadID: "c"}}} {
+			r, err := Open(path, opts)
 			if err != nil {
 				continue
 			}
@@ -661,7 +663,7 @@ func FuzzCSV(f *testing.F) {
 				if err == io.EOF {
 					break
 				}
-				var re *RecordError
+				var re *sources.RecordError
 				if errors.As(err, &re) {
 					if re.Loc.Line < 1 || re.Rule == "" {
 						t.Fatalf("bad record error %+v", re)
@@ -678,7 +680,7 @@ func FuzzCSV(f *testing.F) {
 				if m.Envelope != env {
 					t.Fatalf("Load(%s): another envelope", env.Loc)
 				}
-				raw, err := r.(RawReader).Raw(env)
+				raw, err := r.(sources.RawReader).Raw(env)
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -705,7 +707,7 @@ func BenchmarkCSVScan(b *testing.B) {
 	b.SetBytes(int64(buf.Len()))
 	b.ResetTimer()
 	for b.Loop() {
-		r, err := OpenCSV(path, Options{Now: csvTestNow})
+		r, err := Open(path, sources.Options{Now: testNow})
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -737,9 +739,9 @@ func TestCSVExcerpt(t *testing.T) {
 	}
 }
 
-var csvTestNow = func() time.Time { return time.Date(2024, 6, 1, 12, 0, 0, 0, time.UTC) }
+var testNow = func() time.Time { return time.Date(2024, 6, 1, 12, 0, 0, 0, time.UTC) }
 
-func csvIssueList(is []Issue) []string {
+func issueList(is []sources.Issue) []string {
 	out := []string{}
 	for _, i := range is {
 		out = append(out, string(i.Severity)+" "+i.Rule)

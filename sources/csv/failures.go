@@ -1,4 +1,4 @@
-package sources
+package csv
 
 import (
 	"bufio"
@@ -6,18 +6,20 @@ import (
 	"fmt"
 	"io"
 	"strings"
+
+	"github.com/threadlift/threadlift/sources"
 )
 
-var _ FailureWriter = (*csvReader)(nil)
+var _ sources.FailureWriter = (*reader)(nil)
 
 // FailuresName keeps a csv file's name.
-func (r *csvReader) FailuresName(name string) string { return name }
+func (r *reader) FailuresName(name string) string { return name }
 
 // WriteFailures writes the header row and each row as it is in the file,
 // the two mark columns in front. A failures file read as a source has them
 // in front already: its rows get new values in them.
-func (r *csvReader) WriteFailures(w io.Writer, recs []FailedRecord) error {
-	sortRecords(recs)
+func (r *reader) WriteFailures(w io.Writer, recs []sources.FailedRecord) error {
+	sources.SortRecords(recs)
 	if r.headerEnd <= r.headerStart {
 		return nil // an empty file has no rows
 	}
@@ -32,7 +34,7 @@ func (r *csvReader) WriteFailures(w io.Writer, recs []FailedRecord) error {
 	marked := r.markCol == 0 && r.keyCol == 1 // our own layout
 	bw := bufio.NewWriter(w)
 	if !marked {
-		bw.WriteString(MarkSourceField + "," + MarkKeyField + ",")
+		bw.WriteString(sources.MarkSourceField + "," + sources.MarkKeyField + ",")
 	}
 	bw.Write(header)
 	if !bytes.HasSuffix(header, []byte("\n")) {

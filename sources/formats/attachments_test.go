@@ -1,4 +1,4 @@
-package sources
+package formats
 
 import (
 	"bytes"
@@ -9,6 +9,10 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/threadlift/threadlift/sources"
+	"github.com/threadlift/threadlift/sources/csv"
+	"github.com/threadlift/threadlift/sources/json"
 )
 
 // TestOpenAttachmentFiles: csv and json attachments are their files, given
@@ -27,12 +31,12 @@ func TestOpenAttachmentFiles(t *testing.T) {
 
 	for _, tc := range []struct {
 		name string
-		open func(string, Options) (Reader, error)
+		open func(string, sources.Options) (sources.Reader, error)
 		path string
-	}{{"csv", OpenCSV, csvPath}, {"json", OpenJSON, jsonPath}} {
+	}{{"csv", csv.Open, csvPath}, {"json", json.Open, jsonPath}} {
 		t.Run(tc.name, func(t *testing.T) {
 			os.WriteFile(filepath.Join(dir, "files", "a.txt"), content, 0o644)
-			r, err := tc.open(tc.path, Options{Now: fTestNow})
+			r, err := tc.open(tc.path, sources.Options{Now: testNow})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -49,26 +53,26 @@ func TestOpenAttachmentFiles(t *testing.T) {
 				t.Fatalf("attachments %+v, issues %v", m.Attachments, m.Issues)
 			}
 			wantSum := sha256.Sum256(content)
-			n, sum := fReadAttachment(t, r, m, 0)
+			n, sum := readAttachment(t, r, m, 0)
 			if n != int64(len(content)) || sum != hex.EncodeToString(wantSum[:]) || m.Attachments[0].Size != n {
 				t.Errorf("attachment 0: %d bytes (Size %d), sha %s; want %d bytes", n, m.Attachments[0].Size, sum, len(content))
 			}
-			if n, _ := fReadAttachment(t, r, m, 1); n != 8 {
+			if n, _ := readAttachment(t, r, m, 1); n != 8 {
 				t.Errorf("attachment 1: %d bytes, want 8", n)
 			}
 			// changed size
 			os.WriteFile(filepath.Join(dir, "files", "a.txt"), content[:10], 0o644)
-			if _, err := r.(AttachmentReader).OpenAttachment(m, 0); !errors.Is(err, ErrAttachmentChanged) || !strings.Contains(err.Error(), "a.txt") {
+			if _, err := r.(sources.AttachmentReader).OpenAttachment(m, 0); !errors.Is(err, sources.ErrAttachmentChanged) || !strings.Contains(err.Error(), "a.txt") {
 				t.Errorf("OpenAttachment(shrunk file) = %v, want ErrAttachmentChanged naming a.txt", err)
 			}
 			// replaced by a directory
 			os.Remove(filepath.Join(dir, "files", "a.txt"))
 			os.Mkdir(filepath.Join(dir, "files", "a.txt"), 0o755)
-			if _, err := r.(AttachmentReader).OpenAttachment(m, 0); err == nil || !strings.Contains(err.Error(), "a.txt") {
+			if _, err := r.(sources.AttachmentReader).OpenAttachment(m, 0); err == nil || !strings.Contains(err.Error(), "a.txt") {
 				t.Errorf("OpenAttachment(directory) = %v, want an error naming a.txt", err)
 			}
 			os.Remove(filepath.Join(dir, "files", "a.txt"))
-			if _, err := r.(AttachmentReader).OpenAttachment(m, 0); !errors.Is(err, os.ErrNotExist) || !strings.Contains(err.Error(), "a.txt") {
+			if _, err := r.(sources.AttachmentReader).OpenAttachment(m, 0); !errors.Is(err, os.ErrNotExist) || !strings.Contains(err.Error(), "a.txt") {
 				t.Errorf("OpenAttachment(missing) = %v, want ErrNotExist naming a.txt", err)
 			}
 		})

@@ -1,4 +1,4 @@
-package sources
+package formats
 
 import (
 	"bytes"
@@ -8,36 +8,38 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/threadlift/threadlift/sources"
 )
 
 // readRecords returns every envelope and record error of a source.
-func readRecords(t *testing.T, typ, path string, opts Options) (Reader, []FailedRecord) {
+func readRecords(t *testing.T, typ, path string, opts sources.Options) (sources.Reader, []sources.FailedRecord) {
 	t.Helper()
 	if opts.Now == nil {
-		opts.Now = fJSONNow
+		opts.Now = jsonNow
 	}
 	if opts.Name == "" {
 		opts.Name = filepath.Base(path)
 	}
-	r, err := Open(typ, path, opts)
+	r, err := Registry().Open(typ, path, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { r.Close() })
-	var out []FailedRecord
+	var out []sources.FailedRecord
 	for {
 		env, err := r.Next()
 		if err == io.EOF {
 			return r, out
 		}
-		var re *RecordError
+		var re *sources.RecordError
 		switch {
 		case errors.As(err, &re):
-			out = append(out, FailedRecord{Bad: re})
+			out = append(out, sources.FailedRecord{Bad: re})
 		case err != nil:
 			t.Fatal(err)
 		default:
-			out = append(out, FailedRecord{Env: env})
+			out = append(out, sources.FailedRecord{Env: env})
 		}
 	}
 }
@@ -53,16 +55,16 @@ func TestFailuresFilesReadBackAsCorrections(t *testing.T) {
 		"From b@example.com Mon Mar  4 09:00:00 2024\nFrom: b@example.com\nTo: a@example.com\nSubject: no id\nDate: Mon, 4 Mar 2024 11:00:00 +0000\n\nbody\n"
 	tests := []struct {
 		name, typ, file, data string
-		opts                  Options
+		opts                  sources.Options
 	}{
-		{"mbox", "mbox", "a.mbox", mbox, Options{}},
-		{"mbox crlf", "mbox", "a.mbox", strings.ReplaceAll(mbox, "\n", "\r\n"), Options{}},
-		{"eml", "mbox", "a.eml", "From: a@example.com\nTo: b@example.com\nSubject: s\nDate: Mon, 4 Mar 2024 10:00:00 +0000\n\nbody\n", Options{}},
-		{"csv crlf", "csv", "m.csv", "thread_id,message_id,created_at,from,to,body\r\n1,a,2024-01-01 10:00:00,a@example.com,b@example.com,\"multi\r\nline\"\r\n1,,2024-01-01 11:00:00,b@example.com,a@example.com,no id\r\n2,b,2024-01-01 12:00:00,a@example.com,b@example.com,\"bad\"quote\r\n", Options{ThreadKeyPrefix: "p:"}},
+		{"mbox", "mbox", "a.mbox", mbox, sources.Options{}},
+		{"mbox crlf", "mbox", "a.mbox", strings.ReplaceAll(mbox, "\n", "\r\n"), sources.Options{}},
+		{"eml", "mbox", "a.eml", "From: a@example.com\nTo: b@example.com\nSubject: s\nDate: Mon, 4 Mar 2024 10:00:00 +0000\n\nbody\n", sources.Options{}},
+		{"csv crlf", "csv", "m.csv", "thread_id,message_id,created_at,from,to,body\r\n1,a,2024-01-01 10:00:00,a@example.com,b@example.com,\"multi\r\nline\"\r\n1,,2024-01-01 11:00:00,b@example.com,a@example.com,no id\r\n2,b,2024-01-01 12:00:00,a@example.com,b@example.com,\"bad\"quote\r\n", sources.Options{ThreadKeyPrefix: "p:"}},
 		{"jsonl", "json", "m.jsonl", `{"thread_id":"1","message_id":"a","created_at":"2024-01-01 10:00:00","from":"a@example.com","to":"b@example.com","body":"x"}` + "\n" +
-			`{"thread_id":1,"created_at":"2024-01-01 11:00:00","from":"b@example.com","to":"a@example.com","body":"no id"}` + "\n{\"thread_id\": tru}\n", Options{}},
-		{"json array", "json", "m.json", "[\n {\"thread_id\":\"1\",\"message_id\":\"a\",\"created_at\":\"2024-01-01 10:00:00\",\n  \"from\":\"a@example.com\",\"to\":\"b@example.com\",\"body\":\"x\"}\n]\n", Options{}},
-		{"json threads", "json", "t.json", `{"thread_id":"1","subject":"s","messages":[{"message_id":"a","created_at":"2024-01-01 10:00:00","from":"a@example.com","to":"b@example.com","body":"x"},{"created_at":"2024-01-01 11:00:00","from":"b@example.com","to":"a@example.com","body":"no id"}]}` + "\n", Options{}},
+			`{"thread_id":1,"created_at":"2024-01-01 11:00:00","from":"b@example.com","to":"a@example.com","body":"no id"}` + "\n{\"thread_id\": tru}\n", sources.Options{}},
+		{"json array", "json", "m.json", "[\n {\"thread_id\":\"1\",\"message_id\":\"a\",\"created_at\":\"2024-01-01 10:00:00\",\n  \"from\":\"a@example.com\",\"to\":\"b@example.com\",\"body\":\"x\"}\n]\n", sources.Options{}},
+		{"json threads", "json", "t.json", `{"thread_id":"1","subject":"s","messages":[{"message_id":"a","created_at":"2024-01-01 10:00:00","from":"a@example.com","to":"b@example.com","body":"x"},{"created_at":"2024-01-01 11:00:00","from":"b@example.com","to":"a@example.com","body":"no id"}]}` + "\n", sources.Options{}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -72,11 +74,11 @@ func TestFailuresFilesReadBackAsCorrections(t *testing.T) {
 				t.Fatal(err)
 			}
 			r, recs := readRecords(t, tt.typ, path, tt.opts)
-			fw := r.(FailureWriter)
+			fw := r.(sources.FailureWriter)
 			copyPath := filepath.Join(dir, "copy-"+fw.FailuresName(tt.file))
-			write := func(r Reader, recs []FailedRecord, to string) {
+			write := func(r sources.Reader, recs []sources.FailedRecord, to string) {
 				var b bytes.Buffer
-				if err := r.(FailureWriter).WriteFailures(&b, recs); err != nil {
+				if err := r.(sources.FailureWriter).WriteFailures(&b, recs); err != nil {
 					t.Fatal(err)
 				}
 				if err := os.WriteFile(to, b.Bytes(), 0o644); err != nil {
@@ -85,7 +87,7 @@ func TestFailuresFilesReadBackAsCorrections(t *testing.T) {
 			}
 			write(r, recs, copyPath)
 			r2, back := readRecords(t, tt.typ, copyPath, tt.opts)
-			var want, bad []FailedRecord
+			var want, bad []sources.FailedRecord
 			for _, rec := range recs {
 				if rec.Env != nil {
 					want = append(want, rec)
@@ -93,7 +95,7 @@ func TestFailuresFilesReadBackAsCorrections(t *testing.T) {
 					bad = append(bad, rec)
 				}
 			}
-			var got []*Envelope
+			var got []*sources.Envelope
 			for _, rec := range back {
 				if rec.Env != nil {
 					got = append(got, rec.Env)
@@ -120,7 +122,7 @@ func TestFailuresFilesReadBackAsCorrections(t *testing.T) {
 			write(r2, back, again)
 			_, back2 := readRecords(t, tt.typ, again, tt.opts)
 			data, _ := os.ReadFile(again)
-			if n := strings.Count(string(data), MarkSourceHeader) + strings.Count(string(data), MarkSourceField+`"`); n != len(back) && tt.typ != "csv" {
+			if n := strings.Count(string(data), sources.MarkSourceHeader) + strings.Count(string(data), sources.MarkSourceField+`"`); n != len(back) && tt.typ != "csv" {
 				t.Errorf("%d marks for %d records:\n%s", n, len(back), data)
 			}
 			for i, rec := range back2 {

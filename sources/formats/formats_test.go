@@ -1,15 +1,18 @@
-package sources
+package formats
 
 import (
 	"errors"
 	"testing"
+
+	"github.com/threadlift/threadlift/sources"
+	"github.com/threadlift/threadlift/sources/mbox"
 )
 
 func TestOpen(t *testing.T) {
-	if _, err := Open("maildir", "x", Options{}); !errors.Is(err, ErrUnsupported) {
+	if _, err := Registry().Open("maildir", "x", sources.Options{}); !errors.Is(err, sources.ErrUnsupported) {
 		t.Errorf("Open(maildir) error = %v, want ErrUnsupported", err)
 	}
-	r, err := Open("mbox", "testdata/basic.mbox", Options{Name: "archive.mbox"})
+	r, err := Registry().Open("mbox", "../mbox/testdata/basic.mbox", sources.Options{Name: "archive.mbox"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -21,10 +24,10 @@ func TestOpen(t *testing.T) {
 		t.Errorf("Loc = %s, want archive.mbox@0", got)
 	}
 	r.Close()
-	if _, err := r.Next(); !errors.Is(err, ErrClosed) {
+	if _, err := r.Next(); !errors.Is(err, sources.ErrClosed) {
 		t.Errorf("Next after Close = %v, want ErrClosed", err)
 	}
-	if _, err := OpenMbox("testdata/does-not-exist.mbox", Options{}); err == nil {
+	if _, err := mbox.Open("../mbox/testdata/does-not-exist.mbox", sources.Options{}); err == nil {
 		t.Error("OpenMbox of a missing file: no error")
 	}
 }

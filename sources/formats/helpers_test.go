@@ -1,4 +1,4 @@
-package sources
+package formats
 
 import (
 	"crypto/sha256"
@@ -9,15 +9,18 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/threadlift/threadlift/sources"
+	"github.com/threadlift/threadlift/sources/mbox"
 )
 
-var fTestNow = func() time.Time { return time.Date(2024, 6, 1, 12, 0, 0, 0, time.UTC) }
+var testNow = func() time.Time { return time.Date(2024, 6, 1, 12, 0, 0, 0, time.UTC) }
 
-var fJSONNow = fTestNow
+var jsonNow = testNow
 
-const fFidelityHead = "From a@example.com Mon Mar  4 09:00:00 2024\nFrom: a@example.com\nTo: b@example.com\nSubject: s\nDate: Mon, 4 Mar 2024 10:00:00 +0000\nMessage-ID: <m@example.com>\n"
+const fidelityHead = "From a@example.com Mon Mar  4 09:00:00 2024\nFrom: a@example.com\nTo: b@example.com\nSubject: s\nDate: Mon, 4 Mar 2024 10:00:00 +0000\nMessage-ID: <m@example.com>\n"
 
-func fWriteTemp(t testing.TB, name, content string) string {
+func writeTemp(t testing.TB, name, content string) string {
 	t.Helper()
 	p := filepath.Join(t.TempDir(), name)
 	if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
@@ -26,15 +29,15 @@ func fWriteTemp(t testing.TB, name, content string) string {
 	return p
 }
 
-func fContentKey(fields ...string) string {
+func contentKey(fields ...string) string {
 	h := sha256.Sum256([]byte(strings.Join(fields, "\x00")))
 	return "sha256:" + hex.EncodeToString(h[:])
 }
 
 // fLoadOne reads the one message of an mbox.
-func fLoadOne(t *testing.T, mbox string) *Message {
+func loadOne(t *testing.T, text string) *sources.Message {
 	t.Helper()
-	r, err := OpenMbox(fWriteTemp(t, "one.mbox", mbox), Options{Now: fTestNow})
+	r, err := mbox.Open(writeTemp(t, "one.mbox", text), sources.Options{Now: testNow})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -53,9 +56,9 @@ func fLoadOne(t *testing.T, mbox string) *Message {
 	return m
 }
 
-func fReadAttachment(t testing.TB, r Reader, m *Message, i int) (int64, string) {
+func readAttachment(t testing.TB, r sources.Reader, m *sources.Message, i int) (int64, string) {
 	t.Helper()
-	rc, err := r.(AttachmentReader).OpenAttachment(m, i)
+	rc, err := r.(sources.AttachmentReader).OpenAttachment(m, i)
 	if err != nil {
 		t.Fatalf("OpenAttachment(%s, %d): %v", m.Loc, i, err)
 	}

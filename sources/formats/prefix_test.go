@@ -1,7 +1,9 @@
-package sources
+package formats
 
 import (
 	"testing"
+
+	"github.com/threadlift/threadlift/sources"
 
 	"github.com/google/go-cmp/cmp"
 )
@@ -12,14 +14,14 @@ import (
 // before message_id (the message key), and into the content hash of a
 // record without message_id, for csv and json alike.
 func TestThreadKeyPrefix(t *testing.T) {
-	csvPath := fWriteTemp(t, "a.csv", "thread_id,message_id,created_at,from,to,body\n"+
+	csvPath := writeTemp(t, "a.csv", "thread_id,message_id,created_at,from,to,body\n"+
 		"1,1,2024-01-01 10:00:00,a@example.com,b@example.com,hello\n"+
 		"1,,2024-01-01 11:00:00,b@example.com,a@example.com,reply\n")
-	jsonPath := fWriteTemp(t, "b.jsonl", `{"thread_id":"1","message_id":"1","created_at":"2024-01-01 10:00:00","from":"a@example.com","to":"b@example.com","body":"hello"}`+"\n"+
+	jsonPath := writeTemp(t, "b.jsonl", `{"thread_id":"1","message_id":"1","created_at":"2024-01-01 10:00:00","from":"a@example.com","to":"b@example.com","body":"hello"}`+"\n"+
 		`{"thread_id":1,"created_at":"2024-01-01 11:00:00","from":"b@example.com","to":"a@example.com","body":"reply"}`+"\n")
 	type got struct{ Thread, Key string }
 	want := func(p string) []got {
-		return []got{{p + "1", p + "1"}, {p + "1", fContentKey(p+"1", "2024-01-01 11:00:00", "b@example.com", "reply")}}
+		return []got{{p + "1", p + "1"}, {p + "1", contentKey(p+"1", "2024-01-01 11:00:00", "b@example.com", "reply")}}
 	}
 	for _, path := range []string{csvPath, jsonPath} {
 		for _, prefix := range []string{"", "export-b:"} {
@@ -27,7 +29,7 @@ func TestThreadKeyPrefix(t *testing.T) {
 			if path == jsonPath {
 				typ = "json"
 			}
-			r, err := Open(typ, path, Options{Now: fJSONNow, ThreadKeyPrefix: prefix})
+			r, err := Registry().Open(typ, path, sources.Options{Now: jsonNow, ThreadKeyPrefix: prefix})
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -1,10 +1,12 @@
-package sources
+package formats
 
 import (
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/threadlift/threadlift/sources"
 )
 
 // TestAttachmentSymlinkMayNotLeaveTheFolder: an attachment path that is,
@@ -61,7 +63,7 @@ func TestAttachmentSymlinkMayNotLeaveTheFolder(t *testing.T) {
 		{"json", filepath.Join(export, "m.jsonl")},
 		{"json", filepath.Join(root, "export-link", "m.jsonl")},
 	} {
-		r, err := Open(src.typ, src.path, Options{Now: fJSONNow})
+		r, err := Registry().Open(src.typ, src.path, sources.Options{Now: jsonNow})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -80,7 +82,7 @@ func TestAttachmentSymlinkMayNotLeaveTheFolder(t *testing.T) {
 			}
 			refused := false
 			for _, is := range m.Issues {
-				refused = refused || (is.Rule == "attachment-path" && is.Severity == SeverityError)
+				refused = refused || (is.Rule == "attachment-path" && is.Severity == sources.SeverityError)
 			}
 			want := rows[i]
 			if want.want != "" && (!refused || len(uploaded) > 0) {

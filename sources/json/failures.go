@@ -1,4 +1,4 @@
-package sources
+package json
 
 import (
 	"bufio"
@@ -8,13 +8,15 @@ import (
 	"io"
 	"sort"
 	"strings"
+
+	"github.com/threadlift/threadlift/sources"
 )
 
-var _ FailureWriter = (*jsonReader)(nil)
+var _ sources.FailureWriter = (*reader)(nil)
 
 // FailuresName gives a json file's failures the extension .jsonl: they
 // are written one object per line whatever the file's shape.
-func (r *jsonReader) FailuresName(name string) string {
+func (r *reader) FailuresName(name string) string {
 	for _, ext := range []string{".jsonl", ".ndjson", ".json"} {
 		if strings.HasSuffix(strings.ToLower(name), ext) {
 			return name[:len(name)-len(ext)] + ".jsonl"
@@ -27,8 +29,8 @@ func (r *jsonReader) FailuresName(name string) string {
 // first (inside a copy of its thread object's own fields in a file of
 // thread objects), each unreadable record as it is with its mark spliced
 // in.
-func (r *jsonReader) WriteFailures(w io.Writer, recs []FailedRecord) error {
-	sortRecords(recs)
+func (r *reader) WriteFailures(w io.Writer, recs []sources.FailedRecord) error {
+	sources.SortRecords(recs)
 	bw := bufio.NewWriter(w)
 	for _, rec := range recs {
 		if rec.Bad != nil {
@@ -53,7 +55,7 @@ func (r *jsonReader) WriteFailures(w io.Writer, recs []FailedRecord) error {
 			}
 			bw.WriteByte('{')
 			for _, f := range fields {
-				if f.key == MarkSourceField || f.key == MarkKeyField {
+				if f.key == sources.MarkSourceField || f.key == sources.MarkKeyField {
 					continue
 				}
 				k, _ := json.Marshal(f.key)
@@ -81,7 +83,7 @@ func (r *jsonReader) WriteFailures(w io.Writer, recs []FailedRecord) error {
 
 // writeBad copies an unreadable record, its mark spliced in after its
 // first '{' when it has one.
-func (r *jsonReader) writeBad(bw *bufio.Writer, e *RecordError) error {
+func (r *reader) writeBad(bw *bufio.Writer, e *sources.RecordError) error {
 	if e.Size <= 0 || e.Loc.Offset+e.Size > r.size {
 		return nil
 	}
@@ -92,7 +94,7 @@ func (r *jsonReader) writeBad(bw *bufio.Writer, e *RecordError) error {
 	raw = bytes.TrimSpace(raw)
 	if len(raw) > 0 && raw[0] == '{' {
 		loc, _ := json.Marshal(e.Loc.String())
-		bw.WriteString(`{"` + MarkSourceField + `":`)
+		bw.WriteString(`{"` + sources.MarkSourceField + `":`)
 		bw.Write(loc)
 		raw = dropLeadingMark(raw[1:])
 		if rest := bytes.TrimLeft(raw, " \t\r\n"); len(rest) == 0 || rest[0] != '}' {
@@ -107,7 +109,7 @@ func (r *jsonReader) writeBad(bw *bufio.Writer, e *RecordError) error {
 // record is a copy already: its new mark replaces it). b follows the '{'.
 func dropLeadingMark(b []byte) []byte {
 	rest := bytes.TrimLeft(b, " \t\r\n")
-	name := []byte(`"` + MarkSourceField + `"`)
+	name := []byte(`"` + sources.MarkSourceField + `"`)
 	if !bytes.HasPrefix(rest, name) {
 		return b
 	}
@@ -137,9 +139,9 @@ func markObject(raw []byte, loc, key string) ([]byte, error) {
 	var b bytes.Buffer
 	l, _ := json.Marshal(loc)
 	k, _ := json.Marshal(key)
-	b.WriteString(`{"` + MarkSourceField + `":`)
+	b.WriteString(`{"` + sources.MarkSourceField + `":`)
 	b.Write(l)
-	b.WriteString(`,"` + MarkKeyField + `":`)
+	b.WriteString(`,"` + sources.MarkKeyField + `":`)
 	b.Write(k)
 	for dec.More() {
 		t, err := dec.Token()
@@ -151,7 +153,7 @@ func markObject(raw []byte, loc, key string) ([]byte, error) {
 		if err := dec.Decode(&v); err != nil {
 			return nil, err
 		}
-		if name == MarkSourceField || name == MarkKeyField {
+		if name == sources.MarkSourceField || name == sources.MarkKeyField {
 			continue
 		}
 		n, _ := json.Marshal(name)
@@ -168,7 +170,7 @@ func markObject(raw []byte, loc, key string) ([]byte, error) {
 
 // threadFieldList reads the own fields of the thread object holding env,
 // in their order in the file.
-func (r *jsonReader) threadFieldList(env *Envelope) ([]struct {
+func (r *reader) threadFieldList(env *sources.Envelope) ([]struct {
 	key string
 	raw []byte
 }, error) {

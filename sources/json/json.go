@@ -1,4 +1,4 @@
-package sources
+package json
 
 import (
 	"bytes"
@@ -14,6 +14,9 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+
+	"github.com/threadlift/threadlift/sources"
+	"github.com/threadlift/threadlift/sources/internal/files"
 )
 
 // The json reader.
@@ -68,8 +71,8 @@ const (
 )
 
 var jsonRecordFields = [...]string{
-	FieldThreadID, FieldMessageID, FieldTicketID, FieldCreatedAt, FieldFrom, FieldTo, FieldCc,
-	FieldSubject, FieldBody, FieldHTMLBody, FieldAttachments,
+	sources.FieldThreadID, sources.FieldMessageID, sources.FieldTicketID, sources.FieldCreatedAt, sources.FieldFrom, sources.FieldTo, sources.FieldCc,
+	sources.FieldSubject, sources.FieldBody, sources.FieldHTMLBody, sources.FieldAttachments,
 }
 
 type jsonShape int32
@@ -80,22 +83,25 @@ const (
 	shapeThreads
 )
 
+// Format describes the json format for a sources.Registry: JSON Lines, arrays of messages, and thread objects.
+func Format() sources.Format { return sources.Format{Name: "json", Open: Open} }
+
 // OpenJSON opens a json source (contract §3): JSON Lines, an array of
 // message objects, or thread objects holding a "messages" array. The file
 // is opened once; Load reads records back with ReadAt and is safe for
 // concurrent use. A file holding no JSON object or array at all is an
 // error.
-func OpenJSON(path string, opts Options) (Reader, error) {
-	f, st, err := openFile(path, "json")
+func Open(path string, opts sources.Options) (sources.Reader, error) {
+	f, st, err := files.Open(path, "json")
 	if err != nil {
 		return nil, err
 	}
-	dir, err := sourceFolder(path)
+	dir, err := files.FolderOf(path)
 	if err != nil {
 		f.Close()
 		return nil, fmt.Errorf("open json %s: %w", path, err)
 	}
-	r, err := newJSONReader(f, st.Size(), f, dir, opts.withDefaults(path))
+	r, err := newReader(f, st.Size(), f, dir, opts.WithDefaults(path))
 	if err != nil {
 		f.Close()
 		return nil, err
@@ -104,17 +110,17 @@ func OpenJSON(path string, opts Options) (Reader, error) {
 }
 
 var (
-	_ Reader           = (*jsonReader)(nil)
-	_ RawReader        = (*jsonReader)(nil)
-	_ AttachmentReader = (*jsonReader)(nil)
+	_ sources.Reader           = (*reader)(nil)
+	_ sources.RawReader        = (*reader)(nil)
+	_ sources.AttachmentReader = (*reader)(nil)
 )
 
-type jsonReader struct {
+type reader struct {
 	ra     io.ReaderAt
 	size   int64
 	closer io.Closer
-	opts   Options
-	dir    folder            // attachments are relative to it and may not leave it
+	opts   sources.Options
+	dir    files.Folder      // attachments are relative to it and may not leave it
 	known  map[string]string // file keys of the record fields, to intern them
 	msgKey string            // file key of the messages array
 
@@ -156,23 +162,23 @@ type jsonPending struct {
 	line      int
 	index     int             // position in the messages array
 	raw       json.RawMessage // the element, when kept; nil: read it again
-	err       *RecordError
+	err       *sources.RecordError
 }
 
-func newJSONReader(ra io.ReaderAt, size int64, closer io.Closer, dir folder, opts Options) (*jsonReader, error) {
-	r := &jsonReader{ra: ra, size: size, closer: closer, opts: opts, dir: dir,
-		known: make(map[string]string), msgKey: opts.fieldName(FieldMessages)}
+func newReader(ra io.ReaderAt, size int64, closer io.Closer, dir files.Folder, opts sources.Options) (*reader, error) {
+	r := &reader{ra: ra, size: size, closer: closer, opts: opts, dir: dir,
+		known: make(map[string]string), msgKey: opts.FieldName(FieldMessages)}
 	for _, f := range jsonRecordFields {
-		k := opts.fieldName(f)
+		k := opts.FieldName(f)
 		r.known[k] = k
 	}
-	for _, k := range []string{MarkSourceField, MarkKeyField} {
+	for _, k := range []string{sources.MarkSourceField, sources.MarkKeyField} {
 		r.known[k] = k
 	}
 	r.lines = lineCounter{ra: ra, size: size}
 	start := int64(0)
 	var bom [3]byte
-	if n, _ := ra.ReadAt(bom[:], 0); n == 3 && bytes.Equal(bom[:], jsonBOM) {
+	if n, _ := ra.ReadAt(bom[:], 0); n == 3 && bytes.Equal(bom[:], utf8BOM) {
 		start = 3
 	}
 	first, c := r.skipSpace(start, false)
@@ -200,7 +206,7 @@ func newJSONReader(ra io.ReaderAt, size int64, closer io.Closer, dir folder, opt
 
 // startAt starts a decoder at off; inArray resumes inside a top-level
 // array (after a bad element), feeding the decoder an opening bracket.
-func (r *jsonReader) startAt(off int64, inArray bool) {
+func (r *reader) startAt(off int64, inArray bool) {
 	var rd io.Reader = ioErrReader{io.NewSectionReader(r.ra, off, r.size-off)}
 	r.base = off
 	if inArray {
@@ -216,17 +222,17 @@ func (r *jsonReader) startAt(off int64, inArray bool) {
 	r.prevEnd = off
 }
 
-func (r *jsonReader) pos() int64 { return r.base + r.dec.InputOffset() }
+func (r *reader) pos() int64 { return r.base + r.dec.InputOffset() }
 
 // token and decode call the decoder, noting where the call started: the
 // offsets of the decoder's syntax errors are not all relative to the same
 // point, so recover finds the bad byte again from there (errorAt).
-func (r *jsonReader) token() (json.Token, error) {
+func (r *reader) token() (json.Token, error) {
 	r.opStart = r.pos()
 	return r.dec.Token()
 }
 
-func (r *jsonReader) decode(raw *json.RawMessage) error {
+func (r *reader) decode(raw *json.RawMessage) error {
 	r.opStart = r.pos()
 	return r.dec.Decode(raw)
 }
@@ -236,7 +242,7 @@ func (r *jsonReader) decode(raw *json.RawMessage) error {
 // value again with a fresh decoder, whose error offset is relative to its
 // start. When that value is valid, the error was about its place (a
 // missing comma, say): its first byte is returned.
-func (r *jsonReader) errorAt(from int64) int64 {
+func (r *reader) errorAt(from int64) int64 {
 	p, c := r.skipSpace(from, false)
 	if c == ':' || c == ',' {
 		p, _ = r.skipSpace(p+1, false)
@@ -254,7 +260,7 @@ func (r *jsonReader) errorAt(from int64) int64 {
 }
 
 // Close closes the file. Next and Load fail afterwards.
-func (r *jsonReader) Close() error {
+func (r *reader) Close() error {
 	if r.closed.Swap(true) {
 		return nil
 	}
@@ -266,9 +272,9 @@ func (r *jsonReader) Close() error {
 
 // Next returns the envelope of the next message, a *RecordError for a
 // record that cannot be read, or io.EOF.
-func (r *jsonReader) Next() (*Envelope, error) {
+func (r *reader) Next() (*sources.Envelope, error) {
 	if r.closed.Load() {
-		return nil, ErrClosed
+		return nil, sources.ErrClosed
 	}
 	if r.err != nil {
 		return nil, r.err
@@ -289,7 +295,7 @@ func (r *jsonReader) Next() (*Envelope, error) {
 		}
 		env, err := r.step()
 		if err != nil {
-			var re *RecordError
+			var re *sources.RecordError
 			if !errors.As(err, &re) {
 				r.err = err
 			}
@@ -304,7 +310,7 @@ func (r *jsonReader) Next() (*Envelope, error) {
 // step reads the next value at the record level. It returns an envelope,
 // an error, or neither when it only moved on (into or out of an array, or
 // queued a thread's messages).
-func (r *jsonReader) step() (*Envelope, error) {
+func (r *reader) step() (*sources.Envelope, error) {
 	dec := r.dec
 	if r.inArray && !dec.More() {
 		if _, err := r.token(); err != nil {
@@ -352,7 +358,7 @@ func (r *jsonReader) step() (*Envelope, error) {
 
 // skipRest consumes the rest of a value whose first depth delimiters were
 // read, and reports it.
-func (r *jsonReader) skipRest(start int64, depth int, rule, reason string) error {
+func (r *reader) skipRest(start int64, depth int, rule, reason string) error {
 	for depth > 0 {
 		tok, err := r.token()
 		if err != nil {
@@ -370,7 +376,7 @@ func (r *jsonReader) skipRest(start int64, depth int, rule, reason string) error
 }
 
 // record reads the object starting at start, whose '{' was just read.
-func (r *jsonReader) record(start int64) (*Envelope, error) {
+func (r *reader) record(start int64) (*sources.Envelope, error) {
 	dec := r.dec
 	fields := make(map[string]json.RawMessage)
 	var spans []fieldSpan
@@ -379,14 +385,14 @@ func (r *jsonReader) record(start int64) (*Envelope, error) {
 	kept := 0
 	msgType := "" // JSON type of a messages value that is not an array
 	startLine := r.lines.at(start)
-	fail := func(err error) (*Envelope, error) {
+	fail := func(err error) (*sources.Envelope, error) {
 		lost := start
 		if isThread && len(msgs) > 0 {
 			last := msgs[len(msgs)-1]
 			lost = last.off + last.size
 		}
 		rerr := r.recover(start, lost, err, len(msgs))
-		var re *RecordError
+		var re *sources.RecordError
 		if lost > start && errors.As(rerr, &re) &&
 			(r.shape.CompareAndSwap(int32(shapeUnknown), int32(shapeThreads)) || r.shape.Load() == int32(shapeThreads)) {
 			// The messages read before the error are whole: return them
@@ -485,17 +491,17 @@ func (r *jsonReader) record(start int64) (*Envelope, error) {
 		r.queueThread(start, end, fields, spans, msgs)
 		return nil, nil
 	}
-	loc := Location{File: r.opts.Name, Offset: start, Line: startLine}
+	loc := sources.Location{File: r.opts.Name, Offset: start, Line: startLine}
 	rec := r.buildRecord(loc, nil, fields)
 	if msgType != "" && msgType != "null" {
-		rec.Issues = append(rec.Issues, Issue{SeverityWarning, RuleWrongType,
-			fmt.Sprintf("%q is a JSON %s, not an array of messages: read as a message object", r.msgKey, msgType)})
+		rec.Issues = append(rec.Issues, sources.Issue{Severity: sources.SeverityWarning, Rule: RuleWrongType,
+			Reason: fmt.Sprintf("%q is a JSON %s, not an array of messages: read as a message object", r.msgKey, msgType)})
 	}
-	return rec.envelope(end-start, r.opts), nil
+	return rec.Envelope(end-start, r.opts), nil
 }
 
 // queueThread indexes a thread object for Load and queues its messages.
-func (r *jsonReader) queueThread(start, end int64, fields map[string]json.RawMessage, spans []fieldSpan, msgs []jsonPending) {
+func (r *reader) queueThread(start, end int64, fields map[string]json.RawMessage, spans []fieldSpan, msgs []jsonPending) {
 	r.mu.Lock()
 	r.threads = append(r.threads, threadSpan{start: start, end: end, fields: spans})
 	r.mu.Unlock()
@@ -504,7 +510,7 @@ func (r *jsonReader) queueThread(start, end int64, fields map[string]json.RawMes
 }
 
 // threadMessage builds the envelope of a pending thread message.
-func (r *jsonReader) threadMessage(p jsonPending) (*Envelope, error) {
+func (r *reader) threadMessage(p jsonPending) (*sources.Envelope, error) {
 	raw := p.raw
 	if raw == nil {
 		raw = make([]byte, p.size)
@@ -517,16 +523,16 @@ func (r *jsonReader) threadMessage(p jsonPending) (*Envelope, error) {
 	if err := json.Unmarshal(raw, &msg); err != nil {
 		return nil, sized(r.recordError(p.off, RuleInvalidJSON, fmt.Sprintf("message element %d: %v", p.index+1, err)), p.size)
 	}
-	loc := Location{File: r.opts.Name, Offset: p.off, Line: p.line}
+	loc := sources.Location{File: r.opts.Name, Offset: p.off, Line: p.line}
 	rec := r.buildRecord(loc, r.thread, msg)
-	return rec.envelope(p.size, r.opts), nil
+	return rec.Envelope(p.size, r.opts), nil
 }
 
 // Load reads env's message again and decodes it. It is safe for
 // concurrent use.
-func (r *jsonReader) Load(env *Envelope) (*Message, error) {
+func (r *reader) Load(env *sources.Envelope) (*sources.Message, error) {
 	if r.closed.Load() {
-		return nil, ErrClosed
+		return nil, sources.ErrClosed
 	}
 	raw, err := r.readSpan(env)
 	if err != nil {
@@ -543,18 +549,18 @@ func (r *jsonReader) Load(env *Envelope) (*Message, error) {
 		}
 	}
 	rec := r.buildRecord(env.Loc, thread, msg)
-	m := rec.message(env)
+	m := rec.Message(env)
 	m.Issues = env.Issues[:len(env.Issues):len(env.Issues)]
 	kept := m.Attachments[:0]
 	for _, a := range m.Attachments {
 		written := a.Name
 		a.Name = path.Base(filepath.ToSlash(written))
-		real, err := r.dir.resolve(filepath.FromSlash(written))
-		if errors.Is(err, errOutside) {
+		real, err := r.dir.Resolve(filepath.FromSlash(written))
+		if errors.Is(err, files.ErrOutside) {
 			// A symbolic link out of the folder: refused like "../x" is
 			// when the record is read (buildRecord).
-			m.Issues = append(m.Issues, Issue{SeverityError, RuleAttachmentPath,
-				fmt.Sprintf("attachment %q is not inside the folder of the source file (%v)", jsonClip(written, 60), err)})
+			m.Issues = append(m.Issues, sources.Issue{Severity: sources.SeverityError, Rule: RuleAttachmentPath,
+				Reason: fmt.Sprintf("attachment %q is not inside the folder of the source file (%v)", clipString(written, 60), err)})
 			continue
 		}
 		a.Path = real // read by its real path: a link changed later is not followed
@@ -571,7 +577,7 @@ func (r *jsonReader) Load(env *Envelope) (*Message, error) {
 		if err != nil {
 			reason = err.Error()
 		}
-		m.Issues = append(m.Issues, Issue{SeverityWarning, RuleAttachmentFile, fmt.Sprintf("attachment %s left out: %s", a.Path, reason)})
+		m.Issues = append(m.Issues, sources.Issue{Severity: sources.SeverityWarning, Rule: RuleAttachmentFile, Reason: fmt.Sprintf("attachment %s left out: %s", a.Path, reason)})
 	}
 	m.Attachments = kept
 	if len(m.Attachments) == 0 {
@@ -582,21 +588,21 @@ func (r *jsonReader) Load(env *Envelope) (*Message, error) {
 
 // Raw returns the message object's bytes as they are in the file (without
 // the fields it inherits from its thread object).
-func (r *jsonReader) Raw(env *Envelope) (io.Reader, error) {
+func (r *reader) Raw(env *sources.Envelope) (io.Reader, error) {
 	if err := r.checkSpan(env); err != nil {
 		return nil, err
 	}
 	return io.NewSectionReader(r.ra, env.Loc.Offset, env.Size), nil
 }
 
-func (r *jsonReader) checkSpan(env *Envelope) error {
+func (r *reader) checkSpan(env *sources.Envelope) error {
 	if env.Loc.Offset < 0 || env.Size <= 0 || env.Loc.Offset+env.Size > r.size {
 		return fmt.Errorf("record %s: outside the file (%d bytes)", env.Loc, r.size)
 	}
 	return nil
 }
 
-func (r *jsonReader) readSpan(env *Envelope) ([]byte, error) {
+func (r *reader) readSpan(env *sources.Envelope) ([]byte, error) {
 	if err := r.checkSpan(env); err != nil {
 		return nil, err
 	}
@@ -608,7 +614,7 @@ func (r *jsonReader) readSpan(env *Envelope) ([]byte, error) {
 }
 
 // threadFields reads the own fields of the thread object holding env.
-func (r *jsonReader) threadFields(env *Envelope) (map[string]json.RawMessage, error) {
+func (r *reader) threadFields(env *sources.Envelope) (map[string]json.RawMessage, error) {
 	off := env.Loc.Offset
 	r.mu.RLock()
 	i := sort.Search(len(r.threads), func(i int) bool { return r.threads[i].start > off }) - 1
@@ -636,7 +642,7 @@ func (r *jsonReader) threadFields(env *Envelope) (map[string]json.RawMessage, er
 // lost on (start when lost < 0) are those not read: read messages of a
 // thread object came before them. An I/O error is returned wrapped, not
 // as a *RecordError: it is fatal.
-func (r *jsonReader) recover(start, lost int64, err error, read int) error {
+func (r *reader) recover(start, lost int64, err error, read int) error {
 	var ioe ioError
 	if errors.As(err, &ioe) {
 		return fmt.Errorf("read %s: %w", r.opts.Name, ioe.err)
@@ -697,7 +703,7 @@ func (r *jsonReader) recover(start, lost int64, err error, read int) error {
 // skipped describes the bytes [from, to) for an error message; the lines
 // named are those of the first and the last byte that is not white space
 // or a comma.
-func (r *jsonReader) skipped(from, to int64) string {
+func (r *reader) skipped(from, to int64) string {
 	var buf [256]byte
 	if n := min(int64(len(buf)), to-from); n > 0 {
 		m, _ := r.ra.ReadAt(buf[:n], from)
@@ -721,16 +727,16 @@ func (r *jsonReader) skipped(from, to int64) string {
 	return fmt.Sprintf("%d bytes, lines %d-%d", n, l1, l2)
 }
 
-func (r *jsonReader) recordError(off int64, rule, reason string) *RecordError {
-	return &RecordError{
-		Loc:  Location{File: r.opts.Name, Offset: off, Line: r.lines.at(off)},
+func (r *reader) recordError(off int64, rule, reason string) *sources.RecordError {
+	return &sources.RecordError{
+		Loc:  sources.Location{File: r.opts.Name, Offset: off, Line: r.lines.at(off)},
 		Rule: rule,
 		Err:  errors.New(reason),
 	}
 }
 
 // sized sets the size of a record error's bytes.
-func sized(e *RecordError, n int64) *RecordError {
+func sized(e *sources.RecordError, n int64) *sources.RecordError {
 	e.Size = max(n, 0)
 	return e
 }
@@ -749,14 +755,14 @@ func trimRecordEnd(ra io.ReaderAt, start, end int64) int64 {
 
 // valueStart returns the offset of the value after prevEnd: the first
 // non-space byte, past one comma inside an array.
-func (r *jsonReader) valueStart() int64 {
+func (r *reader) valueStart() int64 {
 	off, _ := r.skipSpace(r.prevEnd, r.inArray)
 	return off
 }
 
 // skipSpace returns the offset and value of the first non-space byte at or
 // after off (past one comma when comma is set); r.size when there is none.
-func (r *jsonReader) skipSpace(off int64, comma bool) (int64, byte) {
+func (r *reader) skipSpace(off int64, comma bool) (int64, byte) {
 	var buf [512]byte
 	for off < r.size {
 		n, err := r.ra.ReadAt(buf[:], off)
@@ -782,7 +788,7 @@ func (r *jsonReader) skipSpace(off int64, comma bool) (int64, byte) {
 
 // nextStructureLine returns the offset of the first line starting at or
 // after off that starts with '{' or '[', and that byte; -1 if none.
-func (r *jsonReader) nextStructureLine(off int64) (int64, byte) {
+func (r *reader) nextStructureLine(off int64) (int64, byte) {
 	var buf [32 << 10]byte
 	nl := off == 0
 	if off > 0 {
@@ -810,7 +816,7 @@ func (r *jsonReader) nextStructureLine(off int64) (int64, byte) {
 // after the array's closing ']' (endArray). Strings are skipped; a raw
 // line end ends a string, which limits the damage of an unterminated one.
 // It returns -1 when the file ends first.
-func (r *jsonReader) scanElementEnd(start int64) (next int64, endArray bool) {
+func (r *reader) scanElementEnd(start int64) (next int64, endArray bool) {
 	var buf [32 << 10]byte
 	depth := 0
 	inStr, esc := false, false
@@ -864,7 +870,7 @@ func (r *jsonReader) scanElementEnd(start int64) (next int64, endArray bool) {
 
 // column returns the 1-based byte column of off in its line (0 when the
 // line start is more than 64 KiB before).
-func (r *jsonReader) column(off int64) int {
+func (r *reader) column(off int64) int {
 	from := max(off-64<<10, 0)
 	b := make([]byte, off-from)
 	n, _ := r.ra.ReadAt(b, from)
@@ -880,7 +886,7 @@ func (r *jsonReader) column(off int64) int {
 
 // excerpt quotes up to excerptChars characters of the file's line around
 // at, not before start.
-func (r *jsonReader) excerpt(start, at int64) string {
+func (r *reader) excerpt(start, at int64) string {
 	at = min(at, r.size)
 	from := max(at-30, start, 0)
 	var buf [excerptChars]byte
@@ -1005,20 +1011,20 @@ func (c *lineCounter) at(off int64) int {
 
 // OpenAttachment opens the file of msg.Attachments[i] (given by path in
 // the json file). It is safe for concurrent use.
-func (r *jsonReader) OpenAttachment(msg *Message, i int) (io.ReadCloser, error) {
+func (r *reader) OpenAttachment(msg *sources.Message, i int) (io.ReadCloser, error) {
 	if r.closed.Load() {
-		return nil, ErrClosed
+		return nil, sources.ErrClosed
 	}
-	a, err := attachmentAt(msg, i)
+	a, err := files.AttachmentAt(msg, i)
 	if err != nil {
 		return nil, err
 	}
-	return openAttachmentFile(a)
+	return files.OpenAttachment(a)
 }
 
-var jsonBOM = []byte{0xEF, 0xBB, 0xBF}
+var utf8BOM = []byte{0xEF, 0xBB, 0xBF}
 
-func jsonClip(s string, n int) string {
+func clipString(s string, n int) string {
 	if len(s) <= n {
 		return s
 	}

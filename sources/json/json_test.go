@@ -1,4 +1,4 @@
-package sources
+package json
 
 import (
 	"bytes"
@@ -15,6 +15,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/threadlift/threadlift/sources"
+	"github.com/threadlift/threadlift/sources/internal/files"
+
 	"github.com/google/go-cmp/cmp"
 )
 
@@ -23,14 +26,14 @@ var jsonNow = func() time.Time { return time.Date(2024, 6, 1, 12, 0, 0, 0, time.
 // jsonItem is one result of Next: an envelope and its loaded message, or a
 // record error.
 type jsonItem struct {
-	env *Envelope
-	msg *Message
-	err *RecordError
+	env *sources.Envelope
+	msg *sources.Message
+	err *sources.RecordError
 }
 
 // readJSON reads path to the end, loading every envelope. Any error other
 // than a *RecordError fails the test.
-func readJSON(t testing.TB, path string, opts Options) []jsonItem {
+func readJSON(t testing.TB, path string, opts sources.Options) []jsonItem {
 	t.Helper()
 	if opts.Now == nil {
 		opts.Now = jsonNow
@@ -38,7 +41,7 @@ func readJSON(t testing.TB, path string, opts Options) []jsonItem {
 	if opts.Name == "" {
 		opts.Name = filepath.Base(path)
 	}
-	r, err := OpenJSON(path, opts)
+	r, err := Open(path, opts)
 	if err != nil {
 		t.Fatalf("OpenJSON(%s): %v", path, err)
 	}
@@ -49,7 +52,7 @@ func readJSON(t testing.TB, path string, opts Options) []jsonItem {
 		if err == io.EOF {
 			break
 		}
-		var re *RecordError
+		var re *sources.RecordError
 		if errors.As(err, &re) {
 			items = append(items, jsonItem{err: re})
 			continue
@@ -169,7 +172,7 @@ func TestJSONFiles(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.file, func(t *testing.T) {
-			items := readJSON(t, filepath.Join("testdata", "json", tt.file), Options{})
+			items := readJSON(t, filepath.Join("testdata", tt.file), sources.Options{})
 			got := summary(items)
 			if diff := cmp.Diff(tt.want, got); diff != "" {
 				t.Errorf("read %s (-want +got):\n%s", tt.file, diff)
@@ -188,8 +191,8 @@ func TestJSONFiles(t *testing.T) {
 // TestJSONMessages checks decoded fields: participants of every type,
 // numeric ids, inherited and overridden thread fields, attachments.
 func TestJSONMessages(t *testing.T) {
-	dir := filepath.Join("testdata", "json")
-	read := func(file string) []jsonItem { return readJSON(t, filepath.Join(dir, file), Options{}) }
+	dir := filepath.Join("testdata")
+	read := func(file string) []jsonItem { return readJSON(t, filepath.Join(dir, file), sources.Options{}) }
 	ms := read("messages.jsonl")
 	ar := read("array.json")
 	th := read("threads.jsonl")
@@ -202,49 +205,49 @@ func TestJSONMessages(t *testing.T) {
 		return d
 	}
 	type view struct {
-		From      Address
-		To, Cc    []Address
+		From      sources.Address
+		To, Cc    []sources.Address
 		Subject   string
 		Body      string
 		HTMLBody  string
 		TicketRef string
 		Date      time.Time
-		Attach    []Attachment
+		Attach    []sources.Attachment
 	}
 	tests := []struct {
 		name string
 		it   jsonItem
 		want view
 	}{
-		{"address list string", ms[0], view{From: Address{Name: "Ann", Email: "ann@example.com"},
-			To: []Address{{Email: "bob@example.com"}, {Name: "Carl", Email: "carl@example.com"}}, Subject: "Hello", Body: "first",
+		{"address list string", ms[0], view{From: sources.Address{Name: "Ann", Email: "ann@example.com"},
+			To: []sources.Address{{Email: "bob@example.com"}, {Name: "Carl", Email: "carl@example.com"}}, Subject: "Hello", Body: "first",
 			Date: date("2024-01-02T03:04:05Z")}},
-		{"participant object, string list, agent cc", ms[1], view{From: Address{Name: "Bob", Email: "bob@example.com"},
-			To: []Address{{Email: "ann@example.com"}}, Cc: []Address{{UserID: 123}}, Body: "second, no message id",
+		{"participant object, string list, agent cc", ms[1], view{From: sources.Address{Name: "Bob", Email: "bob@example.com"},
+			To: []sources.Address{{Email: "ann@example.com"}}, Cc: []sources.Address{{UserID: 123}}, Body: "second, no message id",
 			Date: date("2024-01-02T04:00:00Z")}},
-		{"numeric ids, slack", ms[3], view{From: Address{Email: "dan@example.com"},
-			To: []Address{{SlackWorkspaceID: "T123", SlackChannelID: "C456"}}, HTMLBody: "<p>slack</p>", Body: "slack", TicketRef: "1001",
+		{"numeric ids, slack", ms[3], view{From: sources.Address{Email: "dan@example.com"},
+			To: []sources.Address{{SlackWorkspaceID: "T123", SlackChannelID: "C456"}}, HTMLBody: "<p>slack</p>", Body: "slack", TicketRef: "1001",
 			Date: date("2024-01-02T05:04:05Z")}},
-		{"child ticket, numbers kept as written", ms[4], view{From: Address{Email: "eve@example.com"},
-			To: []Address{{SupportGroupID: "123", SupportAgentID: "456"}}, Body: "child ticket", Date: date("2024-01-03T00:00:00Z")}},
-		{"teams, single object", ms[5], view{From: Address{Email: "eve@example.com"},
-			To: []Address{{MSTeamsChannelID: "19:abc@thread.tacv2"}}, Body: "teams é", Date: date("2024-01-03T01:00:00Z")}},
-		{"pretty array", ar[0], view{From: Address{Name: "Xavier", Email: "xavier@example.com"},
-			To: []Address{{Email: "yan@example.com"}, {Name: "Zoe", Email: "zoe@example.com"}}, Subject: "Pretty",
+		{"child ticket, numbers kept as written", ms[4], view{From: sources.Address{Email: "eve@example.com"},
+			To: []sources.Address{{SupportGroupID: "123", SupportAgentID: "456"}}, Body: "child ticket", Date: date("2024-01-03T00:00:00Z")}},
+		{"teams, single object", ms[5], view{From: sources.Address{Email: "eve@example.com"},
+			To: []sources.Address{{MSTeamsChannelID: "19:abc@thread.tacv2"}}, Body: "teams é", Date: date("2024-01-03T01:00:00Z")}},
+		{"pretty array", ar[0], view{From: sources.Address{Name: "Xavier", Email: "xavier@example.com"},
+			To: []sources.Address{{Email: "yan@example.com"}, {Name: "Zoe", Email: "zoe@example.com"}}, Subject: "Pretty",
 			Body: "line one\nline two", Date: date("2024-04-01T07:00:00Z")}},
-		{"thread fields inherited, some after messages", th[0], view{From: Address{Email: "x@example.com"},
-			To: []Address{{Email: "y@example.com"}}, Subject: "Thread B", Body: "b2", TicketRef: "REF-9", Date: date("2024-02-02T00:00:00Z")}},
-		{"message fields override thread fields", th[1], view{From: Address{Email: "y@example.com"},
-			To: []Address{{Email: "x@example.com"}}, Subject: "Re: own", Body: "b1", TicketRef: "REF-9", Date: date("2024-02-01T00:00:00Z")}},
-		{"from and to inherited", th[2], view{From: Address{Email: "z@example.com"},
-			To: []Address{{Email: "q@example.com"}}, Body: "a1", Date: date("2024-01-01T00:00:00Z")}},
-		{"agent sender, attachment resolved", tj[0], view{From: Address{Name: "Agent", UserID: 9},
-			To: []Address{{Name: "Cust", Email: "cust@example.com"}}, Subject: "Printer", Body: "see attached", Date: date("2024-03-01T10:00:00Z"),
-			Attach: []Attachment{{Path: realPath(t, filepath.Join(dir, "files", "note.txt")), Name: "note.txt", Size: 6}}}},
-		{"user_id as a string", tj[1], view{From: Address{Email: "cust@example.com"},
-			To: []Address{{UserID: 9}}, Subject: "Printer", Body: "thanks", Date: date("2024-03-01T11:00:00Z")}},
-		{"numeric thread fields", tj[4], view{From: Address{Email: "a@example.com"},
-			To: []Address{{Email: "b@example.com"}}, Body: "y", TicketRef: "77", Date: date("2024-03-02T11:00:00Z")}},
+		{"thread fields inherited, some after messages", th[0], view{From: sources.Address{Email: "x@example.com"},
+			To: []sources.Address{{Email: "y@example.com"}}, Subject: "Thread B", Body: "b2", TicketRef: "REF-9", Date: date("2024-02-02T00:00:00Z")}},
+		{"message fields override thread fields", th[1], view{From: sources.Address{Email: "y@example.com"},
+			To: []sources.Address{{Email: "x@example.com"}}, Subject: "Re: own", Body: "b1", TicketRef: "REF-9", Date: date("2024-02-01T00:00:00Z")}},
+		{"from and to inherited", th[2], view{From: sources.Address{Email: "z@example.com"},
+			To: []sources.Address{{Email: "q@example.com"}}, Body: "a1", Date: date("2024-01-01T00:00:00Z")}},
+		{"agent sender, attachment resolved", tj[0], view{From: sources.Address{Name: "Agent", UserID: 9},
+			To: []sources.Address{{Name: "Cust", Email: "cust@example.com"}}, Subject: "Printer", Body: "see attached", Date: date("2024-03-01T10:00:00Z"),
+			Attach: []sources.Attachment{{Path: realPath(t, filepath.Join(dir, "files", "note.txt")), Name: "note.txt", Size: 6}}}},
+		{"user_id as a string", tj[1], view{From: sources.Address{Email: "cust@example.com"},
+			To: []sources.Address{{UserID: 9}}, Subject: "Printer", Body: "thanks", Date: date("2024-03-01T11:00:00Z")}},
+		{"numeric thread fields", tj[4], view{From: sources.Address{Email: "a@example.com"},
+			To: []sources.Address{{Email: "b@example.com"}}, Body: "y", TicketRef: "77", Date: date("2024-03-02T11:00:00Z")}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -268,12 +271,12 @@ func TestJSONMessages(t *testing.T) {
 // message_id: sha256 of thread_id NUL created_at NUL from NUL body as
 // written (a string's value; other values as compact JSON text).
 func TestJSONContentKeys(t *testing.T) {
-	dir := filepath.Join("testdata", "json")
-	ms := readJSON(t, filepath.Join(dir, "messages.jsonl"), Options{})
-	th := readJSON(t, filepath.Join(dir, "threads.jsonl"), Options{})
+	dir := filepath.Join("testdata")
+	ms := readJSON(t, filepath.Join(dir, "messages.jsonl"), sources.Options{})
+	th := readJSON(t, filepath.Join(dir, "threads.jsonl"), sources.Options{})
 	tests := []struct {
 		name string
-		env  *Envelope
+		env  *sources.Envelope
 		want string
 	}{
 		{"from object", ms[1].env, contentKey("t1", "Tue, 02 Jan 2024 04:00:00 +0000", `{"email":"bob@example.com","name":"Bob"}`, "second, no message id")},
@@ -287,7 +290,7 @@ func TestJSONContentKeys(t *testing.T) {
 	}
 	// Numbers keep their text as written.
 	p := writeTemp(t, "n.jsonl", `{"thread_id":7.50,"created_at":1704171845,"from":"a@example.com","to":"b@example.com","body":"x"}`+"\n")
-	it := readJSON(t, p, Options{})
+	it := readJSON(t, p, sources.Options{})
 	if got, want := it[0].env.Key(), contentKey("7.50", "1704171845", "a@example.com", "x"); got != want {
 		t.Errorf("numeric fields: Key = %s, want %s", got, want)
 	}
@@ -308,47 +311,47 @@ func TestJSONRecords(t *testing.T) {
 	tests := []struct {
 		name   string
 		line   string
-		opts   Options
+		opts   sources.Options
 		rules  []string
 		reason string // substring of the first issue's reason
 	}{
-		{"valid", rec(ok), Options{}, nil, ""},
-		{"body is a number", with(`"body":"x"`, `"body":5`), Options{}, []string{"e:wrong-type"}, `field "body": is a JSON number, want a string`},
-		{"to is an unknown object", with(`"to":"b@example.com"`, `"to":{"id":5}`), Options{},
+		{"valid", rec(ok), sources.Options{}, nil, ""},
+		{"body is a number", with(`"body":"x"`, `"body":5`), sources.Options{}, []string{"e:wrong-type"}, `field "body": is a JSON number, want a string`},
+		{"to is an unknown object", with(`"to":"b@example.com"`, `"to":{"id":5}`), sources.Options{},
 			[]string{"e:wrong-type", "e:no-recipient"}, `field "to": is an object without any participant property`},
-		{"from is a boolean", with(`"from":"a@example.com"`, `"from":true`), Options{}, []string{"e:wrong-type", "e:no-sender"}, `field "from": is a JSON boolean`},
-		{"thread_id is an object", with(`"thread_id":"t"`, `"thread_id":{"id":1}`), Options{}, []string{"e:wrong-type"}, `field "thread_id": is a JSON object, want a string or a number`},
-		{"subject is a list", with(`"body":"x"`, `"body":"x","subject":["s"]`), Options{}, []string{"e:wrong-type"}, `field "subject": is a JSON array`},
-		{"attachments is a number", with(`"body":"x"`, `"body":"x","attachments":3`), Options{}, []string{"e:wrong-type"}, `field "attachments"`},
-		{"attachment outside the folder", with(`"body":"x"`, `"body":"x","attachments":["/etc/passwd"]`), Options{}, []string{"e:attachment-path"}, `"/etc/passwd"`},
-		{"user_id not a number", with(`"to":"b@example.com"`, `"to":[{"user_id":"bob"}]`), Options{}, []string{"e:wrong-type", "e:no-recipient"}, `property "user_id"`},
+		{"from is a boolean", with(`"from":"a@example.com"`, `"from":true`), sources.Options{}, []string{"e:wrong-type", "e:no-sender"}, `field "from": is a JSON boolean`},
+		{"thread_id is an object", with(`"thread_id":"t"`, `"thread_id":{"id":1}`), sources.Options{}, []string{"e:wrong-type"}, `field "thread_id": is a JSON object, want a string or a number`},
+		{"subject is a list", with(`"body":"x"`, `"body":"x","subject":["s"]`), sources.Options{}, []string{"e:wrong-type"}, `field "subject": is a JSON array`},
+		{"attachments is a number", with(`"body":"x"`, `"body":"x","attachments":3`), sources.Options{}, []string{"e:wrong-type"}, `field "attachments"`},
+		{"attachment outside the folder", with(`"body":"x"`, `"body":"x","attachments":["/etc/passwd"]`), sources.Options{}, []string{"e:attachment-path"}, `"/etc/passwd"`},
+		{"user_id not a number", with(`"to":"b@example.com"`, `"to":[{"user_id":"bob"}]`), sources.Options{}, []string{"e:wrong-type", "e:no-recipient"}, `property "user_id"`},
 		{"renamed field named in reason", `{"thread_id":"t","created_at":"2024-01-01T00:00:00Z","from":"a@example.com","to":"b@example.com","text":1,"message_id":"m"}`,
-			Options{Fields: map[string]string{FieldBody: "text"}}, []string{"e:wrong-type"}, `field "body" ("text" in the file)`},
-		{"missing thread_id", with(`"thread_id":"t",`, ``), Options{}, []string{"e:missing-field"}, `"thread_id"`},
-		{"empty created_at", with(`"created_at":"2024-01-01T00:00:00Z"`, `"created_at":""`), Options{}, []string{"e:missing-field"}, `"created_at"`},
-		{"missing from", with(`"from":"a@example.com",`, ``), Options{}, []string{"e:missing-field"}, `"from"`},
-		{"missing to", with(`"to":"b@example.com",`, ``), Options{}, []string{"e:missing-field"}, `"to"`},
-		{"empty to list", with(`"to":"b@example.com"`, `"to":[]`), Options{}, []string{"e:missing-field"}, `"to"`},
-		{"missing body", with(`,"body":"x"`, ``), Options{}, []string{"e:missing-field"}, `"body"`},
-		{"html body only", with(`"body":"x"`, `"html_body":"<b>x</b>"`), Options{}, nil, ""},
-		{"null body inherits nothing", with(`"body":"x"`, `"body":null`), Options{}, []string{"e:missing-field"}, `"body"`},
-		{"some invalid addresses", with(`"to":"b@example.com"`, `"to":["b@example.com","not an address",{"email":"bad@@x"}]`), Options{},
+			sources.Options{Fields: map[string]string{sources.FieldBody: "text"}}, []string{"e:wrong-type"}, `field "body" ("text" in the file)`},
+		{"missing thread_id", with(`"thread_id":"t",`, ``), sources.Options{}, []string{"e:missing-field"}, `"thread_id"`},
+		{"empty created_at", with(`"created_at":"2024-01-01T00:00:00Z"`, `"created_at":""`), sources.Options{}, []string{"e:missing-field"}, `"created_at"`},
+		{"missing from", with(`"from":"a@example.com",`, ``), sources.Options{}, []string{"e:missing-field"}, `"from"`},
+		{"missing to", with(`"to":"b@example.com",`, ``), sources.Options{}, []string{"e:missing-field"}, `"to"`},
+		{"empty to list", with(`"to":"b@example.com"`, `"to":[]`), sources.Options{}, []string{"e:missing-field"}, `"to"`},
+		{"missing body", with(`,"body":"x"`, ``), sources.Options{}, []string{"e:missing-field"}, `"body"`},
+		{"html body only", with(`"body":"x"`, `"html_body":"<b>x</b>"`), sources.Options{}, nil, ""},
+		{"null body inherits nothing", with(`"body":"x"`, `"body":null`), sources.Options{}, []string{"e:missing-field"}, `"body"`},
+		{"some invalid addresses", with(`"to":"b@example.com"`, `"to":["b@example.com","not an address",{"email":"bad@@x"}]`), sources.Options{},
 			[]string{"w:invalid-address"}, `"not an address", "bad@@x"`},
-		{"all invalid addresses", with(`"to":"b@example.com"`, `"to":"nobody, nowhere"`), Options{},
+		{"all invalid addresses", with(`"to":"b@example.com"`, `"to":"nobody, nowhere"`), sources.Options{},
 			[]string{"w:invalid-address", "e:no-recipient"}, `"nobody", "nowhere"`},
-		{"name-only participant", with(`"to":"b@example.com"`, `"to":[{"name":"Bob"}]`), Options{},
+		{"name-only participant", with(`"to":"b@example.com"`, `"to":[{"name":"Bob"}]`), sources.Options{},
 			[]string{"w:invalid-address", "e:no-recipient"}, `{\"name\":\"Bob\"}`},
-		{"invalid sender", with(`"from":"a@example.com"`, `"from":"someone"`), Options{},
+		{"invalid sender", with(`"from":"a@example.com"`, `"from":"someone"`), sources.Options{},
 			[]string{"w:invalid-address", "e:no-sender"}, `"someone"`},
-		{"two senders", with(`"from":"a@example.com"`, `"from":["a@example.com","c@example.com"]`), Options{},
+		{"two senders", with(`"from":"a@example.com"`, `"from":["a@example.com","c@example.com"]`), sources.Options{},
 			[]string{"w:extra-sender"}, `the first (a@example.com)`},
-		{"epoch date", with(`"created_at":"2024-01-01T00:00:00Z"`, `"created_at":0`), Options{}, []string{"e:no-date"}, `Unix epoch`},
-		{"pre-1970 date", with(`"created_at":"2024-01-01T00:00:00Z"`, `"created_at":"1969-12-31T23:59:59Z"`), Options{}, []string{"e:date-out-of-range"}, `before 1970`},
-		{"future date", with(`"created_at":"2024-01-01T00:00:00Z"`, `"created_at":"2024-06-03T00:00:00Z"`), Options{}, []string{"e:date-out-of-range"}, `more than a day after now`},
-		{"unparseable date", with(`"created_at":"2024-01-01T00:00:00Z"`, `"created_at":"yesterday"`), Options{}, []string{"e:no-date"}, `unrecognized date`},
-		{"date is a boolean", with(`"created_at":"2024-01-01T00:00:00Z"`, `"created_at":false`), Options{}, []string{"e:wrong-type"}, `field "created_at"`},
-		{"too large", rec(ok), Options{MaxMessageBytes: 50}, []string{"e:too-large"}, `over max_message_bytes 50`},
-		{"messages not an array", with(`"body":"x"`, `"body":"x","messages":"none"`), Options{}, []string{"w:wrong-type"}, `"messages" is a JSON string`},
+		{"epoch date", with(`"created_at":"2024-01-01T00:00:00Z"`, `"created_at":0`), sources.Options{}, []string{"e:no-date"}, `Unix epoch`},
+		{"pre-1970 date", with(`"created_at":"2024-01-01T00:00:00Z"`, `"created_at":"1969-12-31T23:59:59Z"`), sources.Options{}, []string{"e:date-out-of-range"}, `before 1970`},
+		{"future date", with(`"created_at":"2024-01-01T00:00:00Z"`, `"created_at":"2024-06-03T00:00:00Z"`), sources.Options{}, []string{"e:date-out-of-range"}, `more than a day after now`},
+		{"unparseable date", with(`"created_at":"2024-01-01T00:00:00Z"`, `"created_at":"yesterday"`), sources.Options{}, []string{"e:no-date"}, `unrecognized date`},
+		{"date is a boolean", with(`"created_at":"2024-01-01T00:00:00Z"`, `"created_at":false`), sources.Options{}, []string{"e:wrong-type"}, `field "created_at"`},
+		{"too large", rec(ok), sources.Options{MaxMessageBytes: 50}, []string{"e:too-large"}, `over max_message_bytes 50`},
+		{"messages not an array", with(`"body":"x"`, `"body":"x","messages":"none"`), sources.Options{}, []string{"w:wrong-type"}, `"messages" is a JSON string`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -430,7 +433,7 @@ func TestJSONBadFiles(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			p := writeTemp(t, "f", tt.content)
-			items := readJSON(t, p, Options{})
+			items := readJSON(t, p, sources.Options{})
 			if diff := cmp.Diff(tt.want, summary(items)); diff != "" {
 				t.Errorf("read %q (-want +got):\n%s", tt.content, diff)
 			}
@@ -454,7 +457,7 @@ func TestJSONBadFiles(t *testing.T) {
 func TestJSONNotJSON(t *testing.T) {
 	for _, content := range []string{"42", `"a string"`, "From a@b Mon Jan  1 00:00:00 2024\nSubject: x\n", "\x00\x01\x02"} {
 		p := writeTemp(t, "x.json", content)
-		r, err := OpenJSON(p, Options{Name: "x.json"})
+		r, err := Open(p, sources.Options{Name: "x.json"})
 		if err == nil {
 			r.Close()
 			t.Errorf("OpenJSON(%q) = nil error, want one", content)
@@ -464,7 +467,7 @@ func TestJSONNotJSON(t *testing.T) {
 			t.Errorf("OpenJSON(%q) = %v, want the file and line named", content, err)
 		}
 	}
-	if _, err := OpenJSON(t.TempDir(), Options{}); err == nil {
+	if _, err := Open(t.TempDir(), sources.Options{}); err == nil {
 		t.Errorf("OpenJSON(directory) = nil error")
 	}
 }
@@ -474,7 +477,7 @@ func TestJSONNotJSON(t *testing.T) {
 func TestJSONExcerpt(t *testing.T) {
 	long := `{"body":"` + strings.Repeat("\x01é", 200) + `"}`
 	p := writeTemp(t, "f.jsonl", long+"\n")
-	items := readJSON(t, p, Options{})
+	items := readJSON(t, p, sources.Options{})
 	if len(items) != 1 || items[0].err == nil {
 		t.Fatalf("got %v, want one record error", summary(items))
 	}
@@ -493,16 +496,16 @@ func TestJSONExcerpt(t *testing.T) {
 // (run with -race) and checks Raw returns the record's bytes.
 func TestJSONRawAndConcurrentLoad(t *testing.T) {
 	for _, file := range []string{"messages.jsonl", "threads.json", "threads.jsonl"} {
-		path := filepath.Join("testdata", "json", file)
+		path := filepath.Join("testdata", file)
 		data, err := os.ReadFile(path)
 		if err != nil {
 			t.Fatal(err)
 		}
-		r, err := OpenJSON(path, Options{Now: jsonNow})
+		r, err := Open(path, sources.Options{Now: jsonNow})
 		if err != nil {
 			t.Fatal(err)
 		}
-		var envs []*Envelope
+		var envs []*sources.Envelope
 		var wg sync.WaitGroup
 		for {
 			env, err := r.Next()
@@ -533,7 +536,7 @@ func TestJSONRawAndConcurrentLoad(t *testing.T) {
 			}
 		}
 		wg.Wait()
-		rr := r.(RawReader)
+		rr := r.(sources.RawReader)
 		for _, env := range envs {
 			rd, err := rr.Raw(env)
 			if err != nil {
@@ -545,11 +548,11 @@ func TestJSONRawAndConcurrentLoad(t *testing.T) {
 			}
 		}
 		r.Close()
-		if _, err := r.Next(); !errors.Is(err, ErrClosed) {
+		if _, err := r.Next(); !errors.Is(err, sources.ErrClosed) {
 			t.Errorf("Next after Close = %v, want ErrClosed", err)
 		}
 		if len(envs) > 0 {
-			if _, err := r.Load(envs[0]); !errors.Is(err, ErrClosed) {
+			if _, err := r.Load(envs[0]); !errors.Is(err, sources.ErrClosed) {
 				t.Errorf("Load after Close = %v, want ErrClosed", err)
 			}
 		}
@@ -560,7 +563,7 @@ func TestJSONRawAndConcurrentLoad(t *testing.T) {
 // with a plausible mapping of their fields, the reader must not panic and
 // must account for every record.
 func TestJSONCorpus(t *testing.T) {
-	root := filepath.Join("..", "..", "shared", "corpora", "helpdesk")
+	root := filepath.Join("..", "..", "..", "shared", "corpora", "helpdesk")
 	if _, err := os.Stat(root); err != nil {
 		t.Skipf("corpus not available: %v", err)
 	}
@@ -572,15 +575,15 @@ func TestJSONCorpus(t *testing.T) {
 		errs   int // record errors
 	}{
 		// An array of conversation objects: "body" is HTML, ids are numbers.
-		{"freshdesk/v2_conversations.json", map[string]string{FieldThreadID: "ticket_id", FieldMessageID: "id",
-			FieldFrom: "from_email", FieldTo: "to_emails", FieldCc: "cc_emails", FieldHTMLBody: "body", FieldBody: "body_text"}, 2, 1, 0},
+		{"freshdesk/v2_conversations.json", map[string]string{sources.FieldThreadID: "ticket_id", sources.FieldMessageID: "id",
+			sources.FieldFrom: "from_email", sources.FieldTo: "to_emails", sources.FieldCc: "cc_emails", sources.FieldHTMLBody: "body", sources.FieldBody: "body_text"}, 2, 1, 0},
 		// One conversation object: an object where a message is expected.
-		{"intercom/conversation.json", map[string]string{FieldThreadID: "id"}, 1, 0, 0},
+		{"intercom/conversation.json", map[string]string{sources.FieldThreadID: "id"}, 1, 0, 0},
 		// A wrapper object with the conversation under "item".
 		{"helpscout/conversation_10.json", nil, 1, 0, 0},
 		// Dialogs holding their tweets in "dialogContent".
-		{"ibm-twitter-customer-care/dev.json", map[string]string{FieldMessages: "dialogContent", FieldMessageID: "tweet_ID",
-			FieldThreadID: "tweet_ID", FieldCreatedAt: "datetime", FieldFrom: "client", FieldBody: "message"}, 686, 0, 0},
+		{"ibm-twitter-customer-care/dev.json", map[string]string{FieldMessages: "dialogContent", sources.FieldMessageID: "tweet_ID",
+			sources.FieldThreadID: "tweet_ID", sources.FieldCreatedAt: "datetime", sources.FieldFrom: "client", sources.FieldBody: "message"}, 686, 0, 0},
 	}
 	for _, tt := range tests {
 		t.Run(tt.file, func(t *testing.T) {
@@ -588,7 +591,7 @@ func TestJSONCorpus(t *testing.T) {
 			if _, err := os.Stat(path); err != nil {
 				t.Skipf("missing: %v", err)
 			}
-			items := readJSON(t, path, Options{Fields: tt.fields})
+			items := readJSON(t, path, sources.Options{Fields: tt.fields})
 			envs, valid, errs := 0, 0, 0
 			rules := map[string]int{}
 			for _, it := range items {
@@ -616,8 +619,8 @@ func TestJSONCorpus(t *testing.T) {
 // FuzzJSON reads everything and loads every envelope: no panic, no hang,
 // every Next result is an envelope, a *RecordError or io.EOF.
 func FuzzJSON(f *testing.F) {
-	files, _ := filepath.Glob(filepath.Join("testdata", "json", "*.json*"))
-	for _, p := range files {
+	paths, _ := filepath.Glob(filepath.Join("testdata", "*.json*"))
+	for _, p := range paths {
 		if b, err := os.ReadFile(p); err == nil {
 			f.Add(b)
 		}
@@ -628,7 +631,7 @@ func FuzzJSON(f *testing.F) {
 		if len(data) > 1<<16 {
 			return
 		}
-		r, err := newJSONReader(bytes.NewReader(data), int64(len(data)), nil, folder{dir: t.TempDir()}, Options{Now: jsonNow}.withDefaults("f.json"))
+		r, err := newReader(bytes.NewReader(data), int64(len(data)), nil, files.Folder{Dir: t.TempDir()}, sources.Options{Now: jsonNow}.WithDefaults("f.json"))
 		if err != nil {
 			return
 		}
@@ -642,7 +645,7 @@ func FuzzJSON(f *testing.F) {
 			if err == io.EOF {
 				break
 			}
-			var re *RecordError
+			var re *sources.RecordError
 			if errors.As(err, &re) {
 				if re.Loc.Line < 1 || re.Loc.Offset < 0 || re.Loc.Offset > int64(len(data)) {
 					t.Fatalf("bad location %+v", re.Loc)
@@ -686,7 +689,7 @@ func BenchmarkJSONScan(b *testing.B) {
 			p := writeTemp(b, "b.json", tc.content)
 			b.SetBytes(int64(len(tc.content)))
 			for b.Loop() {
-				r, err := OpenJSON(p, Options{Now: jsonNow})
+				r, err := Open(p, sources.Options{Now: jsonNow})
 				if err != nil {
 					b.Fatal(err)
 				}

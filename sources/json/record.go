@@ -1,4 +1,4 @@
-package sources
+package json
 
 import (
 	"bytes"
@@ -8,57 +8,61 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+
+	"github.com/threadlift/threadlift/sources"
+	"github.com/threadlift/threadlift/sources/internal/addr"
+	"github.com/threadlift/threadlift/sources/internal/charset"
 )
 
 // buildRecord resolves a message's fields, and those it inherits from its
 // thread object, into a record.
-func (r *jsonReader) buildRecord(loc Location, thread, msg map[string]json.RawMessage) *record {
-	b := recordBuilder{r: r, thread: thread, msg: msg, rec: &record{Loc: loc}}
+func (r *reader) buildRecord(loc sources.Location, thread, msg map[string]json.RawMessage) *sources.Record {
+	b := recordBuilder{r: r, thread: thread, msg: msg, rec: &sources.Record{Loc: loc}}
 	rec := b.rec
-	rec.Corrects, _ = b.mark(MarkSourceField)
-	rec.Key, _ = b.mark(MarkKeyField)
-	rec.ThreadID = b.id(FieldThreadID, true)
-	rec.MessageID = b.id(FieldMessageID, false)
-	rec.TicketRef = b.id(FieldTicketID, false)
-	rec.CreatedAt = b.id(FieldCreatedAt, true)
-	rec.Subject, _ = b.text(FieldSubject)
-	body, hasBody := b.text(FieldBody)
-	html, hasHTML := b.text(FieldHTMLBody)
+	rec.Corrects, _ = b.mark(sources.MarkSourceField)
+	rec.Key, _ = b.mark(sources.MarkKeyField)
+	rec.ThreadID = b.id(sources.FieldThreadID, true)
+	rec.MessageID = b.id(sources.FieldMessageID, false)
+	rec.TicketRef = b.id(sources.FieldTicketID, false)
+	rec.CreatedAt = b.id(sources.FieldCreatedAt, true)
+	rec.Subject, _ = b.text(sources.FieldSubject)
+	body, hasBody := b.text(sources.FieldBody)
+	html, hasHTML := b.text(sources.FieldHTMLBody)
 	rec.Body, rec.HTMLBody = body, html
-	if !hasBody && !hasHTML && !b.wrong[FieldBody] && !b.wrong[FieldHTMLBody] {
-		rec.Missing = append(rec.Missing, FieldBody)
+	if !hasBody && !hasHTML && !b.wrong[sources.FieldBody] && !b.wrong[sources.FieldHTMLBody] {
+		rec.Missing = append(rec.Missing, sources.FieldBody)
 	}
-	if raw := b.get(FieldFrom); raw != nil {
+	if raw := b.get(sources.FieldFrom); raw != nil {
 		rec.FromRaw = rawText(raw)
-		from, bad := b.addresses(FieldFrom, raw)
+		from, bad := b.addresses(sources.FieldFrom, raw)
 		if len(from) > 1 {
-			rec.Issues = append(rec.Issues, Issue{SeverityWarning, RuleExtraSender,
-				fmt.Sprintf("from holds %d addresses; the first (%s) is the sender", len(from), addrString(from[0]))})
+			rec.Issues = append(rec.Issues, sources.Issue{Severity: sources.SeverityWarning, Rule: RuleExtraSender,
+				Reason: fmt.Sprintf("from holds %d addresses; the first (%s) is the sender", len(from), addrString(from[0]))})
 			from = from[:1]
 		}
 		rec.From = from
-		if is := addressIssue(FieldFrom, bad); is != nil {
+		if is := addr.FieldIssue(sources.FieldFrom, bad); is != nil {
 			rec.Issues = append(rec.Issues, *is)
 		}
-		if len(from) == 0 && len(bad) == 0 && !b.wrong[FieldFrom] {
-			rec.Missing = append(rec.Missing, FieldFrom)
+		if len(from) == 0 && len(bad) == 0 && !b.wrong[sources.FieldFrom] {
+			rec.Missing = append(rec.Missing, sources.FieldFrom)
 		}
 	} else {
-		rec.Missing = append(rec.Missing, FieldFrom)
+		rec.Missing = append(rec.Missing, sources.FieldFrom)
 	}
-	for _, f := range []string{FieldTo, FieldCc} {
+	for _, f := range []string{sources.FieldTo, sources.FieldCc} {
 		raw := b.get(f)
 		if raw == nil {
-			if f == FieldTo {
+			if f == sources.FieldTo {
 				rec.Missing = append(rec.Missing, f)
 			}
 			continue
 		}
 		list, bad := b.addresses(f, raw)
-		if is := addressIssue(f, bad); is != nil {
+		if is := addr.FieldIssue(f, bad); is != nil {
 			rec.Issues = append(rec.Issues, *is)
 		}
-		if f == FieldTo {
+		if f == sources.FieldTo {
 			rec.To = list
 			if len(list) == 0 && len(bad) == 0 && !b.wrong[f] {
 				rec.Missing = append(rec.Missing, f)
@@ -73,16 +77,16 @@ func (r *jsonReader) buildRecord(loc Location, thread, msg map[string]json.RawMe
 
 // recordBuilder reads the fields of one message.
 type recordBuilder struct {
-	r           *jsonReader
+	r           *reader
 	thread, msg map[string]json.RawMessage
-	rec         *record
+	rec         *sources.Record
 	wrong       map[string]bool // fields with a wrong-type issue
 }
 
 // get returns the raw value of field, the message's own or else the
 // thread's; nil when absent or null.
 func (b *recordBuilder) get(field string) json.RawMessage {
-	key := b.r.opts.fieldName(field)
+	key := b.r.opts.FieldName(field)
 	if v, ok := b.msg[key]; ok && !isNull(v) {
 		return v
 	}
@@ -96,7 +100,7 @@ func isNull(v json.RawMessage) bool { return len(v) == 0 || string(v) == "null" 
 
 // desc names a field for reasons: `"to"`, or `"to" ("recipients" in the file)`.
 func (b *recordBuilder) desc(field string) string {
-	if n := b.r.opts.fieldName(field); n != field {
+	if n := b.r.opts.FieldName(field); n != field {
 		return fmt.Sprintf("%q (%q in the file)", field, n)
 	}
 	return strconv.Quote(field)
@@ -107,8 +111,8 @@ func (b *recordBuilder) wrongType(field, what, want string) {
 		b.wrong = make(map[string]bool)
 	}
 	b.wrong[field] = true
-	b.rec.Issues = append(b.rec.Issues, Issue{SeverityError, RuleWrongType,
-		fmt.Sprintf("field %s: %s, want %s", b.desc(field), what, want)})
+	b.rec.Issues = append(b.rec.Issues, sources.Issue{Severity: sources.SeverityError, Rule: RuleWrongType,
+		Reason: fmt.Sprintf("field %s: %s, want %s", b.desc(field), what, want)})
 }
 
 // id reads a string or number field (a number keeps its text as written).
@@ -162,14 +166,14 @@ func (b *recordBuilder) text(field string) (s string, ok bool) {
 
 // addresses reads from, to or cc: a string (an address list), a
 // participant object, or a list of strings and participant objects.
-func (b *recordBuilder) addresses(field string, raw json.RawMessage) (out []Address, bad []string) {
-	p := &mail.AddressParser{WordDecoder: wordDecoder(new([]string))}
+func (b *recordBuilder) addresses(field string, raw json.RawMessage) (out []sources.Address, bad []string) {
+	p := &mail.AddressParser{WordDecoder: charset.WordDecoder(new([]string))}
 	const want = "a string, a participant object or a list of them"
 	switch raw[0] {
 	case '"':
 		var s string
 		json.Unmarshal(raw, &s)
-		return parseAddressField(s)
+		return addr.ParseField(s)
 	case '{':
 		return b.participant(p, field, "", raw)
 	case '[':
@@ -181,7 +185,7 @@ func (b *recordBuilder) addresses(field string, raw json.RawMessage) (out []Addr
 			case el[0] == '"':
 				var s string
 				json.Unmarshal(el, &s)
-				o, bd := parseAddressField(s)
+				o, bd := addr.ParseField(s)
 				out, bad = append(out, o...), append(bad, bd...)
 			case el[0] == '{':
 				o, bd := b.participant(p, field, fmt.Sprintf("element %d ", i+1), el)
@@ -200,7 +204,7 @@ var participantKeys = []string{"email", "name", "user_id", "slack_workspace_id",
 	"support_group_id", "support_agent_id", "msteams_channel_id"}
 
 // participant reads a participant object of any type the API accepts.
-func (b *recordBuilder) participant(p *mail.AddressParser, field, elem string, raw json.RawMessage) (out []Address, bad []string) {
+func (b *recordBuilder) participant(p *mail.AddressParser, field, elem string, raw json.RawMessage) (out []sources.Address, bad []string) {
 	var obj map[string]json.RawMessage
 	json.Unmarshal(raw, &obj)
 	found := false
@@ -213,7 +217,7 @@ func (b *recordBuilder) participant(p *mail.AddressParser, field, elem string, r
 		b.wrongType(field, fmt.Sprintf("%sis an object without any participant property (%s)", elem, strings.Join(participantKeys, ", ")), "a participant object")
 		return nil, nil
 	}
-	var a Address
+	var a sources.Address
 	ok := true
 	str := func(k string, numOK bool) string {
 		v := obj[k]
@@ -239,7 +243,7 @@ func (b *recordBuilder) participant(p *mail.AddressParser, field, elem string, r
 	if uid := str("user_id", true); uid != "" {
 		n, err := strconv.ParseInt(uid, 10, 64)
 		if err != nil || n < 0 {
-			b.wrongType(field, fmt.Sprintf("%sproperty \"user_id\" is %q", elem, jsonClip(uid, 40)), "a positive integer")
+			b.wrongType(field, fmt.Sprintf("%sproperty \"user_id\" is %q", elem, clipString(uid, 40)), "a positive integer")
 			ok = false
 		}
 		a.UserID = n
@@ -254,7 +258,7 @@ func (b *recordBuilder) participant(p *mail.AddressParser, field, elem string, r
 		return nil, nil
 	}
 	if email != "" {
-		pa, valid := lenientAddress(p, email)
+		pa, valid := addr.Lenient(p, email)
 		if !valid {
 			bad = append(bad, email)
 			if a.UserID == 0 {
@@ -274,12 +278,12 @@ func (b *recordBuilder) participant(p *mail.AddressParser, field, elem string, r
 		}
 		return nil, bad
 	}
-	return []Address{a}, bad
+	return []sources.Address{a}, bad
 }
 
 // attachments reads the attachment paths: a list of strings (or one).
 func (b *recordBuilder) attachments() {
-	raw := b.get(FieldAttachments)
+	raw := b.get(sources.FieldAttachments)
 	if raw == nil {
 		return
 	}
@@ -300,11 +304,11 @@ func (b *recordBuilder) attachments() {
 				json.Unmarshal(el, &s)
 				paths = append(paths, s)
 			default:
-				b.wrongType(FieldAttachments, fmt.Sprintf("element %d is a JSON %s", i+1, rawType(el)), "a file path string")
+				b.wrongType(sources.FieldAttachments, fmt.Sprintf("element %d is a JSON %s", i+1, rawType(el)), "a file path string")
 			}
 		}
 	default:
-		b.wrongType(FieldAttachments, "is a JSON "+rawType(raw), "a list of file paths")
+		b.wrongType(sources.FieldAttachments, "is a JSON "+rawType(raw), "a list of file paths")
 		return
 	}
 	for _, p := range paths {
@@ -313,8 +317,8 @@ func (b *recordBuilder) attachments() {
 			continue
 		}
 		if !filepath.IsLocal(filepath.FromSlash(p)) {
-			b.rec.Issues = append(b.rec.Issues, Issue{SeverityError, RuleAttachmentPath,
-				fmt.Sprintf("attachment %q is not inside the folder of the source file", jsonClip(p, 60))})
+			b.rec.Issues = append(b.rec.Issues, sources.Issue{Severity: sources.SeverityError, Rule: RuleAttachmentPath,
+				Reason: fmt.Sprintf("attachment %q is not inside the folder of the source file", clipString(p, 60))})
 			continue
 		}
 		b.rec.Attachments = append(b.rec.Attachments, p)
@@ -337,7 +341,7 @@ func rawText(raw json.RawMessage) string {
 	return string(raw)
 }
 
-func addrString(a Address) string {
+func addrString(a sources.Address) string {
 	switch {
 	case a.Email != "":
 		return a.Email

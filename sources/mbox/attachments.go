@@ -1,4 +1,4 @@
-package sources
+package mbox
 
 import (
 	"bufio"
@@ -6,18 +6,22 @@ import (
 	"encoding/hex"
 	"fmt"
 	"io"
+
+	"github.com/threadlift/threadlift/sources"
+	"github.com/threadlift/threadlift/sources/internal/files"
+	"github.com/threadlift/threadlift/sources/internal/mime"
 )
 
-var _ AttachmentReader = (*mboxReader)(nil)
+var _ sources.AttachmentReader = (*reader)(nil)
 
 // OpenAttachment streams the decoded content of msg.Attachments[i]. It is
 // safe for concurrent use, with itself and with Load. The reader holds no
 // more than a few read buffers, whatever the attachment's size.
-func (r *mboxReader) OpenAttachment(msg *Message, i int) (io.ReadCloser, error) {
+func (r *reader) OpenAttachment(msg *sources.Message, i int) (io.ReadCloser, error) {
 	if r.closed.Load() {
-		return nil, ErrClosed
+		return nil, sources.ErrClosed
 	}
-	a, err := attachmentAt(msg, i)
+	a, err := files.AttachmentAt(msg, i)
 	if err != nil {
 		return nil, err
 	}
@@ -33,13 +37,13 @@ func (r *mboxReader) OpenAttachment(msg *Message, i int) (io.ReadCloser, error) 
 		return nil, fmt.Errorf("open attachment %s: %w", what, err)
 	}
 	if !head.hasHeader {
-		return nil, fmt.Errorf("open attachment %s: %w: the record has no header now", what, ErrAttachmentChanged)
+		return nil, fmt.Errorf("open attachment %s: %w: the record has no header now", what, sources.ErrAttachmentChanged)
 	}
 	if env.ContentKey != "" && "sha256:"+hex.EncodeToString(h.Sum(nil)) != env.ContentKey {
-		return nil, fmt.Errorf("open attachment %s: %w: the record's header is not the same", what, ErrAttachmentChanged)
+		return nil, fmt.Errorf("open attachment %s: %w: the record's header is not the same", what, sources.ErrAttachmentChanged)
 	}
-	found, why := mimeFindPart(env, &head.hdr, head.body(br), a,
-		mimeOptions{Budget: r.opts.MaxMessageBytes, AtFileEnd: env.Loc.Offset+env.Size == r.size})
+	found, why := mime.FindPart(env, &head.hdr, head.body(br), a,
+		mime.Options{Budget: r.opts.MaxMessageBytes, AtFileEnd: env.Loc.Offset+env.Size == r.size})
 	if head.rec.err != nil {
 		return nil, fmt.Errorf("open attachment %s: %w", what, head.rec.err)
 	}
@@ -47,7 +51,7 @@ func (r *mboxReader) OpenAttachment(msg *Message, i int) (io.ReadCloser, error) 
 		if why == "" {
 			why = "no such attachment part in the message now"
 		}
-		return nil, fmt.Errorf("open attachment %s: %w: %s", what, ErrAttachmentChanged, why)
+		return nil, fmt.Errorf("open attachment %s: %w: %s", what, sources.ErrAttachmentChanged, why)
 	}
-	return exactReader(found, a.Size, what), nil
+	return files.ExactReader(found, a.Size, what), nil
 }

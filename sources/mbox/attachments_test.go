@@ -1,4 +1,4 @@
-package sources
+package mbox
 
 import (
 	"bufio"
@@ -19,20 +19,22 @@ import (
 	"testing"
 	"time"
 
+	"github.com/threadlift/threadlift/sources"
+
 	"github.com/emersion/go-message"
 	"github.com/google/go-cmp/cmp"
 )
 
 // loadAll reads every message of an mbox (or .eml) file. The reader is
 // closed by the test's cleanup.
-func loadAll(t testing.TB, path string, opts Options) (Reader, []*Message) {
+func loadAll(t testing.TB, path string, opts sources.Options) (sources.Reader, []*sources.Message) {
 	t.Helper()
-	r, err := OpenMbox(path, opts)
+	r, err := Open(path, opts)
 	if err != nil {
 		t.Fatalf("OpenMbox(%s): %v", path, err)
 	}
 	t.Cleanup(func() { r.Close() })
-	var msgs []*Message
+	var msgs []*sources.Message
 	for {
 		env, err := r.Next()
 		if err == io.EOF {
@@ -51,9 +53,9 @@ func loadAll(t testing.TB, path string, opts Options) (Reader, []*Message) {
 
 // readAttachment reads attachment i of m through OpenAttachment and
 // returns its length and SHA-256.
-func readAttachment(t testing.TB, r Reader, m *Message, i int) (int64, string) {
+func readAttachment(t testing.TB, r sources.Reader, m *sources.Message, i int) (int64, string) {
 	t.Helper()
-	rc, err := r.(AttachmentReader).OpenAttachment(m, i)
+	rc, err := r.(sources.AttachmentReader).OpenAttachment(m, i)
 	if err != nil {
 		t.Fatalf("OpenAttachment(%s, %d): %v", m.Loc, i, err)
 	}
@@ -124,7 +126,7 @@ func TestAttachmentsCorpus(t *testing.T) {
 			if _, err := os.Stat(p); err != nil {
 				t.Skipf("%s not available", p)
 			}
-			r, msgs := loadAll(t, p, Options{})
+			r, msgs := loadAll(t, p, sources.Options{})
 			if len(msgs) != 1 {
 				t.Fatalf("%d messages, want 1", len(msgs))
 			}
@@ -162,7 +164,7 @@ func TestAttachmentsMatchGoMessage(t *testing.T) {
 			if st, err := os.Stat(p); err != nil || !st.Mode().IsRegular() {
 				continue
 			}
-			r, msgs := loadAll(t, p, Options{})
+			r, msgs := loadAll(t, p, sources.Options{})
 			for _, m := range msgs {
 				if len(m.Attachments) == 0 {
 					continue
@@ -193,7 +195,7 @@ func TestAttachmentsMatchGoMessage(t *testing.T) {
 	}
 }
 
-func hasRule(is []Issue, rule string) bool {
+func hasRule(is []sources.Issue, rule string) bool {
 	for _, i := range is {
 		if i.Rule == rule {
 			return true
@@ -205,8 +207,8 @@ func hasRule(is []Issue, rule string) bool {
 // goMessageParts returns the SHA-256 of the decoded body of every leaf
 // part of m's record as go-message reads it, by part locator; nil when
 // go-message cannot read the message.
-func goMessageParts(t testing.TB, r Reader, m *Message) map[string]string {
-	raw, err := r.(RawReader).Raw(m.Envelope)
+func goMessageParts(t testing.TB, r sources.Reader, m *sources.Message) map[string]string {
+	raw, err := r.(sources.RawReader).Raw(m.Envelope)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -234,7 +236,7 @@ func goMessageParts(t testing.TB, r Reader, m *Message) map[string]string {
 		if _, err := io.Copy(h, part.Body); err != nil {
 			return nil
 		}
-		out[mboxTestPartLocator(loc)] = hex.EncodeToString(h.Sum(nil))
+		out[partLocator(loc)] = hex.EncodeToString(h.Sum(nil))
 		return nil
 	})
 	return out
@@ -305,7 +307,7 @@ func TestAttachmentInlineRules(t *testing.T) {
 	if err := os.WriteFile(p, []byte(inlineMbox), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	r, msgs := loadAll(t, p, Options{})
+	r, msgs := loadAll(t, p, sources.Options{})
 	m := msgs[0]
 	type att struct {
 		Part, Name, ContentType string
@@ -323,7 +325,7 @@ func TestAttachmentInlineRules(t *testing.T) {
 	}
 	var got []att
 	for i, a := range m.Attachments {
-		rc, err := r.(AttachmentReader).OpenAttachment(m, i)
+		rc, err := r.(sources.AttachmentReader).OpenAttachment(m, i)
 		if err != nil {
 			t.Fatalf("OpenAttachment(%d): %v", i, err)
 		}
@@ -337,7 +339,7 @@ func TestAttachmentInlineRules(t *testing.T) {
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("attachments (-want +got):\n%s", diff)
 	}
-	if _, err := r.(AttachmentReader).OpenAttachment(m, len(m.Attachments)); err == nil {
+	if _, err := r.(sources.AttachmentReader).OpenAttachment(m, len(m.Attachments)); err == nil {
 		t.Error("OpenAttachment(out of range) succeeded")
 	}
 }
@@ -360,7 +362,7 @@ func TestOpenAttachmentChanged(t *testing.T) {
 			if err := os.WriteFile(p, []byte(inlineMbox), 0o644); err != nil {
 				t.Fatal(err)
 			}
-			r, msgs := loadAll(t, p, Options{})
+			r, msgs := loadAll(t, p, sources.Options{})
 			m := msgs[0]
 			i := len(m.Attachments) - 1
 			changed := strings.Replace(inlineMbox, tt.old, tt.new, 1)
@@ -370,7 +372,7 @@ func TestOpenAttachmentChanged(t *testing.T) {
 			if err := os.WriteFile(p, []byte(changed), 0o644); err != nil {
 				t.Fatal(err)
 			}
-			rc, err := r.(AttachmentReader).OpenAttachment(m, i)
+			rc, err := r.(sources.AttachmentReader).OpenAttachment(m, i)
 			if err == nil {
 				_, err = io.Copy(io.Discard, rc)
 				rc.Close()
@@ -380,7 +382,7 @@ func TestOpenAttachmentChanged(t *testing.T) {
 			} else if !tt.atOpen {
 				t.Errorf("OpenAttachment: %v, want the change found while reading", err)
 			}
-			if !errors.Is(err, ErrAttachmentChanged) {
+			if !errors.Is(err, sources.ErrAttachmentChanged) {
 				t.Errorf("error %v, want ErrAttachmentChanged", err)
 			}
 		})
@@ -401,7 +403,7 @@ func TestOpenAttachmentConcurrent(t *testing.T) {
 		t.Fatal(err)
 	}
 	check := func(t *testing.T, path string) {
-		r, msgs := loadAll(t, path, Options{})
+		r, msgs := loadAll(t, path, sources.Options{})
 		type key struct{ m, i int }
 		want := map[key]string{}
 		for mi, m := range msgs {
@@ -423,7 +425,7 @@ func TestOpenAttachmentConcurrent(t *testing.T) {
 						m := msgs[(mi+g*7+round)%len(msgs)]
 						mIdx := (mi + g*7 + round) % len(msgs)
 						for i := range m.Attachments {
-							rc, err := r.(AttachmentReader).OpenAttachment(m, i)
+							rc, err := r.(sources.AttachmentReader).OpenAttachment(m, i)
 							if err != nil {
 								errs <- err
 								return
@@ -499,12 +501,12 @@ func BenchmarkLargeAttachment(b *testing.B) {
 	b.SetBytes(size)
 	b.ResetTimer()
 	for range b.N {
-		r, msgs := loadAll(b, p, Options{MaxMessageBytes: 1 << 30})
+		r, msgs := loadAll(b, p, sources.Options{MaxMessageBytes: 1 << 30})
 		m := msgs[0]
 		if len(m.Attachments) != 1 || m.Attachments[0].Size != size {
 			b.Fatalf("attachments %+v, issues %v", m.Attachments, m.Issues)
 		}
-		rc, err := r.(AttachmentReader).OpenAttachment(m, 0)
+		rc, err := r.(sources.AttachmentReader).OpenAttachment(m, 0)
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -575,7 +577,7 @@ func writeLargeMbox(b *testing.B, path string, size int) string {
 
 // mboxTestPartLocator formats a part path as an IMAP section number, as
 // Attachment.Part holds it.
-func mboxTestPartLocator(path []int) string {
+func partLocator(path []int) string {
 	if len(path) == 0 {
 		return "1"
 	}

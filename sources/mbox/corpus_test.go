@@ -1,4 +1,4 @@
-package sources
+package mbox
 
 import (
 	"bytes"
@@ -12,10 +12,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/threadlift/threadlift/sources"
+	"github.com/threadlift/threadlift/sources/internal/header"
+
 	"github.com/emersion/go-mbox"
 )
 
-const corpusDir = "../../shared/corpora/mail"
+const corpusDir = "../../../shared/corpora/mail"
 
 // strictCount counts messages independently of the reader, by contract
 // §3's rule written out plainly: after a BOM and blank lines, a file that
@@ -88,7 +91,7 @@ func TestMboxCorpus(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			envs, msgs := readMbox(t, p, Options{})
+			envs, msgs := readMbox(t, p, sources.Options{})
 			total += len(envs)
 			if want := strictCount(data); len(envs) != want {
 				t.Errorf("%d envelopes, strict separator count %d", len(envs), want)
@@ -119,7 +122,7 @@ func TestMboxCorpusSamples(t *testing.T) {
 	if _, err := os.Stat(p); err != nil {
 		t.Skip("corpus sample missing")
 	}
-	envs, msgs := readMbox(t, p, Options{})
+	envs, msgs := readMbox(t, p, sources.Options{})
 	if len(envs) != 2 {
 		t.Fatalf("%d messages, want 2", len(envs))
 	}
@@ -172,13 +175,13 @@ func TestMboxRoundTrip(t *testing.T) {
 	}
 	f.Close()
 
-	envs, msgs := readMbox(t, p, Options{})
+	envs, msgs := readMbox(t, p, sources.Options{})
 	if len(envs) != len(bodies) {
 		t.Fatalf("read %d messages, wrote %d", len(envs), len(bodies))
 	}
 	for i, m := range msgs {
 		if got := strings.TrimRight(m.Body, "\n"); got != strings.TrimRight(bodies[i], "\n") {
-			t.Errorf("message %d body = %q, want %q", i, clip([]byte(got), 200), clip([]byte(bodies[i]), 200))
+			t.Errorf("message %d body = %q, want %q", i, header.Clip([]byte(got), 200), header.Clip([]byte(bodies[i]), 200))
 		}
 		if want := fmt.Sprintf("rt%d@example.com", i); m.MessageID != want {
 			t.Errorf("message %d id = %q, want %q", i, m.MessageID, want)
@@ -233,8 +236,8 @@ func (m memReaderAt) ReadAt(p []byte, off int64) (int, error) {
 func FuzzMbox(f *testing.F) {
 	fuzzSeeds(f)
 	f.Fuzz(func(t *testing.T, data []byte) {
-		r := newMboxReader(memReaderAt(data), int64(len(data)), nil,
-			Options{MaxMessageBytes: 1 << 20, Now: testNow}.withDefaults("fuzz"))
+		r := newReader(memReaderAt(data), int64(len(data)), nil,
+			sources.Options{MaxMessageBytes: 1 << 20, Now: testNow}.WithDefaults("fuzz"))
 		var end int64
 		for i := 0; ; i++ {
 			env, err := r.Next()
@@ -291,7 +294,7 @@ func BenchmarkMboxScan(b *testing.B) {
 	b.ReportAllocs()
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
-		r, err := OpenMbox(p, Options{})
+		r, err := Open(p, sources.Options{})
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -308,12 +311,12 @@ func BenchmarkMboxScan(b *testing.B) {
 
 func BenchmarkMboxLoad(b *testing.B) {
 	p, size := writeBenchMbox(b)
-	r, err := OpenMbox(p, Options{})
+	r, err := Open(p, sources.Options{})
 	if err != nil {
 		b.Fatal(err)
 	}
 	defer r.Close()
-	var envs []*Envelope
+	var envs []*sources.Envelope
 	for {
 		e, err := r.Next()
 		if err == io.EOF {

@@ -1,4 +1,4 @@
-package sources
+package mbox
 
 import (
 	"bufio"
@@ -6,17 +6,19 @@ import (
 	"fmt"
 	"io"
 	"strings"
+
+	"github.com/threadlift/threadlift/sources"
 )
 
-var _ FailureWriter = (*mboxReader)(nil)
+var _ sources.FailureWriter = (*reader)(nil)
 
 // FailuresName keeps an mbox file's name.
-func (r *mboxReader) FailuresName(name string) string { return name }
+func (r *reader) FailuresName(name string) string { return name }
 
 // WriteFailures copies each record, marked (see the top of this file). A
 // mark already there (a failures file read as a source) is replaced.
-func (r *mboxReader) WriteFailures(w io.Writer, recs []FailedRecord) error {
-	sortRecords(recs)
+func (r *reader) WriteFailures(w io.Writer, recs []sources.FailedRecord) error {
+	sources.SortRecords(recs)
 	for _, rec := range recs {
 		if rec.Env == nil {
 			continue // mbox records are always read
@@ -62,7 +64,7 @@ func writeMarkedMessage(w io.Writer, raw io.Reader, loc, id string) error {
 	} else if b, _ := br.Peek(4096); bytes.Contains(b, []byte("\r\n")) {
 		eol = "\r\n"
 	}
-	marks := MarkSourceHeader + ": " + oneLine(loc) + eol
+	marks := sources.MarkSourceHeader + ": " + oneLine(loc) + eol
 	if id != "" {
 		marks += "Message-ID: <" + oneLine(id) + ">" + eol
 	}
@@ -80,8 +82,8 @@ func writeMarkedMessage(w io.Writer, raw io.Reader, loc, id string) error {
 					inHeader, dropping = false, false
 				case frag[0] == ' ' || frag[0] == '\t': // a continuation line: as its field
 				default:
-					dropping = len(frag) > len(MarkSourceHeader) &&
-						strings.EqualFold(string(frag[:len(MarkSourceHeader)+1]), MarkSourceHeader+":")
+					dropping = len(frag) > len(sources.MarkSourceHeader) &&
+						strings.EqualFold(string(frag[:len(sources.MarkSourceHeader)+1]), sources.MarkSourceHeader+":")
 				}
 			}
 			if !dropping {

@@ -1,4 +1,4 @@
-package sources
+package mbox
 
 import (
 	"bytes"
@@ -11,6 +11,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/threadlift/threadlift/sources"
 )
 
 // The fixtures below are made up for issue 12 (real-mail fidelity): each
@@ -21,9 +23,9 @@ import (
 const fidelityHead = "From a@example.com Mon Mar  4 09:00:00 2024\nFrom: a@example.com\nTo: b@example.com\nSubject: s\nDate: Mon, 4 Mar 2024 10:00:00 +0000\nMessage-ID: <m@example.com>\n"
 
 // loadOne reads an mbox holding one message and loads it.
-func loadOne(t *testing.T, mbox string) *Message {
+func loadOne(t *testing.T, mbox string) *sources.Message {
 	t.Helper()
-	msgs := readAll(t, mbox, Options{})
+	msgs := readAll(t, mbox, sources.Options{})
 	if len(msgs) != 1 {
 		t.Fatalf("read %d messages, want 1", len(msgs))
 	}
@@ -32,7 +34,7 @@ func loadOne(t *testing.T, mbox string) *Message {
 
 // wantIssue fails unless m has an issue of rule whose reason holds every
 // one of parts.
-func wantIssue(t *testing.T, m *Message, sev Severity, rule string, parts ...string) {
+func wantIssue(t *testing.T, m *sources.Message, sev sources.Severity, rule string, parts ...string) {
 	t.Helper()
 	for _, is := range m.Issues {
 		if is.Rule != rule || is.Severity != sev {
@@ -59,12 +61,12 @@ func TestCharsetDeclaredWrongKeptAsUTF8(t *testing.T) {
 			if m.Body != text+"\n" {
 				t.Errorf("body = %q, want %q", m.Body, text+"\n")
 			}
-			wantIssue(t, m, SeverityWarning, "charset", cs, "valid UTF-8")
+			wantIssue(t, m, sources.SeverityWarning, "charset", cs, "valid UTF-8")
 		})
 	}
 	// An encoded word is decoded by the same rule.
 	subj := "=?gb2312?B?" + base64.StdEncoding.EncodeToString([]byte(text)) + "?="
-	msgs := readAll(t, strings.Replace(fidelityHead, "Subject: s", "Subject: "+subj, 1)+"\nbody\n", Options{})
+	msgs := readAll(t, strings.Replace(fidelityHead, "Subject: s", "Subject: "+subj, 1)+"\nbody\n", sources.Options{})
 	if msgs[0].Subject != text {
 		t.Errorf("subject = %q, want %q", msgs[0].Subject, text)
 	}
@@ -98,7 +100,7 @@ func TestMultipartRepeatedBoundary(t *testing.T) {
 			if strings.Contains(name, "last part") && (len(m.Attachments) != 2 || m.Attachments[1].Name != "p.png") {
 				t.Errorf("attachments = %+v, want p.png too", m.Attachments)
 			}
-			wantIssue(t, m, SeverityWarning, "bad-multipart", "repeated")
+			wantIssue(t, m, sources.SeverityWarning, "bad-multipart", "repeated")
 			for i := range m.Attachments {
 				checkOpenAttachment(t, m, i)
 			}
@@ -108,14 +110,14 @@ func TestMultipartRepeatedBoundary(t *testing.T) {
 
 // checkOpenAttachment reads an attachment back: what Load found, the
 // streamed reader finds again.
-func checkOpenAttachment(t *testing.T, m *Message, i int) {
+func checkOpenAttachment(t *testing.T, m *sources.Message, i int) {
 	t.Helper()
-	r, err := OpenMbox(m.Loc.File, Options{})
+	r, err := Open(m.Loc.File, sources.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer r.Close()
-	rc, err := r.(AttachmentReader).OpenAttachment(m, i)
+	rc, err := r.(sources.AttachmentReader).OpenAttachment(m, i)
 	if err != nil {
 		t.Fatalf("OpenAttachment(%d): %v", i, err)
 	}
@@ -141,7 +143,7 @@ func TestPartBodyWithoutBlankLine(t *testing.T) {
 	if !strings.Contains(m.Body, "hello") || !strings.Contains(m.Body, "the second text has no blank line either") {
 		t.Errorf("body = %q, want both texts", m.Body)
 	}
-	wantIssue(t, m, SeverityWarning, "bad-multipart", "part 2", "blank line")
+	wantIssue(t, m, sources.SeverityWarning, "bad-multipart", "part 2", "blank line")
 	checkOpenAttachment(t, m, 0)
 }
 
@@ -163,7 +165,7 @@ func TestBase64TextAfterPadding(t *testing.T) {
 			if len(m.Attachments) != 1 || m.Attachments[0].Size != int64(len(data)) {
 				t.Fatalf("attachments = %+v, want one of %d bytes", m.Attachments, len(data))
 			}
-			wantIssue(t, m, SeverityWarning, "bad-encoding", "after the base64 padding")
+			wantIssue(t, m, sources.SeverityWarning, "bad-encoding", "after the base64 padding")
 			checkOpenAttachment(t, m, 0)
 		})
 	}
@@ -188,7 +190,7 @@ func TestHeaderLineNotAFieldKeepsText(t *testing.T) {
 	if want := "This body started without a blank line\nand goes on: here\n\nSecond paragraph.\n"; m.Body != want {
 		t.Errorf("body = %q, want %q", m.Body, want)
 	}
-	wantIssue(t, m, SeverityWarning, "header-no-colon", "This body started", "the header ends there")
+	wantIssue(t, m, sources.SeverityWarning, "header-no-colon", "This body started", "the header ends there")
 
 	// A folded line that lost its indentation, before the sender.
 	m = loadOne(t, "From a@example.com Mon Mar  4 09:00:00 2024\nReceived: from unknown (HELO lists.example.com)\nby localhost with SMTP; 4 Mar 2024 08:46:08 -0000\n"+
@@ -199,7 +201,7 @@ func TestHeaderLineNotAFieldKeepsText(t *testing.T) {
 	if want := "by localhost with SMTP; 4 Mar 2024 08:46:08 -0000\n\nthe body\n"; m.Body != want {
 		t.Errorf("body = %q, want %q", m.Body, want)
 	}
-	wantIssue(t, m, SeverityWarning, "header-no-colon", "by localhost", "kept as body text")
+	wantIssue(t, m, sources.SeverityWarning, "header-no-colon", "by localhost", "kept as body text")
 }
 
 // Item 10: dates with malformed zones and two-digit years are read as
@@ -254,7 +256,7 @@ func TestFromTwoAddressesWithoutComma(t *testing.T) {
 	if !m.HasFrom || m.From.Email != "first@example.com" || m.Rejected() {
 		t.Fatalf("from = %+v (has %v), issues %v; want first@example.com", m.From, m.HasFrom, m.Issues)
 	}
-	wantIssue(t, m, SeverityWarning, "invalid-address", "first@example.com", "comma")
+	wantIssue(t, m, sources.SeverityWarning, "invalid-address", "first@example.com", "comma")
 	// In To, both are recipients.
 	m = loadOne(t, strings.Replace(fidelityHead, "To: b@example.com", "To: b@example.com c@example.com", 1)+"\nx\n")
 	if len(m.To) != 2 || m.To[1].Email != "c@example.com" {
@@ -271,8 +273,8 @@ func TestHeaderTooLargeNamesLostFields(t *testing.T) {
 		b.WriteString("X-Pad: " + pad + "\n")
 	}
 	b.WriteString("Message-ID: <lost@example.com>\nReferences: <parent@example.com>\nSubject: lost too\n\nbody\n")
-	msgs := readAll(t, b.String(), Options{})
-	wantIssue(t, msgs[0], SeverityWarning, "header-too-large", "Message-ID", "References", "Subject", "content hash")
+	msgs := readAll(t, b.String(), sources.Options{})
+	wantIssue(t, msgs[0], sources.SeverityWarning, "header-too-large", "Message-ID", "References", "Subject", "content hash")
 }
 
 func TestMultipartTooDeep(t *testing.T) {
@@ -284,7 +286,7 @@ func TestMultipartTooDeep(t *testing.T) {
 	}
 	b.WriteString("Content-Type: text/plain\n\ndeep text\n")
 	m := loadOne(t, b.String())
-	wantIssue(t, m, SeverityWarning, "too-deep", "32")
+	wantIssue(t, m, sources.SeverityWarning, "too-deep", "32")
 	if !strings.Contains(m.Body, "deep text") {
 		t.Errorf("body = %q, want the deep text kept", m.Body)
 	}
@@ -304,13 +306,13 @@ func TestCompressedMbox(t *testing.T) {
 		t.Run(kind, func(t *testing.T) {
 			p := filepath.Join(t.TempDir(), "archive.mbox")
 			os.WriteFile(p, data, 0o644)
-			r, err := OpenMbox(p, Options{})
+			r, err := Open(p, sources.Options{})
 			if err != nil {
 				t.Fatal(err)
 			}
 			defer r.Close()
 			_, err = r.Next()
-			var re *RecordError
+			var re *sources.RecordError
 			if !errors.As(err, &re) || re.Rule != RuleCompressed || !strings.Contains(err.Error(), kind+"-compressed") ||
 				!strings.Contains(err.Error(), "decompress it first") || re.Loc.String() != p+"@0" {
 				t.Fatalf("Next = %v, want a %q RecordError at %s@0 saying to decompress", err, RuleCompressed, p)
@@ -330,14 +332,14 @@ func TestUnknownZoneIsLastResort(t *testing.T) {
 	if got := m.Date.Format(time.RFC3339); got != "2024-03-04T09:00:00Z" {
 		t.Errorf("date = %s, want the From line's", got)
 	}
-	wantIssue(t, m, SeverityWarning, "date-fallback", "unknown zone")
+	wantIssue(t, m, sources.SeverityWarning, "date-fallback", "unknown zone")
 	// A single message has no From line: the date is read as UTC.
 	single := strings.Replace(strings.TrimPrefix(fidelityHead, "From a@example.com Mon Mar  4 09:00:00 2024\n"), "Mon, 4 Mar 2024 10:00:00 +0000", date, 1) + "\nx\n"
 	m = loadOne(t, single)
 	if got := m.Date.Format(time.RFC3339); got != "2010-10-12T16:21:05Z" || m.Rejected() {
 		t.Errorf("date = %s, issues %v; want 2010-10-12T16:21:05Z", got, m.Issues)
 	}
-	wantIssue(t, m, SeverityWarning, "date-repaired", "H0500", "UTC")
+	wantIssue(t, m, sources.SeverityWarning, "date-repaired", "H0500", "UTC")
 }
 
 // fidelitySeeds are FuzzMbox seeds for issue 12's cases.

@@ -1,4 +1,4 @@
-package sources
+package mbox
 
 import (
 	"bufio"
@@ -8,23 +8,28 @@ import (
 	"io"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/threadlift/threadlift/sources"
+	"github.com/threadlift/threadlift/sources/internal/charset"
+	"github.com/threadlift/threadlift/sources/internal/header"
+	"github.com/threadlift/threadlift/sources/internal/mime"
 )
 
 // Load decodes the message of env fully. It is safe for concurrent use.
 // It returns an error only for I/O failures; content problems are Issues.
-func (r *mboxReader) Load(env *Envelope) (*Message, error) {
-	return r.LoadWith(env, LoadOptions{})
+func (r *reader) Load(env *sources.Envelope) (*sources.Message, error) {
+	return r.LoadWith(env, sources.LoadOptions{})
 }
 
 // LoadWith is Load leaving out what o says. It is safe for concurrent use.
-func (r *mboxReader) LoadWith(env *Envelope, o LoadOptions) (*Message, error) {
+func (r *reader) LoadWith(env *sources.Envelope, o sources.LoadOptions) (*sources.Message, error) {
 	if r.closed.Load() {
-		return nil, ErrClosed
+		return nil, sources.ErrClosed
 	}
 	if env == nil {
 		return nil, fmt.Errorf("load %s: envelope is not a record of this file", r.opts.Name)
 	}
-	msg := &Message{Envelope: env}
+	msg := &sources.Message{Envelope: env}
 	msg.Issues = append(msg.Issues, env.Issues...)
 
 	ls, _ := r.bufs.Get().(*loadState)
@@ -33,7 +38,7 @@ func (r *mboxReader) LoadWith(env *Envelope, o LoadOptions) (*Message, error) {
 	}
 	defer func() {
 		ls.br.Reset(nil)
-		ls.mime.release()
+		ls.mime.Release()
 		r.bufs.Put(ls)
 	}()
 	head, err := r.readHead(env, ls.br, nil, ls)
@@ -44,11 +49,11 @@ func (r *mboxReader) LoadWith(env *Envelope, o LoadOptions) (*Message, error) {
 		return msg, nil // no-header (or nothing after the From line): nothing to decode
 	}
 
-	mimeDecodeHeader(msg, &head.hdr)
+	mime.DecodeHeader(msg, &head.hdr)
 	if env.Size > r.opts.MaxMessageBytes {
 		return msg, nil // rejected as too-large: do not decode the body
 	}
-	mimeDecodeBody(msg, &head.hdr, head.body(ls.br), mimeOptions{Budget: r.opts.MaxMessageBytes,
+	mime.DecodeBody(msg, &head.hdr, head.body(ls.br), mime.Options{Budget: r.opts.MaxMessageBytes,
 		AtFileEnd: env.Loc.Offset+env.Size == r.size, NoHTMLText: o.NoHTMLText, Bufs: &ls.mime, Prefix: head.prefix()})
 	if head.rec.err != nil {
 		return nil, fmt.Errorf("load %s: %w", env.Loc, head.rec.err)
@@ -56,7 +61,7 @@ func (r *mboxReader) LoadWith(env *Envelope, o LoadOptions) (*Message, error) {
 	return msg, nil
 }
 
-var _ OptionsLoader = (*mboxReader)(nil)
+var _ sources.OptionsLoader = (*reader)(nil)
 
 // loadState is what a Load reuses from the previous one (mboxReader.bufs):
 // allocating a read buffer per Load, and regrowing a text buffer per part,
@@ -65,15 +70,15 @@ type loadState struct {
 	whole  []byte       // a small record, read in one piece
 	wholeR bytes.Reader // over whole
 	br     *bufio.Reader
-	mime   mimeBuffers // the decoder's
+	mime   mime.Buffers // the decoder's
 }
 
 // recordHead is what readHead found at the start of a record.
 type recordHead struct {
-	rec       *errRecorder // the record's reader under br: its err is an I/O failure
-	hdr       topHeader    // the repaired header
-	hasHeader bool         // false: the record has no header to decode
-	repair    headerRepair // where header lines that are not fields went
+	rec       *errRecorder  // the record's reader under br: its err is an I/O failure
+	hdr       header.Header // the repaired header
+	hasHeader bool          // false: the record has no header to decode
+	repair    header.Repair // where header lines that are not fields went
 }
 
 // readHead points br at env's record (without the empty line that
@@ -82,7 +87,7 @@ type recordHead struct {
 // when not nil, is fed the header block as Next hashed it for ContentKey.
 // ls, when not nil, lends a buffer for reading a small record in one
 // piece. The error is an I/O failure.
-func (r *mboxReader) readHead(env *Envelope, br *bufio.Reader, h hash.Hash, ls *loadState) (recordHead, error) {
+func (r *reader) readHead(env *sources.Envelope, br *bufio.Reader, h hash.Hash, ls *loadState) (recordHead, error) {
 	var head recordHead
 	if env == nil || env.Loc.Offset < 0 || env.Size < 0 || env.Loc.Offset+env.Size > r.size {
 		return head, fmt.Errorf("load %s: envelope is not a record of this file", r.opts.Name)
@@ -121,21 +126,21 @@ func (r *mboxReader) readHead(env *Envelope, br *bufio.Reader, h hash.Hash, ls *
 		return head, nil
 	}
 	if h == nil {
-		if hdr, ok := headerFromBuffer(br); ok {
+		if hdr, ok := header.FromBuffer(br); ok {
 			head.hdr, head.hasHeader = hdr, len(hdr) > 0
 			return head, nil
 		}
 	}
-	hb, err := readHeaderBlock(br, h, maxHeaderBytes)
+	hb, err := header.ReadBlock(br, h, header.MaxBytes)
 	if head.rec.err != nil {
 		return head, fmt.Errorf("load %s: %w", env.Loc, head.rec.err)
 	}
 	if err != nil {
 		return head, fmt.Errorf("load %s: %w", env.Loc, err)
 	}
-	fields, _, rep := parseHeaderBlockRepair(hb.block) // issues are the envelope's
+	fields, _, rep := header.ParseRepair(hb.Lines) // issues are the envelope's
 	if fields != nil {
-		head.hdr, head.hasHeader = repairedHeader(fields), true
+		head.hdr, head.hasHeader = header.Repaired(fields), true
 		head.repair = rep
 	}
 	return head, nil
@@ -146,10 +151,10 @@ func (r *mboxReader) readHead(env *Envelope, br *bufio.Reader, h hash.Hash, ls *
 // first (parseHeaderBlockRepair), then the body, unescaped.
 func (h *recordHead) body(br *bufio.Reader) io.Reader {
 	u := newUnescaper(br)
-	if len(h.repair.body) == 0 {
+	if len(h.repair.Body) == 0 {
 		return u
 	}
-	lead := append(append([]byte(nil), h.repair.body...), '\n') // the blank line that ended the block
+	lead := append(append([]byte(nil), h.repair.Body...), '\n') // the blank line that ended the block
 	if lead[len(lead)-2] != '\n' {
 		lead = append(lead[:len(lead)-1], '\n', '\n')
 	}
@@ -158,12 +163,12 @@ func (h *recordHead) body(br *bufio.Reader) io.Reader {
 
 // prefix is the text of header lines kept as the first lines of the body.
 func (h *recordHead) prefix() string {
-	if len(h.repair.text) == 0 {
+	if len(h.repair.Text) == 0 {
 		return ""
 	}
-	s := strings.Join(h.repair.text, "\n")
+	s := strings.Join(h.repair.Text, "\n")
 	if !utf8.ValidString(s) {
-		s = fixUTF8([]byte(s))
+		s = charset.FixUTF8([]byte(s))
 	}
 	return s
 }

@@ -1,4 +1,4 @@
-package sources
+package mbox
 
 // Tests that the short cuts Load takes give what the plain ways they
 // replace gave: each is compared with a reference kept here (the code it
@@ -13,6 +13,9 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/threadlift/threadlift/sources"
+	"github.com/threadlift/threadlift/sources/internal/header"
+
 	"github.com/google/go-cmp/cmp"
 )
 
@@ -25,7 +28,7 @@ func TestLoadWithNoHTMLText(t *testing.T) {
 	}
 	htmlOnly := 0
 	for _, path := range files {
-		r, err := OpenMbox(path, Options{Now: testNow})
+		r, err := Open(path, sources.Options{Now: testNow})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -41,14 +44,14 @@ func TestLoadWithNoHTMLText(t *testing.T) {
 			if err != nil {
 				t.Fatalf("Load(%s): %v", env.Loc, err)
 			}
-			light, err := LoadWith(r, env, LoadOptions{NoHTMLText: true})
+			light, err := sources.LoadWith(r, env, sources.LoadOptions{NoHTMLText: true})
 			if err != nil {
 				t.Fatalf("LoadWith(%s): %v", env.Loc, err)
 			}
 			if full.HTMLBody != "" {
 				htmlOnly++
 				if light.Body != "" {
-					t.Errorf("LoadWith(%s, NoHTMLText).Body = %q, want empty", env.Loc, clip([]byte(light.Body), 60))
+					t.Errorf("LoadWith(%s, NoHTMLText).Body = %q, want empty", env.Loc, header.Clip([]byte(light.Body), 60))
 				}
 				light.Body = full.Body
 			}
@@ -118,7 +121,7 @@ func checkUnescaper(t *testing.T, in []byte, bufSize, readSize int) {
 	want, werr := readAllIn(&oldUnescaper{br: bufio.NewReaderSize(bytes.NewReader(in), bufSize), atLineStart: true}, readSize)
 	got, gerr := readAllIn(newUnescaper(bufio.NewReaderSize(bytes.NewReader(in), bufSize)), readSize)
 	if !bytes.Equal(got, want) || (werr == nil) != (gerr == nil) {
-		t.Fatalf("unescape %q (buffer %d, reads of %d) = %q, %v; line by line gave %q, %v", clip(in, 200), bufSize, readSize, clip(got, 200), gerr, clip(want, 200), werr)
+		t.Fatalf("unescape %q (buffer %d, reads of %d) = %q, %v; line by line gave %q, %v", header.Clip(in, 200), bufSize, readSize, header.Clip(got, 200), gerr, header.Clip(want, 200), werr)
 	}
 }
 

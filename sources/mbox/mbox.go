@@ -1,4 +1,4 @@
-package sources
+package mbox
 
 import (
 	"bufio"
@@ -10,6 +10,10 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+
+	"github.com/threadlift/threadlift/sources"
+	"github.com/threadlift/threadlift/sources/internal/files"
+	"github.com/threadlift/threadlift/sources/internal/header"
 )
 
 // The mbox reader.
@@ -41,11 +45,14 @@ const (
 
 // header bytes kept per message
 
+// Format describes the mbox format for a sources.Registry: mbox files (mboxo, mboxrd, mboxcl/mboxcl2) and single message files.
+func Format() sources.Format { return sources.Format{Name: "mbox", Open: Open} }
+
 // OpenMbox opens an mbox file (mboxo, mboxrd, mboxcl/mboxcl2, LF or CRLF)
 // or a single message file (.eml). The file is opened once; Load reads
 // records back with ReadAt and is safe for concurrent use.
-func OpenMbox(path string, opts Options) (Reader, error) {
-	f, st, err := openFile(path, "mbox")
+func Open(path string, opts sources.Options) (sources.Reader, error) {
+	f, st, err := files.Open(path, "mbox")
 	if err != nil {
 		return nil, err
 	}
@@ -58,7 +65,7 @@ func OpenMbox(path string, opts Options) (Reader, error) {
 	if bareCR {
 		ra = crReaderAt{f}
 	}
-	r := newMboxReader(ra, st.Size(), f, opts.withDefaults(path))
+	r := newReader(ra, st.Size(), f, opts.WithDefaults(path))
 	r.bareCR = bareCR
 	return r, nil
 }
@@ -89,7 +96,7 @@ func (c crReaderAt) ReadAt(p []byte, off int64) (int, error) {
 	return n, err
 }
 
-var _ Reader = (*mboxReader)(nil)
+var _ sources.Reader = (*reader)(nil)
 
 type scanState int
 
@@ -100,11 +107,11 @@ const (
 	stateDone
 )
 
-type mboxReader struct {
+type reader struct {
 	ra     io.ReaderAt
 	size   int64
 	closer io.Closer
-	opts   Options
+	opts   sources.Options
 	bareCR bool // the file's lines end in bare CRs, read as LFs
 
 	// Next's state; Next is not safe for concurrent use.
@@ -116,7 +123,7 @@ type mboxReader struct {
 	fromLine []byte // the pending From line (capped, without line end)
 	// pendingIssue says the pending From line was taken as a separator
 	// without a blank line before it; nil otherwise.
-	pendingIssue *Issue
+	pendingIssue *sources.Issue
 	compressed   string      // the file is compressed ("gzip", ...): Next reports it once
 	closed       atomic.Bool // read by concurrent loads
 	err          error       // sticky I/O error
@@ -126,13 +133,13 @@ type mboxReader struct {
 	bufs sync.Pool
 }
 
-func newMboxReader(ra io.ReaderAt, size int64, closer io.Closer, opts Options) *mboxReader {
-	r := &mboxReader{ra: ra, size: size, closer: closer, opts: opts}
+func newReader(ra io.ReaderAt, size int64, closer io.Closer, opts sources.Options) *reader {
+	r := &reader{ra: ra, size: size, closer: closer, opts: opts}
 	r.seek(0)
 	return r
 }
 
-func (r *mboxReader) seek(off int64) {
+func (r *reader) seek(off int64) {
 	sr := io.NewSectionReader(r.ra, off, r.size-off)
 	if r.br == nil {
 		r.br = bufio.NewReaderSize(sr, scanBufferBytes)
@@ -142,11 +149,11 @@ func (r *mboxReader) seek(off int64) {
 	r.pos = off
 }
 
-var _ RawReader = (*mboxReader)(nil)
+var _ sources.RawReader = (*reader)(nil)
 
 // Raw returns the record's bytes as they are in the file. It is safe for
 // concurrent use, like Load.
-func (r *mboxReader) Raw(env *Envelope) (io.Reader, error) {
+func (r *reader) Raw(env *sources.Envelope) (io.Reader, error) {
 	if env.Loc.Offset < 0 || env.Size < 0 || env.Loc.Offset+env.Size > r.size {
 		return nil, fmt.Errorf("raw record %s: outside the file (%d bytes)", env.Loc, r.size)
 	}
@@ -154,7 +161,7 @@ func (r *mboxReader) Raw(env *Envelope) (io.Reader, error) {
 }
 
 // Close closes the file. Next and Load fail afterwards.
-func (r *mboxReader) Close() error {
+func (r *reader) Close() error {
 	if r.closed.Swap(true) {
 		return nil
 	}
@@ -165,9 +172,9 @@ func (r *mboxReader) Close() error {
 }
 
 // Next returns the envelope of the next message, or io.EOF.
-func (r *mboxReader) Next() (*Envelope, error) {
+func (r *reader) Next() (*sources.Envelope, error) {
 	if r.closed.Load() {
-		return nil, ErrClosed
+		return nil, sources.ErrClosed
 	}
 	if r.err != nil {
 		return nil, r.err
@@ -178,7 +185,7 @@ func (r *mboxReader) Next() (*Envelope, error) {
 			return nil, err
 		}
 		if r.compressed != "" {
-			return nil, &RecordError{Loc: Location{File: r.opts.Name, Offset: 0}, Rule: RuleCompressed,
+			return nil, &sources.RecordError{Loc: sources.Location{File: r.opts.Name, Offset: 0}, Rule: RuleCompressed,
 				Err: fmt.Errorf("the file is %s-compressed, not an mbox: decompress it first (%s %s) and give the result as the source", r.compressed, decompressHint(r.compressed), r.opts.Name)}
 		}
 	}
@@ -190,7 +197,7 @@ func (r *mboxReader) Next() (*Envelope, error) {
 			return nil, r.err
 		}
 		if r.bareCR {
-			env.Issues = append(env.Issues, Issue{SeverityWarning, "bare-cr", "the file's lines end in bare CR (classic Mac OS); read as line ends"})
+			env.Issues = append(env.Issues, sources.Issue{Severity: sources.SeverityWarning, Rule: "bare-cr", Reason: "the file's lines end in bare CR (classic Mac OS); read as line ends"})
 		}
 		return env, nil
 	}
@@ -199,7 +206,7 @@ func (r *mboxReader) Next() (*Envelope, error) {
 
 // start skips a byte-order mark and blank lines, then decides between an
 // mbox and a single message.
-func (r *mboxReader) start() error {
+func (r *reader) start() error {
 	// Read transparently, a compressed file would leave Load no offsets
 	// to seek to (every Load would decompress from the start): it is
 	// refused with what to do instead.
@@ -245,7 +252,7 @@ var (
 // readLine consumes one line (up to and including '\n', or to end of file)
 // and returns its first max bytes appended to dst and its full length.
 // It returns io.EOF only when no byte was left.
-func (r *mboxReader) readLine(dst []byte, max int) ([]byte, int64, error) {
+func (r *reader) readLine(dst []byte, max int) ([]byte, int64, error) {
 	var n int64
 	for {
 		chunk, err := r.br.ReadSlice('\n')
@@ -271,32 +278,32 @@ func trimEOL(l []byte) []byte {
 
 // scanMessage reads the message whose From line (stateMbox) or first
 // header line (stateSingle) is next, up to the next separator.
-func (r *mboxReader) scanMessage() (*Envelope, error) {
+func (r *reader) scanMessage() (*sources.Envelope, error) {
 	single := r.state == stateSingle
 	start := r.msgStart
 	fromLine := r.fromLine
 	if single {
 		start = 0
 	}
-	env := &Envelope{Loc: Location{File: r.opts.Name, Offset: start}, Seq: r.seq}
+	env := &sources.Envelope{Loc: sources.Location{File: r.opts.Name, Offset: start}, Seq: r.seq}
 	r.seq++
 	sepIssue := r.pendingIssue // how this message's From line was taken
 	r.pendingIssue = nil
 
 	h := sha256.New()
-	hb, err := readHeaderBlock(r.br, h, maxHeaderBytes)
-	r.pos += hb.n
+	hb, err := header.ReadBlock(r.br, h, header.MaxBytes)
+	r.pos += hb.N
 	if err != nil {
 		return nil, err
 	}
 	env.ContentKey = "sha256:" + hex.EncodeToString(h.Sum(nil))
 
-	fields, issues := parseHeaderBlock(hb.block)
+	fields, issues := header.Parse(hb.Lines)
 	if sepIssue != nil {
-		issues = append([]Issue{*sepIssue}, issues...)
+		issues = append([]sources.Issue{*sepIssue}, issues...)
 	}
-	if hb.truncated {
-		issues = append(issues, Issue{SeverityWarning, "header-too-large", tooLargeReason(hb.lost)})
+	if hb.Truncated {
+		issues = append(issues, sources.Issue{Severity: sources.SeverityWarning, Rule: "header-too-large", Reason: header.TooLargeReason(hb.Lost)})
 	}
 
 	var end int64
@@ -306,8 +313,8 @@ func (r *mboxReader) scanMessage() (*Envelope, error) {
 		r.state = stateDone
 	} else {
 		clen, badCL := contentLength(fields)
-		var clIssues []Issue
-		end, clIssues, err = r.scanBody(hb.atEOF, clen, badCL)
+		var clIssues []sources.Issue
+		end, clIssues, err = r.scanBody(hb.AtEOF, clen, badCL)
 		if err != nil {
 			return nil, err
 		}
@@ -315,16 +322,16 @@ func (r *mboxReader) scanMessage() (*Envelope, error) {
 	}
 	env.Size = end - start
 
-	fillEnvelope(env, fields, issues, fromLine, r.opts)
+	header.FillEnvelope(env, fields, issues, fromLine, r.opts)
 	return env, nil
 }
 
 // contentLength returns the Content-Length header's value: n is -1 when
 // there is none, and bad holds the value when it is not a number.
-func contentLength(fields []rawField) (n int64, bad string) {
+func contentLength(fields []header.RawField) (n int64, bad string) {
 	for _, f := range fields {
 		if f.Key == "Content-Length" {
-			v := strings.TrimSpace(unfold(f.Value))
+			v := strings.TrimSpace(header.Unfold(f.Value))
 			if v == "" || len(v) > 15 {
 				return -1, v
 			}
@@ -344,11 +351,11 @@ func contentLength(fields []rawField) (n int64, bad string) {
 // leaves its From line pending and returns the offset where the current
 // message ends, with the warnings of the current message. clen is the
 // Content-Length header's value, or -1.
-func (r *mboxReader) scanBody(atEOF bool, clen int64, badCL string) (int64, []Issue, error) {
-	var issues []Issue
+func (r *reader) scanBody(atEOF bool, clen int64, badCL string) (int64, []sources.Issue, error) {
+	var issues []sources.Issue
 	if badCL != "" {
-		issues = append(issues, Issue{SeverityWarning, RuleContentLengthIgnored,
-			fmt.Sprintf("Content-Length %q is not a number of bytes; ignored", clip([]byte(badCL), 40))})
+		issues = append(issues, sources.Issue{Severity: sources.SeverityWarning, Rule: RuleContentLengthIgnored,
+			Reason: fmt.Sprintf("Content-Length %q is not a number of bytes; ignored", header.Clip([]byte(badCL), 40))})
 	}
 	if atEOF {
 		r.state = stateDone
@@ -371,13 +378,13 @@ func (r *mboxReader) scanBody(atEOF bool, clen int64, badCL string) (int64, []Is
 			r.msgStart, r.fromLine = next, trimEOL(from)
 			r.pendingIssue = nil
 			if !prevBlank {
-				r.pendingIssue = &Issue{SeverityWarning, RuleSeparatorNoBlank,
-					"the message starts at a \"From \" line with no blank line before it, where the previous message's Content-Length ends"}
+				r.pendingIssue = &sources.Issue{Severity: sources.SeverityWarning, Rule: RuleSeparatorNoBlank,
+					Reason: "the message starts at a \"From \" line with no blank line before it, where the previous message's Content-Length ends"}
 			}
 			return next, issues, nil
 		}
-		issues = append(issues, Issue{SeverityWarning, RuleContentLengthIgnored,
-			fmt.Sprintf("Content-Length %d ignored: %s; the message ends at the next separator instead", clen, why)})
+		issues = append(issues, sources.Issue{Severity: sources.SeverityWarning, Rule: RuleContentLengthIgnored,
+			Reason: fmt.Sprintf("Content-Length %d ignored: %s; the message ends at the next separator instead", clen, why)})
 	}
 	prevEmpty := true // the blank line that ended the header
 	for {
@@ -392,7 +399,7 @@ func (r *mboxReader) scanBody(atEOF bool, clen int64, badCL string) (int64, []Is
 		}
 		r.pos += int64(len(chunk))
 		isFrom := bytes.HasPrefix(chunk, fromPrefix)
-		blank := err != bufio.ErrBufferFull && isBlankLine(chunk)
+		blank := err != bufio.ErrBufferFull && header.IsBlankLine(chunk)
 		var from []byte
 		if isFrom {
 			from = append([]byte(nil), trimEOL(chunk[:min(len(chunk), maxFromLine)])...)
@@ -410,14 +417,14 @@ func (r *mboxReader) scanBody(atEOF bool, clen int64, badCL string) (int64, []Is
 			k := fromLineKind(from)
 			var next []byte
 			if k != fromBody && (k == fromBare || !prevEmpty) {
-				next, _ = r.br.Peek(maxFieldNameBytes)
+				next, _ = r.br.Peek(header.MaxFieldNameBytes)
 			}
 			if startsMessage(k, prevEmpty, next) {
 				r.msgStart, r.fromLine = lineStart, from
 				r.pendingIssue = nil
 				if !prevEmpty {
-					r.pendingIssue = &Issue{SeverityWarning, RuleSeparatorNoBlank,
-						fmt.Sprintf("the message starts at the line %q, with no blank line before it, because a header field follows it", clip(from, 80))}
+					r.pendingIssue = &sources.Issue{Severity: sources.SeverityWarning, Rule: RuleSeparatorNoBlank,
+						Reason: fmt.Sprintf("the message starts at the line %q, with no blank line before it, because a header field follows it", header.Clip(from, 80))}
 				}
 				return lineStart, issues, nil
 			}

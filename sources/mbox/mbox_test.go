@@ -1,7 +1,6 @@
-package sources
+package mbox
 
 import (
-	"bufio"
 	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
@@ -15,23 +14,25 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/threadlift/threadlift/sources"
+
 	"github.com/google/go-cmp/cmp"
 )
 
 var testNow = func() time.Time { return time.Date(2024, 6, 1, 12, 0, 0, 0, time.UTC) }
 
 // readMbox reads every envelope of path and loads each.
-func readMbox(t testing.TB, path string, opts Options) ([]*Envelope, []*Message) {
+func readMbox(t testing.TB, path string, opts sources.Options) ([]*sources.Envelope, []*sources.Message) {
 	t.Helper()
 	if opts.Now == nil {
 		opts.Now = testNow
 	}
-	r, err := OpenMbox(path, opts)
+	r, err := Open(path, opts)
 	if err != nil {
 		t.Fatalf("OpenMbox(%s): %v", path, err)
 	}
 	defer r.Close()
-	var envs []*Envelope
+	var envs []*sources.Envelope
 	for {
 		env, err := r.Next()
 		if err == io.EOF {
@@ -42,7 +43,7 @@ func readMbox(t testing.TB, path string, opts Options) ([]*Envelope, []*Message)
 		}
 		envs = append(envs, env)
 	}
-	msgs := make([]*Message, len(envs))
+	msgs := make([]*sources.Message, len(envs))
 	for i, env := range envs {
 		m, err := r.Load(env)
 		if err != nil {
@@ -53,7 +54,7 @@ func readMbox(t testing.TB, path string, opts Options) ([]*Envelope, []*Message)
 	return envs, msgs
 }
 
-func issueList(is []Issue) []string {
+func issueList(is []sources.Issue) []string {
 	out := []string{}
 	for _, i := range is {
 		out = append(out, string(i.Severity)+" "+i.Rule)
@@ -126,7 +127,7 @@ func TestMboxEnvelopes(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			envs, _ := readMbox(t, path, Options{})
+			envs, _ := readMbox(t, path, sources.Options{})
 			var got []wantEnv
 			var end int64
 			for i, e := range envs {
@@ -167,7 +168,7 @@ func TestMboxEnvelopes(t *testing.T) {
 
 func TestMboxCRLFBOMOffsets(t *testing.T) {
 	// BOM (3 bytes) + "\r\n" + "  \r\n" before the first From line.
-	envs, _ := readMbox(t, "testdata/crlf_bom.mbox", Options{})
+	envs, _ := readMbox(t, "testdata/crlf_bom.mbox", sources.Options{})
 	if len(envs) != 2 || envs[0].Loc.Offset != 9 {
 		t.Fatalf("got %d envelopes, first at %d; want 2, first at 9", len(envs), envs[0].Loc.Offset)
 	}
@@ -181,8 +182,8 @@ func TestMboxContentKey(t *testing.T) {
 	dir := t.TempDir()
 	os.WriteFile(filepath.Join(dir, "lf.mbox"), []byte(lf), 0o644)
 	os.WriteFile(filepath.Join(dir, "crlf.mbox"), []byte(crlf), 0o644)
-	a, _ := readMbox(t, filepath.Join(dir, "lf.mbox"), Options{})
-	b, _ := readMbox(t, filepath.Join(dir, "crlf.mbox"), Options{})
+	a, _ := readMbox(t, filepath.Join(dir, "lf.mbox"), sources.Options{})
+	b, _ := readMbox(t, filepath.Join(dir, "crlf.mbox"), sources.Options{})
 	want := "sha256:" + sha256Hex("From: a@example.com\nTo: b@example.com\nSubject: k\n")
 	if a[0].ContentKey != want || b[0].ContentKey != want {
 		t.Errorf("ContentKey = %s (LF), %s (CRLF), want %s", a[0].ContentKey, b[0].ContentKey, want)
@@ -208,7 +209,7 @@ func TestMboxMessages(t *testing.T) {
 		issues   []string // Load issues (envelope's included)
 		reasonIn string   // a substring of some issue's reason
 	}
-	addr := func(a Address) string {
+	addr := func(a sources.Address) string {
 		if a.Name == "" {
 			return a.Email
 		}
@@ -255,12 +256,12 @@ func TestMboxMessages(t *testing.T) {
 		{"dates.mbox", 3, want{from: "x@example.com", to: []string{"y@example.com"}, body: "future\n",
 			issues: []string{"error date-out-of-range"}, reasonIn: "2100-01-01T00:00:00Z"}},
 	}
-	cache := map[string][]*Message{}
+	cache := map[string][]*sources.Message{}
 	for _, tt := range tests {
 		t.Run(fmt.Sprintf("%s#%d", tt.file, tt.seq), func(t *testing.T) {
 			msgs, ok := cache[tt.file]
 			if !ok {
-				_, msgs = readMbox(t, filepath.Join("testdata", tt.file), Options{})
+				_, msgs = readMbox(t, filepath.Join("testdata", tt.file), sources.Options{})
 				cache[tt.file] = msgs
 			}
 			m := msgs[tt.seq]
@@ -303,7 +304,7 @@ func TestMboxHeaderFields(t *testing.T) {
 	p := filepath.Join(dir, "h.mbox")
 	os.WriteFile(p, []byte("From a Mon Sep 17 00:00:00 2001\nFrom: a@example.com\nTo: b@example.com\nDate: Mon, 17 Sep 2001 00:00:00 +0000\n"+
 		"X-Zendesk-Ticket-Id: 42\nx-custom:  =?utf-8?q?caf=C3=A9?=\nReceived: one\nReceived: two\n\nbody\n"), 0o644)
-	_, msgs := readMbox(t, p, Options{})
+	_, msgs := readMbox(t, p, sources.Options{})
 	h := msgs[0].Header
 	if got := h["X-Zendesk-Ticket-Id"]; !cmp.Equal(got, []string{"42"}) {
 		t.Errorf("Header[X-Zendesk-Ticket-Id] = %q, want [42]", got)
@@ -329,7 +330,7 @@ func TestMboxTooLargeAndLongLines(t *testing.T) {
 	}
 	b.WriteString("Subject: after the cap\n\nsmall\n")
 	os.WriteFile(p, []byte(b.String()), 0o644)
-	envs, msgs := readMbox(t, p, Options{MaxMessageBytes: 450 << 10})
+	envs, msgs := readMbox(t, p, sources.Options{MaxMessageBytes: 450 << 10})
 	if len(envs) != 2 {
 		t.Fatalf("got %d envelopes, want 2", len(envs))
 	}
@@ -345,12 +346,12 @@ func TestMboxTooLargeAndLongLines(t *testing.T) {
 }
 
 func TestMboxLoadConcurrent(t *testing.T) {
-	r, err := OpenMbox("testdata/mime.mbox", Options{Now: testNow})
+	r, err := Open("testdata/mime.mbox", sources.Options{Now: testNow})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer r.Close()
-	var envs []*Envelope
+	var envs []*sources.Envelope
 	for {
 		e, err := r.Next()
 		if err == io.EOF {
@@ -361,7 +362,7 @@ func TestMboxLoadConcurrent(t *testing.T) {
 		}
 		envs = append(envs, e)
 	}
-	_, want := readMbox(t, "testdata/mime.mbox", Options{})
+	_, want := readMbox(t, "testdata/mime.mbox", sources.Options{})
 	var wg sync.WaitGroup
 	for w := 0; w < 4; w++ {
 		wg.Add(1)
@@ -387,7 +388,7 @@ func TestEmptyFiles(t *testing.T) {
 	for name, content := range map[string]string{"empty": "", "blank": "\n\n  \n", "bom": "\xef\xbb\xbf"} {
 		p := filepath.Join(dir, name)
 		os.WriteFile(p, []byte(content), 0o644)
-		envs, _ := readMbox(t, p, Options{})
+		envs, _ := readMbox(t, p, sources.Options{})
 		if len(envs) != 0 {
 			t.Errorf("%s: %d envelopes, want 0", name, len(envs))
 		}
@@ -399,16 +400,14 @@ func sha256Hex(s string) string {
 	return hex.EncodeToString(h[:])
 }
 
-func bufioReader(s string) *bufio.Reader { return bufio.NewReader(strings.NewReader(s)) }
-
 // TestMultiByteCharsets guards the charset package import: without it,
 // iso-2022-jp (and every other multi-byte charset) would be "unknown".
 func TestMultiByteCharsets(t *testing.T) {
-	path := filepath.Join("..", "..", "shared", "corpora", "mail", "mimekit", "messages", "japanese.eml")
+	path := filepath.Join("..", "..", "..", "shared", "corpora", "mail", "mimekit", "messages", "japanese.eml")
 	if _, err := os.Stat(path); err != nil {
 		t.Skipf("corpus not available: %v", err)
 	}
-	r, err := Open("mbox", path, Options{})
+	r, err := Open(path, sources.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

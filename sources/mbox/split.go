@@ -1,9 +1,11 @@
-package sources
+package mbox
 
 import (
 	"bytes"
 	"fmt"
 	"io"
+
+	"github.com/threadlift/threadlift/sources/internal/header"
 )
 
 // Where an mbox message starts (contract §3, the referee's rule):
@@ -167,7 +169,7 @@ func isZone(b []byte) bool {
 	if len(b) == 0 || len(b) > 5 {
 		return false
 	}
-	return mboxIsAlphaZone(string(b))
+	return isAlphaZone(string(b))
 }
 
 // startsMessage reports whether a "From " line of kind k starts a message
@@ -176,9 +178,9 @@ func isZone(b []byte) bool {
 func startsMessage(k fromKind, prevBlank bool, next []byte) bool {
 	switch k {
 	case fromEnvelope:
-		return prevBlank || isHeaderField(next)
+		return prevBlank || header.IsField(next)
 	case fromBare:
-		return isHeaderField(next)
+		return header.IsField(next)
 	}
 	return false
 }
@@ -189,12 +191,12 @@ func startsMessage(k fromKind, prevBlank bool, next []byte) bool {
 // returns where the next message starts (r.size at the end of the file),
 // whether the line before it is blank, and otherwise why the
 // Content-Length is ignored.
-func (r *mboxReader) clBoundary(bodyStart, end int64) (next int64, prevBlank bool, why string) {
+func (r *reader) clBoundary(bodyStart, end int64) (next int64, prevBlank bool, why string) {
 	if end > r.size {
 		return 0, false, fmt.Sprintf("it ends at byte %d, past the end of the file (%d bytes)", end, r.size)
 	}
 	from := max(bodyStart, end-contentLengthWindowBefore)
-	buf := make([]byte, int(end-from)+4+maxFromLine+maxFieldNameBytes+2)
+	buf := make([]byte, int(end-from)+4+maxFromLine+header.MaxFieldNameBytes+2)
 	n, err := r.ra.ReadAt(buf, from)
 	if err != nil && err != io.EOF {
 		return 0, false, fmt.Sprintf("reading at byte %d: %v", end, err)
@@ -273,7 +275,7 @@ func decompressHint(kind string) string {
 }
 
 // mboxIsAlphaZone reports whether s is letters only, as a zone name is.
-func mboxIsAlphaZone(s string) bool {
+func isAlphaZone(s string) bool {
 	for _, c := range s {
 		if (c < 'A' || c > 'Z') && (c < 'a' || c > 'z') {
 			return false

@@ -1,9 +1,12 @@
-package sources
+package mbox
 
 import (
 	"fmt"
 	"strings"
 	"testing"
+
+	"github.com/threadlift/threadlift/sources"
+	"github.com/threadlift/threadlift/sources/internal/header"
 )
 
 // msg is a small mbox message: its From line (without a line end), its
@@ -91,10 +94,10 @@ func TestMboxSplitReferee(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			msgs := readAll(t, tt.mbox, Options{})
+			msgs := readAll(t, tt.mbox, sources.Options{})
 			if len(msgs) != len(tt.want) {
 				for _, m := range msgs {
-					t.Logf("message at %s: %q", m.Loc, clip([]byte(m.Body), 200))
+					t.Logf("message at %s: %q", m.Loc, header.Clip([]byte(m.Body), 200))
 				}
 				t.Fatalf("read %d messages, want %d", len(msgs), len(tt.want))
 			}
@@ -120,7 +123,7 @@ func TestMboxSplitReferee(t *testing.T) {
 				var got []string
 				for _, is := range m.Issues {
 					if is.Rule == RuleSeparatorNoBlank || is.Rule == RuleContentLengthIgnored {
-						if is.Severity != SeverityWarning || len(is.Reason) < 20 {
+						if is.Severity != sources.SeverityWarning || len(is.Reason) < 20 {
 							t.Errorf("message %d: issue %v, want a warning with a specific reason", i, is)
 						}
 						got = append(got, is.Rule)
@@ -146,7 +149,7 @@ func TestMboxSplitAttachmentAfterGluedSeparator(t *testing.T) {
 		"MIME-Version: 1.0\nContent-Type: multipart/mixed; boundary=b\n\n--b\nContent-Type: text/plain\n\nthe text\n--b\n" +
 		"Content-Type: application/pdf\nContent-Disposition: attachment; filename=a.pdf\nContent-Transfer-Encoding: base64\n\nJVBERi0xLjQK\n--b--\n"
 	two := msg("From - ", "two", "body two\n")
-	msgs := readAll(t, one+two, Options{})
+	msgs := readAll(t, one+two, sources.Options{})
 	if len(msgs) != 2 {
 		t.Fatalf("read %d messages, want 2", len(msgs))
 	}

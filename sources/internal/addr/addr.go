@@ -1,29 +1,32 @@
-package sources
+package addr
 
 import (
 	"fmt"
 	"net/mail"
 	"strconv"
 	"strings"
+
+	"github.com/threadlift/threadlift/sources"
+	"github.com/threadlift/threadlift/sources/internal/charset"
 )
 
 // parseAddressField parses a comma-separated address list as written in
 // a csv cell or a json string. Invalid addresses are returned separately.
-func parseAddressField(v string) (out []Address, bad []string) {
-	return parseAddresses(&mail.AddressParser{WordDecoder: wordDecoder(new([]string))}, v)
+func ParseField(v string) (out []sources.Address, bad []string) {
+	return ParseList(&mail.AddressParser{WordDecoder: charset.WordDecoder(new([]string))}, v)
 }
 
 // parseAddresses parses one address list with p: net/mail's list parser
 // when the whole list is valid, else each comma-separated part leniently,
 // so that one bad address does not lose the others.
-func parseAddresses(p *mail.AddressParser, v string) (out []Address, bad []string) {
+func ParseList(p *mail.AddressParser, v string) (out []sources.Address, bad []string) {
 	v = strings.TrimSpace(v)
 	if v == "" {
 		return nil, nil
 	}
 	if list, err := p.ParseList(v); err == nil {
 		for _, a := range list {
-			out = append(out, Address{Name: quotedWords(p, a.Name), Email: a.Address})
+			out = append(out, sources.Address{Name: quotedWords(p, a.Name), Email: a.Address})
 		}
 		return out, nil
 	}
@@ -31,7 +34,7 @@ func parseAddresses(p *mail.AddressParser, v string) (out []Address, bad []strin
 		if strings.TrimSpace(part) == "" {
 			continue
 		}
-		if a, ok := lenientAddress(p, part); ok {
+		if a, ok := Lenient(p, part); ok {
 			a.Name = quotedWords(p, a.Name)
 			out = append(out, a)
 		} else {
@@ -42,49 +45,49 @@ func parseAddresses(p *mail.AddressParser, v string) (out []Address, bad []strin
 }
 
 // addressIssue reports invalid addresses dropped from field; nil when none.
-func addressIssue(field string, bad []string) *Issue {
+func FieldIssue(field string, bad []string) *sources.Issue {
 	if len(bad) == 0 {
 		return nil
 	}
 	q := make([]string, len(bad))
 	for i, b := range bad {
-		q[i] = strconv.Quote(addrClip(b, 60))
+		q[i] = strconv.Quote(clip(b, 60))
 	}
-	return &Issue{SeverityWarning, "invalid-address", fmt.Sprintf("dropped invalid address(es) %s from %s", strings.Join(q, ", "), field)}
+	return &sources.Issue{Severity: sources.SeverityWarning, Rule: "invalid-address", Reason: fmt.Sprintf("dropped invalid address(es) %s from %s", strings.Join(q, ", "), field)}
 }
 
 // spaceSeparated reads s as two or more bare addresses separated by white
 // space only, or returns nil.
-func spaceSeparated(s string) []Address {
+func SpaceSeparated(s string) []sources.Address {
 	words := strings.Fields(s)
 	if len(words) < 2 {
 		return nil
 	}
-	out := make([]Address, 0, len(words))
+	out := make([]sources.Address, 0, len(words))
 	for _, w := range words {
 		w = strings.Trim(w, `<>"'(),;`)
 		if !validAddrSpec(w) {
 			return nil
 		}
-		out = append(out, Address{Email: w})
+		out = append(out, sources.Address{Email: w})
 	}
 	return out
 }
 
 // lenientAddress parses one address: net/mail, then "<addr>" with the
 // text before it as name, then a bare word with an '@'.
-func lenientAddress(p *mail.AddressParser, s string) (Address, bool) {
+func Lenient(p *mail.AddressParser, s string) (sources.Address, bool) {
 	s = strings.TrimSpace(s)
 	if a, err := p.Parse(s); err == nil {
-		return Address{Name: a.Name, Email: a.Address}, true
+		return sources.Address{Name: a.Name, Email: a.Address}, true
 	}
 	if i := strings.LastIndexByte(s, '<'); i >= 0 {
 		if j := strings.IndexByte(s[i:], '>'); j > 0 {
 			addr := strings.TrimSpace(s[i+1 : i+j])
 			if validAddrSpec(addr) {
 				name := strings.Trim(strings.TrimSpace(s[:i]), `"' `)
-				name, _ = decodeWords(name)
-				return Address{Name: name, Email: addr}, true
+				name, _ = charset.DecodeWords(name)
+				return sources.Address{Name: name, Email: addr}, true
 			}
 		}
 	}
@@ -94,11 +97,11 @@ func lenientAddress(p *mail.AddressParser, s string) (Address, bool) {
 		for _, x := range w {
 			x = strings.Trim(x, `<>"'(),;`)
 			if validAddrSpec(x) {
-				return Address{Email: x}, true
+				return sources.Address{Email: x}, true
 			}
 		}
 	}
-	return Address{}, false
+	return sources.Address{}, false
 }
 
 func validAddrSpec(s string) bool {
@@ -158,7 +161,7 @@ func quotedWords(p *mail.AddressParser, name string) string {
 	return name
 }
 
-func addrClip(s string, n int) string {
+func clip(s string, n int) string {
 	if len(s) <= n {
 		return s
 	}

@@ -1,4 +1,4 @@
-package sources
+package charset
 
 import (
 	"bytes"
@@ -34,31 +34,31 @@ func normLabel(label string) string {
 }
 
 // decodeStatus says how decodeCharset went.
-type decodeStatus int
+type Status int
 
 const (
-	decodedOK        decodeStatus = iota
-	decodedInvalid                // declared UTF-8/ASCII (or none) but had other bytes: read as windows-1252
-	decodedUnknown                // unknown charset: valid UTF-8 kept, other bytes read as windows-1252
-	decodedWrongUTF8              // the bytes are not valid in the declared charset but valid UTF-8: kept as UTF-8
-	decodedLossy                  // bytes not valid in the declared charset (nor UTF-8) became U+FFFD
+	OK        Status = iota
+	Invalid          // declared UTF-8/ASCII (or none) but had other bytes: read as windows-1252
+	Unknown          // unknown charset: valid UTF-8 kept, other bytes read as windows-1252
+	WrongUTF8        // the bytes are not valid in the declared charset but valid UTF-8: kept as UTF-8
+	Lossy            // bytes not valid in the declared charset (nor UTF-8) became U+FFFD
 )
 
 // decodeCharset converts b from the charset label to UTF-8.
-func decodeCharset(label string, b []byte) (string, decodeStatus) {
-	return decodeCharsetBuf(label, b, nil)
+func Decode(label string, b []byte) (string, Status) {
+	return DecodeBuf(label, b, nil)
 }
 
 // decodeCharsetBuf is decodeCharset converting legacy charsets in *buf
 // (grown as needed and left for the next call) when buf is not nil.
-func decodeCharsetBuf(label string, b []byte, buf *[]byte) (string, decodeStatus) {
+func DecodeBuf(label string, b []byte, buf *[]byte) (string, Status) {
 	n := normLabel(label)
 	switch n {
 	case "", "utf8", "usascii", "ascii", "us", "ansix3.41968", "iso646us", "unicode11utf8", "xunknown", "unknown8bit", "unknown", "default":
 		if utf8.Valid(b) {
-			return string(b), decodedOK
+			return string(b), OK
 		}
-		return fixUTF8(b), decodedInvalid
+		return FixUTF8(b), Invalid
 	case "utf16", "utf16le", "utf16be", "ucs2":
 		out := decodeUTF16(n, b)
 		return checkDecoded(out, b)
@@ -75,14 +75,14 @@ func decodeCharsetBuf(label string, b []byte, buf *[]byte) (string, decodeStatus
 			dst = make([]byte, 0, 2*len(b)+16)
 		}
 		out, _, err := transform.Append(enc.NewDecoder(), dst, b)
-		if buf != nil && cap(out) <= charsetMaxKept {
+		if buf != nil && cap(out) <= maxKept {
 			*buf = out[:0]
 		}
 		if err == nil {
 			return checkDecoded(string(out), b)
 		}
 	}
-	return fixUTF8(b), decodedUnknown
+	return FixUTF8(b), Unknown
 }
 
 // checkDecoded applies contract §9's test to text decoded from b by a
@@ -90,17 +90,17 @@ func decodeCharsetBuf(label string, b []byte, buf *[]byte) (string, decodeStatus
 // charset (they became U+FFFD) and b is valid UTF-8, the declaration is
 // wrong and b is kept as UTF-8 (a UTF-8 part labelled GB2312, say).
 // Otherwise the decoded text stands, lossy or not.
-func checkDecoded(out string, b []byte) (string, decodeStatus) {
+func checkDecoded(out string, b []byte) (string, Status) {
 	if !strings.ContainsRune(out, utf8.RuneError) {
-		return out, decodedOK
+		return out, OK
 	}
 	if utf8.Valid(b) {
 		if bytes.Contains(b, []byte("\uFFFD")) && strings.Count(out, "\uFFFD") == bytes.Count(b, []byte("\uFFFD")) {
-			return out, decodedOK // the text itself holds U+FFFD, decoded as it was
+			return out, OK // the text itself holds U+FFFD, decoded as it was
 		}
-		return string(b), decodedWrongUTF8
+		return string(b), WrongUTF8
 	}
-	return out, decodedLossy
+	return out, Lossy
 }
 
 // lookupEncoding finds a charset as go-message's charset.Reader does
@@ -151,7 +151,7 @@ func decodeUTF16(label string, b []byte) string {
 
 // fixUTF8 keeps valid UTF-8 sequences and reads every other byte as
 // windows-1252.
-func fixUTF8(b []byte) string {
+func FixUTF8(b []byte) string {
 	var s strings.Builder
 	s.Grow(len(b) + len(b)/8)
 	for len(b) > 0 {
@@ -170,7 +170,7 @@ func fixUTF8(b []byte) string {
 // wordDecoder returns a mime.WordDecoder for RFC 2047 encoded words whose
 // charsets go through decodeCharset; unknown charsets are appended to
 // *unknown.
-func wordDecoder(unknown *[]string) *mime.WordDecoder {
+func WordDecoder(unknown *[]string) *mime.WordDecoder {
 	return &mime.WordDecoder{CharsetReader: func(cs string, in io.Reader) (io.Reader, error) {
 		var b []byte
 		var err error
@@ -185,8 +185,8 @@ func wordDecoder(unknown *[]string) *mime.WordDecoder {
 		if err != nil {
 			return nil, err
 		}
-		s, st := decodeCharset(cs, b)
-		if st == decodedUnknown && unknown != nil {
+		s, st := Decode(cs, b)
+		if st == Unknown && unknown != nil {
 			*unknown = append(*unknown, cs)
 		}
 		return strings.NewReader(s), nil
@@ -196,12 +196,12 @@ func wordDecoder(unknown *[]string) *mime.WordDecoder {
 // decodeWords decodes the RFC 2047 encoded words of a header value; on a
 // malformed word the value is kept as it is. It returns the charsets it did
 // not know.
-func decodeWords(v string) (string, []string) {
+func DecodeWords(v string) (string, []string) {
 	if !strings.Contains(v, "=?") {
 		return v, nil
 	}
 	var unknown []string
-	out, err := wordDecoder(&unknown).DecodeHeader(v)
+	out, err := WordDecoder(&unknown).DecodeHeader(v)
 	if err != nil {
 		return v, nil
 	}
@@ -211,4 +211,4 @@ func decodeWords(v string) (string, []string) {
 // charsetMaxKept is the largest conversion buffer DecodeBuf leaves for
 // the next call: text parts are mostly a few KiB, and a rare big one
 // should not pin its buffer.
-const charsetMaxKept = 1 << 20
+const maxKept = 1 << 20

@@ -1,4 +1,4 @@
-package sources
+package charset
 
 import (
 	"bytes"
@@ -60,21 +60,21 @@ func TestDecodeCharsetMatchesCharsetReader(t *testing.T) {
 	for _, label := range labels {
 		for _, in := range inputs {
 			want, ok := oldDecodeCharset(label, in)
-			got, st := decodeCharset(label, in)
+			got, st := Decode(label, in)
 			if !ok {
-				if st == decodedOK && normLabel(label) != "" {
+				if st == OK && normLabel(label) != "" {
 					t.Errorf("decodeCharset(%q, %d bytes): decoded, charset.Reader could not", label, len(in))
 				}
 				continue
 			}
-			if st == decodedWrongUTF8 { // contract §9: valid UTF-8 the charset cannot decode stays UTF-8
+			if st == WrongUTF8 { // contract §9: valid UTF-8 the charset cannot decode stays UTF-8
 				if !utf8.Valid(in) || got != string(in) || !strings.ContainsRune(want, utf8.RuneError) {
-					t.Errorf("decodeCharset(%q, %d bytes) kept the bytes as UTF-8; valid UTF-8 %v, charset.Reader gave %q…", label, len(in), utf8.Valid(in), charsetTestClip([]byte(want), 40))
+					t.Errorf("decodeCharset(%q, %d bytes) kept the bytes as UTF-8; valid UTF-8 %v, charset.Reader gave %q…", label, len(in), utf8.Valid(in), clip([]byte(want), 40))
 				}
 				continue
 			}
-			if (st != decodedOK && st != decodedLossy) || got != want || (st == decodedLossy) != strings.ContainsRune(want, utf8.RuneError) {
-				t.Errorf("decodeCharset(%q, %d bytes) = %q…, %d; charset.Reader gave %q…", label, len(in), charsetTestClip([]byte(got), 40), st, charsetTestClip([]byte(want), 40))
+			if (st != OK && st != Lossy) || got != want || (st == Lossy) != strings.ContainsRune(want, utf8.RuneError) {
+				t.Errorf("decodeCharset(%q, %d bytes) = %q…, %d; charset.Reader gave %q…", label, len(in), clip([]byte(got), 40), st, clip([]byte(want), 40))
 			}
 		}
 	}
@@ -85,28 +85,28 @@ func TestCharsets(t *testing.T) {
 		label string
 		in    string
 		want  string
-		st    decodeStatus
+		st    Status
 	}{
-		{"iso-8859-1", "caf\xe9", "café", decodedOK},
-		{"windows-1252", "\x80 \x93q\x94", "€ “q”", decodedOK},
-		{"ISO_8859-15", "\xa4", "€", decodedOK},
-		{"koi8-r", "\xf0\xd2\xc9\xd7\xc5\xd4", "Привет", decodedOK},
-		{"windows-1251", "\xcf\xf0\xe8", "При", decodedOK},
-		{"utf-8", "naïve", "naïve", decodedOK},
-		{"utf-8", "caf\xe9", "café", decodedInvalid},
-		{"x-mac-roman", "\x8e", "é", decodedOK},
-		{"x-unknown-thing", "na\xc3\xafve caf\xe9", "naïve café", decodedUnknown},
-		{"utf-16le", "h\x00i\x00", "hi", decodedOK},
+		{"iso-8859-1", "caf\xe9", "café", OK},
+		{"windows-1252", "\x80 \x93q\x94", "€ “q”", OK},
+		{"ISO_8859-15", "\xa4", "€", OK},
+		{"koi8-r", "\xf0\xd2\xc9\xd7\xc5\xd4", "Привет", OK},
+		{"windows-1251", "\xcf\xf0\xe8", "При", OK},
+		{"utf-8", "naïve", "naïve", OK},
+		{"utf-8", "caf\xe9", "café", Invalid},
+		{"x-mac-roman", "\x8e", "é", OK},
+		{"x-unknown-thing", "na\xc3\xafve caf\xe9", "naïve café", Unknown},
+		{"utf-16le", "h\x00i\x00", "hi", OK},
 	}
 	for _, tt := range tests {
-		got, st := decodeCharset(tt.label, []byte(tt.in))
+		got, st := Decode(tt.label, []byte(tt.in))
 		if got != tt.want || st != tt.st {
 			t.Errorf("decodeCharset(%q, %q) = %q, %d; want %q, %d", tt.label, tt.in, got, st, tt.want, tt.st)
 		}
 	}
 }
 
-func charsetTestClip(b []byte, n int) string {
+func clip(b []byte, n int) string {
 	if len(b) > n {
 		return string(b[:n]) + "..."
 	}

@@ -1,4 +1,4 @@
-package sources
+package dates
 
 import (
 	"fmt"
@@ -53,7 +53,7 @@ var zoneNames = map[string]string{
 
 // parseDate parses an RFC 5322 date leniently: net/mail first, then the
 // value with comments removed, zone names made numeric, and extra layouts.
-func parseDate(v string) (time.Time, error) {
+func Parse(v string) (time.Time, error) {
 	v = strings.TrimSpace(v)
 	if v == "" {
 		return time.Time{}, fmt.Errorf("empty date")
@@ -65,7 +65,7 @@ func parseDate(v string) (time.Time, error) {
 	if t, err := time.Parse(canonicalDate, v); err == nil {
 		return t, nil
 	}
-	t, _, weak, err := parseDateNote(v)
+	t, _, weak, err := ParseNote(v)
 	if weak {
 		return time.Time{}, fmt.Errorf("unknown zone in date %q", v)
 	}
@@ -161,7 +161,7 @@ func isWeekday(s string) bool {
 // Sep 17 00:00:00 2001", "From sender Wed Feb  9 22:02 MET 2000"). The
 // date has no zone: it is UTC (contract §10); a zone name or offset on the
 // line is ignored.
-func fromLineDate(line []byte) (time.Time, bool) {
+func FromLine(line []byte) (time.Time, bool) {
 	f := strings.Fields(string(line))
 	// find the weekday followed by a month name
 	for i := 1; i+1 < len(f); i++ {
@@ -216,7 +216,7 @@ func isAlphaZone(s string) bool {
 // "" for a date written as RFC 5322 asks. weak says the zone was not
 // known: the time may be off by hours, and a date from elsewhere (a
 // Received header, the From line) is better when there is one.
-func parseDateNote(v string) (t time.Time, note string, weak bool, err error) {
+func ParseNote(v string) (t time.Time, note string, weak bool, err error) {
 	v = strings.TrimSpace(v)
 	if t, err := time.Parse(canonicalDate, v); err == nil {
 		return t, "", false, nil
@@ -380,7 +380,7 @@ func parseDateLoose(v string) (t time.Time, note string, weak, ok bool) {
 			notes = append(notes, fmt.Sprintf("zone %s read as %s", tz, formatOffset(offset)))
 		}
 	} else if tz != "" {
-		notes = append(notes, fmt.Sprintf("unknown zone %q read as UTC", datesClip([]byte(tz), 20)))
+		notes = append(notes, fmt.Sprintf("unknown zone %q read as UTC", clip([]byte(tz), 20)))
 		weak = true
 	}
 	if month < 1 || day < 1 || day > 31 || hh > 23 || mi > 59 || ss > 59 || offset <= -24*3600 || offset >= 24*3600 {
@@ -440,7 +440,7 @@ func formatOffset(sec int) string {
 
 // datesClip shortens b to n bytes for a reason, without cutting a UTF-8
 // sequence.
-func datesClip(b []byte, n int) string {
+func clip(b []byte, n int) string {
 	if len(b) > n {
 		b = b[:n]
 		for len(b) > 0 && !utf8.Valid(b) && len(b) > n-4 {

@@ -1,4 +1,4 @@
-package sources
+package dates
 
 import (
 	"strings"
@@ -38,7 +38,7 @@ func TestParseDates(t *testing.T) {
 		"Thu, 20 Sep 2001 10:11:12 +0000 (UTC)": "2001-09-20T10:11:12Z",
 	}
 	for in, want := range tests {
-		got, err := parseDate(in)
+		got, err := Parse(in)
 		if err != nil || got.Format(time.RFC3339) != want {
 			t.Errorf("parseDate(%q) = %v, %v; want %s", in, got, err, want)
 		}
@@ -51,7 +51,7 @@ func TestParseDates(t *testing.T) {
 		"From -":   "",
 		"From bob": "",
 	} {
-		got, ok := fromLineDate([]byte(in))
+		got, ok := FromLine([]byte(in))
 		s := ""
 		if ok {
 			s = got.Format(time.RFC3339)

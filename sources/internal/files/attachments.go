@@ -1,26 +1,28 @@
-package sources
+package files
 
 import (
 	"errors"
 	"fmt"
 	"io"
 	"os"
+
+	"github.com/threadlift/threadlift/sources"
 )
 
 // attachmentAt returns msg.Attachments[i].
-func attachmentAt(msg *Message, i int) (Attachment, error) {
+func AttachmentAt(msg *sources.Message, i int) (sources.Attachment, error) {
 	if msg == nil || msg.Envelope == nil {
-		return Attachment{}, errors.New("open attachment: no message")
+		return sources.Attachment{}, errors.New("open attachment: no message")
 	}
 	if i < 0 || i >= len(msg.Attachments) {
-		return Attachment{}, fmt.Errorf("open attachment %d of %s: the message has %d attachments", i, msg.Loc, len(msg.Attachments))
+		return sources.Attachment{}, fmt.Errorf("open attachment %d of %s: the message has %d attachments", i, msg.Loc, len(msg.Attachments))
 	}
 	return msg.Attachments[i], nil
 }
 
 // openAttachmentFile opens a.Path, checks it is still a regular file of
 // a.Size bytes and returns a reader of exactly a.Size bytes.
-func openAttachmentFile(a Attachment) (io.ReadCloser, error) {
+func OpenAttachment(a sources.Attachment) (io.ReadCloser, error) {
 	if a.Path == "" {
 		return nil, fmt.Errorf("open attachment %q: no file path", a.Name)
 	}
@@ -35,17 +37,17 @@ func openAttachmentFile(a Attachment) (io.ReadCloser, error) {
 		return nil, fmt.Errorf("open attachment: %w", err)
 	case !st.Mode().IsRegular():
 		f.Close()
-		return nil, fmt.Errorf("open attachment %s: %w: not a regular file now", a.Path, ErrAttachmentChanged)
+		return nil, fmt.Errorf("open attachment %s: %w: not a regular file now", a.Path, sources.ErrAttachmentChanged)
 	case st.Size() != a.Size:
 		f.Close()
-		return nil, fmt.Errorf("open attachment %s: %w: %d bytes now, %d when loaded", a.Path, ErrAttachmentChanged, st.Size(), a.Size)
+		return nil, fmt.Errorf("open attachment %s: %w: %d bytes now, %d when loaded", a.Path, sources.ErrAttachmentChanged, st.Size(), a.Size)
 	}
 	return &attachmentReader{r: f, size: a.Size, what: a.Path, closer: f}, nil
 }
 
 // exactReader returns a reader of exactly size bytes of r, named what in
 // its errors: fewer, or more, is ErrAttachmentChanged.
-func exactReader(r io.Reader, size int64, what string) io.ReadCloser {
+func ExactReader(r io.Reader, size int64, what string) io.ReadCloser {
 	return &attachmentReader{r: r, size: size, what: what}
 }
 
@@ -84,7 +86,7 @@ func (a *attachmentReader) Read(p []byte) (int, error) {
 	case a.n == a.size && (err == io.EOF || errors.Is(err, io.ErrUnexpectedEOF)):
 		a.err = io.EOF
 	case err == io.EOF || errors.Is(err, io.ErrUnexpectedEOF):
-		a.err = fmt.Errorf("attachment %s: %w: it ends after %d of its %d bytes", a.what, ErrAttachmentChanged, a.n, a.size)
+		a.err = fmt.Errorf("attachment %s: %w: it ends after %d of its %d bytes", a.what, sources.ErrAttachmentChanged, a.n, a.size)
 	default:
 		a.err = fmt.Errorf("attachment %s: %w", a.what, err)
 	}
@@ -97,7 +99,7 @@ func (a *attachmentReader) atEnd() error {
 	for range 100 {
 		k, err := a.r.Read(one[:])
 		if k > 0 {
-			return fmt.Errorf("attachment %s: %w: it has more than its %d bytes", a.what, ErrAttachmentChanged, a.size)
+			return fmt.Errorf("attachment %s: %w: it has more than its %d bytes", a.what, sources.ErrAttachmentChanged, a.size)
 		}
 		switch {
 		case err == io.EOF || errors.Is(err, io.ErrUnexpectedEOF):

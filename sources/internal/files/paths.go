@@ -1,4 +1,4 @@
-package sources
+package files
 
 import (
 	"errors"
@@ -16,45 +16,45 @@ import (
 
 // folder is a source file's folder: as the path names it, and with every
 // symbolic link resolved.
-type folder struct {
-	dir, real string
+type Folder struct {
+	Dir, real string
 }
 
 // sourceFolder returns the folder of a source file.
-func sourceFolder(path string) (folder, error) {
+func FolderOf(path string) (Folder, error) {
 	dir, err := filepath.Abs(filepath.Dir(path))
 	if err != nil {
-		return folder{}, err
+		return Folder{}, err
 	}
 	real, err := filepath.EvalSymlinks(dir)
 	if err != nil {
 		real = dir // the folder is gone: every attachment will be missing
 	}
-	return folder{dir: dir, real: real}, nil
+	return Folder{Dir: dir, real: real}, nil
 }
 
 // errOutside is returned by resolve for a path that leaves the folder.
-var errOutside = errors.New("outside the source file's folder")
+var ErrOutside = errors.New("outside the source file's folder")
 
 // resolve returns the real path of attachment p, written relative to the
 // folder. It fails with errOutside when p leaves the folder as written or
 // once links are resolved, and with the error of the file system when it
 // cannot be resolved (fs.ErrNotExist for a missing file).
-func (f folder) resolve(p string) (string, error) {
+func (f Folder) Resolve(p string) (string, error) {
 	abs := p
 	if !filepath.IsAbs(p) {
-		abs = filepath.Join(f.dir, p)
+		abs = filepath.Join(f.Dir, p)
 	}
 	abs = filepath.Clean(abs)
-	if !within(f.dir, abs) {
-		return abs, errOutside
+	if !within(f.Dir, abs) {
+		return abs, ErrOutside
 	}
 	real, err := filepath.EvalSymlinks(abs)
 	if err != nil {
 		return abs, err
 	}
 	if !within(f.real, real) {
-		return real, fmt.Errorf("%w: it is a symbolic link to %s", errOutside, real)
+		return real, fmt.Errorf("%w: it is a symbolic link to %s", ErrOutside, real)
 	}
 	return real, nil
 }
@@ -66,7 +66,7 @@ func within(dir, path string) bool {
 }
 
 // openFile opens a source file, refusing a directory.
-func openFile(path, kind string) (*os.File, os.FileInfo, error) {
+func Open(path, kind string) (*os.File, os.FileInfo, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, nil, err

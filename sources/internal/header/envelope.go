@@ -1,18 +1,22 @@
-package sources
+package header
 
 import (
 	"fmt"
 	"strings"
 	"time"
 	"unicode/utf8"
+
+	"github.com/threadlift/threadlift/sources"
+	"github.com/threadlift/threadlift/sources/internal/charset"
+	"github.com/threadlift/threadlift/sources/internal/dates"
 )
 
 // fillEnvelope derives the envelope's ids, subject and date from the
 // header fields, and records issues.
-func fillEnvelope(env *Envelope, fields []rawField, issues []Issue, fromLine []byte, opts Options) {
+func FillEnvelope(env *sources.Envelope, fields []RawField, issues []sources.Issue, fromLine []byte, opts sources.Options) {
 	if env.Size > opts.MaxMessageBytes {
-		issues = append(issues, Issue{SeverityError, "too-large",
-			fmt.Sprintf("message is %d bytes, over max_message_bytes %d", env.Size, opts.MaxMessageBytes)})
+		issues = append(issues, sources.Issue{Severity: sources.SeverityError, Rule: "too-large",
+			Reason: fmt.Sprintf("message is %d bytes, over max_message_bytes %d", env.Size, opts.MaxMessageBytes)})
 	}
 	if fields == nil { // no-header already reported
 		env.Issues = issues
@@ -36,8 +40,8 @@ func fillEnvelope(env *Envelope, fields []rawField, issues []Issue, fromLine []b
 	env.MessageID = normalizeID(mid)
 	markCorrection(env, get) // a failures file's copy (failures.go)
 	if env.MessageID == "" {
-		issues = append(issues, Issue{SeverityWarning, "no-message-id",
-			"no Message-ID header: the message key is the content hash " + env.ContentKey})
+		issues = append(issues, sources.Issue{Severity: sources.SeverityWarning, Rule: "no-message-id",
+			Reason: "no Message-ID header: the message key is the content hash " + env.ContentKey})
 	}
 
 	refs, _ := get("References")
@@ -45,11 +49,11 @@ func fillEnvelope(env *Envelope, fields []rawField, issues []Issue, fromLine []b
 	env.References = references(refs, irt, env.MessageID)
 
 	if subj, ok := get("Subject"); ok {
-		dec, unknown := decodeWords(subj)
+		dec, unknown := charset.DecodeWords(subj)
 		env.Subject = dec
 		for _, cs := range unknown {
-			issues = append(issues, Issue{SeverityWarning, "charset",
-				fmt.Sprintf("unknown charset %s in Subject header; valid UTF-8 kept, other bytes read as windows-1252", cs)})
+			issues = append(issues, sources.Issue{Severity: sources.SeverityWarning, Rule: "charset",
+				Reason: fmt.Sprintf("unknown charset %s in Subject header; valid UTF-8 kept, other bytes read as windows-1252", cs)})
 		}
 	}
 
@@ -60,20 +64,20 @@ func fillEnvelope(env *Envelope, fields []rawField, issues []Issue, fromLine []b
 	var weakDate time.Time // a Date whose zone is unknown: the last resort
 	var weakNote string
 	if hasDate {
-		t, note, weak, err := parseDateNote(dateHdr)
+		t, note, weak, err := dates.ParseNote(dateHdr)
 		switch {
 		case err != nil:
-			why = append(why, fmt.Sprintf("Date header %q does not parse", clip([]byte(dateHdr), 80)))
+			why = append(why, fmt.Sprintf("Date header %q does not parse", Clip([]byte(dateHdr), 80)))
 		case t.Unix() == 0:
 			why = append(why, "Date header is the Unix epoch")
 		case weak:
-			why = append(why, fmt.Sprintf("Date header %q has an unknown zone", clip([]byte(dateHdr), 80)))
+			why = append(why, fmt.Sprintf("Date header %q has an unknown zone", Clip([]byte(dateHdr), 80)))
 			weakDate, weakNote = t, note
 		default:
 			date = t
 			if note != "" {
-				issues = append(issues, Issue{SeverityWarning, "date-repaired",
-					fmt.Sprintf("Date header %q is malformed (%s); read as %s", clip([]byte(dateHdr), 80), note, t.Format(time.RFC3339))})
+				issues = append(issues, sources.Issue{Severity: sources.SeverityWarning, Rule: "date-repaired",
+					Reason: fmt.Sprintf("Date header %q is malformed (%s); read as %s", Clip([]byte(dateHdr), 80), note, t.Format(time.RFC3339))})
 			}
 		}
 	} else {
@@ -89,18 +93,18 @@ func fillEnvelope(env *Envelope, fields []rawField, issues []Issue, fromLine []b
 		if last != nil {
 			recv, _ := fieldText(last)
 			i := strings.LastIndexByte(recv, ';')
-			t, err := parseDate(recv[i+1:])
+			t, err := dates.Parse(recv[i+1:])
 			switch {
 			case i < 0:
 				why = append(why, "the last Received header has no date")
 			case err != nil:
-				why = append(why, fmt.Sprintf("the last Received header's date %q does not parse", clip([]byte(strings.TrimSpace(recv[i+1:])), 80)))
+				why = append(why, fmt.Sprintf("the last Received header's date %q does not parse", Clip([]byte(strings.TrimSpace(recv[i+1:])), 80)))
 			case t.Unix() == 0:
 				why = append(why, "the last Received header's date is the Unix epoch")
 			default:
 				date = t
-				issues = append(issues, Issue{SeverityWarning, "date-fallback",
-					strings.Join(why, "; ") + ": used the last Received header's date " + t.Format(time.RFC3339)})
+				issues = append(issues, sources.Issue{Severity: sources.SeverityWarning, Rule: "date-fallback",
+					Reason: strings.Join(why, "; ") + ": used the last Received header's date " + t.Format(time.RFC3339)})
 			}
 		} else {
 			why = append(why, "no Received header")
@@ -108,16 +112,16 @@ func fillEnvelope(env *Envelope, fields []rawField, issues []Issue, fromLine []b
 	}
 	if date.IsZero() {
 		if len(fromLine) > 0 {
-			t, ok := fromLineDate(fromLine)
+			t, ok := dates.FromLine(fromLine)
 			switch {
 			case !ok:
-				why = append(why, fmt.Sprintf("the From line %q has no date", clip(fromLine, 80)))
+				why = append(why, fmt.Sprintf("the From line %q has no date", Clip(fromLine, 80)))
 			case t.Unix() == 0:
 				why = append(why, "the From line's date is the Unix epoch")
 			default:
 				date = t
-				issues = append(issues, Issue{SeverityWarning, "date-fallback",
-					strings.Join(why, "; ") + ": used the From line's date " + t.Format(time.RFC3339) + " (UTC)"})
+				issues = append(issues, sources.Issue{Severity: sources.SeverityWarning, Rule: "date-fallback",
+					Reason: strings.Join(why, "; ") + ": used the From line's date " + t.Format(time.RFC3339) + " (UTC)"})
 			}
 		} else {
 			why = append(why, "no From line")
@@ -125,19 +129,19 @@ func fillEnvelope(env *Envelope, fields []rawField, issues []Issue, fromLine []b
 	}
 	if date.IsZero() && !weakDate.IsZero() {
 		date = weakDate
-		issues = append(issues, Issue{SeverityWarning, "date-repaired",
-			fmt.Sprintf("%s: Date header %q is malformed (%s); read as %s", strings.Join(why[1:], "; "), clip([]byte(dateHdr), 80), weakNote, date.Format(time.RFC3339))})
+		issues = append(issues, sources.Issue{Severity: sources.SeverityWarning, Rule: "date-repaired",
+			Reason: fmt.Sprintf("%s: Date header %q is malformed (%s); read as %s", strings.Join(why[1:], "; "), Clip([]byte(dateHdr), 80), weakNote, date.Format(time.RFC3339))})
 	}
 	if date.IsZero() {
-		issues = append(issues, Issue{SeverityError, "no-date", "no usable date: " + strings.Join(why, "; ")})
+		issues = append(issues, sources.Issue{Severity: sources.SeverityError, Rule: "no-date", Reason: "no usable date: " + strings.Join(why, "; ")})
 	} else {
 		now := opts.Now()
 		if date.Before(time.Unix(0, 0)) {
-			issues = append(issues, Issue{SeverityError, "date-out-of-range",
-				fmt.Sprintf("date %s is before 1970", date.Format(time.RFC3339))})
+			issues = append(issues, sources.Issue{Severity: sources.SeverityError, Rule: "date-out-of-range",
+				Reason: fmt.Sprintf("date %s is before 1970", date.Format(time.RFC3339))})
 		} else if date.After(now.Add(24 * time.Hour)) {
-			issues = append(issues, Issue{SeverityError, "date-out-of-range",
-				fmt.Sprintf("date %s is more than a day after now (%s)", date.Format(time.RFC3339), now.UTC().Format(time.RFC3339))})
+			issues = append(issues, sources.Issue{Severity: sources.SeverityError, Rule: "date-out-of-range",
+				Reason: fmt.Sprintf("date %s is more than a day after now (%s)", date.Format(time.RFC3339), now.UTC().Format(time.RFC3339))})
 		}
 		env.Date = date
 	}
@@ -154,8 +158,8 @@ func fillEnvelope(env *Envelope, fields []rawField, issues []Issue, fromLine []b
 		}
 	}
 	if len(eightBit) > 0 {
-		issues = append(issues, Issue{SeverityWarning, "8bit-header",
-			fmt.Sprintf("raw 8-bit bytes that are not UTF-8 in the %s header(s), read as windows-1252", strings.Join(dedupe(eightBit), ", "))})
+		issues = append(issues, sources.Issue{Severity: sources.SeverityWarning, Rule: "8bit-header",
+			Reason: fmt.Sprintf("raw 8-bit bytes that are not UTF-8 in the %s header(s), read as windows-1252", strings.Join(dedupe(eightBit), ", "))})
 	}
 	env.Issues = issues
 }
@@ -248,8 +252,8 @@ func references(refs, inReplyTo, self string) []string {
 
 // markCorrection sets env.Corrects from an mbox message's mark header,
 // given as get returns it.
-func markCorrection(env *Envelope, get func(string) (string, bool)) {
-	if v, ok := get(MarkSourceHeader); ok {
+func markCorrection(env *sources.Envelope, get func(string) (string, bool)) {
+	if v, ok := get(sources.MarkSourceHeader); ok {
 		env.Corrects = strings.TrimSpace(v)
 	}
 }

@@ -1,4 +1,4 @@
-package sources
+package header
 
 import (
 	"bufio"
@@ -9,38 +9,41 @@ import (
 	"net/textproto"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/threadlift/threadlift/sources"
+	"github.com/threadlift/threadlift/sources/internal/charset"
 )
 
 // headerBlock is what readHeaderBlock found.
-type headerBlock struct {
-	block     []byte // header lines, LF line ends, without the ending blank line; capped
-	truncated bool   // lines were left out of block because of the cap
-	n         int64  // bytes consumed, the ending blank line included
-	atEOF     bool   // the block ended at end of input instead of a blank line
+type Block struct {
+	Lines     []byte // header lines, LF line ends, without the ending blank line; capped
+	Truncated bool   // lines were left out of block because of the cap
+	N         int64  // bytes consumed, the ending blank line included
+	AtEOF     bool   // the block ended at end of input instead of a blank line
 	// lost names the fields left out of block because of the cap, in
 	// order, each once (at most maxLostNames).
-	lost []string
+	Lost []string
 }
 
 const maxLostNames = 24
 
 // addLost records that a field named name was left out of the block.
-func (hb *headerBlock) addLost(name string) {
-	if name == "" || len(hb.lost) >= maxLostNames {
+func (hb *Block) addLost(name string) {
+	if name == "" || len(hb.Lost) >= maxLostNames {
 		return
 	}
-	for _, n := range hb.lost {
+	for _, n := range hb.Lost {
 		if n == name {
 			return
 		}
 	}
-	hb.lost = append(hb.lost, name)
+	hb.Lost = append(hb.Lost, name)
 }
 
 // lineFieldName is the canonical name of the field a header line starts,
 // or "" for a continuation or a line that is not a field.
 func lineFieldName(line []byte) string {
-	if !isHeaderField(line) {
+	if !IsField(line) {
 		return ""
 	}
 	i := bytes.IndexByte(line, ':')
@@ -49,8 +52,8 @@ func lineFieldName(line []byte) string {
 
 // tooLargeReason says what a header block over the cap lost: the fields
 // left out, and what losing them does (issue 12, item 17).
-func tooLargeReason(lost []string) string {
-	r := fmt.Sprintf("header block is over %d bytes; the fields after that were skipped", maxHeaderBytes)
+func TooLargeReason(lost []string) string {
+	r := fmt.Sprintf("header block is over %d bytes; the fields after that were skipped", MaxBytes)
 	if len(lost) == 0 {
 		return r
 	}
@@ -94,30 +97,30 @@ func tooLargeReason(lost []string) string {
 // that ends them (or end of input). Every header line is written to h (when
 // not nil) with CRLF turned into LF: that is the content key of contract §4.
 // At most max bytes are kept in block.
-func readHeaderBlock(br *bufio.Reader, h hash.Hash, max int) (headerBlock, error) {
-	var hb headerBlock
+func ReadBlock(br *bufio.Reader, h hash.Hash, max int) (Block, error) {
+	var hb Block
 	for {
 		first := true
 		pendingCR := false
 		lineLen := 0
-		lineStart := len(hb.block)
-		keep := !hb.truncated
+		lineStart := len(hb.Lines)
+		keep := !hb.Truncated
 		name := "" // of a line that may be left out
 		for {
 			chunk, err := br.ReadSlice('\n')
-			hb.n += int64(len(chunk))
+			hb.N += int64(len(chunk))
 			lineLen += len(chunk)
 			full := err != bufio.ErrBufferFull
-			if first && (hb.truncated || len(hb.block)+len(chunk) > max || !full) {
+			if first && (hb.Truncated || len(hb.Lines)+len(chunk) > max || !full) {
 				name = lineFieldName(chunk)
 			}
-			if first && full && isBlankLine(chunk) {
+			if first && full && IsBlankLine(chunk) {
 				if len(chunk) == 0 && err == io.EOF {
-					hb.atEOF = true
+					hb.AtEOF = true
 					return hb, nil
 				}
 				if err == io.EOF { // a lone "\r" at end of file
-					hb.atEOF = true
+					hb.AtEOF = true
 				}
 				if err != nil && err != io.EOF {
 					return hb, err
@@ -151,18 +154,18 @@ func readHeaderBlock(br *bufio.Reader, h hash.Hash, max int) (headerBlock, error
 				if pendingCR {
 					write(h, &hb, keep, max, []byte{'\r'})
 				}
-				if hb.truncated && keep {
+				if hb.Truncated && keep {
 					// this line did not fit: leave it out whole
-					hb.block = hb.block[:lineStart]
+					hb.Lines = hb.Lines[:lineStart]
 				}
-				if hb.truncated {
+				if hb.Truncated {
 					hb.addLost(name)
 				}
 				if err == io.EOF {
-					if len(hb.block) > 0 && hb.block[len(hb.block)-1] != '\n' && !hb.truncated {
-						hb.block = append(hb.block, '\n')
+					if len(hb.Lines) > 0 && hb.Lines[len(hb.Lines)-1] != '\n' && !hb.Truncated {
+						hb.Lines = append(hb.Lines, '\n')
 					}
-					hb.atEOF = true
+					hb.AtEOF = true
 					return hb, nil
 				}
 				break
@@ -172,46 +175,46 @@ func readHeaderBlock(br *bufio.Reader, h hash.Hash, max int) (headerBlock, error
 }
 
 // write adds b to the hash and, while there is room, to the kept block.
-func write(h hash.Hash, hb *headerBlock, keep bool, max int, b []byte) {
+func write(h hash.Hash, hb *Block, keep bool, max int, b []byte) {
 	if h != nil {
 		h.Write(b)
 	}
-	if !keep || hb.truncated {
+	if !keep || hb.Truncated {
 		return
 	}
-	if len(hb.block)+len(b) > max {
-		hb.truncated = true
+	if len(hb.Lines)+len(b) > max {
+		hb.Truncated = true
 		return
 	}
-	hb.block = append(hb.block, b...)
+	hb.Lines = append(hb.Lines, b...)
 }
 
 // rawField is one header field as written: Value keeps folding ("\n" +
 // white space) and raw bytes.
-type rawField struct {
+type RawField struct {
 	Key   string // canonical
 	Value []byte
 }
 
 // parseHeaderBlock splits a header block (LF line ends) into fields; see
 // parseHeaderBlockRepair.
-func parseHeaderBlock(block []byte) ([]rawField, []Issue) {
-	fields, issues, _ := parseHeaderBlockRepair(block)
+func Parse(block []byte) ([]RawField, []sources.Issue) {
+	fields, issues, _ := ParseRepair(block)
 	return fields, issues
 }
 
 // headerRepair says where the text of header lines that are not fields
 // went (issue 12, item 9: no text is dropped).
-type headerRepair struct {
+type Repair struct {
 	// body is the part of the block that is body text: the header ends at
 	// a line that is not a field, as Python's email package reads it. The
 	// body is this, the blank line, then the rest of the record.
-	body []byte
+	Body []byte
 	// text holds lines that are not fields but were followed by fields
 	// that matter (a line that lost its indentation, junk before the
 	// sender): they are kept as the first lines of the body, and the
 	// fields after them stay fields.
-	text []string
+	Text []string
 }
 
 // parseHeaderBlockRepair splits a header block (LF line ends) into
@@ -224,10 +227,10 @@ type headerRepair struct {
 // stay fields. Either way a "header-no-colon" warning says what was done.
 // When no line parses as a field it returns an error Issue "no-header"
 // instead.
-func parseHeaderBlockRepair(block []byte) ([]rawField, []Issue, headerRepair) {
-	var fields []rawField
-	var rep headerRepair
-	var issues []Issue
+func ParseRepair(block []byte) ([]RawField, []sources.Issue, Repair) {
+	var fields []RawField
+	var rep Repair
+	var issues []sources.Issue
 	lineNo := 0
 	multipart := false
 	for len(block) > 0 {
@@ -251,7 +254,7 @@ func parseHeaderBlockRepair(block []byte) ([]rawField, []Issue, headerRepair) {
 			if v := bytes.TrimSpace(line[i+1:]); key == "Content-Type" && len(v) >= 10 && bytes.EqualFold(v[:10], []byte("multipart/")) {
 				multipart = true
 			}
-			fields = append(fields, rawField{Key: key, Value: append([]byte(nil), line[i+1:]...)})
+			fields = append(fields, RawField{Key: key, Value: append([]byte(nil), line[i+1:]...)})
 			continue
 		}
 		why := "has no valid field name"
@@ -264,30 +267,30 @@ func parseHeaderBlockRepair(block []byte) ([]rawField, []Issue, headerRepair) {
 		if fieldThatMattersIn(block) || multipart {
 			// The fields after it hold the message (or a multipart's
 			// preamble would swallow the text): keep it as body text.
-			rep.text = append(rep.text, string(line))
-			issues = append(issues, Issue{SeverityWarning, "header-no-colon",
-				fmt.Sprintf("header line %d %q %s; kept as body text, the header fields after it as fields", lineNo, clip(line, 60), why)})
+			rep.Text = append(rep.Text, string(line))
+			issues = append(issues, sources.Issue{Severity: sources.SeverityWarning, Rule: "header-no-colon",
+				Reason: fmt.Sprintf("header line %d %q %s; kept as body text, the header fields after it as fields", lineNo, Clip(line, 60), why)})
 			continue
 		}
-		rep.body = rest
+		rep.Body = rest
 		n := bytes.Count(rest, []byte("\n"))
 		if len(rest) > 0 && rest[len(rest)-1] != '\n' {
 			n++
 		}
-		issues = append(issues, Issue{SeverityWarning, "header-no-colon",
-			fmt.Sprintf("header line %d %q %s: the header ends there; it and the %d line(s) after it up to the blank line were kept as the start of the body", lineNo, clip(line, 60), why, n-1)})
+		issues = append(issues, sources.Issue{Severity: sources.SeverityWarning, Rule: "header-no-colon",
+			Reason: fmt.Sprintf("header line %d %q %s: the header ends there; it and the %d line(s) after it up to the blank line were kept as the start of the body", lineNo, Clip(line, 60), why, n-1)})
 		break
 	}
 	if len(fields) == 0 {
 		reason := "no header block: the message has no \"Name: value\" header line"
 		if lineNo > 0 {
-			n := lineNo - 1 + bytes.Count(rep.body, []byte("\n"))
-			if len(rep.body) == 0 || rep.body[len(rep.body)-1] != '\n' {
+			n := lineNo - 1 + bytes.Count(rep.Body, []byte("\n"))
+			if len(rep.Body) == 0 || rep.Body[len(rep.Body)-1] != '\n' {
 				n++
 			}
 			reason = fmt.Sprintf("no header block: none of the %d lines before the first blank line is a \"Name: value\" header", n)
 		}
-		return nil, []Issue{{SeverityError, "no-header", reason}}, headerRepair{}
+		return nil, []sources.Issue{{Severity: sources.SeverityError, Rule: "no-header", Reason: reason}}, Repair{}
 	}
 	return fields, issues, rep
 }
@@ -335,7 +338,7 @@ func validKey(k []byte) bool {
 	return true
 }
 
-func clip(b []byte, n int) string {
+func Clip(b []byte, n int) string {
 	if len(b) > n {
 		b = b[:n]
 		// do not cut a UTF-8 sequence in the middle
@@ -349,7 +352,7 @@ func clip(b []byte, n int) string {
 
 // unfold joins folded lines the way go-message does: each line trimmed,
 // joined with one space.
-func unfold(v []byte) string {
+func Unfold(v []byte) string {
 	if bytes.IndexByte(v, '\n') < 0 {
 		return string(bytes.Trim(v, " \t\r"))
 	}
@@ -371,11 +374,11 @@ func unfold(v []byte) string {
 // (kept when valid UTF-8, else read as windows-1252); repaired reports the
 // windows-1252 case.
 func fieldText(v []byte) (s string, repaired bool) {
-	s = unfold(v)
+	s = Unfold(v)
 	if isASCII(s) || utf8.ValidString(s) {
 		return s, false
 	}
-	return fixUTF8([]byte(s)), true
+	return charset.FixUTF8([]byte(s)), true
 }
 
 func isASCII(s string) bool {
@@ -387,11 +390,11 @@ func isASCII(s string) bool {
 	return true
 }
 
-const maxHeaderBytes = 256 << 10
+const MaxBytes = 256 << 10
 
 // isBlankLine reports whether a whole line (with its line end) is empty:
 // "" or "\r" once the "\n" is removed.
-func isBlankLine(l []byte) bool {
+func IsBlankLine(l []byte) bool {
 	switch string(l) {
 	case "\n", "\r\n", "\r", "":
 		return true
@@ -399,13 +402,13 @@ func isBlankLine(l []byte) bool {
 	return false
 }
 
-const maxFieldNameBytes = 256
+const MaxFieldNameBytes = 256
 
 // isHeaderField reports whether b starts with a header field: a name of
 // printable ASCII other than ':' directly followed by ':'.
-func isHeaderField(b []byte) bool {
+func IsField(b []byte) bool {
 	for i, c := range b {
-		if i >= maxFieldNameBytes {
+		if i >= MaxFieldNameBytes {
 			return false
 		}
 		if c == ':' {

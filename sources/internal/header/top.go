@@ -1,4 +1,4 @@
-package sources
+package header
 
 import (
 	"bufio"
@@ -6,6 +6,8 @@ import (
 	nettextproto "net/textproto"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/threadlift/threadlift/sources/internal/charset"
 )
 
 // headerFromBuffer reads the header block from what br holds, when it
@@ -19,7 +21,7 @@ import (
 // Line ends need no care: parseHeaderBlock trims the CRs before each LF,
 // and a line that is blank only once its CRs are trimmed ("\r\r\n") does
 // not end the block for readHeaderBlock, nor here.
-func headerFromBuffer(br *bufio.Reader) (topHeader, bool) {
+func FromBuffer(br *bufio.Reader) (Header, bool) {
 	b, _ := br.Peek(br.Buffered())
 	end, next := -1, 0 // where the blank line starts, and after it
 	for off := 0; off < len(b); {
@@ -36,13 +38,13 @@ func headerFromBuffer(br *bufio.Reader) (topHeader, bool) {
 	if end < 0 {
 		return nil, false
 	}
-	h := make(topHeader, 0, bytes.Count(b[:end], []byte("\n"))) // at most a field a line
+	h := make(Header, 0, bytes.Count(b[:end], []byte("\n"))) // at most a field a line
 	var key string
 	var segs [][]byte // the value's lines: first the text after the colon
 	var stack [8][]byte
 	flush := func() {
 		if key != "" {
-			h = append(h, headerValue{key: key, value: unfoldLines(segs)})
+			h = append(h, Field{Key: key, Value: unfoldLines(segs)})
 		}
 	}
 	for block := b[:end]; len(block) > 0; {
@@ -78,7 +80,7 @@ func unfoldLines(lines [][]byte) string {
 	if len(lines) == 1 {
 		l := trimSpaceTab(lines[0])
 		if !bytesASCII(l) && !utf8.Valid(l) {
-			return fixUTF8(l)
+			return charset.FixUTF8(l)
 		}
 		return string(l)
 	}
@@ -92,7 +94,7 @@ func unfoldLines(lines [][]byte) string {
 			b.WriteByte(' ')
 		}
 		if !bytesASCII(l) && !utf8.Valid(l) {
-			b.WriteString(fixUTF8(l))
+			b.WriteString(charset.FixUTF8(l))
 		} else {
 			b.Write(l)
 		}
@@ -114,41 +116,41 @@ func bytesASCII(b []byte) bool {
 // fields are already split and their keys checked and canonical, so
 // writing them back out to parse them again (and keeping what
 // textproto.Header keeps to write them out unchanged) was wasted work.
-type topHeader []headerValue
+type Header []Field
 
-type headerValue struct {
-	key   string // canonical
-	value string // unfolded as go-message does
+type Field struct {
+	Key   string // canonical
+	Value string // unfolded as go-message does
 }
 
 // Get returns the value of the first field named key, or "".
-func (h *topHeader) Get(key string) string {
+func (h *Header) Get(key string) string {
 	key = nettextproto.CanonicalMIMEHeaderKey(key)
 	for _, f := range *h {
-		if f.key == key {
-			return f.value
+		if f.Key == key {
+			return f.Value
 		}
 	}
 	return ""
 }
 
 // Values returns the values of every field named key, in order.
-func (h *topHeader) Values(key string) []string {
+func (h *Header) Values(key string) []string {
 	key = nettextproto.CanonicalMIMEHeaderKey(key)
 	var out []string
 	for _, f := range *h {
-		if f.key == key {
-			out = append(out, f.value)
+		if f.Key == key {
+			out = append(out, f.Value)
 		}
 	}
 	return out
 }
 
 // Has reports whether a field is named key.
-func (h *topHeader) Has(key string) bool {
+func (h *Header) Has(key string) bool {
 	key = nettextproto.CanonicalMIMEHeaderKey(key)
 	for _, f := range *h {
-		if f.key == key {
+		if f.Key == key {
 			return true
 		}
 	}
@@ -157,14 +159,14 @@ func (h *topHeader) Has(key string) bool {
 
 // repairedHeader makes raw 8-bit bytes of the fields UTF-8 and unfolds
 // their values.
-func repairedHeader(fields []rawField) topHeader {
-	h := make(topHeader, len(fields))
+func Repaired(fields []RawField) Header {
+	h := make(Header, len(fields))
 	for i, f := range fields {
 		v := f.Value
 		if !bytesASCII(v) && !bytesValidUTF8(v) {
-			v = []byte(fixUTF8(v))
+			v = []byte(charset.FixUTF8(v))
 		}
-		h[i] = headerValue{key: f.Key, value: unfoldValue(v)}
+		h[i] = Field{Key: f.Key, Value: unfoldValue(v)}
 	}
 	return h
 }

@@ -1,4 +1,4 @@
-package sources
+package header
 
 import (
 	"bufio"
@@ -8,18 +8,20 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/threadlift/threadlift/sources/internal/charset"
+
 	"github.com/emersion/go-message/textproto"
 	"github.com/google/go-cmp/cmp"
 )
 
 // oldRepairedHeader is how Load read a header before topHeader: the
 // repaired fields written back out and parsed by go-message.
-func oldRepairedHeader(fields []rawField) (textproto.Header, error) {
+func oldRepairedHeader(fields []RawField) (textproto.Header, error) {
 	var b bytes.Buffer
 	for _, f := range fields {
 		v := f.Value
 		if !isASCII(string(v)) && !bytesValidUTF8(v) {
-			v = []byte(fixUTF8(v))
+			v = []byte(charset.FixUTF8(v))
 		}
 		b.WriteString(f.Key)
 		b.WriteString(":")
@@ -64,7 +66,7 @@ func TestTopHeaderMatchesReadHeader(t *testing.T) {
 		blocks = append(blocks, b.String())
 	}
 	for _, block := range blocks {
-		fields, _ := parseHeaderBlock([]byte(block))
+		fields, _ := Parse([]byte(block))
 		if fields == nil {
 			continue
 		}
@@ -72,27 +74,27 @@ func TestTopHeaderMatchesReadHeader(t *testing.T) {
 		if err != nil {
 			t.Fatalf("ReadHeader(%q): %v", block, err)
 		}
-		got := repairedHeader(fields)
+		got := Repaired(fields)
 		var wantKV, gotKV [][2]string
 		fs := want.Fields()
 		for fs.Next() {
 			wantKV = append(wantKV, [2]string{fs.Key(), fs.Value()})
 		}
 		for _, f := range got {
-			gotKV = append(gotKV, [2]string{f.key, f.value})
+			gotKV = append(gotKV, [2]string{f.Key, f.Value})
 		}
 		if diff := cmp.Diff(wantKV, gotKV); diff != "" {
-			t.Errorf("header %q (-ReadHeader +topHeader):\n%s", clip([]byte(block), 80), diff)
+			t.Errorf("header %q (-ReadHeader +topHeader):\n%s", Clip([]byte(block), 80), diff)
 		}
 		for _, k := range []string{"From", "to", "Subject", "X-Empty", "X-A", "Content-Type", "Missing"} {
 			if w, g := want.Get(k), got.Get(k); w != g {
-				t.Errorf("header %q: Get(%q) = %q, want %q", clip([]byte(block), 80), k, g, w)
+				t.Errorf("header %q: Get(%q) = %q, want %q", Clip([]byte(block), 80), k, g, w)
 			}
 			if w, g := want.Values(k), got.Values(k); !cmp.Equal(w, g) {
-				t.Errorf("header %q: Values(%q) = %q, want %q", clip([]byte(block), 80), k, g, w)
+				t.Errorf("header %q: Values(%q) = %q, want %q", Clip([]byte(block), 80), k, g, w)
 			}
 			if w, g := want.Has(k), got.Has(k); w != g {
-				t.Errorf("header %q: Has(%q) = %v, want %v", clip([]byte(block), 80), k, g, w)
+				t.Errorf("header %q: Has(%q) = %v, want %v", Clip([]byte(block), 80), k, g, w)
 			}
 		}
 	}
@@ -115,20 +117,20 @@ func FuzzHeaderFromBuffer(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, in []byte) {
 		slow := bufio.NewReaderSize(bytes.NewReader(in), 64)
-		hb, err := readHeaderBlock(slow, nil, maxHeaderBytes)
+		hb, err := ReadBlock(slow, nil, MaxBytes)
 		if err != nil {
 			return
 		}
-		fields, _ := parseHeaderBlock(hb.block)
-		var want topHeader
+		fields, _ := Parse(hb.Lines)
+		var want Header
 		if fields != nil {
-			want = repairedHeader(fields)
+			want = Repaired(fields)
 		}
 		wantRest, _ := io.ReadAll(slow)
 
 		fast := bufio.NewReaderSize(bytes.NewReader(in), 64)
 		fast.Peek(1) // fill the buffer, as skipPreamble has in Load
-		got, ok := headerFromBuffer(fast)
+		got, ok := FromBuffer(fast)
 		if !ok {
 			if fast.Buffered() != min(len(in), 64) {
 				t.Fatalf("headerFromBuffer(%q) consumed input and gave up", in)
@@ -139,7 +141,7 @@ func FuzzHeaderFromBuffer(f *testing.F) {
 		if len(got) == 0 {
 			got = nil
 		}
-		if diff := cmp.Diff(want, got, cmp.AllowUnexported(headerValue{})); diff != "" {
+		if diff := cmp.Diff(want, got, cmp.AllowUnexported(Field{})); diff != "" {
 			t.Fatalf("headerFromBuffer(%q) (-general +in place):\n%s", in, diff)
 		}
 		if !bytes.Equal(gotRest, wantRest) {

@@ -1,4 +1,4 @@
-package sources
+package htmltext
 
 import (
 	"github.com/inbucket/html2text"
@@ -6,6 +6,6 @@ import (
 
 // htmlText is the plain text of an HTML body: the Body of a message whose
 // only text is HTML, for every source (contract §3).
-func htmlText(html string) (string, error) {
+func Render(html string) (string, error) {
 	return html2text.FromString(html, html2text.Options{PrettyTables: false})
 }

@@ -1,10 +1,13 @@
-package sources
+package mime
 
 import (
 	"fmt"
 	"io"
 	"strconv"
 	"strings"
+
+	"github.com/threadlift/threadlift/sources"
+	"github.com/threadlift/threadlift/sources/internal/charset"
 )
 
 // Attachments.
@@ -46,7 +49,7 @@ import (
 // part whose locator is part.
 type partFinder struct {
 	part     string
-	want     Attachment
+	want     sources.Attachment
 	stop     bool
 	found    io.Reader // the part's transfer-decoded content, unread
 	mismatch string    // why the part found is not the attachment
@@ -148,8 +151,8 @@ func percentDecode(s string) string {
 	b := make([]byte, 0, len(s))
 	for i := 0; i < len(s); i++ {
 		if s[i] == '%' && i+2 < len(s) {
-			h, ok1 := mimeUnhex(s[i+1])
-			l, ok2 := mimeUnhex(s[i+2])
+			h, ok1 := unhex(s[i+1])
+			l, ok2 := unhex(s[i+2])
 			if ok1 && ok2 {
 				b = append(b, h<<4|l)
 				i += 2
@@ -163,7 +166,7 @@ func percentDecode(s string) string {
 
 // rfc2231Param decodes parameter key of a Content-Type or
 // Content-Disposition value written with RFC 2231 (key*=charset'lang'value,
-// key*0*=..., key*1=...) in any charset decodeCharset knows:
+// key*0*=..., key*1=...) in any charset charset.Decode knows:
 // mime.ParseMediaType only decodes UTF-8 and US-ASCII ones. It returns ""
 // when there is no such parameter.
 func rfc2231Param(v, key string) string {
@@ -202,7 +205,7 @@ func rfc2231Param(v, key string) string {
 		segs[n] = seg{val, enc}
 	}
 	var b strings.Builder
-	charset := ""
+	label := ""
 	for n := 0; ; n++ {
 		sg, ok := segs[n]
 		if !ok {
@@ -212,7 +215,7 @@ func rfc2231Param(v, key string) string {
 		if sg.enc {
 			if n == 0 {
 				if parts := strings.SplitN(val, "'", 3); len(parts) == 3 {
-					charset, val = parts[0], parts[2]
+					label, val = parts[0], parts[2]
 				}
 			}
 			val = percentDecode(val)
@@ -222,7 +225,7 @@ func rfc2231Param(v, key string) string {
 	if b.Len() == 0 {
 		return ""
 	}
-	s, _ := decodeCharset(charset, []byte(b.String()))
+	s, _ := charset.Decode(label, []byte(b.String()))
 	return s
 }
 
@@ -245,7 +248,7 @@ func splitParams(v string) []string {
 	return append(out, v[start:])
 }
 
-func mimeUnhex(c byte) (byte, bool) {
+func unhex(c byte) (byte, bool) {
 	switch {
 	case '0' <= c && c <= '9':
 		return c - '0', true

@@ -1,4 +1,4 @@
-package sources
+package mime
 
 import (
 	"bufio"
@@ -10,6 +10,13 @@ import (
 	"net/mail"
 	"strconv"
 	"strings"
+
+	"github.com/threadlift/threadlift/sources"
+	"github.com/threadlift/threadlift/sources/internal/addr"
+	"github.com/threadlift/threadlift/sources/internal/charset"
+	"github.com/threadlift/threadlift/sources/internal/header"
+	"github.com/threadlift/threadlift/sources/internal/htmltext"
+	"github.com/threadlift/threadlift/sources/internal/transfer"
 )
 
 // Load decoding.
@@ -31,7 +38,7 @@ import (
 //     rejects control characters, encoding/base64 any stray character);
 //     ours keep everything decodable and count what they skipped
 //     ("bad-encoding").
-//   - charsets go through decodeCharset (see decode.go).
+//   - charsets go through charset.Decode.
 //
 // Body selection: the first text/plain part that is not an attachment is
 // Body; further inline text/plain parts (mailing-list footers, say) are
@@ -62,7 +69,7 @@ type partHeader interface {
 }
 
 // mimeOptions say how to decode a message's body.
-type mimeOptions struct {
+type Options struct {
 	// Budget is how many bytes of text the body may decode to: the
 	// source's max_message_bytes.
 	Budget int64
@@ -74,7 +81,7 @@ type mimeOptions struct {
 	NoHTMLText bool
 	// Bufs lends buffers to reuse from one message to the next; nil:
 	// allocate.
-	Bufs *mimeBuffers
+	Bufs *Buffers
 	// Prefix is text that goes before the body: header lines kept as the
 	// first lines of the body (header.Repair.Text).
 	Prefix string
@@ -84,7 +91,7 @@ type mimeOptions struct {
 // them per message, and regrowing a text buffer per part, dominated the
 // cost of a load. The zero value is ready to use; one message is decoded
 // with them at a time.
-type mimeBuffers struct {
+type Buffers struct {
 	text    bytes.Buffer // readText's
 	conv    []byte       // text converted from a legacy charset
 	capture []byte       // a multipart's captureReader's
@@ -96,7 +103,7 @@ type mimeBuffers struct {
 
 // release drops what the last message left in b (its readers, a huge
 // text buffer) so that b holds no more than buffers.
-func (b *mimeBuffers) release() {
+func (b *Buffers) Release() {
 	if b.text.Cap() > maxPooledText {
 		b.text = bytes.Buffer{} // one huge part must not stay in memory
 	}
@@ -113,7 +120,7 @@ func (b *mimeBuffers) release() {
 
 // mimeDecodeHeader fills msg's Header, From, To and Cc from the message's
 // header h, with an issue for each problem.
-func mimeDecodeHeader(msg *Message, h *topHeader) {
+func DecodeHeader(msg *sources.Message, h *header.Header) {
 	d := &decoder{msg: msg}
 	d.headers(h)
 }
@@ -121,7 +128,7 @@ func mimeDecodeHeader(msg *Message, h *topHeader) {
 // mimeDecodeBody decodes the body of msg, whose header is h: it walks
 // the MIME tree and sets Body, HTMLBody and Attachments, with an issue
 // for each problem. body is the message after its header block.
-func mimeDecodeBody(msg *Message, h *topHeader, body io.Reader, o mimeOptions) {
+func DecodeBody(msg *sources.Message, h *header.Header, body io.Reader, o Options) {
 	d := &decoder{msg: msg, budget: o.Budget, atFileEnd: o.AtFileEnd, noHTMLText: o.NoHTMLText, bufs: o.Bufs, prefix: o.Prefix}
 	d.entity(h, body, nil, 0)
 	d.finish()
@@ -131,21 +138,21 @@ func mimeDecodeBody(msg *Message, h *topHeader, body io.Reader, o mimeOptions) {
 // as for mimeDecodeBody) up to the part of attachment a (a.Part), and
 // returns that part's transfer-decoded content, unread: it streams from
 // body. It returns nil and, when a part is there but is not a, why.
-func mimeFindPart(env *Envelope, h *topHeader, body io.Reader, a Attachment, o mimeOptions) (io.Reader, string) {
+func FindPart(env *sources.Envelope, h *header.Header, body io.Reader, a sources.Attachment, o Options) (io.Reader, string) {
 	f := &partFinder{part: a.Part, want: a}
-	d := &decoder{msg: &Message{Envelope: env}, budget: o.Budget, atFileEnd: o.AtFileEnd, find: f}
+	d := &decoder{msg: &sources.Message{Envelope: env}, budget: o.Budget, atFileEnd: o.AtFileEnd, find: f}
 	d.entity(h, body, nil, 0)
 	return f.found, f.mismatch
 }
 
 // decoder collects what the walk finds.
 type decoder struct {
-	msg       *Message
+	msg       *sources.Message
 	budget    int64 // bytes of text still allowed
 	atFileEnd bool  // the record ends at the end of its file
 
-	noHTMLText bool         // LoadOptions.NoHTMLText
-	bufs       *mimeBuffers // buffers to reuse; nil: allocate (OpenAttachment's reader keeps them)
+	noHTMLText bool     // LoadOptions.NoHTMLText
+	bufs       *Buffers // buffers to reuse; nil: allocate (OpenAttachment's reader keeps them)
 
 	plain     []string
 	html      string
@@ -166,20 +173,20 @@ type decoder struct {
 }
 
 func (d *decoder) warn(rule, format string, args ...any) {
-	d.msg.Issues = append(d.msg.Issues, Issue{SeverityWarning, rule, fmt.Sprintf(format, args...)})
+	d.msg.Issues = append(d.msg.Issues, sources.Issue{Severity: sources.SeverityWarning, Rule: rule, Reason: fmt.Sprintf(format, args...)})
 }
 
 func (d *decoder) fail(rule, format string, args ...any) {
-	d.msg.Issues = append(d.msg.Issues, Issue{SeverityError, rule, fmt.Sprintf(format, args...)})
+	d.msg.Issues = append(d.msg.Issues, sources.Issue{Severity: sources.SeverityError, Rule: rule, Reason: fmt.Sprintf(format, args...)})
 }
 
 // headers fills Header, From, To and Cc from the top-level header.
-func (d *decoder) headers(h *topHeader) {
+func (d *decoder) headers(h *header.Header) {
 	m := d.msg
 	m.Header = make(map[string][]string, len(*h))
 	for _, f := range *h {
-		v, _ := decodeWords(f.value)
-		m.Header[f.key] = append(m.Header[f.key], v)
+		v, _ := charset.DecodeWords(f.Value)
+		m.Header[f.Key] = append(m.Header[f.Key], v)
 	}
 
 	from := d.addresses(h, "From")
@@ -188,7 +195,7 @@ func (d *decoder) headers(h *topHeader) {
 	} else {
 		why := "no From header"
 		if h.Has("From") {
-			why = fmt.Sprintf("From header %q has no valid address", clip([]byte(h.Get("From")), 80))
+			why = fmt.Sprintf("From header %q has no valid address", header.Clip([]byte(h.Get("From")), 80))
 		}
 		d.fail("no-sender", "%s", why)
 	}
@@ -199,7 +206,7 @@ func (d *decoder) headers(h *topHeader) {
 		case !h.Has("To") && !h.Has("Cc"):
 			d.fail("no-recipient", "no To or Cc header")
 		default:
-			d.fail("no-recipient", "no valid address in To %q or Cc %q", clip([]byte(h.Get("To")), 80), clip([]byte(h.Get("Cc")), 80))
+			d.fail("no-recipient", "no valid address in To %q or Cc %q", header.Clip([]byte(h.Get("To")), 80), header.Clip([]byte(h.Get("Cc")), 80))
 		}
 	}
 }
@@ -209,35 +216,35 @@ func (d *decoder) headers(h *topHeader) {
 // an "invalid-address" warning (only when some other address of the field
 // is valid, or the field is From: no valid one at all is the caller's
 // error).
-func (d *decoder) addresses(h *topHeader, key string) []Address {
-	var out []Address
+func (d *decoder) addresses(h *header.Header, key string) []sources.Address {
+	var out []sources.Address
 	var bad []string
 	var unknown []string
-	p := &mail.AddressParser{WordDecoder: wordDecoder(&unknown)}
+	p := &mail.AddressParser{WordDecoder: charset.WordDecoder(&unknown)}
 	for _, v := range h.Values(key) {
-		o, b := parseAddresses(p, v)
+		o, b := addr.ParseList(p, v)
 		out = append(out, o...)
 		for _, x := range b {
 			// "a@x.com b@x.com": addresses without the comma between them.
-			if list := spaceSeparated(x); len(list) > 0 {
+			if list := addr.SpaceSeparated(x); len(list) > 0 {
 				out = append(out, list...)
 				what := "read as " + strconv.Itoa(len(list)) + " addresses"
 				if key == "From" {
 					what = "the first, " + list[0].Email + ", is the sender"
 				}
-				d.warn("invalid-address", "%s %q holds addresses without a comma between them; %s", key, clip([]byte(x), 80), what)
+				d.warn("invalid-address", "%s %q holds addresses without a comma between them; %s", key, header.Clip([]byte(x), 80), what)
 				continue
 			}
 			bad = append(bad, x)
 		}
 	}
-	for _, cs := range mimeDedupe(unknown) {
+	for _, cs := range dedupe(unknown) {
 		d.warn("charset", "unknown charset %s in %s header; valid UTF-8 kept, other bytes read as windows-1252", cs, key)
 	}
 	if len(bad) > 0 && (len(out) > 0 || key != "From") {
 		q := make([]string, len(bad))
 		for i, b := range bad {
-			q[i] = strconv.Quote(clip([]byte(b), 60))
+			q[i] = strconv.Quote(header.Clip([]byte(b), 60))
 		}
 		d.warn("invalid-address", "dropped invalid address(es) %s from %s", strings.Join(q, ", "), key)
 	}
@@ -318,7 +325,7 @@ func (d *decoder) entity(h partHeader, body io.Reader, path []int, depth int) {
 	if filename == "" {
 		filename = rfc2231Param(h.Get("Content-Type"), "name")
 	}
-	filename, _ = decodeWords(filename)
+	filename, _ = charset.DecodeWords(filename)
 	isAttachment := disp == "attachment" || !strings.HasPrefix(ct, "text/")
 
 	dec := d.transferDecoder(h, body, name)
@@ -369,13 +376,13 @@ func (d *decoder) transferDecoder(h partHeader, body io.Reader, name string) io.
 	case "", "7bit", "8bit", "binary", "7-bit", "8-bit":
 		return body
 	}
-	d.warn("bad-encoding", "unknown Content-Transfer-Encoding %q in %s; read as is", clip([]byte(cte), 40), name)
+	d.warn("bad-encoding", "unknown Content-Transfer-Encoding %q in %s; read as is", header.Clip([]byte(cte), 40), name)
 	return body
 }
 
 // b64Checked reports what base64Reader repaired once it reaches the end.
 type b64Checked struct {
-	base64Reader
+	transfer.Base64Reader
 	d        *decoder
 	name     string
 	reported bool
@@ -383,12 +390,12 @@ type b64Checked struct {
 
 // reset makes c a decoder of src, keeping its buffers.
 func (c *b64Checked) reset(src io.Reader, d *decoder, name string) {
-	c.base64Reader.reset(src)
+	c.Base64Reader.Reset(src)
 	c.d, c.name, c.reported = d, name, false
 }
 
 func (c *b64Checked) Read(p []byte) (int, error) {
-	n, err := c.base64Reader.Read(p)
+	n, err := c.Base64Reader.Read(p)
 	if err != nil {
 		c.report()
 	}
@@ -398,7 +405,7 @@ func (c *b64Checked) Read(p []byte) (int, error) {
 // discard is io.Copy(io.Discard, c) without decoding: the bytes count,
 // the repairs are reported, and the error is io.Copy's (nil at the end).
 func (c *b64Checked) discard() (int64, error) {
-	n, err := c.base64Reader.discard()
+	n, err := c.Base64Reader.Discard()
 	c.report()
 	if err == io.EOF {
 		err = nil
@@ -409,25 +416,25 @@ func (c *b64Checked) discard() (int64, error) {
 func (c *b64Checked) report() {
 	if !c.reported {
 		c.reported = true
-		if c.invalid > 0 || c.partial {
-			what := fmt.Sprintf("%d characters outside the base64 alphabet skipped", c.invalid)
-			if c.partial {
+		if c.Invalid > 0 || c.Partial {
+			what := fmt.Sprintf("%d characters outside the base64 alphabet skipped", c.Invalid)
+			if c.Partial {
 				what = "base64 ends inside a 4-character group"
-				if c.invalid > 0 {
-					what += fmt.Sprintf(", %d characters outside the alphabet skipped", c.invalid)
+				if c.Invalid > 0 {
+					what += fmt.Sprintf(", %d characters outside the alphabet skipped", c.Invalid)
 				}
 			}
 			c.d.warn("bad-encoding", "invalid base64 in %s: %s; the decodable part was kept", c.name, what)
 		}
-		if c.junk > 0 {
-			c.d.warn("bad-encoding", "%s has %d characters of text after the base64 padding; they were not decoded into it", c.name, c.junk)
+		if c.Junk > 0 {
+			c.d.warn("bad-encoding", "%s has %d characters of text after the base64 padding; they were not decoded into it", c.name, c.Junk)
 		}
 	}
 }
 
 // qpChecked reports what qpReader repaired once it reaches the end.
 type qpChecked struct {
-	qpReader
+	transfer.QPReader
 	d        *decoder
 	name     string
 	reported bool
@@ -435,16 +442,16 @@ type qpChecked struct {
 
 // reset makes c a decoder of src, keeping its buffers.
 func (c *qpChecked) reset(src *bufio.Reader, d *decoder, name string) {
-	c.qpReader.reset(src)
+	c.QPReader.Reset(src)
 	c.d, c.name, c.reported = d, name, false
 }
 
 func (c *qpChecked) Read(p []byte) (int, error) {
-	n, err := c.qpReader.Read(p)
+	n, err := c.QPReader.Read(p)
 	if err != nil && !c.reported {
 		c.reported = true
-		if c.invalid > 0 {
-			c.d.warn("bad-encoding", "invalid quoted-printable in %s: %d '=' not followed by two hex digits kept as is", c.name, c.invalid)
+		if c.Invalid > 0 {
+			c.d.warn("bad-encoding", "invalid quoted-printable in %s: %d '=' not followed by two hex digits kept as is", c.name, c.Invalid)
 		}
 	}
 	return n, err
@@ -470,7 +477,7 @@ func (d *decoder) multipart(ct string, params map[string]string, body io.Reader,
 		}
 		if err != nil {
 			if nparts == 0 {
-				d.recover(capture, fmt.Sprintf("%s boundary %q never occurs in %s; its text was kept as the body", ct, clip([]byte(boundary), 70), name))
+				d.recover(capture, fmt.Sprintf("%s boundary %q never occurs in %s; its text was kept as the body", ct, header.Clip([]byte(boundary), 70), name))
 				return
 			}
 			why := "ends without its closing boundary"
@@ -524,7 +531,7 @@ func (d *decoder) mimeReader(depth int) *bufio.Reader {
 func (d *decoder) recover(capture *captureReader, reason string) {
 	io.Copy(io.Discard, capture)
 	if !d.hasRecov {
-		text, _ := decodeCharset("", capture.buf)
+		text, _ := charset.Decode("", capture.buf)
 		d.recovered, d.hasRecov = d.cleanText(text, "the recovered text"), true
 	}
 	d.stopCapture(capture)
@@ -543,7 +550,7 @@ func (d *decoder) tooDeep(ct string, body io.Reader, name string) {
 		d.readError(err, name, int64(len(b)), true)
 	}
 	if !d.hasRecov {
-		text, _ := decodeCharset("", b)
+		text, _ := charset.Decode("", b)
 		d.recovered, d.hasRecov = d.cleanText(text, name), true
 	}
 	d.warn("too-deep", "%s in %s is nested deeper than %d multipart levels; it was not split into parts, and its raw text is the body when the message has no other text", ct, name, maxDepth)
@@ -580,7 +587,7 @@ func (d *decoder) readText(r io.Reader, name string) ([]byte, error) {
 	return b, err
 }
 
-func (d *decoder) text(ct, charset string, r io.Reader, name string) {
+func (d *decoder) text(ct, label string, r io.Reader, name string) {
 	b, err := d.readText(r, name)
 	if err != nil {
 		d.readError(err, name, int64(len(b)), true)
@@ -589,20 +596,20 @@ func (d *decoder) text(ct, charset string, r io.Reader, name string) {
 	if d.bufs != nil {
 		conv = &d.bufs.conv
 	}
-	s, st := decodeCharsetBuf(charset, b, conv)
+	s, st := charset.DecodeBuf(label, b, conv)
 	switch st {
-	case decodedInvalid:
-		cs := charset
+	case charset.Invalid:
+		cs := label
 		if cs == "" {
 			cs = "none declared"
 		}
 		d.warn("charset", "%s (charset %s) has bytes that are not valid UTF-8; read as windows-1252", name, cs)
-	case decodedUnknown:
-		d.warn("charset", "unknown charset %s in %s; valid UTF-8 kept, other bytes read as windows-1252", clip([]byte(charset), 40), name)
-	case decodedWrongUTF8:
-		d.warn("charset", "%s declares charset %s but its bytes are not valid %s; they are valid UTF-8 and were kept as UTF-8", name, clip([]byte(charset), 40), clip([]byte(charset), 40))
-	case decodedLossy:
-		d.warn("charset", "%s has bytes that are not valid in its charset %s (nor UTF-8); they became U+FFFD", name, clip([]byte(charset), 40))
+	case charset.Unknown:
+		d.warn("charset", "unknown charset %s in %s; valid UTF-8 kept, other bytes read as windows-1252", header.Clip([]byte(label), 40), name)
+	case charset.WrongUTF8:
+		d.warn("charset", "%s declares charset %s but its bytes are not valid %s; they are valid UTF-8 and were kept as UTF-8", name, header.Clip([]byte(label), 40), header.Clip([]byte(label), 40))
+	case charset.Lossy:
+		d.warn("charset", "%s has bytes that are not valid in its charset %s (nor UTF-8); they became U+FFFD", name, header.Clip([]byte(label), 40))
 	}
 	s = d.cleanText(s, name)
 	if ct == "text/html" {
@@ -673,7 +680,7 @@ func (d *decoder) attachment(h partHeader, ct, disp, filename string, r io.Reade
 	if d.find != nil {
 		return // OpenAttachment: only the wanted part matters
 	}
-	d.msg.Attachments = append(d.msg.Attachments, Attachment{
+	d.msg.Attachments = append(d.msg.Attachments, sources.Attachment{
 		Name:        filename,
 		ContentType: ct,
 		Size:        n,
@@ -696,7 +703,7 @@ func (d *decoder) finish() {
 		m.HTMLBody = d.html
 	case d.hasHTML:
 		m.HTMLBody = d.html
-		text, err := htmlText(d.html)
+		text, err := htmltext.Render(d.html)
 		if err != nil {
 			d.warn("html", "HTML body could not be turned into text (%v); the plain body is empty", err)
 		}
@@ -735,7 +742,7 @@ func (c *captureReader) Read(p []byte) (int, error) {
 
 func (c *captureReader) stop() { c.stopped, c.buf = true, nil }
 
-func mimeDedupe(ss []string) []string {
+func dedupe(ss []string) []string {
 	seen := map[string]bool{}
 	out := ss[:0:0]
 	for _, s := range ss {

@@ -1,10 +1,12 @@
-package sources
+package mime
 
 import (
 	"bufio"
 	"bytes"
 	"errors"
 	"io"
+
+	"github.com/threadlift/threadlift/sources/internal/header"
 )
 
 // A lenient multipart reader (RFC 2046), in place of go-message's
@@ -51,7 +53,7 @@ type mimeParts struct {
 
 // mimePart is one part: its header and, as an io.Reader, its body.
 type mimePart struct {
-	Header topHeader
+	Header header.Header
 	// Repeated counts delimiter lines right after the one that opened
 	// the part (empty parts skipped); NoBlank says the header ended at a
 	// line that is not a header field, without a blank line; HeaderCut
@@ -233,7 +235,7 @@ func (mr *mimeParts) header() (*mimePart, error) {
 		}
 		atEOF := err != nil
 		switch {
-		case isBlankLine(line) && (len(line) > 0 && line[len(line)-1] == '\n' || atEOF):
+		case header.IsBlankLine(line) && (len(line) > 0 && line[len(line)-1] == '\n' || atEOF):
 			mr.br.Discard(len(line))
 			return p.withHeader(block), nil
 		case matchDelimiter(line, mr.dash, atEOF || bytes.HasSuffix(line, []byte("\n"))) > 0:
@@ -249,7 +251,7 @@ func (mr *mimeParts) header() (*mimePart, error) {
 				continue
 			}
 			return p.withHeader(block), nil // a header and no body
-		case (line[0] == ' ' || line[0] == '\t') && len(block) > 0, isHeaderField(line):
+		case (line[0] == ' ' || line[0] == '\t') && len(block) > 0, header.IsField(line):
 			l, _ := mr.readLine()
 			if len(block)+len(l) > maxPartHeaderBytes {
 				p.HeaderCut = true
@@ -267,8 +269,8 @@ func (mr *mimeParts) header() (*mimePart, error) {
 
 func (p *mimePart) withHeader(block []byte) *mimePart {
 	block = bytes.ReplaceAll(block, []byte("\r\n"), []byte("\n"))
-	if fields, _ := parseHeaderBlock(block); fields != nil {
-		p.Header = repairedHeader(fields)
+	if fields, _ := header.Parse(block); fields != nil {
+		p.Header = header.Repaired(fields)
 	}
 	return p
 }

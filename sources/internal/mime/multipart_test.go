@@ -1,4 +1,4 @@
-package sources
+package mime
 
 import (
 	"bufio"
@@ -6,6 +6,8 @@ import (
 	"io"
 	"strings"
 	"testing"
+
+	"github.com/threadlift/threadlift/sources/internal/header"
 )
 
 // refParts splits a multipart body line by line, by the rules of
@@ -37,7 +39,7 @@ func refParts(in []byte, dash []byte) (parts []string, end string) {
 		var hdr []byte
 		for i < len(lines) {
 			l := lines[i]
-			if isBlankLine(l) {
+			if header.IsBlankLine(l) {
 				i++
 				break
 			}
@@ -51,7 +53,7 @@ func refParts(in []byte, dash []byte) (parts []string, end string) {
 				}
 				break
 			}
-			if (l[0] == ' ' || l[0] == '\t') && len(hdr) > 0 || isHeaderField(l) {
+			if (l[0] == ' ' || l[0] == '\t') && len(hdr) > 0 || header.IsField(l) {
 				hdr = append(hdr, l...)
 				i++
 				continue
@@ -95,7 +97,7 @@ func streamParts(t *testing.T, in []byte, boundary string, chunk, size int) ([]s
 		}
 		var hdr strings.Builder
 		for _, f := range p.Header {
-			hdr.WriteString(f.key + ":" + f.value + "\n")
+			hdr.WriteString(f.Key + ":" + f.Value + "\n")
 		}
 		b, _ := io.ReadAll(p)
 		parts = append(parts, hdr.String()+"|"+string(b))

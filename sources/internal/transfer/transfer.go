@@ -1,4 +1,4 @@
-package sources
+package transfer
 
 import (
 	"bufio"
@@ -16,18 +16,18 @@ import (
 // quanta, ending in padding or long), are decoded; anything else is text
 // after the encoded data ("Cheerio!", a mailing-list footer) and is not
 // decoded into the content (issue 12, item 8): junk counts it.
-type base64Reader struct {
+type Base64Reader struct {
 	src     io.Reader
 	in      [4096]byte
 	out     []byte
 	outBuf  [3*4096/4 + 3]byte
 	q       [4]byte
 	nq      int
-	invalid int  // bytes outside the alphabet (white space not counted)
-	partial bool // input ended inside a quantum
+	Invalid int  // bytes outside the alphabet (white space not counted)
+	Partial bool // input ended inside a quantum
 	padded  bool // a quantum ended in '=': what follows is held in tail
 	tail    []byte
-	junk    int // characters after the padding that were not base64, ignored
+	Junk    int // characters after the padding that were not base64, ignored
 	err     error
 }
 
@@ -47,12 +47,12 @@ var b64val = func() (t [256]byte) {
 }()
 
 // reset makes d a decoder of src, keeping its buffers.
-func (d *base64Reader) reset(src io.Reader) {
-	d.src, d.out, d.nq, d.invalid, d.partial, d.err = src, nil, 0, 0, false, nil
-	d.padded, d.tail, d.junk = false, d.tail[:0], 0
+func (d *Base64Reader) Reset(src io.Reader) {
+	d.src, d.out, d.nq, d.Invalid, d.Partial, d.err = src, nil, 0, 0, false, nil
+	d.padded, d.tail, d.Junk = false, d.tail[:0], 0
 }
 
-func (d *base64Reader) Read(p []byte) (int, error) {
+func (d *Base64Reader) Read(p []byte) (int, error) {
 	for len(d.out) == 0 {
 		if d.err != nil {
 			if d.err == io.EOF && d.padded {
@@ -63,7 +63,7 @@ func (d *base64Reader) Read(p []byte) (int, error) {
 			if d.err == io.EOF && d.nq > 0 {
 				d.out = d.outBuf[:0]
 				d.flush()
-				d.partial = true
+				d.Partial = true
 				continue
 			}
 			return 0, d.err
@@ -80,7 +80,7 @@ func (d *base64Reader) Read(p []byte) (int, error) {
 
 // decode decodes in, appending to out; once a quantum ends in padding
 // what follows goes to held.
-func (d *base64Reader) decode(in []byte) {
+func (d *Base64Reader) decode(in []byte) {
 	for i := 0; i < len(in); i++ {
 		if d.padded {
 			j, long := d.held(in[i:])
@@ -102,7 +102,7 @@ func (d *base64Reader) decode(in []byte) {
 				}
 			case ' ', '\t', '\r', '\n':
 			default:
-				d.invalid++
+				d.Invalid++
 			}
 			continue
 		}
@@ -120,20 +120,20 @@ func (d *base64Reader) decode(in []byte) {
 // of it, and everything after it, junk. It returns how many bytes of in
 // it took, and long when the tail grew past maxB64Tail: base64, as text
 // is not that long; the caller then decodes release() and in[n:].
-func (d *base64Reader) held(in []byte) (n int, long bool) {
+func (d *Base64Reader) held(in []byte) (n int, long bool) {
 	for i, c := range in {
 		switch {
 		case c == ' ' || c == '\t' || c == '\r' || c == '\n':
-		case c == '=' && len(d.tail) == 0 && d.junk == 0: // the rest of the padding
-		case d.junk > 0:
-			d.junk++
+		case c == '=' && len(d.tail) == 0 && d.Junk == 0: // the rest of the padding
+		case d.Junk > 0:
+			d.Junk++
 		case b64val[c] != 0xFF || c == '=':
 			if len(d.tail) == maxB64Tail {
 				return i, true
 			}
 			d.tail = append(d.tail, c)
 		default:
-			d.junk = len(d.tail) + 1
+			d.Junk = len(d.tail) + 1
 			d.tail = d.tail[:0]
 		}
 	}
@@ -142,7 +142,7 @@ func (d *base64Reader) held(in []byte) (n int, long bool) {
 
 // release ends the held state and returns a copy of the tail, to be
 // decoded as base64.
-func (d *base64Reader) release() []byte {
+func (d *Base64Reader) release() []byte {
 	t := append([]byte(nil), d.tail...)
 	d.tail, d.padded = d.tail[:0], false
 	return t
@@ -150,13 +150,13 @@ func (d *base64Reader) release() []byte {
 
 // settle decides, at the end of the input, what the held tail is: it
 // returns it to be decoded, or counts it as junk and returns nil.
-func (d *base64Reader) settle() []byte {
-	if d.junk == 0 && len(d.tail) > 0 && len(d.tail)%4 == 0 && (d.tail[len(d.tail)-1] == '=' || len(d.tail) >= 64) {
+func (d *Base64Reader) settle() []byte {
+	if d.Junk == 0 && len(d.tail) > 0 && len(d.tail)%4 == 0 && (d.tail[len(d.tail)-1] == '=' || len(d.tail) >= 64) {
 		// whole quanta, ending in padding or too long for a word ("Best"
 		// is not data)
 		return d.release()
 	}
-	d.junk += len(d.tail)
+	d.Junk += len(d.tail)
 	d.tail, d.padded = d.tail[:0], false
 	return nil
 }
@@ -166,7 +166,7 @@ func (d *base64Reader) settle() []byte {
 // counting instead of writing, so invalid, partial, junk and the error
 // come out as Read would leave them. The error is the input's, io.EOF
 // included.
-func (d *base64Reader) discard() (int64, error) {
+func (d *Base64Reader) Discard() (int64, error) {
 	n := int64(len(d.out))
 	d.out = nil
 	for {
@@ -178,10 +178,10 @@ func (d *base64Reader) discard() (int64, error) {
 			if d.err == io.EOF && d.nq > 0 {
 				n += int64(flushedBytes(d.nq))
 				if d.nq == 1 {
-					d.invalid++
+					d.Invalid++
 				}
 				d.nq = 0
-				d.partial = true
+				d.Partial = true
 			}
 			return n, d.err
 		}
@@ -192,7 +192,7 @@ func (d *base64Reader) discard() (int64, error) {
 }
 
 // count is decode counting the bytes it would append.
-func (d *base64Reader) count(in []byte) int64 {
+func (d *Base64Reader) count(in []byte) int64 {
 	var n int64
 	q := d.nq // characters since the last quantum was cut short (or since the start)
 	for i := 0; i < len(in); i++ {
@@ -218,14 +218,14 @@ func (d *base64Reader) count(in []byte) int64 {
 			if q%4 > 0 {
 				n += int64(flushedBytes(q % 4))
 				if q%4 == 1 {
-					d.invalid++
+					d.Invalid++
 				}
 				d.padded = true
 			}
 			q = 0
 		case ' ', '\t', '\r', '\n':
 		default:
-			d.invalid++
+			d.Invalid++
 		}
 	}
 	n += 3 * int64(q/4)
@@ -243,14 +243,14 @@ func flushedBytes(nq int) int {
 }
 
 // flush decodes a partial quantum (2 or 3 characters; 1 carries no byte).
-func (d *base64Reader) flush() {
+func (d *Base64Reader) flush() {
 	switch d.nq {
 	case 2:
 		d.out = append(d.out, d.q[0]<<2|d.q[1]>>4)
 	case 3:
 		d.out = append(d.out, d.q[0]<<2|d.q[1]>>4, d.q[1]<<4|d.q[2]>>2)
 	case 1:
-		d.invalid++
+		d.Invalid++
 	}
 	d.nq = 0
 }
@@ -258,14 +258,14 @@ func (d *base64Reader) flush() {
 // qpReader decodes quoted-printable leniently: '=' not followed by two hex
 // digits or a line end is kept as a literal '=' (and counted), control
 // characters pass through, a final '=' is ignored.
-type qpReader struct {
+type QPReader struct {
 	src     *bufio.Reader
 	out     []byte
 	buf     [4096]byte
 	state   int // 0 normal, 1 after '=', 2 after '=' and a hex digit, 3 after '=' and white space, 4 after '=' and "\r"
 	hex1    byte
 	ws      []byte
-	invalid int
+	Invalid int
 	err     error
 }
 
@@ -282,16 +282,16 @@ func unhex(c byte) (byte, bool) {
 }
 
 // reset makes d a decoder of src, keeping its buffers.
-func (d *qpReader) reset(src *bufio.Reader) {
-	d.src, d.out, d.state, d.hex1, d.ws, d.invalid, d.err = src, nil, 0, 0, d.ws[:0], 0, nil
+func (d *QPReader) Reset(src *bufio.Reader) {
+	d.src, d.out, d.state, d.hex1, d.ws, d.Invalid, d.err = src, nil, 0, 0, d.ws[:0], 0, nil
 }
 
-func (d *qpReader) Read(p []byte) (int, error) {
+func (d *QPReader) Read(p []byte) (int, error) {
 	for len(d.out) == 0 {
 		if d.err != nil {
 			if d.state == 2 {
 				d.out = append(d.buf[:0], '=', d.hex1)
-				d.invalid++
+				d.Invalid++
 				d.state = 0
 				continue
 			}
@@ -321,7 +321,7 @@ func (d *qpReader) Read(p []byte) (int, error) {
 // step applied to each byte, but for the common cases taken in one go: a
 // run of plain bytes up to the next '=', "=XX" with two hex digits and a
 // soft line break.
-func (d *qpReader) steps(lim int) {
+func (d *QPReader) steps(lim int) {
 	b, _ := d.src.Peek(d.src.Buffered())
 	i := 0
 	for i < len(b) && len(d.out) < lim {
@@ -379,7 +379,7 @@ func plainRun(b []byte) int {
 	return i
 }
 
-func (d *qpReader) step(c byte) {
+func (d *QPReader) step(c byte) {
 	switch d.state {
 	case 0:
 		if c == '=' {
@@ -402,7 +402,7 @@ func (d *qpReader) step(c byte) {
 				d.state = 2
 				return
 			}
-			d.invalid++
+			d.Invalid++
 			d.out = append(d.out, '=')
 			d.state = 0
 			d.step(c)
@@ -415,7 +415,7 @@ func (d *qpReader) step(c byte) {
 			d.state = 0
 			return
 		}
-		d.invalid++
+		d.Invalid++
 		d.out = append(d.out, '=', d.hex1)
 		d.state = 0
 		d.step(c)
@@ -433,7 +433,7 @@ func (d *qpReader) step(c byte) {
 			d.state = 4
 			return
 		}
-		d.invalid++
+		d.Invalid++
 		d.out = append(d.out, '=')
 		d.out = append(d.out, d.ws...)
 		d.state = 0
@@ -443,7 +443,7 @@ func (d *qpReader) step(c byte) {
 		if c == '\n' {
 			return // "=\r\n"
 		}
-		d.invalid++
+		d.Invalid++
 		d.out = append(d.out, '=', '\r')
 		d.step(c)
 	}

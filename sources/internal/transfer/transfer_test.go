@@ -1,4 +1,4 @@
-package sources
+package transfer
 
 import (
 	"bufio"
@@ -17,16 +17,16 @@ func FuzzBase64Discard(f *testing.F) {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, in []byte) {
-		rd := &base64Reader{src: bytes.NewReader(in)}
+		rd := &Base64Reader{src: bytes.NewReader(in)}
 		out, rerr := io.ReadAll(rd)
-		dd := &base64Reader{src: iotestHalf{bytes.NewReader(in)}}
-		n, derr := dd.discard()
+		dd := &Base64Reader{src: iotestHalf{bytes.NewReader(in)}}
+		n, derr := dd.Discard()
 		if derr == io.EOF {
 			derr = nil
 		}
-		if n != int64(len(out)) || dd.invalid != rd.invalid || dd.partial != rd.partial || dd.junk != rd.junk || (rerr == nil) != (derr == nil) {
+		if n != int64(len(out)) || dd.Invalid != rd.Invalid || dd.Partial != rd.Partial || dd.Junk != rd.Junk || (rerr == nil) != (derr == nil) {
 			t.Fatalf("discard(%q) = %d bytes, %d invalid, partial %v, %v; Read gave %d, %d, %v, %v",
-				in, n, dd.invalid, dd.partial, derr, len(out), rd.invalid, rd.partial, rerr)
+				in, n, dd.Invalid, dd.Partial, derr, len(out), rd.Invalid, rd.Partial, rerr)
 		}
 	})
 }
@@ -40,15 +40,15 @@ func (h iotestHalf) Read(p []byte) (int, error) { return h.r.Read(p[:max(1, len(
 // refQP decodes quoted-printable byte by byte with the state machine, as
 // qpReader did before it copied runs of plain bytes.
 func refQP(in []byte) ([]byte, int) {
-	d := &qpReader{}
+	d := &QPReader{}
 	for _, c := range in {
 		d.step(c)
 	}
 	if d.state == 2 {
 		d.out = append(d.out, '=', d.hex1)
-		d.invalid++
+		d.Invalid++
 	}
-	return d.out, d.invalid
+	return d.out, d.Invalid
 }
 
 // FuzzQPReader checks qpReader against the byte-by-byte state machine.
@@ -58,10 +58,10 @@ func FuzzQPReader(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, in []byte) {
 		want, winv := refQP(in)
-		d := &qpReader{src: bufio.NewReaderSize(iotestHalf{bytes.NewReader(in)}, 16)}
-		got, err := transferReadAllIn(d, 100)
-		if err != nil || !bytes.Equal(got, want) || d.invalid != winv {
-			t.Fatalf("qp(%q) = %q, %d invalid, %v; byte by byte gave %q, %d", in, got, d.invalid, err, want, winv)
+		d := &QPReader{src: bufio.NewReaderSize(iotestHalf{bytes.NewReader(in)}, 16)}
+		got, err := readAllIn(d, 100)
+		if err != nil || !bytes.Equal(got, want) || d.Invalid != winv {
+			t.Fatalf("qp(%q) = %q, %d invalid, %v; byte by byte gave %q, %d", in, got, d.Invalid, err, want, winv)
 		}
 	})
 }
@@ -85,9 +85,9 @@ func TestPlainRun(t *testing.T) {
 
 func TestLenientDecoders(t *testing.T) {
 	qp := func(s string) (string, int) {
-		d := &qpReader{src: transferBufioReader(s)}
+		d := &QPReader{src: bufioReader(s)}
 		b, _ := io.ReadAll(d)
-		return string(b), d.invalid
+		return string(b), d.Invalid
 	}
 	for _, tt := range []struct {
 		in, want string
@@ -107,9 +107,9 @@ func TestLenientDecoders(t *testing.T) {
 		}
 	}
 	b64 := func(s string) (string, int, bool) {
-		d := &base64Reader{src: strings.NewReader(s)}
+		d := &Base64Reader{src: strings.NewReader(s)}
 		b, _ := io.ReadAll(d)
-		return string(b), d.invalid, d.partial
+		return string(b), d.Invalid, d.Partial
 	}
 	for _, tt := range []struct {
 		in, want string
@@ -128,10 +128,10 @@ func TestLenientDecoders(t *testing.T) {
 	}
 }
 
-func transferBufioReader(s string) *bufio.Reader { return bufio.NewReader(strings.NewReader(s)) }
+func bufioReader(s string) *bufio.Reader { return bufio.NewReader(strings.NewReader(s)) }
 
 // transferReadAllIn reads r to its end in reads of at most size bytes.
-func transferReadAllIn(r io.Reader, size int) ([]byte, error) {
+func readAllIn(r io.Reader, size int) ([]byte, error) {
 	var out []byte
 	buf := make([]byte, size)
 	for {
