@@ -65,6 +65,8 @@ type FailureWriter interface {
 	WriteFailures(w io.Writer, recs []FailedRecord) error
 }
 
+// SortRecords sorts recs into file order, by offset (stable), as
+// WriteFailures writes them.
 func SortRecords(recs []FailedRecord) {
 	sort.SliceStable(recs, func(i, j int) bool { return recs[i].offset() < recs[j].offset() })
 }

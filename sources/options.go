@@ -22,12 +22,14 @@ type Options struct {
 	// (contract §3); mbox ignores it.
 	Fields map[string]string
 	// ThreadKeyPrefix is put before the thread_id and message_id of
-	// csv/json records, and into their content hash (records.go), so
+	// csv/json records, and into their content hash (Record.Envelope), so
 	// that two exports numbering their conversations alike stay apart;
 	// mbox ignores it.
 	ThreadKeyPrefix string
 }
 
+// WithDefaults returns o with its zero fields set to their defaults, Name
+// to path. Every reader applies it when it is opened.
 func (o Options) WithDefaults(path string) Options {
 	if o.MaxMessageBytes <= 0 {
 		o.MaxMessageBytes = DefaultMaxMessageBytes

@@ -34,7 +34,8 @@ const (
 // a reader just ends at once.
 const RuleEmptySource = "empty-source"
 
-// fieldName returns the name field has in the file.
+// FieldName returns the name a default field (FieldThreadID, ...) has in
+// the file: its Fields entry, or itself.
 func (o Options) FieldName(field string) string {
 	if n, ok := o.Fields[field]; ok && n != "" {
 		return n
@@ -42,10 +43,10 @@ func (o Options) FieldName(field string) string {
 	return field
 }
 
-// record is one csv row or json message with its fields resolved to the
-// default names, before validation. The csv and json readers fill it; the
-// shared code below turns it into an Envelope and a Message, so that both
-// formats follow the same rules.
+// Record is one csv row or json message with its fields resolved to the
+// default names, before validation: the record rules csv and json share.
+// Each reader fills one per record; Envelope and Message turn it into what
+// the reader returns, so that both formats follow the same rules.
 type Record struct {
 	Loc Location
 	// Raw values as written in the source, for the content key.
@@ -80,8 +81,8 @@ func (r *Record) contentKey(prefix string) string {
 	return "sha256:" + hex.EncodeToString(h.Sum(nil))
 }
 
-// envelope validates the record and returns its envelope. size is the
-// record's size in bytes in the source.
+// Envelope validates the record and returns its envelope, with an issue
+// per rule it breaks. size is the record's size in bytes in the source.
 func (r *Record) Envelope(size int64, opts Options) *Envelope {
 	env := &Envelope{
 		Loc:       r.Loc,
@@ -134,7 +135,9 @@ func (r *Record) Envelope(size int64, opts Options) *Envelope {
 	return env
 }
 
-// message builds the decoded message of a record whose envelope is env.
+// Message builds the decoded message of a record whose envelope is env:
+// a record with only html_body gets a plain Body derived from it, as an
+// mbox message does.
 func (r *Record) Message(env *Envelope) *Message {
 	m := &Message{
 		Envelope:  env,

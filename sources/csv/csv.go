@@ -42,7 +42,7 @@ import (
 //     ends at once). Header names are matched case-insensitively after trimming spaces,
 //     against Options.Fields (default name → name in the file). A header
 //     that lacks a column for thread_id, created_at, from, to, or both body
-//     and html_body is a fatal error for the file (ErrCSVHeader), as is an
+//     and html_body is a fatal error for the file (ErrHeader), as is an
 //     unreadable header. Extra columns are ignored.
 //   - Blank lines between rows are skipped (as encoding/csv does).
 //   - A row that cannot be read is a *RecordError (Next goes on with the
@@ -57,13 +57,13 @@ import (
 //   - A row with bytes that are not valid UTF-8 elsewhere is rejected with
 //     an error Issue "not-utf8" (it still belongs to its thread; the
 //     invalid bytes are shown as U+FFFD). Re-save the file as UTF-8.
-//   - Field rules are the shared record rules (records.go). Attachments are
+//   - Field rules are the shared record rules (sources.Record). Attachments are
 //     ';'-separated paths relative to the csv file's folder; a path that
 //     leaves the folder is an error Issue "attachment-path", a file that
 //     does not exist (or is not a regular file) an error Issue
 //     "attachment-missing".
 
-// ErrCSVHeader is wrapped by the error OpenCSV returns for a csv file
+// ErrHeader is wrapped by the error Open returns for a csv file
 // without a usable header row (missing, unreadable, or lacking a
 // required column).
 var ErrHeader = errors.New("unusable csv header")
@@ -77,7 +77,7 @@ var csvFields = [...]string{sources.FieldThreadID, sources.FieldMessageID, sourc
 // Format describes the csv format for a sources.Registry: csv files, one message per row.
 func Format() sources.Format { return sources.Format{Name: "csv", Open: Open} }
 
-// OpenCSV opens a csv source (contract §3) and reads its header. Next
+// Open opens a csv source (contract §3) and reads its header. Next
 // streams the rows once; Load re-reads one row with ReadAt and is safe for
 // concurrent use.
 func Open(path string, opts sources.Options) (sources.Reader, error) {
@@ -125,7 +125,7 @@ type reader struct {
 	cols  map[string]int // default field name → column index
 	ncols int
 	// The header row's span in the file, and the columns of a failures
-	// file's marks (failures.go); -1 when absent.
+	// file's marks (sources.MarkSourceField); -1 when absent.
 	headerStart, headerEnd int64
 	markCol, keyCol        int
 

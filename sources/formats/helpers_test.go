@@ -34,7 +34,7 @@ func contentKey(fields ...string) string {
 	return "sha256:" + hex.EncodeToString(h[:])
 }
 
-// fLoadOne reads the one message of an mbox.
+// loadOne reads the one message of an mbox.
 func loadOne(t *testing.T, text string) *sources.Message {
 	t.Helper()
 	r, err := mbox.Open(writeTemp(t, "one.mbox", text), sources.Options{Now: testNow})

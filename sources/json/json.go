@@ -55,7 +55,7 @@ import (
 const FieldMessages = "messages"
 
 // Rule names of json RecordErrors and Issues (the shared rules of
-// records.go, such as "missing-field", apply too).
+// sources.Record, such as "missing-field", apply too).
 const (
 	RuleInvalidJSON    = "invalid-json"       // RecordError: the record is not valid JSON
 	RuleWrongType      = "wrong-type"         // Issue or RecordError: a value of the wrong JSON type
@@ -86,7 +86,7 @@ const (
 // Format describes the json format for a sources.Registry: JSON Lines, arrays of messages, and thread objects.
 func Format() sources.Format { return sources.Format{Name: "json", Open: Open} }
 
-// OpenJSON opens a json source (contract §3): JSON Lines, an array of
+// Open opens a json source (contract §3): JSON Lines, an array of
 // message objects, or thread objects holding a "messages" array. The file
 // is opened once; Load reads records back with ReadAt and is safe for
 // concurrent use. A file holding no JSON object or array at all is an

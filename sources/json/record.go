@@ -135,7 +135,7 @@ func (b *recordBuilder) id(field string, required bool) string {
 	return s
 }
 
-// mark reads a failures file's mark (failures.go): a string under its own
+// mark reads a failures file's mark (sources.MarkSourceField): a string under its own
 // name, which fields never renames; anything else is ignored.
 func (b *recordBuilder) mark(key string) (string, bool) {
 	v, ok := b.msg[key]

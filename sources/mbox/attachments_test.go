@@ -575,7 +575,7 @@ func writeLargeMbox(b *testing.B, path string, size int) string {
 	return hex.EncodeToString(h.Sum(nil))
 }
 
-// mboxTestPartLocator formats a part path as an IMAP section number, as
+// partLocator formats a part path as an IMAP section number, as
 // Attachment.Part holds it.
 func partLocator(path []int) string {
 	if len(path) == 0 {

@@ -15,7 +15,7 @@ var _ sources.FailureWriter = (*reader)(nil)
 // FailuresName keeps an mbox file's name.
 func (r *reader) FailuresName(name string) string { return name }
 
-// WriteFailures copies each record, marked (see the top of this file). A
+// WriteFailures copies each record, marked (see sources.FailureWriter). A
 // mark already there (a failures file read as a source) is replaced.
 func (r *reader) WriteFailures(w io.Writer, recs []sources.FailedRecord) error {
 	sources.SortRecords(recs)

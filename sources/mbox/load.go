@@ -63,7 +63,7 @@ func (r *reader) LoadWith(env *sources.Envelope, o sources.LoadOptions) (*source
 
 var _ sources.OptionsLoader = (*reader)(nil)
 
-// loadState is what a Load reuses from the previous one (mboxReader.bufs):
+// loadState is what a Load reuses from the previous one (reader.bufs):
 // allocating a read buffer per Load, and regrowing a text buffer per part,
 // dominated its cost.
 type loadState struct {
@@ -148,7 +148,7 @@ func (r *reader) readHead(env *sources.Envelope, br *bufio.Reader, h hash.Hash, 
 
 // body returns the reader of the record's body, br being left at the
 // start of its body by readHead: the header lines that became body text
-// first (parseHeaderBlockRepair), then the body, unescaped.
+// first (header.ParseRepair), then the body, unescaped.
 func (h *recordHead) body(br *bufio.Reader) io.Reader {
 	u := newUnescaper(br)
 	if len(h.repair.Body) == 0 {

@@ -26,7 +26,7 @@ import (
 // (">>From " stays escaped). go-mbox's Writer is still fine for writing
 // mboxes.
 //
-// Splitting rules: see mbox_split.go (contract §3). A file whose first
+// Splitting rules: see split.go (contract §3). A file whose first
 // non-blank line is not a "From " line (a single .eml message, say) is
 // read as ONE message at offset 0 spanning the whole file; it is never
 // split. A compressed file (gzip, bzip2, zstd, xz) is one unreadable
@@ -34,7 +34,7 @@ import (
 //
 // Memory does not grow with message or file size: bodies are never held,
 // lines longer than the read buffer are consumed in pieces, and at most
-// maxHeaderBytes of each header block is kept (the rest is skipped with a
+// header.MaxBytes of each header block is kept (the rest is skipped with a
 // warning, though it still counts for the content key).
 
 const (
@@ -48,7 +48,7 @@ const (
 // Format describes the mbox format for a sources.Registry: mbox files (mboxo, mboxrd, mboxcl/mboxcl2) and single message files.
 func Format() sources.Format { return sources.Format{Name: "mbox", Open: Open} }
 
-// OpenMbox opens an mbox file (mboxo, mboxrd, mboxcl/mboxcl2, LF or CRLF)
+// Open opens an mbox file (mboxo, mboxrd, mboxcl/mboxcl2, LF or CRLF)
 // or a single message file (.eml). The file is opened once; Load reads
 // records back with ReadAt and is safe for concurrent use.
 func Open(path string, opts sources.Options) (sources.Reader, error) {
@@ -347,7 +347,7 @@ func contentLength(fields []header.RawField) (n int64, bad string) {
 	return -1, ""
 }
 
-// scanBody reads body lines up to the next separator (mbox_split.go),
+// scanBody reads body lines up to the next separator (split.go),
 // leaves its From line pending and returns the offset where the current
 // message ends, with the warnings of the current message. clen is the
 // Content-Length header's value, or -1.

@@ -274,7 +274,7 @@ func decompressHint(kind string) string {
 	return ""
 }
 
-// mboxIsAlphaZone reports whether s is letters only, as a zone name is.
+// isAlphaZone reports whether s is letters only, as a zone name is.
 func isAlphaZone(s string) bool {
 	for _, c := range s {
 		if (c < 'A' || c > 'Z') && (c < 'a' || c > 'z') {

@@ -10,13 +10,13 @@ import (
 	"github.com/threadlift/threadlift/sources/internal/charset"
 )
 
-// parseAddressField parses a comma-separated address list as written in
+// ParseField parses a comma-separated address list as written in
 // a csv cell or a json string. Invalid addresses are returned separately.
 func ParseField(v string) (out []sources.Address, bad []string) {
 	return ParseList(&mail.AddressParser{WordDecoder: charset.WordDecoder(new([]string))}, v)
 }
 
-// parseAddresses parses one address list with p: net/mail's list parser
+// ParseList parses one address list with p: net/mail's list parser
 // when the whole list is valid, else each comma-separated part leniently,
 // so that one bad address does not lose the others.
 func ParseList(p *mail.AddressParser, v string) (out []sources.Address, bad []string) {
@@ -44,7 +44,7 @@ func ParseList(p *mail.AddressParser, v string) (out []sources.Address, bad []st
 	return out, bad
 }
 
-// addressIssue reports invalid addresses dropped from field; nil when none.
+// FieldIssue reports invalid addresses dropped from field; nil when none.
 func FieldIssue(field string, bad []string) *sources.Issue {
 	if len(bad) == 0 {
 		return nil
@@ -56,7 +56,7 @@ func FieldIssue(field string, bad []string) *sources.Issue {
 	return &sources.Issue{Severity: sources.SeverityWarning, Rule: "invalid-address", Reason: fmt.Sprintf("dropped invalid address(es) %s from %s", strings.Join(q, ", "), field)}
 }
 
-// spaceSeparated reads s as two or more bare addresses separated by white
+// SpaceSeparated reads s as two or more bare addresses separated by white
 // space only, or returns nil.
 func SpaceSeparated(s string) []sources.Address {
 	words := strings.Fields(s)
@@ -74,7 +74,7 @@ func SpaceSeparated(s string) []sources.Address {
 	return out
 }
 
-// lenientAddress parses one address: net/mail, then "<addr>" with the
+// Lenient parses one address: net/mail, then "<addr>" with the
 // text before it as name, then a bare word with an '@'.
 func Lenient(p *mail.AddressParser, s string) (sources.Address, bool) {
 	s = strings.TrimSpace(s)

@@ -33,7 +33,7 @@ func normLabel(label string) string {
 	}, label)
 }
 
-// decodeStatus says how decodeCharset went.
+// Status says how Decode went.
 type Status int
 
 const (
@@ -44,12 +44,12 @@ const (
 	Lossy            // bytes not valid in the declared charset (nor UTF-8) became U+FFFD
 )
 
-// decodeCharset converts b from the charset label to UTF-8.
+// Decode converts b from the charset label to UTF-8.
 func Decode(label string, b []byte) (string, Status) {
 	return DecodeBuf(label, b, nil)
 }
 
-// decodeCharsetBuf is decodeCharset converting legacy charsets in *buf
+// DecodeBuf is Decode converting legacy charsets in *buf
 // (grown as needed and left for the next call) when buf is not nil.
 func DecodeBuf(label string, b []byte, buf *[]byte) (string, Status) {
 	n := normLabel(label)
@@ -149,7 +149,7 @@ func decodeUTF16(label string, b []byte) string {
 	return string(utf16.Decode(u))
 }
 
-// fixUTF8 keeps valid UTF-8 sequences and reads every other byte as
+// FixUTF8 keeps valid UTF-8 sequences and reads every other byte as
 // windows-1252.
 func FixUTF8(b []byte) string {
 	var s strings.Builder
@@ -167,8 +167,8 @@ func FixUTF8(b []byte) string {
 	return s.String()
 }
 
-// wordDecoder returns a mime.WordDecoder for RFC 2047 encoded words whose
-// charsets go through decodeCharset; unknown charsets are appended to
+// WordDecoder returns a mime.WordDecoder for RFC 2047 encoded words whose
+// charsets go through Decode; unknown charsets are appended to
 // *unknown.
 func WordDecoder(unknown *[]string) *mime.WordDecoder {
 	return &mime.WordDecoder{CharsetReader: func(cs string, in io.Reader) (io.Reader, error) {
@@ -193,7 +193,7 @@ func WordDecoder(unknown *[]string) *mime.WordDecoder {
 	}}
 }
 
-// decodeWords decodes the RFC 2047 encoded words of a header value; on a
+// DecodeWords decodes the RFC 2047 encoded words of a header value; on a
 // malformed word the value is kept as it is. It returns the charsets it did
 // not know.
 func DecodeWords(v string) (string, []string) {
@@ -208,7 +208,7 @@ func DecodeWords(v string) (string, []string) {
 	return out, unknown
 }
 
-// charsetMaxKept is the largest conversion buffer DecodeBuf leaves for
+// maxKept is the largest conversion buffer DecodeBuf leaves for
 // the next call: text parts are mostly a few KiB, and a rare big one
 // should not pin its buffer.
 const maxKept = 1 << 20

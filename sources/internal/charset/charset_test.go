@@ -15,7 +15,7 @@ import (
 	"golang.org/x/text/encoding/simplifiedchinese"
 )
 
-// oldDecodeCharset is decodeCharset's legacy-charset path before
+// oldDecodeCharset is Decode's legacy-charset path before
 // lookupEncoding: go-message's charset.Reader, read to the end.
 func oldDecodeCharset(label string, b []byte) (string, bool) {
 	r, err := charset.Reader(strings.ToLower(strings.Trim(strings.TrimSpace(label), `"'`)), bytes.NewReader(b))

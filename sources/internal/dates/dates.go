@@ -51,7 +51,7 @@ var zoneNames = map[string]string{
 	"MSK": "+0300",
 }
 
-// parseDate parses an RFC 5322 date leniently: net/mail first, then the
+// Parse parses an RFC 5322 date leniently: net/mail first, then the
 // value with comments removed, zone names made numeric, and extra layouts.
 func Parse(v string) (time.Time, error) {
 	v = strings.TrimSpace(v)
@@ -74,7 +74,7 @@ func Parse(v string) (time.Time, error) {
 
 const canonicalDate = "Mon, 2 Jan 2006 15:04:05 -0700"
 
-// parseDateLenient is parseDate without the canonical fast path.
+// parseDateLenient is Parse without the canonical fast path.
 func parseDateLenient(v string) (time.Time, error) {
 	// Zone names first (net/mail gives "EST" offset 0), comments out.
 	c := cleanDate(v)
@@ -157,7 +157,7 @@ func isWeekday(s string) bool {
 	return false
 }
 
-// fromLineDate reads the asctime date of a "From " line ("From sender Mon
+// FromLine reads the asctime date of a "From " line ("From sender Mon
 // Sep 17 00:00:00 2001", "From sender Wed Feb  9 22:02 MET 2000"). The
 // date has no zone: it is UTC (contract §10); a zone name or offset on the
 // line is ignored.
@@ -209,7 +209,7 @@ func isAlphaZone(s string) bool {
 	return true
 }
 
-// parseDateNote is parseDate saying, in note, what it had to read
+// ParseNote is Parse saying, in note, what it had to read
 // leniently where the meaning is still clear: a zone of one to three
 // digits (-600 = -0600, -6 = -0600), an unknown zone name (read as UTC),
 // a two-digit year (95 = 1995, 05 = 2005, as Python reads them). note is
@@ -438,7 +438,7 @@ func formatOffset(sec int) string {
 	return fmt.Sprintf("%c%02d%02d", sign, sec/3600, sec%3600/60)
 }
 
-// datesClip shortens b to n bytes for a reason, without cutting a UTF-8
+// clip shortens b to n bytes for a reason, without cutting a UTF-8
 // sequence.
 func clip(b []byte, n int) string {
 	if len(b) > n {

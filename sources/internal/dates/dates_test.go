@@ -62,7 +62,7 @@ func TestParseDates(t *testing.T) {
 	}
 }
 
-// parseDate's canonical fast path must give what the lenient path gives.
+// Parse's canonical fast path must give what the lenient path gives.
 func FuzzParseDateFastPath(f *testing.F) {
 	for _, s := range []string{
 		"Fri, 01 Mar 2019 09:01:49 +0000", "Fri, 9 Jun 2006 00:44:16 -0700", "fri, 9 jun 2006 00:44:16 -0700",

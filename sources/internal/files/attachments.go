@@ -9,7 +9,7 @@ import (
 	"github.com/threadlift/threadlift/sources"
 )
 
-// attachmentAt returns msg.Attachments[i].
+// AttachmentAt returns msg.Attachments[i].
 func AttachmentAt(msg *sources.Message, i int) (sources.Attachment, error) {
 	if msg == nil || msg.Envelope == nil {
 		return sources.Attachment{}, errors.New("open attachment: no message")
@@ -20,7 +20,7 @@ func AttachmentAt(msg *sources.Message, i int) (sources.Attachment, error) {
 	return msg.Attachments[i], nil
 }
 
-// openAttachmentFile opens a.Path, checks it is still a regular file of
+// OpenAttachment opens a.Path, checks it is still a regular file of
 // a.Size bytes and returns a reader of exactly a.Size bytes.
 func OpenAttachment(a sources.Attachment) (io.ReadCloser, error) {
 	if a.Path == "" {
@@ -45,7 +45,7 @@ func OpenAttachment(a sources.Attachment) (io.ReadCloser, error) {
 	return &attachmentReader{r: f, size: a.Size, what: a.Path, closer: f}, nil
 }
 
-// exactReader returns a reader of exactly size bytes of r, named what in
+// ExactReader returns a reader of exactly size bytes of r, named what in
 // its errors: fewer, or more, is ErrAttachmentChanged.
 func ExactReader(r io.Reader, size int64, what string) io.ReadCloser {
 	return &attachmentReader{r: r, size: size, what: what}

@@ -14,13 +14,14 @@ import (
 // folder that points outside it would otherwise upload any file the
 // process can read, while "../secret" was refused.
 
-// folder is a source file's folder: as the path names it, and with every
-// symbolic link resolved.
+// Folder is a source file's folder: as the path names it (Dir), and with
+// every symbolic link resolved.
 type Folder struct {
-	Dir, real string
+	Dir  string
+	real string
 }
 
-// sourceFolder returns the folder of a source file.
+// FolderOf returns the folder of a source file.
 func FolderOf(path string) (Folder, error) {
 	dir, err := filepath.Abs(filepath.Dir(path))
 	if err != nil {
@@ -33,11 +34,11 @@ func FolderOf(path string) (Folder, error) {
 	return Folder{Dir: dir, real: real}, nil
 }
 
-// errOutside is returned by resolve for a path that leaves the folder.
+// ErrOutside is returned by Resolve for a path that leaves the folder.
 var ErrOutside = errors.New("outside the source file's folder")
 
-// resolve returns the real path of attachment p, written relative to the
-// folder. It fails with errOutside when p leaves the folder as written or
+// Resolve returns the real path of attachment p, written relative to the
+// folder. It fails with ErrOutside when p leaves the folder as written or
 // once links are resolved, and with the error of the file system when it
 // cannot be resolved (fs.ErrNotExist for a missing file).
 func (f Folder) Resolve(p string) (string, error) {
@@ -65,7 +66,7 @@ func within(dir, path string) bool {
 	return err == nil && rel != ".." && !strings.HasPrefix(rel, ".."+string(filepath.Separator)) && !filepath.IsAbs(rel)
 }
 
-// openFile opens a source file, refusing a directory.
+// Open opens a source file, refusing a directory.
 func Open(path, kind string) (*os.File, os.FileInfo, error) {
 	f, err := os.Open(path)
 	if err != nil {

@@ -11,7 +11,7 @@ import (
 	"github.com/threadlift/threadlift/sources/internal/dates"
 )
 
-// fillEnvelope derives the envelope's ids, subject and date from the
+// FillEnvelope derives the envelope's ids, subject and date from the
 // header fields, and records issues.
 func FillEnvelope(env *sources.Envelope, fields []RawField, issues []sources.Issue, fromLine []byte, opts sources.Options) {
 	if env.Size > opts.MaxMessageBytes {
@@ -38,7 +38,7 @@ func FillEnvelope(env *sources.Envelope, fields []RawField, issues []sources.Iss
 
 	mid, _ := get("Message-Id")
 	env.MessageID = normalizeID(mid)
-	markCorrection(env, get) // a failures file's copy (failures.go)
+	markCorrection(env, get) // a failures file's copy (sources.FailureWriter)
 	if env.MessageID == "" {
 		issues = append(issues, sources.Issue{Severity: sources.SeverityWarning, Rule: "no-message-id",
 			Reason: "no Message-ID header: the message key is the content hash " + env.ContentKey})

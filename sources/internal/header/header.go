@@ -14,7 +14,7 @@ import (
 	"github.com/threadlift/threadlift/sources/internal/charset"
 )
 
-// headerBlock is what readHeaderBlock found.
+// Block is what ReadBlock found.
 type Block struct {
 	Lines     []byte // header lines, LF line ends, without the ending blank line; capped
 	Truncated bool   // lines were left out of block because of the cap
@@ -50,7 +50,7 @@ func lineFieldName(line []byte) string {
 	return textproto.CanonicalMIMEHeaderKey(string(line[:i]))
 }
 
-// tooLargeReason says what a header block over the cap lost: the fields
+// TooLargeReason says what a header block over the cap lost: the fields
 // left out, and what losing them does (issue 12, item 17).
 func TooLargeReason(lost []string) string {
 	r := fmt.Sprintf("header block is over %d bytes; the fields after that were skipped", MaxBytes)
@@ -93,7 +93,7 @@ func TooLargeReason(lost []string) string {
 	return r
 }
 
-// readHeaderBlock consumes header lines up to and including the blank line
+// ReadBlock consumes header lines up to and including the blank line
 // that ends them (or end of input). Every header line is written to h (when
 // not nil) with CRLF turned into LF: that is the content key of contract §4.
 // At most max bytes are kept in block.
@@ -189,21 +189,21 @@ func write(h hash.Hash, hb *Block, keep bool, max int, b []byte) {
 	hb.Lines = append(hb.Lines, b...)
 }
 
-// rawField is one header field as written: Value keeps folding ("\n" +
+// RawField is one header field as written: Value keeps folding ("\n" +
 // white space) and raw bytes.
 type RawField struct {
 	Key   string // canonical
 	Value []byte
 }
 
-// parseHeaderBlock splits a header block (LF line ends) into fields; see
-// parseHeaderBlockRepair.
+// Parse splits a header block (LF line ends) into fields; see
+// ParseRepair.
 func Parse(block []byte) ([]RawField, []sources.Issue) {
 	fields, issues, _ := ParseRepair(block)
 	return fields, issues
 }
 
-// headerRepair says where the text of header lines that are not fields
+// Repair says where the text of header lines that are not fields
 // went (issue 12, item 9: no text is dropped).
 type Repair struct {
 	// body is the part of the block that is body text: the header ends at
@@ -217,7 +217,7 @@ type Repair struct {
 	Text []string
 }
 
-// parseHeaderBlockRepair splits a header block (LF line ends) into
+// ParseRepair splits a header block (LF line ends) into
 // fields. A line that is neither a field nor a continuation ends the
 // header there, the line and what follows it being body text, as Python
 // reads it; but when a field that matters follows it in the block (the
@@ -350,7 +350,7 @@ func Clip(b []byte, n int) string {
 	return string(b)
 }
 
-// unfold joins folded lines the way go-message does: each line trimmed,
+// Unfold joins folded lines the way go-message does: each line trimmed,
 // joined with one space.
 func Unfold(v []byte) string {
 	if bytes.IndexByte(v, '\n') < 0 {
@@ -392,7 +392,7 @@ func isASCII(s string) bool {
 
 const MaxBytes = 256 << 10
 
-// isBlankLine reports whether a whole line (with its line end) is empty:
+// IsBlankLine reports whether a whole line (with its line end) is empty:
 // "" or "\r" once the "\n" is removed.
 func IsBlankLine(l []byte) bool {
 	switch string(l) {
@@ -404,7 +404,7 @@ func IsBlankLine(l []byte) bool {
 
 const MaxFieldNameBytes = 256
 
-// isHeaderField reports whether b starts with a header field: a name of
+// IsField reports whether b starts with a header field: a name of
 // printable ASCII other than ':' directly followed by ':'.
 func IsField(b []byte) bool {
 	for i, c := range b {

@@ -10,17 +10,17 @@ import (
 	"github.com/threadlift/threadlift/sources/internal/charset"
 )
 
-// headerFromBuffer reads the header block from what br holds, when it
+// FromBuffer reads the header block from what br holds, when it
 // holds all of it and the blank line after it (ok; br is left after the
 // blank line), and otherwise consumes nothing. It gives what
-// readHeaderBlock, parseHeaderBlock and repairedHeader give
+// ReadBlock, Parse and Repaired give
 // (FuzzHeaderFromBuffer) without copying the block and then each value
 // before making the values: Next already read this header once, and
 // reading it again was a good part of Load.
 //
-// Line ends need no care: parseHeaderBlock trims the CRs before each LF,
+// Line ends need no care: Parse trims the CRs before each LF,
 // and a line that is blank only once its CRs are trimmed ("\r\r\n") does
-// not end the block for readHeaderBlock, nor here.
+// not end the block for ReadBlock, nor here.
 func FromBuffer(br *bufio.Reader) (Header, bool) {
 	b, _ := br.Peek(br.Buffered())
 	end, next := -1, 0 // where the blank line starts, and after it
@@ -53,14 +53,14 @@ func FromBuffer(br *bufio.Reader) (Header, bool) {
 		block = block[nl+1:]
 		if len(line) > 0 && (line[0] == ' ' || line[0] == '\t') {
 			if key == "" {
-				return nil, false // continues no field: parseHeaderBlockRepair decides
+				return nil, false // continues no field: ParseRepair decides
 			}
 			segs = append(segs, line)
 			continue
 		}
 		i := bytes.IndexByte(line, ':')
 		if i < 0 || !validKey(bytes.TrimRight(line[:i], " \t")) {
-			return nil, false // not a field: parseHeaderBlockRepair decides where its text goes
+			return nil, false // not a field: ParseRepair decides where its text goes
 		}
 		flush()
 		key = nettextproto.CanonicalMIMEHeaderKey(string(bytes.TrimRight(line[:i], " \t")))
@@ -71,7 +71,7 @@ func FromBuffer(br *bufio.Reader) (Header, bool) {
 	return h, true
 }
 
-// unfoldLines is repairedHeader's value of a field whose value is lines
+// unfoldLines is Repaired's value of a field whose value is lines
 // joined with LFs: each line made UTF-8 (the raw 8-bit bytes of a line
 // that is not UTF-8 read as windows-1252; a UTF-8 sequence cannot span a
 // line end, so line by line is as the whole value at once) and trimmed of
@@ -111,7 +111,7 @@ func bytesASCII(b []byte) bool {
 	return true
 }
 
-// topHeader is a message's header, each field as go-message's
+// Header is a message's header, each field as go-message's
 // textproto.ReadHeader reads it from the repaired header block: the
 // fields are already split and their keys checked and canonical, so
 // writing them back out to parse them again (and keeping what
@@ -157,7 +157,7 @@ func (h *Header) Has(key string) bool {
 	return false
 }
 
-// repairedHeader makes raw 8-bit bytes of the fields UTF-8 and unfolds
+// Repaired makes raw 8-bit bytes of the fields UTF-8 and unfolds
 // their values.
 func Repaired(fields []RawField) Header {
 	h := make(Header, len(fields))
@@ -174,7 +174,7 @@ func Repaired(fields []RawField) Header {
 // unfoldValue is the value go-message's textproto.ReadHeader reads from a
 // field whose value is v written back with each line ending in CRLF (the
 // CRs before each line end dropped first): its lines trimmed of spaces and
-// tabs, the empty ones left out, joined with one space. (unfold, for the
+// tabs, the empty ones left out, joined with one space. (Unfold, for the
 // envelope, also trims CRs at both ends: not quite the same.)
 func unfoldValue(v []byte) string {
 	if bytes.IndexByte(v, '\n') < 0 {

@@ -14,7 +14,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 )
 
-// oldRepairedHeader is how Load read a header before topHeader: the
+// oldRepairedHeader is how Load read a header before Header: the
 // repaired fields written back out and parsed by go-message.
 func oldRepairedHeader(fields []RawField) (textproto.Header, error) {
 	var b bytes.Buffer
@@ -37,7 +37,7 @@ func oldRepairedHeader(fields []RawField) (textproto.Header, error) {
 	return textproto.ReadHeader(bufio.NewReader(&b))
 }
 
-// TestTopHeaderMatchesReadHeader checks that topHeader holds the fields as
+// TestTopHeaderMatchesReadHeader checks that Header holds the fields as
 // go-message reads the repaired header block.
 func TestTopHeaderMatchesReadHeader(t *testing.T) {
 	blocks := []string{
@@ -102,7 +102,7 @@ func TestTopHeaderMatchesReadHeader(t *testing.T) {
 
 // FuzzHeaderFromBuffer checks that reading a buffered header block in
 // place gives the header, and leaves the reader where, the general way
-// (readHeaderBlock, parseHeaderBlock, repairedHeader) does.
+// (ReadBlock, Parse, Repaired) does.
 func FuzzHeaderFromBuffer(f *testing.F) {
 	for _, s := range []string{
 		"From: a@x\nTo: b@x\n\nbody\n",

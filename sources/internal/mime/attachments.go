@@ -12,7 +12,7 @@ import (
 
 // Attachments.
 //
-// Which MIME parts are attachments (decided in mbox_load.go, entity and
+// Which MIME parts are attachments (decided in decode.go, entity and
 // finish):
 //   - every part with Content-Disposition: attachment, and every non-text
 //     part (message/rfc822 included) that is not inline;

@@ -23,7 +23,7 @@ import (
 //
 // The header block is read with our own tolerant parser (the one Next
 // uses) and repaired (lines without a colon dropped, raw 8-bit bytes made
-// UTF-8) into a topHeader that holds each field as go-message's
+// UTF-8) into a header.Header that holds each field as go-message's
 // textproto.ReadHeader would read the repaired block: go-message on its
 // own loses the whole message on a header line without a colon.
 //
@@ -62,13 +62,13 @@ const maxDepth = 32 // deeper multipart nesting is not walked
 const maxPooledText = 1 << 20
 
 // partHeader is what the walk reads of a part's header: go-message's
-// *textproto.Header for the parts of a multipart, *topHeader for the
+// *textproto.Header for the parts of a multipart, *header.Header for the
 // message's own.
 type partHeader interface {
 	Get(key string) string
 }
 
-// mimeOptions say how to decode a message's body.
+// Options say how to decode a message's body.
 type Options struct {
 	// Budget is how many bytes of text the body may decode to: the
 	// source's max_message_bytes.
@@ -87,7 +87,7 @@ type Options struct {
 	Prefix string
 }
 
-// mimeBuffers are what decoding one message lends the next: allocating
+// Buffers are what decoding one message lends the next: allocating
 // them per message, and regrowing a text buffer per part, dominated the
 // cost of a load. The zero value is ready to use; one message is decoded
 // with them at a time.
@@ -101,8 +101,8 @@ type Buffers struct {
 	mime    []*bufio.Reader // multipart read buffers, by nesting level
 }
 
-// release drops what the last message left in b (its readers, a huge
-// text buffer) so that b holds no more than buffers.
+// Release drops what the last message left in b (its readers, a huge
+// text buffer) so that b holds no more than buffers until the next one.
 func (b *Buffers) Release() {
 	if b.text.Cap() > maxPooledText {
 		b.text = bytes.Buffer{} // one huge part must not stay in memory
@@ -118,14 +118,14 @@ func (b *Buffers) Release() {
 	}
 }
 
-// mimeDecodeHeader fills msg's Header, From, To and Cc from the message's
+// DecodeHeader fills msg's Header, From, To and Cc from the message's
 // header h, with an issue for each problem.
 func DecodeHeader(msg *sources.Message, h *header.Header) {
 	d := &decoder{msg: msg}
 	d.headers(h)
 }
 
-// mimeDecodeBody decodes the body of msg, whose header is h: it walks
+// DecodeBody decodes the body of msg, whose header is h: it walks
 // the MIME tree and sets Body, HTMLBody and Attachments, with an issue
 // for each problem. body is the message after its header block.
 func DecodeBody(msg *sources.Message, h *header.Header, body io.Reader, o Options) {
@@ -134,8 +134,8 @@ func DecodeBody(msg *sources.Message, h *header.Header, body io.Reader, o Option
 	d.finish()
 }
 
-// mimeFindPart walks the MIME tree of the message of env (header h, body
-// as for mimeDecodeBody) up to the part of attachment a (a.Part), and
+// FindPart walks the MIME tree of the message of env (header h, body
+// as for DecodeBody) up to the part of attachment a (a.Part), and
 // returns that part's transfer-decoded content, unread: it streams from
 // body. It returns nil and, when a part is there but is not a, why.
 func FindPart(env *sources.Envelope, h *header.Header, body io.Reader, a sources.Attachment, o Options) (io.Reader, string) {
@@ -380,7 +380,7 @@ func (d *decoder) transferDecoder(h partHeader, body io.Reader, name string) io.
 	return body
 }
 
-// b64Checked reports what base64Reader repaired once it reaches the end.
+// b64Checked reports what transfer.Base64Reader repaired once it reaches the end.
 type b64Checked struct {
 	transfer.Base64Reader
 	d        *decoder
@@ -432,7 +432,7 @@ func (c *b64Checked) report() {
 	}
 }
 
-// qpChecked reports what qpReader repaired once it reaches the end.
+// qpChecked reports what transfer.QPReader repaired once it reaches the end.
 type qpChecked struct {
 	transfer.QPReader
 	d        *decoder

@@ -6,7 +6,7 @@ import (
 	"io"
 )
 
-// base64Reader decodes base64 leniently: characters outside the alphabet
+// Base64Reader decodes base64 leniently: characters outside the alphabet
 // are skipped and counted, '=' ends a quantum, and a final partial quantum
 // is decoded as far as it goes.
 //
@@ -46,7 +46,8 @@ var b64val = func() (t [256]byte) {
 	return t
 }()
 
-// reset makes d a decoder of src, keeping its buffers.
+// Reset makes d a decoder of src, keeping its buffers. The zero value
+// is a decoder of nothing: Reset it first.
 func (d *Base64Reader) Reset(src io.Reader) {
 	d.src, d.out, d.nq, d.Invalid, d.Partial, d.err = src, nil, 0, 0, false, nil
 	d.padded, d.tail, d.Junk = false, d.tail[:0], 0
@@ -161,7 +162,7 @@ func (d *Base64Reader) settle() []byte {
 	return nil
 }
 
-// discard consumes the rest of the input and returns how many bytes Read
+// Discard consumes the rest of the input and returns how many bytes Read
 // would have returned, without producing them: Read's state machine,
 // counting instead of writing, so invalid, partial, junk and the error
 // come out as Read would leave them. The error is the input's, io.EOF
@@ -255,7 +256,7 @@ func (d *Base64Reader) flush() {
 	d.nq = 0
 }
 
-// qpReader decodes quoted-printable leniently: '=' not followed by two hex
+// QPReader decodes quoted-printable leniently: '=' not followed by two hex
 // digits or a line end is kept as a literal '=' (and counted), control
 // characters pass through, a final '=' is ignored.
 type QPReader struct {
@@ -281,7 +282,8 @@ func unhex(c byte) (byte, bool) {
 	return 0, false
 }
 
-// reset makes d a decoder of src, keeping its buffers.
+// Reset makes d a decoder of src, keeping its buffers. The zero value
+// is a decoder of nothing: Reset it first.
 func (d *QPReader) Reset(src *bufio.Reader) {
 	d.src, d.out, d.state, d.hex1, d.ws, d.Invalid, d.err = src, nil, 0, 0, d.ws[:0], 0, nil
 }

@@ -38,7 +38,7 @@ type iotestHalf struct{ r io.Reader }
 func (h iotestHalf) Read(p []byte) (int, error) { return h.r.Read(p[:max(1, len(p)/2)]) }
 
 // refQP decodes quoted-printable byte by byte with the state machine, as
-// qpReader did before it copied runs of plain bytes.
+// QPReader did before it copied runs of plain bytes.
 func refQP(in []byte) ([]byte, int) {
 	d := &QPReader{}
 	for _, c := range in {
@@ -51,7 +51,7 @@ func refQP(in []byte) ([]byte, int) {
 	return d.out, d.Invalid
 }
 
-// FuzzQPReader checks qpReader against the byte-by-byte state machine.
+// FuzzQPReader checks QPReader against the byte-by-byte state machine.
 func FuzzQPReader(f *testing.F) {
 	for _, s := range []string{"a=3Db", "soft=\nbreak", "soft=  \r\nbreak", "x=ZZy", "end=", "end=4", "=\r=\rx", strings.Repeat("plain text ", 800) + "=E9"} {
 		f.Add([]byte(s))
@@ -130,7 +130,7 @@ func TestLenientDecoders(t *testing.T) {
 
 func bufioReader(s string) *bufio.Reader { return bufio.NewReader(strings.NewReader(s)) }
 
-// transferReadAllIn reads r to its end in reads of at most size bytes.
+// readAllIn reads r to its end in reads of at most size bytes.
 func readAllIn(r io.Reader, size int) ([]byte, error) {
 	var out []byte
 	buf := make([]byte, size)
