@@ -74,7 +74,8 @@ const excerptBytes = 80 // longest row excerpt in a RecordError
 var csvFields = [...]string{sources.FieldThreadID, sources.FieldMessageID, sources.FieldTicketID, sources.FieldCreatedAt, sources.FieldFrom,
 	sources.FieldTo, sources.FieldCc, sources.FieldSubject, sources.FieldBody, sources.FieldHTMLBody, sources.FieldAttachments}
 
-// Format describes the csv format for a sources.Registry: csv files, one message per row.
+// Format describes the csv format for a sources.Registry: csv files, one
+// message per row.
 func Format() sources.Format { return sources.Format{Name: "csv", Open: Open} }
 
 // Open opens a csv source (contract §3) and reads its header. Next
@@ -848,10 +849,12 @@ func (r *reader) OpenAttachment(msg *sources.Message, i int) (io.ReadCloser, err
 	return files.OpenAttachment(a)
 }
 
+// scanBufferBytes is the row scanner's read buffer.
 const scanBufferBytes = 64 << 10
 
 var utf8BOM = []byte{0xEF, 0xBB, 0xBF}
 
+// clipString shortens s to n bytes for a reason.
 func clipString(s string, n int) string {
 	if len(s) <= n {
 		return s

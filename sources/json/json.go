@@ -83,7 +83,8 @@ const (
 	shapeThreads
 )
 
-// Format describes the json format for a sources.Registry: JSON Lines, arrays of messages, and thread objects.
+// Format describes the json format for a sources.Registry: JSON Lines,
+// arrays of messages, and thread objects.
 func Format() sources.Format { return sources.Format{Name: "json", Open: Open} }
 
 // Open opens a json source (contract §3): JSON Lines, an array of
@@ -1024,6 +1025,7 @@ func (r *reader) OpenAttachment(msg *sources.Message, i int) (io.ReadCloser, err
 
 var utf8BOM = []byte{0xEF, 0xBB, 0xBF}
 
+// clipString shortens s to n bytes for a reason.
 func clipString(s string, n int) string {
 	if len(s) <= n {
 		return s

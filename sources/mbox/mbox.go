@@ -43,9 +43,8 @@ const (
 	loadBufferBytes = 32 << 10
 )
 
-// header bytes kept per message
-
-// Format describes the mbox format for a sources.Registry: mbox files (mboxo, mboxrd, mboxcl/mboxcl2) and single message files.
+// Format describes the mbox format for a sources.Registry: mbox files
+// (mboxo, mboxrd, mboxcl/mboxcl2) and single message files.
 func Format() sources.Format { return sources.Format{Name: "mbox", Open: Open} }
 
 // Open opens an mbox file (mboxo, mboxrd, mboxcl/mboxcl2, LF or CRLF)

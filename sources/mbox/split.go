@@ -37,8 +37,6 @@ const (
 
 const contentLengthWindowBefore = 4 // bytes read before a Content-Length's end, to see the line before it
 
-// a header field's name is found within this many bytes
-
 // fromKind is the shape of a line that starts with "From ".
 type fromKind int
 

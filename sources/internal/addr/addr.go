@@ -161,6 +161,7 @@ func quotedWords(p *mail.AddressParser, name string) string {
 	return name
 }
 
+// clip shortens s to n bytes for a reason.
 func clip(s string, n int) string {
 	if len(s) <= n {
 		return s

@@ -17,10 +17,10 @@ import (
 // Block is what ReadBlock found.
 type Block struct {
 	Lines     []byte // header lines, LF line ends, without the ending blank line; capped
-	Truncated bool   // lines were left out of block because of the cap
+	Truncated bool   // lines were left out of Lines because of the cap
 	N         int64  // bytes consumed, the ending blank line included
 	AtEOF     bool   // the block ended at end of input instead of a blank line
-	// lost names the fields left out of block because of the cap, in
+	// Lost names the fields left out of Lines because of the cap, in
 	// order, each once (at most maxLostNames).
 	Lost []string
 }
@@ -390,6 +390,9 @@ func isASCII(s string) bool {
 	return true
 }
 
+// MaxBytes is how many bytes of a header block are kept per message: the
+// fields after that are skipped (TooLargeReason), though ReadBlock still
+// hashes them.
 const MaxBytes = 256 << 10
 
 // IsBlankLine reports whether a whole line (with its line end) is empty:
@@ -402,6 +405,8 @@ func IsBlankLine(l []byte) bool {
 	return false
 }
 
+// MaxFieldNameBytes is how far IsField looks for the colon: a header
+// field's name is found within this many bytes.
 const MaxFieldNameBytes = 256
 
 // IsField reports whether b starts with a header field: a name of
