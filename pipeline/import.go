@@ -436,7 +436,7 @@ func (im *importer) recordBad(ctx context.Context) error {
 	regs := make([]checkpoint.Registration, 0, len(im.a.Bad))
 	for _, b := range im.a.Bad {
 		regs = append(regs, checkpoint.Registration{Thread: checkpoint.Thread{
-			Key: "", State: checkpoint.Rejected, Source: b.Err.Loc.String(), Rule: b.Err.Rule, Reason: b.Err.Err.Error(),
+			Key: "", State: checkpoint.Rejected, Source: b.Err.Loc.String(), Rule: string(b.Err.Rule), Reason: b.Err.Err.Error(),
 		}})
 	}
 	im.c.rejected.Add(int64(len(im.a.Bad)))

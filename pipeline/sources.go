@@ -21,7 +21,7 @@ func emptySources(a *archive.Archive) []report.Issue {
 		}
 		name := st.File()
 		out = append(out, report.Issue{
-			Severity: string(sources.SeverityWarning), Rule: sources.RuleEmptySource,
+			Severity: string(sources.SeverityWarning), Rule: string(sources.RuleEmptySource),
 			Source:  sources.Location{File: name}.String(),
 			Message: fmt.Sprintf("the %s source %s holds no message (%d bytes): is it the file you meant, and of that type?", st.Type, name, st.Bytes),
 		})

@@ -88,7 +88,7 @@ func ValidateReport(ctx context.Context, opts Options, ropts ReportOptions) (*re
 		rep.Threads++
 		rep.InvalidThreads++
 		rep.Issues = append(rep.Issues, report.Issue{
-			Severity: string(sources.SeverityError), Rule: b.Err.Rule,
+			Severity: string(sources.SeverityError), Rule: string(b.Err.Rule),
 			Source: b.Err.Loc.String(), Message: b.Err.Err.Error(),
 		})
 		rejectedBySource[b.Err.Loc.File]++

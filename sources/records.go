@@ -32,7 +32,7 @@ const (
 // at all (0 bytes, blank lines, a csv header alone, an empty json array):
 // reported with the file, never fatal (issue 11). The caller raises it:
 // a reader just ends at once.
-const RuleEmptySource = "empty-source"
+const RuleEmptySource Rule = "empty-source"
 
 // FieldName returns the name a default field (FieldThreadID, ...) has in
 // the file: its Fields entry, or itself.

@@ -63,6 +63,16 @@ import (
 //     does not exist (or is not a regular file) an error Issue
 //     "attachment-missing".
 
+// Rules of the records a csv reader cannot read (sources.RecordError),
+// besides sources.RuleTooLarge. RuleNotUTF8 is also the rule of the error
+// Issue of a row with bytes that are not UTF-8 elsewhere.
+const (
+	RuleUnterminatedQuote sources.Rule = "unterminated-quote"
+	RuleBadQuote          sources.Rule = "bad-quote"
+	RuleWrongColumnCount  sources.Rule = "wrong-column-count"
+	RuleNotUTF8           sources.Rule = "not-utf8"
+)
+
 // ErrHeader is wrapped by the error Open returns for a csv file
 // without a usable header row (missing, unreadable, or lacking a
 // required column).
@@ -267,30 +277,30 @@ func (r *reader) Next() (*sources.Envelope, error) {
 	seq := r.seq
 	r.seq++
 	loc := sources.Location{File: r.opts.Name, Line: row.line, Offset: row.start}
-	recErr := func(rule string, err error) (*sources.Envelope, error) {
+	recErr := func(rule sources.Rule, err error) (*sources.Envelope, error) {
 		return nil, &sources.RecordError{Loc: loc, Rule: rule, Err: err, Size: row.end - row.start}
 	}
 	switch {
 	case row.quote == quoteUnterminated:
-		return recErr("unterminated-quote", row.quoteError())
+		return recErr(RuleUnterminatedQuote, row.quoteError())
 	case row.quote != quoteOK:
-		return recErr("bad-quote", row.quoteError())
+		return recErr(RuleBadQuote, row.quoteError())
 	case row.over:
-		return recErr("too-large", fmt.Errorf("row is %d bytes (lines %d-%d), over max_message_bytes %d; it was not read; row: %q",
+		return recErr(sources.RuleTooLarge, fmt.Errorf("row is %d bytes (lines %d-%d), over max_message_bytes %d; it was not read; row: %q",
 			row.end-row.start, row.line, row.endLine, r.opts.MaxMessageBytes, excerpt(row.data)))
 	}
 	fields, err := r.parseRow(row.data)
 	if err != nil {
 		// Cannot happen while the scanner agrees with encoding/csv.
-		return recErr("bad-quote", fmt.Errorf("%w; row: %q", err, excerpt(row.data)))
+		return recErr(RuleBadQuote, fmt.Errorf("%w; row: %q", err, excerpt(row.data)))
 	}
 	if len(fields) != r.ncols {
-		return recErr("wrong-column-count", fmt.Errorf("%w: row has %d fields, the header has %d; row: %q",
+		return recErr(RuleWrongColumnCount, fmt.Errorf("%w: row has %d fields, the header has %d; row: %q",
 			csv.ErrFieldCount, len(fields), r.ncols, excerpt(row.data)))
 	}
 	cr, rerr := r.record(loc, row.data, fields)
 	if rerr != nil {
-		return recErr("not-utf8", rerr)
+		return recErr(RuleNotUTF8, rerr)
 	}
 	env := cr.rec.Envelope(row.end-row.start, r.opts)
 	env.Seq = seq
@@ -358,7 +368,7 @@ func (r *reader) record(loc sources.Location, raw []byte, fields []string) (*csv
 		if bad != "" {
 			what = fmt.Sprintf("%s (%q in the file)", bad, r.opts.FieldName(bad))
 		}
-		rec.Issues = append(rec.Issues, sources.Issue{Severity: sources.SeverityError, Rule: "not-utf8",
+		rec.Issues = append(rec.Issues, sources.Issue{Severity: sources.SeverityError, Rule: string(RuleNotUTF8),
 			Reason: fmt.Sprintf("row has bytes that are not valid UTF-8 (%s, in %s); save the file as UTF-8", where, what)})
 		sane := make([]string, len(fields))
 		for i, v := range fields {

@@ -455,7 +455,7 @@ func TestCSVCorpus(t *testing.T) {
 	rules := map[string]int{}
 	for _, it := range items {
 		if it.err != nil {
-			rules["ERR "+it.err.Rule]++
+			rules["ERR "+string(it.err.Rule)]++
 			continue
 		}
 		seen := map[string]bool{}

@@ -57,12 +57,12 @@ const FieldMessages = "messages"
 // Rule names of json RecordErrors and Issues (the shared rules of
 // sources.Record, such as "missing-field", apply too).
 const (
-	RuleInvalidJSON    = "invalid-json"       // RecordError: the record is not valid JSON
-	RuleWrongType      = "wrong-type"         // Issue or RecordError: a value of the wrong JSON type
-	RuleMixedShape     = "mixed-shape"        // RecordError: a record of another shape than the file's
-	RuleAttachmentPath = "attachment-path"    // Issue: an attachment path outside the source's folder
-	RuleAttachmentFile = "attachment-missing" // Issue (warning, from Load): an attachment file that cannot be found; left out
-	RuleExtraSender    = "extra-sender"       // Issue (warning): from holds several addresses
+	RuleInvalidJSON    sources.Rule = "invalid-json"       // RecordError: the record is not valid JSON
+	RuleWrongType      sources.Rule = "wrong-type"         // Issue or RecordError: a value of the wrong JSON type
+	RuleMixedShape     sources.Rule = "mixed-shape"        // RecordError: a record of another shape than the file's
+	RuleAttachmentPath sources.Rule = "attachment-path"    // Issue: an attachment path outside the source's folder
+	RuleAttachmentFile sources.Rule = "attachment-missing" // Issue (warning, from Load): an attachment file that cannot be found; left out
+	RuleExtraSender    sources.Rule = "extra-sender"       // Issue (warning): from holds several addresses
 )
 
 const (
@@ -359,7 +359,7 @@ func (r *reader) step() (*sources.Envelope, error) {
 
 // skipRest consumes the rest of a value whose first depth delimiters were
 // read, and reports it.
-func (r *reader) skipRest(start int64, depth int, rule, reason string) error {
+func (r *reader) skipRest(start int64, depth int, rule sources.Rule, reason string) error {
 	for depth > 0 {
 		tok, err := r.token()
 		if err != nil {
@@ -495,7 +495,7 @@ func (r *reader) record(start int64) (*sources.Envelope, error) {
 	loc := sources.Location{File: r.opts.Name, Offset: start, Line: startLine}
 	rec := r.buildRecord(loc, nil, fields)
 	if msgType != "" && msgType != "null" {
-		rec.Issues = append(rec.Issues, sources.Issue{Severity: sources.SeverityWarning, Rule: RuleWrongType,
+		rec.Issues = append(rec.Issues, sources.Issue{Severity: sources.SeverityWarning, Rule: string(RuleWrongType),
 			Reason: fmt.Sprintf("%q is a JSON %s, not an array of messages: read as a message object", r.msgKey, msgType)})
 	}
 	return rec.Envelope(end-start, r.opts), nil
@@ -560,7 +560,7 @@ func (r *reader) Load(env *sources.Envelope) (*sources.Message, error) {
 		if errors.Is(err, files.ErrOutside) {
 			// A symbolic link out of the folder: refused like "../x" is
 			// when the record is read (buildRecord).
-			m.Issues = append(m.Issues, sources.Issue{Severity: sources.SeverityError, Rule: RuleAttachmentPath,
+			m.Issues = append(m.Issues, sources.Issue{Severity: sources.SeverityError, Rule: string(RuleAttachmentPath),
 				Reason: fmt.Sprintf("attachment %q is not inside the folder of the source file (%v)", clipString(written, 60), err)})
 			continue
 		}
@@ -578,7 +578,7 @@ func (r *reader) Load(env *sources.Envelope) (*sources.Message, error) {
 		if err != nil {
 			reason = err.Error()
 		}
-		m.Issues = append(m.Issues, sources.Issue{Severity: sources.SeverityWarning, Rule: RuleAttachmentFile, Reason: fmt.Sprintf("attachment %s left out: %s", a.Path, reason)})
+		m.Issues = append(m.Issues, sources.Issue{Severity: sources.SeverityWarning, Rule: string(RuleAttachmentFile), Reason: fmt.Sprintf("attachment %s left out: %s", a.Path, reason)})
 	}
 	m.Attachments = kept
 	if len(m.Attachments) == 0 {
@@ -728,7 +728,7 @@ func (r *reader) skipped(from, to int64) string {
 	return fmt.Sprintf("%d bytes, lines %d-%d", n, l1, l2)
 }
 
-func (r *reader) recordError(off int64, rule, reason string) *sources.RecordError {
+func (r *reader) recordError(off int64, rule sources.Rule, reason string) *sources.RecordError {
 	return &sources.RecordError{
 		Loc:  sources.Location{File: r.opts.Name, Offset: off, Line: r.lines.at(off)},
 		Rule: rule,

@@ -597,7 +597,7 @@ func TestJSONCorpus(t *testing.T) {
 			for _, it := range items {
 				if it.err != nil {
 					errs++
-					rules["ERROR "+it.err.Rule]++
+					rules["ERROR "+string(it.err.Rule)]++
 					continue
 				}
 				envs++

@@ -36,7 +36,7 @@ func (r *reader) buildRecord(loc sources.Location, thread, msg map[string]json.R
 		rec.FromRaw = rawText(raw)
 		from, bad := b.addresses(sources.FieldFrom, raw)
 		if len(from) > 1 {
-			rec.Issues = append(rec.Issues, sources.Issue{Severity: sources.SeverityWarning, Rule: RuleExtraSender,
+			rec.Issues = append(rec.Issues, sources.Issue{Severity: sources.SeverityWarning, Rule: string(RuleExtraSender),
 				Reason: fmt.Sprintf("from holds %d addresses; the first (%s) is the sender", len(from), addrString(from[0]))})
 			from = from[:1]
 		}
@@ -111,7 +111,7 @@ func (b *recordBuilder) wrongType(field, what, want string) {
 		b.wrong = make(map[string]bool)
 	}
 	b.wrong[field] = true
-	b.rec.Issues = append(b.rec.Issues, sources.Issue{Severity: sources.SeverityError, Rule: RuleWrongType,
+	b.rec.Issues = append(b.rec.Issues, sources.Issue{Severity: sources.SeverityError, Rule: string(RuleWrongType),
 		Reason: fmt.Sprintf("field %s: %s, want %s", b.desc(field), what, want)})
 }
 
@@ -317,7 +317,7 @@ func (b *recordBuilder) attachments() {
 			continue
 		}
 		if !filepath.IsLocal(filepath.FromSlash(p)) {
-			b.rec.Issues = append(b.rec.Issues, sources.Issue{Severity: sources.SeverityError, Rule: RuleAttachmentPath,
+			b.rec.Issues = append(b.rec.Issues, sources.Issue{Severity: sources.SeverityError, Rule: string(RuleAttachmentPath),
 				Reason: fmt.Sprintf("attachment %q is not inside the folder of the source file", clipString(p, 60))})
 			continue
 		}

@@ -353,7 +353,7 @@ func contentLength(fields []header.RawField) (n int64, bad string) {
 func (r *reader) scanBody(atEOF bool, clen int64, badCL string) (int64, []sources.Issue, error) {
 	var issues []sources.Issue
 	if badCL != "" {
-		issues = append(issues, sources.Issue{Severity: sources.SeverityWarning, Rule: RuleContentLengthIgnored,
+		issues = append(issues, sources.Issue{Severity: sources.SeverityWarning, Rule: string(RuleContentLengthIgnored),
 			Reason: fmt.Sprintf("Content-Length %q is not a number of bytes; ignored", header.Clip([]byte(badCL), 40))})
 	}
 	if atEOF {
@@ -377,12 +377,12 @@ func (r *reader) scanBody(atEOF bool, clen int64, badCL string) (int64, []source
 			r.msgStart, r.fromLine = next, trimEOL(from)
 			r.pendingIssue = nil
 			if !prevBlank {
-				r.pendingIssue = &sources.Issue{Severity: sources.SeverityWarning, Rule: RuleSeparatorNoBlank,
+				r.pendingIssue = &sources.Issue{Severity: sources.SeverityWarning, Rule: string(RuleSeparatorNoBlank),
 					Reason: "the message starts at a \"From \" line with no blank line before it, where the previous message's Content-Length ends"}
 			}
 			return next, issues, nil
 		}
-		issues = append(issues, sources.Issue{Severity: sources.SeverityWarning, Rule: RuleContentLengthIgnored,
+		issues = append(issues, sources.Issue{Severity: sources.SeverityWarning, Rule: string(RuleContentLengthIgnored),
 			Reason: fmt.Sprintf("Content-Length %d ignored: %s; the message ends at the next separator instead", clen, why)})
 	}
 	prevEmpty := true // the blank line that ended the header
@@ -422,7 +422,7 @@ func (r *reader) scanBody(atEOF bool, clen int64, badCL string) (int64, []source
 				r.msgStart, r.fromLine = lineStart, from
 				r.pendingIssue = nil
 				if !prevEmpty {
-					r.pendingIssue = &sources.Issue{Severity: sources.SeverityWarning, Rule: RuleSeparatorNoBlank,
+					r.pendingIssue = &sources.Issue{Severity: sources.SeverityWarning, Rule: string(RuleSeparatorNoBlank),
 						Reason: fmt.Sprintf("the message starts at the line %q, with no blank line before it, because a header field follows it", header.Clip(from, 80))}
 				}
 				return lineStart, issues, nil

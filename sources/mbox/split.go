@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 
+	"github.com/threadlift/threadlift/sources"
 	"github.com/threadlift/threadlift/sources/internal/header"
 )
 
@@ -30,9 +31,10 @@ import (
 
 // Rules of the warnings the splitter raises.
 const (
-	RuleSeparatorNoBlank     = "separator-without-blank-line"
-	RuleContentLengthIgnored = "content-length-ignored"
-	RuleCompressed           = "compressed"
+	RuleSeparatorNoBlank     sources.Rule = "separator-without-blank-line"
+	RuleContentLengthIgnored sources.Rule = "content-length-ignored"
+	// RuleCompressed is the RecordError of a compressed file.
+	RuleCompressed sources.Rule = "compressed"
 )
 
 const contentLengthWindowBefore = 4 // bytes read before a Content-Length's end, to see the line before it

@@ -46,16 +46,16 @@ func TestMboxSplitReferee(t *testing.T) {
 	}{
 		{"item 1: From - right after the last body line, then header fields",
 			msg(env, "one", "last line of one\n") + msg("From - Mon Mar  4 09:01:00 2024", "two", "body two\n"),
-			[]want{{id: "one", body: "last line of one", absent: "body two"}, {id: "two", body: "body two", issues: []string{RuleSeparatorNoBlank}}}},
+			[]want{{id: "one", body: "last line of one", absent: "body two"}, {id: "two", body: "body two", issues: []string{string(RuleSeparatorNoBlank)}}}},
 		{"item 1: a bare From - with no date, no blank line",
 			msg(env, "one", "last line\n") + msg("From - ", "two", "body two\n"),
-			[]want{{id: "one", absent: "body two"}, {id: "two", body: "body two", issues: []string{RuleSeparatorNoBlank}}}},
+			[]want{{id: "one", absent: "body two"}, {id: "two", body: "body two", issues: []string{string(RuleSeparatorNoBlank)}}}},
 		{"item 1: bare From SENDER, no blank line, CRLF",
 			strings.ReplaceAll(msg(env, "one", "last line\n")+msg("From sender@example.com", "two", "body two\n"), "\n", "\r\n"),
-			[]want{{id: "one", absent: "body two"}, {id: "two", body: "body two", issues: []string{RuleSeparatorNoBlank}}}},
+			[]want{{id: "one", absent: "body two"}, {id: "two", body: "body two", issues: []string{string(RuleSeparatorNoBlank)}}}},
 		{"item 1: a separator inside a multipart epilogue keeps both messages and the attachment",
 			mp(env, "one") + msg(env, "two", "body two\n"),
-			[]want{{id: "one", body: "the text", absent: "body two"}, {id: "two", body: "body two", issues: []string{RuleSeparatorNoBlank}}}},
+			[]want{{id: "one", body: "the text", absent: "body two"}, {id: "two", body: "body two", issues: []string{string(RuleSeparatorNoBlank)}}}},
 		{"item 3: a paragraph starting From after a blank line is body text",
 			msg(env, "one", "first paragraph\n\nFrom the first day, we knew.\nSecond line.\n") + "\n" + msg(env, "two", "body two\n"),
 			[]want{{id: "one", body: "first paragraph\n\nFrom the first day, we knew.\nSecond line."}, {id: "two", body: "body two"}}},
@@ -75,7 +75,7 @@ func TestMboxSplitReferee(t *testing.T) {
 			cl(env, "one", "counted body\n\nFrom the counted body, not split\n"+env+"\nnot a header\nend", len("counted body\n\nFrom the counted body, not split\n"+env+"\nnot a header\nend")) +
 				"\n" + msg("From - Mon Mar  4 09:01:00 2024", "two", "body two\n"),
 			[]want{{id: "one", body: "From the counted body, not split\n" + env + "\nnot a header\nend", absent: "body two"},
-				{id: "two", body: "body two", issues: []string{RuleSeparatorNoBlank}}}},
+				{id: "two", body: "body two", issues: []string{string(RuleSeparatorNoBlank)}}}},
 		{"item 2: Content-Length that ends after two line ends at a separator",
 			cl(env, "one", "counted\n\n"+msg(env, "inner", "inner body\n"), len("counted\n\n"+msg(env, "inner", "inner body\n"))) + "\n\n" + msg(env, "two", "body two\n"),
 			[]want{{id: "one", body: "inner body"}, {id: "two", body: "body two"}}},
@@ -84,13 +84,13 @@ func TestMboxSplitReferee(t *testing.T) {
 			[]want{{id: "one", body: "inner body"}}},
 		{"item 4: a Content-Length that ends elsewhere is ignored with a warning",
 			cl(env, "one", "short body\n", 5) + "\n" + msg(env, "two", "body two\n"),
-			[]want{{id: "one", body: "short body", issues: []string{RuleContentLengthIgnored}}, {id: "two", body: "body two"}}},
+			[]want{{id: "one", body: "short body", issues: []string{string(RuleContentLengthIgnored)}}, {id: "two", body: "body two"}}},
 		{"item 4: a Content-Length past the end of the file is ignored with a warning",
 			cl(env, "one", "short body\n", 5000),
-			[]want{{id: "one", body: "short body", issues: []string{RuleContentLengthIgnored}}}},
+			[]want{{id: "one", body: "short body", issues: []string{string(RuleContentLengthIgnored)}}}},
 		{"item 4: a Content-Length that is not a number is ignored with a warning",
 			strings.Replace(cl(env, "one", "body\n", 0), "Content-Length: 0", "Content-Length: twelve", 1),
-			[]want{{id: "one", body: "body", issues: []string{RuleContentLengthIgnored}}}},
+			[]want{{id: "one", body: "body", issues: []string{string(RuleContentLengthIgnored)}}}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -122,7 +122,7 @@ func TestMboxSplitReferee(t *testing.T) {
 				}
 				var got []string
 				for _, is := range m.Issues {
-					if is.Rule == RuleSeparatorNoBlank || is.Rule == RuleContentLengthIgnored {
+					if is.Rule == string(RuleSeparatorNoBlank) || is.Rule == string(RuleContentLengthIgnored) {
 						if is.Severity != sources.SeverityWarning || len(is.Reason) < 20 {
 							t.Errorf("message %d: issue %v, want a warning with a specific reason", i, is)
 						}
