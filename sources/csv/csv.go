@@ -774,8 +774,7 @@ blank:
 				// fast path to the next byte that matters
 				j := bytes.IndexAny(chunk[i:], ",\"\n")
 				if j < 0 {
-					i = len(chunk)
-					break bytesLoop
+					break bytesLoop // the rest of the chunk is in the field
 				}
 				i += j
 				switch chunk[i] {
@@ -789,8 +788,7 @@ blank:
 			case stQuoted:
 				j := bytes.IndexAny(chunk[i:], "\"\n")
 				if j < 0 {
-					i = len(chunk)
-					break bytesLoop
+					break bytesLoop // the rest of the chunk is in the field
 				}
 				i += j
 				if chunk[i] == '\n' {
@@ -814,8 +812,7 @@ blank:
 			case stSkipLine:
 				j := bytes.IndexByte(chunk[i:], '\n')
 				if j < 0 {
-					i = len(chunk)
-					break bytesLoop
+					break bytesLoop // the rest of the chunk is in the field
 				}
 				i += j - 1
 			}
