@@ -28,6 +28,6 @@ func TestOpen(t *testing.T) {
 		t.Errorf("Next after Close = %v, want ErrClosed", err)
 	}
 	if _, err := mbox.Open("../mbox/testdata/does-not-exist.mbox", sources.Options{}); err == nil {
-		t.Error("OpenMbox of a missing file: no error")
+		t.Error("mbox.Open of a missing file: no error")
 	}
 }

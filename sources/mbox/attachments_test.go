@@ -31,7 +31,7 @@ func loadAll(t testing.TB, path string, opts sources.Options) (sources.Reader, [
 	t.Helper()
 	r, err := Open(path, opts)
 	if err != nil {
-		t.Fatalf("OpenMbox(%s): %v", path, err)
+		t.Fatalf("Open(%s): %v", path, err)
 	}
 	t.Cleanup(func() { r.Close() })
 	var msgs []*sources.Message

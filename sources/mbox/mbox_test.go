@@ -29,7 +29,7 @@ func readMbox(t testing.TB, path string, opts sources.Options) ([]*sources.Envel
 	}
 	r, err := Open(path, opts)
 	if err != nil {
-		t.Fatalf("OpenMbox(%s): %v", path, err)
+		t.Fatalf("Open(%s): %v", path, err)
 	}
 	defer r.Close()
 	var envs []*sources.Envelope
