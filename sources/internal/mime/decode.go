@@ -19,16 +19,17 @@ import (
 	"github.com/threadlift/threadlift/sources/internal/transfer"
 )
 
-// Load decoding.
+// Decoding a message.
 //
-// The header block is read with our own tolerant parser (the one Next
-// uses) and repaired (lines without a colon dropped, raw 8-bit bytes made
+// The header block is read with our own tolerant parser (package header,
+// the one the mbox reader's Next uses) and repaired (lines without a colon dropped, raw 8-bit bytes made
 // UTF-8) into a header.Header that holds each field as go-message's
 // textproto.ReadHeader would read the repaired block: go-message on its
 // own loses the whole message on a header line without a colon.
 //
-// The MIME tree is walked with go-message's textproto.MultipartReader, but
-// by our own recursive walk rather than message.Entity.Walk, and transfer
+// The MIME tree is walked with our own lenient multipart reader
+// (multipart.go) and our own recursive walk rather than go-message's
+// textproto.MultipartReader and message.Entity.Walk, and transfer
 // encodings are decoded by our own lenient decoders rather than by
 // message.New:
 //   - Entity.Walk stops the whole walk at the first broken nested multipart,
@@ -56,14 +57,14 @@ import (
 
 const maxDepth = 32 // deeper multipart nesting is not walked
 
-// maxPooledText is the largest text buffer kept for the next Load: text
+// maxPooledText is the largest text buffer Buffers keep for the next
+// message: text
 // parts are mostly a few KiB, and a rare big one should not pin its
 // buffer for the rest of the run.
 const maxPooledText = 1 << 20
 
-// partHeader is what the walk reads of a part's header: go-message's
-// *textproto.Header for the parts of a multipart, *header.Header for the
-// message's own.
+// partHeader is what the walk reads of a part's header: a *header.Header,
+// the message's own or a part's.
 type partHeader interface {
 	Get(key string) string
 }
