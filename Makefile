@@ -7,7 +7,7 @@ LDFLAGS   := -X main.version=$(VERSION) -X main.commit=$(COMMIT)
 DEMO_ADDR := 127.0.0.1:8089
 FUZZTIME  ?= 60s
 
-.PHONY: all build test demo lint bench fuzz clean
+.PHONY: all build test demo lint staticcheck-version bench fuzz clean
 
 all: build
 
@@ -27,11 +27,19 @@ test:
 demo: build
 	@bash scripts/demo.sh $(DEMO_ADDR)
 
-## lint: gofmt and go vet must be clean.
+## lint: gofmt, go vet and staticcheck must be clean. staticcheck is
+## pinned: make lint builds it with go run (cached after the first time),
+## .ci/run installs the same version and passes STATICCHECK=staticcheck.
+STATICCHECK_VERSION := v0.8.2
+STATICCHECK        ?= $(GO) run honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
 	if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
+	$(STATICCHECK) ./...
+
+staticcheck-version:
+	@echo $(STATICCHECK_VERSION)
 
 ## bench: the performance targets (P1 throughput, P2 memory, P3 rate,
 ## P4 resume) as one table, then the Go benchmarks. See bench/README.md.

@@ -14,6 +14,7 @@ import (
 	"github.com/threadlift/threadlift/checkpoint"
 	"github.com/threadlift/threadlift/mapping"
 	"github.com/threadlift/threadlift/mapping/thread"
+	"github.com/threadlift/threadlift/pipeline/archive"
 	"github.com/threadlift/threadlift/pipeline/report"
 	"github.com/threadlift/threadlift/sources"
 	"github.com/threadlift/threadlift/zendesk"
@@ -56,7 +57,7 @@ type importer struct {
 	opts  Options
 	api   API
 	store *checkpoint.Store
-	a     *archive
+	a     *archive.Archive
 	c     counters
 	locks ticketLocks
 	vouch *vouch
@@ -101,7 +102,7 @@ func Import(ctx context.Context, api API, store *checkpoint.Store, opts Options)
 		r, err := store.Resume(ctx)
 		loadc <- loaded{r, err}
 	}()
-	a, err := readArchive(ctx, opts.Sources, opts.Read, opts.Threading, opts.Progress.ReadBytes)
+	a, err := archive.Read(ctx, opts.Formats, opts.Sources, opts.Read, opts.Threading, opts.Progress.ReadBytes)
 	ld := <-loadc
 	if a != nil {
 		defer a.Close()
@@ -153,7 +154,7 @@ func Import(ctx context.Context, api API, store *checkpoint.Store, opts Options)
 			im.noteDone(last)
 		}
 	}
-	for _, is := range a.emptySources() {
+	for _, is := range emptySources(a) {
 		opts.Logger.Warn().Str("rule", is.Rule).Str("source", is.Source).Msg(is.Message)
 	}
 	if err := im.resolveSuperseded(ctx); err != nil {
@@ -162,7 +163,7 @@ func Import(ctx context.Context, api API, store *checkpoint.Store, opts Options)
 	if err := im.recordBad(ctx); err != nil {
 		return nil, err
 	}
-	opts.Progress.Threads(len(a.threads))
+	opts.Progress.Threads(len(a.Threads))
 
 	// Requests go on for StopTimeout after the run is told to stop, so
 	// that in-flight writes can finish and be recorded; a fatal error ends
@@ -208,7 +209,7 @@ func Import(ctx context.Context, api API, store *checkpoint.Store, opts Options)
 		})
 	}
 feed:
-	for _, t := range a.threads {
+	for _, t := range a.Threads {
 		if takeCtx.Err() != nil || im.stopped() {
 			break
 		}
@@ -218,7 +219,7 @@ feed:
 			// A corrected copy of a rejected message (corrections.go) adds
 			// no key: the thread has grown by it until it is imported.
 			copied := false
-			if a.hasCopy(t.Members) {
+			if a.HasCopy(t.Members) {
 				all, err := im.copiesImported(ctx, t.Key, t.Members)
 				if err != nil {
 					if ctx.Err() == nil {
@@ -228,7 +229,7 @@ feed:
 				}
 				copied = !all
 			}
-			if !copied && hash != "" && hash == checkpoint.KeysHash(a.messageKeys(t)) {
+			if !copied && hash != "" && hash == checkpoint.KeysHash(a.MessageKeys(t)) {
 				// Completed with exactly these message keys.
 				im.c.alreadyDone.Add(1)
 				opts.Progress.ThreadDone()
@@ -257,7 +258,7 @@ feed:
 	close(jobs)
 	err = p.Wait()
 
-	sum := im.summary(start, len(a.threads)+len(a.bad), a.idx.len()+len(a.bad))
+	sum := im.summary(start, len(a.Threads)+len(a.Bad), a.Len()+len(a.Bad))
 	sum.Warnings, sum.WarningsTotal = im.warnings, im.warningsTotal
 	interrupted := ctx.Err() != nil
 	sum.Interrupted = interrupted
@@ -425,20 +426,20 @@ func (im *importer) summary(start time.Time, threads, messages int) *report.Summ
 // recordBad stores records that could not be read at all: each is a
 // rejected pseudo-thread with an empty key, listed by failures.
 func (im *importer) recordBad(ctx context.Context) error {
-	if len(im.a.bad) == 0 {
+	if len(im.a.Bad) == 0 {
 		return nil
 	}
 	if !im.opts.Shard.Owns(0, "") { // unreadable records have the empty key
-		im.c.otherShards.Add(int64(len(im.a.bad)))
+		im.c.otherShards.Add(int64(len(im.a.Bad)))
 		return nil
 	}
-	regs := make([]checkpoint.Registration, 0, len(im.a.bad))
-	for _, b := range im.a.bad {
+	regs := make([]checkpoint.Registration, 0, len(im.a.Bad))
+	for _, b := range im.a.Bad {
 		regs = append(regs, checkpoint.Registration{Thread: checkpoint.Thread{
-			Key: "", State: checkpoint.Rejected, Source: b.err.Loc.String(), Rule: b.err.Rule, Reason: b.err.Err.Error(),
+			Key: "", State: checkpoint.Rejected, Source: b.Err.Loc.String(), Rule: string(b.Err.Rule), Reason: b.Err.Err.Error(),
 		}})
 	}
-	im.c.rejected.Add(int64(len(im.a.bad)))
+	im.c.rejected.Add(int64(len(im.a.Bad)))
 	if err := im.store.RegisterBatch(ctx, regs); err != nil {
 		return fmt.Errorf("record unreadable records: %w", err)
 	}
@@ -449,11 +450,11 @@ func (im *importer) recordBad(ctx context.Context) error {
 // started (zero when it had none). It returns an error only when the
 // whole run must stop.
 func (im *importer) thread(ctx context.Context, w *worker, t thread.Thread, st checkpoint.Thread) (err error) {
-	msgs, dups, err := im.a.loadThread(t, sources.LoadOptions{})
+	msgs, dups, err := im.a.LoadThread(t, sources.LoadOptions{})
 	if err == nil {
 		// A source rewritten since the scan reads as garbage: what was
 		// loaded is only used once the file is known unchanged after.
-		err = im.a.unchanged(t)
+		err = im.a.Unchanged(t)
 	}
 	if err != nil {
 		if im.otherShard(0, t.Key) {
@@ -463,7 +464,7 @@ func (im *importer) thread(ctx context.Context, w *worker, t thread.Thread, st c
 			return err
 		}
 		rule := RuleRead
-		if errors.Is(err, errSourceChanged) {
+		if errors.Is(err, archive.ErrSourceChanged) {
 			rule = RuleSourceChanged
 		}
 		return im.failNew(ctx, t, checkpoint.Failure{Rule: rule, Reason: err.Error()})
@@ -643,7 +644,7 @@ func (im *importer) failNew(ctx context.Context, t thread.Thread, f checkpoint.F
 	if !found || row.State == checkpoint.Rejected {
 		th := checkpoint.Thread{Key: t.Key, State: checkpoint.Pending, TicketID: row.TicketID, Subject: row.Subject}
 		if len(t.Members) > 0 {
-			th.Source = im.a.idx.envelope(t.Members[0]).Loc.String()
+			th.Source = im.a.Envelope(t.Members[0]).Loc.String()
 		}
 		if err := im.store.Register(ctx, th, nil); err != nil {
 			return im.setFatal(fmt.Errorf("%w: %w", ErrFatal, err))

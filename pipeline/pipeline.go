@@ -11,6 +11,7 @@ import (
 	"github.com/threadlift/threadlift/mapping"
 	"github.com/threadlift/threadlift/mapping/thread"
 	"github.com/threadlift/threadlift/sources"
+	"github.com/threadlift/threadlift/sources/formats"
 	"github.com/threadlift/threadlift/zendesk"
 )
 
@@ -58,7 +59,10 @@ type Progress interface {
 
 // Options configure a run. Zero values mean the contract's defaults.
 type Options struct {
-	Sources   []Source
+	Sources []Source
+	// Formats opens each source by its Type; default: every format
+	// threadlift reads (sources/formats).
+	Formats   *sources.Registry
 	Read      sources.Options
 	Threading thread.Options
 	Mapper    *mapping.Mapper
@@ -149,6 +153,9 @@ func (o *Options) defaults() {
 	}
 	if o.Now == nil {
 		o.Now = time.Now
+	}
+	if o.Formats == nil {
+		o.Formats = formats.Registry()
 	}
 	if o.Mapper == nil {
 		o.Mapper = mapping.New(mapping.Options{Now: o.Now})

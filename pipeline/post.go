@@ -86,7 +86,7 @@ func (p *posting) fatal(err error) error {
 func (p *posting) run(ctx context.Context) error {
 	im := p.im
 	p.key = p.plan.ThreadKey
-	p.hash = checkpoint.KeysHash(im.a.messageKeys(p.t))
+	p.hash = checkpoint.KeysHash(im.a.MessageKeys(p.t))
 	p.n = im.opts.Mapper.MaxEventsPerRequest()
 	keys := make([]string, len(p.plan.Events))
 	for i, e := range p.plan.Events {
@@ -457,7 +457,7 @@ func (p *posting) send(ctx context.Context, into, scID string, pending []mapping
 				case ctx.Err() != nil || im.stopped():
 					return nil
 				case errors.Is(err, errAttachmentRead):
-					if cerr := im.a.unchanged(p.t); cerr != nil {
+					if cerr := im.a.Unchanged(p.t); cerr != nil {
 						return im.failThread(ctx, into, checkpoint.Failure{Rule: RuleSourceChanged, Reason: cerr.Error()})
 					}
 					return im.failThread(ctx, into, checkpoint.Failure{Rule: RuleRead, Reason: err.Error()})

@@ -15,6 +15,7 @@ import (
 
 	"github.com/threadlift/threadlift/mapping"
 	"github.com/threadlift/threadlift/mapping/thread"
+	"github.com/threadlift/threadlift/pipeline/archive"
 	"github.com/threadlift/threadlift/pipeline/report"
 	"github.com/threadlift/threadlift/sources"
 )
@@ -68,7 +69,7 @@ func ValidateReport(ctx context.Context, opts Options, ropts ReportOptions) (*re
 		ropts.OversizeAttachmentBytes = opts.Mapper.Options().Attachments.MaxBytes
 	}
 	ropts.defaults()
-	a, err := readArchive(ctx, opts.Sources, opts.Read, opts.Threading, opts.Progress.ReadBytes)
+	a, err := archive.Read(ctx, opts.Formats, opts.Sources, opts.Read, opts.Threading, opts.Progress.ReadBytes)
 	if err != nil {
 		if ctx.Err() != nil {
 			return nil, fmt.Errorf("validate: %w", ErrInterrupted)
@@ -76,29 +77,29 @@ func ValidateReport(ctx context.Context, opts Options, ropts ReportOptions) (*re
 		return nil, err
 	}
 	defer a.Close()
-	opts.Progress.Threads(len(a.threads))
+	opts.Progress.Threads(len(a.Threads))
 
 	rep := &report.Report{}
-	rep.Issues = append(rep.Issues, a.emptySources()...)
-	rep.Issues = append(rep.Issues, a.supersededIssues()...)
+	rep.Issues = append(rep.Issues, emptySources(a)...)
+	rep.Issues = append(rep.Issues, supersededIssues(a)...)
 	rejectedBySource := make(map[string]int)
 	threadsBySource := make(map[string]int)
-	for _, b := range a.bad {
+	for _, b := range a.Bad {
 		rep.Threads++
 		rep.InvalidThreads++
 		rep.Issues = append(rep.Issues, report.Issue{
-			Severity: string(sources.SeverityError), Rule: b.err.Rule,
-			Source: b.err.Loc.String(), Message: b.err.Err.Error(),
+			Severity: string(sources.SeverityError), Rule: string(b.Err.Rule),
+			Source: b.Err.Loc.String(), Message: b.Err.Err.Error(),
 		})
-		rejectedBySource[b.err.Loc.File]++
-		threadsBySource[b.err.Loc.File]++
+		rejectedBySource[b.Err.Loc.File]++
+		threadsBySource[b.Err.Loc.File]++
 	}
 
 	// Dates: every message read, rejected ones included.
 	months := make(map[string]int)
 	var earliest, latest time.Time
-	for i := range a.idx.len() {
-		d := a.idx.date(i)
+	for i := range a.Len() {
+		d := a.Date(i)
 		if d.IsZero() {
 			rep.DateRange.Undated++
 			continue
@@ -116,7 +117,7 @@ func ValidateReport(ctx context.Context, opts Options, ropts ReportOptions) (*re
 		rep.DateRange.Earliest = earliest.Format(time.RFC3339)
 		rep.DateRange.Latest = latest.Format(time.RFC3339)
 	}
-	rep.DateRange.Undated += len(a.bad)
+	rep.DateRange.Undated += len(a.Bad)
 	for m, n := range months {
 		rep.MessagesPerMonth = append(rep.MessagesPerMonth, report.MonthCount{Month: m, Messages: n})
 	}
@@ -130,17 +131,14 @@ func ValidateReport(ctx context.Context, opts Options, ropts ReportOptions) (*re
 		return nil, err
 	}
 	tickets, perThread, perSC := v.tickets, v.perThread, v.perSC
-	rep.Messages = a.idx.len() + len(a.bad)
+	rep.Messages = a.Len() + len(a.Bad)
 	rep.Tickets = len(tickets)
 	rep.RequestsPlanned = rep.RequestsByKind.Import + rep.RequestsByKind.EventsImport
 	rep.Chunks.Total = rep.RequestsPlanned
-	for _, s := range a.stats {
-		name := s.Name
-		if name == "" {
-			name = s.Path
-		}
+	for _, s := range a.Stats() {
+		name := s.File()
 		rep.Sources = append(rep.Sources, report.SourceStats{
-			File: name, Format: s.Type, Bytes: s.bytes, Messages: s.messages,
+			File: name, Format: s.Type, Bytes: s.Bytes, Messages: s.Messages,
 			Threads: threadsBySource[name], Rejected: rejectedBySource[name],
 		})
 	}
@@ -195,7 +193,7 @@ type threadResult struct {
 // them to the report in thread order, so the report is the same whatever
 // the number of workers. At most Workers+2 threads are loaded and not yet
 // added (the stream's queue), whatever the archive's size.
-func (v *validation) addThreads(ctx context.Context, a *archive, opts Options) error {
+func (v *validation) addThreads(ctx context.Context, a *archive.Archive, opts Options) error {
 	// Messages are loaded without the text of HTML bodies: nothing the
 	// report counts depends on it. Samples show the text, and are loaded
 	// again in full (see add).
@@ -204,14 +202,14 @@ func (v *validation) addThreads(ctx context.Context, a *archive, opts Options) e
 	var stop atomic.Bool // set by the consumer at the first error
 	var err error        // the consumer's first error; read after s.Wait
 	added := 0
-	for _, t := range a.threads {
+	for _, t := range a.Threads {
 		if ctx.Err() != nil || stop.Load() {
 			break
 		}
 		s.Go(func() stream.Callback {
 			r := threadResult{t: t}
 			if ctx.Err() == nil && !stop.Load() {
-				r.plan, r.messages, r.err = a.mapThread(opts.Mapper, t, light)
+				r.plan, r.messages, r.err = mapThread(a, opts.Mapper, t, light)
 			}
 			return func() {
 				if err != nil || r.plan == nil && r.err == nil {
@@ -234,7 +232,7 @@ func (v *validation) addThreads(ctx context.Context, a *archive, opts Options) e
 	switch {
 	case err != nil:
 		return err
-	case added < len(a.threads):
+	case added < len(a.Threads):
 		return fmt.Errorf("validate: %w", ErrInterrupted)
 	}
 	return nil
@@ -242,8 +240,8 @@ func (v *validation) addThreads(ctx context.Context, a *archive, opts Options) e
 
 // mapThread loads a thread's messages with lo and maps them. messages
 // counts its members and duplicates.
-func (a *archive) mapThread(m *mapping.Mapper, t thread.Thread, lo sources.LoadOptions) (plan *mapping.Plan, messages int, err error) {
-	msgs, dups, err := a.loadThread(t, lo)
+func mapThread(a *archive.Archive, m *mapping.Mapper, t thread.Thread, lo sources.LoadOptions) (plan *mapping.Plan, messages int, err error) {
+	msgs, dups, err := a.LoadThread(t, lo)
 	if err != nil {
 		return nil, 0, err
 	}
@@ -251,12 +249,12 @@ func (a *archive) mapThread(m *mapping.Mapper, t thread.Thread, lo sources.LoadO
 }
 
 // add adds one thread's plan to the report.
-func (v *validation) add(a *archive, m *mapping.Mapper, r threadResult) error {
+func (v *validation) add(a *archive.Archive, m *mapping.Mapper, r threadResult) error {
 	rep, plan := v.rep, r.plan
 	if plan.Valid() && len(rep.Samples) < v.ropts.Samples {
 		// A sample shows the requests as import sends them: load the
 		// thread again in full. The plan is the same but for body text.
-		full, _, err := a.mapThread(m, r.t, sources.LoadOptions{})
+		full, _, err := mapThread(a, m, r.t, sources.LoadOptions{})
 		if err != nil {
 			return err
 		}

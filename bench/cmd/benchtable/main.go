@@ -816,7 +816,8 @@ func (e *env) rateAndResume() {
 		// A private copy of the archive: one thread is appended to it.
 		work = p4
 		work.path = filepath.Join(p4dir, "archive.mbox")
-		if err := os.MkdirAll(p4dir, 0o755); err == nil {
+		err := os.MkdirAll(p4dir, 0o755)
+		if err == nil {
 			err = copyFile(p4.path, work.path)
 		}
 		if err != nil {
