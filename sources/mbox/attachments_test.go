@@ -22,6 +22,8 @@ import (
 	"github.com/threadlift/threadlift/sources"
 
 	"github.com/emersion/go-message"
+	// go-message decodes non-UTF-8 text parts only with its charsets registered.
+	_ "github.com/emersion/go-message/charset"
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/threadlift/threadlift/internal/fixtures"
