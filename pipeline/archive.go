@@ -8,7 +8,6 @@ import (
 	"math"
 	"os"
 	"slices"
-	"syscall"
 	"time"
 
 	"github.com/threadlift/threadlift/mapping/thread"
@@ -83,9 +82,7 @@ func stampOf(path string) fileStamp {
 		return fileStamp{err: err.Error()}
 	}
 	st := fileStamp{size: fi.Size(), mod: fi.ModTime()}
-	if sys, ok := fi.Sys().(*syscall.Stat_t); ok {
-		st.dev, st.ino = uint64(sys.Dev), sys.Ino
-	}
+	st.dev, st.ino = fileID(fi)
 	return st
 }
 
