@@ -350,6 +350,11 @@ func WriteFileAtomic(path string, data []byte) error {
 	})
 }
 
+// FileMode is the mode of every file WriteAtomic writes (reports,
+// summaries, metrics, failures files): readable by everyone, whatever the
+// umask, so that a collector running as another user can read them.
+const FileMode = 0o644
+
 // WriteAtomic streams what write produces into a temp file in path's
 // folder, syncs it and renames it over path.
 func WriteAtomic(path string, write func(io.Writer) error) error {
@@ -369,6 +374,13 @@ func WriteAtomic(path string, write func(io.Writer) error) error {
 		return fmt.Errorf("write %s: %w", path, err)
 	}
 	if err := bw.Flush(); err != nil {
+		f.Close()
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	// CreateTemp makes the file private (0600); reports, summaries and
+	// metrics are read by others (node_exporter's textfile collector runs
+	// as its own user). Only the checkpoint stays private.
+	if err := f.Chmod(FileMode); err != nil {
 		f.Close()
 		return fmt.Errorf("write %s: %w", path, err)
 	}
