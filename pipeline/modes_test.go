@@ -39,7 +39,7 @@ func TestOutputFilesWorldReadable(t *testing.T) {
 	want := map[string]fs.FileMode{
 		opts.MetricsFile: 0o644,
 		filepath.Join(filepath.Dir(store.Path()), FailuresJSONL): 0o644,
-		sum.FailuresDir: 0o755 | fs.ModeDir,
+		sum.FailuresDir:                          0o755 | fs.ModeDir,
 		filepath.Join(sum.FailuresDir, "a.mbox"): 0o644,
 	}
 	for p, mode := range want {

@@ -34,6 +34,11 @@ type ReportOptions struct {
 	// one more than GOMAXPROCS, at most 4. The report does not depend on
 	// it: threads are added to it in thread order.
 	Workers int
+	// Threads, when set, is given one row per thread as it is validated
+	// (threads.csv), unreadable records first, then threads in thread
+	// order; an error stops the validation. No list of every thread is
+	// kept.
+	Threads func(report.ThreadRow) error
 }
 
 func (o *ReportOptions) defaults() {
@@ -92,6 +97,13 @@ func ValidateReport(ctx context.Context, opts Options, ropts ReportOptions) (*re
 		})
 		rejectedBySource[b.err.Loc.File]++
 		threadsBySource[b.err.Loc.File]++
+		if ropts.Threads != nil {
+			row := report.ThreadRow{Messages: 1, Status: report.ThreadInvalid, Source: b.err.Loc.String(),
+				FirstIssue: b.err.Rule + ": " + b.err.Err.Error()}
+			if err := ropts.Threads(row); err != nil {
+				return nil, fmt.Errorf("validate: %w", err)
+			}
+		}
 	}
 
 	// Dates: every message read, rejected ones included.
@@ -265,7 +277,13 @@ func (v *validation) add(a *archive, m *mapping.Mapper, r threadResult) error {
 	rep.Threads++
 	v.perThread = append(v.perThread, r.messages)
 	v.threadsBySource[plan.Source.File]++
+	first := len(rep.Issues)
 	addIssues(rep, plan)
+	if v.ropts.Threads != nil {
+		if err := v.ropts.Threads(threadRow(a, r, rep.Issues[first:])); err != nil {
+			return fmt.Errorf("validate: %w", err)
+		}
+	}
 	for _, r := range plan.Rejected {
 		if r.Duplicate {
 			rep.DuplicateMsgs++
@@ -305,6 +323,42 @@ func (v *validation) add(a *archive, m *mapping.Mapper, r threadResult) error {
 		rep.Samples = append(rep.Samples, s)
 	}
 	return nil
+}
+
+// threadRow is the threads.csv line of a validated thread.
+func threadRow(a *archive, r threadResult, issues []report.Issue) report.ThreadRow {
+	plan := r.plan
+	row := report.ThreadRow{ThreadKey: plan.ThreadKey, TicketID: plan.TicketID, Messages: r.messages,
+		Status: report.ThreadValid, FirstIssue: report.FirstIssue(issues), Source: plan.Source.String()}
+	if !plan.Valid() {
+		row.Status = report.ThreadInvalid
+	}
+	row.FirstDate, row.LastDate = a.dates(r.t)
+	return row
+}
+
+// dates is the span of a thread's message dates, duplicates included;
+// zero when none has a date.
+func (a *archive) dates(t thread.Thread) (first, last time.Time) {
+	see := func(i int) {
+		d := a.idx.date(i)
+		if d.IsZero() {
+			return
+		}
+		if first.IsZero() || d.Before(first) {
+			first = d
+		}
+		if last.IsZero() || d.After(last) {
+			last = d
+		}
+	}
+	for _, m := range t.Members {
+		see(m)
+		for _, d := range a.dupOf[m] {
+			see(d)
+		}
+	}
+	return first, last
 }
 
 func addIssues(rep *report.Report, plan *mapping.Plan) {

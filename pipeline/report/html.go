@@ -27,6 +27,10 @@ func templates() (*template.Template, error) {
 		"bytes": formatBytes,
 		"f1":    func(f float64) string { return fmt.Sprintf("%.1f", f) },
 		"lower": strings.ToLower,
+		"human": HumanDuration,
+		"short": shortCommit,
+		"limit": limitName,
+		"div10": func(n int) float64 { return float64(n) / 10 },
 	}).ParseFS(templateFS, "templates/*.tmpl")
 }
 
@@ -37,6 +41,10 @@ type HTMLOptions struct {
 	ExamplesPerRule int
 	// SampleBytes caps each pretty-printed payload preview (default 32 KiB).
 	SampleBytes int
+	// SourceRows caps the rows of the sources table, and of the table of
+	// the files with the most rejections (default 25); report.json lists
+	// every file.
+	SourceRows int
 }
 
 func (o *HTMLOptions) defaults() {
@@ -45,6 +53,9 @@ func (o *HTMLOptions) defaults() {
 	}
 	if o.SampleBytes <= 0 {
 		o.SampleBytes = 32 << 10
+	}
+	if o.SourceRows <= 0 {
+		o.SourceRows = 25
 	}
 }
 
@@ -131,6 +142,8 @@ type reportView struct {
 	Samples      []sampleView
 	Examples     int
 	TicketsShown int
+	Sources      sourcesView
+	Plans        plansView
 }
 
 // WriteHTML renders the validation report as one self-contained page:
@@ -142,7 +155,8 @@ func WriteHTML(w io.Writer, r *Report, o HTMLOptions) error {
 	if err != nil {
 		return err
 	}
-	v := reportView{R: r, Examples: o.ExamplesPerRule, TicketsShown: len(r.TopTickets)}
+	v := reportView{R: r, Examples: o.ExamplesPerRule, TicketsShown: len(r.TopTickets),
+		Sources: newSourcesView(r.Sources, o.SourceRows), Plans: newPlansView(r.Duration)}
 	dur := "no limit set"
 	if r.Duration.LimitedBy != LimitedByNone && r.Duration.LimitedBy != "" {
 		dur = r.Duration.Human
