@@ -310,6 +310,7 @@ func (im *importer) startMetrics(ctx context.Context, start time.Time) (finish f
 		im.writeMetrics(ctx, start, true)
 	}
 }
+
 // noteDone moves the last-success time forward to t.
 func (im *importer) noteDone(t time.Time) {
 	ns := t.UnixNano()
