@@ -29,8 +29,12 @@ It needs no credentials and touches no network.
 It prints a summary on stdout and, with --report DIR, writes DIR/report.json
 (every issue with its rule, thread key and source location FILE@OFFSET or
 FILE:LINE, counts, distributions, the predicted duration on each Zendesk
-plan and sample payloads; see the README) and DIR/report.html, one
-self-contained page to hand to the team (no network needed to view it).
+plan and sample payloads; see the README), DIR/report.html, one
+self-contained page to hand to the team (no network needed to view it),
+and DIR/threads.csv, one line per thread (thread_key, ticket_id, messages,
+first_date, last_date, status valid|invalid, first_issue, source): "what
+will ticket X receive?" in a spreadsheet. The report says when and from
+which config and threadlift version it was made.
 
 Damaged mail is repaired where nothing is lost, each repair a warning: a
 message with more recipients than the API takes (100, at most 48 not
@@ -51,7 +55,7 @@ repaired), 2 for a usage or config error. Use it to gate a pipeline.`,
 			return runValidate(cmd, g, o)
 		},
 	}
-	cmd.Flags().StringVar(&o.report, "report", "", "write report.json and report.html into this folder")
+	cmd.Flags().StringVar(&o.report, "report", "", "write report.json, report.html and threads.csv into this folder")
 	cmd.Flags().StringVar(&o.failOn, "fail-on", "error", "exit 1 when an issue of this severity or worse is found: error|warning")
 	completeValues(cmd, "fail-on", "error", "warning")
 	return cmd
