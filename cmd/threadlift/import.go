@@ -455,7 +455,7 @@ func printSummary(w io.Writer, s *report.Summary) {
 		fmt.Fprintf(w, ", %d for other shards (this is shard %s)", s.OtherShards, s.Shard)
 	}
 	fmt.Fprintln(w)
-	fmt.Fprintf(w, "messages:  %d seen: %d events imported, %d rejected, %d duplicates", s.Messages, s.EventsImported, s.RejectedMsgs, s.Duplicates)
+	fmt.Fprintf(w, "messages:  %d seen: %d events imported, %d rejected, %d duplicate%s", s.Messages, s.EventsImported, s.RejectedMsgs, s.Duplicates, plural(s.Duplicates))
 	if rest := s.Messages - s.EventsImported - s.RejectedMsgs - s.Duplicates; rest > 0 {
 		fmt.Fprintf(w, ", %d imported before or not sent in this run", rest)
 	}
