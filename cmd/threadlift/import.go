@@ -370,12 +370,15 @@ func runImport(cmd *cobra.Command, g *globalOptions, o importOptions) error {
 			}
 		}
 		if o.report != "" {
+			wrote := false
 			if ctx.Err() != nil {
 				log.Warn().Msg("interrupted: no threads.csv in the run report")
 			} else if werr := writeImportThreads(ctx, filepath.Join(o.report, report.ThreadsCSVName), opts, store); werr != nil {
 				log.Error().Err(werr).Msg("could not write threads.csv")
+			} else {
+				wrote = true
 			}
-			if werr := report.WriteRunDir(o.report, report.RunReport{Summary: sum, Failures: failures}, report.HTMLOptions{}); werr != nil {
+			if werr := report.WriteRunDir(o.report, report.RunReport{Summary: sum, Failures: failures}, report.HTMLOptions{ThreadsCSV: wrote}); werr != nil {
 				log.Error().Err(werr).Msg("could not write the run report")
 			} else {
 				log.Info().Str("html", filepath.Join(o.report, "report.html")).Str("json", filepath.Join(o.report, "summary.json")).Msg("run report written")

@@ -111,7 +111,7 @@ func runValidate(cmd *cobra.Command, g *globalOptions, o validateOptions) error 
 		if err := threads.Commit(); err != nil {
 			return fmt.Errorf("write report: %w", err)
 		}
-		if err := report.WriteDir(o.report, rep, report.HTMLOptions{}); err != nil {
+		if err := report.WriteDir(o.report, rep, report.HTMLOptions{ThreadsCSV: true}); err != nil {
 			return fmt.Errorf("write report: %w", err)
 		}
 		log.Info().Str("json", filepath.Join(o.report, "report.json")).Str("html", filepath.Join(o.report, "report.html")).

@@ -41,6 +41,9 @@ type HTMLOptions struct {
 	ExamplesPerRule int
 	// SampleBytes caps each pretty-printed payload preview (default 32 KiB).
 	SampleBytes int
+	// ThreadsCSV says that threads.csv was written next to the page (the
+	// page then points to it).
+	ThreadsCSV bool
 	// SourceRows caps the rows of the sources table, and of the table of
 	// the files with the most rejections (default 25); report.json lists
 	// every file.
@@ -144,6 +147,7 @@ type reportView struct {
 	TicketsShown int
 	Sources      sourcesView
 	Plans        plansView
+	ThreadsCSV   bool
 }
 
 // WriteHTML renders the validation report as one self-contained page:
@@ -156,7 +160,7 @@ func WriteHTML(w io.Writer, r *Report, o HTMLOptions) error {
 		return err
 	}
 	v := reportView{R: r, Examples: o.ExamplesPerRule, TicketsShown: len(r.TopTickets),
-		Sources: newSourcesView(r.Sources, o.SourceRows), Plans: newPlansView(r.Duration)}
+		Sources: newSourcesView(r.Sources, o.SourceRows), Plans: newPlansView(r.Duration), ThreadsCSV: o.ThreadsCSV}
 	dur := "no limit set"
 	if r.Duration.LimitedBy != LimitedByNone && r.Duration.LimitedBy != "" {
 		dur = r.Duration.Human
@@ -281,11 +285,12 @@ type failureGroup struct {
 }
 
 type runView struct {
-	S        *Summary
-	Cards    []card
-	Outcomes chart
-	Groups   []failureGroup
-	Examples int
+	ThreadsCSV bool
+	S          *Summary
+	Cards      []card
+	Outcomes   chart
+	Groups     []failureGroup
+	Examples   int
 }
 
 // WriteRunHTML renders the page of an import run.
@@ -303,7 +308,7 @@ func WriteRunHTML(w io.Writer, rr RunReport, o HTMLOptions) error {
 	if s.ElapsedSeconds > 0 {
 		rate = float64(s.Requests) / s.ElapsedSeconds * 60
 	}
-	v := runView{S: s, Examples: o.ExamplesPerRule}
+	v := runView{S: s, Examples: o.ExamplesPerRule, ThreadsCSV: o.ThreadsCSV}
 	v.Cards = []card{
 		{Label: "Imported", Value: formatInt(s.Imported), Note: fmt.Sprintf("%s events", formatInt(s.EventsImported)), Class: "ok"},
 		{Label: "Already done", Value: formatInt(s.AlreadyDone)},

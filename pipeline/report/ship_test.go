@@ -179,3 +179,25 @@ func TestThreadsCSV(t *testing.T) {
 		t.Errorf("threads.csv (-want +got):\n%s", diff)
 	}
 }
+
+// TestRunPageProvenance: the page of an import run says where it comes
+// from, and points to threads.csv only when it was written.
+func TestRunPageProvenance(t *testing.T) {
+	sum := &report.Summary{Imported: 1, Duplicates: 2,
+		Provenance: report.NewProvenance(time.Date(2026, 3, 4, 5, 6, 7, 0, time.UTC), "v1", "", "/etc/t.yaml", []report.SourceStats{{Format: "csv", Bytes: 2048}})}
+	for _, withCSV := range []bool{false, true} {
+		var b strings.Builder
+		if err := report.WriteRunHTML(&b, report.RunReport{Summary: sum}, report.HTMLOptions{ThreadsCSV: withCSV}); err != nil {
+			t.Fatal(err)
+		}
+		page := b.String()
+		for _, want := range []string{`id="provenance"`, "2026-03-04T05:06:07Z", "threadlift v1", "/etc/t.yaml", "1 file (csv), 2.0 KiB", "duplicates"} {
+			if !strings.Contains(page, want) {
+				t.Errorf("run page lacks %q", want)
+			}
+		}
+		if got := strings.Contains(page, "threads.csv"); got != withCSV {
+			t.Errorf("run page mentions threads.csv: %v, want %v", got, withCSV)
+		}
+	}
+}
