@@ -140,7 +140,7 @@ func TestImportFailOnAndExitCodeMetric(t *testing.T) {
 	if r.code != 1 || promValue(t, prom, "threadlift_run_exit_code") != "1" || promValue(t, prom, "threadlift_run_in_progress") != "0" {
 		t.Fatalf("import with a rejected message: exit %d, metrics exit code %q\n%s", r.code, promValue(t, prom, "threadlift_run_exit_code"), r.stderr)
 	}
-	if !strings.Contains(r.stdout, "duplicates") {
+	if !strings.Contains(r.stdout, ", 1 duplicate\n") {
 		t.Errorf("the summary line does not count duplicates:\n%s", r.stdout)
 	}
 	var sum map[string]any
