@@ -158,6 +158,11 @@ func (im *importer) writeCopies(parent string, perSource [][]sources.FailedRecor
 	if err != nil {
 		return "", false, err
 	}
+	// MkdirTemp makes the folder private (0700); like the reports, the
+	// copies are for people and tools running as other users.
+	if err := os.Chmod(tmp, 0o755); err != nil {
+		return "", false, err
+	}
 	defer os.RemoveAll(tmp) // nothing left once renamed
 	used := map[string]bool{}
 	for src, recs := range perSource {
@@ -206,8 +211,12 @@ func (im *importer) writeCopies(parent string, perSource [][]sources.FailedRecor
 
 // writeFileSynced creates path (it must not exist) and writes it durably.
 func writeFileSynced(path string, write func(io.Writer) error) error {
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, report.FileMode)
 	if err != nil {
+		return err
+	}
+	if err := f.Chmod(report.FileMode); err != nil { // whatever the umask
+		f.Close()
 		return err
 	}
 	if err := write(f); err != nil {

@@ -411,6 +411,7 @@ func (im *importer) summary(start time.Time, threads, messages int) *report.Summ
 		RateLimited:    int(im.c.rateLimited.Load()),
 		ElapsedSeconds: end.Sub(start).Seconds(),
 		Messages:       messages,
+		Duplicates:     im.a.Duplicates(),
 		EventsImported: int(im.c.events.Load()),
 		RejectedMsgs:   int(im.c.rejectedMsgs.Load()),
 		Reconciled:     int(im.c.reconciled.Load()),

@@ -121,6 +121,10 @@ type Options struct {
 	// metrics every MetricsInterval (default 30s) and at the end.
 	MetricsFile     string
 	MetricsInterval time.Duration
+	// Metrics, when set, is given the same snapshots (and writes them to
+	// its own file, pushes them to a Pushgateway); its Finish adds the
+	// process's exit code at the very end.
+	Metrics *MetricsPublisher
 }
 
 func (o *Options) defaults() {

@@ -35,6 +35,11 @@ type ReportOptions struct {
 	// one more than GOMAXPROCS, at most 4. The report does not depend on
 	// it: threads are added to it in thread order.
 	Workers int
+	// Threads, when set, is given one row per thread as it is validated
+	// (threads.csv), unreadable records first, then threads in thread
+	// order; an error stops the validation. No list of every thread is
+	// kept.
+	Threads func(report.ThreadRow) error
 }
 
 func (o *ReportOptions) defaults() {
@@ -93,6 +98,13 @@ func ValidateReport(ctx context.Context, opts Options, ropts ReportOptions) (*re
 		})
 		rejectedBySource[b.Err.Loc.File]++
 		threadsBySource[b.Err.Loc.File]++
+		if ropts.Threads != nil {
+			row := report.ThreadRow{Messages: 1, Status: report.ThreadInvalid, Source: b.Err.Loc.String(),
+				FirstIssue: string(b.Err.Rule) + ": " + b.Err.Err.Error()}
+			if err := ropts.Threads(row); err != nil {
+				return nil, fmt.Errorf("validate: %w", err)
+			}
+		}
 	}
 
 	// Dates: every message read, rejected ones included.
@@ -263,7 +275,13 @@ func (v *validation) add(a *archive.Archive, m *mapping.Mapper, r threadResult) 
 	rep.Threads++
 	v.perThread = append(v.perThread, r.messages)
 	v.threadsBySource[plan.Source.File]++
+	first := len(rep.Issues)
 	addIssues(rep, plan)
+	if v.ropts.Threads != nil {
+		if err := v.ropts.Threads(threadRow(a, r, rep.Issues[first:])); err != nil {
+			return fmt.Errorf("validate: %w", err)
+		}
+	}
 	for _, r := range plan.Rejected {
 		if r.Duplicate {
 			rep.DuplicateMsgs++
@@ -304,6 +322,19 @@ func (v *validation) add(a *archive.Archive, m *mapping.Mapper, r threadResult) 
 	}
 	return nil
 }
+
+// threadRow is the threads.csv line of a validated thread.
+func threadRow(a *archive.Archive, r threadResult, issues []report.Issue) report.ThreadRow {
+	plan := r.plan
+	row := report.ThreadRow{ThreadKey: plan.ThreadKey, TicketID: plan.TicketID, Messages: r.messages,
+		Status: report.ThreadValid, FirstIssue: report.FirstIssue(issues), Source: plan.Source.String()}
+	if !plan.Valid() {
+		row.Status = report.ThreadInvalid
+	}
+	row.FirstDate, row.LastDate = a.Dates(r.t)
+	return row
+}
+
 
 func addIssues(rep *report.Report, plan *mapping.Plan) {
 	for _, i := range plan.Issues {

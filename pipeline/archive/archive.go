@@ -8,7 +8,6 @@ import (
 	"math"
 	"os"
 	"slices"
-	"syscall"
 	"time"
 
 	"github.com/threadlift/threadlift/mapping/thread"
@@ -103,9 +102,7 @@ func stampOf(path string) fileStamp {
 		return fileStamp{err: err.Error()}
 	}
 	st := fileStamp{size: fi.Size(), mod: fi.ModTime()}
-	if sys, ok := fi.Sys().(*syscall.Stat_t); ok {
-		st.dev, st.ino = uint64(sys.Dev), sys.Ino
-	}
+	st.dev, st.ino = fileID(fi)
 	return st
 }
 
@@ -313,3 +310,34 @@ func (a *Archive) LoadThread(t thread.Thread, lo sources.LoadOptions) (msgs, dup
 	}
 	return msgs, dups, nil
 }
+
+// Dates is the span of a thread's message dates, duplicates included;
+// zero when none has a date.
+func (a *Archive) Dates(t thread.Thread) (first, last time.Time) {
+	see := func(i int) {
+		d := a.idx.date(i)
+		if d.IsZero() {
+			return
+		}
+		if first.IsZero() || d.Before(first) {
+			first = d
+		}
+		if last.IsZero() || d.After(last) {
+			last = d
+		}
+	}
+	for _, m := range t.Members {
+		see(m)
+		for _, d := range a.dupOf[m] {
+			see(d)
+		}
+	}
+	return first, last
+}
+
+// Duplicates counts the messages whose Message-ID an earlier message of
+// the archive has: reported, never posted.
+func (a *Archive) Duplicates() int { return len(a.isDup) }
+
+// DuplicatesOf counts the duplicates of thread member m.
+func (a *Archive) DuplicatesOf(m int) int { return len(a.dupOf[m]) }

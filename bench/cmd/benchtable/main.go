@@ -398,10 +398,7 @@ func runProc(ctx context.Context, dir string, envv []string, name string, args [
 	err := cmd.Run()
 	r := procResult{wall: time.Since(t), stdout: so.String(), stderr: se.String()}
 	if cmd.ProcessState != nil {
-		if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
-			r.maxRSS = ru.Maxrss // KiB on Linux
-			r.cpu = time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-		}
+		r.maxRSS, r.cpu = usage(cmd.ProcessState)
 		r.code = cmd.ProcessState.ExitCode()
 	}
 	if err != nil {
