@@ -335,7 +335,6 @@ func threadRow(a *archive.Archive, r threadResult, issues []report.Issue) report
 	return row
 }
 
-
 func addIssues(rep *report.Report, plan *mapping.Plan) {
 	for _, i := range plan.Issues {
 		rep.Issues = append(rep.Issues, report.Issue{
