@@ -4,10 +4,10 @@ BIN       := bin
 VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 COMMIT    ?= $(shell git rev-parse HEAD 2>/dev/null)
 LDFLAGS   := -X main.version=$(VERSION) -X main.commit=$(COMMIT)
-DEMO_ADDR := 127.0.0.1:8089
+DEMO_ADDR ?=
 FUZZTIME  ?= 60s
 
-.PHONY: all build test demo lint bench fuzz clean
+.PHONY: all build test demo lint staticcheck-version bench fuzz clean image release
 
 all: build
 
@@ -27,11 +27,19 @@ test:
 demo: build
 	@bash scripts/demo.sh $(DEMO_ADDR)
 
-## lint: gofmt and go vet must be clean.
+## lint: gofmt, go vet and staticcheck must be clean. staticcheck is
+## pinned: make lint builds it with go run (cached after the first time),
+## .ci/run installs the same version and passes STATICCHECK=staticcheck.
+STATICCHECK_VERSION := v0.8.2
+STATICCHECK        ?= $(GO) run honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
 	if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
+	$(STATICCHECK) ./...
+
+staticcheck-version:
+	@echo $(STATICCHECK_VERSION)
 
 ## bench: the performance targets (P1 throughput, P2 memory, P3 rate,
 ## P4 resume) as one table, then the Go benchmarks. See bench/README.md.
@@ -59,6 +67,33 @@ fuzz:
 	    $(GO) test -run '^$$' -fuzz "^$$t$$" -fuzztime $(FUZZTIME) $$pkg || exit 1; \
 	  done; \
 	done
+
+## image: the container image (Dockerfile) with the first container engine
+## that answers (docker, podman, buildah); skipped with one line where none
+## does. IMAGE=registry.example.com/threadlift:1.0.0 to name it.
+IMAGE ?= threadlift:$(VERSION)
+image:
+	@engine=; for e in docker podman buildah; do \
+	  if command -v $$e >/dev/null 2>&1 && $$e info >/dev/null 2>&1; then engine=$$e; break; fi; \
+	done; \
+	if [ -z "$$engine" ]; then echo "make image: skipped, no container engine answers here (docker, podman or buildah)"; exit 0; fi; \
+	build="$$engine build"; [ "$$engine" = buildah ] && build="buildah bud"; \
+	echo "$$build -t $(IMAGE) ."; \
+	$$build --build-arg VERSION=$(VERSION) --build-arg COMMIT=$(COMMIT) -t $(IMAGE) .
+
+## release: static binaries for Linux, macOS and Windows on amd64 and arm64
+## in bin/dist/, built as the image's is (scripts/build.sh), with SHA256SUMS.
+PLATFORMS ?= linux/amd64 linux/arm64 darwin/amd64 darwin/arm64 windows/amd64 windows/arm64
+release:
+	@rm -rf $(BIN)/dist && mkdir -p $(BIN)/dist
+	@for p in $(PLATFORMS); do \
+	  os=$${p%/*}; arch=$${p#*/}; ext=; [ "$$os" = windows ] && ext=.exe; \
+	  out=$(BIN)/dist/threadlift-$(VERSION)-$$os-$$arch$$ext; echo "$$out"; \
+	  GOOS=$$os GOARCH=$$arch VERSION=$(VERSION) COMMIT=$(COMMIT) sh scripts/build.sh $$out || exit 1; \
+	done
+	@cd $(BIN)/dist && if command -v sha256sum >/dev/null 2>&1; then sha256sum threadlift-* > SHA256SUMS; \
+	  else shasum -a 256 threadlift-* > SHA256SUMS; fi
+	@echo "$(BIN)/dist/SHA256SUMS"
 
 clean:
 	rm -rf $(BIN) .demo

@@ -815,15 +815,6 @@ func BenchmarkNewThreadWrites(b *testing.B) {
 	}
 }
 
-// cpuTime is the user and system CPU time of the process so far.
-func cpuTime() time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-}
-
 func TestUpsertMessageStatement(t *testing.T) {
 	if got := messageUpsert(1); got != sqlUpsertMessage {
 		t.Errorf("messageUpsert(1) = %q, want sqlUpsertMessage %q", got, sqlUpsertMessage)

@@ -9,8 +9,6 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
-
-	"golang.org/x/sys/unix"
 )
 
 // Probe is what ProbePath found about a checkpoint path, without writing
@@ -60,10 +58,7 @@ func ProbePath(path string) (Probe, error) {
 		dir = parent
 	}
 	p.Dir = dir
-	// access(2) asks the kernel whether this process may write there,
-	// without writing (it honours read-only mounts; root may write into
-	// any folder of a writable one).
-	if err := unix.Access(dir, unix.W_OK|unix.X_OK); err != nil {
+	if err := canWriteDir(dir); err != nil {
 		return p, fmt.Errorf("checkpoint: folder %s is not writable: %w", dir, err)
 	}
 	switch st, err := os.Stat(abs); {
@@ -72,7 +67,7 @@ func ProbePath(path string) (Probe, error) {
 	case err == nil:
 		p.Exists = true
 		for _, f := range []string{abs, abs + "-wal", abs + "-shm"} {
-			if err := unix.Access(f, unix.W_OK); err != nil && !errors.Is(err, unix.ENOENT) {
+			if err := canWriteFile(f); err != nil && !errors.Is(err, fs.ErrNotExist) {
 				return p, fmt.Errorf("checkpoint: %s is not writable: %w", f, err)
 			}
 		}

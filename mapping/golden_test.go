@@ -17,6 +17,7 @@ import (
 	"github.com/threadlift/threadlift/mapping"
 	"github.com/threadlift/threadlift/mapping/thread"
 	"github.com/threadlift/threadlift/sources"
+	"github.com/threadlift/threadlift/sources/mbox"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
@@ -41,7 +42,7 @@ type goldenRequest struct {
 // plans reads an mbox, threads it and maps every thread.
 func plans(t *testing.T, path string, m *mapping.Mapper) []*mapping.Plan {
 	t.Helper()
-	r, err := sources.Open("mbox", path, sources.Options{Name: filepath.Base(path)})
+	r, err := mbox.Open(path, sources.Options{Name: filepath.Base(path)})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -12,6 +12,7 @@ import (
 
 	"github.com/threadlift/threadlift/mapping"
 	"github.com/threadlift/threadlift/sources"
+	"github.com/threadlift/threadlift/sources/mbox"
 	"github.com/threadlift/threadlift/zendesk"
 	"github.com/threadlift/threadlift/zendesk/zendesktest"
 )
@@ -148,7 +149,7 @@ func TestValidatePassesWhatImportAccepts(t *testing.T) {
 	if err := os.WriteFile(path, []byte(b.String()), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	r, err := sources.OpenMbox(path, sources.Options{Now: func() time.Time { return payloadNow }})
+	r, err := mbox.Open(path, sources.Options{Now: func() time.Time { return payloadNow }})
 	if err != nil {
 		t.Fatal(err)
 	}

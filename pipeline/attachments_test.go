@@ -18,6 +18,7 @@ import (
 	"github.com/threadlift/threadlift/internal/fixtures"
 	"github.com/threadlift/threadlift/mapping"
 	"github.com/threadlift/threadlift/sources"
+	"github.com/threadlift/threadlift/sources/formats"
 	"github.com/threadlift/threadlift/zendesk"
 	"github.com/threadlift/threadlift/zendesk/zendesktest"
 )
@@ -37,7 +38,7 @@ func expectedAttachments(t *testing.T, srcs []Source, pol mapping.AttachmentPoli
 	t.Helper()
 	want := map[string][]string{}
 	for _, s := range srcs {
-		r, err := sources.Open(s.Type, s.Path, sources.Options{Name: s.Name})
+		r, err := formats.Registry().Open(s.Type, s.Path, sources.Options{Name: s.Name})
 		if err != nil {
 			t.Fatal(err)
 		}

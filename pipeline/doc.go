@@ -1,6 +1,8 @@
 // Package pipeline owns a run: read every source (envelopes only), thread,
 // then per thread load bodies, map, validate and — for import — post with
 // retries, reconciliation and the checkpoint, on a bounded worker pool.
+// Reading, the envelope index and threading are package archive's; each
+// source is opened by its type through Options.Formats (sources/formats).
 //
 // Validate and import share everything up to the point of the write; the
 // dry run is that one gate.

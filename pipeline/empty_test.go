@@ -36,7 +36,7 @@ func TestEmptySourcesAreAWarning(t *testing.T) {
 	}
 	got := map[string]string{}
 	for _, is := range rep.Issues {
-		if is.Rule == sources.RuleEmptySource {
+		if is.Rule == string(sources.RuleEmptySource) {
 			got[is.Source] = is.Severity
 		}
 	}

@@ -124,24 +124,24 @@ func (im *importer) writeFailures(ctx context.Context) (failuresOut, error) {
 	if len(want) == 0 && len(wantBad) == 0 {
 		return out, nil
 	}
-	perSource := make([][]sources.FailedRecord, len(im.a.readers))
-	for i := range im.a.idx.len() {
-		if im.a.replaced[i] || im.a.sourceChanged(im.a.idx.src(i)) {
+	perSource := make([][]sources.FailedRecord, len(im.a.Stats()))
+	for i := range im.a.Len() {
+		if im.a.Replaced(i) || im.a.Changed(im.a.Src(i)) {
 			continue // a file that changed since the scan holds other bytes there now
 		}
-		env := im.a.idx.envelope(i)
+		env := im.a.Envelope(i)
 		loc := env.Loc.String()
 		// A message rejected as another message's id is listed under
 		// its content key.
 		if want[loc+"\x00"+env.Key()] || want[loc+"\x00"+env.ContentKey] {
-			src := im.a.idx.src(i)
+			src := im.a.Src(i)
 			perSource[src] = append(perSource[src], sources.FailedRecord{Env: env})
 			out.records++
 		}
 	}
-	for _, b := range im.a.bad {
-		if wantBad[b.err.Loc.String()] && b.err.Size > 0 && !im.a.sourceChanged(b.src) {
-			perSource[b.src] = append(perSource[b.src], sources.FailedRecord{Bad: b.err})
+	for _, b := range im.a.Bad {
+		if wantBad[b.Err.Loc.String()] && b.Err.Size > 0 && !im.a.Changed(b.Src) {
+			perSource[b.Src] = append(perSource[b.Src], sources.FailedRecord{Bad: b.Err})
 			out.records++
 		}
 	}
@@ -169,21 +169,22 @@ func (im *importer) writeCopies(parent string, perSource [][]sources.FailedRecor
 	if err != nil {
 		return "", false, err
 	}
+	// MkdirTemp makes the folder private (0700); like the reports, the
+	// copies are for people and tools running as other users.
+	if err := os.Chmod(tmp, 0o755); err != nil {
+		return "", false, err
+	}
 	defer os.RemoveAll(tmp) // nothing left once renamed
 	used := map[string]bool{}
 	for src, recs := range perSource {
 		if len(recs) == 0 {
 			continue
 		}
-		fw, ok := im.a.readers[src].(sources.FailureWriter)
+		fw, ok := im.a.Reader(src).(sources.FailureWriter)
 		if !ok {
 			continue
 		}
-		st := im.a.stats[src]
-		name := st.Name
-		if name == "" {
-			name = st.Path
-		}
+		name := im.a.Stats()[src].File()
 		base := fw.FailuresName(filepath.Base(filepath.FromSlash(name)))
 		file := base
 		for k := 2; used[file]; k++ {
@@ -221,8 +222,12 @@ func (im *importer) writeCopies(parent string, perSource [][]sources.FailedRecor
 
 // writeFileSynced creates path (it must not exist) and writes it durably.
 func writeFileSynced(path string, write func(io.Writer) error) error {
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, report.FileMode)
 	if err != nil {
+		return err
+	}
+	if err := f.Chmod(report.FileMode); err != nil { // whatever the umask
+		f.Close()
 		return err
 	}
 	if err := write(f); err != nil {

@@ -14,6 +14,7 @@ import (
 	"github.com/threadlift/threadlift/checkpoint"
 	"github.com/threadlift/threadlift/mapping"
 	"github.com/threadlift/threadlift/mapping/thread"
+	"github.com/threadlift/threadlift/pipeline/archive"
 	"github.com/threadlift/threadlift/pipeline/report"
 	"github.com/threadlift/threadlift/zendesk"
 )
@@ -55,7 +56,7 @@ type importer struct {
 	opts  Options
 	api   API
 	store *checkpoint.Store
-	a     *archive
+	a     *archive.Archive
 	c     counters
 	locks ticketLocks
 	vouch *vouch
@@ -119,7 +120,7 @@ func (im *importer) open(ctx context.Context) (*checkpoint.Resume, *checkpoint.R
 		loadc <- loaded{r, err}
 	}()
 	o := im.opts
-	a, err := readArchive(ctx, o.Sources, o.Read, o.Threading, o.Progress.ReadBytes)
+	a, err := archive.Read(ctx, o.Formats, o.Sources, o.Read, o.Threading, o.Progress.ReadBytes)
 	ld := <-loadc
 	im.a = a
 	// Nothing is written or sent before the checkpoint passed its check.
@@ -175,7 +176,7 @@ func (im *importer) prepare(ctx context.Context, run *checkpoint.Run, resume *ch
 			im.noteDone(last)
 		}
 	}
-	for _, is := range im.a.emptySources() {
+	for _, is := range emptySources(im.a) {
 		opts.Logger.Warn().Str("rule", is.Rule).Str("source", is.Source).Msg(is.Message)
 	}
 	if err := im.resolveSuperseded(ctx); err != nil {
@@ -184,7 +185,7 @@ func (im *importer) prepare(ctx context.Context, run *checkpoint.Run, resume *ch
 	if err := im.recordBad(ctx); err != nil {
 		return err
 	}
-	opts.Progress.Threads(len(im.a.threads))
+	opts.Progress.Threads(len(im.a.Threads))
 	return nil
 }
 
@@ -240,7 +241,7 @@ func (im *importer) work(ctx context.Context, rc *runContexts, resume *checkpoin
 // order, until every one was handed, no new thread may start (rc.take),
 // or the run must stop.
 func (im *importer) feed(ctx context.Context, rc *runContexts, resume *checkpoint.Resume, jobs chan<- job) {
-	for _, t := range im.a.threads {
+	for _, t := range im.a.Threads {
 		if rc.take.Err() != nil || im.stopped() {
 			return
 		}
@@ -299,7 +300,7 @@ func (im *importer) job(ctx context.Context, t thread.Thread, resume *checkpoint
 // completeAsIs reports whether a done thread, completed with the keys
 // whose KeysHash is hash, still holds exactly those message keys.
 func (im *importer) completeAsIs(ctx context.Context, t thread.Thread, hash string) (bool, error) {
-	if im.a.hasCopy(t.Members) {
+	if im.a.HasCopy(t.Members) {
 		// A corrected copy of a rejected message (corrections.go) adds no
 		// key: the thread has grown by it until it is imported.
 		all, err := im.copiesImported(ctx, t.Key, t.Members)
@@ -307,7 +308,7 @@ func (im *importer) completeAsIs(ctx context.Context, t thread.Thread, hash stri
 			return false, err
 		}
 	}
-	return hash != "" && hash == checkpoint.KeysHash(im.a.messageKeys(t)), nil
+	return hash != "" && hash == checkpoint.KeysHash(im.a.MessageKeys(t)), nil
 }
 
 // finish writes the run's summary (returned), the failures files and
@@ -315,7 +316,7 @@ func (im *importer) completeAsIs(ctx context.Context, t thread.Thread, hash stri
 // the fatal one, the workers' (poolErr), or ErrInterrupted.
 func (im *importer) finish(ctx context.Context, start time.Time, rc *runContexts, poolErr error) (*report.Summary, error) {
 	a := im.a
-	sum := im.summary(start, len(a.threads)+len(a.bad), a.idx.len()+len(a.bad))
+	sum := im.summary(start, len(a.Threads)+len(a.Bad), a.Len()+len(a.Bad))
 	interrupted := ctx.Err() != nil
 	sum.Interrupted = interrupted
 	sum.StoppedByMaxDuration = !interrupted && rc.take.Err() != nil
@@ -412,6 +413,7 @@ func (im *importer) summary(start time.Time, threads, messages int) *report.Summ
 		RateLimited:    int(im.c.rateLimited.Load()),
 		ElapsedSeconds: end.Sub(start).Seconds(),
 		Messages:       messages,
+		Duplicates:     im.a.Duplicates(),
 		EventsImported: int(im.c.events.Load()),
 		RejectedMsgs:   int(im.c.rejectedMsgs.Load()),
 		Reconciled:     int(im.c.reconciled.Load()),
@@ -429,20 +431,20 @@ func (im *importer) summary(start time.Time, threads, messages int) *report.Summ
 // recordBad stores records that could not be read at all: each is a
 // rejected pseudo-thread with an empty key, listed by failures.
 func (im *importer) recordBad(ctx context.Context) error {
-	if len(im.a.bad) == 0 {
+	if len(im.a.Bad) == 0 {
 		return nil
 	}
 	if !im.opts.Shard.Owns(0, "") { // unreadable records have the empty key
-		im.c.otherShards.Add(int64(len(im.a.bad)))
+		im.c.otherShards.Add(int64(len(im.a.Bad)))
 		return nil
 	}
-	regs := make([]checkpoint.Registration, 0, len(im.a.bad))
-	for _, b := range im.a.bad {
+	regs := make([]checkpoint.Registration, 0, len(im.a.Bad))
+	for _, b := range im.a.Bad {
 		regs = append(regs, checkpoint.Registration{Thread: checkpoint.Thread{
-			Key: "", State: checkpoint.Rejected, Source: b.err.Loc.String(), Rule: b.err.Rule, Reason: b.err.Err.Error(),
+			Key: "", State: checkpoint.Rejected, Source: b.Err.Loc.String(), Rule: string(b.Err.Rule), Reason: b.Err.Err.Error(),
 		}})
 	}
-	im.c.rejected.Add(int64(len(im.a.bad)))
+	im.c.rejected.Add(int64(len(im.a.Bad)))
 	if err := im.store.RegisterBatch(ctx, regs); err != nil {
 		return fmt.Errorf("record unreadable records: %w", err)
 	}

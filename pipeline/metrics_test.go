@@ -35,7 +35,15 @@ func TestWriteMetricsGolden(t *testing.T) {
 		EventsImported: 97,
 		LastSuccess:    time.Date(2026, 3, 4, 5, 6, 7, 250e6, time.UTC),
 		RunDuration:    90*time.Second + 1500*time.Microsecond,
+		Messages:       map[string]int{"imported": 97, "rejected": 3, "pending": 12},
+		Paused:         61*time.Second + 500*time.Millisecond,
+		RunStart:       time.Date(2026, 3, 4, 5, 4, 37, 0, time.UTC),
+		RunEnd:         time.Date(2026, 3, 4, 5, 6, 7, 2e6, time.UTC),
+		ExitCode:       new(int),
+		Version:        "v1.2.3",
+		Commit:         "0123456789abcdef",
 	}
+	*m.ExitCode = 75
 	var b bytes.Buffer
 	if err := WriteMetrics(&b, m); err != nil {
 		t.Fatal(err)
@@ -63,12 +71,16 @@ func TestWriteMetricsGolden(t *testing.T) {
 	for _, line := range []string{
 		"threadlift_rate_limited_total 0", "threadlift_last_success_timestamp_seconds 0",
 		"threadlift_run_duration_seconds 0", "# TYPE threadlift_threads gauge",
+		"threadlift_run_in_progress 0", `threadlift_build_info{commit="",version="unknown"} 1`,
 	} {
 		if !strings.Contains(b.String(), line+"\n") {
 			t.Errorf("WriteMetrics(zero) lacks %q:\n%s", line, b.String())
 		}
 	}
 	checkExposition(t, b.String())
+	if strings.Contains(b.String(), "threadlift_run_exit_code") {
+		t.Errorf("WriteMetrics(zero) has an exit code before the process knows it:\n%s", b.String())
+	}
 }
 
 var (
@@ -145,6 +157,9 @@ func TestImportWritesMetrics(t *testing.T) {
 		text := string(b)
 		checkExposition(t, text)
 		for _, line := range []string{
+			`threadlift_run_in_progress 0`,
+			`threadlift_messages{state="imported"} ` + strconv.Itoa(valid),
+			`threadlift_paused_seconds_total 0`,
 			`threadlift_threads{state="done"} ` + strconv.Itoa(valid),
 			`threadlift_threads{state="rejected"} 1`,
 			`threadlift_requests_total{endpoint="import"} ` + strconv.Itoa(valid),

@@ -11,6 +11,7 @@ import (
 	"github.com/threadlift/threadlift/mapping"
 	"github.com/threadlift/threadlift/mapping/thread"
 	"github.com/threadlift/threadlift/sources"
+	"github.com/threadlift/threadlift/sources/formats"
 	"github.com/threadlift/threadlift/zendesk"
 )
 
@@ -58,7 +59,10 @@ type Progress interface {
 
 // Options configure a run. Zero values mean the contract's defaults.
 type Options struct {
-	Sources   []Source
+	Sources []Source
+	// Formats opens each source by its Type; default: every format
+	// threadlift reads (sources/formats).
+	Formats   *sources.Registry
 	Read      sources.Options
 	Threading thread.Options
 	Mapper    *mapping.Mapper
@@ -117,6 +121,10 @@ type Options struct {
 	// metrics every MetricsInterval (default 30s) and at the end.
 	MetricsFile     string
 	MetricsInterval time.Duration
+	// Metrics, when set, is given the same snapshots (and writes them to
+	// its own file, pushes them to a Pushgateway); its Finish adds the
+	// process's exit code at the very end.
+	Metrics *MetricsPublisher
 }
 
 func (o *Options) defaults() {
@@ -149,6 +157,9 @@ func (o *Options) defaults() {
 	}
 	if o.Now == nil {
 		o.Now = time.Now
+	}
+	if o.Formats == nil {
+		o.Formats = formats.Registry()
 	}
 	if o.Mapper == nil {
 		o.Mapper = mapping.New(mapping.Options{Now: o.Now})

@@ -84,7 +84,7 @@ const (
 
 func (p *posting) run(ctx context.Context) error {
 	p.key = p.plan.ThreadKey
-	p.hash = checkpoint.KeysHash(p.im.a.messageKeys(p.t))
+	p.hash = checkpoint.KeysHash(p.im.a.MessageKeys(p.t))
 	p.n = p.im.opts.Mapper.MaxEventsPerRequest()
 	p.keys = eventKeys(p.plan.Events)
 	for {
@@ -476,7 +476,7 @@ func (p *posting) notPrepared(ctx context.Context, into string, err error) error
 	case ctx.Err() != nil || p.im.stopped():
 		return nil
 	case errors.Is(err, errAttachmentRead):
-		if cerr := p.im.a.unchanged(p.t); cerr != nil {
+		if cerr := p.im.a.Unchanged(p.t); cerr != nil {
 			return p.w.failThread(ctx, into, checkpoint.Failure{Rule: RuleSourceChanged, Reason: cerr.Error()})
 		}
 		return p.w.failThread(ctx, into, checkpoint.Failure{Rule: RuleRead, Reason: err.Error()})

@@ -3,6 +3,8 @@ package pipeline
 import (
 	"context"
 	"fmt"
+
+	"github.com/threadlift/threadlift/pipeline/archive"
 )
 
 // SampleTickets reads the sources (envelopes, as validate does) and maps
@@ -11,12 +13,12 @@ import (
 // how many threads the archive holds.
 func SampleTickets(ctx context.Context, opts Options, n int) (tickets []int64, threads int, err error) {
 	opts.defaults()
-	a, err := readArchive(ctx, opts.Sources, opts.Read, opts.Threading, nil)
+	a, err := archive.Read(ctx, opts.Formats, opts.Sources, opts.Read, opts.Threading, nil)
 	if err != nil {
 		return nil, 0, err
 	}
 	defer a.Close()
-	total := len(a.threads)
+	total := len(a.Threads)
 	if n <= 0 || total == 0 {
 		return nil, total, nil
 	}
@@ -26,8 +28,8 @@ func SampleTickets(ctx context.Context, opts Options, n int) (tickets []int64, t
 		if err := ctx.Err(); err != nil {
 			return nil, total, err
 		}
-		t := a.threads[k*total/tries]
-		plan, _, err := a.mapThread(opts.Mapper, t, mapLoad)
+		t := a.Threads[k*total/tries]
+		plan, _, err := mapThread(a, opts.Mapper, t, mapLoad)
 		if err != nil {
 			return nil, total, fmt.Errorf("map thread %s: %w", t.Key, err)
 		}

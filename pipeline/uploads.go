@@ -63,7 +63,7 @@ func (im *importer) uploadAttachments(ctx context.Context, l *ledger, key string
 // again: a second upload only leaves an unreferenced file behind.
 func (im *importer) upload(ctx context.Context, e *mapping.Event, idx int) (*zendesk.AttachmentInfo, error) {
 	a := e.Attachments[idx]
-	ar, ok := im.a.readers[im.a.idx.src(e.Message.Seq)].(sources.AttachmentReader)
+	ar, ok := im.a.Reader(im.a.Src(e.Message.Seq)).(sources.AttachmentReader)
 	if !ok {
 		return nil, fmt.Errorf("%w %q of %s: its source cannot read attachments", errAttachmentRead, a.Name, e.Source)
 	}

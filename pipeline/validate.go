@@ -15,6 +15,7 @@ import (
 
 	"github.com/threadlift/threadlift/mapping"
 	"github.com/threadlift/threadlift/mapping/thread"
+	"github.com/threadlift/threadlift/pipeline/archive"
 	"github.com/threadlift/threadlift/pipeline/report"
 	"github.com/threadlift/threadlift/sources"
 )
@@ -34,6 +35,11 @@ type ReportOptions struct {
 	// one more than GOMAXPROCS, at most 4. The report does not depend on
 	// it: threads are added to it in thread order.
 	Workers int
+	// Threads, when set, is given one row per thread as it is validated
+	// (threads.csv), unreadable records first, then threads in thread
+	// order; an error stops the validation. No list of every thread is
+	// kept.
+	Threads func(report.ThreadRow) error
 }
 
 // oversizeFrom makes the mapper's attachment limit what "oversize"
@@ -73,7 +79,7 @@ func ValidateReport(ctx context.Context, opts Options, ropts ReportOptions) (*re
 	opts.defaults()
 	ropts.oversizeFrom(opts.Mapper)
 	ropts.defaults()
-	a, err := readArchive(ctx, opts.Sources, opts.Read, opts.Threading, opts.Progress.ReadBytes)
+	a, err := archive.Read(ctx, opts.Formats, opts.Sources, opts.Read, opts.Threading, opts.Progress.ReadBytes)
 	if err != nil {
 		if ctx.Err() != nil {
 			return nil, fmt.Errorf("validate: %w", ErrInterrupted)
@@ -81,29 +87,36 @@ func ValidateReport(ctx context.Context, opts Options, ropts ReportOptions) (*re
 		return nil, err
 	}
 	defer a.Close()
-	opts.Progress.Threads(len(a.threads))
+	opts.Progress.Threads(len(a.Threads))
 
 	rep := &report.Report{}
-	rep.Issues = append(rep.Issues, a.emptySources()...)
-	rep.Issues = append(rep.Issues, a.supersededIssues()...)
+	rep.Issues = append(rep.Issues, emptySources(a)...)
+	rep.Issues = append(rep.Issues, supersededIssues(a)...)
 	rejectedBySource := make(map[string]int)
 	threadsBySource := make(map[string]int)
-	for _, b := range a.bad {
+	for _, b := range a.Bad {
 		rep.Threads++
 		rep.InvalidThreads++
 		rep.Issues = append(rep.Issues, report.Issue{
-			Severity: string(sources.SeverityError), Rule: b.err.Rule,
-			Source: b.err.Loc.String(), Message: b.err.Err.Error(),
+			Severity: string(sources.SeverityError), Rule: string(b.Err.Rule),
+			Source: b.Err.Loc.String(), Message: b.Err.Err.Error(),
 		})
-		rejectedBySource[b.err.Loc.File]++
-		threadsBySource[b.err.Loc.File]++
+		rejectedBySource[b.Err.Loc.File]++
+		threadsBySource[b.Err.Loc.File]++
+		if ropts.Threads != nil {
+			row := report.ThreadRow{Messages: 1, Status: report.ThreadInvalid, Source: b.Err.Loc.String(),
+				FirstIssue: string(b.Err.Rule) + ": " + b.Err.Err.Error()}
+			if err := ropts.Threads(row); err != nil {
+				return nil, fmt.Errorf("validate: %w", err)
+			}
+		}
 	}
 
 	// Dates: every message read, rejected ones included.
 	months := make(map[string]int)
 	var earliest, latest time.Time
-	for i := range a.idx.len() {
-		d := a.idx.date(i)
+	for i := range a.Len() {
+		d := a.Date(i)
 		if d.IsZero() {
 			rep.DateRange.Undated++
 			continue
@@ -121,7 +134,7 @@ func ValidateReport(ctx context.Context, opts Options, ropts ReportOptions) (*re
 		rep.DateRange.Earliest = earliest.Format(time.RFC3339)
 		rep.DateRange.Latest = latest.Format(time.RFC3339)
 	}
-	rep.DateRange.Undated += len(a.bad)
+	rep.DateRange.Undated += len(a.Bad)
 	for m, n := range months {
 		rep.MessagesPerMonth = append(rep.MessagesPerMonth, report.MonthCount{Month: m, Messages: n})
 	}
@@ -131,17 +144,14 @@ func ValidateReport(ctx context.Context, opts Options, ropts ReportOptions) (*re
 		return nil, err
 	}
 	tickets, perThread, perSC := v.tickets, v.perThread, v.perSC
-	rep.Messages = a.idx.len() + len(a.bad)
+	rep.Messages = a.Len() + len(a.Bad)
 	rep.Tickets = len(tickets)
 	rep.RequestsPlanned = rep.RequestsByKind.Import + rep.RequestsByKind.EventsImport
 	rep.Chunks.Total = rep.RequestsPlanned
-	for _, s := range a.stats {
-		name := s.Name
-		if name == "" {
-			name = s.Path
-		}
+	for _, s := range a.Stats() {
+		name := s.File()
 		rep.Sources = append(rep.Sources, report.SourceStats{
-			File: name, Format: s.Type, Bytes: s.bytes, Messages: s.messages,
+			File: name, Format: s.Type, Bytes: s.Bytes, Messages: s.Messages,
 			Threads: threadsBySource[name], Rejected: rejectedBySource[name],
 		})
 	}
@@ -212,7 +222,7 @@ type threadResult struct {
 // them to the report in thread order, so the report is the same whatever
 // the number of workers. At most Workers+2 threads are loaded and not yet
 // added (the stream's queue), whatever the archive's size.
-func (v *validation) addThreads(ctx context.Context, a *archive, opts Options) error {
+func (v *validation) addThreads(ctx context.Context, a *archive.Archive, opts Options) error {
 	// Messages are loaded without the text of HTML bodies: nothing the
 	// report counts depends on it. Samples show the text, and are loaded
 	// again in full (see add).
@@ -221,14 +231,14 @@ func (v *validation) addThreads(ctx context.Context, a *archive, opts Options) e
 	var stop atomic.Bool // set by the consumer at the first error
 	var err error        // the consumer's first error; read after s.Wait
 	added := 0
-	for _, t := range a.threads {
+	for _, t := range a.Threads {
 		if ctx.Err() != nil || stop.Load() {
 			break
 		}
 		s.Go(func() stream.Callback {
 			r := threadResult{t: t}
 			if ctx.Err() == nil && !stop.Load() {
-				r.plan, r.messages, r.err = a.mapThread(opts.Mapper, t, light)
+				r.plan, r.messages, r.err = mapThread(a, opts.Mapper, t, light)
 			}
 			return func() {
 				if err != nil || r.plan == nil && r.err == nil {
@@ -251,7 +261,7 @@ func (v *validation) addThreads(ctx context.Context, a *archive, opts Options) e
 	switch {
 	case err != nil:
 		return err
-	case added < len(a.threads):
+	case added < len(a.Threads):
 		return fmt.Errorf("validate: %w", ErrInterrupted)
 	}
 	return nil
@@ -259,8 +269,8 @@ func (v *validation) addThreads(ctx context.Context, a *archive, opts Options) e
 
 // mapThread loads a thread's messages with lo and maps them. messages
 // counts its members and duplicates.
-func (a *archive) mapThread(m *mapping.Mapper, t thread.Thread, lo sources.LoadOptions) (plan *mapping.Plan, messages int, err error) {
-	msgs, dups, err := a.loadThread(t, lo)
+func mapThread(a *archive.Archive, m *mapping.Mapper, t thread.Thread, lo sources.LoadOptions) (plan *mapping.Plan, messages int, err error) {
+	msgs, dups, err := a.LoadThread(t, lo)
 	if err != nil {
 		return nil, 0, err
 	}
@@ -268,12 +278,12 @@ func (a *archive) mapThread(m *mapping.Mapper, t thread.Thread, lo sources.LoadO
 }
 
 // add adds one thread's plan to the report.
-func (v *validation) add(a *archive, m *mapping.Mapper, r threadResult) error {
+func (v *validation) add(a *archive.Archive, m *mapping.Mapper, r threadResult) error {
 	rep, plan := v.rep, r.plan
 	if plan.Valid() && len(rep.Samples) < v.ropts.Samples {
 		// A sample shows the requests as import sends them: load the
 		// thread again in full. The plan is the same but for body text.
-		full, _, err := a.mapThread(m, r.t, sources.LoadOptions{})
+		full, _, err := mapThread(a, m, r.t, sources.LoadOptions{})
 		if err != nil {
 			return err
 		}
@@ -282,7 +292,13 @@ func (v *validation) add(a *archive, m *mapping.Mapper, r threadResult) error {
 	rep.Threads++
 	v.perThread = append(v.perThread, r.messages)
 	v.threadsBySource[plan.Source.File]++
+	first := len(rep.Issues)
 	addIssues(rep, plan)
+	if v.ropts.Threads != nil {
+		if err := v.ropts.Threads(threadRow(a, r, rep.Issues[first:])); err != nil {
+			return fmt.Errorf("validate: %w", err)
+		}
+	}
 	for _, r := range plan.Rejected {
 		if r.Duplicate {
 			rep.DuplicateMsgs++
@@ -322,6 +338,18 @@ func (v *validation) add(a *archive, m *mapping.Mapper, r threadResult) error {
 		rep.Samples = append(rep.Samples, s)
 	}
 	return nil
+}
+
+// threadRow is the threads.csv line of a validated thread.
+func threadRow(a *archive.Archive, r threadResult, issues []report.Issue) report.ThreadRow {
+	plan := r.plan
+	row := report.ThreadRow{ThreadKey: plan.ThreadKey, TicketID: plan.TicketID, Messages: r.messages,
+		Status: report.ThreadValid, FirstIssue: report.FirstIssue(issues), Source: plan.Source.String()}
+	if !plan.Valid() {
+		row.Status = report.ThreadInvalid
+	}
+	row.FirstDate, row.LastDate = a.Dates(r.t)
+	return row
 }
 
 func addIssues(rep *report.Report, plan *mapping.Plan) {

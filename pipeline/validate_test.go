@@ -189,10 +189,10 @@ func validateOptions(srcs ...Source) Options {
 // every format, is the same with one worker as with several.
 func TestValidateReportSameForAnyWorkers(t *testing.T) {
 	srcs := []Source{{Type: "mbox", Path: writeMixedMbox(t, 3<<20, 1), Name: "mixed.mbox"}}
-	srcs = append(srcs, Source{Type: "csv", Path: "../sources/testdata/csv/good.csv", Name: "good.csv", Fields: map[string]string{
+	srcs = append(srcs, Source{Type: "csv", Path: "../sources/csv/testdata/good.csv", Name: "good.csv", Fields: map[string]string{
 		"thread_id": "conversation", "message_id": "msg id", "ticket_id": "ticket", "created_at": "when",
 		"from": "Sender", "to": "recipients", "body": "text", "html_body": "html", "attachments": "files"}})
-	for _, p := range []string{"../sources/testdata/json/threads.json", "../sources/testdata/json/messages.jsonl"} {
+	for _, p := range []string{"../sources/json/testdata/threads.json", "../sources/json/testdata/messages.jsonl"} {
 		srcs = append(srcs, Source{Type: "json", Path: p, Name: filepath.Base(p)})
 	}
 	gen := fixtures.Generate(generatedArchive(7))

@@ -14,6 +14,7 @@ import (
 
 	"github.com/threadlift/threadlift/checkpoint"
 	"github.com/threadlift/threadlift/mapping"
+	"github.com/threadlift/threadlift/pipeline/archive"
 	"github.com/threadlift/threadlift/pipeline/report"
 	"github.com/threadlift/threadlift/sources"
 	"github.com/threadlift/threadlift/zendesk"
@@ -295,7 +296,7 @@ func Verify(ctx context.Context, api ReadAPI, opts VerifyOptions) (*VerifyReport
 		return nil, errors.New("verify: adopt needs a checkpoint")
 	}
 	start := opts.Now()
-	a, err := readArchive(ctx, opts.Sources, opts.Read, opts.Threading, opts.Progress.ReadBytes)
+	a, err := archive.Read(ctx, opts.Formats, opts.Sources, opts.Read, opts.Threading, opts.Progress.ReadBytes)
 	if err != nil {
 		if ctx.Err() != nil {
 			return nil, fmt.Errorf("verify: %w", ErrInterrupted)
@@ -303,7 +304,7 @@ func Verify(ctx context.Context, api ReadAPI, opts VerifyOptions) (*VerifyReport
 		return nil, err
 	}
 	defer a.Close()
-	opts.Progress.Threads(len(a.threads))
+	opts.Progress.Threads(len(a.Threads))
 
 	v := &verifier{opts: opts, api: api, a: a, rep: &VerifyReport{VerifyVersion: VerifyVersion, StartTicket: opts.StartTicket,
 		Threads: Counts{MissingByReason: map[string]int{}}, Messages: Counts{MissingByReason: map[string]int{}}}}
@@ -342,7 +343,7 @@ func (nopVerifyProgress) TicketDone() {}
 type verifier struct {
 	opts VerifyOptions
 	api  ReadAPI
-	a    *archive
+	a    *archive.Archive
 	rep  *VerifyReport
 
 	ticketOf []int64           // per thread: the plan's ticket (0: none)
@@ -361,12 +362,12 @@ var mapLoad = sources.LoadOptions{NoHTMLText: true}
 // that memory does not hold every plan.
 func (v *verifier) plan(ctx context.Context) error {
 	a := v.a
-	v.ticketOf = make([]int64, len(a.threads))
+	v.ticketOf = make([]int64, len(a.Threads))
 	workers := min(runtime.GOMAXPROCS(0)+1, 4)
 	s := stream.New().WithMaxGoroutines(workers)
 	var stop atomic.Bool // set by the consumer at the first error
 	var first error      // the consumer's first error; read after s.Wait
-	for i, t := range a.threads {
+	for i, t := range a.Threads {
 		if ctx.Err() != nil || stop.Load() {
 			break
 		}
@@ -374,7 +375,7 @@ func (v *verifier) plan(ctx context.Context) error {
 			var plan *mapping.Plan
 			var err error
 			if ctx.Err() == nil && !stop.Load() {
-				plan, _, err = a.mapThread(v.opts.Mapper, t, mapLoad)
+				plan, _, err = mapThread(a, v.opts.Mapper, t, mapLoad)
 			}
 			return func() {
 				switch {
@@ -397,16 +398,16 @@ func (v *verifier) plan(ctx context.Context) error {
 		return fmt.Errorf("verify: %w", ErrInterrupted)
 	}
 	v.byTicket = make(map[int64][]int32)
-	v.keyTo = make(map[string]int64, len(a.threads))
+	v.keyTo = make(map[string]int64, len(a.Threads))
 	for i, id := range v.ticketOf {
 		if id == 0 {
 			v.rep.WithoutTicket++
 			continue
 		}
 		v.byTicket[id] = append(v.byTicket[id], int32(i))
-		v.keyTo[a.threads[i].Key] = id
+		v.keyTo[a.Threads[i].Key] = id
 	}
-	v.rep.WithoutTicket += len(a.bad)
+	v.rep.WithoutTicket += len(a.Bad)
 	v.rep.TicketsTotal = len(v.byTicket)
 	return nil
 }
@@ -549,7 +550,7 @@ func (v *verifier) ticket(ctx context.Context, id int64) (*TicketReport, error) 
 	tr := &TicketReport{TicketID: id, Status: TicketOK, Missing: []MissingItem{}, Duplicated: []DuplicatedItem{}, Unexpected: []UnexpectedItem{}}
 	plans := make([]*mapping.Plan, 0, len(v.byTicket[id]))
 	for _, i := range v.byTicket[id] {
-		plan, _, err := v.a.mapThread(v.opts.Mapper, v.a.threads[i], mapLoad)
+		plan, _, err := mapThread(v.a, v.opts.Mapper, v.a.Threads[i], mapLoad)
 		if err != nil {
 			// The archive changed since it was read: this ticket cannot be
 			// judged, the others can.

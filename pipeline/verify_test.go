@@ -15,6 +15,8 @@ import (
 
 	"github.com/threadlift/threadlift/checkpoint"
 	"github.com/threadlift/threadlift/mapping"
+	"github.com/threadlift/threadlift/pipeline/archive"
+	"github.com/threadlift/threadlift/sources/formats"
 	"github.com/threadlift/threadlift/zendesk"
 	"github.com/threadlift/threadlift/zendesk/zendesktest"
 )
@@ -450,13 +452,13 @@ func TestPlanRegistrationMatchesImport(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "a.mbox")
 	verifyArchive(t, path, 3, 1)
 	o := verifyOptions(path)
-	a, err := readArchive(context.Background(), o.Sources, o.Read, o.Threading, nil)
+	a, err := archive.Read(context.Background(), formats.Registry(), o.Sources, o.Read, o.Threading, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer a.Close()
-	for _, th := range a.threads {
-		plan, _, err := a.mapThread(o.Mapper, th, mapLoad)
+	for _, th := range a.Threads {
+		plan, _, err := mapThread(a, o.Mapper, th, mapLoad)
 		if err != nil {
 			t.Fatal(err)
 		}

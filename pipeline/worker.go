@@ -9,6 +9,7 @@ import (
 	"github.com/threadlift/threadlift/checkpoint"
 	"github.com/threadlift/threadlift/mapping"
 	"github.com/threadlift/threadlift/mapping/thread"
+	"github.com/threadlift/threadlift/pipeline/archive"
 	"github.com/threadlift/threadlift/sources"
 	"github.com/threadlift/threadlift/zendesk"
 )
@@ -86,11 +87,11 @@ func (w *worker) run(ctx, take context.Context, j job) (err error) {
 // whole run must stop.
 func (w *worker) thread(ctx context.Context, t thread.Thread, st checkpoint.Thread) (err error) {
 	im := w.im
-	msgs, dups, err := im.a.loadThread(t, sources.LoadOptions{})
+	msgs, dups, err := im.a.LoadThread(t, sources.LoadOptions{})
 	if err == nil {
 		// A source rewritten since the scan reads as garbage: what was
 		// loaded is only used once the file is known unchanged after.
-		err = im.a.unchanged(t)
+		err = im.a.Unchanged(t)
 	}
 	if err != nil {
 		return w.unreadable(ctx, t, err)
@@ -129,7 +130,7 @@ func (w *worker) unreadable(ctx context.Context, t thread.Thread, err error) err
 		return nil
 	}
 	rule := RuleRead
-	if errors.Is(err, errSourceChanged) {
+	if errors.Is(err, archive.ErrSourceChanged) {
 		rule = RuleSourceChanged
 	}
 	return w.failNew(ctx, t, checkpoint.Failure{Rule: rule, Reason: err.Error()})
@@ -205,7 +206,7 @@ func (w *worker) failNew(ctx context.Context, t thread.Thread, f checkpoint.Fail
 	if !found || row.State == checkpoint.Rejected {
 		th := checkpoint.Thread{Key: t.Key, State: checkpoint.Pending, TicketID: row.TicketID, Subject: row.Subject}
 		if len(t.Members) > 0 {
-			th.Source = w.im.a.idx.envelope(t.Members[0]).Loc.String()
+			th.Source = w.im.a.Envelope(t.Members[0]).Loc.String()
 		}
 		if err := w.l.register(ctx, checkpoint.Registration{Thread: th}); err != nil {
 			return err

@@ -20,8 +20,6 @@ type OptionsLoader interface {
 	LoadWith(env *Envelope, o LoadOptions) (*Message, error)
 }
 
-var _ OptionsLoader = (*mboxReader)(nil)
-
 // LoadWith loads env from r with o when r supports it, and with r.Load
 // otherwise: a reader without options does all of the work, which a
 // caller asking for less must accept.

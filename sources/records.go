@@ -4,10 +4,12 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
-	"net/mail"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/threadlift/threadlift/sources/internal/dates"
+	"github.com/threadlift/threadlift/sources/internal/htmltext"
 )
 
 // Default field names of csv and json records (contract §3); Options.Fields
@@ -30,21 +32,22 @@ const (
 // at all (0 bytes, blank lines, a csv header alone, an empty json array):
 // reported with the file, never fatal (issue 11). The caller raises it:
 // a reader just ends at once.
-const RuleEmptySource = "empty-source"
+const RuleEmptySource Rule = "empty-source"
 
-// fieldName returns the name field has in the file.
-func (o Options) fieldName(field string) string {
+// FieldName returns the name a default field (FieldThreadID, ...) has in
+// the file: its Fields entry, or itself.
+func (o Options) FieldName(field string) string {
 	if n, ok := o.Fields[field]; ok && n != "" {
 		return n
 	}
 	return field
 }
 
-// record is one csv row or json message with its fields resolved to the
-// default names, before validation. The csv and json readers fill it; the
-// shared code below turns it into an Envelope and a Message, so that both
-// formats follow the same rules.
-type record struct {
+// Record is one csv row or json message with its fields resolved to the
+// default names, before validation: the record rules csv and json share.
+// Each reader fills one per record; Envelope and Message turn it into what
+// the reader returns, so that both formats follow the same rules.
+type Record struct {
 	Loc Location
 	// Raw values as written in the source, for the content key.
 	ThreadID, MessageID, TicketRef, CreatedAt, Subject, Body, HTMLBody string
@@ -67,7 +70,7 @@ type record struct {
 // "sha256:" + hex of thread_id NUL created_at NUL from NUL body, as
 // written in the source (contract §4), the source's thread_key_prefix
 // before thread_id.
-func (r *record) contentKey(prefix string) string {
+func (r *Record) contentKey(prefix string) string {
 	h := sha256.New()
 	for i, s := range []string{prefix + r.ThreadID, r.CreatedAt, r.FromRaw, r.Body} {
 		if i > 0 {
@@ -78,9 +81,9 @@ func (r *record) contentKey(prefix string) string {
 	return "sha256:" + hex.EncodeToString(h.Sum(nil))
 }
 
-// envelope validates the record and returns its envelope. size is the
-// record's size in bytes in the source.
-func (r *record) envelope(size int64, opts Options) *Envelope {
+// Envelope validates the record and returns its envelope, with an issue
+// per rule it breaks. size is the record's size in bytes in the source.
+func (r *Record) Envelope(size int64, opts Options) *Envelope {
 	env := &Envelope{
 		Loc:       r.Loc,
 		Size:      size,
@@ -99,7 +102,7 @@ func (r *record) envelope(size int64, opts Options) *Envelope {
 	issues := append([]Issue(nil), r.Issues...)
 	for _, f := range r.Missing {
 		issues = append(issues, Issue{SeverityError, "missing-field",
-			fmt.Sprintf("required field %q (%q in the file) is missing or empty", f, opts.fieldName(f))})
+			fmt.Sprintf("required field %q (%q in the file) is missing or empty", f, opts.FieldName(f))})
 	}
 	if size > opts.MaxMessageBytes {
 		issues = append(issues, Issue{SeverityError, "too-large",
@@ -132,8 +135,10 @@ func (r *record) envelope(size int64, opts Options) *Envelope {
 	return env
 }
 
-// message builds the decoded message of a record whose envelope is env.
-func (r *record) message(env *Envelope) *Message {
+// Message builds the decoded message of a record whose envelope is env:
+// a record with only html_body gets a plain Body derived from it, as an
+// mbox message does.
+func (r *Record) Message(env *Envelope) *Message {
 	m := &Message{
 		Envelope:  env,
 		To:        r.To,
@@ -145,7 +150,7 @@ func (r *record) message(env *Envelope) *Message {
 	}
 	if strings.TrimSpace(m.Body) == "" && strings.TrimSpace(m.HTMLBody) != "" {
 		// html_body alone: a plain body derived from it, as for mbox.
-		text, err := htmlText(m.HTMLBody)
+		text, err := htmltext.Render(m.HTMLBody)
 		if err != nil {
 			m.Issues = append(m.Issues[:len(m.Issues):len(m.Issues)], Issue{SeverityWarning, "html",
 				fmt.Sprintf("html_body could not be turned into text (%v); the plain body is empty", err)})
@@ -223,54 +228,8 @@ func ParseTimestamp(s string) (time.Time, error) {
 		}
 		return time.Unix(n, 0).UTC(), nil
 	}
-	if t, err := parseDate(s); err == nil {
+	if t, err := dates.Parse(s); err == nil {
 		return t, nil
 	}
 	return time.Time{}, fmt.Errorf("unrecognized date: want RFC 3339, an RFC 5322 date, YYYY-MM-DD HH:MM:SS (UTC) or epoch seconds")
-}
-
-// parseAddressField parses a comma-separated address list as written in
-// a csv cell or a json string. Invalid addresses are returned separately.
-func parseAddressField(v string) (out []Address, bad []string) {
-	return parseAddresses(&mail.AddressParser{WordDecoder: wordDecoder(new([]string))}, v)
-}
-
-// parseAddresses parses one address list with p: net/mail's list parser
-// when the whole list is valid, else each comma-separated part leniently,
-// so that one bad address does not lose the others.
-func parseAddresses(p *mail.AddressParser, v string) (out []Address, bad []string) {
-	v = strings.TrimSpace(v)
-	if v == "" {
-		return nil, nil
-	}
-	if list, err := p.ParseList(v); err == nil {
-		for _, a := range list {
-			out = append(out, Address{Name: quotedWords(p, a.Name), Email: a.Address})
-		}
-		return out, nil
-	}
-	for _, part := range splitAddressList(v) {
-		if strings.TrimSpace(part) == "" {
-			continue
-		}
-		if a, ok := lenientAddress(p, part); ok {
-			a.Name = quotedWords(p, a.Name)
-			out = append(out, a)
-		} else {
-			bad = append(bad, strings.TrimSpace(part))
-		}
-	}
-	return out, bad
-}
-
-// addressIssue reports invalid addresses dropped from field; nil when none.
-func addressIssue(field string, bad []string) *Issue {
-	if len(bad) == 0 {
-		return nil
-	}
-	q := make([]string, len(bad))
-	for i, b := range bad {
-		q[i] = strconv.Quote(clipString(b, 60))
-	}
-	return &Issue{SeverityWarning, "invalid-address", fmt.Sprintf("dropped invalid address(es) %s from %s", strings.Join(q, ", "), field)}
 }

@@ -159,12 +159,32 @@ func hasError(is []Issue) bool {
 	return false
 }
 
+// Rule names a check a record failed, or a repair made: a short, stable
+// name that reports, the checkpoint and failures listings show as it is
+// ("bad-quote", "invalid-json"). A Rule is also an error value, so that a
+// caller tells a *RecordError by its rule:
+//
+//	if errors.Is(err, csv.RuleBadQuote) { ... }
+//
+// Each format declares the rules of its own record errors (csv.Rule...,
+// json.Rule..., mbox.Rule...); those of more than one format are declared
+// here. Issue.Rule holds a rule's name as a string.
+type Rule string
+
+// Error returns the rule's name.
+func (r Rule) Error() string { return string(r) }
+
+// RuleTooLarge is a record over Options.MaxMessageBytes: an error Issue
+// (mbox, json), or a RecordError for a csv row too large to be read.
+const RuleTooLarge Rule = "too-large"
+
 // RecordError is returned by Reader.Next for a record that cannot be read
 // at all (for instance a csv row with the wrong column count). The reader
 // can still be used: the caller reports the error and calls Next again.
+// errors.Is(err, rule) is true for its Rule.
 type RecordError struct {
 	Loc  Location
-	Rule string
+	Rule Rule
 	Err  error
 	// Size is the record's length in bytes from Loc.Offset, what a
 	// failures file copies; 0 when it is not known.
@@ -174,8 +194,21 @@ type RecordError struct {
 func (e *RecordError) Error() string { return fmt.Sprintf("%s: %s", e.Loc, e.Err) }
 func (e *RecordError) Unwrap() error { return e.Err }
 
-// ErrUnsupported is returned by Open for an unknown source type.
-var ErrUnsupported = errors.New("sources: unsupported source type")
+// Is reports whether target is e's Rule.
+func (e *RecordError) Is(target error) bool {
+	r, ok := target.(Rule)
+	return ok && r == e.Rule
+}
+
+// As sets *target to e's Rule when target is a *Rule, so that
+// errors.As(err, &rule) finds the rule of the record error in err's chain.
+func (e *RecordError) As(target any) bool {
+	if r, ok := target.(*Rule); ok {
+		*r = e.Rule
+		return true
+	}
+	return false
+}
 
 // Reader is a pull iterator over one source file.
 //
@@ -206,3 +239,8 @@ type AttachmentReader interface {
 	// msg (msg.Attachments[i]), as it was when Load returned msg.
 	OpenAttachment(msg *Message, i int) (io.ReadCloser, error)
 }
+
+// ErrAttachmentChanged is returned (wrapped) by OpenAttachment, or by
+// reads from the reader it returns, when the attachment is no longer what
+// Load found: the source file changed since.
+var ErrAttachmentChanged = errors.New("sources: attachment changed since the message was loaded")

@@ -609,6 +609,9 @@ type Stats struct {
 	EffectiveRatePerMinute float64
 	// TokenRefreshes counts OAuth refresh attempts (successful or not).
 	TokenRefreshes int64
+	// Paused is how long every request was held back because Zendesk
+	// asked to pause (Retry-After on a 429 or 503): Gate.Paused.
+	Paused time.Duration
 }
 
 type counters struct {
@@ -657,6 +660,7 @@ func (c *Client) Stats() Stats {
 		RateLimited:    c.stats.limited.Load(),
 		RateLimited503: c.stats.limited53.Load(),
 		TokenRefreshes: c.stats.refreshes.Load(),
+		Paused:         c.gate.Paused(),
 
 		EffectiveRatePerMinute: c.acctRate.perMinute(),
 	}

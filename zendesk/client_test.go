@@ -1043,3 +1043,29 @@ func BenchmarkImport(b *testing.B) {
 		}
 	}
 }
+
+// TestGatePaused: the gate sums how long it was closed, overlapping
+// Retry-Afters once, up to now for a pause still going; an open gate adds
+// nothing.
+func TestGatePaused(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var g zendesk.Gate
+		g.CloseFor(10 * time.Second)
+		time.Sleep(4 * time.Second)
+		g.CloseFor(10 * time.Second) // extends the pause to 14s
+		g.CloseFor(time.Second)      // inside it: nothing
+		if got := g.Paused(); got != 4*time.Second {
+			t.Errorf("Paused during a pause = %v, want 4s", got)
+		}
+		time.Sleep(time.Minute)
+		if got := g.Paused(); got != 14*time.Second {
+			t.Errorf("Paused after it = %v, want 14s", got)
+		}
+		g.CloseFor(30 * time.Second)
+		time.Sleep(time.Hour)
+		g.CloseUntil(time.Now().Add(-time.Minute)) // in the past: no pause
+		if got := g.Paused(); got != 44*time.Second {
+			t.Errorf("Paused after two pauses = %v, want 44s", got)
+		}
+	})
+}

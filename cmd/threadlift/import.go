@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/url"
+	"os"
 	"path/filepath"
 	"time"
 
@@ -23,12 +25,43 @@ type importOptions struct {
 	maxDuration time.Duration
 	report      string
 	metricsFile string
+	metricsPush string
+	failOn      []string
+}
+
+// Outcomes --fail-on takes: each listed one makes its exit status (1 for
+// rejected and failed, 75 for paused); one not listed exits 0.
+const (
+	failOnRejected = "rejected"
+	failOnFailed   = "failed"
+	failOnPaused   = "paused"
+	failOnNone     = "none"
+)
+
+var failOnDefault = []string{failOnRejected, failOnFailed, failOnPaused}
+
+// failOnSet checks --fail-on's values.
+func failOnSet(values []string) (map[string]bool, error) {
+	set := map[string]bool{}
+	for _, v := range values {
+		switch v {
+		case failOnRejected, failOnFailed, failOnPaused:
+			set[v] = true
+		case failOnNone:
+			if len(values) > 1 {
+				return nil, fmt.Errorf("%w: --fail-on none goes alone", errUsage)
+			}
+		default:
+			return nil, fmt.Errorf("%w: --fail-on %q: want rejected, failed, paused (any of them, comma-separated) or none", errUsage, v)
+		}
+	}
+	return set, nil
 }
 
 func newImportCommand(g *globalOptions) *cobra.Command {
 	var o importOptions
 	cmd := &cobra.Command{
-		Use:   "import -c FILE [--dry-run] [--summary FILE] [--limit N] [--shard I/N] [--metrics-file FILE]",
+		Use:   "import -c FILE [--dry-run] [--summary FILE] [--limit N] [--shard I/N] [--metrics-file FILE] [--metrics-push URL] [--fail-on LIST]",
 		Short: "Import threads into Zendesk, resuming from the checkpoint",
 		Long: `import posts every thread that is not done yet: one side_conversations/import
 request with the first max_events_per_request events, then events/import
@@ -107,9 +140,32 @@ for the whole migration and its backfills: a new N means new checkpoints,
 and import refuses to start one next to checkpoints of another split.
 
 With --metrics-file FILE, Prometheus text metrics (for node_exporter's
-textfile collector) are written to FILE every 30s and at the end: threads by
-state, requests by endpoint, responses by status, 429s, retries, bytes read,
-events imported, last success time and run duration.
+textfile collector; the file is 0644) are written to FILE every 30s and at
+the very end: threads and messages by state, requests by endpoint,
+responses by status, 429s, retries, seconds paused by Retry-After, bytes
+read, events imported, the last success time (when a thread was last marked
+done, this run or an earlier one), and the run's start, end, in-progress
+flag, exit code and threadlift's version (threadlift_build_info). With
+--metrics-push URL the same are POSTed to a Prometheus Pushgateway at URL
+(job "threadlift", the shard as a grouping label): the way to see how a
+Kubernetes Job or CronJob ended after its pod is gone. A metrics write or
+push that fails is logged and never stops the run.
+
+--fail-on says which outcomes make a non-zero exit: by default all of
+rejected (exit 1: a thread or message was rejected), failed (exit 1: a
+thread failed and waits for 'threadlift retry') and paused (exit 75). A
+scheduled backfill that should page only for what a person must act on
+runs with --fail-on failed: rejected records (the archive's content; fix
+them through the failures folder) and a pause (the next run resumes) then
+exit 0, and are still in the summary, the failures and the metrics.
+--fail-on none exits 0 for all three. Usage, config and fatal errors
+(2, 3) and interrupts (130) always exit non-zero.
+
+With --report DIR, DIR/threads.csv lists every thread of the sources with
+its ticket, messages, first and last date, its state in the checkpoint
+(not-run: the run stopped before it, or it is another shard's) and the first
+reason it or a message of it was not imported; the sources' envelopes are
+read again for it (a scan, nothing is sent).
 
 Interrupt (Ctrl-C, SIGTERM) to stop cleanly: no new threads are taken,
 requests in flight may finish within zendesk.timeout, exit status 130.
@@ -153,7 +209,8 @@ account), 75 Zendesk asked to pause longer than zendesk.max_retry_after
   threadlift import -c threadlift.yaml --report run/     # run/report.html + run/summary.json
   threadlift import -c threadlift.yaml --dry-run         # the same as validate
   threadlift import -c threadlift.yaml --shard 2/4       # the third of four processes
-  threadlift import -c threadlift.yaml --metrics-file /var/lib/node_exporter/threadlift.prom`,
+  threadlift import -c threadlift.yaml --metrics-file /var/lib/node_exporter/threadlift.prom
+  threadlift import -c threadlift.yaml --metrics-push http://pushgateway:9091 --fail-on failed  # a nightly CronJob`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if o.dryRun {
@@ -173,10 +230,50 @@ account), 75 Zendesk asked to pause longer than zendesk.max_retry_after
 	f.DurationVar(&o.maxDuration, "max-duration", 0, "stop taking new threads after this long (e.g. 6h) and exit cleanly; the next run goes on (0: no limit)")
 	f.Var(&g.shard, "shard", shardHelp)
 	f.StringVar(&o.metricsFile, "metrics-file", "", "write Prometheus text metrics to this file every 30s and at the end of the run (atomically; for node_exporter's textfile collector)")
+	f.StringVar(&o.metricsPush, "metrics-push", "", "POST the same metrics to the Prometheus Pushgateway at this URL (http://host:9091) every 30s and at the end")
+	f.StringSliceVar(&o.failOn, "fail-on", failOnDefault, "outcomes that make a non-zero exit, comma-separated: rejected (1), failed (1), paused (75); or none")
+	completeValues(cmd, "fail-on", failOnRejected, failOnFailed, failOnPaused, failOnNone)
 	return cmd
 }
 
+// newMetricsPublisher is the publisher of --metrics-file and
+// --metrics-push, or nil; its Finish runs with the process's exit code
+// last of all, whatever stops the run (even a config error).
+func newMetricsPublisher(g *globalOptions, o importOptions) (*pipeline.MetricsPublisher, error) {
+	if o.metricsFile == "" && o.metricsPush == "" {
+		return nil, nil
+	}
+	if o.metricsPush != "" {
+		u, err := url.Parse(o.metricsPush)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return nil, fmt.Errorf("%w: --metrics-push %q: want the Pushgateway's http:// or https:// URL", errUsage, redactURL(o.metricsPush))
+		}
+	}
+	p := &pipeline.MetricsPublisher{File: o.metricsFile, PushURL: o.metricsPush, Version: version, Commit: buildCommit(), Started: time.Now()}
+	if sh := g.shard.Shard; sh.Sharded() {
+		p.Labels = map[string]string{"shard": sh.String()}
+	}
+	g.onExit(func(code int) { p.Finish(context.Background(), code) })
+	return p, nil
+}
+
+// redactURL drops a password from a URL for messages.
+func redactURL(s string) string {
+	if u, err := url.Parse(s); err == nil {
+		return u.Redacted()
+	}
+	return "(unparsable URL)"
+}
+
 func runImport(cmd *cobra.Command, g *globalOptions, o importOptions) error {
+	pub, err := newMetricsPublisher(g, o)
+	if err != nil {
+		return err
+	}
+	failOn, err := failOnSet(o.failOn)
+	if err != nil {
+		return err
+	}
 	if o.limit < 0 || o.maxDuration < 0 {
 		return fmt.Errorf("%w: --limit and --max-duration must be 0 or more", errUsage)
 	}
@@ -184,10 +281,14 @@ func runImport(cmd *cobra.Command, g *globalOptions, o importOptions) error {
 	if err != nil {
 		return err
 	}
+	if pub != nil {
+		pub.Logger = log
+	}
 	cfg, err := g.loadConfig()
 	if err != nil {
 		return err
 	}
+	g.logConfig(log, cfg)
 	if err := cfg.CheckImport(g.getenv); err != nil {
 		return err
 	}
@@ -211,7 +312,7 @@ func runImport(cmd *cobra.Command, g *globalOptions, o importOptions) error {
 	opts.Account = cfg.Zendesk.URL
 	opts.MaxDuration = o.maxDuration
 	opts.Shard = g.shard.Shard
-	opts.MetricsFile = o.metricsFile
+	opts.Metrics = pub
 	email, token, oauth := cfg.Credentials(g.getenv)
 	var refresh *zendesk.OAuthRefresh
 	if rt, id, secret := cfg.OAuthRefresh(g.getenv); rt != "" && oauth != "" {
@@ -267,13 +368,22 @@ func runImport(cmd *cobra.Command, g *globalOptions, o importOptions) error {
 			failures = pipeline.FailureRecords(recs)
 		}
 		sum.FailedByReason = report.CountFailures(failures)
+		sum.Provenance = report.NewProvenance(time.Now(), version, buildCommit(), absPath(g.config), sourceStats(opts.Sources))
 		if o.summary != "" {
 			if werr := report.WriteJSON(o.summary, sum); werr != nil {
 				log.Error().Err(werr).Msg("could not write the summary")
 			}
 		}
 		if o.report != "" {
-			if werr := report.WriteRunDir(o.report, report.RunReport{Summary: sum, Failures: failures}, report.HTMLOptions{}); werr != nil {
+			wrote := false
+			if ctx.Err() != nil {
+				log.Warn().Msg("interrupted: no threads.csv in the run report")
+			} else if werr := writeImportThreads(ctx, filepath.Join(o.report, report.ThreadsCSVName), opts, store); werr != nil {
+				log.Error().Err(werr).Msg("could not write threads.csv")
+			} else {
+				wrote = true
+			}
+			if werr := report.WriteRunDir(o.report, report.RunReport{Summary: sum, Failures: failures}, report.HTMLOptions{ThreadsCSV: wrote}); werr != nil {
 				log.Error().Err(werr).Msg("could not write the run report")
 			} else {
 				log.Info().Str("html", filepath.Join(o.report, "report.html")).Str("json", filepath.Join(o.report, "summary.json")).Msg("run report written")
@@ -285,12 +395,59 @@ func runImport(cmd *cobra.Command, g *globalOptions, o importOptions) error {
 		if errors.Is(err, pipeline.ErrInterrupted) {
 			log.Warn().Msg("interrupted: run 'threadlift import' again to resume")
 		}
-		return err
+		if errors.Is(err, pipeline.ErrPaused) && !failOn[failOnPaused] {
+			log.Warn().Msg("paused by Zendesk; exit status 0 as --fail-on leaves out paused: the next run resumes")
+			err = nil
+		} else {
+			return err
+		}
 	}
-	if sum.Failed > 0 || sum.Rejected > 0 || sum.RejectedMsgs > 0 {
+	if sum == nil {
+		return nil
+	}
+	failed := sum.Failed > 0
+	rejected := sum.Rejected > 0 || sum.RejectedMsgs > 0
+	switch {
+	case failed && failOn[failOnFailed], rejected && failOn[failOnRejected]:
 		return errPartial
+	case failed || rejected:
+		log.Warn().Bool("failed", failed).Bool("rejected", rejected).Strs("fail_on", o.failOn).
+			Msg("some threads or messages were not imported (see 'threadlift failures'); exit status 0 as --fail-on leaves them out")
 	}
 	return nil
+}
+
+// sourceStats describes the source files for the summary's provenance.
+func sourceStats(srcs []pipeline.Source) []report.SourceStats {
+	out := make([]report.SourceStats, 0, len(srcs))
+	for _, s := range srcs {
+		st := report.SourceStats{File: s.Name, Format: s.Type}
+		if fi, err := os.Stat(s.Path); err == nil {
+			st.Bytes = fi.Size()
+		}
+		out = append(out, st)
+	}
+	return out
+}
+
+// writeImportThreads writes threads.csv of an import run atomically.
+func writeImportThreads(ctx context.Context, path string, opts pipeline.Options, store *checkpoint.Store) error {
+	f, err := report.CreateAtomic(path)
+	if err != nil {
+		return err
+	}
+	defer f.Abort()
+	rows, err := report.NewThreadsCSV(f)
+	if err != nil {
+		return err
+	}
+	if err := pipeline.ImportThreads(ctx, opts, store, rows.Add); err != nil {
+		return err
+	}
+	if err := rows.Flush(); err != nil {
+		return err
+	}
+	return f.Commit()
 }
 
 func printSummary(w io.Writer, s *report.Summary) {
@@ -306,7 +463,14 @@ func printSummary(w io.Writer, s *report.Summary) {
 		fmt.Fprintf(w, ", %d for other shards (this is shard %s)", s.OtherShards, s.Shard)
 	}
 	fmt.Fprintln(w)
-	fmt.Fprintf(w, "messages:  %d seen: %d events imported, %d rejected\n", s.Messages, s.EventsImported, s.RejectedMsgs)
+	fmt.Fprintf(w, "messages:  %d seen: %d events imported, %d rejected, %d duplicate%s", s.Messages, s.EventsImported, s.RejectedMsgs, s.Duplicates, plural(s.Duplicates))
+	if rest := s.Messages - s.EventsImported - s.RejectedMsgs - s.Duplicates; rest > 0 {
+		fmt.Fprintf(w, ", %d imported before or not sent in this run", rest)
+	}
+	fmt.Fprintln(w)
+	if s.Duplicates > 0 {
+		fmt.Fprintln(w, "           (a duplicate repeats the message key of a message seen before: that one is imported, once)")
+	}
 	fmt.Fprintf(w, "requests:  %d (%d import, %d events/import, %d attachment uploads), %d retries, %d rate-limited (429), %d reconciliations\n",
 		s.Requests, s.RequestsByKind.Import, s.RequestsByKind.EventsImport, s.RequestsByKind.Uploads, s.Retries, s.RateLimited, s.Reconciled)
 	fmt.Fprintf(w, "elapsed:   %s (%.0f requests/min effective)\n", (time.Duration(s.ElapsedSeconds * float64(time.Second))).Round(time.Millisecond), rate)

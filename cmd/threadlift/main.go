@@ -43,12 +43,17 @@ func main() {
 	govern, stopGoverning := context.WithCancel(context.Background())
 	defer stopGoverning()
 	governMemory(govern, os.Getenv)
-	err := newRootCommand(os.Stdout, os.Stderr, os.Getenv).ExecuteContext(ctx)
+	root, g := newRoot(os.Stdout, os.Stderr, os.Getenv)
+	err := root.ExecuteContext(ctx)
 	code := exitCode(err)
 	if err != nil && !errors.Is(err, errPartial) && !errors.Is(err, pipeline.ErrInterrupted) {
 		fmt.Fprintln(os.Stderr, "threadlift:", err)
 	}
 	stop()
+	// Last of all, with the code the process exits with (the metrics).
+	for _, f := range g.atExit {
+		f(code)
+	}
 	os.Exit(code)
 }
 

@@ -129,3 +129,34 @@ func TestLockThroughBindMount(t *testing.T) {
 		t.Errorf("%d requests reached Zendesk while the checkpoint was locked", n)
 	}
 }
+
+// TestCheckReadOnlyCheckpointFolder: a checkpoint folder the user cannot
+// write to fails check. As root (who may write anywhere), the binary runs
+// as nobody.
+func TestCheckReadOnlyCheckpointFolder(t *testing.T) {
+	srv := zendesktest.NewServer(t, zendesktest.Config{Email: "agent@example.com", Token: token, AutoCreateTickets: true})
+	dir, cfg := setup(t, srv.URL)
+	setRate(t, cfg, "200")
+	state := filepath.Join(dir, "state")
+	os.Mkdir(state, 0o555)
+	os.Chmod(state, 0o555)
+	cmd := exec.Command(binary, "check", "-c", cfg)
+	cmd.Env = append(os.Environ(), "TL_TEST_TOKEN="+token)
+	if os.Geteuid() == 0 {
+		// nobody must reach the binary and the config.
+		for _, d := range []string{filepath.Dir(binary), dir, filepath.Dir(dir)} {
+			os.Chmod(d, 0o755)
+		}
+		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
+	}
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	err := cmd.Run()
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) || ee.ExitCode() != 3 {
+		t.Fatalf("check = %v, want exit 3\n%s", err, out.String())
+	}
+	if l := checkLine(out.String(), "checkpoint"); !strings.HasPrefix(l, "FAIL ") || !strings.Contains(l, "not writable") {
+		t.Errorf("checkpoint line = %q, want FAIL not writable\n%s", l, out.String())
+	}
+}

@@ -28,6 +28,9 @@ type globalOptions struct {
 	logLevel   string
 	logFormat  string
 	noProgress bool
+	// quiet (-q) logs warnings and errors only and draws no progress;
+	// verbose (-v) logs at debug level.
+	quiet, verbose bool
 	// cpuProfile is the hidden --cpuprofile FILE: a pprof CPU profile of
 	// the command, for performance work.
 	cpuProfile string
@@ -39,9 +42,39 @@ type globalOptions struct {
 
 	stdout, stderr io.Writer
 	getenv         func(string) string
+
+	// atExit are called by main with the process's exit code, last of
+	// all (the metrics' exit code).
+	atExit []func(code int)
 }
 
-func newRootCommand(stdout, stderr io.Writer, getenv func(string) string) *cobra.Command {
+// envConfig names the config file when -c is not given.
+const envConfig = "THREADLIFT_CONFIG"
+
+// defaultConfig is -c's default: THREADLIFT_CONFIG, else threadlift.yaml.
+func defaultConfig(getenv func(string) string) string {
+	if p := getenv(envConfig); p != "" {
+		return p
+	}
+	return "threadlift.yaml"
+}
+
+// environmentHelp lists the variables threadlift reads, for --help.
+const environmentHelp = `Environment:
+  THREADLIFT_CONFIG               the config file when -c is not given (default threadlift.yaml)
+  THREADLIFT_ZENDESK_URL          overrides zendesk.url
+  THREADLIFT_ZENDESK_EMAIL        overrides zendesk.email
+  THREADLIFT_WORKERS              overrides pipeline.workers
+  THREADLIFT_REQUESTS_PER_MINUTE  overrides zendesk.requests_per_minute
+  THREADLIFT_CHECKPOINT           overrides checkpoint.path (and --shard's NAME.shard-I-of-N.EXT)
+  ZENDESK_API_TOKEN               the API token: the variable zendesk.token_env names (this one by
+                                  default); zendesk.oauth_token_env and the other *_env keys name theirs
+  NO_COLOR                        set (to anything): console logs without colours (https://no-color.org)
+  GOMEMLIMIT                      a memory limit for the Go runtime instead of threadlift's own GC target`
+
+// newRoot builds the command tree and returns the options it fills, whose
+// atExit main calls.
+func newRoot(stdout, stderr io.Writer, getenv func(string) string) (*cobra.Command, *globalOptions) {
 	g := &globalOptions{stdout: stdout, stderr: stderr, getenv: getenv}
 	cmd := &cobra.Command{
 		Use:   "threadlift",
@@ -61,27 +94,58 @@ of imported email side conversations is not documented.
 Memory: about 225 bytes per message of the archive plus a small working set
 (a 1 GB mbox of 125,000 messages validates in about 55 MiB). threadlift keeps
 the Go GC's target close to the live heap; set GOMEMLIMIT to choose the limit
-yourself.`,
+yourself.
+
+Logs go to stderr, data (summaries, JSON) to stdout. -q logs warnings and
+errors only and draws no progress; -v logs everything (debug). Console logs
+are coloured on a terminal unless NO_COLOR is set.
+
+Shell completion: 'threadlift completion bash|zsh|fish|powershell --help'
+says how to install it; flags with a fixed set of values (--log-level,
+--log-format, --fail-on) complete their values.
+
+` + environmentHelp,
 		Example: `  threadlift init --write                                  # a commented threadlift.yaml to edit
   ZENDESK_API_TOKEN=... threadlift check -c threadlift.yaml # preflight: credentials, role, add-on, limits
   threadlift validate -c threadlift.yaml --report out/
   ZENDESK_API_TOKEN=... threadlift import -c threadlift.yaml --summary run.json
   ZENDESK_API_TOKEN=... threadlift verify -c threadlift.yaml # read it all back: exactly once?
   threadlift status -c threadlift.yaml
-  threadlift failures -c threadlift.yaml --json`,
+  threadlift failures -c threadlift.yaml --json
+  threadlift --version`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
+	cmd.SetVersionTemplate("{{.Version}}\n")
+	cmd.Version = versionText()
+	cmd.Flags().Bool("version", false, "print version, commit and Go version (the same as 'threadlift version')")
 	cmd.SetOut(stdout)
 	cmd.SetErr(stderr)
 	cmd.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
 		return fmt.Errorf("%w: %w (see '%s --help')", errUsage, err, c.CommandPath())
 	})
 	f := cmd.PersistentFlags()
-	f.StringVarP(&g.config, "config", "c", "threadlift.yaml", "config file (YAML, see configs/threadlift.example.yaml)")
+	f.StringVarP(&g.config, "config", "c", defaultConfig(getenv), "config file (YAML, see 'threadlift init'); default: $THREADLIFT_CONFIG, else threadlift.yaml")
 	f.StringVar(&g.logLevel, "log-level", "info", "log level: debug|info|warn|error")
-	f.StringVar(&g.logFormat, "log-format", "", "log format: console|json (default: console when stderr is a terminal, json otherwise)")
+	f.StringVar(&g.logFormat, "log-format", "", "log format: console|json (default: console when stderr is a terminal, json otherwise; NO_COLOR: no colours)")
 	f.BoolVar(&g.noProgress, "no-progress", false, "no progress bar or progress log lines")
+	f.BoolVarP(&g.quiet, "quiet", "q", false, "log warnings and errors only, no progress (the same as --log-level warn --no-progress)")
+	f.BoolVarP(&g.verbose, "verbose", "v", false, "log everything (the same as --log-level debug)")
+	cmd.MarkPersistentFlagFilename("config", "yaml", "yml")
+	completeValues(cmd, "log-level", "debug", "info", "warn", "error")
+	completeValues(cmd, "log-format", "console", "json")
+	cmd.PersistentPreRunE = func(c *cobra.Command, _ []string) error {
+		if g.quiet && g.verbose || c.Flags().Changed("log-level") && (g.quiet || g.verbose) {
+			return fmt.Errorf("%w: give one of -q, -v and --log-level", errUsage)
+		}
+		switch {
+		case g.quiet:
+			g.logLevel, g.noProgress = "warn", true
+		case g.verbose:
+			g.logLevel = "debug"
+		}
+		return nil
+	}
 	f.StringVar(&g.cpuProfile, "cpuprofile", "", "write a pprof CPU profile of the command to this file")
 	f.MarkHidden("cpuprofile")
 
@@ -101,8 +165,18 @@ yourself.`,
 	for _, c := range cmd.Commands() {
 		withCPUProfile(g, c)
 	}
-	return cmd
+	return cmd, g
 }
+
+// completeValues makes flag name of cmd (its own or persistent) complete
+// to values in a shell.
+func completeValues(cmd *cobra.Command, name string, values ...string) {
+	cmd.RegisterFlagCompletionFunc(name, cobra.FixedCompletions(values, cobra.ShellCompDirectiveNoFileComp))
+}
+
+// onExit registers f to be called with the process's exit code, last of
+// all.
+func (g *globalOptions) onExit(f func(code int)) { g.atExit = append(g.atExit, f) }
 
 // withShardCheckpoint gives a command that reads the checkpoint a --shard
 // flag, and a hint to use it when the checkpoint it names does not exist
@@ -131,6 +205,12 @@ func (g *globalOptions) stderrIsTerminal() bool {
 	return ok && (isatty.IsTerminal(f.Fd()) || isatty.IsCygwinTerminal(f.Fd()))
 }
 
+// colour says whether console logs are coloured: on a terminal, unless
+// NO_COLOR is set to anything (https://no-color.org).
+func colour(terminal bool, getenv func(string) string) bool {
+	return terminal && getenv("NO_COLOR") == ""
+}
+
 // logger builds the run's logger: console on a terminal, JSON otherwise.
 func (g *globalOptions) logger() (zerolog.Logger, error) {
 	level, err := zerolog.ParseLevel(strings.ToLower(g.logLevel))
@@ -149,7 +229,7 @@ func (g *globalOptions) logger() (zerolog.Logger, error) {
 	case "json":
 		w = g.stderr
 	case "console":
-		w = zerolog.ConsoleWriter{Out: g.stderr, TimeFormat: "15:04:05", NoColor: !g.stderrIsTerminal()}
+		w = zerolog.ConsoleWriter{Out: g.stderr, TimeFormat: "15:04:05", NoColor: !colour(g.stderrIsTerminal(), g.getenv)}
 	default:
 		return zerolog.Nop(), fmt.Errorf("%w: --log-format %q: want console or json", errUsage, format)
 	}
@@ -168,6 +248,15 @@ func (g *globalOptions) loadConfig() (*configs.Config, error) {
 		cfg.Checkpoint.Path = g.shard.Path(cfg.Checkpoint.Path)
 	}
 	return cfg, nil
+}
+
+// logConfig says at debug level (-v) which config a command runs with:
+// where the settings came from is the first question when a run
+// surprises.
+func (g *globalOptions) logConfig(log zerolog.Logger, cfg *configs.Config) {
+	log.Debug().Str("config", absPath(g.config)).Str("checkpoint", cfg.Checkpoint.Path).Int("sources", len(cfg.Sources)).
+		Int("workers", cfg.Pipeline.Workers).Int("requests_per_minute", cfg.Zendesk.RequestsPerMinute).
+		Int("write_requests_per_10_minutes", cfg.Zendesk.WriteRequestsPer10Minutes).Str("version", version).Msg("config loaded")
 }
 
 // pipelineOptions turns the config into the pipeline's options; this is

@@ -52,6 +52,10 @@ func newStatusCommand(g *globalOptions) *cobra.Command {
 threads are pending, in flight, created (partly imported), done, failed and
 rejected, how many messages were imported, and the last run's summary. It
 can run while an import is going on.`,
+		Example: `  threadlift status -c threadlift.yaml
+  threadlift status -c threadlift.yaml --json | jq .threads.failed
+  threadlift status -c threadlift.yaml --shard 2/4        # the checkpoint of one shard
+  THREADLIFT_CONFIG=/etc/threadlift/threadlift.yaml threadlift status`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			store, err := openReadOnly(cmd.Context(), g)
@@ -134,6 +138,10 @@ id and the source location (FILE@OFFSET for mbox, FILE:LINE for csv/json).
 Fix the cause, then 'threadlift retry' and 'threadlift import'. To fix the
 records themselves, edit their copies in the newest failures/TIME/ folder
 next to the checkpoint and add each file as a source (see 'import --help').`,
+		Example: `  threadlift failures -c threadlift.yaml
+  threadlift failures -c threadlift.yaml --json | jq -r '.[] | select(.rule == "http") | .thread_key'
+  threadlift failures -c threadlift.yaml --json | jq 'group_by(.rule) | map({rule: .[0].rule, n: length})'
+  threadlift failures -c threadlift.yaml --shard 0/4`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			store, err := openReadOnly(cmd.Context(), g)
@@ -202,6 +210,10 @@ tries it again, after looking it up on its ticket so that nothing lands twice.
 Rejected threads are re-validated by every import anyway: fix the config or
 the source and import again. Like status and failures, it refuses (exit 2)
 when the checkpoint does not exist.`,
+		Example: `  threadlift failures -c threadlift.yaml      # what failed, and why
+  threadlift retry -c threadlift.yaml         # after fixing the cause: re-queue the failed threads
+  threadlift import -c threadlift.yaml        # tries them again
+  threadlift retry -c threadlift.yaml --shard 1/4`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg, err := g.loadConfig()

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"path/filepath"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -28,8 +29,12 @@ It needs no credentials and touches no network.
 It prints a summary on stdout and, with --report DIR, writes DIR/report.json
 (every issue with its rule, thread key and source location FILE@OFFSET or
 FILE:LINE, counts, distributions, the predicted duration on each Zendesk
-plan and sample payloads; see the README) and DIR/report.html, one
-self-contained page to hand to the team (no network needed to view it).
+plan and sample payloads; see the README), DIR/report.html, one
+self-contained page to hand to the team (no network needed to view it),
+and DIR/threads.csv, one line per thread (thread_key, ticket_id, messages,
+first_date, last_date, status valid|invalid, first_issue, source): "what
+will ticket X receive?" in a spreadsheet. The report says when and from
+which config and threadlift version it was made.
 
 Damaged mail is repaired where nothing is lost, each repair a warning: a
 message with more recipients than the API takes (100, at most 48 not
@@ -50,8 +55,9 @@ repaired), 2 for a usage or config error. Use it to gate a pipeline.`,
 			return runValidate(cmd, g, o)
 		},
 	}
-	cmd.Flags().StringVar(&o.report, "report", "", "write report.json and report.html into this folder")
+	cmd.Flags().StringVar(&o.report, "report", "", "write report.json, report.html and threads.csv into this folder")
 	cmd.Flags().StringVar(&o.failOn, "fail-on", "error", "exit 1 when an issue of this severity or worse is found: error|warning")
+	completeValues(cmd, "fail-on", "error", "warning")
 	return cmd
 }
 
@@ -69,22 +75,47 @@ func runValidate(cmd *cobra.Command, g *globalOptions, o validateOptions) error 
 	if err != nil {
 		return err
 	}
+	g.logConfig(log, cfg)
 	opts, err := pipelineOptions(cfg, log)
 	if err != nil {
 		return err
 	}
 	prog := newProgress(g, log, "validate")
 	opts.Progress = prog
-	rep, err := pipeline.Validate(cmd.Context(), opts)
+	var ropts pipeline.ReportOptions
+	var threads *report.AtomicFile
+	var rows *report.ThreadsCSV
+	if o.report != "" {
+		// threads.csv is written as threads are validated, never held.
+		if threads, err = report.CreateAtomic(filepath.Join(o.report, report.ThreadsCSVName)); err != nil {
+			prog.Close()
+			return fmt.Errorf("write report: %w", err)
+		}
+		defer threads.Abort() // no-op once committed
+		if rows, err = report.NewThreadsCSV(threads); err != nil {
+			prog.Close()
+			return fmt.Errorf("write report: %w", err)
+		}
+		ropts.Threads = rows.Add
+	}
+	rep, err := pipeline.ValidateReport(cmd.Context(), opts, ropts)
 	prog.Close()
 	if err != nil {
 		return err
 	}
 	if o.report != "" {
-		if err := report.WriteDir(o.report, rep, report.HTMLOptions{}); err != nil {
+		rep.Provenance = report.NewProvenance(time.Now(), version, buildCommit(), absPath(g.config), rep.Sources)
+		if err := rows.Flush(); err != nil {
 			return fmt.Errorf("write report: %w", err)
 		}
-		log.Info().Str("json", filepath.Join(o.report, "report.json")).Str("html", filepath.Join(o.report, "report.html")).Msg("report written")
+		if err := threads.Commit(); err != nil {
+			return fmt.Errorf("write report: %w", err)
+		}
+		if err := report.WriteDir(o.report, rep, report.HTMLOptions{ThreadsCSV: true}); err != nil {
+			return fmt.Errorf("write report: %w", err)
+		}
+		log.Info().Str("json", filepath.Join(o.report, "report.json")).Str("html", filepath.Join(o.report, "report.html")).
+			Str("threads", filepath.Join(o.report, report.ThreadsCSVName)).Msg("report written")
 	}
 	printValidation(g.stdout, rep)
 	switch {
@@ -94,6 +125,15 @@ func runValidate(cmd *cobra.Command, g *globalOptions, o validateOptions) error 
 		return fmt.Errorf("%w (--fail-on warning: some messages had to be repaired)", errPartial)
 	}
 	return nil
+}
+
+// absPath is path made absolute, for the reports' provenance; path itself
+// when that fails.
+func absPath(path string) string {
+	if a, err := filepath.Abs(path); err == nil {
+		return a
+	}
+	return path
 }
 
 func printValidation(w io.Writer, r *report.Report) {

@@ -1,12 +1,15 @@
 package k8s_test
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
+	"net/url"
 	"os"
 	"path"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"testing"
@@ -17,6 +20,246 @@ import (
 	"github.com/threadlift/threadlift/configs"
 	"github.com/threadlift/threadlift/pipeline"
 )
+
+// dockerfile is what the tests need of ../../Dockerfile: its stages and the
+// instructions of each.
+type dockerfile struct {
+	stages []stage
+}
+
+type stage struct {
+	from, name string
+	// instructions, continuation lines joined: {"RUN", "..."}.
+	ins [][2]string
+}
+
+func (s stage) all(instruction string) []string {
+	var out []string
+	for _, i := range s.ins {
+		if i[0] == instruction {
+			out = append(out, i[1])
+		}
+	}
+	return out
+}
+
+func parseDockerfile(t *testing.T, path string) dockerfile {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var d dockerfile
+	var line string
+	for _, l := range strings.Split(string(b), "\n") {
+		l = strings.TrimSpace(l)
+		if strings.HasPrefix(l, "#") || (l == "" && line == "") {
+			continue
+		}
+		if strings.HasSuffix(l, "\\") {
+			line += strings.TrimSuffix(l, "\\") + " "
+			continue
+		}
+		line += l
+		ins, rest, _ := strings.Cut(strings.TrimSpace(line), " ")
+		line = ""
+		ins = strings.ToUpper(ins)
+		if ins == "" {
+			continue
+		}
+		if ins == "FROM" {
+			f := strings.Fields(rest)
+			st := stage{}
+			for i := 0; i < len(f); i++ {
+				switch {
+				case strings.HasPrefix(f[i], "--"):
+				case strings.EqualFold(f[i], "AS") && i+1 < len(f):
+					st.name = f[i+1]
+					i++
+				case st.from == "":
+					st.from = f[i]
+				}
+			}
+			d.stages = append(d.stages, st)
+			continue
+		}
+		if len(d.stages) == 0 {
+			if ins != "ARG" {
+				t.Errorf("Dockerfile: %s before the first FROM", ins)
+			}
+			continue
+		}
+		last := &d.stages[len(d.stages)-1]
+		last.ins = append(last.ins, [2]string{ins, strings.TrimSpace(rest)})
+	}
+	return d
+}
+
+// image is the Dockerfile's last stage: what runs.
+func (d dockerfile) image(t *testing.T) stage {
+	t.Helper()
+	if len(d.stages) < 2 {
+		t.Fatalf("Dockerfile: %d stages, want a build stage and the image", len(d.stages))
+	}
+	return d.stages[len(d.stages)-1]
+}
+
+// TestDockerfile: a multi-stage build of the static binary with the one
+// build script CI and make release use, on a distroless static (or
+// scratch) base, as a numeric non-root user, with the binary as the
+// entrypoint and on PATH (the examples' command is "threadlift").
+func TestDockerfile(t *testing.T) {
+	d := parseDockerfile(t, filepath.Join("..", "..", "Dockerfile"))
+	build, img := d.stages[0], d.image(t)
+	if !strings.HasPrefix(build.from, "golang:") || build.name == "" {
+		t.Errorf("first stage FROM %s AS %q, want golang:... AS a name", build.from, build.name)
+	}
+	if !strings.HasPrefix(img.from, "gcr.io/distroless/static") && img.from != "scratch" {
+		t.Errorf("image FROM %s, want distroless/static or scratch", img.from)
+	}
+	runs := strings.Join(build.all("RUN"), "\n")
+	if !strings.Contains(runs, "scripts/build.sh") || !strings.Contains(runs, "VERSION=") || !strings.Contains(runs, "COMMIT=") {
+		t.Errorf("the build stage does not build with scripts/build.sh, VERSION and COMMIT:\n%s", runs)
+	}
+	args := strings.Join(build.all("ARG"), " ")
+	for _, a := range []string{"VERSION", "COMMIT"} {
+		if !strings.Contains(args, a) {
+			t.Errorf("no ARG %s in the build stage", a)
+		}
+	}
+	script, err := os.ReadFile(filepath.Join("..", "..", "scripts", "build.sh"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"CGO_ENABLED=0", "-trimpath", "-X main.version=${VERSION}", "-X main.commit=${COMMIT}", "./cmd/threadlift"} {
+		if !bytes.Contains(script, []byte(want)) {
+			t.Errorf("scripts/build.sh lacks %q", want)
+		}
+	}
+	var bin string
+	for _, c := range img.all("COPY") {
+		if f := strings.Fields(c); len(f) == 3 && f[0] == "--from="+build.name {
+			bin = f[2]
+		}
+	}
+	if path.Dir(bin) != "/usr/local/bin" || path.Base(bin) != "threadlift" {
+		t.Errorf("the binary is copied to %q, want /usr/local/bin/threadlift (on distroless' PATH)", bin)
+	}
+	if ep := img.all("ENTRYPOINT"); len(ep) != 1 || ep[0] != `["`+bin+`"]` {
+		t.Errorf("ENTRYPOINT %v, want [%q] in exec form", ep, bin)
+	}
+	if uid, gid := dockerUser(t, img); uid == 0 || gid == 0 {
+		t.Errorf("USER %d:%d: want a non-root numeric user and group", uid, gid)
+	}
+}
+
+// dockerUser is the image's USER uid:gid, numeric (runAsNonRoot needs a
+// number to check).
+func dockerUser(t *testing.T, img stage) (uid, gid int) {
+	t.Helper()
+	users := img.all("USER")
+	if len(users) != 1 {
+		t.Fatalf("image: %d USER lines, want one", len(users))
+	}
+	u, g, _ := strings.Cut(users[0], ":")
+	uid, err1 := strconv.Atoi(u)
+	gid, err2 := strconv.Atoi(g)
+	if err1 != nil || err2 != nil {
+		t.Fatalf("USER %q: want numeric UID:GID", users[0])
+	}
+	return uid, gid
+}
+
+// dockerEnv is the image's ENV, KEY=VALUE pairs.
+func dockerEnv(img stage) map[string]string {
+	env := map[string]string{}
+	for _, e := range img.all("ENV") {
+		for _, kv := range strings.Fields(e) {
+			if k, v, ok := strings.Cut(kv, "="); ok {
+				env[k] = v
+			}
+		}
+	}
+	return env
+}
+
+// checkImage checks a pod against the Dockerfile's image: its user is the
+// pod's runAsUser/runAsGroup, the root filesystem can be read-only (TMPDIR
+// is an emptyDir), and the config the image names is the one mounted.
+func checkImage(t *testing.T, pod, c obj) {
+	t.Helper()
+	img := parseDockerfile(t, filepath.Join("..", "..", "Dockerfile")).image(t)
+	uid, gid := dockerUser(t, img)
+	if num(pod, "securityContext", "runAsUser") != uid || num(pod, "securityContext", "runAsGroup") != gid {
+		t.Errorf("runAsUser/runAsGroup %d/%d, the image's USER is %d:%d", num(pod, "securityContext", "runAsUser"), num(pod, "securityContext", "runAsGroup"), uid, gid)
+	}
+	if get(c, "securityContext", "readOnlyRootFilesystem") != true {
+		t.Errorf("readOnlyRootFilesystem is not set: the image works read-only")
+	}
+	image := str(c, "image")
+	name, tag, _ := strings.Cut(path.Base(image), ":")
+	if name != "threadlift" || tag == "" || tag == "latest" {
+		t.Errorf("image %q: want the Dockerfile's image (make image IMAGE=REGISTRY/threadlift:VERSION), with a version tag", image)
+	}
+	env := dockerEnv(img)
+	emptyDirs := map[string]bool{}
+	for _, v := range get(pod, "volumes").([]any) {
+		if get(v, "emptyDir") != nil {
+			emptyDirs[str(v, "name")] = true
+		}
+	}
+	mounted := map[string]string{}
+	for _, m := range get(c, "volumeMounts").([]any) {
+		mounted[str(m, "mountPath")] = str(m, "name")
+	}
+	if tmp := env["TMPDIR"]; tmp == "" || !emptyDirs[mounted[tmp]] {
+		t.Errorf("TMPDIR %q (SQLite's temporary files) is not an emptyDir: a read-only root filesystem would refuse them", tmp)
+	}
+	var args []string
+	for _, a := range get(c, "args").([]any) {
+		args = append(args, fmt.Sprint(a))
+	}
+	for i, a := range args {
+		if a == "-c" && i+1 < len(args) && args[i+1] != env["THREADLIFT_CONFIG"] {
+			t.Errorf("-c %s, but the image's THREADLIFT_CONFIG is %s (kubectl exec ... threadlift status would read another file)", args[i+1], env["THREADLIFT_CONFIG"])
+		}
+	}
+}
+
+// TestPrometheusRule: the alerts name metrics threadlift writes, and none
+// pages for exit 75 (a pause).
+func TestPrometheusRule(t *testing.T) {
+	byKind := manifests(t)
+	rule := one(t, byKind, "PrometheusRule")
+	code := 0
+	var b bytes.Buffer
+	if err := pipeline.WriteMetrics(&b, pipeline.Metrics{ExitCode: &code, Threads: map[string]int{"pending": 0}, Messages: map[string]int{"rejected": 0}}); err != nil {
+		t.Fatal(err)
+	}
+	written := map[string]bool{}
+	for _, m := range regexp.MustCompile(`(?m)^# TYPE (\S+)`).FindAllStringSubmatch(b.String(), -1) {
+		written[m[1]] = true
+	}
+	names := regexp.MustCompile(`threadlift_[a-z_]+`)
+	n := 0
+	for _, g := range get(rule, "spec", "groups").([]any) {
+		for _, r := range get(g, "rules").([]any) {
+			expr := str(r, "expr")
+			for _, m := range names.FindAllString(expr, -1) {
+				n++
+				if !written[m] {
+					t.Errorf("alert %s uses %s, which threadlift does not write", str(r, "alert"), m)
+				}
+			}
+			if strings.Contains(expr, "threadlift_run_exit_code") && !strings.Contains(expr, "!= 75") {
+				t.Errorf("alert %s pages for exit 75 (a pause: the next run resumes)", str(r, "alert"))
+			}
+		}
+	}
+	if n == 0 {
+		t.Errorf("no alert names a threadlift metric")
+	}
+}
 
 type obj = map[string]any
 
@@ -264,7 +507,7 @@ func checkPod(t *testing.T, pod obj, s setup, n int, wantMaxDuration bool) time.
 	if v := volumeAt(cfgPath); str(v, "configMap", "name") != s.configMap || path.Base(cfgPath) != s.configKey {
 		t.Errorf("-c %s is not %s of ConfigMap %s (volume %v)", cfgPath, s.configKey, s.configMap, v)
 	}
-	paths := map[string]string{"checkpoint": s.cfg.Checkpoint.Path, "--metrics-file": flag("--metrics-file")}
+	paths := map[string]string{"checkpoint": s.cfg.Checkpoint.Path}
 	for i, src := range s.cfg.Sources {
 		paths[fmt.Sprintf("sources[%d]", i)] = src.Path
 	}
@@ -277,15 +520,25 @@ func checkPod(t *testing.T, pod obj, s setup, n int, wantMaxDuration bool) time.
 			t.Errorf("%s %s is not on the claim %s", what, p, s.claim)
 		}
 	}
-	if !strings.Contains(flag("--metrics-file"), "$(JOB_COMPLETION_INDEX)") {
-		t.Errorf("--metrics-file %s is the same for every shard", flag("--metrics-file"))
+	// Metrics go to a Pushgateway: a file on the claim is read by nobody
+	// in a cluster, and a scrape misses how a finished Job ended.
+	if u, err := url.Parse(flag("--metrics-push")); err != nil || u.Scheme != "http" && u.Scheme != "https" || u.Host == "" {
+		t.Errorf("--metrics-push %q is not a Pushgateway URL", flag("--metrics-push"))
 	}
-	if str(c, "image") == "" {
-		t.Errorf("no image")
-	}
+	checkImage(t, pod, c)
 	if num(pod, "terminationGracePeriodSeconds") <= int(time.Duration(s.cfg.Zendesk.Timeout).Seconds()) {
 		t.Errorf("terminationGracePeriodSeconds %d leaves requests in flight no zendesk.timeout (%s) to finish",
 			num(pod, "terminationGracePeriodSeconds"), time.Duration(s.cfg.Zendesk.Timeout))
+	}
+
+	failOn := flag("--fail-on")
+	if wantMaxDuration && failOn != "failed" {
+		t.Errorf("the backfill's --fail-on is %q, want failed: rejected records and a pause must not page every night", failOn)
+	}
+	for _, v := range strings.Split(failOn, ",") {
+		if v != "" && v != "rejected" && v != "failed" && v != "paused" && v != "none" {
+			t.Errorf("--fail-on %q: import takes rejected, failed, paused or none", v)
+		}
 	}
 
 	d := flag("--max-duration")

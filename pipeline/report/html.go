@@ -27,6 +27,10 @@ func templates() (*template.Template, error) {
 		"bytes": formatBytes,
 		"f1":    func(f float64) string { return fmt.Sprintf("%.1f", f) },
 		"lower": strings.ToLower,
+		"human": HumanDuration,
+		"short": shortCommit,
+		"limit": limitName,
+		"div10": func(n int) float64 { return float64(n) / 10 },
 	}).ParseFS(templateFS, "templates/*.tmpl")
 }
 
@@ -37,6 +41,13 @@ type HTMLOptions struct {
 	ExamplesPerRule int
 	// SampleBytes caps each pretty-printed payload preview (default 32 KiB).
 	SampleBytes int
+	// ThreadsCSV says that threads.csv was written next to the page (the
+	// page then points to it).
+	ThreadsCSV bool
+	// SourceRows caps the rows of the sources table, and of the table of
+	// the files with the most rejections (default 25); report.json lists
+	// every file.
+	SourceRows int
 }
 
 func (o *HTMLOptions) defaults() {
@@ -45,6 +56,9 @@ func (o *HTMLOptions) defaults() {
 	}
 	if o.SampleBytes <= 0 {
 		o.SampleBytes = 32 << 10
+	}
+	if o.SourceRows <= 0 {
+		o.SourceRows = 25
 	}
 }
 
@@ -131,6 +145,9 @@ type reportView struct {
 	Samples      []sampleView
 	Examples     int
 	TicketsShown int
+	Sources      sourcesView
+	Plans        plansView
+	ThreadsCSV   bool
 }
 
 // WriteHTML renders the validation report as one self-contained page:
@@ -142,7 +159,8 @@ func WriteHTML(w io.Writer, r *Report, o HTMLOptions) error {
 	if err != nil {
 		return err
 	}
-	v := reportView{R: r, Examples: o.ExamplesPerRule, TicketsShown: len(r.TopTickets)}
+	v := reportView{R: r, Examples: o.ExamplesPerRule, TicketsShown: len(r.TopTickets),
+		Sources: newSourcesView(r.Sources, o.SourceRows), Plans: newPlansView(r.Duration), ThreadsCSV: o.ThreadsCSV}
 	dur := "no limit set"
 	if r.Duration.LimitedBy != LimitedByNone && r.Duration.LimitedBy != "" {
 		dur = r.Duration.Human
@@ -267,11 +285,12 @@ type failureGroup struct {
 }
 
 type runView struct {
-	S        *Summary
-	Cards    []card
-	Outcomes chart
-	Groups   []failureGroup
-	Examples int
+	ThreadsCSV bool
+	S          *Summary
+	Cards      []card
+	Outcomes   chart
+	Groups     []failureGroup
+	Examples   int
 }
 
 // WriteRunHTML renders the page of an import run.
@@ -289,7 +308,7 @@ func WriteRunHTML(w io.Writer, rr RunReport, o HTMLOptions) error {
 	if s.ElapsedSeconds > 0 {
 		rate = float64(s.Requests) / s.ElapsedSeconds * 60
 	}
-	v := runView{S: s, Examples: o.ExamplesPerRule}
+	v := runView{S: s, Examples: o.ExamplesPerRule, ThreadsCSV: o.ThreadsCSV}
 	v.Cards = []card{
 		{Label: "Imported", Value: formatInt(s.Imported), Note: fmt.Sprintf("%s events", formatInt(s.EventsImported)), Class: "ok"},
 		{Label: "Already done", Value: formatInt(s.AlreadyDone)},

@@ -95,6 +95,10 @@ type Report struct {
 	Attachments               Attachments   `json:"attachments"`
 	TopTickets                []TicketCount `json:"top_tickets"`
 	Samples                   []Sample      `json:"samples"`
+
+	// Provenance is set by the command that writes the report: when, by
+	// which threadlift, from which config.
+	Provenance *Provenance `json:"provenance,omitempty"`
 }
 
 // DateRange is the span of the archive's message dates.
@@ -287,6 +291,14 @@ type Summary struct {
 	// not imported, in their sources' formats, ready to fix and add as
 	// sources; "" when every record was imported.
 	FailuresDir string `json:"failures_dir,omitempty"`
+	// Duplicates counts the messages of the sources whose message key
+	// repeats one seen before (contract §4): each is imported once, and
+	// the repeats are neither imported nor rejected. Messages =
+	// importable + rejected + Duplicates.
+	Duplicates int `json:"duplicates"`
+	// Provenance is set by the command: when, by which threadlift, from
+	// which config.
+	Provenance *Provenance `json:"provenance,omitempty"`
 }
 
 // ReasonCount is how many failure records share a state and a rule.
@@ -350,39 +362,91 @@ func WriteFileAtomic(path string, data []byte) error {
 	})
 }
 
+// FileMode is the mode of every file WriteAtomic writes (reports,
+// summaries, metrics, failures files): readable by everyone, whatever the
+// umask, so that a collector running as another user can read them.
+const FileMode = 0o644
+
 // WriteAtomic streams what write produces into a temp file in path's
 // folder, syncs it and renames it over path.
 func WriteAtomic(path string, write func(io.Writer) error) error {
+	f, err := CreateAtomic(path)
+	if err != nil {
+		return err
+	}
+	defer f.Abort() // no-op after Commit
+	if err := write(f); err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	return f.Commit()
+}
+
+// AtomicFile is a file being written in place of path: a temp file in
+// path's folder that Commit syncs and renames over path. Until then
+// readers see the old file, or none.
+type AtomicFile struct {
+	path string
+	f    *os.File
+	bw   *bufio.Writer
+	done bool
+}
+
+// CreateAtomic starts writing path (its folder is created if needed).
+// Call Commit to put it in place, or Abort to drop it.
+func CreateAtomic(path string) (*AtomicFile, error) {
 	dir := filepath.Dir(path)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return fmt.Errorf("create folder for %s: %w", path, err)
+		return nil, fmt.Errorf("create folder for %s: %w", path, err)
 	}
 	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
 	if err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
+		return nil, fmt.Errorf("write %s: %w", path, err)
 	}
-	tmp := f.Name()
-	defer os.Remove(tmp) // no-op after a successful rename
-	bw := bufio.NewWriter(f)
-	if err := write(bw); err != nil {
-		f.Close()
-		return fmt.Errorf("write %s: %w", path, err)
+	return &AtomicFile{path: path, f: f, bw: bufio.NewWriter(f)}, nil
+}
+
+// Write writes to the temp file.
+func (a *AtomicFile) Write(p []byte) (int, error) { return a.bw.Write(p) }
+
+// Abort removes the temp file, unless Commit put it in place.
+func (a *AtomicFile) Abort() {
+	if a.done {
+		return
 	}
-	if err := bw.Flush(); err != nil {
-		f.Close()
-		return fmt.Errorf("write %s: %w", path, err)
+	a.done = true
+	a.f.Close()
+	os.Remove(a.f.Name())
+}
+
+// Commit flushes and syncs the temp file and renames it over path.
+func (a *AtomicFile) Commit() error {
+	if a.done {
+		return fmt.Errorf("write %s: already committed or aborted", a.path)
 	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return fmt.Errorf("sync %s: %w", path, err)
+	fail := func(what string, err error) error {
+		a.Abort()
+		return fmt.Errorf("%s %s: %w", what, a.path, err)
 	}
-	if err := f.Close(); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
+	if err := a.bw.Flush(); err != nil {
+		return fail("write", err)
 	}
-	if err := os.Rename(tmp, path); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
+	// CreateTemp makes the file private (0600); reports, summaries and
+	// metrics are read by others (node_exporter's textfile collector runs
+	// as its own user). Only the checkpoint stays private.
+	if err := a.f.Chmod(FileMode); err != nil {
+		return fail("write", err)
 	}
-	if d, err := os.Open(dir); err == nil {
+	if err := a.f.Sync(); err != nil {
+		return fail("sync", err)
+	}
+	if err := a.f.Close(); err != nil {
+		return fail("write", err)
+	}
+	if err := os.Rename(a.f.Name(), a.path); err != nil {
+		return fail("write", err)
+	}
+	a.done = true
+	if d, err := os.Open(filepath.Dir(a.path)); err == nil {
 		_ = d.Sync() // make the rename durable; not fatal where unsupported
 		d.Close()
 	}

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"runtime"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -143,6 +144,29 @@ func TestFormatInt(t *testing.T) {
 	}{{0, "0"}, {999, "999"}, {1000, "1,000"}, {-1234567, "-1,234,567"}} {
 		if got := formatInt(c.n); got != c.want {
 			t.Errorf("formatInt(%d) = %q, want %q", c.n, got, c.want)
+		}
+	}
+}
+
+// TestWriteAtomicWorldReadable: reports, summaries and metrics are 0644
+// (node_exporter's textfile collector runs as another user), not the
+// 0600 of a temp file.
+func TestWriteAtomicWorldReadable(t *testing.T) {
+	if runtime.GOOS == "windows" {
+		t.Skip("no Unix modes on Windows")
+	}
+	dir := t.TempDir()
+	for _, name := range []string{"report.json", "threadlift.prom"} {
+		path := filepath.Join(dir, name)
+		if err := WriteFileAtomic(path, []byte("x\n")); err != nil {
+			t.Fatal(err)
+		}
+		st, err := os.Stat(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st.Mode().Perm() != 0o644 {
+			t.Errorf("%s written with mode %v, want -rw-r--r--", name, st.Mode().Perm())
 		}
 	}
 }

@@ -100,6 +100,10 @@ type Duration struct {
 	Seconds                   float64 `json:"seconds"`
 	Human                     string  `json:"human"`
 	LimitedBy                 string  `json:"limited_by"`
+	// EffectiveRequestsPerMinute is the pace the limits allow: the tighter
+	// of requests_per_minute and a tenth of write_requests_per_10_minutes
+	// (0: no limit).
+	EffectiveRequestsPerMinute float64 `json:"effective_requests_per_minute"`
 	// ByPlan is the same prediction at each plan's ceiling, the write
 	// bucket unchanged.
 	ByPlan []PlanDuration `json:"by_plan"`
@@ -112,6 +116,10 @@ type PlanDuration struct {
 	Seconds           float64 `json:"seconds"`
 	Human             string  `json:"human"`
 	LimitedBy         string  `json:"limited_by"`
+	// EffectiveRequestsPerMinute is the pace on this plan: where the
+	// write bucket binds, it is the same on every plan, and so is the
+	// duration.
+	EffectiveRequestsPerMinute float64 `json:"effective_requests_per_minute"`
 }
 
 // PredictDuration is how long n write requests take at the given limits
@@ -120,12 +128,23 @@ type PlanDuration struct {
 func PredictDuration(n, perMinute, writesPer10Min int) Duration {
 	sec, by := predict(n, perMinute, writesPer10Min)
 	d := Duration{Requests: n, RequestsPerMinute: perMinute, WriteRequestsPer10Minutes: writesPer10Min,
-		Seconds: sec, Human: HumanDuration(sec), LimitedBy: by}
+		Seconds: sec, Human: HumanDuration(sec), LimitedBy: by, EffectiveRequestsPerMinute: pace(perMinute, writesPer10Min)}
 	for _, p := range Plans {
 		s, b := predict(n, p.RequestsPerMinute, writesPer10Min)
-		d.ByPlan = append(d.ByPlan, PlanDuration{Plan: p.Name, RequestsPerMinute: p.RequestsPerMinute, Seconds: s, Human: HumanDuration(s), LimitedBy: b})
+		d.ByPlan = append(d.ByPlan, PlanDuration{Plan: p.Name, RequestsPerMinute: p.RequestsPerMinute, Seconds: s, Human: HumanDuration(s), LimitedBy: b,
+			EffectiveRequestsPerMinute: pace(p.RequestsPerMinute, writesPer10Min)})
 	}
 	return d
+}
+
+// pace is the requests per minute the limits allow (0: no limit),
+// rounded to one decimal.
+func pace(perMinute, writesPer10Min int) float64 {
+	p := float64(perMinute)
+	if w := float64(writesPer10Min) / 10; writesPer10Min > 0 && (p == 0 || w < p) {
+		p = w
+	}
+	return math.Round(p*10) / 10
 }
 
 func predict(n, perMinute, writesPer10Min int) (float64, string) {
@@ -142,12 +161,19 @@ func predict(n, perMinute, writesPer10Min int) (float64, string) {
 	return math.Round(sec*10) / 10, by
 }
 
-// HumanDuration formats seconds for people: "45s", "3h12m", "4.5 days".
+// HumanDuration formats seconds for people: "45s", "1m23s" (seconds are
+// shown below 10 minutes), "3h12m", "4.5 days".
 func HumanDuration(sec float64) string {
-	d := time.Duration(sec * float64(time.Second))
+	d := time.Duration(sec * float64(time.Second)).Round(time.Second)
 	switch {
 	case d < time.Minute:
-		return d.Round(time.Second).String()
+		return d.String()
+	case d < 10*time.Minute:
+		m, s := int(d/time.Minute), int(d%time.Minute/time.Second)
+		if s == 0 {
+			return fmt.Sprintf("%dm", m)
+		}
+		return fmt.Sprintf("%dm%ds", m, s)
 	case d < 48*time.Hour:
 		s := d.Round(time.Minute).String()
 		return s[:len(s)-2] // drop the "0s"

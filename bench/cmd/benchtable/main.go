@@ -398,10 +398,7 @@ func runProc(ctx context.Context, dir string, envv []string, name string, args [
 	err := cmd.Run()
 	r := procResult{wall: time.Since(t), stdout: so.String(), stderr: se.String()}
 	if cmd.ProcessState != nil {
-		if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
-			r.maxRSS = ru.Maxrss // KiB on Linux
-			r.cpu = time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-		}
+		r.maxRSS, r.cpu = usage(cmd.ProcessState)
 		r.code = cmd.ProcessState.ExitCode()
 	}
 	if err != nil {
@@ -816,7 +813,8 @@ func (e *env) rateAndResume() {
 		// A private copy of the archive: one thread is appended to it.
 		work = p4
 		work.path = filepath.Join(p4dir, "archive.mbox")
-		if err := os.MkdirAll(p4dir, 0o755); err == nil {
+		err := os.MkdirAll(p4dir, 0o755)
+		if err == nil {
 			err = copyFile(p4.path, work.path)
 		}
 		if err != nil {

@@ -84,10 +84,9 @@ func main() {
 		fmt.Fprintf(os.Stderr, "genmbox: unknown -kind %q\n", *kind)
 		os.Exit(2)
 	}
-	if err := w.Flush(); err == nil {
-		err = f.Close()
-	} else {
-		f.Close()
+	err = w.Flush()
+	if cerr := f.Close(); err == nil {
+		err = cerr
 	}
 	if cw.err != nil {
 		err = cw.err
@@ -265,7 +264,6 @@ type gen struct {
 	buf  bytes.Buffer // one message, built then written
 	text strings.Builder
 	raw  []byte
-	enc  []byte
 }
 
 func newGen(seed uint64, w *bufio.Writer, attShare float64) *gen {

@@ -1,0 +1,17 @@
+// Package archive owns the light, whole-archive view of a run: it reads
+// every source once (envelopes only), keeps the envelopes in a compact,
+// interned index, decides what a failures file's corrected copies
+// replace, and threads the rest. Bodies are loaded from it one thread at
+// a time, by each envelope's location.
+//
+// It exists apart from the pipeline because memory is its whole concern:
+// the index holds every message of the archive for the length of the run,
+// about a hundred bytes each and no pointers (index.go), so that a 1 GB
+// mbox validates in little memory. What a run does with the threads
+// (mapping, posting, the checkpoint) is the pipeline's.
+//
+// An Archive is read once by Read and then only read from: its methods
+// are safe for concurrent use, LoadThread included (the readers' Load is).
+// Envelopes are named by their index i, 0 ≤ i < Len, in the order they
+// were read; thread members are such indices.
+package archive

@@ -1,0 +1,91 @@
+package archive
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/threadlift/threadlift/sources"
+)
+
+// The index must give back every envelope exactly as the reader returned
+// it: Load, the mapper and the failures file read the rebuilt ones.
+func TestIndexRoundTrip(t *testing.T) {
+	key := "sha256:" + strings.Repeat("0123456789abcdef", 4)
+	envs := []*sources.Envelope{
+		{
+			Loc: sources.Location{File: "a.mbox", Offset: 1234}, Size: 99,
+			MessageID: "c@x", References: []string{"a@x", "b@x"}, ContentKey: key,
+			Subject: "Re: hello", Date: time.Date(2021, 3, 4, 5, 6, 7, 8, time.FixedZone("", -7*3600)),
+		},
+		{ // no Message-ID: the content key is the message key; a date in UTC
+			Loc: sources.Location{File: "a.mbox", Offset: 5678}, Size: 10,
+			References: []string{"c@x"}, ContentKey: "sha256:" + strings.Repeat("f", 64),
+			Subject: "Re: hello", Date: time.Date(2021, 3, 5, 0, 0, 0, 0, time.UTC),
+			Issues: []sources.Issue{{Severity: sources.SeverityWarning, Rule: "no-message-id", Reason: "no Message-ID header"}},
+		},
+		{ // csv: a line, a thread id, no date (rejected), a content key of another form
+			Loc: sources.Location{File: "b.csv", Line: 7}, Size: 3,
+			MessageID: "d@x", ThreadID: "T-1", ContentKey: "sha256:not-hex",
+			Issues: []sources.Issue{{Severity: sources.SeverityError, Rule: "no-date", Reason: "no date"}},
+		},
+		{ // a named zone and a content key in upper case hex (kept as written)
+			Loc: sources.Location{File: "a.mbox", Offset: 9}, Size: 1, MessageID: "e@x",
+			ContentKey: "sha256:" + strings.Repeat("AB", 32),
+			Date:       time.Date(1999, 12, 31, 23, 59, 59, 0, time.FixedZone("EST", -5*3600)),
+		},
+	}
+	x := newIndex()
+	for i, e := range envs {
+		x.add(e, i%2)
+	}
+	x.seal()
+	if x.len() != len(envs) {
+		t.Fatalf("len = %d, want %d", x.len(), len(envs))
+	}
+	for i, want := range envs {
+		w := *want
+		w.Seq = i
+		got := x.envelope(i)
+		if diff := cmp.Diff(&w, got, cmp.Comparer(func(a, b time.Time) bool {
+			_, ao := a.Zone()
+			_, bo := b.Zone()
+			return a.Equal(b) && ao == bo && a.IsZero() == b.IsZero()
+		})); diff != "" {
+			t.Errorf("envelope %d (-want +got):\n%s", i, diff)
+		}
+		if x.key(i) != want.Key() {
+			t.Errorf("key(%d) = %q, want %q", i, x.key(i), want.Key())
+		}
+		if x.src(i) != i%2 {
+			t.Errorf("src(%d) = %d, want %d", i, x.src(i), i%2)
+		}
+	}
+	if got := x.date(1).Location(); got != time.UTC {
+		t.Errorf("a UTC date comes back in %v", got)
+	}
+}
+
+// Interned strings must not share memory with what the reader returned,
+// and must survive many text blocks.
+func TestIndexInternsCopies(t *testing.T) {
+	x := newIndex()
+	long := strings.Repeat("x", textBlock+10) // bigger than a block
+	buf := []byte("id-0@example")
+	for i := range 3 * textBlock / 16 {
+		buf[3] = byte('a' + i%26)
+		x.add(&sources.Envelope{MessageID: string(buf) + strings.Repeat("y", i%7), Subject: long, ContentKey: "k"}, 0)
+	}
+	x.seal()
+	for i := range x.len() {
+		want := "id-" + string(rune('a'+i%26)) + "@example" + strings.Repeat("y", i%7)
+		if got := x.messageID(i); got != want {
+			t.Fatalf("messageID(%d) = %q, want %q", i, got, want)
+		}
+	}
+	if x.envelope(0).Subject != long {
+		t.Fatal("a string longer than a text block was not kept whole")
+	}
+}

@@ -1,0 +1,90 @@
+package pipeline
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/threadlift/threadlift/checkpoint"
+	"github.com/threadlift/threadlift/pipeline/archive"
+	"github.com/threadlift/threadlift/pipeline/report"
+)
+
+// ImportThreads gives add one threads.csv row per thread of the sources,
+// with what the checkpoint holds about it: its ticket and state, and the
+// first reason it or one of its messages was not imported. Records that
+// could not be read come first, then threads in archive order.
+//
+// The checkpoint keeps no message dates, so the sources' envelopes are
+// read again (a scan: no body is decoded, nothing is sent); each thread
+// is then looked up in the checkpoint on its own, so that memory holds
+// the envelopes and the failures, never a row per thread. A thread the
+// checkpoint does not know is report.ThreadNotRun: the run stopped before
+// it (--limit, --max-duration, an interrupt), or with --shard it is
+// another shard's.
+func ImportThreads(ctx context.Context, opts Options, store *checkpoint.Store, add func(report.ThreadRow) error) error {
+	opts.defaults()
+	a, err := archive.Read(ctx, opts.Formats, opts.Sources, opts.Read, opts.Threading, nil)
+	if err != nil {
+		return fmt.Errorf("read sources for threads.csv: %w", err)
+	}
+	defer a.Close()
+	fails, err := store.Failures(ctx)
+	if err != nil {
+		return fmt.Errorf("read failures for threads.csv: %w", err)
+	}
+	// The first rejected message of each thread, for threads imported
+	// without it.
+	firstMsg := map[string]string{}
+	badBySource := map[string]checkpoint.FailureRecord{}
+	for _, f := range fails {
+		switch {
+		case f.ThreadKey == "":
+			badBySource[f.Source] = f
+		case f.MessageKey != "":
+			if _, ok := firstMsg[f.ThreadKey]; !ok {
+				firstMsg[f.ThreadKey] = f.Rule + ": " + f.Reason
+			}
+		}
+	}
+	for _, b := range a.Bad {
+		row := report.ThreadRow{Messages: 1, Status: report.ThreadNotRun, Source: b.Err.Loc.String(), FirstIssue: string(b.Err.Rule) + ": " + b.Err.Err.Error()}
+		if f, ok := badBySource[row.Source]; ok {
+			row.Status = string(f.State)
+		}
+		if err := add(row); err != nil {
+			return err
+		}
+	}
+	for _, t := range a.Threads {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		row := report.ThreadRow{ThreadKey: t.Key, Status: report.ThreadNotRun, Messages: len(t.Members)}
+		for _, m := range t.Members {
+			row.Messages += a.DuplicatesOf(m)
+		}
+		row.FirstDate, row.LastDate = a.Dates(t)
+		if len(t.Members) > 0 {
+			row.Source = a.Envelope(t.Members[0]).Loc.String()
+		}
+		th, ok, err := store.Thread(ctx, t.Key)
+		if err != nil {
+			return fmt.Errorf("read checkpoint for threads.csv: %w", err)
+		}
+		if ok {
+			row.TicketID, row.Status = th.TicketID, string(th.State)
+			if th.Source != "" {
+				row.Source = th.Source
+			}
+			if (th.State == checkpoint.Failed || th.State == checkpoint.Rejected) && th.Rule != "" {
+				row.FirstIssue = th.Rule + ": " + th.Reason
+			} else {
+				row.FirstIssue = firstMsg[t.Key]
+			}
+		}
+		if err := add(row); err != nil {
+			return err
+		}
+	}
+	return nil
+}
