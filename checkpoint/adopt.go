@@ -149,91 +149,117 @@ func (s *Store) adoptThread(ctx context.Context, tx *wtx, ticketID int64, at Ado
 		res.Elsewhere = append(res.Elsewhere, key)
 		return false, nil
 	}
-
-	type msgRow struct {
-		key, state, scID string
-	}
-	rows, err := tx.QueryContext(ctx, `SELECT key, state, side_conversation_id FROM messages WHERE thread_id = ?`, id)
-	if err != nil {
+	m := &adoptMessages{ctx: ctx, tx: tx, id: id, now: now, res: res}
+	if err := m.apply(present, onTicket); err != nil {
 		return false, err
 	}
-	var msgs []msgRow
-	for rows.Next() {
-		var m msgRow
-		if err := rows.Scan(&m.key, &m.state, &m.scID); err != nil {
-			rows.Close()
-			return false, err
-		}
-		msgs = append(msgs, m)
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return false, err
-	}
-
-	changed := false
-	imported, pending := 0, 0
-	for _, m := range msgs {
-		sc, found := present[m.key]
-		switch {
-		case found:
-			imported++
-			if m.state == MessageImported && m.scID == sc {
-				continue
-			}
-			if m.state != MessageImported {
-				res.Imported++
-			}
-			if _, err := tx.ExecContext(ctx, `UPDATE messages SET state = 'imported', side_conversation_id = ?, rule = '', reason = '', updated_at = ?
-				WHERE thread_id = ? AND key = ?`, sc, now, id, m.key); err != nil {
-				return false, err
-			}
-			changed = true
-		case m.state == MessageImported && onTicket[m.scID]:
-			imported++
-			res.Kept++
-		case m.state == MessageImported:
-			pending++
-			res.Reset++
-			if _, err := tx.ExecContext(ctx, `UPDATE messages SET state = 'pending', side_conversation_id = '', updated_at = ?
-				WHERE thread_id = ? AND key = ?`, now, id, m.key); err != nil {
-				return false, err
-			}
-			changed = true
-		case m.state == MessagePending:
-			pending++
-		}
-	}
-
 	newSC := at.SideConversationID
-	to := state
-	switch {
-	case pending == 0 && (newSC != "" || imported > 0):
-		to = Done
-	case newSC != "":
-		to = Created
-	case imported > 0:
-		// Its messages are on the ticket in other threads' side
-		// conversations (a join), the rest is still to send.
-		to = Pending
-	case state == Failed || state == Rejected:
-		// Nothing of it on the ticket: a failure or a rejection stands.
-	default:
-		to = Pending
-	}
+	to := adoptedState(state, newSC, m.imported, m.pending)
 	clearFailure := to != state && (to == Pending || to == Created || to == Done)
-	if to != state || newSC != scID || unresolved || ticket != ticketID {
-		changed = true
-	}
+	changed := m.changed || to != state || newSC != scID || unresolved || ticket != ticketID
 	if _, err := tx.ExecContext(ctx, `UPDATE threads SET ticket_id = ?, side_conversation_id = ?, state = ?, events_done = ?, unresolved = 0,
 		rule = CASE WHEN ? THEN '' ELSE rule END, reason = CASE WHEN ? THEN '' ELSE reason END,
 		http_status = CASE WHEN ? THEN 0 ELSE http_status END, request_id = CASE WHEN ? THEN '' ELSE request_id END,
 		excerpt = CASE WHEN ? THEN '' ELSE excerpt END, updated_at = ? WHERE id = ?`,
-		ticketID, newSC, to, imported, clearFailure, clearFailure, clearFailure, clearFailure, clearFailure, now, id); err != nil {
+		ticketID, newSC, to, m.imported, clearFailure, clearFailure, clearFailure, clearFailure, clearFailure, now, id); err != nil {
 		return false, err
 	}
-	if _, err := tx.ExecContext(ctx, `UPDATE attempts SET outcome = 'reconciled', finished_at = ? WHERE thread_id = ? AND outcome = ''`, now, id); err != nil {
+	if err := reconcileAttempts(ctx, tx, id, now); err != nil {
 		return false, err
 	}
 	return changed, nil
+}
+
+// adoptedState is the state of a thread that was in state, adopted with
+// side conversation newSC ("" for none), imported messages on the ticket
+// and pending ones still to send.
+func adoptedState(state State, newSC string, imported, pending int) State {
+	switch {
+	case pending == 0 && (newSC != "" || imported > 0):
+		return Done
+	case newSC != "":
+		return Created
+	case imported > 0:
+		// Its messages are on the ticket in other threads' side
+		// conversations (a join), the rest is still to send.
+		return Pending
+	case state == Failed || state == Rejected:
+		// Nothing of it on the ticket: a failure or a rejection stands.
+		return state
+	}
+	return Pending
+}
+
+// adoptMessages applies what the ticket holds to the messages of one
+// thread row (id), counting them.
+type adoptMessages struct {
+	ctx               context.Context
+	tx                *wtx
+	id                int64
+	now               string
+	res               *AdoptResult
+	imported, pending int  // of the row's messages, after adopting
+	changed           bool // a message row changed
+}
+
+type adoptMessage struct{ key, state, scID string }
+
+// apply reads the row's messages and records each as the ticket holds it
+// (see Adopt): present maps the message keys on the ticket to their side
+// conversation; onTicket holds the ticket's side conversations.
+func (m *adoptMessages) apply(present map[string]string, onTicket map[string]bool) error {
+	msgs, err := m.read()
+	if err != nil {
+		return err
+	}
+	for _, msg := range msgs {
+		sc, found := present[msg.key]
+		switch {
+		case found:
+			m.imported++
+			if msg.state == MessageImported && msg.scID == sc {
+				continue
+			}
+			if msg.state != MessageImported {
+				m.res.Imported++
+			}
+			if _, err := m.tx.ExecContext(m.ctx, `UPDATE messages SET state = 'imported', side_conversation_id = ?, rule = '', reason = '', updated_at = ?
+				WHERE thread_id = ? AND key = ?`, sc, m.now, m.id, msg.key); err != nil {
+				return err
+			}
+			m.changed = true
+		case msg.state == MessageImported && onTicket[msg.scID]:
+			m.imported++
+			m.res.Kept++
+		case msg.state == MessageImported:
+			m.pending++
+			m.res.Reset++
+			if _, err := m.tx.ExecContext(m.ctx, `UPDATE messages SET state = 'pending', side_conversation_id = '', updated_at = ?
+				WHERE thread_id = ? AND key = ?`, m.now, m.id, msg.key); err != nil {
+				return err
+			}
+			m.changed = true
+		case msg.state == MessagePending:
+			m.pending++
+		}
+	}
+	return nil
+}
+
+// read reads the row's messages, all of them before any is changed.
+func (m *adoptMessages) read() ([]adoptMessage, error) {
+	rows, err := m.tx.QueryContext(m.ctx, `SELECT key, state, side_conversation_id FROM messages WHERE thread_id = ?`, m.id)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var msgs []adoptMessage
+	for rows.Next() {
+		var msg adoptMessage
+		if err := rows.Scan(&msg.key, &msg.state, &msg.scID); err != nil {
+			return nil, err
+		}
+		msgs = append(msgs, msg)
+	}
+	return msgs, rows.Err()
 }

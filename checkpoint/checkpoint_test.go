@@ -757,11 +757,17 @@ func TestUploads(t *testing.T) {
 // BenchmarkNewThreadWrites measures the durable writes of new
 // single-request threads as an import makes them: RegisterInFlight before
 // the request, carrying the previous thread's answer (MarkCreatedDone)
-// with it; with 1 writer, and with 8, an import's default workers, whose
-// writes the committer groups.
+// with it (answer=carried), or the answer recorded on its own right
+// after the request (answer=own); with 1 writer, and with 8, an import's
+// default workers, whose writes the committer groups.
 func BenchmarkNewThreadWrites(b *testing.B) {
-	for _, writers := range []int{1, 8} {
-		b.Run(fmt.Sprintf("writers=%d", writers), func(b *testing.B) {
+	for _, bc := range []struct {
+		writers int
+		carried bool
+	}{{1, true}, {1, false}, {8, true}, {8, false}} {
+		answer := map[bool]string{true: "carried", false: "own"}[bc.carried]
+		writers := bc.writers
+		b.Run(fmt.Sprintf("writers=%d/answer=%s", writers, answer), func(b *testing.B) {
 			ctx := context.Background()
 			s := newStore(b)
 			regs := registrations(b.N)
@@ -786,6 +792,13 @@ func BenchmarkNewThreadWrites(b *testing.B) {
 							return
 						}
 						prev = &Completion{Key: k, SideConversationID: "sc", MessageKeys: []string{k}}
+						if !bc.carried {
+							if err := s.Complete(ctx, *prev); err != nil {
+								b.Error(err)
+								return
+							}
+							prev = nil
+						}
 					}
 					if prev != nil {
 						if err := s.MarkCreatedDone(ctx, prev.Key, prev.SideConversationID, prev.MessageKeys); err != nil {

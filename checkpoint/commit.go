@@ -139,46 +139,10 @@ func (s *Store) commit(batch []*write) {
 			w.done <- s.wrap(w.op, fmt.Errorf("transaction of the batch failed: %w", broken))
 			continue
 		}
-		if err := w.ctx.Err(); err != nil {
-			w.done <- fmt.Errorf("checkpoint: %s: %w", w.op, err)
-			continue
+		var ok bool
+		if ok, broken = s.apply(t, w, savepoints); ok {
+			applied = append(applied, w)
 		}
-		ctx := context.WithoutCancel(w.ctx)
-		if savepoints {
-			if _, err := t.ExecContext(ctx, sqlSavepoint); err != nil {
-				broken = err
-				w.done <- s.wrap(w.op, err)
-				continue
-			}
-		}
-		if err := runWrite(ctx, w, t); err != nil {
-			if errors.Is(err, errWritePanicked) {
-				// The transaction is in an unknown state: none of the
-				// batch is kept.
-				broken = err
-				w.done <- s.wrap(w.op, err)
-				continue
-			}
-			// Undo this write only. Should that fail, SQLite has rolled
-			// back the whole transaction (an I/O error, a full disk).
-			if savepoints {
-				if _, rerr := t.ExecContext(ctx, sqlRollbackTo); rerr != nil {
-					broken = rerr
-				} else if _, rerr := t.ExecContext(ctx, sqlRelease); rerr != nil {
-					broken = rerr
-				}
-			}
-			w.done <- s.writeError(w.op, err)
-			continue
-		}
-		if savepoints {
-			if _, err := t.ExecContext(ctx, sqlRelease); err != nil {
-				broken = err
-				w.done <- s.wrap(w.op, err)
-				continue
-			}
-		}
-		applied = append(applied, w)
 	}
 	if broken != nil || len(applied) == 0 {
 		t.ExecContext(bg, sqlRollback) // nothing to keep; an error means nothing is left to undo
@@ -198,6 +162,51 @@ func (s *Store) commit(batch []*write) {
 			w.done <- nil
 		}
 	}
+}
+
+// apply runs w in the batch's transaction t, in a savepoint of its own
+// when the batch has others. ok says it was applied (its answer waits for
+// the commit); otherwise it has been answered with its error. broken is
+// the error that left the transaction itself unusable: none of the batch
+// can be kept.
+func (s *Store) apply(t *wtx, w *write, savepoints bool) (ok bool, broken error) {
+	if err := w.ctx.Err(); err != nil {
+		w.done <- fmt.Errorf("checkpoint: %s: %w", w.op, err)
+		return false, nil
+	}
+	ctx := context.WithoutCancel(w.ctx)
+	if savepoints {
+		if _, err := t.ExecContext(ctx, sqlSavepoint); err != nil {
+			w.done <- s.wrap(w.op, err)
+			return false, err
+		}
+	}
+	if err := runWrite(ctx, w, t); err != nil {
+		if errors.Is(err, errWritePanicked) {
+			// The transaction is in an unknown state: none of the batch is
+			// kept.
+			w.done <- s.wrap(w.op, err)
+			return false, err
+		}
+		// Undo this write only. Should that fail, SQLite has rolled back
+		// the whole transaction (an I/O error, a full disk).
+		if savepoints {
+			if _, rerr := t.ExecContext(ctx, sqlRollbackTo); rerr != nil {
+				broken = rerr
+			} else if _, rerr := t.ExecContext(ctx, sqlRelease); rerr != nil {
+				broken = rerr
+			}
+		}
+		w.done <- s.writeError(w.op, err)
+		return false, broken
+	}
+	if savepoints {
+		if _, err := t.ExecContext(ctx, sqlRelease); err != nil {
+			w.done <- s.wrap(w.op, err)
+			return false, err
+		}
+	}
+	return true, nil
 }
 
 // errWritePanicked marks a write whose function panicked.

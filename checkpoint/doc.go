@@ -121,6 +121,15 @@
 // reconciled. It writes the truth rather than following the transitions
 // above: it is how a lost, stale or copied checkpoint is rebuilt.
 //
+// Adopt and RecordTicket both record what a ticket holds, but not the
+// same truth, so neither is built on the other: RecordTicket adds a
+// listing to what the checkpoint knows (a row for a thread key it did
+// not know, each message under the row of the side conversation that
+// holds it) and never takes back a message recorded as imported; Adopt
+// records the plan's threads as the ticket holds them, and hands back to
+// import what the ticket lacks (TestRecordTicket, TestAdopt*). They
+// share the statement that closes open attempts (reconcileAttempts).
+//
 // ProbePath checks, writing nothing, that a run could use a path (its
 // folder writable, the lock free): for threadlift check.
 //

@@ -1,6 +1,7 @@
 package checkpoint
 
 import (
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"database/sql"
@@ -84,36 +85,64 @@ type Part struct {
 // last), then by id; then the rows without one, by id.
 func (s *Store) Parts(ctx context.Context, ticket int64, key string, messageKeys []string) (own *Part, parts []Part, err error) {
 	op := fmt.Sprintf("look up the parts of thread %q on ticket %d", key, ticket)
-	if key != "" {
-		p := Part{Messages: map[string]string{}}
-		err := s.readRow(ctx, sqlPartsOwn, key).
-			Scan(&p.ID, &p.Key, &p.TicketID, &p.State, &p.SideConversationID, &p.Unresolved)
-		switch {
-		case errors.Is(err, sql.ErrNoRows):
-		case err != nil:
-			return nil, nil, s.wrap(op, err)
-		default:
-			own = &p
-		}
+	if own, err = s.ownPart(ctx, key); err != nil {
+		return nil, nil, s.wrap(op, err)
 	}
 	if len(messageKeys) == 0 {
 		return own, nil, nil
 	}
+	if parts, err = s.partsHolding(ctx, ticket, messageKeys); err != nil {
+		return nil, nil, s.wrap(op, err)
+	}
+	if err := s.orderParts(ctx, parts); err != nil {
+		return nil, nil, s.wrap(op, err)
+	}
+	if own != nil {
+		for _, p := range parts {
+			if p.ID == own.ID {
+				own.Messages, own.Created = p.Messages, p.Created
+			}
+		}
+	}
+	return own, parts, nil
+}
+
+// ownPart reads the row of key; nil when there is none.
+func (s *Store) ownPart(ctx context.Context, key string) (*Part, error) {
+	if key == "" {
+		return nil, nil
+	}
+	p := Part{Messages: map[string]string{}}
+	err := s.readRow(ctx, sqlPartsOwn, key).
+		Scan(&p.ID, &p.Key, &p.TicketID, &p.State, &p.SideConversationID, &p.Unresolved)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		return nil, nil
+	case err != nil:
+		return nil, err
+	}
+	return &p, nil
+}
+
+// partsHolding reads the rows of ticket that hold any of messageKeys,
+// each with the keys it holds, in no order.
+func (s *Store) partsHolding(ctx context.Context, ticket int64, messageKeys []string) ([]Part, error) {
 	keys, err := json.Marshal(messageKeys)
 	if err != nil {
-		return nil, nil, fmt.Errorf("checkpoint: %s: %w", op, err)
+		return nil, err
 	}
 	rows, err := s.readQuery(ctx, sqlParts, string(keys), ticket)
 	if err != nil {
-		return nil, nil, s.wrap(op, err)
+		return nil, err
 	}
 	defer rows.Close()
+	var parts []Part
 	byID := map[int64]int{}
 	for rows.Next() {
 		var p Part
 		var mk, ms string
 		if err := rows.Scan(&p.ID, &p.Key, &p.TicketID, &p.State, &p.SideConversationID, &p.Unresolved, &mk, &ms); err != nil {
-			return nil, nil, s.wrap(op, err)
+			return nil, err
 		}
 		i, seen := byID[p.ID]
 		if !seen {
@@ -124,15 +153,12 @@ func (s *Store) Parts(ctx context.Context, ticket int64, key string, messageKeys
 		}
 		parts[i].Messages[mk] = ms
 	}
-	if err := rows.Err(); err != nil {
-		return nil, nil, s.wrap(op, err)
-	}
-	rows.Close()
-	if own != nil {
-		if i, ok := byID[own.ID]; ok {
-			own.Messages = parts[i].Messages
-		}
-	}
+	return parts, rows.Err()
+}
+
+// orderParts sets Created of the parts with a side conversation when
+// there is more than one, and sorts the parts (see Parts).
+func (s *Store) orderParts(ctx context.Context, parts []Part) error {
 	withSC := 0
 	for _, p := range parts {
 		if p.SideConversationID != "" {
@@ -146,37 +172,33 @@ func (s *Store) Parts(ctx context.Context, ticket int64, key string, messageKeys
 			}
 			var created sql.NullInt64
 			if err := s.readRow(ctx, sqlPartCreated, parts[i].ID).Scan(&created); err != nil {
-				return nil, nil, s.wrap(op, err)
+				return err
 			}
 			parts[i].Created = created.Int64
 		}
 	}
-	slices.SortFunc(parts, func(a, b Part) int {
-		if (a.SideConversationID == "") != (b.SideConversationID == "") {
-			if a.SideConversationID != "" {
-				return -1
-			}
-			return 1
+	slices.SortFunc(parts, comparePart)
+	return nil
+}
+
+// comparePart orders parts as Parts returns them.
+func comparePart(a, b Part) int {
+	if (a.SideConversationID == "") != (b.SideConversationID == "") {
+		if a.SideConversationID != "" {
+			return -1
 		}
-		if a.Created != b.Created {
-			switch {
-			case a.Created == 0:
-				return 1
-			case b.Created == 0:
-				return -1
-			}
-			return int(min(max(a.Created-b.Created, -1), 1))
-		}
-		return int(min(max(a.ID-b.ID, -1), 1))
-	})
-	if own != nil {
-		for i := range parts {
-			if parts[i].ID == own.ID {
-				own.Created = parts[i].Created
-			}
-		}
+		return 1
 	}
-	return own, parts, nil
+	if a.Created != b.Created {
+		switch {
+		case a.Created == 0:
+			return 1
+		case b.Created == 0:
+			return -1
+		}
+		return cmp.Compare(a.Created, b.Created)
+	}
+	return cmp.Compare(a.ID, b.ID)
 }
 
 // readStmt returns q prepared on the read pool (once per store).
@@ -270,115 +292,177 @@ func foreignKey(key string, ticket int64) string {
 // The caller must hold the ticket: no write of its may be in flight.
 func (s *Store) RecordTicket(ctx context.Context, ticket int64, convs []ListedConversation) (TicketRecord, error) {
 	var rec TicketRecord
-	unknown := func(format string, args ...any) {
-		rec.UnknownCount++
-		if len(rec.Unknown) < 10 {
-			rec.Unknown = append(rec.Unknown, fmt.Sprintf(format, args...))
-		}
-	}
 	s.mu.Lock()
 	gen := s.run
 	s.mu.Unlock()
 	err := s.tx(ctx, fmt.Sprintf("record what ticket %d holds", ticket), func(ctx context.Context, tx *wtx) error {
-		rec = TicketRecord{}
 		t, err := loadTicket(ctx, tx, ticket)
 		if err != nil {
 			return err
 		}
-		now := s.stamp()
-		touched := map[int64]bool{}
+		r := &ticketRecorder{ctx: ctx, tx: tx, ticket: ticket, t: t, now: s.stamp(), touched: map[int64]bool{}}
 		for _, c := range convs {
 			if c.ThreadKey == "" || c.ID == "" {
 				continue // not ours (an agent's side conversation)
 			}
-			r := t.byKey[c.ThreadKey]
-			if r == nil {
-				key := c.ThreadKey
-				var elsewhere bool
-				if err := tx.QueryRowContext(ctx, "SELECT EXISTS (SELECT 1 FROM threads WHERE key = CAST(? AS TEXT) AND key <> '')", key).Scan(&elsewhere); err != nil {
-					return err
-				}
-				if elsewhere {
-					key = foreignKey(key, ticket)
-				}
-				if r = t.byKey[key]; r == nil {
-					res, err := tx.ExecContext(ctx, `INSERT INTO threads (key, ticket_id, state, side_conversation_id, subject, created_at, updated_at)
-						VALUES (?, ?, 'created', ?, ?, ?, ?)`, key, ticket, c.ID, "found on ticket "+fmt.Sprint(ticket), now, now)
-					if err != nil {
-						return err
-					}
-					id, err := res.LastInsertId()
-					if err != nil {
-						return err
-					}
-					r = &ticketRow{id: id, key: key, state: Created, scID: c.ID}
-					t.add(r)
-					unknown("side conversation %s of thread %q", c.ID, c.ThreadKey)
-				}
-			}
-			switch {
-			case r.scID == "":
-				if !r.unresolved {
-					unknown("side conversation %s of thread %q", c.ID, c.ThreadKey)
-				}
-				if _, err := tx.ExecContext(ctx, "UPDATE threads SET side_conversation_id = ?, updated_at = ? WHERE id = ?", c.ID, now, r.id); err != nil {
-					return err
-				}
-				r.scID = c.ID
-			case r.scID != c.ID:
-				unknown("a second side conversation %s of thread %q (the first is %s)", c.ID, c.ThreadKey, r.scID)
-			}
-			touched[r.id] = true
-			for _, mk := range c.MessageKeys {
-				if mk == "" || t.imported(mk) {
-					continue
-				}
-				expected := false
-				for _, m := range t.msgs[mk] {
-					if m.thread == r.id && r.unresolved {
-						expected = true // the outcome of the request left unresolved
-					}
-					if m.thread != r.id {
-						touched[m.thread] = true
-						if _, err := tx.ExecContext(ctx, "DELETE FROM messages WHERE thread_id = ? AND key = ?", m.thread, mk); err != nil {
-							return err
-						}
-					}
-				}
-				if !expected {
-					unknown("message %q in side conversation %s", mk, c.ID)
-				}
-				if _, err := tx.ExecContext(ctx, `INSERT INTO messages (thread_id, key, state, side_conversation_id, updated_at)
-					VALUES (?, ?, 'imported', ?, ?)
-					ON CONFLICT (thread_id, key) DO UPDATE SET state = 'imported', rule = '', reason = '',
-						side_conversation_id = excluded.side_conversation_id, updated_at = excluded.updated_at`,
-					r.id, mk, c.ID, now); err != nil {
-					return err
-				}
-				t.msgs[mk] = []ticketMessage{{thread: r.id, state: MessageImported}}
-			}
-		}
-		// Every request of this ticket left unresolved has its answer now:
-		// what landed is recorded above, the rest was not sent.
-		for _, r := range t.rows {
-			if !r.unresolved {
-				continue
-			}
-			touched[r.id] = true
-			if _, err := tx.ExecContext(ctx, `UPDATE attempts SET outcome = 'reconciled', finished_at = ? WHERE thread_id = ? AND outcome = ''`, now, r.id); err != nil {
+			if err := r.conversation(c); err != nil {
 				return err
 			}
 		}
-		for id := range touched {
-			if err := settle(ctx, tx, id, now); err != nil {
-				return err
-			}
+		if err := r.resolve(); err != nil {
+			return err
 		}
-		_, err = tx.ExecContext(ctx, `INSERT INTO vouched (ticket_id, generation, at) VALUES (?, ?, ?)
-			ON CONFLICT (ticket_id) DO UPDATE SET generation = excluded.generation, at = excluded.at`, ticket, gen, now)
-		return err
+		rec = r.rec
+		return vouchTicket(ctx, tx, ticket, gen, r.now)
 	})
 	return rec, err
+}
+
+// ticketRecorder is one RecordTicket transaction.
+type ticketRecorder struct {
+	ctx     context.Context
+	tx      *wtx
+	ticket  int64
+	t       *ticketView
+	now     string
+	touched map[int64]bool // rows whose messages or attempts changed: settled at the end
+	rec     TicketRecord
+}
+
+// unknown notes a key the ticket holds that the checkpoint did not know.
+func (r *ticketRecorder) unknown(format string, args ...any) {
+	r.rec.UnknownCount++
+	if len(r.rec.Unknown) < 10 {
+		r.rec.Unknown = append(r.rec.Unknown, fmt.Sprintf(format, args...))
+	}
+}
+
+// conversation records one listed side conversation of ours.
+func (r *ticketRecorder) conversation(c ListedConversation) error {
+	row, err := r.row(c)
+	if err != nil {
+		return err
+	}
+	switch {
+	case row.scID == "":
+		if !row.unresolved {
+			r.unknown("side conversation %s of thread %q", c.ID, c.ThreadKey)
+		}
+		if _, err := r.tx.ExecContext(r.ctx, "UPDATE threads SET side_conversation_id = ?, updated_at = ? WHERE id = ?", c.ID, r.now, row.id); err != nil {
+			return err
+		}
+		row.scID = c.ID
+	case row.scID != c.ID:
+		r.unknown("a second side conversation %s of thread %q (the first is %s)", c.ID, c.ThreadKey, row.scID)
+	}
+	r.touched[row.id] = true
+	for _, mk := range c.MessageKeys {
+		if mk == "" || r.t.imported(mk) {
+			continue
+		}
+		if err := r.message(row, c.ID, mk); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// row is the row that records side conversation c: the row of its thread
+// key on the ticket, else one created for it.
+func (r *ticketRecorder) row(c ListedConversation) (*ticketRow, error) {
+	if row := r.t.byKey[c.ThreadKey]; row != nil {
+		return row, nil
+	}
+	key := c.ThreadKey
+	var elsewhere bool
+	if err := r.tx.QueryRowContext(r.ctx, "SELECT EXISTS (SELECT 1 FROM threads WHERE key = CAST(? AS TEXT) AND key <> '')", key).Scan(&elsewhere); err != nil {
+		return nil, err
+	}
+	if elsewhere {
+		key = foreignKey(key, r.ticket)
+	}
+	if row := r.t.byKey[key]; row != nil {
+		return row, nil
+	}
+	res, err := r.tx.ExecContext(r.ctx, `INSERT INTO threads (key, ticket_id, state, side_conversation_id, subject, created_at, updated_at)
+		VALUES (?, ?, 'created', ?, ?, ?, ?)`, key, r.ticket, c.ID, "found on ticket "+fmt.Sprint(r.ticket), r.now, r.now)
+	if err != nil {
+		return nil, err
+	}
+	id, err := res.LastInsertId()
+	if err != nil {
+		return nil, err
+	}
+	row := &ticketRow{id: id, key: key, state: Created, scID: c.ID}
+	r.t.add(row)
+	r.unknown("side conversation %s of thread %q", c.ID, c.ThreadKey)
+	return row, nil
+}
+
+// message records message key mk, not imported anywhere on the ticket, as
+// imported in side conversation scID under row, moving it from the other
+// rows of the ticket.
+func (r *ticketRecorder) message(row *ticketRow, scID, mk string) error {
+	expected := false
+	for _, m := range r.t.msgs[mk] {
+		if m.thread == row.id && row.unresolved {
+			expected = true // the outcome of the request left unresolved
+		}
+		if m.thread != row.id {
+			r.touched[m.thread] = true
+			if _, err := r.tx.ExecContext(r.ctx, "DELETE FROM messages WHERE thread_id = ? AND key = ?", m.thread, mk); err != nil {
+				return err
+			}
+		}
+	}
+	if !expected {
+		r.unknown("message %q in side conversation %s", mk, scID)
+	}
+	if _, err := r.tx.ExecContext(r.ctx, `INSERT INTO messages (thread_id, key, state, side_conversation_id, updated_at)
+		VALUES (?, ?, 'imported', ?, ?)
+		ON CONFLICT (thread_id, key) DO UPDATE SET state = 'imported', rule = '', reason = '',
+			side_conversation_id = excluded.side_conversation_id, updated_at = excluded.updated_at`,
+		row.id, mk, scID, r.now); err != nil {
+		return err
+	}
+	r.t.msgs[mk] = []ticketMessage{{thread: row.id, state: MessageImported}}
+	return nil
+}
+
+// resolve closes every open attempt of the ticket: each request left
+// unresolved has its answer now (what landed is recorded, the rest was
+// not sent); then it settles every row touched.
+func (r *ticketRecorder) resolve() error {
+	for _, row := range r.t.rows {
+		if !row.unresolved {
+			continue
+		}
+		r.touched[row.id] = true
+		if err := reconcileAttempts(r.ctx, r.tx, row.id, r.now); err != nil {
+			return err
+		}
+	}
+	for id := range r.touched {
+		if err := settle(r.ctx, r.tx, id, r.now); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// reconcileAttempts closes the open attempts of thread row id as
+// reconciled: a lookup on the ticket told what became of them.
+func reconcileAttempts(ctx context.Context, tx *wtx, id int64, now string) error {
+	_, err := tx.ExecContext(ctx, `UPDATE attempts SET outcome = 'reconciled', finished_at = ? WHERE thread_id = ? AND outcome = ''`, now, id)
+	return err
+}
+
+// vouchTicket records that the checkpoint vouches for ticket from
+// generation gen on: what it holds was just recorded.
+func vouchTicket(ctx context.Context, tx *wtx, ticket, gen int64, now string) error {
+	_, err := tx.ExecContext(ctx, `INSERT INTO vouched (ticket_id, generation, at) VALUES (?, ?, ?)
+		ON CONFLICT (ticket_id) DO UPDATE SET generation = excluded.generation, at = excluded.at`, ticket, gen, now)
+	return err
 }
 
 // settle brings a row whose messages or attempts changed in line with
@@ -502,111 +586,137 @@ func (s *Store) Join(ctx context.Context, ticket int64, target string, r Registr
 		if err != nil {
 			return err
 		}
-		keys := make(map[string]bool, len(r.Messages))
-		var fresh []Message
+		j := &joiner{ctx: ctx, tx: tx, t: t, own: r.Thread.Key, keys: make(map[string]bool, len(r.Messages)), parts: map[int64]bool{}}
+		var fresh []Message // r's messages no row of the ticket holds imported
 		for _, m := range r.Messages {
-			keys[m.Key] = true
+			j.keys[m.Key] = true
 			if !t.imported(m.Key) {
 				fresh = append(fresh, m)
 			}
 		}
-		own := r.Thread.Key
-		parts := map[int64]bool{}
-		for k := range keys {
+		for k := range j.keys {
 			for _, m := range t.msgs[k] {
-				parts[m.thread] = true
+				j.parts[m.thread] = true
 			}
 		}
-		for id := range parts {
+		for id := range j.parts {
 			if row := t.byID[id]; row != nil && row.unresolved {
 				return fmt.Errorf("%w: thread %q has a request of unknown outcome on ticket %d: look on the ticket first", ErrTransition, row.key, ticket)
 			}
 		}
-		var tid int64
-		if target == own {
-			reg := r
-			reg.Messages = fresh
-			if err := s.register(ctx, tx, []Registration{reg}); err != nil {
-				return err
-			}
-			if err := tx.QueryRowContext(ctx, sqlThreadByKey, own).Scan(&tid, new(State), new(string), new(bool)); err != nil {
-				return err
-			}
-		} else {
-			tr := t.byKey[target]
-			if tr == nil || tr.scID == "" {
-				return fmt.Errorf("%w: thread %q has no side conversation on ticket %d to join thread %q into", ErrTransition, target, ticket, own)
-			}
-			tid = tr.id
-			msgs := &messageWriter{ctx: ctx, tx: tx, now: s.stamp()}
-			for _, m := range fresh {
-				if err := msgs.add(tid, m); err != nil {
-					return err
-				}
-			}
-			if err := msgs.flush(); err != nil {
-				return err
-			}
+		if j.target, err = s.joinTarget(ctx, tx, t, ticket, target, r, fresh); err != nil {
+			return err
 		}
-		now := s.stamp()
-		for id := range parts {
-			if id == tid {
-				continue
-			}
-			for k := range keys {
-				for _, m := range t.msgs[k] {
-					if m.thread != id || m.state == MessageImported {
-						continue
-					}
-					if _, err := tx.ExecContext(ctx, "DELETE FROM messages WHERE thread_id = ? AND key = ?", id, k); err != nil {
-						return err
-					}
-					if _, err := tx.ExecContext(ctx, "DELETE FROM uploads WHERE thread_id = ? AND message_key = ?", id, k); err != nil {
-						return err
-					}
-				}
-			}
+		j.now = s.stamp()
+		if err := j.removeUnsent(); err != nil {
+			return err
 		}
-		if ownRow := t.byKey[own]; ownRow != nil && ownRow.id != tid {
-			parts[ownRow.id] = true
+		if ownRow := t.byKey[j.own]; ownRow != nil && ownRow.id != j.target {
+			j.parts[ownRow.id] = true
 		}
-		for id := range parts {
-			if id == tid {
-				continue
-			}
-			row := t.byID[id]
-			if row == nil {
-				continue
-			}
-			var left int
-			if err := tx.QueryRowContext(ctx, "SELECT count(*) FROM messages WHERE thread_id = ?", id).Scan(&left); err != nil {
-				return err
-			}
-			if left == 0 && row.scID == "" && row.key != own {
-				// Never sent, and everything it held is the joined thread's.
-				if _, err := tx.ExecContext(ctx, "DELETE FROM threads WHERE id = ?", id); err != nil {
-					return err
-				}
-				continue
-			}
-			if _, err := tx.ExecContext(ctx, "UPDATE threads SET joined_to = ?, updated_at = ? WHERE id = ?", tid, now, id); err != nil {
-				return err
-			}
-			if err := settle(ctx, tx, id, now); err != nil {
-				return err
-			}
-			// A part with a side conversation and nothing left to send is
-			// done: its new messages go to target from now on.
-			if _, err := tx.ExecContext(ctx, `UPDATE threads SET state = 'done', updated_at = ?2 WHERE id = ?1 AND state = 'created'
-				AND side_conversation_id <> '' AND NOT EXISTS (SELECT 1 FROM messages WHERE thread_id = ?1 AND state = 'pending')`, id, now); err != nil {
+		for id := range j.parts {
+			if err := j.part(id); err != nil {
 				return err
 			}
 		}
 		_, err = tx.ExecContext(ctx, `UPDATE threads SET events_done = (SELECT count(*) FROM messages WHERE thread_id = ?1 AND state = 'imported'),
 			state = CASE WHEN state = 'done' AND EXISTS (SELECT 1 FROM messages WHERE thread_id = ?1 AND state = 'pending') THEN 'created' ELSE state END,
-			updated_at = ?2 WHERE id = ?1`, tid, now)
+			updated_at = ?2 WHERE id = ?1`, j.target, j.now)
 		return err
 	})
+}
+
+// joinTarget upserts fresh into the row of target and returns its id:
+// the thread's own row, registered as Register does, or an earlier
+// imported part, which must have a side conversation.
+func (s *Store) joinTarget(ctx context.Context, tx *wtx, t *ticketView, ticket int64, target string, r Registration, fresh []Message) (int64, error) {
+	if target == r.Thread.Key {
+		reg := r
+		reg.Messages = fresh
+		if err := s.register(ctx, tx, []Registration{reg}); err != nil {
+			return 0, err
+		}
+		var id int64
+		err := tx.QueryRowContext(ctx, sqlThreadByKey, target).Scan(&id, new(State), new(string), new(bool))
+		return id, err
+	}
+	tr := t.byKey[target]
+	if tr == nil || tr.scID == "" {
+		return 0, fmt.Errorf("%w: thread %q has no side conversation on ticket %d to join thread %q into", ErrTransition, target, ticket, r.Thread.Key)
+	}
+	msgs := &messageWriter{ctx: ctx, tx: tx, now: s.stamp()}
+	for _, m := range fresh {
+		if err := msgs.add(tr.id, m); err != nil {
+			return 0, err
+		}
+	}
+	return tr.id, msgs.flush()
+}
+
+// joiner is one Join transaction.
+type joiner struct {
+	ctx    context.Context
+	tx     *wtx
+	t      *ticketView
+	own    string          // the thread's key
+	keys   map[string]bool // its message keys
+	parts  map[int64]bool  // the rows of the ticket that hold any of them
+	target int64           // the row that receives the messages
+	now    string
+}
+
+// removeUnsent removes the thread's messages that are not imported from
+// the parts other than target (with their uploads): target holds them now.
+func (j *joiner) removeUnsent() error {
+	for id := range j.parts {
+		if id == j.target {
+			continue
+		}
+		for k := range j.keys {
+			for _, m := range j.t.msgs[k] {
+				if m.thread != id || m.state == MessageImported {
+					continue
+				}
+				if _, err := j.tx.ExecContext(j.ctx, "DELETE FROM messages WHERE thread_id = ? AND key = ?", id, k); err != nil {
+					return err
+				}
+				if _, err := j.tx.ExecContext(j.ctx, "DELETE FROM uploads WHERE thread_id = ? AND message_key = ?", id, k); err != nil {
+					return err
+				}
+			}
+		}
+	}
+	return nil
+}
+
+// part records what the join leaves of row id, a part other than
+// target: absorbed (deleted) when it was never sent and holds nothing
+// any more, else joined to target, settled, and done when it has a side
+// conversation and nothing left to send (its new messages go to target
+// from now on).
+func (j *joiner) part(id int64) error {
+	row := j.t.byID[id]
+	if id == j.target || row == nil {
+		return nil
+	}
+	var left int
+	if err := j.tx.QueryRowContext(j.ctx, "SELECT count(*) FROM messages WHERE thread_id = ?", id).Scan(&left); err != nil {
+		return err
+	}
+	if left == 0 && row.scID == "" && row.key != j.own {
+		// Never sent, and everything it held is the joined thread's.
+		_, err := j.tx.ExecContext(j.ctx, "DELETE FROM threads WHERE id = ?", id)
+		return err
+	}
+	if _, err := j.tx.ExecContext(j.ctx, "UPDATE threads SET joined_to = ?, updated_at = ? WHERE id = ?", j.target, j.now, id); err != nil {
+		return err
+	}
+	if err := settle(j.ctx, j.tx, id, j.now); err != nil {
+		return err
+	}
+	_, err := j.tx.ExecContext(j.ctx, `UPDATE threads SET state = 'done', updated_at = ?2 WHERE id = ?1 AND state = 'created'
+		AND side_conversation_id <> '' AND NOT EXISTS (SELECT 1 FROM messages WHERE thread_id = ?1 AND state = 'pending')`, id, j.now)
+	return err
 }
 
 // MarkJoinedDone records that the thread of t.Key is complete although

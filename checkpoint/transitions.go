@@ -106,130 +106,157 @@ func (s *Store) register(ctx context.Context, tx *wtx, regs []Registration) erro
 	// modernc.org/sqlite compiles a statement at every execution, so the
 	// statement count is what costs: threads are looked up in one scan for
 	// big batches, and messages go in multi-row upserts.
-	now := s.stamp()
-	var known map[string]existing
-	if len(regs) > bulkThreshold {
-		known = make(map[string]existing, len(regs))
-		rows, err := tx.QueryContext(ctx, "SELECT id, key, state, side_conversation_id, unresolved, ticket_id FROM threads WHERE key <> ''")
-		if err != nil {
-			return err
-		}
-		for rows.Next() {
-			var e existing
-			var key string
-			if err := rows.Scan(&e.id, &key, &e.state, &e.scID, &e.unresolved, &e.ticket); err != nil {
-				rows.Close()
-				return err
-			}
-			known[key] = e
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
-			return err
-		}
-	}
-	byKey, err := tx.Stmt(ctx, sqlRegisterByKey)
+	g, err := newRegistrar(ctx, tx, s.stamp(), len(regs) > bulkThreshold)
 	if err != nil {
 		return err
 	}
-	insThread, err := tx.Stmt(ctx, sqlInsertThread)
-	if err != nil {
-		return err
-	}
-	updThread, err := tx.Stmt(ctx, sqlRevalidateThread)
-	if err != nil {
-		return err
-	}
-	updKeep, err := tx.Stmt(ctx, sqlKeepThread)
-	if err != nil {
-		return err
-	}
-
-	lookup := func(t Thread) (existing, bool, error) {
-		if known != nil && t.Key != "" {
-			e, ok := known[t.Key]
-			return e, ok, nil
-		}
-		var e existing
-		var row *sql.Row
-		if t.Key == "" {
-			row = tx.QueryRowContext(ctx, sqlRegisterBad, t.Source)
-		} else {
-			row = byKey.QueryRowContext(ctx, t.Key)
-		}
-		err := row.Scan(&e.id, &e.state, &e.scID, &e.unresolved, &e.ticket)
-		if errors.Is(err, sql.ErrNoRows) {
-			return e, false, nil
-		}
-		return e, err == nil, err
-	}
-
-	msgs := &messageWriter{ctx: ctx, tx: tx, now: now}
-	var grown []int64 // done threads given messages: done only while none is pending
 	for _, r := range regs {
-		t := r.Thread
-		want := t.State
-		if want == "" {
-			want = Pending
-		}
-		rule, reason, excerpt := t.Rule, t.Reason, t.Excerpt
-		if want == Pending {
-			rule, reason, excerpt = "", "", ""
-		}
-		e, found, err := lookup(t)
+		id, err := g.thread(r)
 		if err != nil {
 			return err
-		}
-		switch {
-		case !found:
-			res, err := insThread.ExecContext(ctx, t.Key, t.TicketID, want, t.EventsTotal, t.Subject, t.Source, rule, reason, excerpt, now, now)
-			if err != nil {
-				return err
-			}
-			if e.id, err = res.LastInsertId(); err != nil {
-				return err
-			}
-			if known != nil && t.Key != "" {
-				known[t.Key] = existing{threadRow: threadRow{id: e.id, state: want}, ticket: t.TicketID}
-			}
-		case e.state == Pending || e.state == Rejected:
-			ticket := t.TicketID
-			if e.scID != "" || e.unresolved {
-				ticket = e.ticket // a request may have landed on that ticket
-			}
-			if _, err := updThread.ExecContext(ctx, ticket, want, t.EventsTotal, t.Subject, t.Source, rule, reason, excerpt, now, e.id); err != nil {
-				return err
-			}
-			if known != nil && t.Key != "" {
-				e.state, e.ticket = want, ticket
-				known[t.Key] = e
-			}
-		default: // in_flight, created, done, failed: never moved backwards here
-			if _, err := updKeep.ExecContext(ctx, t.EventsTotal, t.Subject, t.Source, now, e.id); err != nil {
-				return err
-			}
-			if e.state == Done && len(r.Messages) > 0 {
-				grown = append(grown, e.id)
-			}
 		}
 		for _, m := range r.Messages {
-			if err := msgs.add(e.id, m); err != nil {
+			if err := g.msgs.add(id, m); err != nil {
 				return err
 			}
 		}
 	}
-	if err := msgs.flush(); err != nil {
+	if err := g.msgs.flush(); err != nil {
 		return err
 	}
-	for _, id := range grown {
+	for _, id := range g.grown {
 		// A done thread with a message to send is not done: a crash before
 		// it is sent must not leave it looking complete.
 		if _, err := tx.ExecContext(ctx, `UPDATE threads SET state = 'created', updated_at = ?2 WHERE id = ?1 AND state = 'done'
-			AND EXISTS (SELECT 1 FROM messages WHERE thread_id = ?1 AND state = 'pending')`, id, now); err != nil {
+			AND EXISTS (SELECT 1 FROM messages WHERE thread_id = ?1 AND state = 'pending')`, id, g.now); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// registrar is one register call: its statements, and for a big batch
+// every known thread, read in one scan.
+type registrar struct {
+	ctx                                  context.Context
+	tx                                   *wtx
+	now                                  string
+	known                                map[string]existing // nil: look each thread up
+	byKey, insThread, updThread, updKeep *sql.Stmt
+	msgs                                 *messageWriter
+	grown                                []int64 // done threads given messages: done only while none is pending
+}
+
+func newRegistrar(ctx context.Context, tx *wtx, now string, bulk bool) (*registrar, error) {
+	g := &registrar{ctx: ctx, tx: tx, now: now, msgs: &messageWriter{ctx: ctx, tx: tx, now: now}}
+	if bulk {
+		if err := g.readKnown(); err != nil {
+			return nil, err
+		}
+	}
+	for _, st := range []struct {
+		stmt **sql.Stmt
+		q    string
+	}{{&g.byKey, sqlRegisterByKey}, {&g.insThread, sqlInsertThread}, {&g.updThread, sqlRevalidateThread}, {&g.updKeep, sqlKeepThread}} {
+		var err error
+		if *st.stmt, err = tx.Stmt(ctx, st.q); err != nil {
+			return nil, err
+		}
+	}
+	return g, nil
+}
+
+// readKnown reads every thread with a key.
+func (g *registrar) readKnown() error {
+	g.known = map[string]existing{}
+	rows, err := g.tx.QueryContext(g.ctx, "SELECT id, key, state, side_conversation_id, unresolved, ticket_id FROM threads WHERE key <> ''")
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var e existing
+		var key string
+		if err := rows.Scan(&e.id, &key, &e.state, &e.scID, &e.unresolved, &e.ticket); err != nil {
+			return err
+		}
+		g.known[key] = e
+	}
+	return rows.Err()
+}
+
+// lookup finds the row of t: by key, or by source for a record without
+// key.
+func (g *registrar) lookup(t Thread) (existing, bool, error) {
+	if g.known != nil && t.Key != "" {
+		e, ok := g.known[t.Key]
+		return e, ok, nil
+	}
+	var e existing
+	var row *sql.Row
+	if t.Key == "" {
+		row = g.tx.QueryRowContext(g.ctx, sqlRegisterBad, t.Source)
+	} else {
+		row = g.byKey.QueryRowContext(g.ctx, t.Key)
+	}
+	err := row.Scan(&e.id, &e.state, &e.scID, &e.unresolved, &e.ticket)
+	if errors.Is(err, sql.ErrNoRows) {
+		return e, false, nil
+	}
+	return e, err == nil, err
+}
+
+// remember updates the known row of key, when the rows are known.
+func (g *registrar) remember(key string, e existing) {
+	if g.known != nil && key != "" {
+		g.known[key] = e
+	}
+}
+
+// thread inserts or updates the row of r's thread and returns its id.
+func (g *registrar) thread(r Registration) (int64, error) {
+	t := r.Thread
+	want := t.State
+	if want == "" {
+		want = Pending
+	}
+	rule, reason, excerpt := t.Rule, t.Reason, t.Excerpt
+	if want == Pending {
+		rule, reason, excerpt = "", "", ""
+	}
+	e, found, err := g.lookup(t)
+	if err != nil {
+		return 0, err
+	}
+	switch {
+	case !found:
+		res, err := g.insThread.ExecContext(g.ctx, t.Key, t.TicketID, want, t.EventsTotal, t.Subject, t.Source, rule, reason, excerpt, g.now, g.now)
+		if err != nil {
+			return 0, err
+		}
+		if e.id, err = res.LastInsertId(); err != nil {
+			return 0, err
+		}
+		g.remember(t.Key, existing{threadRow: threadRow{id: e.id, state: want}, ticket: t.TicketID})
+	case e.state == Pending || e.state == Rejected:
+		ticket := t.TicketID
+		if e.scID != "" || e.unresolved {
+			ticket = e.ticket // a request may have landed on that ticket
+		}
+		if _, err := g.updThread.ExecContext(g.ctx, ticket, want, t.EventsTotal, t.Subject, t.Source, rule, reason, excerpt, g.now, e.id); err != nil {
+			return 0, err
+		}
+		e.state, e.ticket = want, ticket
+		g.remember(t.Key, e)
+	default: // in_flight, created, done, failed: never moved backwards here
+		if _, err := g.updKeep.ExecContext(g.ctx, t.EventsTotal, t.Subject, t.Source, g.now, e.id); err != nil {
+			return 0, err
+		}
+		if e.state == Done && len(r.Messages) > 0 {
+			g.grown = append(g.grown, e.id)
+		}
+	}
+	return e.id, nil
 }
 
 // messageWriter upserts messages, messagesPerFlush rows per statement.
@@ -609,7 +636,7 @@ func (s *Store) MarkMessagesImported(ctx context.Context, key, sideConversationI
 		if _, err := tx.ExecContext(ctx, sqlCountImported, sideConversationID, r.id, now); err != nil {
 			return err
 		}
-		if _, err := tx.ExecContext(ctx, `UPDATE attempts SET outcome = 'reconciled', finished_at = ? WHERE thread_id = ? AND outcome = ''`, now, r.id); err != nil {
+		if err := reconcileAttempts(ctx, tx, r.id, now); err != nil {
 			return err
 		}
 		state := r.state
@@ -634,7 +661,7 @@ func (s *Store) MarkNotSent(ctx context.Context, key string) error {
 			return err
 		}
 		now := s.stamp()
-		if _, err := tx.ExecContext(ctx, `UPDATE attempts SET outcome = 'reconciled', finished_at = ? WHERE thread_id = ? AND outcome = ''`, now, r.id); err != nil {
+		if err := reconcileAttempts(ctx, tx, r.id, now); err != nil {
 			return err
 		}
 		state := r.state

@@ -168,16 +168,20 @@ func (p *Plan) Valid() bool { return p.Reason == "" }
 // Chunks splits events into requests of at most n events: the first goes
 // with the import request, the rest with events/import.
 func Chunks(events []Event, n int) [][]Event {
-	if n <= 0 {
-		n = 1
-	}
 	var out [][]Event
 	for len(events) > 0 {
-		k := min(n, len(events))
-		out = append(out, events[:k:k])
-		events = events[k:]
+		var chunk []Event
+		chunk, events = Chunk(events, n)
+		out = append(out, chunk)
 	}
 	return out
+}
+
+// Chunk splits off the events of the next request: the first n (at
+// least 1), and the rest. The chunk's capacity ends with it.
+func Chunk(events []Event, n int) (chunk, rest []Event) {
+	k := min(max(n, 1), len(events))
+	return events[:k:k], events[k:]
 }
 
 // ImportRequest builds the import request for the given events.

@@ -19,6 +19,28 @@
 // (source-changed) instead of feeding them garbage. --limit counts threads
 // that sent a request.
 //
+// How an import runs (import.go, worker.go, post.go, lookup.go,
+// ledger.go, retry.go). Import reads the sources and the checkpoint at
+// once, then a feed hands each thread with work left to one of
+// Options.Workers workers. It runs under two contexts (runContexts):
+// take says whether a new thread may start (not after a signal, nor past
+// --max-duration); work is what requests run under: it outlives a signal
+// by StopTimeout, so that in-flight writes finish and are recorded, and
+// ends at once on a fatal error. A worker loads and maps its thread,
+// takes its ticket's lock and posts it (posting): each step reads the
+// ticket's rows and goes reconcile → upload → write-ahead → send →
+// record, chunk by chunk (mapping.Chunk). Every request that may be
+// retried, read or write, goes through one loop, retrier.call: an
+// attempt budget, full-jitter backoff, the client's shared Retry-After
+// gate, and the zendesk package's classification handed back as a
+// verdict (a write whose outcome is unknown is looked up before it is
+// sent again). Every checkpoint write of a worker goes through its
+// ledger, which speaks in the worker's terms and returns errors already
+// classified (a refused write stops the run); it holds the answer to the
+// worker's last request until its next write, so that one commit
+// records both (measured: BenchmarkNewThreadWrites, and P3 of make
+// bench).
+//
 // Verify reads the sources the same way, then reads back every side
 // conversation of every ticket the plan puts threads on (one ticket at a
 // time per worker, in ticket order, paced by the client like import) and

@@ -62,32 +62,24 @@ type failuresOut struct {
 	same    bool // the copies are those of dir, written by an earlier run
 }
 
-// writeFailures rewrites failures.jsonl and copies the records that were
-// not imported into a new failures folder (see the top of this file).
-func (im *importer) writeFailures(ctx context.Context) (failuresOut, error) {
-	var out failuresOut
-	recs, err := im.store.Failures(ctx)
-	if err != nil {
-		return out, err
-	}
-	dir := filepath.Dir(im.store.Path())
-
+// writeFailuresJSONL writes recs to path, one JSON object a line.
+func writeFailuresJSONL(path string, recs []checkpoint.FailureRecord) error {
 	var jl bytes.Buffer
 	enc := json.NewEncoder(&jl)
 	for _, f := range FailureRecords(recs) {
 		if err := enc.Encode(f); err != nil {
-			return out, fmt.Errorf("encode failure: %w", err)
+			return fmt.Errorf("encode failure: %w", err)
 		}
 	}
-	if err := report.WriteFileAtomic(filepath.Join(dir, im.opts.Shard.Path(FailuresJSONL)), jl.Bytes()); err != nil {
-		return out, err
-	}
+	return report.WriteFileAtomic(path, jl.Bytes())
+}
 
-	// The records that did not make it: messages by location and key (the
-	// messages of a JSON Lines thread object share a line), unreadable
-	// records by location.
-	want := map[string]bool{}
-	wantBad := map[string]bool{}
+// notImported says which records of the sources did not make it, from
+// the failures recs: messages by location and key (want: the messages of
+// a JSON Lines thread object share a line), unreadable records by
+// location (wantBad).
+func (im *importer) notImported(ctx context.Context, recs []checkpoint.FailureRecord) (want, wantBad map[string]bool, err error) {
+	want, wantBad = map[string]bool{}, map[string]bool{}
 	threads := map[string]bool{}
 	for _, f := range recs {
 		switch {
@@ -102,13 +94,32 @@ func (im *importer) writeFailures(ctx context.Context) (failuresOut, error) {
 	for key := range threads {
 		msgs, err := im.store.Messages(ctx, key)
 		if err != nil {
-			return out, err
+			return nil, nil, err
 		}
 		for _, m := range msgs {
 			if m.State != checkpoint.MessageImported && m.Source != "" {
 				want[m.Source+"\x00"+m.Key] = true
 			}
 		}
+	}
+	return want, wantBad, nil
+}
+
+// writeFailures rewrites failures.jsonl and copies the records that were
+// not imported into a new failures folder (see the top of this file).
+func (im *importer) writeFailures(ctx context.Context) (failuresOut, error) {
+	var out failuresOut
+	recs, err := im.store.Failures(ctx)
+	if err != nil {
+		return out, err
+	}
+	dir := filepath.Dir(im.store.Path())
+	if err := writeFailuresJSONL(filepath.Join(dir, im.opts.Shard.Path(FailuresJSONL)), recs); err != nil {
+		return out, err
+	}
+	want, wantBad, err := im.notImported(ctx, recs)
+	if err != nil {
+		return out, err
 	}
 	if len(want) == 0 && len(wantBad) == 0 {
 		return out, nil

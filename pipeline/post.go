@@ -29,21 +29,26 @@ import (
 // target), under that part's row and thread key, or to a side conversation
 // of the thread's own when no part has one. Parts never sent are absorbed.
 //
-// Whenever a part's last request has an unknown outcome, or the checkpoint
-// cannot vouch for the ticket (see vouch), the ticket is listed first and
-// what it holds recorded (checkpoint.RecordTicket), before anything is
-// sent.
+// Each step reads the ticket's rows and goes reconcile → upload →
+// write-ahead → send → record: whenever a part's last request has an
+// unknown outcome, or the checkpoint cannot vouch for the ticket (see
+// vouch), the ticket is listed first and what it holds recorded
+// (reconcile); then, chunk by chunk, the attachments are uploaded, the
+// request is recorded in flight, sent (retrier.call) and its answer
+// recorded (ledger).
 type posting struct {
 	im     *importer
 	w      *worker
+	l      *ledger
 	t      thread.Thread
 	plan   *mapping.Plan
 	reg    checkpoint.Registration
 	ticket int64
-	unlock func() // the ticket's lock; passed on to the worker with a held answer
+	unlock func() // the ticket's lock; passed on to the ledger with a held answer
 
-	key  string // the thread's key
-	hash string // checkpoint.KeysHash of its message keys
+	key  string   // the thread's key
+	hash string   // checkpoint.KeysHash of its message keys
+	keys []string // the plan's message keys
 
 	mustList   bool      // a request's outcome is unknown: list the ticket before going on
 	settle     time.Time // a request got no answer: list the ticket no sooner than this (Options.Settle)
@@ -52,18 +57,183 @@ type posting struct {
 	warned     bool
 	reserved   bool // a --limit slot is taken
 	sent       bool // a request was sent for this thread
-	attempts   int  // failed attempts of the current request
+	failed     int  // failed attempts of the current request
 	n          int  // events per request
-	held       bool // the last answer is held by the worker, with the lock
+	held       bool // the last answer is held by the ledger, with the lock
 }
 
-// errLookAgain makes run read the ticket's rows again (after a listing).
-var errLookAgain = errors.New("look at the ticket again")
+// decision is what a step sends, decided from the ticket's rows.
+type decision struct {
+	pending []mapping.Event                      // the thread's messages no part holds imported, in order
+	target  *checkpoint.Part                     // the earliest part with a side conversation; nil when none has one
+	into    string                               // the row whose side conversation receives the messages
+	scID    string                               // its side conversation; "" until an import creates it
+	withSC  int                                  // parts with a side conversation
+	join    bool                                 // the messages live in other rows than the thread's own
+	uploads map[string]map[int]checkpoint.Upload // of row into, read at the first upload
+}
+
+// next is what send does once a chunk was answered.
+type next int
+
+const (
+	nextChunk next = iota // go on: the next chunk, or the same one smaller (413)
+	lookAgain             // list the ticket, then decide again
+	finish                // the thread is finished with (failed, stopping, or the run must stop)
+)
+
+func (p *posting) run(ctx context.Context) error {
+	p.key = p.plan.ThreadKey
+	p.hash = checkpoint.KeysHash(p.im.a.MessageKeys(p.t))
+	p.n = p.im.opts.Mapper.MaxEventsPerRequest()
+	p.keys = eventKeys(p.plan.Events)
+	for {
+		if ctx.Err() != nil {
+			return nil // stopping: what is in flight is reconciled next run
+		}
+		again, err := p.step(ctx)
+		if !again {
+			return err
+		}
+	}
+}
+
+// step reads the ticket's rows, decides what is left to send and sends
+// it. again says the ticket was listed, or must be: decide again.
+func (p *posting) step(ctx context.Context) (again bool, err error) {
+	own, parts, err := p.rows(ctx)
+	if err != nil {
+		return false, err
+	}
+	if moved(own, p.ticket) {
+		return false, p.w.failThread(ctx, p.key, checkpoint.Failure{Rule: RuleTicketChanged, Reason: fmt.Sprintf(
+			"the thread's side conversation is on ticket %d, and it maps to ticket %d now: nothing sent", own.TicketID, p.ticket)})
+	}
+	if p.mustList || unresolved(own, parts) {
+		return p.reconcile(ctx, false, own, parts)
+	}
+	d := p.decide(own, parts)
+	if d.join && (d.withSC > 1 || d.into != p.key) {
+		p.warnJoin(parts, d.into)
+	}
+	if d.targetFailed(p.key) {
+		// The part that receives the new messages failed (or was
+		// refused) and waits for `threadlift retry`: so does this thread.
+		return false, p.failWith(ctx, own, parts, checkpoint.Failure{Rule: RuleJoinedPartFailed, Reason: fmt.Sprintf(
+			"its messages go to the side conversation of thread %q, which is %s: run `threadlift retry`, then import again", d.into, d.target.State)})
+	}
+	if len(d.pending) == 0 {
+		return false, p.complete(ctx, own, d)
+	}
+	if !p.reserve() {
+		return false, nil // --limit reached
+	}
+	if !p.listed {
+		need, probe, err := p.im.vouch.need(ctx, p.ticket)
+		if err != nil {
+			return false, nil // stopping
+		}
+		if need {
+			return p.reconcile(ctx, probe, own, parts)
+		}
+	}
+	if d.join {
+		if err := p.l.join(ctx, p.ticket, d.into, p.reg); err != nil {
+			return false, err
+		}
+		p.registered = true
+	}
+	return p.send(ctx, d)
+}
+
+// rows reads the thread's own row (own) and the rows of the ticket that
+// hold any of its message keys (parts). A first import needs no lookup:
+// every row of the checkpoint was made in this run, by threads whose
+// message keys are not this thread's (a key belongs to one thread of an
+// archive: threading makes a repeated key a duplicate), unless the
+// ticket was listed and what it holds recorded.
+func (p *posting) rows(ctx context.Context) (own *checkpoint.Part, parts []checkpoint.Part, err error) {
+	if !p.im.fresh || p.listed || p.registered || p.im.vouch.wasListed(p.ticket) {
+		return p.l.parts(ctx, p.ticket, p.key, p.keys)
+	}
+	return nil, nil, nil
+}
+
+// moved reports whether the thread's own row is on another ticket than
+// ticket, with a side conversation there or a request that may have
+// landed there.
+func moved(own *checkpoint.Part, ticket int64) bool {
+	return own != nil && own.TicketID != ticket && (own.SideConversationID != "" || own.Unresolved)
+}
+
+// unresolved reports whether any of the rows has a request of unknown
+// outcome.
+func unresolved(own *checkpoint.Part, parts []checkpoint.Part) bool {
+	if own != nil && own.Unresolved {
+		return true
+	}
+	for _, pt := range parts {
+		if pt.Unresolved {
+			return true
+		}
+	}
+	return false
+}
+
+// decide finds what is left to send and where it goes: the messages no
+// part holds imported, to the earliest part with a side conversation
+// (parts come earliest first), or to the thread's own row.
+func (p *posting) decide(own *checkpoint.Part, parts []checkpoint.Part) *decision {
+	d := &decision{into: p.key}
+	imported := map[string]bool{}
+	for i := range parts {
+		for k, st := range parts[i].Messages {
+			if st == checkpoint.MessageImported {
+				imported[k] = true
+			}
+		}
+		if parts[i].SideConversationID != "" {
+			d.withSC++
+			if d.target == nil {
+				d.target = &parts[i]
+			}
+		}
+	}
+	for _, e := range p.plan.Events {
+		if !imported[e.Key] {
+			d.pending = append(d.pending, e)
+		}
+	}
+	if d.target != nil {
+		d.into, d.scID = d.target.Key, d.target.SideConversationID
+	}
+	d.join = d.into != p.key || len(parts) > 1 || (len(parts) == 1 && (own == nil || parts[0].ID != own.ID))
+	return d
+}
+
+// targetFailed reports whether the messages go to another part than the
+// row of the thread key, which cannot take them: it failed or was
+// refused.
+func (d *decision) targetFailed(key string) bool {
+	return d.into != key && d.target.State != checkpoint.Created && d.target.State != checkpoint.Done
+}
+
+// reserve takes a --limit slot for the thread, once: --limit counts
+// threads posted, not threads looked at.
+func (p *posting) reserve() bool {
+	if p.reserved {
+		return true
+	}
+	if !p.im.reserve() {
+		p.im.c.skipped.Add(1)
+		return false
+	}
+	p.reserved = true
+	return true
+}
 
 // done ends the posting: a --limit slot not used goes back, and the
-// ticket is released unless the worker holds it with the last answer.
-// When the worker's previous answer was for this ticket and is still
-// held (the lock came with it), it is recorded first.
+// ticket is released unless the ledger holds it with the last answer.
 func (p *posting) done(ctx context.Context) error {
 	if p.reserved && !p.sent {
 		p.im.c.posted.Add(-1)
@@ -71,339 +241,30 @@ func (p *posting) done(ctx context.Context) error {
 	if p.held {
 		return nil
 	}
-	var err error
-	if p.w.pending != nil && p.w.held == nil {
-		err = p.w.flush(ctx)
-	}
-	p.unlock()
-	return err
-}
-
-func (p *posting) fatal(err error) error {
-	return p.im.setFatal(fmt.Errorf("%w: %w", ErrFatal, err))
-}
-
-func (p *posting) run(ctx context.Context) error {
-	im := p.im
-	p.key = p.plan.ThreadKey
-	p.hash = checkpoint.KeysHash(im.a.MessageKeys(p.t))
-	p.n = im.opts.Mapper.MaxEventsPerRequest()
-	keys := make([]string, len(p.plan.Events))
-	for i, e := range p.plan.Events {
-		keys[i] = e.Key
-	}
-	for {
-		if ctx.Err() != nil {
-			return nil // stopping: what is in flight is reconciled next run
-		}
-		var own *checkpoint.Part
-		var parts []checkpoint.Part
-		// A first import needs no lookup: every row of the checkpoint was
-		// made in this run, by threads whose message keys are not this
-		// thread's (a key belongs to one thread of an archive: threading
-		// makes a repeated key a duplicate), unless the ticket was listed
-		// and what it holds recorded.
-		if !im.fresh || p.listed || p.registered || im.vouch.wasListed(p.ticket) {
-			var err error
-			if own, parts, err = im.store.Parts(ctx, p.ticket, p.key, keys); err != nil {
-				return p.fatal(err)
-			}
-		}
-		if own != nil && own.TicketID != p.ticket && (own.SideConversationID != "" || own.Unresolved) {
-			return im.failThread(ctx, p.key, checkpoint.Failure{Rule: RuleTicketChanged, Reason: fmt.Sprintf(
-				"the thread's side conversation is on ticket %d, and it maps to ticket %d now: nothing sent", own.TicketID, p.ticket)})
-		}
-		unresolved := own != nil && own.Unresolved
-		for _, pt := range parts {
-			unresolved = unresolved || pt.Unresolved
-		}
-		if unresolved || p.mustList {
-			if done, err := p.look(ctx, false, own, parts); done || err != nil {
-				return err
-			}
-			continue
-		}
-
-		imported := map[string]bool{}
-		var target *checkpoint.Part
-		withSC := 0
-		for i := range parts {
-			for k, st := range parts[i].Messages {
-				if st == checkpoint.MessageImported {
-					imported[k] = true
-				}
-			}
-			if parts[i].SideConversationID != "" {
-				withSC++
-				if target == nil {
-					target = &parts[i] // parts come earliest first
-				}
-			}
-		}
-		var pending []mapping.Event
-		for _, e := range p.plan.Events {
-			if !imported[e.Key] {
-				pending = append(pending, e)
-			}
-		}
-		into := p.key // the row whose side conversation receives the messages
-		scID := ""
-		if target != nil {
-			into, scID = target.Key, target.SideConversationID
-		}
-		join := into != p.key || len(parts) > 1 || (len(parts) == 1 && (own == nil || parts[0].ID != own.ID))
-		if join && (withSC > 1 || into != p.key) {
-			p.warnJoin(parts, into)
-		}
-		if into != p.key && target.State != checkpoint.Created && target.State != checkpoint.Done {
-			// The part that receives the new messages failed (or was
-			// refused) and waits for `threadlift retry`: so does this thread.
-			return p.failWith(ctx, own, parts, checkpoint.Failure{Rule: RuleJoinedPartFailed, Reason: fmt.Sprintf(
-				"its messages go to the side conversation of thread %q, which is %s: run `threadlift retry`, then import again", into, target.State)})
-		}
-
-		if len(pending) == 0 {
-			return p.complete(ctx, own, into, join)
-		}
-		if !p.reserved {
-			if !im.reserve() {
-				im.c.skipped.Add(1) // --limit reached
-				return nil
-			}
-			p.reserved = true
-		}
-		if !p.listed {
-			need, probe, err := im.vouch.need(ctx, p.ticket)
-			if err != nil {
-				return nil // stopping
-			}
-			if need {
-				if done, err := p.look(ctx, probe, own, parts); done || err != nil {
-					return err
-				}
-				continue
-			}
-		}
-		if join {
-			if err := p.w.flush(ctx); err != nil {
-				return err
-			}
-			if err := im.store.Join(ctx, p.ticket, into, p.reg); err != nil {
-				return p.fatal(err)
-			}
-			p.registered = true
-		}
-		err := p.send(ctx, into, scID, pending, imported)
-		if errors.Is(err, errLookAgain) {
-			continue
-		}
-		return err
-	}
-}
-
-// look lists the ticket and records what it holds. probe says whether
-// the listing is one of the run's probes (see vouch); own and parts are
-// what the checkpoint holds of the thread. done is true when the thread
-// is finished (the listing failed, and so did the thread).
-func (p *posting) look(ctx context.Context, probe bool, own *checkpoint.Part, parts []checkpoint.Part) (done bool, err error) {
-	im := p.im
-	// The answer this worker holds may be for this ticket: record it
-	// before the listing resolves its thread from what the ticket holds.
-	if err := p.w.flush(ctx); err != nil {
-		return true, err
-	}
-	if err := p.awaitSettle(ctx, own, parts); err != nil {
-		if ctx.Err() != nil {
-			return true, nil // stopping: the thread stays as it is
-		}
-		return true, err
-	}
-	convs, err := im.list(ctx, p.ticket)
-	if err != nil {
-		if probe {
-			im.vouch.abandon()
-		}
-		if ctx.Err() != nil {
-			return true, nil
-		}
-		return true, p.failLookup(ctx, own, parts, err)
-	}
-	rec, err := im.store.RecordTicket(ctx, p.ticket, convs)
-	if err != nil {
-		return true, p.fatal(err)
-	}
-	im.c.reconciled.Add(1)
-	if im.vouch.looked(p.ticket, probe, rec.UnknownCount > 0) {
-		im.opts.Logger.Warn().Int64("ticket_id", p.ticket).Int("unknown_keys", rec.UnknownCount).Strs("examples", rec.Unknown).
-			Msg("this ticket holds threadlift keys the checkpoint did not know: the checkpoint is older than what Zendesk holds " +
-				"(a copy, a restored backup, or a new file); what each ticket holds is now looked up before the first write to it " +
-				"(`threadlift verify --adopt` rebuilds the checkpoint in one go)")
-		if err := im.store.Distrust(ctx); err != nil {
-			return true, p.fatal(err)
-		}
-	} else if rec.UnknownCount > 0 {
-		im.opts.Logger.Info().Int64("ticket_id", p.ticket).Int("unknown_keys", rec.UnknownCount).Strs("examples", rec.Unknown).
-			Msg("recorded what the ticket holds that the checkpoint did not know")
-	}
-	p.mustList, p.listed = false, true
-	return false, nil
-}
-
-// awaitSettle waits, before the ticket is listed, until every write of
-// the thread's rows that got no answer had Options.Settle to land: one of
-// this run (p.settle), or the last request of a part left unresolved by a
-// run that died with it in flight (Settle after it was sent). A lookup
-// made sooner could miss a write Zendesk was still carrying out, and send
-// it again. The ticket stays locked meanwhile; it returns ctx's error
-// when the run stops.
-func (p *posting) awaitSettle(ctx context.Context, own *checkpoint.Part, parts []checkpoint.Part) error {
-	im := p.im
-	until := p.settle
-	if !p.sent {
-		rows := parts
-		if own != nil {
-			rows = append([]checkpoint.Part{*own}, parts...)
-		}
-		for _, r := range rows {
-			if !r.Unresolved {
-				continue
-			}
-			a, found, err := im.store.LastAttempt(ctx, r.Key)
-			if err != nil {
-				return p.fatal(err)
-			}
-			if a.HTTPStatus != 0 && a.HTTPStatus != http.StatusGatewayTimeout {
-				continue // answered: Zendesk was done with it (MarkAnswered)
-			}
-			if t := a.StartedAt.Add(im.opts.Settle); found && t.After(until) {
-				until = t
-			}
-		}
-	}
-	wait := until.Sub(im.opts.Now())
-	if wait <= 0 {
-		return nil
-	}
-	im.opts.Logger.Debug().Str("thread_key", p.key).Int64("ticket_id", p.ticket).Dur("wait", wait).
-		Msg("a write got no answer: giving it time to land before looking the ticket up")
-	if err := sleep(ctx, wait); err != nil {
-		return err
-	}
-	p.settle = time.Time{}
-	return nil
-}
-
-// answerStatus is the HTTP status of an answer that leaves a write's
-// outcome unknown (see MarkAnswered).
-func answerStatus(err error) int {
-	var ae *zendesk.APIError
-	if errors.As(err, &ae) {
-		return ae.Status
-	}
-	var re *zendesk.RequestError
-	if errors.As(err, &re) {
-		return re.Status
-	}
-	return 0
-}
-
-// failLookup fails the thread after the listing of its ticket failed.
-func (p *posting) failLookup(ctx context.Context, own *checkpoint.Part, parts []checkpoint.Part, err error) error {
-	if stop := p.im.stopRun(ctx, p.key, err, false); stop != nil {
-		return stop
-	}
-	f, fatal := p.im.requestFailure(p.plan, err)
-	if fatal != nil {
-		return fatal
-	}
-	return p.failWith(ctx, own, parts, f)
-}
-
-// failWith fails the thread before anything was sent for it in this run.
-// A thread the checkpoint does not know yet is registered first, with its
-// messages when no other thread's row holds any of them.
-func (p *posting) failWith(ctx context.Context, own *checkpoint.Part, parts []checkpoint.Part, f checkpoint.Failure) error {
-	im := p.im
-	if err := p.w.flush(ctx); err != nil {
-		return err
-	}
-	if own == nil || own.State == checkpoint.Rejected {
-		reg := p.reg
-		if len(parts) > 0 {
-			reg.Messages = nil // they belong to other rows: the join decides, next time
-		}
-		if err := im.store.RegisterBatch(ctx, []checkpoint.Registration{reg}); err != nil {
-			return p.fatal(err)
-		}
-	}
-	return im.failThread(ctx, p.key, f)
-}
-
-// list reads a ticket's side conversations with their threadlift keys,
-// retrying within the attempt budget.
-func (im *importer) list(ctx context.Context, ticket int64) ([]checkpoint.ListedConversation, error) {
-	for attempt := 1; ; attempt++ {
-		im.c.requests.Add(1)
-		scs, events, err := im.api.ListSideConversations(ctx, ticket)
-		if err == nil {
-			out := make([]checkpoint.ListedConversation, 0, len(scs))
-			at := make(map[string]int, len(scs))
-			for _, sc := range scs {
-				at[sc.ID] = len(out)
-				out = append(out, checkpoint.ListedConversation{ID: sc.ID, ThreadKey: sc.ExternalIDs[zendesk.ThreadKeyField]})
-			}
-			for _, e := range events {
-				i, ok := at[e.SideConversationID]
-				if !ok || e.Message == nil {
-					continue
-				}
-				if k := e.Message.ExternalIDs[zendesk.MessageKeyField]; k != "" {
-					out[i].MessageKeys = append(out[i].MessageKeys, k)
-				}
-			}
-			return out, nil
-		}
-		if zendesk.IsStatus(err, 429) {
-			im.c.rateLimited.Add(1)
-		}
-		retry, wait := zendesk.Retryable(err)
-		if !retry || attempt >= im.opts.MaxAttempts || ctx.Err() != nil {
-			return nil, fmt.Errorf("look up ticket %d: %w", ticket, err)
-		}
-		im.c.retries.Add(1)
-		if wait == 0 {
-			if err := sleep(ctx, backoff(attempt, im.opts.BackoffBase, im.opts.BackoffMax)); err != nil {
-				return nil, err
-			}
-		}
-	}
+	return p.l.release(ctx, p.unlock)
 }
 
 // complete records a thread none of whose messages is left to send.
-func (p *posting) complete(ctx context.Context, own *checkpoint.Part, into string, join bool) error {
-	im := p.im
-	if err := p.w.flush(ctx); err != nil {
-		return err
-	}
-	if join {
-		if err := im.store.Join(ctx, p.ticket, into, p.reg); err != nil {
-			return p.fatal(err)
+func (p *posting) complete(ctx context.Context, own *checkpoint.Part, d *decision) error {
+	if d.join {
+		if err := p.l.join(ctx, p.ticket, d.into, p.reg); err != nil {
+			return err
 		}
 	}
-	if into == p.key {
+	if d.into == p.key {
 		if own == nil || (own.State != checkpoint.Created && own.State != checkpoint.Done) {
 			return nil // not expected: its messages are imported in its own row
 		}
-		if err := im.store.Complete(ctx, checkpoint.Completion{Key: p.key, KeysHash: p.hash}); err != nil {
-			return p.fatal(err)
+		if err := p.l.complete(ctx, checkpoint.Completion{Key: p.key, KeysHash: p.hash}); err != nil {
+			return err
 		}
-	} else if err := im.store.MarkJoinedDone(ctx, p.joinedRow(), into, p.hash); err != nil {
-		return p.fatal(err)
+	} else if err := p.l.joinedDone(ctx, p.joinedRow(), d.into, p.hash); err != nil {
+		return err
 	}
 	if p.sent {
-		im.threadImported() // what it sent was found on the ticket
+		p.im.threadImported() // what it sent was found on the ticket
 	} else {
-		im.c.alreadyDone.Add(1)
+		p.im.c.alreadyDone.Add(1)
 	}
 	return nil
 }
@@ -415,174 +276,259 @@ func (p *posting) joinedRow() checkpoint.Thread {
 	return th
 }
 
-// send posts the pending messages to the side conversation of row into
-// (scID, "" when it has none yet: an import creates it), chunk by chunk.
-// It returns errLookAgain when the ticket must be listed before going
-// on (an outcome is unknown).
-func (p *posting) send(ctx context.Context, into, scID string, pending []mapping.Event, imported map[string]bool) error {
-	im, w, plan := p.im, p.w, p.plan
-	var uploads map[string]map[int]checkpoint.Upload
-	for len(pending) > 0 {
-		if ctx.Err() != nil {
-			return nil // the thread stays in flight; the next run reconciles it
+// failWith fails the thread before anything was sent for it in this run.
+// A thread the checkpoint does not know yet is registered first, with its
+// messages when no other thread's row holds any of them.
+func (p *posting) failWith(ctx context.Context, own *checkpoint.Part, parts []checkpoint.Part, f checkpoint.Failure) error {
+	if own == nil || own.State == checkpoint.Rejected {
+		reg := p.reg
+		if len(parts) > 0 {
+			reg.Messages = nil // they belong to other rows: the join decides, next time
 		}
-		chunk := slices.Clone(pending[:min(p.n, len(pending))])
-		keys := make([]string, len(chunk))
-		hasUploads := false
-		for i, e := range chunk {
-			keys[i] = e.Key
-			hasUploads = hasUploads || len(e.Upload) > 0
-		}
-
-		if hasUploads {
-			if !p.registered {
-				// RecordUpload needs the thread registered.
-				if err := w.flush(ctx); err != nil {
-					return err
-				}
-				if err := im.store.RegisterBatch(ctx, []checkpoint.Registration{p.reg}); err != nil {
-					return p.fatal(err)
-				}
-				p.registered = true
-			}
-			if uploads == nil {
-				var err error
-				if uploads, err = im.store.Uploads(ctx, into); err != nil {
-					return p.fatal(err)
-				}
-			}
-			p.sent = true
-			if err := im.uploadAttachments(ctx, into, chunk, uploads); err != nil {
-				switch {
-				case ctx.Err() != nil || im.stopped():
-					return nil
-				case errors.Is(err, errAttachmentRead):
-					if cerr := im.a.Unchanged(p.t); cerr != nil {
-						return im.failThread(ctx, into, checkpoint.Failure{Rule: RuleSourceChanged, Reason: cerr.Error()})
-					}
-					return im.failThread(ctx, into, checkpoint.Failure{Rule: RuleRead, Reason: err.Error()})
-				}
-				return im.failRequest(ctx, plan, into, err)
-			}
-		}
-
-		kind := checkpoint.KindImport
-		if scID != "" {
-			kind = checkpoint.KindEventsImport
-		}
-		// The write-ahead record: durable before the request is sent.
-		var err error
-		if p.registered {
-			if err = w.flush(ctx); err == nil {
-				err = im.store.MarkInFlight(ctx, into, kind, keys)
-			}
-		} else if err = im.store.RegisterInFlight(ctx, w.pending, p.reg, kind, keys); err == nil && w.pending != nil {
-			w.recorded()
-		}
-		if err != nil {
-			return p.fatal(err)
-		}
-		p.registered = true
-		p.sent = true
-		im.c.requests.Add(1)
-		var resp *zendesk.ImportResponse
-		if kind == checkpoint.KindImport {
-			im.c.importReqs.Add(1)
-			resp, err = im.api.Import(ctx, p.ticket, plan.ImportRequest(chunk))
-			if err == nil && (resp.SideConversation == nil || resp.SideConversation.ID == "") {
-				// Accepted but without an id we can use: look it up, within
-				// the attempt budget in case it never shows up.
-				if p.attempts++; p.attempts >= im.opts.MaxAttempts {
-					return im.failThread(ctx, into, checkpoint.Failure{Rule: RuleHTTP, Reason: "import accepted without a side conversation id, and none found on the ticket"})
-				}
-				p.mustList = true
-				return errLookAgain
-			}
-		} else {
-			im.c.eventsReqs.Add(1)
-			resp, err = im.api.ImportEvents(ctx, p.ticket, scID, mapping.EventsRequest(chunk))
-		}
-		if err == nil {
-			if kind == checkpoint.KindImport {
-				scID = resp.SideConversation.ID
-			}
-			last := len(chunk) == len(pending)
-			switch {
-			case last && into == p.key:
-				// Every event is imported once this is recorded, with the
-				// worker's next write; the worker keeps the ticket till then.
-				w.hold(&checkpoint.Completion{Key: into, SideConversationID: scID, MessageKeys: keys, KeysHash: p.hash}, p.ticket, p.unlock)
-				p.held = true
-			case last:
-				// Joined into another part: that part's row is done, then
-				// this thread (which has no side conversation of its own).
-				ctx := context.WithoutCancel(ctx)
-				if err := im.store.Complete(ctx, checkpoint.Completion{Key: into, SideConversationID: scID, MessageKeys: keys}); err != nil {
-					return p.fatal(err)
-				}
-				if err := im.store.MarkJoinedDone(ctx, p.joinedRow(), into, p.hash); err != nil {
-					return p.fatal(err)
-				}
-				im.threadImported()
-			default:
-				if err := im.store.MarkCreated(context.WithoutCancel(ctx), into, scID, keys); err != nil {
-					// Recorded even when the run is stopping: the server said yes.
-					return p.fatal(err)
-				}
-			}
-			for _, k := range keys {
-				imported[k] = true
-			}
-			pending = pending[len(chunk):]
-			im.c.events.Add(int64(len(keys)))
-			p.attempts = 0
-			continue
-		}
-
-		p.attempts++
-		if ctx.Err() != nil {
-			return nil // stopping mid-request: in flight, reconciled next run
-		}
-		if stop := im.stopRun(ctx, into, err, true); stop != nil {
-			return stop
-		}
-		switch {
-		case zendesk.IsStatus(err, 401):
-			return im.setFatal(fmt.Errorf("%w: authentication refused: %w", ErrFatal, err))
-		case zendesk.IsStatus(err, 413) && p.n > 1:
-			p.n /= 2
-			p.attempts = 0
-			im.opts.Logger.Warn().Str("thread_key", p.key).Int("events_per_request", p.n).Msg("request too large (413): halving events per request")
-			continue
-		case zendesk.IsStatus(err, 429):
-			im.c.rateLimited.Add(1)
-		}
-		retry, wait := zendesk.Retryable(err)
-		if !retry || p.attempts >= im.opts.MaxAttempts {
-			return im.failRequest(ctx, plan, into, err)
-		}
-		im.c.retries.Add(1)
-		im.opts.Logger.Debug().Err(err).Str("thread_key", p.key).Int("attempt", p.attempts).Msg("retrying")
-		// With a Retry-After the client has closed its gate for every
-		// worker already; without one, back off with full jitter.
-		if wait == 0 {
-			if sleep(ctx, backoff(p.attempts, im.opts.BackoffBase, im.opts.BackoffMax)) != nil {
-				return nil
-			}
-		}
-		if zendesk.OutcomeUnknown(err) {
-			if zendesk.AnswerPending(err) {
-				p.settle = im.opts.Now().Add(im.opts.Settle)
-			} else if err := im.store.MarkAnswered(ctx, into, answerStatus(err)); err != nil {
-				// Should the run stop before the lookup, the next one need
-				// not wait for this request: Zendesk answered it.
-				return p.fatal(err)
-			}
-			p.mustList = true
-			return errLookAgain
+		if err := p.l.register(ctx, reg); err != nil {
+			return err
 		}
 	}
+	return p.w.failThread(ctx, p.key, f)
+}
+
+// send posts d's pending messages to the side conversation of row
+// d.into, chunk by chunk: upload → write-ahead → send → record. again
+// says the ticket must be listed before going on (an outcome is unknown).
+func (p *posting) send(ctx context.Context, d *decision) (again bool, err error) {
+	for len(d.pending) > 0 {
+		if ctx.Err() != nil {
+			return false, nil // the thread stays in flight; the next run reconciles it
+		}
+		first, _ := mapping.Chunk(d.pending, p.n)
+		chunk := slices.Clone(first) // uploads set the copy's attachment ids
+		resp, v := p.post(ctx, d, chunk)
+		var then next
+		if v.err != nil {
+			then, err = p.failedChunk(ctx, d, v)
+		} else {
+			then, err = p.record(ctx, d, chunk, resp)
+		}
+		switch then {
+		case lookAgain:
+			return true, nil
+		case finish:
+			return false, err
+		}
+	}
+	return false, nil
+}
+
+// post sends chunk, retried as retrier.call decides; each attempt
+// uploads the chunk's attachments (those without a recent upload) and
+// writes the request ahead first.
+func (p *posting) post(ctx context.Context, d *decision, chunk []mapping.Event) (*zendesk.ImportResponse, verdict) {
+	kind := checkpoint.KindImport
+	if d.scID != "" {
+		kind = checkpoint.KindEventsImport
+	}
+	var resp *zendesk.ImportResponse
+	v := p.im.retrier().call(ctx, try{
+		write: true, failed: &p.failed, threadKey: p.key,
+		before: func(ctx context.Context) error {
+			if err := p.upload(ctx, d, chunk); err != nil {
+				return err
+			}
+			return p.writeAhead(ctx, d.into, kind, eventKeys(chunk))
+		},
+	}, func(ctx context.Context) (err error) {
+		if kind == checkpoint.KindImport {
+			p.im.c.importReqs.Add(1)
+			resp, err = p.im.api.Import(ctx, p.ticket, p.plan.ImportRequest(chunk))
+		} else {
+			p.im.c.eventsReqs.Add(1)
+			resp, err = p.im.api.ImportEvents(ctx, p.ticket, d.scID, mapping.EventsRequest(chunk))
+		}
+		return err
+	})
+	return resp, v
+}
+
+// upload uploads the attachments of chunk's events that have no recent
+// upload (uploadAttachments), registering the thread first: uploads are
+// recorded under its row.
+func (p *posting) upload(ctx context.Context, d *decision, chunk []mapping.Event) error {
+	if !slices.ContainsFunc(chunk, func(e mapping.Event) bool { return len(e.Upload) > 0 }) {
+		return nil
+	}
+	if !p.registered {
+		if err := p.l.register(ctx, p.reg); err != nil {
+			return err
+		}
+		p.registered = true
+	}
+	if d.uploads == nil {
+		var err error
+		if d.uploads, err = p.l.uploads(ctx, d.into); err != nil {
+			return err
+		}
+	}
+	p.sent = true
+	return p.im.uploadAttachments(ctx, p.l, d.into, chunk, d.uploads)
+}
+
+// writeAhead records that the request for keys is about to be sent,
+// durable before it is; a thread not registered yet is registered in the
+// same write.
+func (p *posting) writeAhead(ctx context.Context, into, kind string, keys []string) error {
+	var reg *checkpoint.Registration
+	if !p.registered {
+		reg = &p.reg // into is the thread's own row: no join made it another
+	}
+	if err := p.l.writeAhead(ctx, into, kind, keys, reg); err != nil {
+		return err
+	}
+	p.registered, p.sent = true, true
 	return nil
+}
+
+// record records the answer to chunk, a 2xx.
+func (p *posting) record(ctx context.Context, d *decision, chunk []mapping.Event, resp *zendesk.ImportResponse) (next, error) {
+	if d.scID == "" {
+		if resp.SideConversation == nil || resp.SideConversation.ID == "" {
+			// Accepted but without an id we can use: look it up, within
+			// the attempt budget in case it never shows up.
+			if p.failed++; p.failed >= p.im.opts.MaxAttempts {
+				return finish, p.w.failThread(ctx, d.into, checkpoint.Failure{Rule: RuleHTTP, Reason: "import accepted without a side conversation id, and none found on the ticket"})
+			}
+			p.mustList = true
+			return lookAgain, nil
+		}
+		d.scID = resp.SideConversation.ID
+	}
+	keys := eventKeys(chunk)
+	last := len(chunk) == len(d.pending)
+	switch {
+	case last && d.into == p.key:
+		// Every event is imported once this is recorded, with the
+		// worker's next write; the ledger keeps the ticket till then.
+		p.l.hold(checkpoint.Completion{Key: d.into, SideConversationID: d.scID, MessageKeys: keys, KeysHash: p.hash}, p.ticket, p.unlock)
+		p.held = true
+	case last:
+		// Joined into another part: that part's row is done, then this
+		// thread (which has no side conversation of its own).
+		if err := p.l.doneJoined(ctx, d.into, d.scID, keys, p.joinedRow(), p.hash); err != nil {
+			return finish, err
+		}
+		p.im.threadImported()
+	default:
+		if err := p.l.created(ctx, d.into, d.scID, keys); err != nil {
+			return finish, err
+		}
+	}
+	d.pending = d.pending[len(chunk):]
+	p.im.c.events.Add(int64(len(keys)))
+	p.failed = 0
+	return nextChunk, nil
+}
+
+// failedChunk decides what follows a chunk whose request failed (or
+// could not be made: v.local).
+func (p *posting) failedChunk(ctx context.Context, d *decision, v verdict) (next, error) {
+	switch {
+	case v.stopping:
+		return finish, nil // stopping mid-request: in flight, reconciled next run
+	case v.local:
+		return finish, p.notPrepared(ctx, d.into, v.err)
+	case v.stop:
+		return finish, p.w.stopRun(ctx, d.into, v.err, true)
+	case v.again:
+		// It may have landed: look it up before sending it again.
+		if err := p.unknownOutcome(ctx, d.into, v); err != nil {
+			return finish, err
+		}
+		return lookAgain, nil
+	case zendesk.IsStatus(v.err, http.StatusRequestEntityTooLarge) && p.n > 1:
+		p.n /= 2
+		p.failed = 0
+		p.im.opts.Logger.Warn().Str("thread_key", p.key).Int("events_per_request", p.n).Msg("request too large (413): halving events per request")
+		return nextChunk, nil
+	}
+	return finish, p.failRequest(ctx, d.into, v.err)
+}
+
+// unknownOutcome prepares the lookup of a write whose outcome is
+// unknown: no sooner than Options.Settle when Zendesk may still be
+// carrying it out, else at once, the answer's status recorded so that a
+// run that stops before the lookup does not make the next one wait.
+func (p *posting) unknownOutcome(ctx context.Context, into string, v verdict) error {
+	if v.settle {
+		p.settle = p.im.opts.Now().Add(p.im.opts.Settle)
+	} else if err := p.l.answered(ctx, into, answerStatus(v.err)); err != nil {
+		return err
+	}
+	p.mustList = true
+	return nil
+}
+
+// notPrepared fails the thread after its request could not be made: an
+// attachment could not be read or uploaded. A write-ahead record the
+// checkpoint refused has stopped the run already.
+func (p *posting) notPrepared(ctx context.Context, into string, err error) error {
+	switch {
+	case errors.Is(err, ErrFatal):
+		return err
+	case ctx.Err() != nil || p.im.stopped():
+		return nil
+	case errors.Is(err, errAttachmentRead):
+		if cerr := p.im.a.Unchanged(p.t); cerr != nil {
+			return p.w.failThread(ctx, into, checkpoint.Failure{Rule: RuleSourceChanged, Reason: cerr.Error()})
+		}
+		return p.w.failThread(ctx, into, checkpoint.Failure{Rule: RuleRead, Reason: err.Error()})
+	}
+	return p.failRequest(ctx, into, err)
+}
+
+// failRequest fails the thread after a request failed; key is the row
+// the request was for.
+func (p *posting) failRequest(ctx context.Context, key string, err error) error {
+	if ctx.Err() != nil {
+		return nil
+	}
+	if stop := p.w.stopRun(ctx, key, err, false); stop != nil {
+		return stop
+	}
+	f, fatal := p.requestFailure(err)
+	if fatal != nil {
+		return fatal
+	}
+	return p.w.failThread(ctx, key, f)
+}
+
+// requestFailure is the failure a thread records for a request's error,
+// logged; or the error that stops the run (authentication refused).
+func (p *posting) requestFailure(err error) (checkpoint.Failure, error) {
+	if zendesk.IsStatus(err, http.StatusUnauthorized) {
+		return checkpoint.Failure{}, p.im.fatal.set(fmt.Errorf("%w: authentication refused: %w", ErrFatal, err))
+	}
+	f := checkpoint.Failure{Rule: RuleHTTP, Reason: err.Error()}
+	log := p.im.opts.Logger
+	var apiErr *zendesk.APIError
+	if errors.As(err, &apiErr) {
+		f.HTTPStatus = apiErr.Status
+		f.RequestID = apiErr.RequestID
+		f.Excerpt = apiErr.Body
+		log.Warn().Str("thread_key", p.plan.ThreadKey).Int64("ticket_id", p.plan.TicketID).
+			Int("status", apiErr.Status).Str("request_id", apiErr.RequestID).Str("api_warn", apiErr.APIWarn).
+			Msg("thread failed")
+	} else {
+		log.Warn().Err(err).Str("thread_key", p.plan.ThreadKey).Int64("ticket_id", p.plan.TicketID).Msg("thread failed")
+	}
+	return f, nil
+}
+
+// eventKeys are the message keys of events.
+func eventKeys(events []mapping.Event) []string {
+	keys := make([]string, len(events))
+	for i, e := range events {
+		keys[i] = e.Key
+	}
+	return keys
 }
 
 // warnJoin reports, once per thread, that its messages live in parts
@@ -603,53 +549,4 @@ func (p *posting) warnJoin(parts []checkpoint.Part, into string) {
 	p.im.opts.Logger.Warn().Str("thread_key", p.key).Int64("ticket_id", p.ticket).Str("rule", RuleThreadJoined).Msg(msg)
 	p.im.warn(report.Issue{Severity: "warning", Rule: RuleThreadJoined, ThreadKey: p.key, Source: p.plan.Source.String(),
 		Message: msg, ThreadSubject: p.plan.SideConversation.Subject})
-}
-
-// warn adds a warning to the run's summary.
-func (im *importer) warn(i report.Issue) {
-	im.warnMu.Lock()
-	defer im.warnMu.Unlock()
-	im.warningsTotal++
-	if len(im.warnings) < maxWarnings {
-		im.warnings = append(im.warnings, i)
-	} else if len(im.warnings) == maxWarnings && im.warningsTotal == maxWarnings+1 {
-		im.opts.Logger.Warn().Int("max", maxWarnings).Msg("more warnings than the summary lists: the log has every one")
-	}
-}
-
-// reserve takes one of the --limit slots for a thread about to send its
-// first request: --limit counts threads posted, not threads looked at.
-func (im *importer) reserve() bool {
-	if im.opts.Limit <= 0 {
-		im.c.posted.Add(1)
-		return true
-	}
-	for {
-		n := im.c.posted.Load()
-		if n >= int64(im.opts.Limit) {
-			return false
-		}
-		if im.c.posted.CompareAndSwap(n, n+1) {
-			return true
-		}
-	}
-}
-
-// logTrust says how the run deals with a checkpoint that may be older
-// than what Zendesk holds.
-func (im *importer) logTrust(run *checkpoint.Run) {
-	log := im.opts.Logger
-	switch {
-	case run.EmptyFile:
-		log.Warn().Int("tickets", im.opts.VouchProbes).Msg("the checkpoint file was empty (0 bytes): it is taken as a new checkpoint; " +
-			"if it held one before, the first tickets written show it and every ticket is then looked up before the first write to it")
-	case run.New:
-		log.Info().Int("tickets", im.opts.VouchProbes).Msg("new checkpoint: the first tickets written are looked up first, in case this account holds threads imported with another checkpoint")
-	case run.Unclean:
-		log.Warn().Int("vouched_tickets", len(run.Vouched)).Msg("the last run on this checkpoint did not end cleanly (killed, crashed, or this is a copy taken during a run): " +
-			"it may be older than what Zendesk holds, so each ticket is looked up before the first write to it")
-	case !run.Trusted:
-		log.Warn().Int("vouched_tickets", len(run.Vouched)).Msg("this checkpoint was found older than what Zendesk holds: " +
-			"each ticket not looked up since is looked up before the first write to it (`threadlift verify --adopt` rebuilds the checkpoint)")
-	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"mime"
 	"path/filepath"
 
@@ -22,8 +23,9 @@ var errAttachmentRead = errors.New("read attachment")
 // sets every event's attachment_ids. Uploads are recorded in the
 // checkpoint, so that a resume re-uses those younger than
 // Options.ReuseUploadsFor (upload tokens expire) and uploads older ones
-// again. key is the thread row the chunk is sent for.
-func (im *importer) uploadAttachments(ctx context.Context, key string, chunk []mapping.Event, have map[string]map[int]checkpoint.Upload) error {
+// again. key is the thread row the chunk is sent for; l records the
+// uploads.
+func (im *importer) uploadAttachments(ctx context.Context, l *ledger, key string, chunk []mapping.Event, have map[string]map[int]checkpoint.Upload) error {
 	for ci := range chunk {
 		e := &chunk[ci]
 		if len(e.Upload) == 0 {
@@ -41,8 +43,8 @@ func (im *importer) uploadAttachments(ctx context.Context, key string, chunk []m
 			}
 			a := e.Attachments[idx]
 			u := checkpoint.Upload{MessageKey: e.Key, Index: idx, AttachmentID: info.ID, Name: a.Name, Size: a.Size}
-			if err := im.store.RecordUpload(ctx, key, u); err != nil {
-				return im.setFatal(fmt.Errorf("%w: %w", ErrFatal, err))
+			if err := l.recordUpload(ctx, key, u); err != nil {
+				return err
 			}
 			if have[e.Key] == nil {
 				have[e.Key] = map[int]checkpoint.Upload{}
@@ -76,30 +78,27 @@ func (im *importer) upload(ctx context.Context, e *mapping.Event, idx int) (*zen
 	if ct == "" {
 		ct = "application/octet-stream"
 	}
-	for attempt := 1; ; attempt++ {
-		rc, err := ar.OpenAttachment(e.Message, idx)
-		if err != nil {
-			return nil, fmt.Errorf("%w %q of %s: %w", errAttachmentRead, a.Name, e.Source, err)
-		}
-		im.c.requests.Add(1)
-		im.c.uploads.Add(1)
-		info, err := im.api.UploadAttachment(ctx, name, ct, rc)
-		rc.Close()
-		if err == nil {
-			return info, nil
-		}
-		if zendesk.IsStatus(err, 429) {
-			im.c.rateLimited.Add(1)
-		}
-		retry, wait := zendesk.Retryable(err)
-		if !retry || attempt >= im.opts.MaxAttempts || ctx.Err() != nil {
-			return nil, fmt.Errorf("upload attachment %q of %s: %w", a.Name, e.Source, err)
-		}
-		im.c.retries.Add(1)
-		if wait == 0 {
-			if err := sleep(ctx, backoff(attempt, im.opts.BackoffBase, im.opts.BackoffMax)); err != nil {
-				return nil, err
+	var rc io.ReadCloser
+	var info *zendesk.AttachmentInfo
+	v := im.retrier().call(ctx, try{
+		// Each attempt reads the attachment from the archive again.
+		before: func(context.Context) (err error) {
+			if rc, err = ar.OpenAttachment(e.Message, idx); err != nil {
+				return fmt.Errorf("%w %q of %s: %w", errAttachmentRead, a.Name, e.Source, err)
 			}
-		}
+			return nil
+		},
+	}, func(ctx context.Context) (err error) {
+		defer rc.Close()
+		im.c.uploads.Add(1)
+		info, err = im.api.UploadAttachment(ctx, name, ct, rc)
+		return err
+	})
+	switch {
+	case v.local:
+		return nil, v.err
+	case v.err != nil:
+		return nil, fmt.Errorf("upload attachment %q of %s: %w", a.Name, e.Source, v.err)
 	}
+	return info, nil
 }

@@ -42,6 +42,14 @@ type ReportOptions struct {
 	Threads func(report.ThreadRow) error
 }
 
+// oversizeFrom makes the mapper's attachment limit what "oversize"
+// means, unless OversizeAttachmentBytes is set.
+func (o *ReportOptions) oversizeFrom(m *mapping.Mapper) {
+	if o.OversizeAttachmentBytes <= 0 {
+		o.OversizeAttachmentBytes = m.Options().Attachments.MaxBytes
+	}
+}
+
 func (o *ReportOptions) defaults() {
 	if o.OversizeAttachmentBytes <= 0 {
 		o.OversizeAttachmentBytes = report.DefaultOversizeAttachmentBytes
@@ -69,10 +77,7 @@ func Validate(ctx context.Context, opts Options) (*report.Report, error) {
 // ValidateReport is Validate with report options.
 func ValidateReport(ctx context.Context, opts Options, ropts ReportOptions) (*report.Report, error) {
 	opts.defaults()
-	if ropts.OversizeAttachmentBytes <= 0 {
-		// The configured attachment limit is what "oversize" means.
-		ropts.OversizeAttachmentBytes = opts.Mapper.Options().Attachments.MaxBytes
-	}
+	ropts.oversizeFrom(opts.Mapper)
 	ropts.defaults()
 	a, err := archive.Read(ctx, opts.Formats, opts.Sources, opts.Read, opts.Threading, opts.Progress.ReadBytes)
 	if err != nil {
@@ -134,11 +139,7 @@ func ValidateReport(ctx context.Context, opts Options, ropts ReportOptions) (*re
 		rep.MessagesPerMonth = append(rep.MessagesPerMonth, report.MonthCount{Month: m, Messages: n})
 	}
 	sort.Slice(rep.MessagesPerMonth, func(i, j int) bool { return rep.MessagesPerMonth[i].Month < rep.MessagesPerMonth[j].Month })
-
-	v := &validation{rep: rep, ropts: ropts, n: opts.Mapper.MaxEventsPerRequest(),
-		tickets: make(map[int64]*report.TicketCount), rejectedBySource: rejectedBySource, threadsBySource: threadsBySource}
-	rep.Chunks.MaxEventsPerRequest = v.n
-	rep.Attachments.LimitBytes = ropts.OversizeAttachmentBytes
+	v := newValidation(rep, ropts, opts.Mapper.MaxEventsPerRequest(), rejectedBySource, threadsBySource)
 	if err := v.addThreads(ctx, a, opts); err != nil {
 		return nil, err
 	}
@@ -155,6 +156,36 @@ func ValidateReport(ctx context.Context, opts Options, ropts ReportOptions) (*re
 		})
 	}
 
+	v.finish(tickets, perThread, perSC, opts)
+	return rep, nil
+}
+
+// validation is the part of the report built thread by thread, in thread
+// order.
+type validation struct {
+	rep              *report.Report
+	ropts            ReportOptions
+	n                int // events per request
+	tickets          map[int64]*report.TicketCount
+	perThread, perSC []int
+	rejectedBySource map[string]int
+	threadsBySource  map[string]int
+}
+
+// newValidation starts the validation that fills rep: n events per
+// request; the unreadable records are counted by source already.
+func newValidation(rep *report.Report, ropts ReportOptions, n int, rejectedBySource, threadsBySource map[string]int) *validation {
+	rep.Chunks.MaxEventsPerRequest = n
+	rep.Attachments.LimitBytes = ropts.OversizeAttachmentBytes
+	return &validation{rep: rep, ropts: ropts, n: n,
+		tickets: make(map[int64]*report.TicketCount), rejectedBySource: rejectedBySource, threadsBySource: threadsBySource}
+}
+
+// finish fills the report's top tickets and distributions (side
+// conversations per ticket, from tickets; messages per thread; events
+// per side conversation) and the predicted duration, then finishes it.
+func (v *validation) finish(tickets map[int64]*report.TicketCount, perThread, perSC []int, opts Options) {
+	rep := v.rep
 	perTicket := make([]int, 0, len(tickets))
 	for _, tc := range tickets {
 		perTicket = append(perTicket, tc.SideConversations)
@@ -170,27 +201,13 @@ func ValidateReport(ctx context.Context, opts Options, ropts ReportOptions) (*re
 		}
 		return x.TicketID < y.TicketID
 	})
-	rep.TopTickets = rep.TopTickets[:min(len(rep.TopTickets), ropts.TopTickets)]
+	rep.TopTickets = rep.TopTickets[:min(len(rep.TopTickets), v.ropts.TopTickets)]
 	rep.MessagesPerThread = report.NewDistribution(perThread)
 	rep.ThreadsPerTicket = report.NewDistribution(perTicket)
 	rep.EventsPerSideConversation = report.NewDistribution(perSC)
-
 	rep.Duration = report.PredictDuration(rep.RequestsPlanned, opts.RequestsPerMinute, opts.WritesPer10Minutes)
 	rep.PredictedSeconds = rep.Duration.Seconds
 	rep.Finish()
-	return rep, nil
-}
-
-// validation is the part of the report built thread by thread, in thread
-// order.
-type validation struct {
-	rep              *report.Report
-	ropts            ReportOptions
-	n                int // events per request
-	tickets          map[int64]*report.TicketCount
-	perThread, perSC []int
-	rejectedBySource map[string]int
-	threadsBySource  map[string]int
 }
 
 // threadResult is one thread loaded and mapped by a worker.

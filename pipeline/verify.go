@@ -350,7 +350,7 @@ type verifier struct {
 	byTicket map[int64][]int32 // ticket → its threads, in thread order
 	keyTo    map[string]int64  // thread key → the plan's ticket, for wrong-ticket side conversations
 
-	requests, retries, rateLimited atomic.Int64
+	requestStats
 }
 
 // mapLoad is how verify loads messages: keys, validity and tickets do not
@@ -415,28 +415,8 @@ func (v *verifier) plan(ctx context.Context) error {
 // readBack reads every ticket back, Workers at once, and reports them in
 // ascending order.
 func (v *verifier) readBack(ctx context.Context) error {
-	ids := make([]int64, 0, len(v.byTicket))
-	for id := range v.byTicket {
-		if id < v.opts.StartTicket {
-			v.rep.TicketsSkipped++
-			continue
-		}
-		ids = append(ids, id)
-	}
-	slices.Sort(ids)
-	plan := VerifyPlan{Tickets: len(ids)}
-	for _, id := range ids {
-		n := len(v.byTicket[id])
-		plan.Threads += n
-		plan.Requests += max(1, (n+99)/100)
-	}
-	plan.Duration = report.PredictDuration(plan.Requests, v.opts.RequestsPerMinute, 0)
-	v.rep.PredictedSeconds = plan.Duration.Seconds
-	if v.opts.OnPlan != nil {
-		v.opts.OnPlan(plan)
-	}
-	v.opts.Progress.Tickets(len(ids))
-
+	ids := v.ticketsToRead()
+	v.announce(ids)
 	var (
 		fatal    atomic.Pointer[error] // the first error that stops the run
 		done     int                   // tickets reported, in order (consumer only; read after s.Wait)
@@ -462,14 +442,10 @@ func (v *verifier) readBack(ctx context.Context) error {
 				if tr == nil || consumer != nil || done < len(ids) && ids[done] != id {
 					return // stopping: this ticket and the rest are not reported
 				}
-				v.add(tr)
 				done++
-				v.opts.Progress.TicketDone()
-				if v.opts.OnTicket != nil {
-					if err := v.opts.OnTicket(tr); err != nil {
-						consumer = err
-						refused.Store(true)
-					}
+				if err := v.report(tr); err != nil {
+					consumer = err
+					refused.Store(true)
 				}
 			}
 		})
@@ -489,6 +465,48 @@ func (v *verifier) readBack(ctx context.Context) error {
 		return *fatal.Load()
 	case done < len(ids):
 		return fmt.Errorf("verify: %w", ErrInterrupted)
+	}
+	return nil
+}
+
+// ticketsToRead are the planned tickets from StartTicket on, in
+// ascending order; the others are counted as skipped.
+func (v *verifier) ticketsToRead() []int64 {
+	ids := make([]int64, 0, len(v.byTicket))
+	for id := range v.byTicket {
+		if id < v.opts.StartTicket {
+			v.rep.TicketsSkipped++
+			continue
+		}
+		ids = append(ids, id)
+	}
+	slices.Sort(ids)
+	return ids
+}
+
+// announce predicts what reading ids back takes, and tells OnPlan and
+// the progress.
+func (v *verifier) announce(ids []int64) {
+	plan := VerifyPlan{Tickets: len(ids)}
+	for _, id := range ids {
+		n := len(v.byTicket[id])
+		plan.Threads += n
+		plan.Requests += max(1, (n+99)/100)
+	}
+	plan.Duration = report.PredictDuration(plan.Requests, v.opts.RequestsPerMinute, 0)
+	v.rep.PredictedSeconds = plan.Duration.Seconds
+	if v.opts.OnPlan != nil {
+		v.opts.OnPlan(plan)
+	}
+	v.opts.Progress.Tickets(len(ids))
+}
+
+// report adds a ticket read back to the totals and hands it to OnTicket.
+func (v *verifier) report(tr *TicketReport) error {
+	v.add(tr)
+	v.opts.Progress.TicketDone()
+	if v.opts.OnTicket != nil {
+		return v.opts.OnTicket(tr)
 	}
 	return nil
 }
@@ -660,28 +678,15 @@ func (v *verifier) reasons(ctx context.Context, tr *TicketReport) error {
 // list reads a ticket's side conversations with their events, every page,
 // retrying what is retryable within MaxAttempts; paced by the client's
 // limiters and Retry-After gate like every import request.
-func (v *verifier) list(ctx context.Context, id int64) ([]zendesk.SideConversation, []zendesk.Event, error) {
-	for attempt := 1; ; attempt++ {
-		v.requests.Add(1)
-		scs, evs, err := v.api.ListSideConversations(ctx, id)
-		if err == nil {
-			return scs, evs, nil
-		}
-		if zendesk.IsStatus(err, 429) {
-			v.rateLimited.Add(1)
-		}
-		retry, wait := zendesk.Retryable(err)
-		if !retry || attempt >= v.opts.MaxAttempts || ctx.Err() != nil {
-			return nil, nil, fmt.Errorf("list side conversations of ticket %d: %w", id, err)
-		}
-		v.retries.Add(1)
-		v.opts.Logger.Debug().Err(err).Int64("ticket_id", id).Int("attempt", attempt).Msg("retrying")
-		if wait == 0 {
-			if err := sleep(ctx, backoff(attempt, v.opts.BackoffBase, v.opts.BackoffMax)); err != nil {
-				return nil, nil, err
-			}
-		}
+func (v *verifier) list(ctx context.Context, id int64) (scs []zendesk.SideConversation, evs []zendesk.Event, err error) {
+	vd := newRetrier(&v.opts.Options, &v.requestStats).call(ctx, try{ticket: id}, func(ctx context.Context) (err error) {
+		scs, evs, err = v.api.ListSideConversations(ctx, id)
+		return err
+	})
+	if vd.err != nil {
+		return nil, nil, fmt.Errorf("list side conversations of ticket %d: %w", id, vd.err)
 	}
+	return scs, evs, nil
 }
 
 // ticketCompare is one ticket's plans set against what it holds.
@@ -788,56 +793,80 @@ func (c *ticketCompare) report(tr *TicketReport) {
 		}
 	}
 	for _, p := range c.plans {
-		imp, rej := planned(p)
-		// Messages.
-		allHere := len(imp) > 0
-		for _, group := range []struct {
-			items    []mapping.Rejected
-			rejected bool
-		}{{imp, false}, {rej, true}} {
-			for _, m := range group.items {
-				tr.Messages.Planned++
-				switch n := len(c.events[m.Key]); {
-				case n == 1:
-					tr.Messages.Present++
-				case n > 1:
-					tr.Messages.Duplicated++
-					tr.Duplicated = append(tr.Duplicated, DuplicatedItem{ThreadKey: p.ThreadKey, MessageKey: m.Key, Count: n,
-						SideConversationIDs: eventSCs(c.events[m.Key])})
+		allHere := c.reportMessages(tr, p)
+		c.reportThread(tr, p, allHere)
+	}
+	onUnexpected := c.reportUnexpected(tr, plannedKeys, plannedThread)
+	c.reportStray(tr, plannedKeys, onUnexpected)
+	if tr.Threads.MissingByReason == nil {
+		tr.Threads.MissingByReason = map[string]int{}
+	}
+	if tr.Messages.MissingByReason == nil {
+		tr.Messages.MissingByReason = map[string]int{}
+	}
+}
+
+// reportMessages counts the messages of plan p on the ticket. allHere
+// says every importable one is there exactly once (and there is one).
+func (c *ticketCompare) reportMessages(tr *TicketReport, p *mapping.Plan) (allHere bool) {
+	imp, rej := planned(p)
+	allHere = len(imp) > 0
+	for _, group := range []struct {
+		items    []mapping.Rejected
+		rejected bool
+	}{{imp, false}, {rej, true}} {
+		for _, m := range group.items {
+			tr.Messages.Planned++
+			switch n := len(c.events[m.Key]); {
+			case n == 1:
+				tr.Messages.Present++
+			case n > 1:
+				tr.Messages.Duplicated++
+				tr.Duplicated = append(tr.Duplicated, DuplicatedItem{ThreadKey: p.ThreadKey, MessageKey: m.Key, Count: n,
+					SideConversationIDs: eventSCs(c.events[m.Key])})
+				allHere = false
+			default:
+				reason := MissingNotImported
+				if group.rejected {
+					reason = MissingRejected
+				}
+				tr.Messages.missing(reason)
+				tr.Missing = append(tr.Missing, MissingItem{ThreadKey: p.ThreadKey, MessageKey: m.Key, Reason: reason, Source: m.Source.String()})
+				if !group.rejected {
 					allHere = false
-				default:
-					reason := MissingNotImported
-					if group.rejected {
-						reason = MissingRejected
-					}
-					tr.Messages.missing(reason)
-					tr.Missing = append(tr.Missing, MissingItem{ThreadKey: p.ThreadKey, MessageKey: m.Key, Reason: reason, Source: m.Source.String()})
-					if !group.rejected {
-						allHere = false
-					}
 				}
 			}
 		}
-		// The thread.
-		tr.Threads.Planned++
-		switch n := len(c.byKey[p.ThreadKey]); {
-		case n == 1:
-			tr.Threads.Present++
-		case n > 1:
-			tr.Threads.Duplicated++
-			tr.Duplicated = append(tr.Duplicated, DuplicatedItem{ThreadKey: p.ThreadKey, Count: n, SideConversationIDs: c.scIDs(c.byKey[p.ThreadKey])})
-		case allHere:
-			tr.Threads.Joined++
-		default:
-			reason := MissingNotImported
-			if !p.Valid() {
-				reason = MissingRejected
-			}
-			tr.Threads.missing(reason)
-			tr.Missing = append(tr.Missing, MissingItem{ThreadKey: p.ThreadKey, Reason: reason, Source: p.Source.String()})
-		}
 	}
-	// Side conversations with a threadlift key the plan does not have here.
+	return allHere
+}
+
+// reportThread counts the thread of plan p on the ticket: present,
+// duplicated, joined (allHere: its messages are there in other threads'
+// side conversations) or missing.
+func (c *ticketCompare) reportThread(tr *TicketReport, p *mapping.Plan, allHere bool) {
+	tr.Threads.Planned++
+	switch n := len(c.byKey[p.ThreadKey]); {
+	case n == 1:
+		tr.Threads.Present++
+	case n > 1:
+		tr.Threads.Duplicated++
+		tr.Duplicated = append(tr.Duplicated, DuplicatedItem{ThreadKey: p.ThreadKey, Count: n, SideConversationIDs: c.scIDs(c.byKey[p.ThreadKey])})
+	case allHere:
+		tr.Threads.Joined++
+	default:
+		reason := MissingNotImported
+		if !p.Valid() {
+			reason = MissingRejected
+		}
+		tr.Threads.missing(reason)
+		tr.Missing = append(tr.Missing, MissingItem{ThreadKey: p.ThreadKey, Reason: reason, Source: p.Source.String()})
+	}
+}
+
+// reportUnexpected lists the side conversations with a threadlift key
+// the plan does not have on this ticket, and returns them.
+func (c *ticketCompare) reportUnexpected(tr *TicketReport, plannedKeys, plannedThread map[string]bool) map[string]bool {
 	onUnexpected := map[string]bool{}
 	for _, sc := range c.scs {
 		k := sc.ExternalIDs[zendesk.ThreadKeyField]
@@ -859,8 +888,12 @@ func (c *ticketCompare) report(tr *TicketReport) {
 			onUnexpected[sc.ID] = true
 		}
 	}
-	// Events with message keys the plan does not have here, on side
-	// conversations not reported already.
+	return onUnexpected
+}
+
+// reportStray lists the events with message keys the plan does not have
+// on this ticket, on side conversations not reported already.
+func (c *ticketCompare) reportStray(tr *TicketReport, plannedKeys, onUnexpected map[string]bool) {
 	var stray []UnexpectedItem
 	for mk, evs := range c.events {
 		if plannedKeys[mk] {
@@ -879,12 +912,6 @@ func (c *ticketCompare) report(tr *TicketReport) {
 		return stray[i].SideConversationID < stray[j].SideConversationID
 	})
 	tr.Unexpected = append(tr.Unexpected, stray...)
-	if tr.Threads.MissingByReason == nil {
-		tr.Threads.MissingByReason = map[string]int{}
-	}
-	if tr.Messages.MissingByReason == nil {
-		tr.Messages.MissingByReason = map[string]int{}
-	}
 }
 
 // chosen is the side conversation a thread's new messages go to when the
@@ -953,29 +980,4 @@ func (c *ticketCompare) present() map[string]string {
 		}
 	}
 	return out
-}
-
-// planRegistration is what import registers for a plan: the thread
-// pending, its importable messages pending, its rejected ones rejected
-// (duplicates left out: their key is registered already). It also
-// returns how many messages are rejected. importer.registration must
-// stay the same (TestPlanRegistrationMatchesImport).
-func planRegistration(plan *mapping.Plan) (checkpoint.Registration, int) {
-	th := checkpoint.Thread{
-		Key: plan.ThreadKey, TicketID: plan.TicketID, State: checkpoint.Pending,
-		EventsTotal: len(plan.Events), Subject: plan.SideConversation.Subject, Source: plan.Source.String(),
-	}
-	msgs := make([]checkpoint.Message, 0, len(plan.Events)+len(plan.Rejected))
-	for i, e := range plan.Events {
-		msgs = append(msgs, checkpoint.Message{ThreadKey: plan.ThreadKey, Key: e.Key, Seq: i, State: checkpoint.MessagePending, Source: e.Source.String()})
-	}
-	rejected := 0
-	for i, r := range plan.Rejected {
-		if r.Duplicate {
-			continue
-		}
-		rejected++
-		msgs = append(msgs, checkpoint.Message{ThreadKey: plan.ThreadKey, Key: r.Key, Seq: len(plan.Events) + i, State: checkpoint.MessageRejected, Source: r.Source.String(), Rule: r.Rule, Reason: r.Reason})
-	}
-	return checkpoint.Registration{Thread: th, Messages: msgs}, rejected
 }

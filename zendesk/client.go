@@ -169,49 +169,8 @@ func New(opts Options) (*Client, error) {
 	if c.now == nil {
 		c.now = time.Now
 	}
-	switch {
-	case opts.OAuthToken != "" && opts.Token != "":
-		return nil, errors.New("zendesk: both Token and OAuthToken are set; use one")
-	case opts.OAuthRefresh != nil && opts.OAuthToken == "":
-		return nil, errors.New("zendesk: OAuthRefresh is set but OAuthToken is empty")
-	case opts.OAuthToken != "":
-		if !headerSafe(opts.OAuthToken) {
-			return nil, errors.New("zendesk: OAuthToken contains white space or control characters")
-		}
-		c.authz.header = "Bearer " + opts.OAuthToken
-		c.authz.secrets = []string{opts.OAuthToken}
-		if r := opts.OAuthRefresh; r != nil {
-			switch {
-			case r.RefreshToken == "":
-				return nil, errors.New("zendesk: OAuthRefresh.RefreshToken is empty")
-			case r.ClientID == "":
-				return nil, errors.New("zendesk: OAuthRefresh.ClientID is empty")
-			}
-			raw := r.TokenURL
-			if raw == "" {
-				raw = c.base + "/oauth/tokens"
-			}
-			tu, err := parseTokenURL(raw)
-			if err != nil {
-				return nil, err
-			}
-			rc := *r
-			c.authz.refresh = &rc
-			c.authz.tokenURL = tu
-			c.authz.secrets = append(c.authz.secrets, r.RefreshToken, r.ClientSecret)
-		}
-	case opts.Token != "":
-		if opts.Email == "" {
-			return nil, errors.New("zendesk: Token is set but Email is empty")
-		}
-		if !headerSafe(opts.Token) {
-			return nil, errors.New("zendesk: Token contains white space or control characters")
-		}
-		cred := base64.StdEncoding.EncodeToString([]byte(opts.Email + "/token:" + opts.Token))
-		c.authz.header = "Basic " + cred
-		c.authz.secrets = []string{opts.Token, cred}
-	default:
-		return nil, errors.New("zendesk: no credentials: set Email and Token, or OAuthToken")
+	if err := c.authz.set(opts, c.base); err != nil {
+		return nil, err
 	}
 	if opts.RequestsPerMinute < 0 || opts.WriteRequestsPer10Minutes < 0 {
 		return nil, errors.New("zendesk: negative rate limit")
@@ -242,6 +201,62 @@ func New(opts Options) (*Client, error) {
 	c.httpc.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
 	c.stats.init()
 	return c, nil
+}
+
+// set takes the credentials of opts: an OAuth token (with what a
+// refresh needs, if any: its token URL defaults to base's), or an API
+// token with its email.
+func (a *authState) set(opts Options, base string) error {
+	switch {
+	case opts.OAuthToken != "" && opts.Token != "":
+		return errors.New("zendesk: both Token and OAuthToken are set; use one")
+	case opts.OAuthRefresh != nil && opts.OAuthToken == "":
+		return errors.New("zendesk: OAuthRefresh is set but OAuthToken is empty")
+	case opts.OAuthToken != "":
+		if !headerSafe(opts.OAuthToken) {
+			return errors.New("zendesk: OAuthToken contains white space or control characters")
+		}
+		a.header = "Bearer " + opts.OAuthToken
+		a.secrets = []string{opts.OAuthToken}
+		if opts.OAuthRefresh != nil {
+			return a.setRefresh(*opts.OAuthRefresh, base)
+		}
+	case opts.Token != "":
+		if opts.Email == "" {
+			return errors.New("zendesk: Token is set but Email is empty")
+		}
+		if !headerSafe(opts.Token) {
+			return errors.New("zendesk: Token contains white space or control characters")
+		}
+		cred := base64.StdEncoding.EncodeToString([]byte(opts.Email + "/token:" + opts.Token))
+		a.header = "Basic " + cred
+		a.secrets = []string{opts.Token, cred}
+	default:
+		return errors.New("zendesk: no credentials: set Email and Token, or OAuthToken")
+	}
+	return nil
+}
+
+// setRefresh takes what an OAuth refresh needs (r, a copy).
+func (a *authState) setRefresh(r OAuthRefresh, base string) error {
+	switch {
+	case r.RefreshToken == "":
+		return errors.New("zendesk: OAuthRefresh.RefreshToken is empty")
+	case r.ClientID == "":
+		return errors.New("zendesk: OAuthRefresh.ClientID is empty")
+	}
+	raw := r.TokenURL
+	if raw == "" {
+		raw = base + "/oauth/tokens"
+	}
+	tu, err := parseTokenURL(raw)
+	if err != nil {
+		return err
+	}
+	a.refresh = &r
+	a.tokenURL = tu
+	a.secrets = append(a.secrets, r.RefreshToken, r.ClientSecret)
+	return nil
 }
 
 // String describes the client without secrets.
@@ -437,78 +452,108 @@ func (c *Client) sendWith(ctx context.Context, cl call, out any, auth string) er
 	defer resp.Body.Close()
 	c.stats.response(resp.StatusCode)
 	c.rateSeen.note(resp.Header, c.now())
-	requestID := resp.Header.Get("X-Zendesk-Request-Id")
-	apiWarn := c.redact(resp.Header.Get("X-Zendesk-API-Warn"))
-	if apiWarn != "" {
+	a := answer{resp: resp, requestID: resp.Header.Get("X-Zendesk-Request-Id"), apiWarn: c.redact(resp.Header.Get("X-Zendesk-API-Warn"))}
+	if a.apiWarn != "" {
 		c.log.Warn().Str("method", cl.method).Str("path", path).Int("status", resp.StatusCode).
-			Str("request_id", requestID).Str("api_warn", apiWarn).Msg("zendesk API warning")
+			Str("request_id", a.requestID).Str("api_warn", a.apiWarn).Msg("zendesk API warning")
 	}
 	if resp.StatusCode >= 200 && resp.StatusCode < 300 {
-		if out != nil {
-			limit := c.bodyCap(cl.kind, cl.bodyLen)
-			body := &cappedReader{r: resp.Body, n: limit}
-			if err := json.NewDecoder(body).Decode(out); err != nil {
-				if body.over {
-					c.log.Warn().Str("method", cl.method).Str("path", path).Int("status", resp.StatusCode).
-						Str("request_id", requestID).Int64("cap_bytes", limit).
-						Msgf("zendesk response body over its cap of %d MiB: not read further (a write is looked up before it is sent again)", limit>>20)
-					return &RequestError{Method: cl.method, Path: path, Sent: true, Status: resp.StatusCode,
-						Err: fmt.Errorf("%w (%d MiB for %s)", ErrResponseTooLarge, limit>>20, cl.kind)}
-				}
-				re := c.requestError(ctx, reqCtx, cl.method, path, true, resp.StatusCode, fmt.Errorf("decode body: %w", err))
-				c.log.Debug().Str("method", cl.method).Str("path", path).Int("status", resp.StatusCode).
-					Str("request_id", requestID).Str("error", re.Error()).Msg("zendesk response unreadable")
-				return re
-			}
-		}
-		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
-		return nil
+		return c.readOK(ctx, reqCtx, cl, a, out)
 	}
+	return c.failed(cl, a, sentAt)
+}
+
+// answer is a response with the headers every answer is logged with.
+type answer struct {
+	resp      *http.Response
+	requestID string // X-Zendesk-Request-Id
+	apiWarn   string // X-Zendesk-API-Warn, redacted
+}
+
+// readOK reads a 2xx body into out (up to its cap: bodyCap), then drains
+// a little of what is left so that the connection can be reused.
+func (c *Client) readOK(ctx, reqCtx context.Context, cl call, a answer, out any) error {
+	path, status := cl.u.Path, a.resp.StatusCode
+	if out != nil {
+		limit := c.bodyCap(cl.kind, cl.bodyLen)
+		body := &cappedReader{r: a.resp.Body, n: limit}
+		if err := json.NewDecoder(body).Decode(out); err != nil {
+			if body.over {
+				c.log.Warn().Str("method", cl.method).Str("path", path).Int("status", status).
+					Str("request_id", a.requestID).Int64("cap_bytes", limit).
+					Msgf("zendesk response body over its cap of %d MiB: not read further (a write is looked up before it is sent again)", limit>>20)
+				return &RequestError{Method: cl.method, Path: path, Sent: true, Status: status,
+					Err: fmt.Errorf("%w (%d MiB for %s)", ErrResponseTooLarge, limit>>20, cl.kind)}
+			}
+			re := c.requestError(ctx, reqCtx, cl.method, path, true, status, fmt.Errorf("decode body: %w", err))
+			c.log.Debug().Str("method", cl.method).Str("path", path).Int("status", status).
+				Str("request_id", a.requestID).Str("error", re.Error()).Msg("zendesk response unreadable")
+			return re
+		}
+	}
+	_, _ = io.Copy(io.Discard, io.LimitReader(a.resp.Body, 64<<10))
+	return nil
+}
+
+// failed is the error of a non-2xx answer: an *APIError, a
+// *RateLimitError (429, or 503 with Retry-After: the gate is closed for
+// it), or a *PauseError when the wait asked for is too long. sentAt is
+// when the request was sent.
+func (c *Client) failed(cl call, a answer, sentAt time.Time) error {
+	resp := a.resp
 	ae := APIError{
 		Method:    cl.method,
-		Path:      path,
+		Path:      cl.u.Path,
 		Status:    resp.StatusCode,
-		RequestID: requestID,
-		APIWarn:   apiWarn,
+		RequestID: a.requestID,
+		APIWarn:   a.apiWarn,
 	}
 	// Redacted before anything is cut (redact.go).
 	ae.parseErrorBody(readErrorBody(resp.Body, c.authz.secretList()), c.authz.secretList())
 	if resp.StatusCode >= 300 && resp.StatusCode < 400 {
 		ae.Location = c.redact(location(cl.u, resp.Header.Get("Location")))
 	}
-
 	var result error = &ae
 	ra := resp.Header.Get("Retry-After")
 	if resp.StatusCode == http.StatusTooManyRequests || (resp.StatusCode == http.StatusServiceUnavailable && ra != "") {
-		c.stats.rateLimited(resp.StatusCode)
-		d, ok := parseRetryAfter(ra, time.Now())
-		if !ok {
-			d = DefaultRetryAfter429
-			if resp.StatusCode == http.StatusServiceUnavailable {
-				d = DefaultRetryAfter503
-			}
-		}
-		c.gate.CloseFor(d)
-		if resp.StatusCode == http.StatusTooManyRequests {
-			c.acctRate.rateLimited(sentAt, resp.Header.Get("X-Rate-Limit"))
-		}
-		result = &RateLimitError{APIError: ae, RetryAfter: d}
-		if d > c.maxRetryAfter {
-			until := time.Now().Add(d)
-			c.log.Warn().Str("method", cl.method).Str("path", path).Int("status", resp.StatusCode).
-				Str("request_id", requestID).Str("retry_after", ra).Time("until", until).
-				Msgf("Zendesk asked every client to pause until %s, longer than zendesk.max_retry_after (%s)",
-					until.Local().Format("2006-01-02 15:04:05 MST"), c.maxRetryAfter)
-			result = &PauseError{Until: until, RetryAfter: d, Max: c.maxRetryAfter, Err: result}
-		}
+		result = c.rateLimited(cl, ae, ra, resp.Header.Get("X-Rate-Limit"), sentAt)
 	}
 	ev := c.log.Debug()
 	if resp.StatusCode >= 500 || resp.StatusCode == http.StatusTooManyRequests {
 		ev = c.log.Warn()
 	}
-	ev.Str("method", cl.method).Str("path", path).Int("status", resp.StatusCode).
-		Str("request_id", requestID).Str("api_warn", apiWarn).Str("error_code", ae.Code).
+	ev.Str("method", cl.method).Str("path", cl.u.Path).Int("status", resp.StatusCode).
+		Str("request_id", a.requestID).Str("api_warn", a.apiWarn).Str("error_code", ae.Code).
 		Str("retry_after", ra).Msg("zendesk request failed")
+	return result
+}
+
+// rateLimited handles a 429, or a 503 with Retry-After (ra): the gate
+// closes for every caller, a 429 slows the account limiter down (from
+// the answer's X-Rate-Limit, limit), and the error is a *RateLimitError,
+// or a *PauseError when the wait is longer than Options.MaxRetryAfter.
+func (c *Client) rateLimited(cl call, ae APIError, ra, limit string, sentAt time.Time) error {
+	c.stats.rateLimited(ae.Status)
+	d, ok := parseRetryAfter(ra, time.Now())
+	if !ok {
+		d = DefaultRetryAfter429
+		if ae.Status == http.StatusServiceUnavailable {
+			d = DefaultRetryAfter503
+		}
+	}
+	c.gate.CloseFor(d)
+	if ae.Status == http.StatusTooManyRequests {
+		c.acctRate.rateLimited(sentAt, limit)
+	}
+	var result error = &RateLimitError{APIError: ae, RetryAfter: d}
+	if d > c.maxRetryAfter {
+		until := time.Now().Add(d)
+		c.log.Warn().Str("method", cl.method).Str("path", cl.u.Path).Int("status", ae.Status).
+			Str("request_id", ae.RequestID).Str("retry_after", ra).Time("until", until).
+			Msgf("Zendesk asked every client to pause until %s, longer than zendesk.max_retry_after (%s)",
+				until.Local().Format("2006-01-02 15:04:05 MST"), c.maxRetryAfter)
+		result = &PauseError{Until: until, RetryAfter: d, Max: c.maxRetryAfter, Err: result}
+	}
 	return result
 }
 

@@ -357,64 +357,93 @@ func (f *Fake) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		f.serveOAuthTokens(w, r)
 		return
 	}
-	_, pattern := f.mux.Handler(r)
-	kind := patternKinds[pattern]
-	if kind == "" {
-		kind = "other"
-	}
-	reqID := uuid.NewString()
-	now := f.now()
-
-	f.mu.Lock()
-	f.counts[kind]++
-	f.counts["total"]++
-	limit, remaining, limited, retryIn := f.rateLocked(now)
-	logIdx := len(f.log)
-	f.log = append(f.log, Request{Time: now, Method: r.Method, Path: r.URL.Path, Kind: kind, RequestID: reqID})
-	hook := f.hook
-	fs := f.faults
-	noSC := f.noSC
-	f.mu.Unlock()
-
-	h := w.Header()
-	h.Set("X-Zendesk-Request-Id", reqID)
-	h.Set("X-Rate-Limit", strconv.Itoa(limit))
-	h.Set("X-Rate-Limit-Remaining", strconv.Itoa(remaining))
-	if kind == "list" || kind == "ticket_search" || kind == "events" {
-		h.Set("ratelimit-limit", strconv.Itoa(limit))
-		h.Set("ratelimit-remaining", strconv.Itoa(remaining))
-		h.Set("ratelimit-reset", strconv.Itoa(int(retryIn/time.Second)))
-	}
-	f.cfg.Logger.Debug().Str("method", r.Method).Str("path", r.URL.Path).Str("kind", kind).Str("request_id", reqID).Msg("request")
-
+	in := f.arrive(w, r)
 	ok, leave := f.enterWrite(r)
 	defer leave()
 	if !ok {
 		writeJSON(w, http.StatusConflict, map[string]any{"error": "Conflict", "description": "Another write to this ticket is in progress"})
 		return
 	}
-	if !sleep(r, f.cfg.Latency) {
+	if !sleep(r, f.cfg.Latency) || !f.admit(w, r, in) {
 		return
 	}
-	if !f.authorized(r) {
+	fault := f.fault(r, in)
+	if f.serveFault(w, r, fault, in.faults) {
+		return
+	}
+	f.mux.ServeHTTP(w, r)
+}
+
+// arrival is a request as the fake logged it on arrival.
+type arrival struct {
+	kind, reqID string
+	logIdx      int // in f.log
+	limited     bool
+	retryIn     time.Duration
+	limit       int
+	hook        func(*http.Request) Fault
+	faults      Faults
+	noSC        bool
+}
+
+// arrive counts and logs a request and sets the headers every answer
+// carries (request id, rate limit).
+func (f *Fake) arrive(w http.ResponseWriter, r *http.Request) arrival {
+	_, pattern := f.mux.Handler(r)
+	in := arrival{kind: patternKinds[pattern], reqID: uuid.NewString()}
+	if in.kind == "" {
+		in.kind = "other"
+	}
+	now := f.now()
+	f.mu.Lock()
+	f.counts[in.kind]++
+	f.counts["total"]++
+	var remaining int
+	in.limit, remaining, in.limited, in.retryIn = f.rateLocked(now)
+	in.logIdx = len(f.log)
+	f.log = append(f.log, Request{Time: now, Method: r.Method, Path: r.URL.Path, Kind: in.kind, RequestID: in.reqID})
+	in.hook, in.faults, in.noSC = f.hook, f.faults, f.noSC
+	f.mu.Unlock()
+
+	h := w.Header()
+	h.Set("X-Zendesk-Request-Id", in.reqID)
+	h.Set("X-Rate-Limit", strconv.Itoa(in.limit))
+	h.Set("X-Rate-Limit-Remaining", strconv.Itoa(remaining))
+	if in.kind == "list" || in.kind == "ticket_search" || in.kind == "events" {
+		h.Set("ratelimit-limit", strconv.Itoa(in.limit))
+		h.Set("ratelimit-remaining", strconv.Itoa(remaining))
+		h.Set("ratelimit-reset", strconv.Itoa(int(in.retryIn/time.Second)))
+	}
+	f.cfg.Logger.Debug().Str("method", r.Method).Str("path", r.URL.Path).Str("kind", in.kind).Str("request_id", in.reqID).Msg("request")
+	return in
+}
+
+// admit answers a request that is not let through: credentials refused
+// (401), over the rate limit (429), side conversations disabled (403).
+func (f *Fake) admit(w http.ResponseWriter, r *http.Request, in arrival) bool {
+	switch {
+	case !f.authorized(r):
 		writeJSON(w, http.StatusUnauthorized, map[string]any{"error": "Couldn't authenticate you"})
-		return
-	}
-	if limited {
-		h.Set("Retry-After", strconv.Itoa(int((retryIn+time.Second-1)/time.Second)))
+	case in.limited:
+		h := w.Header()
+		h.Set("Retry-After", strconv.Itoa(int((in.retryIn+time.Second-1)/time.Second)))
 		h.Set("Content-Type", "text/plain; charset=utf-8")
 		w.WriteHeader(http.StatusTooManyRequests)
-		fmt.Fprintf(w, "Too Many Requests: rate limit of %d requests per minute exceeded\n", limit)
-		return
-	}
-	if noSC && sideConversationKinds[kind] {
+		fmt.Fprintf(w, "Too Many Requests: rate limit of %d requests per minute exceeded\n", in.limit)
+	case in.noSC && sideConversationKinds[in.kind]:
 		forbidden(w)
-		return
+	default:
+		return true
 	}
+	return false
+}
 
+// fault picks the request's fault (the hook's, else the configured
+// rates') and logs it.
+func (f *Fake) fault(r *http.Request, in arrival) Fault {
 	fault := FaultNone
-	if hook != nil {
-		fault = hook(r)
+	if in.hook != nil {
+		fault = in.hook(r)
 	} else {
 		f.mu.Lock()
 		fault = f.pickLocked(r)
@@ -422,43 +451,35 @@ func (f *Fake) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	if fault != FaultNone {
 		f.mu.Lock()
-		f.log[logIdx].Fault = fault
+		f.log[in.logIdx].Fault = fault
 		f.mu.Unlock()
-		f.cfg.Logger.Debug().Str("request_id", reqID).Stringer("fault", fault).Msg("fault injected")
+		f.cfg.Logger.Debug().Str("request_id", in.reqID).Stringer("fault", fault).Msg("fault injected")
 	}
+	return fault
+}
 
+// serveFault answers the request as fault says; false when the request
+// is to be served normally (no fault, or only added latency).
+func (f *Fake) serveFault(w http.ResponseWriter, r *http.Request, fault Fault, fs Faults) (done bool) {
+	h := w.Header()
 	switch fault {
+	case FaultNone:
+		return false
 	case Fault500:
 		writeJSON(w, http.StatusInternalServerError, map[string]any{"error": "InternalServerError", "description": "Something went wrong (injected)"})
-		return
 	case Fault502:
 		h.Set("Content-Type", "text/html; charset=utf-8")
 		w.WriteHeader(http.StatusBadGateway)
 		fmt.Fprint(w, "<html>\r\n<head><title>502 Bad Gateway</title></head>\r\n<body>\r\n<center><h1>502 Bad Gateway</h1></center>\r\n</body>\r\n</html>\r\n")
-		return
 	case Fault503RetryAfter:
 		h.Set("Retry-After", strconv.Itoa(ceilSeconds(fs.RetryAfter)))
 		writeText(w, http.StatusServiceUnavailable, "Service Unavailable: database timeout (injected)\n")
-		return
-	case Fault429:
-		h.Set("Retry-After", strconv.Itoa(ceilSeconds(fs.RetryAfter)))
-		writeText(w, http.StatusTooManyRequests, "Too Many Requests (injected)\n")
-		return
-	case Fault429Date:
-		at := f.now().Add(fs.RetryAfter).Add(time.Second - 1).Truncate(time.Second)
-		h.Set("Retry-After", at.UTC().Format(http.TimeFormat))
-		writeText(w, http.StatusTooManyRequests, "Too Many Requests (injected)\n")
-		return
-	case Fault429NoRetryAfter:
-		writeText(w, http.StatusTooManyRequests, "Too Many Requests (injected)\n")
-		return
+	case Fault429, Fault429Date, Fault429NoRetryAfter:
+		f.serve429(w, fault, fs)
 	case FaultResetBeforeCommit:
 		abort(w)
-		return
 	case FaultLatency:
-		if !sleep(r, fs.Latency) {
-			return
-		}
+		return !sleep(r, fs.Latency)
 	case Fault301, Fault307:
 		code := http.StatusMovedPermanently
 		if fault == Fault307 {
@@ -466,35 +487,52 @@ func (f *Fake) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		h.Set("Location", strings.TrimRight(fs.RedirectTo, "/")+r.URL.RequestURI())
 		writeText(w, code, "<html><body>You are being <a href=\"moved\">redirected</a>.</body></html>")
-		return
 	case Fault403:
 		writeJSON(w, http.StatusForbidden, map[string]any{"error": "Forbidden",
 			"description": "You do not have access to this page. Please contact the account owner of this help desk for further help."})
-		return
 	case FaultLateCommit:
 		f.serveLateCommit(r, fs)
-		return
 	case FaultHugeBody:
 		f.serveHugeBody(w, r, fs)
-		return
 	case FaultCommitThenDrop, FaultSlowAfterCommit:
-		rec := httptest.NewRecorder()
-		f.mux.ServeHTTP(rec, r)
-		if fault == FaultCommitThenDrop {
-			abort(w)
-			return
-		}
-		if !sleep(r, fs.Slow) {
-			return
-		}
-		for k, v := range rec.Header() {
-			h[k] = v
-		}
-		w.WriteHeader(rec.Code)
-		_, _ = w.Write(rec.Body.Bytes())
+		f.serveAfterCommit(w, r, fault, fs)
+	default:
+		return false
+	}
+	return true
+}
+
+// serve429 answers an injected 429: with Retry-After in seconds, as an
+// HTTP date, or without one.
+func (f *Fake) serve429(w http.ResponseWriter, fault Fault, fs Faults) {
+	switch fault {
+	case Fault429:
+		w.Header().Set("Retry-After", strconv.Itoa(ceilSeconds(fs.RetryAfter)))
+	case Fault429Date:
+		at := f.now().Add(fs.RetryAfter).Add(time.Second - 1).Truncate(time.Second)
+		w.Header().Set("Retry-After", at.UTC().Format(http.TimeFormat))
+	}
+	writeText(w, http.StatusTooManyRequests, "Too Many Requests (injected)\n")
+}
+
+// serveAfterCommit carries the request out, then drops the connection
+// (FaultCommitThenDrop) or answers late (FaultSlowAfterCommit).
+func (f *Fake) serveAfterCommit(w http.ResponseWriter, r *http.Request, fault Fault, fs Faults) {
+	rec := httptest.NewRecorder()
+	f.mux.ServeHTTP(rec, r)
+	if fault == FaultCommitThenDrop {
+		abort(w)
 		return
 	}
-	f.mux.ServeHTTP(w, r)
+	if !sleep(r, fs.Slow) {
+		return
+	}
+	h := w.Header()
+	for k, v := range rec.Header() {
+		h[k] = v
+	}
+	w.WriteHeader(rec.Code)
+	_, _ = w.Write(rec.Body.Bytes())
 }
 
 // enterWrite marks a write on the request's ticket as in flight for the

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"mime"
+	"mime/multipart"
 	"net/http"
 	"net/url"
 	"slices"
@@ -447,64 +448,71 @@ func (f *Fake) handleUpload(w http.ResponseWriter, r *http.Request) {
 		if part.FormName() != "file" {
 			continue
 		}
-		h := sha256.New()
-		max := f.cfg.MaxAttachmentBytes
-		n, err := io.Copy(h, io.LimitReader(part, max+1))
-		if err != nil {
-			badRequest(w, "Could not read the file: "+err.Error())
-			return
-		}
-		if n > max {
-			writeJSON(w, http.StatusRequestEntityTooLarge, map[string]any{"error": "AttachmentTooLarge",
-				"description": fmt.Sprintf("Attachment larger than %d bytes", max)})
-			return
-		}
-		name := part.FileName()
-		if name == "" {
-			name = r.URL.Query().Get("filename")
-		}
-		if name == "" {
-			name = "attachment"
-		}
-		if strings.IndexFunc(name, unicode.IsControl) >= 0 {
-			// The API answers 400 to a NUL or another control character
-			// in the file name (issue 11).
-			badRequest(w, "File name contains control characters")
-			return
-		}
-		ct := part.Header.Get("Content-Type")
-		if ct == "" {
-			ct = "application/octet-stream"
-		}
-		if !typeAllowed(f.cfg.AllowedAttachmentTypes, ct) {
-			writeJSON(w, http.StatusUnprocessableEntity, map[string]any{
-				"error": "RecordInvalid", "description": "Record validation errors",
-				"details": map[string][]detail{"file": {{Description: "File: content type " + ct + " is not allowed", Error: "InvalidValue"}}},
-			})
-			return
-		}
-		id := "att-" + uuid.NewString()
-		a := &Attachment{
-			AttachmentInfo: zendesk.AttachmentInfo{
-				ID: id, Name: name, FileName: name, ContentType: ct, Size: n,
-				ContentURL: baseURL(r) + "/attachments/token/" + id + "/?name=" + url.QueryEscape(name),
-			},
-			SHA256: hex.EncodeToString(h.Sum(nil)),
-		}
-		f.mu.Lock()
-		f.attachments[id] = a
-		f.mu.Unlock()
-		if f.cfg.AttachmentTopLevel {
-			writeJSON(w, http.StatusCreated, a.AttachmentInfo)
-		} else {
-			writeJSON(w, http.StatusCreated, map[string]any{"attachment": a.AttachmentInfo})
-		}
+		f.storeUpload(w, r, part)
 		return
 	}
 	writeJSON(w, http.StatusUnprocessableEntity, map[string]any{
 		"error": "RecordInvalid", "description": "Record validation errors",
 		"details": map[string][]detail{"file": {{Description: "File: cannot be blank", Error: "BlankValue"}}},
 	})
+}
+
+// storeUpload stores the file of an upload (part) and answers with its
+// attachment, or refuses it: too large, a control character in its name,
+// a content type not allowed.
+func (f *Fake) storeUpload(w http.ResponseWriter, r *http.Request, part *multipart.Part) {
+	h := sha256.New()
+	max := f.cfg.MaxAttachmentBytes
+	n, err := io.Copy(h, io.LimitReader(part, max+1))
+	if err != nil {
+		badRequest(w, "Could not read the file: "+err.Error())
+		return
+	}
+	if n > max {
+		writeJSON(w, http.StatusRequestEntityTooLarge, map[string]any{"error": "AttachmentTooLarge",
+			"description": fmt.Sprintf("Attachment larger than %d bytes", max)})
+		return
+	}
+	name := part.FileName()
+	if name == "" {
+		name = r.URL.Query().Get("filename")
+	}
+	if name == "" {
+		name = "attachment"
+	}
+	if strings.IndexFunc(name, unicode.IsControl) >= 0 {
+		// The API answers 400 to a NUL or another control character in
+		// the file name (issue 11).
+		badRequest(w, "File name contains control characters")
+		return
+	}
+	ct := part.Header.Get("Content-Type")
+	if ct == "" {
+		ct = "application/octet-stream"
+	}
+	if !typeAllowed(f.cfg.AllowedAttachmentTypes, ct) {
+		writeJSON(w, http.StatusUnprocessableEntity, map[string]any{
+			"error": "RecordInvalid", "description": "Record validation errors",
+			"details": map[string][]detail{"file": {{Description: "File: content type " + ct + " is not allowed", Error: "InvalidValue"}}},
+		})
+		return
+	}
+	id := "att-" + uuid.NewString()
+	a := &Attachment{
+		AttachmentInfo: zendesk.AttachmentInfo{
+			ID: id, Name: name, FileName: name, ContentType: ct, Size: n,
+			ContentURL: baseURL(r) + "/attachments/token/" + id + "/?name=" + url.QueryEscape(name),
+		},
+		SHA256: hex.EncodeToString(h.Sum(nil)),
+	}
+	f.mu.Lock()
+	f.attachments[id] = a
+	f.mu.Unlock()
+	if f.cfg.AttachmentTopLevel {
+		writeJSON(w, http.StatusCreated, a.AttachmentInfo)
+	} else {
+		writeJSON(w, http.StatusCreated, map[string]any{"attachment": a.AttachmentInfo})
+	}
 }
 
 // newConversationLocked creates and stores an empty side conversation.

@@ -248,6 +248,33 @@ func (v *validator) message(x any, key string) parsedMessage {
 		return m
 	}
 	v.checkKeys(obj, messageKeys, key)
+	v.messageText(obj, key, &m)
+	types := map[string]bool{}
+	if fx, present := obj["from"]; present && fx != nil {
+		p, pt, ok := v.participant(fx, join(key, "from"))
+		if ok {
+			m.from = &p
+			types[pt] = true
+		}
+	}
+	m.to = v.recipients(obj["to"], join(key, "to"), types)
+	if len(types) > 1 {
+		names := make([]string, 0, len(types))
+		for t := range types {
+			names = append(names, t)
+		}
+		sort.Strings(names)
+		v.fail(key, "InvalidValue", "Participants of different side conversation types can't be mixed (%s)", strings.Join(names, ", "))
+	}
+	m.externalIDs = v.externalIDs(obj["external_ids"], join(key, "external_ids"))
+	if ax, present := obj["attachment_ids"]; present && ax != nil {
+		m.attachments = v.attachmentIDs(ax, join(key, "attachment_ids"))
+	}
+	return m
+}
+
+// messageText validates a message's subject, body and html_body.
+func (v *validator) messageText(obj map[string]any, key string, m *parsedMessage) {
 	for _, f := range []struct {
 		name string
 		dst  *string
@@ -268,25 +295,23 @@ func (v *validator) message(x any, key string) parsedMessage {
 			v.fail(join(key, "body"), "BlankValue", "Body: cannot be blank")
 		}
 	}
-	types := map[string]bool{}
-	if fx, present := obj["from"]; present && fx != nil {
-		p, pt, ok := v.participant(fx, join(key, "from"))
-		if ok {
-			m.from = &p
-			types[pt] = true
-		}
-	}
-	tk := join(key, "to")
-	toArr, isArr := obj["to"].([]any)
+}
+
+// recipients validates a message's to: at least one participant, at
+// most maxRecipients, of which at most maxNonAgentRecipients are not
+// agents. Each participant's type is added to types.
+func (v *validator) recipients(x any, key string, types map[string]bool) []zendesk.Participant {
+	toArr, isArr := x.([]any)
 	switch {
 	case !isArr || len(toArr) == 0:
-		v.fail(tk, "BlankValue", "To: must contain at least one participant")
+		v.fail(key, "BlankValue", "To: must contain at least one participant")
 	case len(toArr) > maxRecipients:
-		v.fail(tk, "TooMany", "To: at most %d recipients, got %d", maxRecipients, len(toArr))
+		v.fail(key, "TooMany", "To: at most %d recipients, got %d", maxRecipients, len(toArr))
 	}
+	var to []zendesk.Participant
 	nonAgents := 0
 	for i, px := range toArr {
-		p, pt, ok := v.participant(px, fmt.Sprintf("%s[%d]", tk, i))
+		p, pt, ok := v.participant(px, fmt.Sprintf("%s[%d]", key, i))
 		if !ok {
 			continue
 		}
@@ -294,54 +319,74 @@ func (v *validator) message(x any, key string) parsedMessage {
 		if pt == ptEmail && p.UserID == 0 {
 			nonAgents++
 		}
-		m.to = append(m.to, p)
+		to = append(to, p)
 	}
 	if nonAgents > maxNonAgentRecipients {
-		v.fail(tk, "TooMany", "To: at most %d recipients who are not agents, got %d", maxNonAgentRecipients, nonAgents)
+		v.fail(key, "TooMany", "To: at most %d recipients who are not agents, got %d", maxNonAgentRecipients, nonAgents)
 	}
-	if len(types) > 1 {
-		names := make([]string, 0, len(types))
-		for t := range types {
-			names = append(names, t)
-		}
-		sort.Strings(names)
-		v.fail(key, "InvalidValue", "Participants of different side conversation types can't be mixed (%s)", strings.Join(names, ", "))
+	return to
+}
+
+// attachmentIDs validates a message's attachment_ids: strings naming
+// uploaded attachments.
+func (v *validator) attachmentIDs(x any, key string) []zendesk.AttachmentInfo {
+	arr, ok := x.([]any)
+	if !ok {
+		v.fail(key, "InvalidValue", "attachment_ids must be an array of strings")
 	}
-	m.externalIDs = v.externalIDs(obj["external_ids"], join(key, "external_ids"))
-	if ax, present := obj["attachment_ids"]; present && ax != nil {
-		ak := join(key, "attachment_ids")
-		arr, ok := ax.([]any)
+	var out []zendesk.AttachmentInfo
+	for _, a := range arr {
+		id, ok := a.(string)
 		if !ok {
-			v.fail(ak, "InvalidValue", "attachment_ids must be an array of strings")
+			v.fail(key, "InvalidValue", "attachment_ids must be an array of strings")
+			continue
 		}
-		for _, a := range arr {
-			id, ok := a.(string)
-			if !ok {
-				v.fail(ak, "InvalidValue", "attachment_ids must be an array of strings")
-				continue
-			}
-			info, found := v.attachments(id)
-			if !found {
-				v.fail(ak, "NotFound", "Attachment %q not found", id)
-				continue
-			}
-			m.attachments = append(m.attachments, info)
+		info, found := v.attachments(id)
+		if !found {
+			v.fail(key, "NotFound", "Attachment %q not found", id)
+			continue
 		}
+		out = append(out, info)
 	}
-	return m
+	return out
 }
 
 // participant validates one participant object: exactly one of the
 // documented property sets.
 func (v *validator) participant(x any, key string) (zendesk.Participant, string, bool) {
-	var p zendesk.Participant
 	obj, ok := x.(map[string]any)
 	if !ok {
 		v.fail(key, "InvalidValue", "Participant: must be an object")
-		return p, "", false
+		return zendesk.Participant{}, "", false
 	}
+	pt, present, ok := v.participantType(obj, key)
+	if !ok {
+		return zendesk.Participant{}, "", false
+	}
+	var p zendesk.Participant
+	var bad string
+	switch pt {
+	case ptEmail:
+		p, bad = emailParticipant(obj, present)
+	case ptSlack:
+		p, bad = slackParticipant(obj)
+	case ptChild:
+		p, bad = childParticipant(obj, present)
+	case ptTeams:
+		p, bad = teamsParticipant(obj)
+	}
+	if bad != "" {
+		v.fail(key, "InvalidValue", "%s", bad)
+		return zendesk.Participant{}, "", false
+	}
+	return p, pt, true
+}
+
+// participantType finds the one side conversation type a participant's
+// properties belong to, and which properties are set.
+func (v *validator) participantType(obj map[string]any, key string) (pt string, present map[string]bool, ok bool) {
 	types := map[string]bool{}
-	present := map[string]bool{}
+	present = map[string]bool{}
 	for k, val := range obj {
 		t, known := participantKeys[k]
 		if !known {
@@ -354,87 +399,97 @@ func (v *validator) participant(x any, key string) (zendesk.Participant, string,
 		present[k] = true
 		types[t] = true
 	}
-	if len(types) == 0 {
+	switch len(types) {
+	case 0:
 		v.fail(key, "InvalidValue", "Participant: no participant properties (user_id, email, slack_*, support_group_id, msteams_channel_id)")
-		return p, "", false
-	}
-	if len(types) > 1 {
+		return "", nil, false
+	case 1:
+	default:
 		v.fail(key, "InvalidValue", "Participant: properties of different side conversation types can't be mixed")
-		return p, "", false
+		return "", nil, false
 	}
-	str := func(k string) (string, bool) {
-		switch val := obj[k].(type) {
-		case string:
-			return val, true
-		case json.Number:
-			return val.String(), true
-		}
-		return "", false
-	}
-	var pt string
 	for t := range types {
 		pt = t
 	}
-	bad := func(format string, args ...any) (zendesk.Participant, string, bool) {
-		v.fail(key, "InvalidValue", format, args...)
-		return p, "", false
-	}
-	switch pt {
-	case ptEmail:
-		switch {
-		case present["user_id"]:
-			if present["email"] || present["name"] {
-				return bad("Participant: user_id can't be combined with email or name")
-			}
-			n, ok := obj["user_id"].(json.Number)
-			id, err := n.Int64()
-			if !ok || err != nil || id <= 0 {
-				return bad("Participant: user_id must be a positive integer")
-			}
-			p.UserID = id
-		case present["email"]:
-			e, ok := obj["email"].(string)
-			a, err := mail.ParseAddress(e)
-			if !ok || err != nil || a.Address != e {
-				return bad("Participant: %q is not a valid email address", e)
-			}
-			p.Email = e
-			if present["name"] {
-				n, ok := obj["name"].(string)
-				if !ok {
-					return bad("Participant: name must be a string")
-				}
-				p.Name = n
-			}
-		default:
-			return bad("Participant: name requires email")
+	return pt, present, true
+}
+
+// emailParticipant reads an email participant: a user_id alone, or an
+// email with an optional name. bad says what is wrong.
+func emailParticipant(obj map[string]any, present map[string]bool) (p zendesk.Participant, bad string) {
+	switch {
+	case present["user_id"]:
+		if present["email"] || present["name"] {
+			return p, "Participant: user_id can't be combined with email or name"
 		}
-	case ptSlack:
-		w, ok1 := obj["slack_workspace_id"].(string)
-		c, ok2 := obj["slack_channel_id"].(string)
-		if !ok1 || !ok2 || w == "" || c == "" {
-			return bad("Participant: Slack needs slack_workspace_id and slack_channel_id")
+		n, ok := obj["user_id"].(json.Number)
+		id, err := n.Int64()
+		if !ok || err != nil || id <= 0 {
+			return p, "Participant: user_id must be a positive integer"
 		}
-		p.SlackWorkspaceID, p.SlackChannelID = w, c
-	case ptChild:
-		g, ok := str("support_group_id")
-		if !present["support_group_id"] || !ok {
-			return bad("Participant: a child ticket needs support_group_id")
+		p.UserID = id
+	case present["email"]:
+		e, ok := obj["email"].(string)
+		a, err := mail.ParseAddress(e)
+		if !ok || err != nil || a.Address != e {
+			return p, fmt.Sprintf("Participant: %q is not a valid email address", e)
 		}
-		p.SupportGroupID = g
-		if present["support_agent_id"] {
-			a, ok := str("support_agent_id")
+		p.Email = e
+		if present["name"] {
+			n, ok := obj["name"].(string)
 			if !ok {
-				return bad("Participant: support_agent_id must be a string or integer")
+				return p, "Participant: name must be a string"
 			}
-			p.SupportAgentID = a
+			p.Name = n
 		}
-	case ptTeams:
-		c, ok := obj["msteams_channel_id"].(string)
-		if !ok {
-			return bad("Participant: msteams_channel_id must be a string")
-		}
-		p.MSTeamsChannelID = c
+	default:
+		return p, "Participant: name requires email"
 	}
-	return p, pt, true
+	return p, ""
+}
+
+func slackParticipant(obj map[string]any) (p zendesk.Participant, bad string) {
+	w, ok1 := obj["slack_workspace_id"].(string)
+	c, ok2 := obj["slack_channel_id"].(string)
+	if !ok1 || !ok2 || w == "" || c == "" {
+		return p, "Participant: Slack needs slack_workspace_id and slack_channel_id"
+	}
+	p.SlackWorkspaceID, p.SlackChannelID = w, c
+	return p, ""
+}
+
+func childParticipant(obj map[string]any, present map[string]bool) (p zendesk.Participant, bad string) {
+	g, ok := stringOrNumber(obj["support_group_id"])
+	if !present["support_group_id"] || !ok {
+		return p, "Participant: a child ticket needs support_group_id"
+	}
+	p.SupportGroupID = g
+	if present["support_agent_id"] {
+		a, ok := stringOrNumber(obj["support_agent_id"])
+		if !ok {
+			return p, "Participant: support_agent_id must be a string or integer"
+		}
+		p.SupportAgentID = a
+	}
+	return p, ""
+}
+
+func teamsParticipant(obj map[string]any) (p zendesk.Participant, bad string) {
+	c, ok := obj["msteams_channel_id"].(string)
+	if !ok {
+		return p, "Participant: msteams_channel_id must be a string"
+	}
+	p.MSTeamsChannelID = c
+	return p, ""
+}
+
+// stringOrNumber reads a JSON string or number as its text.
+func stringOrNumber(x any) (string, bool) {
+	switch val := x.(type) {
+	case string:
+		return val, true
+	case json.Number:
+		return val.String(), true
+	}
+	return "", false
 }
