@@ -44,15 +44,20 @@ const (
 func FailureRecords(fs []checkpoint.FailureRecord) []report.Failure {
 	out := make([]report.Failure, 0, len(fs))
 	for _, f := range fs {
-		j := report.Failure{ThreadKey: f.ThreadKey, MessageKey: f.MessageKey, State: string(f.State), Rule: f.Rule,
-			Reason: f.Reason, HTTPStatus: f.HTTPStatus, RequestID: f.RequestID, Source: f.Source}
-		if f.TicketID != 0 {
-			id := f.TicketID
-			j.TicketID = &id
-		}
-		out = append(out, j)
+		out = append(out, FailureJSON(f))
 	}
 	return out
+}
+
+// FailureJSON converts one of the checkpoint's failures to its JSON shape.
+func FailureJSON(f checkpoint.FailureRecord) report.Failure {
+	j := report.Failure{ThreadKey: f.ThreadKey, MessageKey: f.MessageKey, State: string(f.State), Rule: f.Rule,
+		Reason: f.Reason, HTTPStatus: f.HTTPStatus, RequestID: f.RequestID, Source: f.Source}
+	if f.TicketID != 0 {
+		id := f.TicketID
+		j.TicketID = &id
+	}
+	return j
 }
 
 // failuresOut says where an import copied the records it did not import.
