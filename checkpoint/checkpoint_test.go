@@ -781,6 +781,7 @@ func BenchmarkNewThreadWrites(b *testing.B) {
 			close(next)
 			b.ResetTimer()
 			cpu0 := cpuTime()
+			wchar0, dirtied0 := diskWrites()
 			var wg sync.WaitGroup
 			for range writers {
 				wg.Go(func() {
@@ -811,6 +812,12 @@ func BenchmarkNewThreadWrites(b *testing.B) {
 			// fsync is system CPU time here, and the process shares the
 			// machine: CPU per thread is the steadier figure.
 			b.ReportMetric(float64(cpuTime()-cpu0)/float64(b.N), "cpu-ns/op")
+			b.StopTimer()
+			ok(b, s.Close())
+			if wchar, dirtied := diskWrites(); wchar0 >= 0 {
+				b.ReportMetric(float64(wchar-wchar0)/float64(b.N), "write-B/op")
+				b.ReportMetric(float64(dirtied-dirtied0)/float64(b.N), "dirty-B/op")
+			}
 		})
 	}
 }
