@@ -83,7 +83,8 @@ const walCheckpointPages = 16384
 type Options struct {
 	// ReadOnly opens an existing checkpoint for reading only, without the
 	// lock: for status and failures while an import runs. A missing file is
-	// then an error wrapping fs.ErrNotExist.
+	// then an error wrapping fs.ErrNotExist. The integrity check is then
+	// the cheap one of check.go, not PRAGMA quick_check.
 	ReadOnly bool
 	// BusyTimeout is how long a statement waits for a lock held by another
 	// connection (a ReadOnly reader, or sqlite3 in a terminal). Default 10s.
@@ -307,18 +308,8 @@ func (s *Store) init(ctx context.Context, deferCheck bool) error {
 			return fmt.Errorf("%w: open %s: a SQLite database that is not a threadlift checkpoint", ErrUnusable, s.path)
 		}
 	}
-	switch {
-	case s.readOnly && version == schemaVersion:
-		// Nothing is written: the cheap check (check.go).
-		if err := s.probe(ctx); err != nil {
-			return err
-		}
-	case deferCheck && !s.readOnly && version == schemaVersion:
-		s.startCheck(ctx)
-	default:
-		if err := s.quickCheck(ctx, s.db, ""); err != nil {
-			return err
-		}
+	if err := s.check(ctx, version, deferCheck); err != nil {
+		return err
 	}
 	if s.readOnly {
 		if version < schemaVersion {
@@ -333,6 +324,21 @@ func (s *Store) init(ctx context.Context, deferCheck bool) error {
 		return err
 	}
 	return s.prepare(ctx)
+}
+
+// check runs the integrity check of an open (check.go): the cheap one
+// when nothing will be written, else the full one, in the background with
+// deferCheck unless the schema needs an upgrade first.
+func (s *Store) check(ctx context.Context, version int, deferCheck bool) error {
+	switch {
+	case s.readOnly && version == schemaVersion:
+		return s.probe(ctx)
+	case deferCheck && !s.readOnly && version == schemaVersion:
+		s.startCheck(ctx)
+		return nil
+	default:
+		return s.quickCheck(ctx, s.db, "")
+	}
 }
 
 // startCheck runs the integrity check in a goroutine, on a read-only

@@ -49,10 +49,10 @@ func (e *env) checkpointReads() {
 	}
 	dir := filepath.Join(e.runDir, "c1")
 	empty := filepath.Join(dir, "empty.mbox")
-	if err := os.MkdirAll(dir, 0o755); err == nil {
+	cfg, err := writeConfig(dir, "", 0, 0, empty, cp, 1)
+	if err == nil {
 		err = os.WriteFile(empty, nil, 0o644)
 	}
-	cfg, err := writeConfig(dir, "", 0, 0, empty, cp, 1)
 	if err != nil {
 		res.add("C1", "config", err.Error(), "", "ERROR")
 		return
