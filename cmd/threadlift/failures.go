@@ -154,7 +154,9 @@ func failureCells(f checkpoint.FailureRecord) [6]string {
 	}
 	c := [6]string{string(f.State), f.Rule, f.Source, ticket, key, reason}
 	for i := range c {
-		c[i] = cellReplacer.Replace(c[i])
+		if strings.ContainsAny(c[i], "\t\r\n") {
+			c[i] = cellReplacer.Replace(c[i])
+		}
 	}
 	return c
 }

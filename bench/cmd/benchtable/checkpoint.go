@@ -103,13 +103,12 @@ func (e *env) ensureCheckpoint(n int) (string, error) {
 	return p, nil
 }
 
-var (
-	writeBRe = regexp.MustCompile(`([\d.]+) write-B/op`)
-	dirtyBRe = regexp.MustCompile(`([\d.]+) dirty-B/op`)
-)
+var writesRe = regexp.MustCompile(`(?m)^BenchmarkNewThreadWrites/(\S+?)(?:-\d+)?\s+\d+\s.*?([\d.]+) dirty-B/op\s+([\d.]+) write-B/op`)
 
 // requestWrites runs BenchmarkNewThreadWrites with 8 writers and the
-// answer carried, and reports what the checkpoint writes per request.
+// answer carried (as an import writes), into a new checkpoint and into
+// one of 100k threads, and reports what the checkpoint writes per
+// request.
 func (e *env) requestWrites() {
 	args := []string{"test", "-run", "^$", "-bench", "^BenchmarkNewThreadWrites$/^writers=8$/^answer=carried$", "-benchtime", "3000x", "./checkpoint/"}
 	logf("%s %s", e.c.goCmd, strings.Join(args, " "))
@@ -118,14 +117,19 @@ func (e *env) requestWrites() {
 		e.res.add("C1", "writes per request", fmt.Sprintf("go test: %v: %s", err, tail(string(out), 500)), "", "ERROR")
 		return
 	}
-	w, d := writeBRe.FindSubmatch(out), dirtyBRe.FindSubmatch(out)
-	if w == nil || d == nil {
+	ms := writesRe.FindAllSubmatch(out, -1)
+	if ms == nil {
 		e.res.add("C1", "writes per request", "no write-B/op in the benchmark's output (not Linux?)", "", "SKIP")
 		return
 	}
 	kb := func(b []byte) string { return fmt.Sprintf("%.1f KB", atof(string(b))/1000) }
-	e.res.set("c1_write_bytes_per_request", atof(string(w[1])))
-	e.res.set("c1_dirty_bytes_per_request", atof(string(d[1])))
-	e.res.add("C1", "checkpoint writes per request (BenchmarkNewThreadWrites, 8 writers)",
-		kb(w[1])+" written, "+kb(d[1])+" of page cache dirtied", "", "")
+	for _, m := range ms {
+		into := "a new checkpoint"
+		if strings.Contains(string(m[1]), "known=") {
+			into = "a checkpoint of " + strings.TrimPrefix(string(m[1])[strings.Index(string(m[1]), "known="):], "known=") + " threads"
+		}
+		e.res.set("c1_writes_"+string(m[1]), map[string]float64{"write_bytes": atof(string(m[3])), "dirty_bytes": atof(string(m[2]))})
+		e.res.add("C1", "checkpoint writes per request into "+into+" (BenchmarkNewThreadWrites, 8 writers)",
+			kb(m[3])+" written, "+kb(m[2])+" of page cache dirtied", "", "")
+	}
 }
