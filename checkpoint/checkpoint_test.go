@@ -759,18 +759,33 @@ func TestUploads(t *testing.T) {
 // the request, carrying the previous thread's answer (MarkCreatedDone)
 // with it (answer=carried), or the answer recorded on its own right
 // after the request (answer=own); with 1 writer, and with 8, an import's
-// default workers, whose writes the committer groups.
+// default workers, whose writes the committer groups; into a new
+// checkpoint, and into one that holds 100k threads already (known=100k:
+// the indexes' leaves a write meets are then spread over the file, as in
+// a real run). Per thread (one request), after the store is closed so
+// that its last WAL checkpoint counts, on Linux: write-B/op, the bytes
+// written (the WAL's frames and the copies back into the file), and
+// dirty-B/op, the page-cache bytes dirtied (see diskWrites).
 func BenchmarkNewThreadWrites(b *testing.B) {
 	for _, bc := range []struct {
 		writers int
 		carried bool
-	}{{1, true}, {1, false}, {8, true}, {8, false}} {
+		known   int
+	}{{1, true, 0}, {1, false, 0}, {8, true, 0}, {8, false, 0}, {8, true, 100_000}} {
 		answer := map[bool]string{true: "carried", false: "own"}[bc.carried]
 		writers := bc.writers
-		b.Run(fmt.Sprintf("writers=%d/answer=%s", writers, answer), func(b *testing.B) {
+		name := fmt.Sprintf("writers=%d/answer=%s", writers, answer)
+		if bc.known > 0 {
+			name += fmt.Sprintf("/known=%dk", bc.known/1000)
+		}
+		open := func(b *testing.B) *Store { return newStore(b) }
+		if bc.known > 0 {
+			open = knownStore(b, bc.known)
+		}
+		b.Run(name, func(b *testing.B) {
 			ctx := context.Background()
-			s := newStore(b)
-			regs := registrations(b.N)
+			s := open(b)
+			regs := registrations(bc.known + b.N)[bc.known:]
 			for i := range regs {
 				regs[i].Messages = regs[i].Messages[:1]
 			}
@@ -781,6 +796,7 @@ func BenchmarkNewThreadWrites(b *testing.B) {
 			close(next)
 			b.ResetTimer()
 			cpu0 := cpuTime()
+			wchar0, dirtied0 := diskWrites()
 			var wg sync.WaitGroup
 			for range writers {
 				wg.Go(func() {
@@ -811,7 +827,37 @@ func BenchmarkNewThreadWrites(b *testing.B) {
 			// fsync is system CPU time here, and the process shares the
 			// machine: CPU per thread is the steadier figure.
 			b.ReportMetric(float64(cpuTime()-cpu0)/float64(b.N), "cpu-ns/op")
+			b.StopTimer()
+			ok(b, s.Close())
+			if wchar, dirtied := diskWrites(); wchar0 >= 0 {
+				b.ReportMetric(float64(wchar-wchar0)/float64(b.N), "write-B/op")
+				b.ReportMetric(float64(dirtied-dirtied0)/float64(b.N), "dirty-B/op")
+			}
 		})
+	}
+}
+
+// knownStore writes, in a folder of parent's, a checkpoint that holds
+// the first n threads of registrations(n), and returns a function that
+// opens a copy of it for one benchmark.
+func knownStore(parent *testing.B, n int) func(b *testing.B) *Store {
+	var once sync.Once
+	tmpl := filepath.Join(parent.TempDir(), "known.db")
+	return func(b *testing.B) *Store {
+		b.Helper()
+		once.Do(func() {
+			s := openT(b, tmpl)
+			regs := registrations(n)
+			for i := 0; i < n; i += 20_000 {
+				ok(b, s.RegisterBatch(context.Background(), regs[i:min(i+20_000, n)]))
+			}
+			ok(b, s.Close())
+		})
+		data, err := os.ReadFile(tmpl)
+		ok(b, err)
+		path := filepath.Join(b.TempDir(), "threadlift.db")
+		ok(b, os.WriteFile(path, data, 0o644))
+		return openT(b, path)
 	}
 }
 

@@ -306,6 +306,10 @@ func (s *Store) prepare(ctx context.Context) error {
 	if err != nil {
 		return s.wrapUnusable("prepare statements", err)
 	}
+	if _, err := conn.ExecContext(ctx, fmt.Sprintf("PRAGMA cache_size(-%d)", writeCacheKiB)); err != nil {
+		conn.Close()
+		return s.wrapUnusable("prepare statements", err)
+	}
 	qs := hotStatements()
 	s.w = &wtx{conn: conn, stmts: make(map[string]*sql.Stmt, len(qs))}
 	for _, q := range qs {

@@ -98,7 +98,10 @@
 //
 // Options.DeferCheck lets an import read its archive while PRAGMA
 // quick_check runs: no write starts before the check has passed, and a
-// corrupt file fails Check and every write with ErrUnusable.
+// corrupt file fails Check and every write with ErrUnusable. A read-only
+// open writes nothing and does not read every page: it checks the schema,
+// the small tables and both edges of every other table (check.go), and a
+// damaged page met by a later read fails it with ErrUnusable.
 //
 // # Write-ahead and reconciliation
 //

@@ -36,11 +36,63 @@ var ErrReadOnly = errors.New("checkpoint: read-only")
 // It is a programming error in the caller, never a user error.
 var ErrTransition = errors.New("checkpoint: invalid state change")
 
+// SQLite's page cache, per connection, counted in threadlift's memory
+// budget (256 MiB peak RSS at any archive size, issue 15). modernc's
+// allocator rounds each 4 KiB page up to 8 KiB, so a cache costs twice
+// its nominal size in RSS once warm: the former 64 MiB on each of two
+// connections cost about 130 MiB, and freeing it page by page at Close
+// cost status a second.
+//
+//   - writeCacheKiB, the committer's connection (16 MiB, about 32 MiB of
+//     RSS): holds the interior pages of every b-tree up to a few million
+//     messages (about 1% of the file's pages) and the leaves that writes
+//     meet most (the newest rows of threads, attempts and the write-ahead
+//     log's pages); a leaf missed is one read from the OS page cache,
+//     microseconds next to a commit's fsync. A batch bigger than the cache
+//     (RegisterBatch of 100k threads) spills its dirty pages to the WAL
+//     before its commit, which SQLite allows in the middle of a
+//     transaction: durability and atomicity are the same, and the bulk
+//     registration was measured no slower (BenchmarkRegister100k).
+//   - readCacheKiB, every other connection (2 MiB, about 4 MiB of RSS):
+//     reads are index lookups, which need the interior pages the OS page
+//     cache serves quickly, or scans, which touch each page once and
+//     gain nothing from a cache. status and failures stay far under
+//     their 64 MiB.
+const (
+	writeCacheKiB = 16 << 10
+	readCacheKiB  = 2 << 10
+)
+
+// walCheckpointPages is how many pages the WAL holds before a commit
+// copies them back into the main file (SQLite's default is 1,000). A
+// commit appends every page it changed to the WAL; each copy back writes
+// each distinct page once, and syncs the file. Over 16,384 frames instead
+// of 1,000, the pages that every commit changes (the newest rows of
+// threads, attempts and messages, the state indexes) are copied once
+// instead of sixteen times, and the file is synced a sixteenth as often.
+// Measured per request: an import of 100k one-request threads into a new
+// checkpoint dirtied 30.1 KB of page cache before, 29.3 KB after (the
+// WAL's frames dominate: six or so pages of indexes a request, which only
+// the schema can change); into a copy of a checkpoint of 100k threads
+// (BenchmarkNewThreadWrites known=100k, 8 writers) 176 KB before, 37 KB
+// after, since a kernel with large folios counts a whole folio of a file
+// written in one go (a copy, a restore) for each page copied back into
+// it; bytes handed to write(2) 39.7 → 38.9 KB. It costs disk only: the
+// -wal grows to about 64 MiB during a run (EndRun and Close fold it back
+// and truncate it), its -shm to 128 KiB. It changes nothing of what
+// survives a crash: a commit is durable once its frames are in the WAL
+// and the WAL is synced (synchronous=FULL), whether or not they were
+// copied back yet; a run killed with a long WAL replays it at the next
+// open (TestKillAnywhere, TestResumeWithRandomBytesInWAL,
+// TestResumeFromCopyWithoutWAL).
+const walCheckpointPages = 16384
+
 // Options configures Open. The zero value opens for writing.
 type Options struct {
 	// ReadOnly opens an existing checkpoint for reading only, without the
 	// lock: for status and failures while an import runs. A missing file is
-	// then an error wrapping fs.ErrNotExist.
+	// then an error wrapping fs.ErrNotExist. The integrity check is then
+	// the cheap one of check.go, not PRAGMA quick_check.
 	ReadOnly bool
 	// BusyTimeout is how long a statement waits for a lock held by another
 	// connection (a ReadOnly reader, or sqlite3 in a terminal). Default 10s.
@@ -130,7 +182,7 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 	q := url.Values{}
 	q.Add("_pragma", s.busyPragma())
 	q.Add("_pragma", "foreign_keys(1)")
-	q.Add("_pragma", "cache_size(-65536)") // 64 MiB: 100k-thread batches stay in memory
+	q.Add("_pragma", fmt.Sprintf("cache_size(-%d)", readCacheKiB)) // the committer's connection takes writeCacheKiB in prepare
 	if opts.ReadOnly {
 		st, err := os.Stat(abs)
 		if err != nil {
@@ -168,6 +220,7 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 		q.Set("mode", "rwc")
 		q.Add("_pragma", "journal_mode(WAL)")
 		q.Add("_pragma", "synchronous(FULL)")
+		q.Add("_pragma", fmt.Sprintf("wal_autocheckpoint(%d)", walCheckpointPages))
 		q.Set("_txlock", "immediate")
 	}
 	err = s.openDB(ctx, q, opts.DeferCheck)
@@ -263,9 +316,7 @@ func (s *Store) init(ctx context.Context, deferCheck bool) error {
 			return fmt.Errorf("%w: open %s: a SQLite database that is not a threadlift checkpoint", ErrUnusable, s.path)
 		}
 	}
-	if deferCheck && !s.readOnly && version == schemaVersion {
-		s.startCheck(ctx)
-	} else if err := s.quickCheck(ctx, s.db); err != nil {
+	if err := s.check(ctx, version, deferCheck); err != nil {
 		return err
 	}
 	if s.readOnly {
@@ -281,6 +332,21 @@ func (s *Store) init(ctx context.Context, deferCheck bool) error {
 		return err
 	}
 	return s.prepare(ctx)
+}
+
+// check runs the integrity check of an open (check.go): the cheap one
+// when nothing will be written, else the full one, in the background with
+// deferCheck unless the schema needs an upgrade first.
+func (s *Store) check(ctx context.Context, version int, deferCheck bool) error {
+	switch {
+	case s.readOnly && version == schemaVersion:
+		return s.probe(ctx)
+	case deferCheck && !s.readOnly && version == schemaVersion:
+		s.startCheck(ctx)
+		return nil
+	default:
+		return s.quickCheck(ctx, s.db, "")
+	}
 }
 
 // startCheck runs the integrity check in a goroutine, on a read-only
@@ -305,7 +371,7 @@ func (s *Store) checkAlone(ctx context.Context) error {
 	}
 	defer db.Close()
 	db.SetMaxOpenConns(1)
-	return s.quickCheck(ctx, db)
+	return s.quickCheck(ctx, db, "")
 }
 
 // stopCheck cancels the background check, if any, and waits for it.
@@ -337,9 +403,14 @@ func (s *Store) Check(ctx context.Context) error {
 }
 
 // quickCheck runs PRAGMA quick_check on db, which reads every page: a
-// corrupt file is refused before a run relies on it.
-func (s *Store) quickCheck(ctx context.Context, db *sql.DB) error {
-	rows, err := db.QueryContext(ctx, "PRAGMA quick_check")
+// corrupt file is refused before a run relies on it. With table, it
+// checks that table (and its indexes) only.
+func (s *Store) quickCheck(ctx context.Context, db *sql.DB, table string) error {
+	q := "PRAGMA quick_check"
+	if table != "" {
+		q = fmt.Sprintf("PRAGMA quick_check(%s)", quoteIdent(table))
+	}
+	rows, err := db.QueryContext(ctx, q)
 	if err != nil {
 		return s.wrapUnusable("check", err)
 	}
@@ -428,7 +499,9 @@ func (s *Store) Close() error {
 // a database" errors also wrap ErrUnusable.
 func (s *Store) wrap(op string, err error) error {
 	if isUnusable(err) {
-		return fmt.Errorf("%w: %s: %w", ErrUnusable, op, err)
+		// A read-only open does not check every page (check.go): a
+		// damaged page may first be met here.
+		return fmt.Errorf("%w: %s: %w%s", ErrUnusable, op, err, tornHint)
 	}
 	return fmt.Errorf("checkpoint: %s: %w", op, err)
 }

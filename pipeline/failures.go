@@ -1,7 +1,7 @@
 package pipeline
 
 import (
-	"bytes"
+	"bufio"
 	"context"
 	"crypto/sha256"
 	"encoding/json"
@@ -44,15 +44,20 @@ const (
 func FailureRecords(fs []checkpoint.FailureRecord) []report.Failure {
 	out := make([]report.Failure, 0, len(fs))
 	for _, f := range fs {
-		j := report.Failure{ThreadKey: f.ThreadKey, MessageKey: f.MessageKey, State: string(f.State), Rule: f.Rule,
-			Reason: f.Reason, HTTPStatus: f.HTTPStatus, RequestID: f.RequestID, Source: f.Source}
-		if f.TicketID != 0 {
-			id := f.TicketID
-			j.TicketID = &id
-		}
-		out = append(out, j)
+		out = append(out, FailureJSON(f))
 	}
 	return out
+}
+
+// FailureJSON converts one of the checkpoint's failures to its JSON shape.
+func FailureJSON(f checkpoint.FailureRecord) report.Failure {
+	j := report.Failure{ThreadKey: f.ThreadKey, MessageKey: f.MessageKey, State: string(f.State), Rule: f.Rule,
+		Reason: f.Reason, HTTPStatus: f.HTTPStatus, RequestID: f.RequestID, Source: f.Source}
+	if f.TicketID != 0 {
+		id := f.TicketID
+		j.TicketID = &id
+	}
+	return j
 }
 
 // failuresOut says where an import copied the records it did not import.
@@ -62,62 +67,76 @@ type failuresOut struct {
 	same    bool // the copies are those of dir, written by an earlier run
 }
 
-// writeFailuresJSONL writes recs to path, one JSON object a line.
-func writeFailuresJSONL(path string, recs []checkpoint.FailureRecord) error {
-	var jl bytes.Buffer
-	enc := json.NewEncoder(&jl)
-	for _, f := range FailureRecords(recs) {
-		if err := enc.Encode(f); err != nil {
-			return fmt.Errorf("encode failure: %w", err)
-		}
-	}
-	return report.WriteFileAtomic(path, jl.Bytes())
+// failedSet is what the failures say was not imported: messages by
+// location and key (a JSON Lines thread object's messages share a line),
+// records that could not be read by location, and failed or rejected
+// threads, whose messages not imported are looked up after.
+type failedSet struct {
+	want, wantBad, threads map[string]bool
 }
 
-// notImported says which records of the sources did not make it, from
-// the failures recs: messages by location and key (want: the messages of
-// a JSON Lines thread object share a line), unreadable records by
-// location (wantBad).
-func (im *importer) notImported(ctx context.Context, recs []checkpoint.FailureRecord) (want, wantBad map[string]bool, err error) {
-	want, wantBad = map[string]bool{}, map[string]bool{}
-	threads := map[string]bool{}
-	for _, f := range recs {
-		switch {
-		case f.ThreadKey == "" && f.MessageKey == "":
-			wantBad[f.Source] = true
-		case f.MessageKey != "":
-			want[f.Source+"\x00"+f.MessageKey] = true
-		default:
-			threads[f.ThreadKey] = true
-		}
+func (fs *failedSet) add(f checkpoint.FailureRecord) {
+	switch {
+	case f.ThreadKey == "" && f.MessageKey == "":
+		fs.wantBad[f.Source] = true
+	case f.MessageKey != "":
+		fs.want[f.Source+"\x00"+f.MessageKey] = true
+	default:
+		fs.threads[f.ThreadKey] = true
 	}
-	for key := range threads {
+}
+
+// writeFailuresJSONL writes every failure of the checkpoint to path, one
+// JSON object a line, reading them one at a time, and returns what they
+// say was not imported.
+func (im *importer) writeFailuresJSONL(ctx context.Context, path string) (*failedSet, error) {
+	fs := &failedSet{want: map[string]bool{}, wantBad: map[string]bool{}, threads: map[string]bool{}}
+	err := report.WriteAtomic(path, func(w io.Writer) error {
+		bw := bufio.NewWriter(w)
+		enc := json.NewEncoder(bw)
+		err := im.store.EachFailure(ctx, 1, func(_ int, f checkpoint.FailureRecord) error {
+			fs.add(f)
+			if err := enc.Encode(FailureJSON(f)); err != nil {
+				return fmt.Errorf("encode failure: %w", err)
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		return bw.Flush()
+	})
+	return fs, err
+}
+
+// notImported says which records of the sources did not make it: the
+// messages of fs, and those of its failed and rejected threads that were
+// not imported.
+func (im *importer) notImported(ctx context.Context, fs *failedSet) (want, wantBad map[string]bool, err error) {
+	for key := range fs.threads {
 		msgs, err := im.store.Messages(ctx, key)
 		if err != nil {
 			return nil, nil, err
 		}
 		for _, m := range msgs {
 			if m.State != checkpoint.MessageImported && m.Source != "" {
-				want[m.Source+"\x00"+m.Key] = true
+				fs.want[m.Source+"\x00"+m.Key] = true
 			}
 		}
 	}
-	return want, wantBad, nil
+	return fs.want, fs.wantBad, nil
 }
 
 // writeFailures rewrites failures.jsonl and copies the records that were
 // not imported into a new failures folder (see the top of this file).
 func (im *importer) writeFailures(ctx context.Context) (failuresOut, error) {
 	var out failuresOut
-	recs, err := im.store.Failures(ctx)
+	dir := filepath.Dir(im.store.Path())
+	failed, err := im.writeFailuresJSONL(ctx, filepath.Join(dir, im.opts.Shard.Path(FailuresJSONL)))
 	if err != nil {
 		return out, err
 	}
-	dir := filepath.Dir(im.store.Path())
-	if err := writeFailuresJSONL(filepath.Join(dir, im.opts.Shard.Path(FailuresJSONL)), recs); err != nil {
-		return out, err
-	}
-	want, wantBad, err := im.notImported(ctx, recs)
+	want, wantBad, err := im.notImported(ctx, failed)
 	if err != nil {
 		return out, err
 	}

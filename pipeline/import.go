@@ -277,7 +277,7 @@ func (im *importer) job(ctx context.Context, t thread.Thread, resume *checkpoint
 		}
 		if complete {
 			im.c.alreadyDone.Add(1)
-			im.opts.Progress.ThreadDone()
+			threadSkipped(im.opts.Progress)
 			return job{}, false, nil
 		}
 		// Grown, joined or split since: its row is read by its worker.
@@ -286,7 +286,7 @@ func (im *importer) job(ctx context.Context, t thread.Thread, resume *checkpoint
 	if seen && st.State == checkpoint.Failed && st.Rule != RuleSourceChanged {
 		// Failed threads wait for `threadlift retry`.
 		im.c.failed.Add(1)
-		im.opts.Progress.ThreadDone()
+		threadSkipped(im.opts.Progress)
 		return job{}, false, nil
 	}
 	if im.opts.Limit > 0 && im.c.posted.Load() >= int64(im.opts.Limit) {

@@ -203,6 +203,8 @@ func (p countingProgress) ReadBytes(n int64) {
 	p.Progress.ReadBytes(n)
 }
 
+func (p countingProgress) ThreadSkipped() { threadSkipped(p.Progress) }
+
 // statsAPI is what *zendesk.Client offers besides API: the metrics read
 // its request and response counts when the API has them.
 type statsAPI interface{ Stats() zendesk.Stats }

@@ -57,6 +57,26 @@ type Progress interface {
 	ThreadDone()
 }
 
+// SkipProgress is a Progress that also tells the threads an import had
+// nothing to do for (complete already, or failed and waiting for
+// `threadlift retry`): ThreadSkipped is then called for them instead of
+// ThreadDone, so that a rate measured from ThreadDone is the rate of the
+// threads worked on, and --limit, which counts threads posted, bounds
+// what is left after the skipped ones.
+type SkipProgress interface {
+	Progress
+	ThreadSkipped()
+}
+
+// threadSkipped reports a thread skipped to p (see SkipProgress).
+func threadSkipped(p Progress) {
+	if sp, ok := p.(SkipProgress); ok {
+		sp.ThreadSkipped()
+		return
+	}
+	p.ThreadDone()
+}
+
 // Options configure a run. Zero values mean the contract's defaults.
 type Options struct {
 	Sources []Source

@@ -356,6 +356,7 @@ func runImport(cmd *cobra.Command, g *globalOptions, o importOptions) error {
 	}
 
 	prog := newProgress(g, log, "import")
+	prog.limit = int64(o.limit)
 	opts.Progress = prog
 	sum, err := pipeline.Import(ctx, client, store, opts)
 	prog.Close()

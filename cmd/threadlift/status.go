@@ -12,7 +12,6 @@ import (
 
 	"github.com/threadlift/threadlift/checkpoint"
 	"github.com/threadlift/threadlift/configs"
-	"github.com/threadlift/threadlift/pipeline"
 	"github.com/threadlift/threadlift/pipeline/report"
 )
 
@@ -123,81 +122,6 @@ func writeStatusText(w io.Writer, c checkpoint.Counts, last []byte) error {
 	}
 	fmt.Fprintf(w, "last run: %s → %s\n", s.StartedAt, s.FinishedAt)
 	printSummary(w, &s)
-	return nil
-}
-
-func newFailuresCommand(g *globalOptions) *cobra.Command {
-	var o jsonOption
-	cmd := &cobra.Command{
-		Use:   "failures -c FILE [--json]",
-		Short: "List every failed or rejected thread and message, with source location and reason",
-		Long: `failures lists what the checkpoint holds as failed (the API refused it, or
-retries ran out) or rejected (it failed validation and was never sent):
-thread key, message key, ticket, rule, reason, HTTP status, Zendesk request
-id and the source location (FILE@OFFSET for mbox, FILE:LINE for csv/json).
-Fix the cause, then 'threadlift retry' and 'threadlift import'. To fix the
-records themselves, edit their copies in the newest failures/TIME/ folder
-next to the checkpoint and add each file as a source (see 'import --help').`,
-		Example: `  threadlift failures -c threadlift.yaml
-  threadlift failures -c threadlift.yaml --json | jq -r '.[] | select(.rule == "http") | .thread_key'
-  threadlift failures -c threadlift.yaml --json | jq 'group_by(.rule) | map({rule: .[0].rule, n: length})'
-  threadlift failures -c threadlift.yaml --shard 0/4`,
-		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			store, err := openReadOnly(cmd.Context(), g)
-			if err != nil {
-				return err
-			}
-			defer store.Close()
-			fs, err := store.Failures(cmd.Context())
-			if err != nil {
-				return err
-			}
-			if o.json {
-				return writeFailuresJSON(g.stdout, fs)
-			}
-			return writeFailuresText(g.stdout, fs)
-		},
-	}
-	cmd.Flags().BoolVar(&o.json, "json", false, "print a JSON array of {thread_key, message_key?, ticket_id, state, rule, reason, http_status?, request_id?, source}")
-	return cmd
-}
-
-func writeFailuresJSON(w io.Writer, fs []checkpoint.FailureRecord) error {
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	return enc.Encode(pipeline.FailureRecords(fs))
-}
-
-func writeFailuresText(w io.Writer, fs []checkpoint.FailureRecord) error {
-	if len(fs) == 0 {
-		fmt.Fprintln(w, "no failures")
-		return nil
-	}
-	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "STATE\tRULE\tSOURCE\tTICKET\tTHREAD\tREASON")
-	for _, f := range fs {
-		ticket := "-"
-		if f.TicketID != 0 {
-			ticket = fmt.Sprint(f.TicketID)
-		}
-		reason := f.Reason
-		if f.HTTPStatus != 0 {
-			reason = fmt.Sprintf("HTTP %d %s", f.HTTPStatus, reason)
-		}
-		if f.RequestID != "" {
-			reason += " (request id " + f.RequestID + ")"
-		}
-		key := f.ThreadKey
-		if f.MessageKey != "" {
-			key += " / " + f.MessageKey
-		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", f.State, f.Rule, f.Source, ticket, key, reason)
-	}
-	if err := tw.Flush(); err != nil {
-		return err
-	}
-	fmt.Fprintf(w, "%d failures\n", len(fs))
 	return nil
 }
 

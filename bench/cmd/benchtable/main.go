@@ -27,6 +27,9 @@
 //	               new thread: process start to the fake's first request
 //	               ≤ 2 s (the fake's --verbose request log line, read from
 //	               its stderr pipe and timestamped on arrival).
+//	C1 checkpoint  status and failures on a checkpoint of 1,000,000
+//	               messages: each ≤ 1 s and ≤ 64 MiB peak RSS; and the
+//	               bytes the checkpoint writes per request (checkpoint.go).
 //
 // The rate run (P3, limited; about 3.5 minutes, mostly waiting on the
 // limiter) runs at the same time as the initial 100,000-thread import that
@@ -74,6 +77,7 @@ type config struct {
 	cache, size, smallSize            string
 	seed                              uint64
 	p3Threads, p4Threads              int
+	c1Messages                        int
 	only                              map[string]bool
 	gobench, keep, noOverlap          bool
 	p3Rate                            bool
@@ -97,7 +101,8 @@ func main() {
 	flag.Uint64Var(&c.seed, "seed", 1, "generator seed")
 	flag.IntVar(&c.p3Threads, "p3-threads", 2050, "threads (= requests) of the rate runs (P3)")
 	flag.IntVar(&c.p4Threads, "p4-threads", 100000, "done threads in the resume checkpoint (P4)")
-	flag.StringVar(&only, "only", "", "comma-separated subset of P1,P2,P3,P4,go (default: all)")
+	flag.IntVar(&c.c1Messages, "c1-messages", 1_000_000, "messages in the checkpoint that status and failures read (C1)")
+	flag.StringVar(&only, "only", "", "comma-separated subset of P1,P2,P3,P4,C1,go (default: all)")
 	flag.BoolVar(&c.gobench, "gobench", true, "also run the Go benchmarks (go test -bench)")
 	flag.StringVar(&c.benchPkgs, "bench-pkgs", "./...", "packages of the Go benchmarks")
 	flag.StringVar(&c.benchtime, "benchtime", "300ms", "-benchtime of the light Go benchmarks")
@@ -257,6 +262,9 @@ func run(c config) int {
 	}
 	if c.want("P3") || c.want("P4") {
 		e.rateAndResume()
+	}
+	if c.want("C1") {
+		e.checkpointReads()
 	}
 	goOK := true
 	goRan := false
