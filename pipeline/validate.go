@@ -90,7 +90,8 @@ func ValidateReport(ctx context.Context, opts Options, ropts ReportOptions) (*re
 	opts.Progress.Threads(len(a.Threads))
 
 	rep := &report.Report{}
-	rep.Issues = append(rep.Issues, emptySources(a)...)
+	rep.Issues = append(rep.Issues, sourceIssues(a)...)
+	names := newSourceNames(a)
 	rep.Issues = append(rep.Issues, supersededIssues(a)...)
 	rejectedBySource := make(map[string]int)
 	threadsBySource := make(map[string]int)
@@ -101,8 +102,8 @@ func ValidateReport(ctx context.Context, opts Options, ropts ReportOptions) (*re
 			Severity: string(sources.SeverityError), Rule: string(b.Err.Rule),
 			Source: b.Err.Loc.String(), Message: b.Err.Err.Error(),
 		})
-		rejectedBySource[b.Err.Loc.File]++
-		threadsBySource[b.Err.Loc.File]++
+		rejectedBySource[names.of(b.Err.Loc.File)]++
+		threadsBySource[names.of(b.Err.Loc.File)]++
 		if ropts.Threads != nil {
 			row := report.ThreadRow{Messages: 1, Status: report.ThreadInvalid, Source: b.Err.Loc.String(),
 				FirstIssue: string(b.Err.Rule) + ": " + b.Err.Err.Error()}
@@ -140,6 +141,7 @@ func ValidateReport(ctx context.Context, opts Options, ropts ReportOptions) (*re
 	}
 	sort.Slice(rep.MessagesPerMonth, func(i, j int) bool { return rep.MessagesPerMonth[i].Month < rep.MessagesPerMonth[j].Month })
 	v := newValidation(rep, ropts, opts.Mapper.MaxEventsPerRequest(), rejectedBySource, threadsBySource)
+	v.names = names
 	if err := v.addThreads(ctx, a, opts); err != nil {
 		return nil, err
 	}
@@ -152,7 +154,7 @@ func ValidateReport(ctx context.Context, opts Options, ropts ReportOptions) (*re
 		name := s.File()
 		rep.Sources = append(rep.Sources, report.SourceStats{
 			File: name, Format: s.Type, Bytes: s.Bytes, Messages: s.Messages,
-			Threads: threadsBySource[name], Rejected: rejectedBySource[name],
+			Threads: threadsBySource[name], Rejected: rejectedBySource[name], Skipped: skippedCount(s.Skipped),
 		})
 	}
 
@@ -170,6 +172,7 @@ type validation struct {
 	perThread, perSC []int
 	rejectedBySource map[string]int
 	threadsBySource  map[string]int
+	names            sourceNames // a record's file → its source's name
 }
 
 // newValidation starts the validation that fills rep: n events per
@@ -291,7 +294,7 @@ func (v *validation) add(a *archive.Archive, m *mapping.Mapper, r threadResult) 
 	}
 	rep.Threads++
 	v.perThread = append(v.perThread, r.messages)
-	v.threadsBySource[plan.Source.File]++
+	v.threadsBySource[v.names.of(plan.Source.File)]++
 	first := len(rep.Issues)
 	addIssues(rep, plan)
 	if v.ropts.Threads != nil {
@@ -305,7 +308,7 @@ func (v *validation) add(a *archive.Archive, m *mapping.Mapper, r threadResult) 
 			continue
 		}
 		rep.RejectedMsgs++
-		v.rejectedBySource[r.Source.File]++
+		v.rejectedBySource[v.names.of(r.Source.File)]++
 	}
 	if !plan.Valid() {
 		rep.InvalidThreads++

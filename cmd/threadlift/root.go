@@ -268,7 +268,7 @@ func pipelineOptions(cfg *configs.Config, log zerolog.Logger) (pipeline.Options,
 	}
 	var srcs []pipeline.Source
 	for _, f := range files {
-		srcs = append(srcs, pipeline.Source{Type: f.Type, Path: f.Path, Name: displayPath(cfg.Dir, f.Path), Fields: f.Fields, ThreadKeyPrefix: f.ThreadKeyPrefix})
+		srcs = append(srcs, pipeline.Source{Type: f.Type, Path: f.Path, Name: displayPath(cfg.Dir, f.Path), Fields: f.Fields, ThreadKeyPrefix: f.ThreadKeyPrefix, Format: f.Format})
 	}
 	rules := mapping.TicketRules{
 		Header:          cfg.Mapping.Ticket.Header,

@@ -85,7 +85,9 @@ const (
 
 // Format describes the json format for a sources.Registry: JSON Lines,
 // arrays of messages, and thread objects.
-func Format() sources.Format { return sources.Format{Name: "json", Open: Open} }
+func Format() sources.Format {
+	return sources.Format{Name: "json", Open: Open, Records: true, Keys: []string{"messages_path"}}
+}
 
 // Open opens a json source (contract §3): JSON Lines, an array of
 // message objects, or thread objects holding a "messages" array. The file

@@ -79,6 +79,7 @@ type recordHead struct {
 	hdr       header.Header // the repaired header
 	hasHeader bool          // false: the record has no header to decode
 	repair    header.Repair // where header lines that are not fields went
+	literal   bool          // the body is not mboxrd-escaped (a message file)
 }
 
 // readHead points br at env's record (without the empty line that
@@ -88,7 +89,7 @@ type recordHead struct {
 // ls, when not nil, lends a buffer for reading a small record in one
 // piece. The error is an I/O failure.
 func (r *reader) readHead(env *sources.Envelope, br *bufio.Reader, h hash.Hash, ls *loadState) (recordHead, error) {
-	var head recordHead
+	head := recordHead{literal: r.message}
 	if env == nil || env.Loc.Offset < 0 || env.Size < 0 || env.Loc.Offset+env.Size > r.size {
 		return head, fmt.Errorf("load %s: envelope is not a record of this file", r.opts.Name)
 	}
@@ -150,7 +151,10 @@ func (r *reader) readHead(env *sources.Envelope, br *bufio.Reader, h hash.Hash, 
 // start of its body by readHead: the header lines that became body text
 // first (header.ParseRepair), then the body, unescaped.
 func (h *recordHead) body(br *bufio.Reader) io.Reader {
-	u := newUnescaper(br)
+	var u io.Reader = br
+	if !h.literal {
+		u = newUnescaper(br)
+	}
 	if len(h.repair.Body) == 0 {
 		return u
 	}
