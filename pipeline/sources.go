@@ -44,7 +44,7 @@ func sourceIssues(a *archive.Archive) []report.Issue {
 		if n := skippedCount(st.Skipped); n > 0 {
 			out = append(out, report.Issue{
 				Severity: string(sources.SeverityWarning), Rule: RuleSkipped,
-				Source:  sources.Location{File: st.File()}.String(),
+				Source:  sources.Location{File: st.File(), Offset: sources.WholeFile}.String(),
 				Message: fmt.Sprintf("%d messages of %s left out as the config asks (%s): not imported", n, st.File(), skippedReasons(st.Skipped)),
 			})
 		}
