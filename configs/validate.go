@@ -114,7 +114,7 @@ func (v *checker) source(i int) {
 	if known {
 		v.formatKeys(key, src, f, reg)
 	}
-	v.fields(key, src)
+	v.fields(key, src, known && f.Paths)
 	v.formatValues(key, src, known && !f.Records)
 }
 
@@ -206,7 +206,8 @@ func validPath(p string) bool {
 }
 
 // fields checks sources[i].fields: known field names, one name each.
-func (v *checker) fields(key string, src *Source) {
+// paths says the format reads fields by path: two may name one value.
+func (v *checker) fields(key string, src *Source, paths bool) {
 	byCol := map[string]string{}
 	for _, f := range sortedKeys(src.Fields) {
 		col := src.Fields[f]
@@ -219,7 +220,7 @@ func (v *checker) fields(key string, src *Source) {
 			v.fail(fk, "empty column name")
 			continue
 		}
-		if other, dup := byCol[col]; dup {
+		if other, dup := byCol[col]; dup && !paths {
 			v.fail(fk, "%q is already the name of %s", col, other)
 			continue
 		}

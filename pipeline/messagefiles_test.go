@@ -91,8 +91,8 @@ func messageFile(b []byte, keepFrom bool) []byte {
 // sources (event ids and attachment ids differ).
 type landedMessage struct {
 	Thread, Key, Subject, Body, HTML, From string
-	To                                    []string
-	Attachments                           []string
+	To                                     []string
+	Attachments                            []string
 }
 
 // landedAll lists every message of every side conversation of the fake,

@@ -26,6 +26,10 @@ type Options struct {
 	// that two exports numbering their conversations alike stay apart;
 	// mbox ignores it.
 	ThreadKeyPrefix string
+	// DefaultRecipient says the run posts a message without recipient to
+	// mapping.default_recipient: a csv/json record without to is then not
+	// rejected by the record rules (the mapping fills it, with a warning).
+	DefaultRecipient bool
 
 	// Format holds the options of one format only (maildir folders, mbox
 	// Gmail threading, json messages_path); each format reads its own

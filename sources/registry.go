@@ -19,6 +19,9 @@ type Format struct {
 	// Records is set for formats whose records are field records (csv,
 	// json): the config's fields and thread_key_prefix apply to them.
 	Records bool
+	// Paths is set for formats whose field names are paths into nested
+	// records (json): two fields may then read the same value.
+	Paths bool
 	// Folder is set for formats whose path names a folder of message
 	// files (maildir; eml also takes a single file): a glob's matches
 	// may be folders, and each is one source.

@@ -292,7 +292,7 @@ func pipelineOptions(cfg *configs.Config, log zerolog.Logger) (pipeline.Options,
 	}
 	return pipeline.Options{
 		Sources:   srcs,
-		Read:      sources.Options{MaxMessageBytes: int64(cfg.Mapping.MaxMessageBytes)},
+		Read:      sources.Options{MaxMessageBytes: int64(cfg.Mapping.MaxMessageBytes), DefaultRecipient: defaultRecipient != nil},
 		Threading: thread.Options{SubjectThreading: cfg.Mapping.SubjectThreading},
 		Mapper: mapping.New(mapping.Options{
 			Ticket:              rules,
