@@ -269,3 +269,72 @@ func TestEMLRefusesOutlookMsg(t *testing.T) {
 		t.Errorf("sources %+v: want the folder with 2 threads, 1 rejected", rep.Sources)
 	}
 }
+
+// corpusMail is ../shared/corpora/mail, or "" (the test skips).
+func corpusMail(t *testing.T) string {
+	root := filepath.Join("..", "..", "shared", "corpora", "mail")
+	if _, err := os.Stat(root); err != nil {
+		t.Skip("../shared/corpora/mail is not here")
+	}
+	return root
+}
+
+// TestCorpusMboxesAsMaildirsAndEML splits the public mboxes of the
+// corpus (up to 400 KB each) into one maildir and one .eml folder per
+// mbox, each message a file of its own (its "From " line kept: its date
+// is the last resort of messages without Date), and imports the three
+// renderings: the same messages land in the same threads, once each.
+func TestCorpusMboxesAsMaildirsAndEML(t *testing.T) {
+	root := corpusMail(t)
+	var mboxes []string
+	filepath.WalkDir(root, func(p string, d os.DirEntry, err error) error {
+		if err == nil && !d.IsDir() && strings.HasSuffix(p, ".mbox") {
+			if st, err := os.Stat(p); err == nil && st.Size() <= 400<<10 {
+				mboxes = append(mboxes, p)
+			}
+		}
+		return nil
+	})
+	dir := t.TempDir()
+	var asMbox, asMaildir, asEML []Source
+	total := 0
+	for i, p := range mboxes {
+		name := strings.ReplaceAll(strings.TrimPrefix(p, root+string(filepath.Separator)), string(filepath.Separator), "_")
+		md := filepath.Join(dir, "maildir", name)
+		n := splitMbox(t, p, md, true, func(j int) string { return fmt.Sprintf("cur/%06d.M%dP%d.corpus:2,S", j, j, i) })
+		splitMbox(t, p, filepath.Join(dir, "eml", name), true, func(j int) string { return fmt.Sprintf("%06d.eml", j) })
+		total += n
+		asMbox = append(asMbox, Source{Type: "mbox", Path: p, Name: name})
+		asMaildir = append(asMaildir, Source{Type: "maildir", Path: md, Name: name})
+		asEML = append(asEML, Source{Type: "eml", Path: filepath.Join(dir, "eml", name), Name: name})
+	}
+	rules := mapping.TicketRules{DefaultTicketID: 1}
+	want, wsum := importAs(t, rules, asMbox...)
+	t.Logf("%d mboxes, %d messages: the mbox import landed %d messages in %d threads (%d rejected)", len(mboxes), total, len(want), wsum.Imported, wsum.Rejected)
+	for _, srcs := range [][]Source{asMaildir, asEML} {
+		got, sum := importAs(t, rules, srcs...)
+		t.Logf("%s: %d messages in %d threads, %d rejected, %d failed", srcs[0].Type, len(got), sum.Imported, sum.Rejected, sum.Failed)
+		if sum.Imported != wsum.Imported || sum.Rejected != wsum.Rejected {
+			t.Errorf("%s: imported %d, rejected %d; the mboxes %d, %d", srcs[0].Type, sum.Imported, sum.Rejected, wsum.Imported, wsum.Rejected)
+		}
+		if diff := cmp.Diff(want, got); diff != "" {
+			t.Errorf("%s lands otherwise than the mboxes (-mbox +%s):\n%s", srcs[0].Type, srcs[0].Type, diff)
+		}
+	}
+}
+
+// TestCorpusEMLFolder validates every .eml file of the corpus as one eml
+// source (the folder walked recursively) and reports the counts.
+func TestCorpusEMLFolder(t *testing.T) {
+	root := corpusMail(t)
+	opts := testOptions("", mapping.TicketRules{DefaultTicketID: 1})
+	opts.Sources = []Source{{Type: "eml", Path: root, Name: "mail"}}
+	rep, err := Validate(context.Background(), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("eml folder %s: %d messages, %d threads (%d valid, %d invalid), %d messages rejected", root, rep.Messages, rep.Threads, rep.ValidThreads, rep.InvalidThreads, rep.RejectedMsgs)
+	if rep.Messages == 0 || len(rep.Sources) != 1 || rep.Sources[0].Messages != rep.Messages {
+		t.Errorf("sources %+v, %d messages", rep.Sources, rep.Messages)
+	}
+}

@@ -101,7 +101,7 @@ func (r *reader) readHead(env *sources.Envelope, br *bufio.Reader, h hash.Hash, 
 		}
 		b := ls.whole[:env.Size]
 		if n, _ := r.ra.ReadAt(b, env.Loc.Offset); n == len(b) {
-			ls.wholeR.Reset(b[:len(b)-int(separatorBytes(b[max(0, len(b)-4):]))])
+			ls.wholeR.Reset(b[:len(b)-int(r.separatorBytes(b[max(0, len(b)-4):]))])
 			head.rec = &errRecorder{r: &ls.wholeR}
 		}
 		// else the file changed: read it as a stream, which says why
@@ -114,7 +114,7 @@ func (r *reader) readHead(env *sources.Envelope, br *bufio.Reader, h hash.Hash, 
 			if _, err := r.ra.ReadAt(tail[:k], env.Loc.Offset+size-k); err != nil && err != io.EOF {
 				return head, fmt.Errorf("load %s: %w", env.Loc, err)
 			}
-			size -= separatorBytes(tail[:k])
+			size -= r.separatorBytes(tail[:k])
 		}
 		head.rec = &errRecorder{r: io.NewSectionReader(r.ra, env.Loc.Offset, size)}
 	}
@@ -180,6 +180,13 @@ func (h *recordHead) prefix() string {
 // separatorBytes is how many bytes at the end of a record of at least two
 // bytes, whose last (up to) four bytes are tail, are the empty line that
 // separates mbox messages, not part of the message.
+func (r *reader) separatorBytes(tail []byte) int64 {
+	if r.message {
+		return 0 // a message file: no separator follows it
+	}
+	return separatorBytes(tail)
+}
+
 func separatorBytes(tail []byte) int64 {
 	switch {
 	case len(tail) < 2:
