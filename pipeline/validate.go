@@ -113,7 +113,32 @@ func ValidateReport(ctx context.Context, opts Options, ropts ReportOptions) (*re
 		}
 	}
 
-	// Dates: every message read, rejected ones included.
+	addDateRange(rep, a)
+	v := newValidation(rep, ropts, opts.Mapper.MaxEventsPerRequest(), rejectedBySource, threadsBySource)
+	v.names = names
+	if err := v.addThreads(ctx, a, opts); err != nil {
+		return nil, err
+	}
+	tickets, perThread, perSC := v.tickets, v.perThread, v.perSC
+	rep.Messages = a.Len() + len(a.Bad)
+	rep.Tickets = len(tickets)
+	rep.RequestsPlanned = rep.RequestsByKind.Import + rep.RequestsByKind.EventsImport
+	rep.Chunks.Total = rep.RequestsPlanned
+	for _, s := range a.Stats() {
+		name := s.File()
+		rep.Sources = append(rep.Sources, report.SourceStats{
+			File: name, Format: s.Type, Bytes: s.Bytes, Messages: s.Messages,
+			Threads: threadsBySource[name], Rejected: rejectedBySource[name], Skipped: skippedCount(s.Skipped),
+		})
+	}
+
+	v.finish(tickets, perThread, perSC, opts)
+	return rep, nil
+}
+
+// addDateRange fills the report's dates: every message read, rejected
+// ones included.
+func addDateRange(rep *report.Report, a *archive.Archive) {
 	months := make(map[string]int)
 	var earliest, latest time.Time
 	for i := range a.Len() {
@@ -140,26 +165,6 @@ func ValidateReport(ctx context.Context, opts Options, ropts ReportOptions) (*re
 		rep.MessagesPerMonth = append(rep.MessagesPerMonth, report.MonthCount{Month: m, Messages: n})
 	}
 	sort.Slice(rep.MessagesPerMonth, func(i, j int) bool { return rep.MessagesPerMonth[i].Month < rep.MessagesPerMonth[j].Month })
-	v := newValidation(rep, ropts, opts.Mapper.MaxEventsPerRequest(), rejectedBySource, threadsBySource)
-	v.names = names
-	if err := v.addThreads(ctx, a, opts); err != nil {
-		return nil, err
-	}
-	tickets, perThread, perSC := v.tickets, v.perThread, v.perSC
-	rep.Messages = a.Len() + len(a.Bad)
-	rep.Tickets = len(tickets)
-	rep.RequestsPlanned = rep.RequestsByKind.Import + rep.RequestsByKind.EventsImport
-	rep.Chunks.Total = rep.RequestsPlanned
-	for _, s := range a.Stats() {
-		name := s.File()
-		rep.Sources = append(rep.Sources, report.SourceStats{
-			File: name, Format: s.Type, Bytes: s.Bytes, Messages: s.Messages,
-			Threads: threadsBySource[name], Rejected: rejectedBySource[name], Skipped: skippedCount(s.Skipped),
-		})
-	}
-
-	v.finish(tickets, perThread, perSC, opts)
-	return rep, nil
 }
 
 // validation is the part of the report built thread by thread, in thread

@@ -79,7 +79,8 @@ func newRoot(stdout, stderr io.Writer, getenv func(string) string) (*cobra.Comma
 	cmd := &cobra.Command{
 		Use:   "threadlift",
 		Short: "Move archived conversations into Zendesk side conversations, exactly once",
-		Long: `threadlift reads conversation archives (mbox, csv, json), threads the
+		Long: `threadlift reads conversation archives (mbox and Gmail Takeout, maildir,
+folders of .eml files, csv, json and help desk exports), threads the
 messages, and imports each thread into Zendesk Support as a side conversation
 on its parent ticket, through the side-conversation import endpoints.
 
