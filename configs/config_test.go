@@ -626,3 +626,22 @@ func FuzzConfig(f *testing.F) {
 		}
 	})
 }
+
+// TestJSONFieldRenamedToAnothersDefault: for json, {html_body: body}
+// (or its message path) takes "body" from the body field, which then
+// reads nothing: an HTML body is not posted as plain text too.
+func TestJSONFieldRenamedToAnothersDefault(t *testing.T) {
+	for _, src := range []Source{
+		{Type: "json", Fields: map[string]string{"html_body": "body"}},
+		{Type: "json", MessagesPath: "item.threads", Fields: map[string]string{"html_body": "threads[].body"}},
+	} {
+		m := src.fieldMap()
+		if !strings.HasPrefix(m["body"], unreadField) || m["html_body"] != src.Fields["html_body"] {
+			t.Errorf("fieldMap(%v) body %q html_body %q: want body unread", src.Fields, m["body"], m["html_body"])
+		}
+	}
+	csv := Source{Type: "csv", Fields: map[string]string{"html_body": "body"}}
+	if m := csv.fieldMap(); m["body"] != "body" {
+		t.Errorf("csv fieldMap body = %q, want body as before", m["body"])
+	}
+}

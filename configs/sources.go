@@ -88,14 +88,46 @@ func (s Source) fieldMap() map[string]string {
 		return nil
 	}
 	m := make(map[string]string, len(fieldNames))
+	taken := map[string]bool{} // names other fields are renamed to
 	for _, f := range fieldNames {
 		m[f] = f
 		if v, ok := s.Fields[f]; ok && v != "" {
 			m[f] = v
+			taken[s.messageRelative(v)] = true
+		}
+	}
+	if formatOf(s.Type).Paths {
+		// json: a field renamed to another's default name takes it from
+		// that field ({html_body: body} leaves body unread), which a
+		// name no JSON key has says.
+		for _, f := range fieldNames {
+			if _, renamed := s.Fields[f]; !renamed && taken[f] {
+				m[f] = unreadField + f
+			}
 		}
 	}
 	return m
 }
+
+// messageRelative returns a json field path as the message's own key:
+// without "$.", "<messages_path>[]." or "<its last key>[].".
+func (s Source) messageRelative(p string) string {
+	mp := s.MessagesPath
+	if mp == "" {
+		mp = "messages"
+	}
+	last := mp[strings.LastIndexByte(mp, '.')+1:]
+	for _, pre := range []string{"$.", mp + "[].", last + "[]."} {
+		if rest, ok := strings.CutPrefix(p, pre); ok {
+			return rest
+		}
+	}
+	return p
+}
+
+// unreadField starts the name of a field that reads nothing: no JSON
+// key holds a NUL byte in practice.
+const unreadField = "\x00unread:"
 
 // formatOptions returns the options of the source's format.
 func (s Source) formatOptions() sources.FormatOptions {

@@ -109,7 +109,7 @@ func (r *Record) Envelope(size int64, opts Options) *Envelope {
 	}
 	for _, f := range missing {
 		issues = append(issues, Issue{SeverityError, "missing-field",
-			fmt.Sprintf("required field %q (%q in the file) is missing or empty", f, opts.FieldName(f))})
+			fmt.Sprintf("required field %q (%s in the file) is missing or empty", f, fileName(opts.FieldName(f)))})
 	}
 	if size > opts.MaxMessageBytes {
 		issues = append(issues, Issue{SeverityError, "too-large",
@@ -239,4 +239,14 @@ func ParseTimestamp(s string) (time.Time, error) {
 		return t, nil
 	}
 	return time.Time{}, fmt.Errorf("unrecognized date: want RFC 3339, an RFC 5322 date, YYYY-MM-DD HH:MM:SS (UTC) or epoch seconds")
+}
+
+// fileName quotes a field's name in the file for a reason; a name that
+// starts with a NUL byte is one the config left unread (another field
+// was renamed to it).
+func fileName(n string) string {
+	if strings.HasPrefix(n, "\x00") {
+		return "not read: another field is renamed to its name"
+	}
+	return strconv.Quote(n)
 }
