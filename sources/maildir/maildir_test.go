@@ -131,7 +131,7 @@ func FuzzMessageFile(f *testing.F) {
 	f.Add([]byte("\xD0\xCF\x11\xE0\xA1\xB1\x1A\xE1"))
 	f.Add([]byte("Content-Type: multipart/mixed; boundary=b\n\n--b\nContent-Type: text/plain\n\nx\n--b--\n"))
 	f.Fuzz(func(t *testing.T, data []byte) {
-		r, err := mbox.NewMessage(strings.NewReader(string(data)), int64(len(data)), sources.Options{Name: "m.eml", Now: testNow, MaxMessageBytes: 1 << 20})
+		r, err := mbox.NewMessage(strings.NewReader(string(data)), int64(len(data)), sources.Options{Name: "m.eml", Now: testNow, MaxMessageBytes: 1 << 20}, nil)
 		if err != nil {
 			t.Fatal(err)
 		}

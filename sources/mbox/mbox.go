@@ -79,7 +79,11 @@ func Open(path string, opts sources.Options) (sources.Reader, error) {
 // unescaped (">From " stays as written: only mbox files escape). Its one
 // record is at offset 0 and spans the whole file. Closing the reader
 // does not close ra.
-func NewMessage(ra io.ReaderAt, size int64, opts sources.Options) (sources.Reader, error) {
+//
+// bufs, when not nil, lends Load its buffers: a caller that reads many
+// message files shares one (a Load's buffers are 64 KiB, most messages
+// a few).
+func NewMessage(ra io.ReaderAt, size int64, opts sources.Options, bufs *Buffers) (sources.Reader, error) {
 	bareCR, err := sniffBareCR(ra, size)
 	if err != nil {
 		return nil, fmt.Errorf("open message %s: %w", opts.Name, err)
@@ -89,11 +93,18 @@ func NewMessage(ra io.ReaderAt, size int64, opts sources.Options) (sources.Reade
 	}
 	// Message files are mostly small: a buffer of the file's size, not
 	// of a whole mbox's, when thousands are read one after the other.
-	r := newReader(ra, size, nil, opts.WithDefaults(opts.Name), int(min(max(size, 4<<10), scanBufferBytes)))
+	r := newReader(ra, size, nil, opts.WithDefaults(opts.Name), int(min(max(size+16, 1<<10), scanBufferBytes)))
 	r.bareCR = bareCR
 	r.message = true
+	if bufs != nil {
+		r.bufs = &bufs.pool
+	}
 	return r, nil
 }
+
+// Buffers are load buffers that the readers of many message files share
+// (NewMessage). The zero value is ready; it is safe for concurrent use.
+type Buffers struct{ pool sync.Pool }
 
 // sniffBareCR reports whether the file uses bare CR line endings (classic
 // Mac OS): its first 64 KiB hold a CR but no LF.
@@ -160,11 +171,11 @@ type reader struct {
 
 	// bufs holds Load's read buffers: messages are often smaller than a
 	// buffer, and allocating one per Load dominated its cost.
-	bufs sync.Pool
+	bufs *sync.Pool
 }
 
 func newReader(ra io.ReaderAt, size int64, closer io.Closer, opts sources.Options, bufSize int) *reader {
-	r := &reader{ra: ra, size: size, closer: closer, opts: opts}
+	r := &reader{ra: ra, size: size, closer: closer, opts: opts, bufs: new(sync.Pool)}
 	r.br = bufio.NewReaderSize(nil, bufSize)
 	r.seek(0)
 	return r

@@ -43,6 +43,7 @@ type Reader struct {
 
 	next   int // Next's position in names
 	closed atomic.Bool
+	bufs   mbox.Buffers // Load's buffers, shared by every file's load
 }
 
 var (
@@ -130,7 +131,7 @@ func (r *Reader) scan(name string) (*sources.Envelope, error) {
 	if rerr := check(f, size, loc); rerr != nil {
 		return nil, rerr
 	}
-	m, err := mbox.NewMessage(f, size, r.msgOpts(loc.File))
+	m, err := mbox.NewMessage(f, size, r.msgOpts(loc.File), &r.bufs)
 	if err != nil {
 		return nil, &sources.RecordError{Loc: loc, Rule: RuleUnreadable, Err: err, Size: size}
 	}
@@ -205,7 +206,7 @@ func (r *Reader) message(env *sources.Envelope) (*os.File, sources.Reader, *sour
 		f.Close()
 		return nil, nil, nil, fmt.Errorf("load %s: the file is %d bytes now, %d when it was scanned: %w", env.Loc, size, env.Size, sources.ErrAttachmentChanged)
 	}
-	m, err := mbox.NewMessage(f, size, r.msgOpts(env.Loc.File))
+	m, err := mbox.NewMessage(f, size, r.msgOpts(env.Loc.File), &r.bufs)
 	if err != nil {
 		f.Close()
 		return nil, nil, nil, fmt.Errorf("load %s: %w", env.Loc, err)
