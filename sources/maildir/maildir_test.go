@@ -150,3 +150,42 @@ func FuzzMessageFile(f *testing.F) {
 		}
 	})
 }
+
+// TestMaildirLoadsShareBuffers: one reader's loads share their buffers
+// (mbox.Buffers); quoted-printable and multipart messages loaded one
+// after the other decode each as itself.
+func TestMaildirLoadsShareBuffers(t *testing.T) {
+	root := t.TempDir()
+	for i := range 6 {
+		body := fmt.Sprintf("Content-Type: text/plain; charset=utf-8\nContent-Transfer-Encoding: quoted-printable\n\ncaf=C3=A9 %d\n", i)
+		if i%2 == 1 {
+			body = fmt.Sprintf("Content-Type: multipart/mixed; boundary=b\n\n--b\nContent-Type: text/plain\nContent-Transfer-Encoding: quoted-printable\n\npart=20%d\n--b--\n", i)
+		}
+		write(t, root, fmt.Sprintf("cur/%d:2,S", i), fmt.Sprintf("From: a@example.com\nTo: b@example.com\nDate: Mon, 1 Jan 2024 10:00:00 +0000\nMessage-ID: <%d@x>\nMIME-Version: 1.0\n%s", i, body))
+	}
+	r, err := Open(root, sources.Options{Name: "M", Now: testNow})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	for i := 0; ; i++ {
+		env, err := r.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		m, err := r.Load(env)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := fmt.Sprintf("café %d", i)
+		if i%2 == 1 {
+			want = fmt.Sprintf("part %d", i)
+		}
+		if strings.TrimSpace(m.Body) != want {
+			t.Errorf("message %d body %q, want %q", i, m.Body, want)
+		}
+	}
+}

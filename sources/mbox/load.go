@@ -151,7 +151,10 @@ func (r *reader) readHead(env *sources.Envelope, br *bufio.Reader, h hash.Hash, 
 // start of its body by readHead: the header lines that became body text
 // first (header.ParseRepair), then the body, unescaped.
 func (h *recordHead) body(br *bufio.Reader) io.Reader {
-	var u io.Reader = br
+	// Never br itself: bufio.NewReader returns a *bufio.Reader as it is,
+	// and the decoder keeps what it returns in its pooled Buffers, which
+	// must not hold Load's own read buffer.
+	var u io.Reader = plainReader{br}
 	if !h.literal {
 		u = newUnescaper(br)
 	}
@@ -246,3 +249,8 @@ func (e *errRecorder) Read(p []byte) (int, error) {
 	}
 	return n, err
 }
+
+// plainReader hides what its reader is, so that no one unwraps it.
+type plainReader struct{ r io.Reader }
+
+func (p plainReader) Read(b []byte) (int, error) { return p.r.Read(b) }
