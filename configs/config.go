@@ -193,7 +193,25 @@ type Source struct {
 	// csv/json record of this source (and into its content hash), so that
 	// two exports that both number their conversations 1..N stay apart.
 	ThreadKeyPrefix string `yaml:"thread_key_prefix"`
+
+	// Options of one format only (issue 16); Load refuses them on another.
+
+	// Folders (maildir): the Maildir++ folders read, INBOX being the
+	// root's own; "all" (a word, or a list of it) reads every folder.
+	Folders Names `yaml:"folders"`
+	// ThreadBy (mbox): jwz (the default) or gmail (X-GM-THRID).
+	ThreadBy string `yaml:"thread_by"`
+	// SkipLabels (mbox): messages with one of these X-Gmail-Labels are
+	// left out, counted in the report.
+	SkipLabels []string `yaml:"skip_labels"`
+	// MessagesPath (json): dotted path of a thread object's messages
+	// array; default messages.
+	MessagesPath string `yaml:"messages_path"`
 }
+
+// Names is a list of names that YAML may also give as one word
+// ("folders: all").
+type Names []string
 
 // Mapping is the mapping: section.
 type Mapping struct {

@@ -130,7 +130,7 @@ func TestLoadErrors(t *testing.T) {
 		{"bad duration", "zendesk:\n  timeout: soon\n", []string{"line 2", "zendesk.timeout", "30s"}},
 		{"duration without unit", "zendesk:\n  timeout: 30\n", []string{"line 2", "zendesk.timeout", "unit"}},
 		{"negative duration", "zendesk:\n  timeout: -1s\n", []string{"line 2", "zendesk.timeout", "positive"}},
-		{"source type", "sources:\n  - type: maildir\n    path: a\n", []string{"line 2", "sources[0].type", "mbox, csv or json"}},
+		{"source type", "sources:\n  - type: pst\n    path: a\n", []string{"line 2", "sources[0].type", "mbox, csv, json, maildir, eml"}},
 		{"source type missing", "sources:\n  - path: a\n", []string{"sources[0].type", "required"}},
 		{"source path missing", "sources:\n  - type: mbox\n", []string{"sources[0].path", "required"}},
 		{"source empty entry", "sources:\n  -\n", []string{"sources[0]", "empty entry"}},
@@ -469,6 +469,21 @@ func TestParseDuration(t *testing.T) {
 
 // fakeSources creates an empty file for every source path (or one match of
 // every glob) and every CSV path of c, so that an example config loads.
+// folderFakes counts the fake files that are inside a source's folder
+// (a maildir's, an eml folder's), not sources of their own.
+func folderFakes(fakes []string) int {
+	n := 0
+	for _, f := range fakes {
+		if strings.HasPrefix(f, "mail/Maildir/") || strings.HasPrefix(f, "exports/eml/") {
+			n++
+		}
+	}
+	if n == 0 {
+		return 0
+	}
+	return n - 2 // the maildir and the eml folder are sources
+}
+
 func fakeFiles(t *testing.T, dir string, paths ...string) {
 	t.Helper()
 	for _, p := range paths {
@@ -486,8 +501,8 @@ func TestExamples(t *testing.T) {
 		fakes []string // files the example refers to, relative to it
 		check func(t *testing.T, c *Config)
 	}{
-		{"threadlift.example.yaml", Example, []string{"archive/*.mbox", "exports/messages.csv", "exports/threads.jsonl"}, func(t *testing.T, c *Config) {
-			if c.Zendesk.URL != "https://acme.zendesk.com" || len(c.Sources) != 3 {
+		{"threadlift.example.yaml", Example, []string{"archive/*.mbox", "mail/Maildir/cur/1", "mail/Maildir/.Sent/cur/2", "exports/eml/a.eml", "exports/messages.csv", "exports/threads.jsonl"}, func(t *testing.T, c *Config) {
+			if c.Zendesk.URL != "https://acme.zendesk.com" || len(c.Sources) != 5 {
 				t.Errorf("example: url %q, %d sources", c.Zendesk.URL, len(c.Sources))
 			}
 		}},
@@ -524,7 +539,7 @@ func TestExamples(t *testing.T) {
 			if err != nil {
 				t.Fatalf("SourceFiles(%s): %v", tt.name, err)
 			}
-			if len(files) != len(tt.fakes) {
+			if len(files) != len(tt.fakes)-folderFakes(tt.fakes) {
 				t.Errorf("SourceFiles(%s) = %d files, want %d", tt.name, len(files), len(tt.fakes))
 			}
 			tt.check(t, c)
@@ -610,4 +625,23 @@ func FuzzConfig(f *testing.F) {
 			t.Fatalf("load accepted invalid values: %+v", c)
 		}
 	})
+}
+
+// TestJSONFieldRenamedToAnothersDefault: for json, {html_body: body}
+// (or its message path) takes "body" from the body field, which then
+// reads nothing: an HTML body is not posted as plain text too.
+func TestJSONFieldRenamedToAnothersDefault(t *testing.T) {
+	for _, src := range []Source{
+		{Type: "json", Fields: map[string]string{"html_body": "body"}},
+		{Type: "json", MessagesPath: "item.threads", Fields: map[string]string{"html_body": "threads[].body"}},
+	} {
+		m := src.fieldMap()
+		if !strings.HasPrefix(m["body"], unreadField) || m["html_body"] != src.Fields["html_body"] {
+			t.Errorf("fieldMap(%v) body %q html_body %q: want body unread", src.Fields, m["body"], m["html_body"])
+		}
+	}
+	csv := Source{Type: "csv", Fields: map[string]string{"html_body": "body"}}
+	if m := csv.fieldMap(); m["body"] != "body" {
+		t.Errorf("csv fieldMap body = %q, want body as before", m["body"])
+	}
 }

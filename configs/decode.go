@@ -89,6 +89,7 @@ var (
 	byteSizeType  = reflect.TypeFor[ByteSize]()
 	durationType  = reflect.TypeFor[Duration]()
 	recipientType = reflect.TypeFor[Recipient]()
+	namesType     = reflect.TypeFor[Names]()
 )
 
 // value decodes node n into v, whose dotted key is key.
@@ -112,32 +113,55 @@ func (d *decoder) value(n *yaml.Node, key string, v reflect.Value, depth int) {
 	if key != "" {
 		d.set[key] = n.Line
 	}
-	switch {
-	case v.Type() == byteSizeType:
-		d.byteSize(n, key, v)
-		return
-	case v.Type() == durationType:
-		d.duration(n, key, v)
-		return
-	case v.Type() == recipientType && n.Kind == yaml.ScalarNode:
-		d.recipient(n, key, v)
+	if d.special(n, key, v) {
 		return
 	}
 	switch v.Kind() {
 	case reflect.Struct:
 		d.structure(n, key, v, depth)
 	case reflect.Slice:
-		if n.Kind != yaml.SequenceNode {
-			d.fail(n, key, "want a list, got %s", describe(n))
-			return
-		}
-		s := reflect.MakeSlice(v.Type(), len(n.Content), len(n.Content))
-		for i, item := range n.Content {
-			d.value(item, fmt.Sprintf("%s[%d]", key, i), s.Index(i), depth+1)
-		}
-		v.Set(s)
+		d.list(n, key, v, depth)
 	case reflect.Map:
 		d.stringMap(n, key, v, depth)
+	default:
+		d.scalar(n, key, v)
+	}
+}
+
+// special decodes the types with a syntax of their own; false when v is
+// not one of them (or n is not written in that syntax).
+func (d *decoder) special(n *yaml.Node, key string, v reflect.Value) bool {
+	switch {
+	case v.Type() == byteSizeType:
+		d.byteSize(n, key, v)
+	case v.Type() == durationType:
+		d.duration(n, key, v)
+	case v.Type() == recipientType && n.Kind == yaml.ScalarNode:
+		d.recipient(n, key, v)
+	case v.Type() == namesType && n.Kind == yaml.ScalarNode:
+		// One word for a list of it: "folders: all".
+		v.Set(reflect.ValueOf(Names{n.Value}))
+	default:
+		return false
+	}
+	return true
+}
+
+func (d *decoder) list(n *yaml.Node, key string, v reflect.Value, depth int) {
+	if n.Kind != yaml.SequenceNode {
+		d.fail(n, key, "want a list, got %s", describe(n))
+		return
+	}
+	s := reflect.MakeSlice(v.Type(), len(n.Content), len(n.Content))
+	for i, item := range n.Content {
+		d.value(item, fmt.Sprintf("%s[%d]", key, i), s.Index(i), depth+1)
+	}
+	v.Set(s)
+}
+
+// scalar decodes a string, a boolean or a whole number.
+func (d *decoder) scalar(n *yaml.Node, key string, v reflect.Value) {
+	switch v.Kind() {
 	case reflect.String:
 		if n.Kind != yaml.ScalarNode {
 			d.fail(n, key, "want a string, got %s", describe(n))

@@ -7,6 +7,9 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+
+	"github.com/threadlift/threadlift/sources"
+	"github.com/threadlift/threadlift/sources/formats"
 )
 
 // SourceFile is one file to read, from expanding sources[Index].path.
@@ -19,6 +22,8 @@ type SourceFile struct {
 	Fields map[string]string
 	// ThreadKeyPrefix is the source's thread_key_prefix ("" for none).
 	ThreadKeyPrefix string
+	// Format holds the options of the source's format only.
+	Format sources.FormatOptions
 }
 
 // SourceFiles expands the sources in config order: the matches of each
@@ -51,9 +56,14 @@ func (c *Config) SourceFiles() ([]SourceFile, error) {
 			errs = append(errs, &Error{File: c.Path, Key: key, Msg: fmt.Sprintf("%s: %s", src.Path, what)})
 			continue
 		}
+		folder := formatOf(src.Type).Folder
 		for _, m := range matches {
 			m = filepath.Clean(m)
-			if err := readable(m); err != nil {
+			check := readable
+			if folder {
+				check = readableFolder
+			}
+			if err := check(m); err != nil {
 				errs = append(errs, &Error{File: c.Path, Key: key, Msg: fmt.Sprintf("%s: %v", m, err)})
 				continue
 			}
@@ -61,7 +71,8 @@ func (c *Config) SourceFiles() ([]SourceFile, error) {
 				continue
 			}
 			seen[m] = true
-			out = append(out, SourceFile{Index: i, Type: src.Type, Path: m, Fields: src.fieldMap(), ThreadKeyPrefix: src.ThreadKeyPrefix})
+			out = append(out, SourceFile{Index: i, Type: src.Type, Path: m, Fields: src.fieldMap(),
+				ThreadKeyPrefix: src.ThreadKeyPrefix, Format: src.formatOptions()})
 		}
 	}
 	if len(errs) > 0 {
@@ -73,17 +84,78 @@ func (c *Config) SourceFiles() ([]SourceFile, error) {
 // fieldMap returns every default field name mapped to its name in the
 // file, nil for mbox.
 func (s Source) fieldMap() map[string]string {
-	if s.Type == "mbox" {
+	if !formatOf(s.Type).Records {
 		return nil
 	}
 	m := make(map[string]string, len(fieldNames))
+	taken := map[string]bool{} // names other fields are renamed to
 	for _, f := range fieldNames {
 		m[f] = f
 		if v, ok := s.Fields[f]; ok && v != "" {
 			m[f] = v
+			taken[s.messageRelative(v)] = true
+		}
+	}
+	if formatOf(s.Type).Paths {
+		// json: a field renamed to another's default name takes it from
+		// that field ({html_body: body} leaves body unread), which a
+		// name no JSON key has says.
+		for _, f := range fieldNames {
+			if _, renamed := s.Fields[f]; !renamed && taken[f] {
+				m[f] = unreadField + f
+			}
 		}
 	}
 	return m
+}
+
+// messageRelative returns a json field path as the message's own key:
+// without "$.", "<messages_path>[]." or "<its last key>[].".
+func (s Source) messageRelative(p string) string {
+	mp := s.MessagesPath
+	if mp == "" {
+		mp = "messages"
+	}
+	last := mp[strings.LastIndexByte(mp, '.')+1:]
+	for _, pre := range []string{"$.", mp + "[].", last + "[]."} {
+		if rest, ok := strings.CutPrefix(p, pre); ok {
+			return rest
+		}
+	}
+	return p
+}
+
+// unreadField starts the name of a field that reads nothing: no JSON
+// key holds a NUL byte in practice.
+const unreadField = "\x00unread:"
+
+// formatOptions returns the options of the source's format.
+func (s Source) formatOptions() sources.FormatOptions {
+	return sources.FormatOptions{Folders: s.Folders, ThreadBy: s.ThreadBy, SkipLabels: s.SkipLabels, MessagesPath: s.MessagesPath}
+}
+
+// formatOf returns the format of a source type; the zero Format for a
+// type no format has (validate reports it).
+func formatOf(typ string) sources.Format {
+	f, _ := formats.Registry().Lookup(typ)
+	return f
+}
+
+// readableFolder reports why path cannot be read as the folder (or, for
+// eml, the file) of a folder format.
+func readableFolder(path string) error {
+	st, err := os.Stat(path)
+	if err != nil {
+		return errors.New(unwrapPathError(err))
+	}
+	if !st.IsDir() {
+		return readable(path)
+	}
+	d, err := os.Open(path)
+	if err != nil {
+		return errors.New(unwrapPathError(err))
+	}
+	return d.Close()
 }
 
 // globMatch returns the sorted files matching pattern. A pattern without

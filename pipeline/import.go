@@ -176,7 +176,7 @@ func (im *importer) prepare(ctx context.Context, run *checkpoint.Run, resume *ch
 			im.noteDone(last)
 		}
 	}
-	for _, is := range emptySources(im.a) {
+	for _, is := range sourceIssues(im.a) {
 		opts.Logger.Warn().Str("rule", is.Rule).Str("source", is.Source).Msg(is.Message)
 	}
 	if err := im.resolveSuperseded(ctx); err != nil {

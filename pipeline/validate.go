@@ -90,7 +90,8 @@ func ValidateReport(ctx context.Context, opts Options, ropts ReportOptions) (*re
 	opts.Progress.Threads(len(a.Threads))
 
 	rep := &report.Report{}
-	rep.Issues = append(rep.Issues, emptySources(a)...)
+	rep.Issues = append(rep.Issues, sourceIssues(a)...)
+	names := newSourceNames(a)
 	rep.Issues = append(rep.Issues, supersededIssues(a)...)
 	rejectedBySource := make(map[string]int)
 	threadsBySource := make(map[string]int)
@@ -101,8 +102,8 @@ func ValidateReport(ctx context.Context, opts Options, ropts ReportOptions) (*re
 			Severity: string(sources.SeverityError), Rule: string(b.Err.Rule),
 			Source: b.Err.Loc.String(), Message: b.Err.Err.Error(),
 		})
-		rejectedBySource[b.Err.Loc.File]++
-		threadsBySource[b.Err.Loc.File]++
+		rejectedBySource[names.of(b.Err.Loc.File)]++
+		threadsBySource[names.of(b.Err.Loc.File)]++
 		if ropts.Threads != nil {
 			row := report.ThreadRow{Messages: 1, Status: report.ThreadInvalid, Source: b.Err.Loc.String(),
 				FirstIssue: string(b.Err.Rule) + ": " + b.Err.Err.Error()}
@@ -112,7 +113,32 @@ func ValidateReport(ctx context.Context, opts Options, ropts ReportOptions) (*re
 		}
 	}
 
-	// Dates: every message read, rejected ones included.
+	addDateRange(rep, a)
+	v := newValidation(rep, ropts, opts.Mapper.MaxEventsPerRequest(), rejectedBySource, threadsBySource)
+	v.names = names
+	if err := v.addThreads(ctx, a, opts); err != nil {
+		return nil, err
+	}
+	tickets, perThread, perSC := v.tickets, v.perThread, v.perSC
+	rep.Messages = a.Len() + len(a.Bad)
+	rep.Tickets = len(tickets)
+	rep.RequestsPlanned = rep.RequestsByKind.Import + rep.RequestsByKind.EventsImport
+	rep.Chunks.Total = rep.RequestsPlanned
+	for _, s := range a.Stats() {
+		name := s.File()
+		rep.Sources = append(rep.Sources, report.SourceStats{
+			File: name, Format: s.Type, Bytes: s.Bytes, Messages: s.Messages,
+			Threads: threadsBySource[name], Rejected: rejectedBySource[name], Skipped: skippedCount(s.Skipped),
+		})
+	}
+
+	v.finish(tickets, perThread, perSC, opts)
+	return rep, nil
+}
+
+// addDateRange fills the report's dates: every message read, rejected
+// ones included.
+func addDateRange(rep *report.Report, a *archive.Archive) {
 	months := make(map[string]int)
 	var earliest, latest time.Time
 	for i := range a.Len() {
@@ -139,25 +165,6 @@ func ValidateReport(ctx context.Context, opts Options, ropts ReportOptions) (*re
 		rep.MessagesPerMonth = append(rep.MessagesPerMonth, report.MonthCount{Month: m, Messages: n})
 	}
 	sort.Slice(rep.MessagesPerMonth, func(i, j int) bool { return rep.MessagesPerMonth[i].Month < rep.MessagesPerMonth[j].Month })
-	v := newValidation(rep, ropts, opts.Mapper.MaxEventsPerRequest(), rejectedBySource, threadsBySource)
-	if err := v.addThreads(ctx, a, opts); err != nil {
-		return nil, err
-	}
-	tickets, perThread, perSC := v.tickets, v.perThread, v.perSC
-	rep.Messages = a.Len() + len(a.Bad)
-	rep.Tickets = len(tickets)
-	rep.RequestsPlanned = rep.RequestsByKind.Import + rep.RequestsByKind.EventsImport
-	rep.Chunks.Total = rep.RequestsPlanned
-	for _, s := range a.Stats() {
-		name := s.File()
-		rep.Sources = append(rep.Sources, report.SourceStats{
-			File: name, Format: s.Type, Bytes: s.Bytes, Messages: s.Messages,
-			Threads: threadsBySource[name], Rejected: rejectedBySource[name],
-		})
-	}
-
-	v.finish(tickets, perThread, perSC, opts)
-	return rep, nil
 }
 
 // validation is the part of the report built thread by thread, in thread
@@ -170,6 +177,7 @@ type validation struct {
 	perThread, perSC []int
 	rejectedBySource map[string]int
 	threadsBySource  map[string]int
+	names            sourceNames // a record's file → its source's name
 }
 
 // newValidation starts the validation that fills rep: n events per
@@ -291,7 +299,7 @@ func (v *validation) add(a *archive.Archive, m *mapping.Mapper, r threadResult) 
 	}
 	rep.Threads++
 	v.perThread = append(v.perThread, r.messages)
-	v.threadsBySource[plan.Source.File]++
+	v.threadsBySource[v.names.of(plan.Source.File)]++
 	first := len(rep.Issues)
 	addIssues(rep, plan)
 	if v.ropts.Threads != nil {
@@ -305,7 +313,7 @@ func (v *validation) add(a *archive.Archive, m *mapping.Mapper, r threadResult) 
 			continue
 		}
 		rep.RejectedMsgs++
-		v.rejectedBySource[r.Source.File]++
+		v.rejectedBySource[v.names.of(r.Source.File)]++
 	}
 	if !plan.Valid() {
 		rep.InvalidThreads++

@@ -26,6 +26,48 @@ type Options struct {
 	// that two exports numbering their conversations alike stay apart;
 	// mbox ignores it.
 	ThreadKeyPrefix string
+	// DefaultRecipient says the run posts a message without recipient to
+	// mapping.default_recipient: a csv/json record without to is then not
+	// rejected by the record rules (the mapping fills it, with a warning).
+	DefaultRecipient bool
+
+	// Format holds the options of one format only (maildir folders, mbox
+	// Gmail threading, json messages_path); each format reads its own
+	// and ignores the others.
+	Format FormatOptions
+}
+
+// FormatOptions are the source options that only one format reads. The
+// zero value means each format's defaults.
+type FormatOptions struct {
+	// Folders (maildir) lists the Maildir++ folders read: "INBOX" is the
+	// root's own cur/ and new/, ".Sent" a subfolder; ["all"] reads the
+	// root and every subfolder. Default: INBOX alone.
+	Folders []string
+	// ThreadBy (mbox) is how messages are threaded: "" or ThreadByJWZ
+	// (Message-ID, In-Reply-To, References), or ThreadByGmail: by the
+	// X-GM-THRID header of Gmail Takeout, thread key "gmail:" + its value.
+	ThreadBy string
+	// SkipLabels (mbox) leaves out messages whose X-Gmail-Labels holds
+	// one of these labels (case-insensitive); they are counted (Skipper).
+	SkipLabels []string
+	// MessagesPath (json) is the dotted path of a thread object's
+	// messages array ("item.threads"); default "messages".
+	MessagesPath string
+}
+
+// Values of FormatOptions.ThreadBy.
+const (
+	ThreadByJWZ   = "jwz"
+	ThreadByGmail = "gmail"
+)
+
+// Skipper is implemented by readers that leave records out on purpose
+// (mbox skip_labels). Skipped says how many, by reason ("label Spam"),
+// once Next has returned io.EOF; the run reports them, so that nothing is
+// left out silently.
+type Skipper interface {
+	Skipped() map[string]int
 }
 
 // WithDefaults returns o with its zero fields set to their defaults, Name

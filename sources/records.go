@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -100,9 +101,15 @@ func (r *Record) Envelope(size int64, opts Options) *Envelope {
 		}
 	}
 	issues := append([]Issue(nil), r.Issues...)
-	for _, f := range r.Missing {
+	missing := r.Missing
+	if opts.DefaultRecipient {
+		// The mapping posts a message without recipient to the default
+		// one (with a warning): no recipient is no reason to reject it here.
+		missing = slices.DeleteFunc(slices.Clone(missing), func(f string) bool { return f == FieldTo })
+	}
+	for _, f := range missing {
 		issues = append(issues, Issue{SeverityError, "missing-field",
-			fmt.Sprintf("required field %q (%q in the file) is missing or empty", f, opts.FieldName(f))})
+			fmt.Sprintf("required field %q (%s in the file) is missing or empty", f, fileName(opts.FieldName(f)))})
 	}
 	if size > opts.MaxMessageBytes {
 		issues = append(issues, Issue{SeverityError, "too-large",
@@ -125,7 +132,7 @@ func (r *Record) Envelope(size int64, opts Options) *Envelope {
 	if len(r.From) == 0 && strings.TrimSpace(r.FromRaw) != "" {
 		issues = append(issues, Issue{SeverityError, "no-sender", fmt.Sprintf("no valid sender in from %q", clipString(r.FromRaw, 60))})
 	}
-	if len(r.To) == 0 && len(r.Cc) == 0 && !contains(r.Missing, FieldTo) {
+	if len(r.To) == 0 && len(r.Cc) == 0 && !contains(r.Missing, FieldTo) && !opts.DefaultRecipient {
 		issues = append(issues, Issue{SeverityError, "no-recipient", "no valid recipient in to or cc"})
 	}
 	if env.MessageID == "" {
@@ -232,4 +239,14 @@ func ParseTimestamp(s string) (time.Time, error) {
 		return t, nil
 	}
 	return time.Time{}, fmt.Errorf("unrecognized date: want RFC 3339, an RFC 5322 date, YYYY-MM-DD HH:MM:SS (UTC) or epoch seconds")
+}
+
+// fileName quotes a field's name in the file for a reason; a name that
+// starts with a NUL byte is one the config left unread (another field
+// was renamed to it).
+func fileName(n string) string {
+	if strings.HasPrefix(n, "\x00") {
+		return "not read: another field is renamed to its name"
+	}
+	return strconv.Quote(n)
 }

@@ -14,8 +14,22 @@ type Format struct {
 	// Name is the type a config's sources entry names: "mbox", "csv".
 	// Lower case; Open matches it without regard to case.
 	Name string
-	// Open opens one file of the format.
+	// Open opens one file of the format (a folder when Folder is set).
 	Open func(path string, opts Options) (Reader, error)
+	// Records is set for formats whose records are field records (csv,
+	// json): the config's fields and thread_key_prefix apply to them.
+	Records bool
+	// Paths is set for formats whose field names are paths into nested
+	// records (json): two fields may then read the same value.
+	Paths bool
+	// Folder is set for formats whose path names a folder of message
+	// files (maildir; eml also takes a single file): a glob's matches
+	// may be folders, and each is one source.
+	Folder bool
+	// Keys lists the source keys of the config that only this format
+	// takes (folders, thread_by, messages_path...), so that a config
+	// giving one to another format is refused with the format that takes it.
+	Keys []string
 }
 
 // ErrUnsupported is returned (wrapped) by Registry.Open for a type no
@@ -59,6 +73,17 @@ func (r *Registry) Open(typ, path string, opts Options) (Reader, error) {
 		}
 	}
 	return nil, fmt.Errorf("open %s as %q: %w", path, typ, ErrUnsupported)
+}
+
+// Lookup returns the format of the given type (as Open matches it).
+func (r *Registry) Lookup(typ string) (Format, bool) {
+	name := strings.ToLower(strings.TrimSpace(typ))
+	for _, f := range r.formats {
+		if f.Name == name {
+			return f, true
+		}
+	}
+	return Format{}, false
 }
 
 // Names lists the registry's formats, in the order they were given.

@@ -13,14 +13,22 @@ import (
 // json records by the line on which they start (FILE:LINE).
 type Location struct {
 	File   string
-	Offset int64 // byte offset of the record's first byte; used when Line is 0
+	Offset int64 // byte offset of the record's first byte; used when Line is 0; WholeFile for a file that is one record
 	Line   int   // 1-based line where the record starts; 0 for byte-located records
 }
 
-// String formats the location as contract §9 specifies.
+// WholeFile is the Offset of a record that is a whole file of its own (a
+// maildir message, an .eml file): its Location prints as FILE alone.
+const WholeFile = -1
+
+// String formats the location as contract §9 specifies: FILE:LINE,
+// FILE@OFFSET, or FILE for a record that is a whole file (WholeFile).
 func (l Location) String() string {
 	if l.File == "" {
 		return ""
+	}
+	if l.Line <= 0 && l.Offset == WholeFile {
+		return l.File
 	}
 	if l.Line > 0 {
 		return l.File + ":" + strconv.Itoa(l.Line)

@@ -79,7 +79,8 @@ func newRoot(stdout, stderr io.Writer, getenv func(string) string) (*cobra.Comma
 	cmd := &cobra.Command{
 		Use:   "threadlift",
 		Short: "Move archived conversations into Zendesk side conversations, exactly once",
-		Long: `threadlift reads conversation archives (mbox, csv, json), threads the
+		Long: `threadlift reads conversation archives (mbox and Gmail Takeout, maildir,
+folders of .eml files, csv, json and help desk exports), threads the
 messages, and imports each thread into Zendesk Support as a side conversation
 on its parent ticket, through the side-conversation import endpoints.
 
@@ -268,7 +269,7 @@ func pipelineOptions(cfg *configs.Config, log zerolog.Logger) (pipeline.Options,
 	}
 	var srcs []pipeline.Source
 	for _, f := range files {
-		srcs = append(srcs, pipeline.Source{Type: f.Type, Path: f.Path, Name: displayPath(cfg.Dir, f.Path), Fields: f.Fields, ThreadKeyPrefix: f.ThreadKeyPrefix})
+		srcs = append(srcs, pipeline.Source{Type: f.Type, Path: f.Path, Name: displayPath(cfg.Dir, f.Path), Fields: f.Fields, ThreadKeyPrefix: f.ThreadKeyPrefix, Format: f.Format})
 	}
 	rules := mapping.TicketRules{
 		Header:          cfg.Mapping.Ticket.Header,
@@ -292,7 +293,7 @@ func pipelineOptions(cfg *configs.Config, log zerolog.Logger) (pipeline.Options,
 	}
 	return pipeline.Options{
 		Sources:   srcs,
-		Read:      sources.Options{MaxMessageBytes: int64(cfg.Mapping.MaxMessageBytes)},
+		Read:      sources.Options{MaxMessageBytes: int64(cfg.Mapping.MaxMessageBytes), DefaultRecipient: defaultRecipient != nil},
 		Threading: thread.Options{SubjectThreading: cfg.Mapping.SubjectThreading},
 		Mapper: mapping.New(mapping.Options{
 			Ticket:              rules,

@@ -25,6 +25,9 @@ type Source struct {
 	// ThreadKeyPrefix goes before csv/json thread and message ids
 	// (sources.Options.ThreadKeyPrefix).
 	ThreadKeyPrefix string
+	// Format holds the options of the source's format only
+	// (sources.Options.Format).
+	Format sources.FormatOptions
 }
 
 // File is what locations show for the source: Name, or Path when Name is
@@ -72,6 +75,9 @@ type Stat struct {
 	Source
 	Bytes    int64 // the file's size when the scan began
 	Messages int   // records read, unreadable ones included
+	// Skipped counts the records the reader left out on purpose, by
+	// reason (sources.Skipper: mbox skip_labels); nil when none.
+	Skipped map[string]int
 }
 
 type stat struct {
@@ -139,6 +145,7 @@ func Read(ctx context.Context, formats *sources.Registry, srcs []Source, opts so
 		o.Fields = src.Fields
 		st := stat{Stat: Stat{Source: src}, stamp: stampOf(src.Path)}
 		o.ThreadKeyPrefix = src.ThreadKeyPrefix
+		o.Format = src.Format
 		r, err := formats.Open(src.Type, src.Path, o)
 		if err != nil {
 			a.Close()
@@ -170,6 +177,9 @@ func Read(ctx context.Context, formats *sources.Registry, srcs []Source, opts so
 			if progress != nil {
 				progress(env.Size)
 			}
+		}
+		if sk, ok := r.(sources.Skipper); ok {
+			st.Skipped = sk.Skipped()
 		}
 		st.changed = !st.stamp.same(stampOf(src.Path))
 		a.stats = append(a.stats, st)

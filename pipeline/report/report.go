@@ -37,6 +37,9 @@ type SourceStats struct {
 	// (unreadable records included, one thread each).
 	Threads  int `json:"threads"`
 	Rejected int `json:"rejected"`
+	// Skipped counts the messages the source left out as the config
+	// asks (mbox skip_labels): not in Messages, not imported.
+	Skipped int `json:"skipped,omitempty"`
 }
 
 // Occurrence is where one issue of a rule was raised.

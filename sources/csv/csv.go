@@ -86,7 +86,7 @@ var csvFields = [...]string{sources.FieldThreadID, sources.FieldMessageID, sourc
 
 // Format describes the csv format for a sources.Registry: csv files, one
 // message per row.
-func Format() sources.Format { return sources.Format{Name: "csv", Open: Open} }
+func Format() sources.Format { return sources.Format{Name: "csv", Open: Open, Records: true} }
 
 // Open opens a csv source (contract §3) and reads its header. Next
 // streams the rows once; Load re-reads one row with ReadAt and is safe for

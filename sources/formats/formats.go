@@ -3,7 +3,9 @@ package formats
 import (
 	"github.com/threadlift/threadlift/sources"
 	"github.com/threadlift/threadlift/sources/csv"
+	"github.com/threadlift/threadlift/sources/eml"
 	"github.com/threadlift/threadlift/sources/json"
+	"github.com/threadlift/threadlift/sources/maildir"
 	"github.com/threadlift/threadlift/sources/mbox"
 )
 
@@ -14,5 +16,7 @@ func Registry() *sources.Registry {
 		mbox.Format(),
 		csv.Format(),
 		json.Format(),
+		maildir.Format(),
+		eml.Format(),
 	)
 }

@@ -9,8 +9,8 @@ import (
 )
 
 func TestOpen(t *testing.T) {
-	if _, err := Registry().Open("maildir", "x", sources.Options{}); !errors.Is(err, sources.ErrUnsupported) {
-		t.Errorf("Open(maildir) error = %v, want ErrUnsupported", err)
+	if _, err := Registry().Open("pst", "x", sources.Options{}); !errors.Is(err, sources.ErrUnsupported) {
+		t.Errorf("Open(pst) error = %v, want ErrUnsupported", err)
 	}
 	r, err := Registry().Open("mbox", "../mbox/testdata/basic.mbox", sources.Options{Name: "archive.mbox"})
 	if err != nil {

@@ -85,7 +85,9 @@ const (
 
 // Format describes the json format for a sources.Registry: JSON Lines,
 // arrays of messages, and thread objects.
-func Format() sources.Format { return sources.Format{Name: "json", Open: Open} }
+func Format() sources.Format {
+	return sources.Format{Name: "json", Open: Open, Records: true, Paths: true, Keys: []string{"messages_path"}}
+}
 
 // Open opens a json source (contract §3): JSON Lines, an array of
 // message objects, or thread objects holding a "messages" array. The file
@@ -169,9 +171,13 @@ type jsonPending struct {
 func newReader(ra io.ReaderAt, size int64, closer io.Closer, dir files.Folder, opts sources.Options) (*reader, error) {
 	r := &reader{ra: ra, size: size, closer: closer, opts: opts, dir: dir,
 		known: make(map[string]string), msgKey: opts.FieldName(FieldMessages)}
+	if p := opts.Format.MessagesPath; p != "" {
+		r.msgKey = p
+	}
 	for _, f := range jsonRecordFields {
-		k := opts.FieldName(f)
-		r.known[k] = k
+		for _, k := range capturedKeys(r.fieldPath(f)) {
+			r.known[k] = k
+		}
 	}
 	for _, k := range []string{sources.MarkSourceField, sources.MarkKeyField} {
 		r.known[k] = k
@@ -376,129 +382,191 @@ func (r *reader) skipRest(start int64, depth int, rule sources.Rule, reason stri
 	return sized(r.recordError(start, rule, fmt.Sprintf("%s (%d bytes skipped)", reason, r.prevEnd-start)), r.prevEnd-start)
 }
 
+// recState is what record gathers of one object.
+type recState struct {
+	start     int64
+	startLine int
+	fields    map[string]json.RawMessage // known keys (dotted inside the messages' containers)
+	spans     []fieldSpan
+	msgs      []jsonPending
+	isThread  bool
+	kept      int    // message bytes kept in msgs
+	msgType   string // JSON type of a messages value that is not an array
+}
+
 // record reads the object starting at start, whose '{' was just read.
 func (r *reader) record(start int64) (*sources.Envelope, error) {
-	dec := r.dec
-	fields := make(map[string]json.RawMessage)
-	var spans []fieldSpan
-	var msgs []jsonPending
-	isThread := false
-	kept := 0
-	msgType := "" // JSON type of a messages value that is not an array
-	startLine := r.lines.at(start)
-	fail := func(err error) (*sources.Envelope, error) {
-		lost := start
-		if isThread && len(msgs) > 0 {
-			last := msgs[len(msgs)-1]
-			lost = last.off + last.size
-		}
-		rerr := r.recover(start, lost, err, len(msgs))
-		var re *sources.RecordError
-		if lost > start && errors.As(rerr, &re) &&
-			(r.shape.CompareAndSwap(int32(shapeUnknown), int32(shapeThreads)) || r.shape.Load() == int32(shapeThreads)) {
-			// The messages read before the error are whole: return them
-			// (with the thread fields seen so far), then the error.
-			r.queueThread(start, lost, fields, spans, msgs)
-			r.pending = append(r.pending, jsonPending{err: re})
-			return nil, nil
-		}
-		return nil, rerr
-	}
-	for dec.More() {
-		kt, err := r.token()
-		if err != nil {
-			return fail(err)
-		}
-		key, _ := kt.(string)
-		if key == r.msgKey {
-			vt, err := r.token()
-			if err != nil {
-				return fail(err)
-			}
-			if vt == json.Delim('{') {
-				depth := 1
-				for depth > 0 {
-					t, err := r.token()
-					if err != nil {
-						return fail(err)
-					}
-					switch t {
-					case json.Delim('{'), json.Delim('['):
-						depth++
-					case json.Delim('}'), json.Delim(']'):
-						depth--
-					}
-				}
-			}
-			if vt != json.Delim('[') {
-				msgType = tokenType(vt)
-				continue
-			}
-			isThread = true
-			for dec.More() {
-				var raw json.RawMessage
-				if err := r.decode(&raw); err != nil {
-					return fail(err)
-				}
-				end := r.pos()
-				p := jsonPending{off: end - int64(len(raw)), size: int64(len(raw)), index: len(msgs)}
-				p.line = r.lines.at(p.off)
-				if raw[0] != '{' {
-					p.err = sized(r.recordError(p.off, RuleWrongType, fmt.Sprintf("element %d of %q of the thread object at line %d is a JSON %s, want a message object",
-						p.index+1, r.msgKey, startLine, rawType(raw))), p.size)
-				} else if kept+len(raw) <= keepThreadBodies {
-					p.raw = raw
-					kept += len(raw)
-				}
-				msgs = append(msgs, p)
-			}
-			if _, err := r.token(); err != nil { // ']'
-				return fail(err)
-			}
-			continue
-		}
-		var raw json.RawMessage
-		if err := r.decode(&raw); err != nil {
-			return fail(err)
-		}
-		if k, ok := r.known[key]; ok {
-			key = k
-			fields[key] = raw
-			end := r.pos()
-			spans = append(spans, fieldSpan{key: key, off: end - int64(len(raw)), size: int64(len(raw))})
-		}
+	st := &recState{start: start, startLine: r.lines.at(start), fields: make(map[string]json.RawMessage)}
+	if err := r.members("", st); err != nil {
+		return r.failRecord(st, err)
 	}
 	if _, err := r.token(); err != nil { // '}'
-		return fail(err)
+		return r.failRecord(st, err)
 	}
 	end := r.pos()
 	r.prevEnd = end
 
 	want := shapeMessages
-	if isThread {
+	if st.isThread {
 		want = shapeThreads
 	}
 	if !r.shape.CompareAndSwap(int32(shapeUnknown), int32(want)) && r.shape.Load() != int32(want) {
-		if isThread {
-			return nil, sized(r.recordError(start, RuleMixedShape, fmt.Sprintf("a thread object (it has a %q array) in a file of message objects; not read: its %s", r.msgKey, plural(len(msgs), "message"))), end-start)
-		}
-		reason := fmt.Sprintf("a message object (no %q array) in a file of thread objects", r.msgKey)
-		if msgType != "" {
-			reason = fmt.Sprintf("%q is a JSON %s, want an array of messages, in a file of thread objects", r.msgKey, msgType)
-		}
-		return nil, sized(r.recordError(start, RuleMixedShape, reason), end-start)
+		return nil, r.mixedShape(st, end)
 	}
-	if isThread {
-		r.queueThread(start, end, fields, spans, msgs)
+	if st.isThread {
+		r.queueThread(start, end, st.fields, st.spans, st.msgs)
 		return nil, nil
 	}
-	loc := sources.Location{File: r.opts.Name, Offset: start, Line: startLine}
-	rec := r.buildRecord(loc, nil, fields)
-	if msgType != "" && msgType != "null" {
+	loc := sources.Location{File: r.opts.Name, Offset: start, Line: st.startLine}
+	rec := r.buildRecord(loc, nil, st.fields)
+	if st.msgType != "" && st.msgType != "null" {
 		rec.Issues = append(rec.Issues, sources.Issue{Severity: sources.SeverityWarning, Rule: string(RuleWrongType),
-			Reason: fmt.Sprintf("%q is a JSON %s, not an array of messages: read as a message object", r.msgKey, msgType)})
+			Reason: fmt.Sprintf("%q is a JSON %s, not an array of messages: read as a message object", r.msgKey, st.msgType)})
 	}
 	return rec.Envelope(end-start, r.opts), nil
+}
+
+// failRecord reports a decoding error in the record st.
+func (r *reader) failRecord(st *recState, err error) (*sources.Envelope, error) {
+	lost := st.start
+	if st.isThread && len(st.msgs) > 0 {
+		last := st.msgs[len(st.msgs)-1]
+		lost = last.off + last.size
+	}
+	rerr := r.recover(st.start, lost, err, len(st.msgs))
+	var re *sources.RecordError
+	if lost > st.start && errors.As(rerr, &re) &&
+		(r.shape.CompareAndSwap(int32(shapeUnknown), int32(shapeThreads)) || r.shape.Load() == int32(shapeThreads)) {
+		// The messages read before the error are whole: return them
+		// (with the thread fields seen so far), then the error.
+		r.queueThread(st.start, lost, st.fields, st.spans, st.msgs)
+		r.pending = append(r.pending, jsonPending{err: re})
+		return nil, nil
+	}
+	return nil, rerr
+}
+
+// mixedShape is the error of a record of the other shape than the file's.
+func (r *reader) mixedShape(st *recState, end int64) error {
+	if st.isThread {
+		return sized(r.recordError(st.start, RuleMixedShape, fmt.Sprintf("a thread object (it has a %q array) in a file of message objects; not read: its %s", r.msgKey, plural(len(st.msgs), "message"))), end-st.start)
+	}
+	reason := fmt.Sprintf("a message object (no %q array) in a file of thread objects", r.msgKey)
+	if st.msgType != "" {
+		reason = fmt.Sprintf("%q is a JSON %s, want an array of messages, in a file of thread objects", r.msgKey, st.msgType)
+	}
+	return sized(r.recordError(st.start, RuleMixedShape, reason), end-st.start)
+}
+
+// members reads the members of the object whose '{' was just read, up
+// to (not including) its '}'; prefix is its dotted path in the record
+// ("" for the record). It keeps the known keys, reads the messages array
+// and goes down the objects that lead to it (messages_path).
+func (r *reader) members(prefix string, st *recState) error {
+	for r.dec.More() {
+		kt, err := r.token()
+		if err != nil {
+			return err
+		}
+		key, _ := kt.(string)
+		full := joinPath(prefix, key)
+		switch {
+		case full == r.msgKey:
+			err = r.messagesValue(st)
+		case strings.HasPrefix(r.msgKey, full+"."):
+			err = r.container(full, st)
+		default:
+			err = r.keep(full, st)
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// keep reads a member's value and keeps it when its key is known.
+func (r *reader) keep(full string, st *recState) error {
+	var raw json.RawMessage
+	if err := r.decode(&raw); err != nil {
+		return err
+	}
+	if k, ok := r.known[full]; ok {
+		st.fields[k] = raw
+		end := r.pos()
+		st.spans = append(st.spans, fieldSpan{key: k, off: end - int64(len(raw)), size: int64(len(raw))})
+	}
+	return nil
+}
+
+// container reads the value of a key on the way to the messages array:
+// an object is gone down into; anything else is not where the messages
+// are (kept if known, as any value).
+func (r *reader) container(full string, st *recState) error {
+	// Peek at the value's first byte in the file (after the ':').
+	p, c := r.skipSpace(r.pos(), false)
+	if c == ':' {
+		_, c = r.skipSpace(p+1, false)
+	}
+	if c != '{' {
+		return r.keep(full, st)
+	}
+	if _, err := r.token(); err != nil { // '{'
+		return err
+	}
+	if err := r.members(full, st); err != nil {
+		return err
+	}
+	_, err := r.token() // '}'
+	return err
+}
+
+// messagesValue reads the value of the messages key: the array of a
+// thread object's messages, or a value of another type (st.msgType).
+func (r *reader) messagesValue(st *recState) error {
+	vt, err := r.token()
+	if err != nil {
+		return err
+	}
+	if vt == json.Delim('{') {
+		depth := 1
+		for depth > 0 {
+			t, err := r.token()
+			if err != nil {
+				return err
+			}
+			switch t {
+			case json.Delim('{'), json.Delim('['):
+				depth++
+			case json.Delim('}'), json.Delim(']'):
+				depth--
+			}
+		}
+	}
+	if vt != json.Delim('[') {
+		st.msgType = tokenType(vt)
+		return nil
+	}
+	st.isThread = true
+	for r.dec.More() {
+		var raw json.RawMessage
+		if err := r.decode(&raw); err != nil {
+			return err
+		}
+		end := r.pos()
+		p := jsonPending{off: end - int64(len(raw)), size: int64(len(raw)), index: len(st.msgs)}
+		p.line = r.lines.at(p.off)
+		if raw[0] != '{' {
+			p.err = sized(r.recordError(p.off, RuleWrongType, fmt.Sprintf("element %d of %q of the thread object at line %d is a JSON %s, want a message object",
+				p.index+1, r.msgKey, st.startLine, rawType(raw))), p.size)
+		} else if st.kept+len(raw) <= keepThreadBodies {
+			p.raw = raw
+			st.kept += len(raw)
+		}
+		st.msgs = append(st.msgs, p)
+	}
+	_, err = r.token() // ']'
+	return err
 }
 
 // queueThread indexes a thread object for Load and queues its messages.

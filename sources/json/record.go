@@ -86,11 +86,16 @@ type recordBuilder struct {
 // get returns the raw value of field, the message's own or else the
 // thread's; nil when absent or null.
 func (b *recordBuilder) get(field string) json.RawMessage {
-	key := b.r.opts.FieldName(field)
-	if v, ok := b.msg[key]; ok && !isNull(v) {
-		return v
+	p, in := b.r.messagePath(b.r.opts.FieldName(field))
+	if in != inThread {
+		if v := resolve(b.msg, p); !isNull(v) {
+			return v
+		}
 	}
-	if v, ok := b.thread[key]; ok && !isNull(v) {
+	if in == inMsg {
+		return nil
+	}
+	if v := resolve(b.thread, p); !isNull(v) {
 		return v
 	}
 	return nil

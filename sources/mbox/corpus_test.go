@@ -278,7 +278,7 @@ func FuzzMbox(f *testing.F) {
 	fuzzSeeds(f)
 	f.Fuzz(func(t *testing.T, data []byte) {
 		r := newReader(memReaderAt(data), int64(len(data)), nil,
-			sources.Options{MaxMessageBytes: 1 << 20, Now: testNow}.WithDefaults("fuzz"))
+			sources.Options{MaxMessageBytes: 1 << 20, Now: testNow}.WithDefaults("fuzz"), scanBufferBytes)
 		var end int64
 		for i := 0; ; i++ {
 			env, err := r.Next()

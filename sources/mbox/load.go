@@ -79,6 +79,7 @@ type recordHead struct {
 	hdr       header.Header // the repaired header
 	hasHeader bool          // false: the record has no header to decode
 	repair    header.Repair // where header lines that are not fields went
+	literal   bool          // the body is not mboxrd-escaped (a message file)
 }
 
 // readHead points br at env's record (without the empty line that
@@ -88,7 +89,7 @@ type recordHead struct {
 // ls, when not nil, lends a buffer for reading a small record in one
 // piece. The error is an I/O failure.
 func (r *reader) readHead(env *sources.Envelope, br *bufio.Reader, h hash.Hash, ls *loadState) (recordHead, error) {
-	var head recordHead
+	head := recordHead{literal: r.message}
 	if env == nil || env.Loc.Offset < 0 || env.Size < 0 || env.Loc.Offset+env.Size > r.size {
 		return head, fmt.Errorf("load %s: envelope is not a record of this file", r.opts.Name)
 	}
@@ -100,7 +101,7 @@ func (r *reader) readHead(env *sources.Envelope, br *bufio.Reader, h hash.Hash, 
 		}
 		b := ls.whole[:env.Size]
 		if n, _ := r.ra.ReadAt(b, env.Loc.Offset); n == len(b) {
-			ls.wholeR.Reset(b[:len(b)-int(separatorBytes(b[max(0, len(b)-4):]))])
+			ls.wholeR.Reset(b[:len(b)-int(r.separatorBytes(b[max(0, len(b)-4):]))])
 			head.rec = &errRecorder{r: &ls.wholeR}
 		}
 		// else the file changed: read it as a stream, which says why
@@ -113,7 +114,7 @@ func (r *reader) readHead(env *sources.Envelope, br *bufio.Reader, h hash.Hash, 
 			if _, err := r.ra.ReadAt(tail[:k], env.Loc.Offset+size-k); err != nil && err != io.EOF {
 				return head, fmt.Errorf("load %s: %w", env.Loc, err)
 			}
-			size -= separatorBytes(tail[:k])
+			size -= r.separatorBytes(tail[:k])
 		}
 		head.rec = &errRecorder{r: io.NewSectionReader(r.ra, env.Loc.Offset, size)}
 	}
@@ -150,7 +151,13 @@ func (r *reader) readHead(env *sources.Envelope, br *bufio.Reader, h hash.Hash, 
 // start of its body by readHead: the header lines that became body text
 // first (header.ParseRepair), then the body, unescaped.
 func (h *recordHead) body(br *bufio.Reader) io.Reader {
-	u := newUnescaper(br)
+	// Never br itself: bufio.NewReader returns a *bufio.Reader as it is,
+	// and the decoder keeps what it returns in its pooled Buffers, which
+	// must not hold Load's own read buffer.
+	var u io.Reader = plainReader{br}
+	if !h.literal {
+		u = newUnescaper(br)
+	}
 	if len(h.repair.Body) == 0 {
 		return u
 	}
@@ -176,6 +183,13 @@ func (h *recordHead) prefix() string {
 // separatorBytes is how many bytes at the end of a record of at least two
 // bytes, whose last (up to) four bytes are tail, are the empty line that
 // separates mbox messages, not part of the message.
+func (r *reader) separatorBytes(tail []byte) int64 {
+	if r.message {
+		return 0 // a message file: no separator follows it
+	}
+	return separatorBytes(tail)
+}
+
 func separatorBytes(tail []byte) int64 {
 	switch {
 	case len(tail) < 2:
@@ -235,3 +249,8 @@ func (e *errRecorder) Read(p []byte) (int, error) {
 	}
 	return n, err
 }
+
+// plainReader hides what its reader is, so that no one unwraps it.
+type plainReader struct{ r io.Reader }
+
+func (p plainReader) Read(b []byte) (int, error) { return p.r.Read(b) }

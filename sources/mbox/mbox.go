@@ -44,8 +44,11 @@ const (
 )
 
 // Format describes the mbox format for a sources.Registry: mbox files
-// (mboxo, mboxrd, mboxcl/mboxcl2) and single message files.
-func Format() sources.Format { return sources.Format{Name: "mbox", Open: Open} }
+// (mboxo, mboxrd, mboxcl/mboxcl2) and single message files, with Gmail
+// Takeout's threading and labels (gmail.go).
+func Format() sources.Format {
+	return sources.Format{Name: "mbox", Open: Open, Keys: []string{"thread_by", "skip_labels"}}
+}
 
 // Open opens an mbox file (mboxo, mboxrd, mboxcl/mboxcl2, LF or CRLF)
 // or a single message file (.eml). The file is opened once; Load reads
@@ -56,7 +59,7 @@ func Open(path string, opts sources.Options) (sources.Reader, error) {
 		return nil, err
 	}
 	var ra io.ReaderAt = f
-	bareCR, err := sniffBareCR(f)
+	bareCR, err := sniffBareCR(f, st.Size())
 	if err != nil {
 		f.Close()
 		return nil, fmt.Errorf("open mbox %s: %w", path, err)
@@ -64,15 +67,49 @@ func Open(path string, opts sources.Options) (sources.Reader, error) {
 	if bareCR {
 		ra = crReaderAt{f}
 	}
-	r := newReader(ra, st.Size(), f, opts.WithDefaults(path))
+	r := newReader(ra, st.Size(), f, opts.WithDefaults(path), scanBufferBytes)
 	r.bareCR = bareCR
 	return r, nil
 }
 
+// NewMessage returns a reader of ra (size bytes) as ONE message file: a
+// maildir message or an .eml file, named opts.Name. It is never split:
+// a leading "From " line is skipped (its date is the last resort, as in
+// an mbox) and no "From " line of the body ends it; nor is its body
+// unescaped (">From " stays as written: only mbox files escape). Its one
+// record is at offset 0 and spans the whole file. Closing the reader
+// does not close ra.
+//
+// bufs, when not nil, lends Load its buffers: a caller that reads many
+// message files shares one (a Load's buffers are 64 KiB, most messages
+// a few).
+func NewMessage(ra io.ReaderAt, size int64, opts sources.Options, bufs *Buffers) (sources.Reader, error) {
+	bareCR, err := sniffBareCR(ra, size)
+	if err != nil {
+		return nil, fmt.Errorf("open message %s: %w", opts.Name, err)
+	}
+	if bareCR {
+		ra = crReaderAt{ra}
+	}
+	// Message files are mostly small: a buffer of the file's size, not
+	// of a whole mbox's, when thousands are read one after the other.
+	r := newReader(ra, size, nil, opts.WithDefaults(opts.Name), int(min(max(size+16, 1<<10), scanBufferBytes)))
+	r.bareCR = bareCR
+	r.message = true
+	if bufs != nil {
+		r.bufs = &bufs.pool
+	}
+	return r, nil
+}
+
+// Buffers are load buffers that the readers of many message files share
+// (NewMessage). The zero value is ready; it is safe for concurrent use.
+type Buffers struct{ pool sync.Pool }
+
 // sniffBareCR reports whether the file uses bare CR line endings (classic
 // Mac OS): its first 64 KiB hold a CR but no LF.
-func sniffBareCR(ra io.ReaderAt) (bool, error) {
-	buf := make([]byte, 64<<10)
+func sniffBareCR(ra io.ReaderAt, size int64) (bool, error) {
+	buf := make([]byte, min(size, 64<<10))
 	n, err := ra.ReadAt(buf, 0)
 	if err != nil && err != io.EOF {
 		return false, err
@@ -112,6 +149,9 @@ type reader struct {
 	closer io.Closer
 	opts   sources.Options
 	bareCR bool // the file's lines end in bare CRs, read as LFs
+	// message: the file is one message (NewMessage), never split, its
+	// body not unescaped.
+	message bool
 
 	// Next's state; Next is not safe for concurrent use.
 	br       *bufio.Reader
@@ -123,17 +163,20 @@ type reader struct {
 	// pendingIssue says the pending From line was taken as a separator
 	// without a blank line before it; nil otherwise.
 	pendingIssue *sources.Issue
-	compressed   string      // the file is compressed ("gzip", ...): Next reports it once
-	closed       atomic.Bool // read by concurrent loads
-	err          error       // sticky I/O error
+	compressed   string         // the file is compressed ("gzip", ...): Next reports it once
+	closed       atomic.Bool    // read by concurrent loads
+	err          error          // sticky I/O error
+	skipped      map[string]int // messages left out by skip_labels, by reason
+	skipLabel    string         // the skip_labels label of the message just scanned
 
 	// bufs holds Load's read buffers: messages are often smaller than a
 	// buffer, and allocating one per Load dominated its cost.
-	bufs sync.Pool
+	bufs *sync.Pool
 }
 
-func newReader(ra io.ReaderAt, size int64, closer io.Closer, opts sources.Options) *reader {
-	r := &reader{ra: ra, size: size, closer: closer, opts: opts}
+func newReader(ra io.ReaderAt, size int64, closer io.Closer, opts sources.Options, bufSize int) *reader {
+	r := &reader{ra: ra, size: size, closer: closer, opts: opts, bufs: new(sync.Pool)}
+	r.br = bufio.NewReaderSize(nil, bufSize)
 	r.seek(0)
 	return r
 }
@@ -188,12 +231,14 @@ func (r *reader) Next() (*sources.Envelope, error) {
 				Err: fmt.Errorf("the file is %s-compressed, not an mbox: decompress it first (%s %s) and give the result as the source", r.compressed, decompressHint(r.compressed), r.opts.Name)}
 		}
 	}
-	switch r.state {
-	case stateMbox, stateSingle:
+	for r.state == stateMbox || r.state == stateSingle {
 		env, err := r.scanMessage()
 		if err != nil {
 			r.err = fmt.Errorf("read %s at byte %d: %w", r.opts.Name, r.pos, err)
 			return nil, r.err
+		}
+		if r.skip(env) {
+			continue
 		}
 		if r.bareCR {
 			env.Issues = append(env.Issues, sources.Issue{Severity: sources.SeverityWarning, Rule: "bare-cr", Reason: "the file's lines end in bare CR (classic Mac OS); read as line ends"})
@@ -233,6 +278,10 @@ func (r *reader) start() error {
 		}
 		if bytes.HasPrefix(line, fromPrefix) {
 			r.state = stateMbox
+			if r.message {
+				// One message: its From line read, its header next.
+				r.state = stateSingle
+			}
 			r.msgStart = lineStart
 			r.fromLine = trimEOL(line)
 			return nil
@@ -322,6 +371,8 @@ func (r *reader) scanMessage() (*sources.Envelope, error) {
 	env.Size = end - start
 
 	header.FillEnvelope(env, fields, issues, fromLine, r.opts)
+	r.gmail(env, fields)
+	r.skipLabel = r.skippedLabel(fields)
 	return env, nil
 }
 
