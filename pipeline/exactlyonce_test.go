@@ -138,6 +138,10 @@ func importUnderMixedFaults(t *testing.T, opts Options, wantThreads, wantMsgs in
 	}
 	if sum.Failed != 0 || sum.Imported != rep.ValidThreads {
 		t.Errorf("imported %d failed %d, want %d and 0", sum.Imported, sum.Failed, rep.ValidThreads)
+		recs, _ := store.Failures(context.Background())
+		for _, f := range recs {
+			t.Logf("failed: %+v", f)
+		}
 	}
 	assertExactlyOnce(t, srv.Fake, rep.ImportableMsgs)
 	return srv
