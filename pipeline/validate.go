@@ -92,8 +92,38 @@ func ValidateReport(ctx context.Context, opts Options, ropts ReportOptions) (*re
 	rep := &report.Report{}
 	rep.Issues = append(rep.Issues, emptySources(a)...)
 	rep.Issues = append(rep.Issues, supersededIssues(a)...)
-	rejectedBySource := make(map[string]int)
-	threadsBySource := make(map[string]int)
+	rejectedBySource, threadsBySource, err := addUnreadable(rep, a, ropts)
+	if err != nil {
+		return nil, err
+	}
+	addDates(rep, a)
+	v := newValidation(rep, ropts, opts.Mapper.MaxEventsPerRequest(), rejectedBySource, threadsBySource)
+	if err := v.addThreads(ctx, a, opts); err != nil {
+		return nil, err
+	}
+	tickets, perThread, perSC := v.tickets, v.perThread, v.perSC
+	rep.Messages = a.Len() + len(a.Bad)
+	rep.Tickets = len(tickets)
+	rep.RequestsPlanned = rep.RequestsByKind.Import + rep.RequestsByKind.EventsImport
+	rep.Chunks.Total = rep.RequestsPlanned
+	for _, s := range a.Stats() {
+		name := s.File()
+		rep.Sources = append(rep.Sources, report.SourceStats{
+			File: name, Format: s.Type, Bytes: s.Bytes, Messages: s.Messages,
+			Threads: threadsBySource[name], Rejected: rejectedBySource[name],
+		})
+	}
+
+	v.finish(tickets, perThread, perSC, opts)
+	return rep, nil
+}
+
+// addUnreadable reports the records that could not be read, each an
+// invalid thread of one message (and a threads.csv row), and counts them
+// by source file.
+func addUnreadable(rep *report.Report, a *archive.Archive, ropts ReportOptions) (rejectedBySource, threadsBySource map[string]int, err error) {
+	rejectedBySource = make(map[string]int)
+	threadsBySource = make(map[string]int)
 	for _, b := range a.Bad {
 		rep.Threads++
 		rep.InvalidThreads++
@@ -107,12 +137,16 @@ func ValidateReport(ctx context.Context, opts Options, ropts ReportOptions) (*re
 			row := report.ThreadRow{Messages: 1, Status: report.ThreadInvalid, Source: b.Err.Loc.String(),
 				FirstIssue: string(b.Err.Rule) + ": " + b.Err.Err.Error()}
 			if err := ropts.Threads(row); err != nil {
-				return nil, fmt.Errorf("validate: %w", err)
+				return nil, nil, fmt.Errorf("validate: %w", err)
 			}
 		}
 	}
+	return rejectedBySource, threadsBySource, nil
+}
 
-	// Dates: every message read, rejected ones included.
+// addDates fills the report's date range and messages per month: every
+// message read, rejected ones included.
+func addDates(rep *report.Report, a *archive.Archive) {
 	months := make(map[string]int)
 	var earliest, latest time.Time
 	for i := range a.Len() {
@@ -139,25 +173,6 @@ func ValidateReport(ctx context.Context, opts Options, ropts ReportOptions) (*re
 		rep.MessagesPerMonth = append(rep.MessagesPerMonth, report.MonthCount{Month: m, Messages: n})
 	}
 	sort.Slice(rep.MessagesPerMonth, func(i, j int) bool { return rep.MessagesPerMonth[i].Month < rep.MessagesPerMonth[j].Month })
-	v := newValidation(rep, ropts, opts.Mapper.MaxEventsPerRequest(), rejectedBySource, threadsBySource)
-	if err := v.addThreads(ctx, a, opts); err != nil {
-		return nil, err
-	}
-	tickets, perThread, perSC := v.tickets, v.perThread, v.perSC
-	rep.Messages = a.Len() + len(a.Bad)
-	rep.Tickets = len(tickets)
-	rep.RequestsPlanned = rep.RequestsByKind.Import + rep.RequestsByKind.EventsImport
-	rep.Chunks.Total = rep.RequestsPlanned
-	for _, s := range a.Stats() {
-		name := s.File()
-		rep.Sources = append(rep.Sources, report.SourceStats{
-			File: name, Format: s.Type, Bytes: s.Bytes, Messages: s.Messages,
-			Threads: threadsBySource[name], Rejected: rejectedBySource[name],
-		})
-	}
-
-	v.finish(tickets, perThread, perSC, opts)
-	return rep, nil
 }
 
 // validation is the part of the report built thread by thread, in thread
