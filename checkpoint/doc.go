@@ -112,7 +112,10 @@
 // out or got a 5xx, the thread stays Unresolved: the next run must look
 // the thread key and message keys (LastAttempt) up on the ticket, then
 // record MarkMessagesImported (they landed) or MarkNotSent (they did not)
-// before sending again.
+// before sending again. MarkAnswered notes the status of a 500, 502 or
+// 503 on the open attempt: it stays unresolved, but the next run knows
+// Zendesk was done with the request and looks it up without first giving
+// it time to land.
 //
 // # Adopting what Zendesk holds
 //

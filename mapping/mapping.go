@@ -216,87 +216,132 @@ func (m *Mapper) Map(key string, msgs []*sources.Message, dups []*sources.Messag
 	if len(msgs) > 0 {
 		p.Source = msgs[0].Loc
 	}
-	issue := func(msg *sources.Message, is sources.Issue) {
-		i := Issue{Issue: is, ThreadKey: key}
-		if msg != nil {
-			i.MessageKey = msg.Key()
-			i.Source = msg.Loc
-		} else {
-			i.Source = p.Source
-		}
-		p.Issues = append(p.Issues, i)
+	p.rejectDuplicates(msgs, dups)
+	first, refusedAttachment := m.addEvents(p, msgs)
+	m.setSubject(p, first, msgs)
+	m.decide(p, msgs, dups, refusedAttachment)
+	return p
+}
+
+// issue adds a problem of msg (of the whole thread when msg is nil).
+func (p *Plan) issue(msg *sources.Message, is sources.Issue) {
+	i := Issue{Issue: is, ThreadKey: p.ThreadKey}
+	if msg != nil {
+		i.MessageKey = msg.Key()
+		i.Source = msg.Loc
+	} else {
+		i.Source = p.Source
 	}
+	p.Issues = append(p.Issues, i)
+}
+
+// rejectDuplicate lists msg as a repeat of an earlier message of the
+// thread: a warning, imported once.
+func (p *Plan) rejectDuplicate(msg *sources.Message) {
+	reason := fmt.Sprintf("message %s repeats an earlier message of the thread; imported once", msg.Key())
+	p.issue(msg, sources.Issue{Severity: sources.SeverityWarning, Rule: RuleDuplicate, Reason: reason})
+	p.Rejected = append(p.Rejected, Rejected{Key: msg.Key(), Source: msg.Loc, Rule: RuleDuplicate, Reason: reason, Duplicate: true})
+}
+
+// rejectDuplicates lists the duplicates threading found: copies as
+// warnings, another message under the same id as an error.
+func (p *Plan) rejectDuplicates(msgs, dups []*sources.Message) {
 	for _, d := range dups {
 		orig := original(msgs, d)
-		if orig != nil && differs(orig, d) {
-			// Another message reusing the id (a broken mailer): not
-			// imported, but listed by failures and copied to the failures
-			// mailbox under its content key, so it is not lost.
-			reason := fmt.Sprintf("message at %s has the Message-ID %s of the message at %s but different content (subject %q, date %s); only the first is imported",
-				d.Loc, d.Key(), orig.Loc, d.Subject, d.Date.UTC().Format(time.RFC3339))
-			i := Issue{Issue: sources.Issue{Severity: sources.SeverityError, Rule: RuleDuplicateID, Reason: reason}, ThreadKey: key, MessageKey: d.ContentKey, Source: d.Loc}
-			p.Issues = append(p.Issues, i)
-			p.Rejected = append(p.Rejected, Rejected{Key: d.ContentKey, Source: d.Loc, Rule: RuleDuplicateID, Reason: reason})
+		if orig == nil || !differs(orig, d) {
+			p.rejectDuplicate(d)
 			continue
 		}
-		reason := fmt.Sprintf("message %s repeats an earlier message of the thread; imported once", d.Key())
-		issue(d, sources.Issue{Severity: sources.SeverityWarning, Rule: RuleDuplicate, Reason: reason})
-		p.Rejected = append(p.Rejected, Rejected{Key: d.Key(), Source: d.Loc, Rule: RuleDuplicate, Reason: reason, Duplicate: true})
+		// Another message reusing the id (a broken mailer): not
+		// imported, but listed by failures and copied to the failures
+		// mailbox under its content key, so it is not lost.
+		reason := fmt.Sprintf("message at %s has the Message-ID %s of the message at %s but different content (subject %q, date %s); only the first is imported",
+			d.Loc, d.Key(), orig.Loc, d.Subject, d.Date.UTC().Format(time.RFC3339))
+		i := Issue{Issue: sources.Issue{Severity: sources.SeverityError, Rule: RuleDuplicateID, Reason: reason}, ThreadKey: p.ThreadKey, MessageKey: d.ContentKey, Source: d.Loc}
+		p.Issues = append(p.Issues, i)
+		p.Rejected = append(p.Rejected, Rejected{Key: d.ContentKey, Source: d.Loc, Rule: RuleDuplicateID, Reason: reason})
 	}
+}
 
+// addEvents turns each message that can be posted into an event. It
+// returns the first such message, and why the thread is rejected for a
+// refused attachment ("" when it is not).
+func (m *Mapper) addEvents(p *Plan, msgs []*sources.Message) (first *sources.Message, refusedAttachment string) {
 	seen := make(map[string]bool, len(msgs))
-	var first *sources.Message
-	refusedAttachment := ""
 	for _, msg := range msgs {
 		if seen[msg.Key()] {
-			reason := fmt.Sprintf("message %s repeats an earlier message of the thread; imported once", msg.Key())
-			issue(msg, sources.Issue{Severity: sources.SeverityWarning, Rule: RuleDuplicate, Reason: reason})
-			p.Rejected = append(p.Rejected, Rejected{Key: msg.Key(), Source: msg.Loc, Rule: RuleDuplicate, Reason: reason, Duplicate: true})
+			p.rejectDuplicate(msg)
 			continue
 		}
 		seen[msg.Key()] = true
-		ev, issues := m.event(msg)
-		atts, nameIssues := cleanAttachmentNames(msg.Attachments)
-		issues = append(issues, nameIssues...)
-		var reject *sources.Issue
-		for _, is := range issues {
-			if m.opts.Strict && is.Severity == sources.SeverityWarning {
-				is.Severity = sources.SeverityError
-				is.Reason += " (strict: warnings reject)"
-			}
-			issue(msg, is)
-			if is.Severity == sources.SeverityError && reject == nil {
-				reject = &is
-			}
-		}
-		if reject != nil {
-			p.Rejected = append(p.Rejected, Rejected{Key: msg.Key(), Source: msg.Loc, Rule: reject.Rule, Reason: reject.Reason})
+		e, ok := m.messageEvent(p, msg)
+		if !ok {
 			continue
 		}
 		if first == nil {
 			first = msg
 		}
-		e := Event{Key: msg.Key(), Source: msg.Loc, Event: ev, Message: msg, Attachments: atts}
-		var left []string
-		for i, a := range atts {
-			why := m.opts.Attachments.refused(a)
-			if why == "" {
-				e.Upload = append(e.Upload, i)
-				continue
-			}
-			if m.opts.Attachments.RejectThread {
-				refusedAttachment = fmt.Sprintf("attachment %q of the message at %s is refused (%s) and on_refused is reject", a.Name, msg.Loc, why)
-			}
-			issue(msg, sources.Issue{Severity: sources.SeverityWarning, Rule: RuleAttachmentLeftOut,
-				Reason: fmt.Sprintf("attachment %q (%s, %d bytes) left out: %s", a.Name, a.ContentType, a.Size, why)})
-			left = append(left, fmt.Sprintf("[threadlift: attachment %q (%d bytes) was left out: %s]", a.Name, a.Size, why))
-		}
-		if len(left) > 0 {
-			e.Event.Message.Body = strings.TrimRight(e.Event.Message.Body, "\n") + "\n\n" + strings.Join(left, "\n")
+		if refused := m.attachmentPolicy(p, msg, &e); refused != "" {
+			refusedAttachment = refused
 		}
 		p.Events = append(p.Events, e)
 	}
+	return first, refusedAttachment
+}
 
+// messageEvent builds msg's event and adds its issues (errors, in strict
+// mode warnings too); ok is false when one of them rejects msg.
+func (m *Mapper) messageEvent(p *Plan, msg *sources.Message) (e Event, ok bool) {
+	ev, issues := m.event(msg)
+	atts, nameIssues := cleanAttachmentNames(msg.Attachments)
+	issues = append(issues, nameIssues...)
+	var reject *sources.Issue
+	for _, is := range issues {
+		if m.opts.Strict && is.Severity == sources.SeverityWarning {
+			is.Severity = sources.SeverityError
+			is.Reason += " (strict: warnings reject)"
+		}
+		p.issue(msg, is)
+		if is.Severity == sources.SeverityError && reject == nil {
+			reject = &is
+		}
+	}
+	if reject != nil {
+		p.Rejected = append(p.Rejected, Rejected{Key: msg.Key(), Source: msg.Loc, Rule: reject.Rule, Reason: reject.Reason})
+		return Event{}, false
+	}
+	return Event{Key: msg.Key(), Source: msg.Loc, Event: ev, Message: msg, Attachments: atts}, true
+}
+
+// attachmentPolicy picks the attachments of e to upload; each one left
+// out is a warning and a line at the end of the body. It returns why the
+// thread is rejected when a refused attachment rejects it (the last one
+// refused), else "".
+func (m *Mapper) attachmentPolicy(p *Plan, msg *sources.Message, e *Event) (refusedAttachment string) {
+	var left []string
+	for i, a := range e.Attachments {
+		why := m.opts.Attachments.refused(a)
+		if why == "" {
+			e.Upload = append(e.Upload, i)
+			continue
+		}
+		if m.opts.Attachments.RejectThread {
+			refusedAttachment = fmt.Sprintf("attachment %q of the message at %s is refused (%s) and on_refused is reject", a.Name, msg.Loc, why)
+		}
+		p.issue(msg, sources.Issue{Severity: sources.SeverityWarning, Rule: RuleAttachmentLeftOut,
+			Reason: fmt.Sprintf("attachment %q (%s, %d bytes) left out: %s", a.Name, a.ContentType, a.Size, why)})
+		left = append(left, fmt.Sprintf("[threadlift: attachment %q (%d bytes) was left out: %s]", a.Name, a.Size, why))
+	}
+	if len(left) > 0 {
+		e.Event.Message.Body = strings.TrimRight(e.Event.Message.Body, "\n") + "\n\n" + strings.Join(left, "\n")
+	}
+	return refusedAttachment
+}
+
+// setSubject gives the side conversation the subject of the first posted
+// message, else the first subject of the thread, else "(no subject)"
+// (a warning); events without a subject take it.
+func (m *Mapper) setSubject(p *Plan, first *sources.Message, msgs []*sources.Message) {
 	subject := ""
 	if first != nil {
 		subject = strings.TrimSpace(first.Subject)
@@ -311,7 +356,7 @@ func (m *Mapper) Map(key string, msgs []*sources.Message, dups []*sources.Messag
 	}
 	if subject == "" {
 		subject = "(no subject)"
-		issue(first, sources.Issue{Severity: sources.SeverityWarning, Rule: RuleNoSubject,
+		p.issue(first, sources.Issue{Severity: sources.SeverityWarning, Rule: RuleNoSubject,
 			Reason: `thread has no subject; side conversation subject set to "(no subject)"`})
 	}
 	for i := range p.Events {
@@ -322,9 +367,14 @@ func (m *Mapper) Map(key string, msgs []*sources.Message, dups []*sources.Messag
 	p.SideConversation = zendesk.ImportSideConversation{
 		Subject:     subject,
 		State:       m.opts.State,
-		ExternalIDs: map[string]string{zendesk.ThreadKeyField: key},
+		ExternalIDs: map[string]string{zendesk.ThreadKeyField: p.ThreadKey},
 	}
+}
 
+// decide finds the thread's ticket and whether the whole thread is
+// rejected: no ticket, a refused attachment under on_refused: reject, or
+// no message that can be posted.
+func (m *Mapper) decide(p *Plan, msgs, dups []*sources.Message, refusedAttachment string) {
 	id, rule, reason := m.ticket(msgs)
 	p.TicketID = id
 	switch {
@@ -339,10 +389,9 @@ func (m *Mapper) Map(key string, msgs []*sources.Message, dups []*sources.Messag
 	if p.Reason != "" {
 		p.Issues = append(p.Issues, Issue{
 			Issue:     sources.Issue{Severity: sources.SeverityError, Rule: p.Rule, Reason: p.Reason},
-			ThreadKey: key, Source: p.Source,
+			ThreadKey: p.ThreadKey, Source: p.Source,
 		})
 	}
-	return p
 }
 
 // original returns the message of the thread whose key d repeats.

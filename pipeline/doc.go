@@ -4,8 +4,13 @@
 // Reading, the envelope index and threading are package archive's; each
 // source is opened by its type through Options.Formats (sources/formats).
 //
-// Validate and import share everything up to the point of the write; the
-// dry run is that one gate.
+// Validate and import share reading, threading, loading a thread's bodies
+// and mapping it (archive.Read, archive.LoadThread, mapping.Mapper.Map);
+// then Validate (validate.go) checks every plan and adds it to the
+// report, on its own pool of workers, and never opens the checkpoint or
+// the client. import --dry-run is validate: Import itself has no dry
+// run. ImportThreads (threads.go) reads the envelopes again for an
+// import's threads.csv, each thread's row from the checkpoint.
 //
 // Import decides what a thread sends from the checkpoint's rows of its
 // ticket (post.go): a message key imported in any part of the thread —

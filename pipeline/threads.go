@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"github.com/threadlift/threadlift/checkpoint"
+	"github.com/threadlift/threadlift/mapping/thread"
 	"github.com/threadlift/threadlift/pipeline/archive"
 	"github.com/threadlift/threadlift/pipeline/report"
 )
@@ -32,20 +33,7 @@ func ImportThreads(ctx context.Context, opts Options, store *checkpoint.Store, a
 	if err != nil {
 		return fmt.Errorf("read failures for threads.csv: %w", err)
 	}
-	// The first rejected message of each thread, for threads imported
-	// without it.
-	firstMsg := map[string]string{}
-	badBySource := map[string]checkpoint.FailureRecord{}
-	for _, f := range fails {
-		switch {
-		case f.ThreadKey == "":
-			badBySource[f.Source] = f
-		case f.MessageKey != "":
-			if _, ok := firstMsg[f.ThreadKey]; !ok {
-				firstMsg[f.ThreadKey] = f.Rule + ": " + f.Reason
-			}
-		}
-	}
+	firstMsg, badBySource := indexFailures(fails)
 	for _, b := range a.Bad {
 		row := report.ThreadRow{Messages: 1, Status: report.ThreadNotRun, Source: b.Err.Loc.String(), FirstIssue: string(b.Err.Rule) + ": " + b.Err.Err.Error()}
 		if f, ok := badBySource[row.Source]; ok {
@@ -59,32 +47,62 @@ func ImportThreads(ctx context.Context, opts Options, store *checkpoint.Store, a
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		row := report.ThreadRow{ThreadKey: t.Key, Status: report.ThreadNotRun, Messages: len(t.Members)}
-		for _, m := range t.Members {
-			row.Messages += a.DuplicatesOf(m)
-		}
-		row.FirstDate, row.LastDate = a.Dates(t)
-		if len(t.Members) > 0 {
-			row.Source = a.Envelope(t.Members[0]).Loc.String()
-		}
-		th, ok, err := store.Thread(ctx, t.Key)
+		row, err := importThreadRow(ctx, a, t, store, firstMsg)
 		if err != nil {
-			return fmt.Errorf("read checkpoint for threads.csv: %w", err)
-		}
-		if ok {
-			row.TicketID, row.Status = th.TicketID, string(th.State)
-			if th.Source != "" {
-				row.Source = th.Source
-			}
-			if (th.State == checkpoint.Failed || th.State == checkpoint.Rejected) && th.Rule != "" {
-				row.FirstIssue = th.Rule + ": " + th.Reason
-			} else {
-				row.FirstIssue = firstMsg[t.Key]
-			}
+			return err
 		}
 		if err := add(row); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// indexFailures indexes the checkpoint's failures for threads.csv: the
+// first rejected message of each thread (for threads imported without
+// it), and the unreadable records by source.
+func indexFailures(fails []checkpoint.FailureRecord) (firstMsg map[string]string, badBySource map[string]checkpoint.FailureRecord) {
+	firstMsg = map[string]string{}
+	badBySource = map[string]checkpoint.FailureRecord{}
+	for _, f := range fails {
+		switch {
+		case f.ThreadKey == "":
+			badBySource[f.Source] = f
+		case f.MessageKey != "":
+			if _, ok := firstMsg[f.ThreadKey]; !ok {
+				firstMsg[f.ThreadKey] = f.Rule + ": " + f.Reason
+			}
+		}
+	}
+	return firstMsg, badBySource
+}
+
+// importThreadRow is thread t's row: what the archive says of it, and
+// what the checkpoint holds about it.
+func importThreadRow(ctx context.Context, a *archive.Archive, t thread.Thread, store *checkpoint.Store, firstMsg map[string]string) (report.ThreadRow, error) {
+	row := report.ThreadRow{ThreadKey: t.Key, Status: report.ThreadNotRun, Messages: len(t.Members)}
+	for _, m := range t.Members {
+		row.Messages += a.DuplicatesOf(m)
+	}
+	row.FirstDate, row.LastDate = a.Dates(t)
+	if len(t.Members) > 0 {
+		row.Source = a.Envelope(t.Members[0]).Loc.String()
+	}
+	th, ok, err := store.Thread(ctx, t.Key)
+	if err != nil {
+		return row, fmt.Errorf("read checkpoint for threads.csv: %w", err)
+	}
+	if !ok {
+		return row, nil
+	}
+	row.TicketID, row.Status = th.TicketID, string(th.State)
+	if th.Source != "" {
+		row.Source = th.Source
+	}
+	if (th.State == checkpoint.Failed || th.State == checkpoint.Rejected) && th.Rule != "" {
+		row.FirstIssue = th.Rule + ": " + th.Reason
+	} else {
+		row.FirstIssue = firstMsg[t.Key]
+	}
+	return row, nil
 }

@@ -10,9 +10,11 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/rs/zerolog"
 	"github.com/spf13/cobra"
 
 	"github.com/threadlift/threadlift/checkpoint"
+	"github.com/threadlift/threadlift/configs"
 	"github.com/threadlift/threadlift/pipeline"
 	"github.com/threadlift/threadlift/pipeline/report"
 	"github.com/threadlift/threadlift/zendesk"
@@ -61,9 +63,42 @@ func failOnSet(values []string) (map[string]bool, error) {
 func newImportCommand(g *globalOptions) *cobra.Command {
 	var o importOptions
 	cmd := &cobra.Command{
-		Use:   "import -c FILE [--dry-run] [--summary FILE] [--limit N] [--shard I/N] [--metrics-file FILE] [--metrics-push URL] [--fail-on LIST]",
-		Short: "Import threads into Zendesk, resuming from the checkpoint",
-		Long: `import posts every thread that is not done yet: one side_conversations/import
+		Use:     "import -c FILE [--dry-run] [--summary FILE] [--limit N] [--shard I/N] [--metrics-file FILE] [--metrics-push URL] [--fail-on LIST]",
+		Short:   "Import threads into Zendesk, resuming from the checkpoint",
+		Long:    importLong,
+		Example: importExample,
+		Args:    cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if o.dryRun {
+				if g.shard.Sharded() {
+					return fmt.Errorf("%w: --shard does not apply to --dry-run: validate checks every thread", errUsage)
+				}
+				return runValidate(cmd, g, validateOptions{report: o.report})
+			}
+			return runImport(cmd, g, o)
+		},
+	}
+	addImportFlags(cmd, g, &o)
+	return cmd
+}
+
+// addImportFlags declares import's flags into o (and --shard into g).
+func addImportFlags(cmd *cobra.Command, g *globalOptions, o *importOptions) {
+	f := cmd.Flags()
+	f.BoolVar(&o.dryRun, "dry-run", false, "validate only, post nothing (same as 'threadlift validate')")
+	f.StringVar(&o.summary, "summary", "", "write the run summary as JSON to this file")
+	f.StringVar(&o.report, "report", "", "write report.html and summary.json of this run into this folder (with --dry-run: the validation report)")
+	f.IntVar(&o.limit, "limit", 0, "post at most N threads in this run: threads that send at least one request (rejected or already imported threads do not count; 0: all)")
+	f.DurationVar(&o.maxDuration, "max-duration", 0, "stop taking new threads after this long (e.g. 6h) and exit cleanly; the next run goes on (0: no limit)")
+	f.Var(&g.shard, "shard", shardHelp)
+	f.StringVar(&o.metricsFile, "metrics-file", "", "write Prometheus text metrics to this file every 30s and at the end of the run (atomically; for node_exporter's textfile collector)")
+	f.StringVar(&o.metricsPush, "metrics-push", "", "POST the same metrics to the Prometheus Pushgateway at this URL (http://host:9091) every 30s and at the end")
+	f.StringSliceVar(&o.failOn, "fail-on", failOnDefault, "outcomes that make a non-zero exit, comma-separated: rejected (1), failed (1), paused (75); or none")
+	completeValues(cmd, "fail-on", failOnRejected, failOnFailed, failOnPaused, failOnNone)
+}
+
+// importLong is import's --help text.
+const importLong = `import posts every thread that is not done yet: one side_conversations/import
 request with the first max_events_per_request events, then events/import
 requests for the rest. It resumes from the checkpoint automatically: threads
 already done are skipped, a thread found in flight is first looked up on its
@@ -201,8 +236,10 @@ rejected (see 'threadlift failures'), 2 usage/config error, 3 fatal
 (authentication refused, a redirect, a 403 on a write, checkpoint
 unusable, read-only, locked by another run or used with another
 account), 75 Zendesk asked to pause longer than zendesk.max_retry_after
-(run import again after the time printed; it resumes), 130 interrupted.`,
-		Example: `  ZENDESK_API_TOKEN=... threadlift import -c threadlift.yaml
+(run import again after the time printed; it resumes), 130 interrupted.`
+
+// importExample is import's --help examples.
+const importExample = `  ZENDESK_API_TOKEN=... threadlift import -c threadlift.yaml
   threadlift import -c threadlift.yaml --limit 10        # a first small batch
   threadlift import -c threadlift.yaml --max-duration 6h # a nightly window
   threadlift import -c threadlift.yaml --summary run.json
@@ -210,31 +247,7 @@ account), 75 Zendesk asked to pause longer than zendesk.max_retry_after
   threadlift import -c threadlift.yaml --dry-run         # the same as validate
   threadlift import -c threadlift.yaml --shard 2/4       # the third of four processes
   threadlift import -c threadlift.yaml --metrics-file /var/lib/node_exporter/threadlift.prom
-  threadlift import -c threadlift.yaml --metrics-push http://pushgateway:9091 --fail-on failed  # a nightly CronJob`,
-		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			if o.dryRun {
-				if g.shard.Sharded() {
-					return fmt.Errorf("%w: --shard does not apply to --dry-run: validate checks every thread", errUsage)
-				}
-				return runValidate(cmd, g, validateOptions{report: o.report})
-			}
-			return runImport(cmd, g, o)
-		},
-	}
-	f := cmd.Flags()
-	f.BoolVar(&o.dryRun, "dry-run", false, "validate only, post nothing (same as 'threadlift validate')")
-	f.StringVar(&o.summary, "summary", "", "write the run summary as JSON to this file")
-	f.StringVar(&o.report, "report", "", "write report.html and summary.json of this run into this folder (with --dry-run: the validation report)")
-	f.IntVar(&o.limit, "limit", 0, "post at most N threads in this run: threads that send at least one request (rejected or already imported threads do not count; 0: all)")
-	f.DurationVar(&o.maxDuration, "max-duration", 0, "stop taking new threads after this long (e.g. 6h) and exit cleanly; the next run goes on (0: no limit)")
-	f.Var(&g.shard, "shard", shardHelp)
-	f.StringVar(&o.metricsFile, "metrics-file", "", "write Prometheus text metrics to this file every 30s and at the end of the run (atomically; for node_exporter's textfile collector)")
-	f.StringVar(&o.metricsPush, "metrics-push", "", "POST the same metrics to the Prometheus Pushgateway at this URL (http://host:9091) every 30s and at the end")
-	f.StringSliceVar(&o.failOn, "fail-on", failOnDefault, "outcomes that make a non-zero exit, comma-separated: rejected (1), failed (1), paused (75); or none")
-	completeValues(cmd, "fail-on", failOnRejected, failOnFailed, failOnPaused, failOnNone)
-	return cmd
-}
+  threadlift import -c threadlift.yaml --metrics-push http://pushgateway:9091 --fail-on failed  # a nightly CronJob`
 
 // newMetricsPublisher is the publisher of --metrics-file and
 // --metrics-push, or nil; its Finish runs with the process's exit code
@@ -295,15 +308,7 @@ func runImport(cmd *cobra.Command, g *globalOptions, o importOptions) error {
 	if err := g.checkSplit(cfg); err != nil {
 		return err
 	}
-	if sh := g.shard.Shard; sh.Sharded() {
-		// The account's limits are shared by every shard.
-		cfg.Zendesk.RequestsPerMinute = sh.Rate(cfg.Zendesk.RequestsPerMinute)
-		cfg.Zendesk.WriteRequestsPer10Minutes = sh.Rate(cfg.Zendesk.WriteRequestsPer10Minutes)
-		log.Info().Str("shard", sh.String()).Str("checkpoint", cfg.Checkpoint.Path).
-			Int("requests_per_minute", cfg.Zendesk.RequestsPerMinute).
-			Int("write_requests_per_10_minutes", cfg.Zendesk.WriteRequestsPer10Minutes).
-			Msgf("shard %s: own checkpoint, 1/%d of the account's rate limits", sh, sh.Count)
-	}
+	shardRates(g, cfg, log)
 	opts, err := pipelineOptions(cfg, log)
 	if err != nil {
 		return err
@@ -313,6 +318,52 @@ func runImport(cmd *cobra.Command, g *globalOptions, o importOptions) error {
 	opts.MaxDuration = o.maxDuration
 	opts.Shard = g.shard.Shard
 	opts.Metrics = pub
+	client, err := newImportClient(g, cfg, log)
+	if err != nil {
+		return err
+	}
+
+	ctx := cmd.Context()
+	// The integrity check runs while pipeline.Import reads the archive;
+	// Import waits for it before anything is written or sent.
+	store, err := checkpoint.Open(ctx, cfg.Checkpoint.Path, checkpoint.Options{DeferCheck: true})
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+	if err := store.Lock(); err != nil {
+		return err
+	}
+
+	prog := newProgress(g, log, "import")
+	prog.limit = int64(o.limit)
+	opts.Progress = prog
+	sum, err := pipeline.Import(ctx, client, store, opts)
+	prog.Close()
+	if sum != nil {
+		writeImportOutputs(ctx, g, o, log, sum, opts, store)
+	}
+	return importExit(err, sum, failOn, o, log)
+}
+
+// shardRates gives a shard its share of the account's rate limits: they
+// are shared by every shard.
+func shardRates(g *globalOptions, cfg *configs.Config, log zerolog.Logger) {
+	sh := g.shard.Shard
+	if !sh.Sharded() {
+		return
+	}
+	cfg.Zendesk.RequestsPerMinute = sh.Rate(cfg.Zendesk.RequestsPerMinute)
+	cfg.Zendesk.WriteRequestsPer10Minutes = sh.Rate(cfg.Zendesk.WriteRequestsPer10Minutes)
+	log.Info().Str("shard", sh.String()).Str("checkpoint", cfg.Checkpoint.Path).
+		Int("requests_per_minute", cfg.Zendesk.RequestsPerMinute).
+		Int("write_requests_per_10_minutes", cfg.Zendesk.WriteRequestsPer10Minutes).
+		Msgf("shard %s: own checkpoint, 1/%d of the account's rate limits", sh, sh.Count)
+}
+
+// newImportClient builds import's API client: with the OAuth refresh
+// token when there is one, and zendesk.max_retry_after.
+func newImportClient(g *globalOptions, cfg *configs.Config, log zerolog.Logger) (*zendesk.Client, error) {
 	email, token, oauth := cfg.Credentials(g.getenv)
 	var refresh *zendesk.OAuthRefresh
 	if rt, id, secret := cfg.OAuthRefresh(g.getenv); rt != "" && oauth != "" {
@@ -340,65 +391,62 @@ func runImport(cmd *cobra.Command, g *globalOptions, o importOptions) error {
 		UserAgent:                 "threadlift/" + version,
 	})
 	if err != nil {
-		return fmt.Errorf("%w: zendesk: %w", errUsage, err)
+		return nil, fmt.Errorf("%w: zendesk: %w", errUsage, err)
 	}
+	return client, nil
+}
 
-	ctx := cmd.Context()
-	// The integrity check runs while pipeline.Import reads the archive;
-	// Import waits for it before anything is written or sent.
-	store, err := checkpoint.Open(ctx, cfg.Checkpoint.Path, checkpoint.Options{DeferCheck: true})
-	if err != nil {
-		return err
+// writeImportOutputs completes the run's summary (failures by reason,
+// provenance), writes --summary and --report, and prints it.
+func writeImportOutputs(ctx context.Context, g *globalOptions, o importOptions, log zerolog.Logger, sum *report.Summary, opts pipeline.Options, store *checkpoint.Store) {
+	// What failed, by reason, as `failures` will list it.
+	var failures []report.Failure
+	if recs, ferr := store.Failures(context.WithoutCancel(ctx)); ferr != nil {
+		log.Warn().Err(ferr).Msg("could not read the failures from the checkpoint")
+	} else {
+		failures = pipeline.FailureRecords(recs)
 	}
-	defer store.Close()
-	if err := store.Lock(); err != nil {
-		return err
+	sum.FailedByReason = report.CountFailures(failures)
+	sum.Provenance = report.NewProvenance(time.Now(), version, buildCommit(), absPath(g.config), sourceStats(opts.Sources))
+	if o.summary != "" {
+		if werr := report.WriteJSON(o.summary, sum); werr != nil {
+			log.Error().Err(werr).Msg("could not write the summary")
+		}
 	}
+	if o.report != "" {
+		writeImportReport(ctx, o, log, sum, failures, opts, store)
+	}
+	printSummary(g.stdout, sum)
+}
 
-	prog := newProgress(g, log, "import")
-	prog.limit = int64(o.limit)
-	opts.Progress = prog
-	sum, err := pipeline.Import(ctx, client, store, opts)
-	prog.Close()
-	if sum != nil {
-		// What failed, by reason, as `failures` will list it.
-		var failures []report.Failure
-		if recs, ferr := store.Failures(context.WithoutCancel(ctx)); ferr != nil {
-			log.Warn().Err(ferr).Msg("could not read the failures from the checkpoint")
-		} else {
-			failures = pipeline.FailureRecords(recs)
-		}
-		sum.FailedByReason = report.CountFailures(failures)
-		sum.Provenance = report.NewProvenance(time.Now(), version, buildCommit(), absPath(g.config), sourceStats(opts.Sources))
-		if o.summary != "" {
-			if werr := report.WriteJSON(o.summary, sum); werr != nil {
-				log.Error().Err(werr).Msg("could not write the summary")
-			}
-		}
-		if o.report != "" {
-			wrote := false
-			if ctx.Err() != nil {
-				log.Warn().Msg("interrupted: no threads.csv in the run report")
-			} else if werr := writeImportThreads(ctx, filepath.Join(o.report, report.ThreadsCSVName), opts, store); werr != nil {
-				log.Error().Err(werr).Msg("could not write threads.csv")
-			} else {
-				wrote = true
-			}
-			if werr := report.WriteRunDir(o.report, report.RunReport{Summary: sum, Failures: failures}, report.HTMLOptions{ThreadsCSV: wrote}); werr != nil {
-				log.Error().Err(werr).Msg("could not write the run report")
-			} else {
-				log.Info().Str("html", filepath.Join(o.report, "report.html")).Str("json", filepath.Join(o.report, "summary.json")).Msg("run report written")
-			}
-		}
-		printSummary(g.stdout, sum)
+// writeImportReport writes --report's folder: threads.csv (not when
+// interrupted), report.html and summary.json.
+func writeImportReport(ctx context.Context, o importOptions, log zerolog.Logger, sum *report.Summary, failures []report.Failure, opts pipeline.Options, store *checkpoint.Store) {
+	wrote := false
+	if ctx.Err() != nil {
+		log.Warn().Msg("interrupted: no threads.csv in the run report")
+	} else if werr := writeImportThreads(ctx, filepath.Join(o.report, report.ThreadsCSVName), opts, store); werr != nil {
+		log.Error().Err(werr).Msg("could not write threads.csv")
+	} else {
+		wrote = true
 	}
+	if werr := report.WriteRunDir(o.report, report.RunReport{Summary: sum, Failures: failures}, report.HTMLOptions{ThreadsCSV: wrote}); werr != nil {
+		log.Error().Err(werr).Msg("could not write the run report")
+	} else {
+		log.Info().Str("html", filepath.Join(o.report, "report.html")).Str("json", filepath.Join(o.report, "summary.json")).Msg("run report written")
+	}
+}
+
+// importExit is what import returns: err (nil for a pause that --fail-on
+// leaves out), errPartial for what failed or was rejected when --fail-on
+// lists it, else nil.
+func importExit(err error, sum *report.Summary, failOn map[string]bool, o importOptions, log zerolog.Logger) error {
 	if err != nil {
 		if errors.Is(err, pipeline.ErrInterrupted) {
 			log.Warn().Msg("interrupted: run 'threadlift import' again to resume")
 		}
 		if errors.Is(err, pipeline.ErrPaused) && !failOn[failOnPaused] {
 			log.Warn().Msg("paused by Zendesk; exit status 0 as --fail-on leaves out paused: the next run resumes")
-			err = nil
 		} else {
 			return err
 		}

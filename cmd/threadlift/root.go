@@ -77,9 +77,44 @@ const environmentHelp = `Environment:
 func newRoot(stdout, stderr io.Writer, getenv func(string) string) (*cobra.Command, *globalOptions) {
 	g := &globalOptions{stdout: stdout, stderr: stderr, getenv: getenv}
 	cmd := &cobra.Command{
-		Use:   "threadlift",
-		Short: "Move archived conversations into Zendesk side conversations, exactly once",
-		Long: `threadlift reads conversation archives (mbox and Gmail Takeout, maildir,
+		Use:           "threadlift",
+		Short:         "Move archived conversations into Zendesk side conversations, exactly once",
+		Long:          rootLong,
+		Example:       rootExample,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	cmd.SetVersionTemplate("{{.Version}}\n")
+	cmd.Version = versionText()
+	cmd.Flags().Bool("version", false, "print version, commit and Go version (the same as 'threadlift version')")
+	cmd.SetOut(stdout)
+	cmd.SetErr(stderr)
+	cmd.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
+		return fmt.Errorf("%w: %w (see '%s --help')", errUsage, err, c.CommandPath())
+	})
+	addGlobalFlags(cmd, g)
+
+	status, failures, retry := newStatusCommand(g), newFailuresCommand(g), newRetryCommand(g)
+	cmd.AddCommand(
+		newValidateCommand(g),
+		newImportCommand(g),
+		status, failures, retry,
+		newVerifyCommand(g),
+		newCheckCommand(g),
+		newInitCommand(g),
+		newVersionCommand(g),
+	)
+	for _, c := range []*cobra.Command{status, failures, retry} {
+		withShardCheckpoint(g, c)
+	}
+	for _, c := range cmd.Commands() {
+		withCPUProfile(g, c)
+	}
+	return cmd, g
+}
+
+// rootLong is threadlift's --help text.
+const rootLong = `threadlift reads conversation archives (mbox and Gmail Takeout, maildir,
 folders of .eml files, csv, json and help desk exports), threads the
 messages, and imports each thread into Zendesk Support as a side conversation
 on its parent ticket, through the side-conversation import endpoints.
@@ -105,28 +140,23 @@ Shell completion: 'threadlift completion bash|zsh|fish|powershell --help'
 says how to install it; flags with a fixed set of values (--log-level,
 --log-format, --fail-on) complete their values.
 
-` + environmentHelp,
-		Example: `  threadlift init --write                                  # a commented threadlift.yaml to edit
+` + environmentHelp
+
+// rootExample is threadlift's --help examples.
+const rootExample = `  threadlift init --write                                  # a commented threadlift.yaml to edit
   ZENDESK_API_TOKEN=... threadlift check -c threadlift.yaml # preflight: credentials, role, add-on, limits
   threadlift validate -c threadlift.yaml --report out/
   ZENDESK_API_TOKEN=... threadlift import -c threadlift.yaml --summary run.json
   ZENDESK_API_TOKEN=... threadlift verify -c threadlift.yaml # read it all back: exactly once?
   threadlift status -c threadlift.yaml
   threadlift failures -c threadlift.yaml --json
-  threadlift --version`,
-		SilenceUsage:  true,
-		SilenceErrors: true,
-	}
-	cmd.SetVersionTemplate("{{.Version}}\n")
-	cmd.Version = versionText()
-	cmd.Flags().Bool("version", false, "print version, commit and Go version (the same as 'threadlift version')")
-	cmd.SetOut(stdout)
-	cmd.SetErr(stderr)
-	cmd.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
-		return fmt.Errorf("%w: %w (see '%s --help')", errUsage, err, c.CommandPath())
-	})
+  threadlift --version`
+
+// addGlobalFlags declares the flags every command shares into g, and
+// checks -q, -v and --log-level before any command runs.
+func addGlobalFlags(cmd *cobra.Command, g *globalOptions) {
 	f := cmd.PersistentFlags()
-	f.StringVarP(&g.config, "config", "c", defaultConfig(getenv), "config file (YAML, see 'threadlift init'); default: $THREADLIFT_CONFIG, else threadlift.yaml")
+	f.StringVarP(&g.config, "config", "c", defaultConfig(g.getenv), "config file (YAML, see 'threadlift init'); default: $THREADLIFT_CONFIG, else threadlift.yaml")
 	f.StringVar(&g.logLevel, "log-level", "info", "log level: debug|info|warn|error")
 	f.StringVar(&g.logFormat, "log-format", "", "log format: console|json (default: console when stderr is a terminal, json otherwise; NO_COLOR: no colours)")
 	f.BoolVar(&g.noProgress, "no-progress", false, "no progress bar or progress log lines")
@@ -149,24 +179,6 @@ says how to install it; flags with a fixed set of values (--log-level,
 	}
 	f.StringVar(&g.cpuProfile, "cpuprofile", "", "write a pprof CPU profile of the command to this file")
 	f.MarkHidden("cpuprofile")
-
-	status, failures, retry := newStatusCommand(g), newFailuresCommand(g), newRetryCommand(g)
-	cmd.AddCommand(
-		newValidateCommand(g),
-		newImportCommand(g),
-		status, failures, retry,
-		newVerifyCommand(g),
-		newCheckCommand(g),
-		newInitCommand(g),
-		newVersionCommand(g),
-	)
-	for _, c := range []*cobra.Command{status, failures, retry} {
-		withShardCheckpoint(g, c)
-	}
-	for _, c := range cmd.Commands() {
-		withCPUProfile(g, c)
-	}
-	return cmd, g
 }
 
 // completeValues makes flag name of cmd (its own or persistent) complete

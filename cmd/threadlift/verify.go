@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -11,9 +12,11 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/rs/zerolog"
 	"github.com/spf13/cobra"
 
 	"github.com/threadlift/threadlift/checkpoint"
+	"github.com/threadlift/threadlift/configs"
 	"github.com/threadlift/threadlift/pipeline"
 )
 
@@ -112,28 +115,12 @@ func runVerify(cmd *cobra.Command, g *globalOptions, o verifyOptions) error {
 	}
 	ctx := cmd.Context()
 
-	var store *checkpoint.Store
-	switch _, serr := os.Stat(cfg.Checkpoint.Path); {
-	case o.adopt:
-		if err := g.checkSplit(cfg); err != nil {
-			return err
-		}
-		// Like import: the lock, and the integrity check, before anything.
-		if store, err = checkpoint.Open(ctx, cfg.Checkpoint.Path, checkpoint.Options{}); err != nil {
-			return err
-		}
+	store, err := openVerifyStore(ctx, g, cfg, log, o.adopt)
+	if err != nil {
+		return err
+	}
+	if store != nil {
 		defer store.Close()
-	case serr == nil:
-		// Read only, no lock: verify can run while an import does. The
-		// checkpoint only tells reasons apart: without it verify goes on.
-		if store, err = checkpoint.Open(ctx, cfg.Checkpoint.Path, checkpoint.Options{ReadOnly: true}); err != nil {
-			log.Warn().Err(err).Msg("checkpoint unreadable: missing items are not told apart (failed, lost)")
-			store = nil
-		} else {
-			defer store.Close()
-		}
-	case !errors.Is(serr, fs.ErrNotExist):
-		return fmt.Errorf("%w: checkpoint: %w", checkpoint.ErrUnusable, serr)
 	}
 
 	w := bufio.NewWriter(g.stdout)
@@ -166,6 +153,33 @@ func runVerify(cmd *cobra.Command, g *globalOptions, o verifyOptions) error {
 		return errPartial
 	}
 	return nil
+}
+
+// openVerifyStore opens the checkpoint verify reads: for --adopt, to
+// write, locked and checked like import's (created if missing); else
+// read only and without the lock, or nil when there is none or it cannot
+// be read (verify goes on without it).
+func openVerifyStore(ctx context.Context, g *globalOptions, cfg *configs.Config, log zerolog.Logger, adopt bool) (*checkpoint.Store, error) {
+	switch _, serr := os.Stat(cfg.Checkpoint.Path); {
+	case adopt:
+		if err := g.checkSplit(cfg); err != nil {
+			return nil, err
+		}
+		// Like import: the lock, and the integrity check, before anything.
+		return checkpoint.Open(ctx, cfg.Checkpoint.Path, checkpoint.Options{})
+	case serr == nil:
+		// Read only, no lock: verify can run while an import does. The
+		// checkpoint only tells reasons apart: without it verify goes on.
+		store, err := checkpoint.Open(ctx, cfg.Checkpoint.Path, checkpoint.Options{ReadOnly: true})
+		if err != nil {
+			log.Warn().Err(err).Msg("checkpoint unreadable: missing items are not told apart (failed, lost)")
+			return nil, nil
+		}
+		return store, nil
+	case !errors.Is(serr, fs.ErrNotExist):
+		return nil, fmt.Errorf("%w: checkpoint: %w", checkpoint.ErrUnusable, serr)
+	}
+	return nil, nil
 }
 
 // verifyOutput writes verify's report as it goes: with json, the tickets

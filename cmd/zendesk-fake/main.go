@@ -48,35 +48,114 @@ func main() {
 
 // run serves until ctx is done; it returns the exit code.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	f, code, ok := parseFlags(args, stderr)
+	if !ok {
+		return code
+	}
+	log := zerolog.New(stderr).With().Timestamp().Str("component", "zendesk-fake").Logger()
+	if !f.verbose {
+		log = log.Level(zerolog.InfoLevel)
+	}
+	cfg, err := f.config(log)
+	if err != nil {
+		fmt.Fprintf(stderr, "zendesk-fake: %v\n", err)
+		return 2
+	}
+	if f.cpuProfile != "" {
+		stop, err := startCPUProfile(f.cpuProfile)
+		if err != nil {
+			fmt.Fprintf(stderr, "zendesk-fake: --cpuprofile: %v\n", err)
+			return 2
+		}
+		defer stop()
+	}
+
+	fake := zendesktest.New(cfg)
+	fake.SetFaults(f.faults)
+	if f.load != "" {
+		if err := loadDump(f.load, fake); err != nil {
+			fmt.Fprintf(stderr, "zendesk-fake: --load: %v\n", err)
+			return 2
+		}
+	}
+	return serve(ctx, f, cfg, fake, log, stdout, stderr)
+}
+
+// fakeFlags are zendesk-fake's flags.
+type fakeFlags struct {
+	addr        string
+	allowRemote bool
+	email       string
+	token       string
+	tokenEnv    string
+	oauthEnv    string
+	refreshEnv  string
+	clientID    string
+	secretEnv   string
+	rateLimit   int
+	latency     time.Duration
+	autoCreate  bool
+	seed        int64
+	printURL    bool
+	dump        string
+	maxEvents   int
+	maxAttach   int64
+	conflicts   bool
+	verbose     bool
+	cpuProfile  string
+	role        string
+	noSC        bool
+	rateHeader  int
+	load        string
+	faults      zendesktest.Faults
+}
+
+// parseFlags parses args; when ok is false, run exits with code (0 for
+// -h, 2 for a usage error, said on stderr).
+func parseFlags(args []string, stderr io.Writer) (f *fakeFlags, code int, ok bool) {
+	f = &fakeFlags{}
 	fl := flag.NewFlagSet("zendesk-fake", flag.ContinueOnError)
 	fl.SetOutput(stderr)
-	var (
-		addr        = fl.String("addr", "127.0.0.1:8089", "listen address")
-		allowRemote = fl.Bool("allow-remote", false, "allow listening on a non-loopback address")
-		email       = fl.String("email", "", "accepted API-token email (with --token or --token-env)")
-		token       = fl.String("token", "", "accepted API token (visible in ps: prefer --token-env)")
-		tokenEnv    = fl.String("token-env", "", "name of an environment variable holding the accepted API token")
-		oauthEnv    = fl.String("oauth-token-env", "", "name of an environment variable holding an accepted OAuth bearer token")
-		refreshEnv  = fl.String("oauth-refresh-token-env", "", "name of an environment variable holding the OAuth refresh token that POST /oauth/tokens accepts")
-		clientID    = fl.String("oauth-client-id", "", "OAuth client id that POST /oauth/tokens accepts")
-		secretEnv   = fl.String("oauth-client-secret-env", "", "name of an environment variable holding the OAuth client secret")
-		rateLimit   = fl.Int("rate-limit", 0, "requests per minute before 429 (0 = unlimited)")
-		latency     = fl.Duration("latency", 0, "latency added to every request")
-		autoCreate  = fl.Bool("auto-create-tickets", true, "every ticket id exists")
-		seed        = fl.Int64("seed", 1, "seed for the fault probabilities")
-		printURL    = fl.Bool("print-url", false, "print the listening URL as one line on stdout once ready")
-		dump        = fl.String("dump", "", "on SIGINT/SIGTERM write all side conversations with events to this JSON file")
-		maxEvents   = fl.Int("max-events-per-request", 0, "answer 413 to imports with more events (0 = no limit)")
-		maxAttach   = fl.Int64("max-attachment-bytes", 0, "upload size cap (0 = 50 MiB)")
-		conflicts   = fl.Bool("conflict-on-concurrent-writes", false, "answer 409 to a write on a ticket with a write in flight")
-		verbose     = fl.Bool("verbose", false, "log every request to stderr")
-		cpuProfile  = fl.String("cpuprofile", "", "write a pprof CPU profile to this file until stopped (for performance work)")
-		role        = fl.String("role", "admin", "role GET /api/v2/users/me gives the user: admin, agent or end-user")
-		noSC        = fl.Bool("no-side-conversations", false, "answer 403 to every side-conversation endpoint, as an account without the add-on")
-		rateHeader  = fl.Int("rate-limit-header", 0, "X-Rate-Limit to announce when --rate-limit is 0 (default 700)")
-		load        = fl.String("load", "", "start with the tickets and side conversations of this JSON file (the --dump format: {\"tickets\":[...]}), e.g. to plant duplicates or foreign side conversations")
-		fs          zendesktest.Faults
-	)
+	fl.StringVar(&f.addr, "addr", "127.0.0.1:8089", "listen address")
+	fl.BoolVar(&f.allowRemote, "allow-remote", false, "allow listening on a non-loopback address")
+	fl.StringVar(&f.email, "email", "", "accepted API-token email (with --token or --token-env)")
+	fl.StringVar(&f.token, "token", "", "accepted API token (visible in ps: prefer --token-env)")
+	fl.StringVar(&f.tokenEnv, "token-env", "", "name of an environment variable holding the accepted API token")
+	fl.StringVar(&f.oauthEnv, "oauth-token-env", "", "name of an environment variable holding an accepted OAuth bearer token")
+	fl.StringVar(&f.refreshEnv, "oauth-refresh-token-env", "", "name of an environment variable holding the OAuth refresh token that POST /oauth/tokens accepts")
+	fl.StringVar(&f.clientID, "oauth-client-id", "", "OAuth client id that POST /oauth/tokens accepts")
+	fl.StringVar(&f.secretEnv, "oauth-client-secret-env", "", "name of an environment variable holding the OAuth client secret")
+	fl.IntVar(&f.rateLimit, "rate-limit", 0, "requests per minute before 429 (0 = unlimited)")
+	fl.DurationVar(&f.latency, "latency", 0, "latency added to every request")
+	fl.BoolVar(&f.autoCreate, "auto-create-tickets", true, "every ticket id exists")
+	fl.Int64Var(&f.seed, "seed", 1, "seed for the fault probabilities")
+	fl.BoolVar(&f.printURL, "print-url", false, "print the listening URL as one line on stdout once ready")
+	fl.StringVar(&f.dump, "dump", "", "on SIGINT/SIGTERM write all side conversations with events to this JSON file")
+	fl.IntVar(&f.maxEvents, "max-events-per-request", 0, "answer 413 to imports with more events (0 = no limit)")
+	fl.Int64Var(&f.maxAttach, "max-attachment-bytes", 0, "upload size cap (0 = 50 MiB)")
+	fl.BoolVar(&f.conflicts, "conflict-on-concurrent-writes", false, "answer 409 to a write on a ticket with a write in flight")
+	fl.BoolVar(&f.verbose, "verbose", false, "log every request to stderr")
+	fl.StringVar(&f.cpuProfile, "cpuprofile", "", "write a pprof CPU profile to this file until stopped (for performance work)")
+	fl.StringVar(&f.role, "role", "admin", "role GET /api/v2/users/me gives the user: admin, agent or end-user")
+	fl.BoolVar(&f.noSC, "no-side-conversations", false, "answer 403 to every side-conversation endpoint, as an account without the add-on")
+	fl.IntVar(&f.rateHeader, "rate-limit-header", 0, "X-Rate-Limit to announce when --rate-limit is 0 (default 700)")
+	fl.StringVar(&f.load, "load", "", "start with the tickets and side conversations of this JSON file (the --dump format: {\"tickets\":[...]}), e.g. to plant duplicates or foreign side conversations")
+	faultFlags(fl, &f.faults)
+	if err := fl.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return nil, 0, false
+		}
+		return nil, 2, false
+	}
+	if fl.NArg() > 0 {
+		fmt.Fprintf(stderr, "zendesk-fake: unexpected arguments: %s\n", strings.Join(fl.Args(), " "))
+		return nil, 2, false
+	}
+	return f, 0, true
+}
+
+// faultFlags declares the fault injection flags into fs.
+func faultFlags(fl *flag.FlagSet, fs *zendesktest.Faults) {
 	fl.Float64Var(&fs.P500, "fault-500", 0, "probability of a 500")
 	fl.Float64Var(&fs.P502, "fault-502", 0, "probability of a 502 (HTML body)")
 	fl.Float64Var(&fs.P503RetryAfter, "fault-503", 0, "probability of a 503 with Retry-After")
@@ -91,108 +170,86 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fl.DurationVar(&fs.RetryAfter, "fault-retry-after", time.Second, "Retry-After of injected 429/503")
 	fl.DurationVar(&fs.Slow, "fault-slow-for", 35*time.Second, "delay of --fault-slow")
 	fl.DurationVar(&fs.Latency, "fault-latency-for", 2*time.Second, "delay of --fault-latency")
-	if err := fl.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return 0
-		}
-		return 2
-	}
-	if fl.NArg() > 0 {
-		fmt.Fprintf(stderr, "zendesk-fake: unexpected arguments: %s\n", strings.Join(fl.Args(), " "))
-		return 2
-	}
-	log := zerolog.New(stderr).With().Timestamp().Str("component", "zendesk-fake").Logger()
-	if !*verbose {
-		log = log.Level(zerolog.InfoLevel)
-	}
+}
 
+// config is the fake's configuration from the flags, secrets read from
+// the environment variables they name; an error is a usage error.
+func (f *fakeFlags) config(log zerolog.Logger) (zendesktest.Config, error) {
 	cfg := zendesktest.Config{
-		Email:                      *email,
-		Token:                      *token,
-		AutoCreateTickets:          *autoCreate,
-		RequestsPerMinute:          *rateLimit,
-		Latency:                    *latency,
-		Seed:                       *seed,
-		MaxEventsPerRequest:        *maxEvents,
-		MaxAttachmentBytes:         *maxAttach,
-		ConflictOnConcurrentWrites: *conflicts,
+		Email:                      f.email,
+		Token:                      f.token,
+		AutoCreateTickets:          f.autoCreate,
+		RequestsPerMinute:          f.rateLimit,
+		Latency:                    f.latency,
+		Seed:                       f.seed,
+		MaxEventsPerRequest:        f.maxEvents,
+		MaxAttachmentBytes:         f.maxAttach,
+		ConflictOnConcurrentWrites: f.conflicts,
 		Logger:                     log,
-		Role:                       *role,
-		NoSideConversations:        *noSC,
-		RateLimitHeader:            *rateHeader,
+		Role:                       f.role,
+		NoSideConversations:        f.noSC,
+		RateLimitHeader:            f.rateHeader,
 	}
-	switch *role {
+	switch f.role {
 	case "admin", "agent", "end-user":
 	default:
-		fmt.Fprintf(stderr, "zendesk-fake: --role %q: want admin, agent or end-user\n", *role)
-		return 2
+		return cfg, fmt.Errorf("--role %q: want admin, agent or end-user", f.role)
 	}
-	if *tokenEnv != "" {
-		cfg.Token = os.Getenv(*tokenEnv)
-		if cfg.Token == "" {
-			fmt.Fprintf(stderr, "zendesk-fake: environment variable %s is empty\n", *tokenEnv)
-			return 2
-		}
+	if err := f.secrets(&cfg); err != nil {
+		return cfg, err
 	}
-	if *oauthEnv != "" {
-		cfg.OAuthToken = os.Getenv(*oauthEnv)
-		if cfg.OAuthToken == "" {
-			fmt.Fprintf(stderr, "zendesk-fake: environment variable %s is empty\n", *oauthEnv)
-			return 2
-		}
+	cfg.OAuthClientID = f.clientID
+	if (cfg.OAuthRefreshToken != "" || cfg.OAuthClientSecret != "" || cfg.OAuthClientID != "") &&
+		(cfg.OAuthToken == "" || cfg.OAuthRefreshToken == "" || cfg.OAuthClientID == "") {
+		return cfg, errors.New("OAuth refresh needs --oauth-token-env, --oauth-refresh-token-env and --oauth-client-id (and usually --oauth-client-secret-env)")
 	}
+	if (cfg.Token == "") != (cfg.Email == "") {
+		return cfg, errors.New("--email and a token (--token or --token-env) go together")
+	}
+	if !f.allowRemote && !loopbackAddr(f.addr) {
+		return cfg, fmt.Errorf("refusing to listen on non-loopback address %q without --allow-remote", f.addr)
+	}
+	return cfg, nil
+}
+
+// secrets reads the token, OAuth token, refresh token and client secret
+// from the environment variables the flags name; a named one that is
+// empty is an error.
+func (f *fakeFlags) secrets(cfg *zendesktest.Config) error {
 	for _, e := range []struct {
 		name string
 		dst  *string
-	}{{*refreshEnv, &cfg.OAuthRefreshToken}, {*secretEnv, &cfg.OAuthClientSecret}} {
+	}{{f.tokenEnv, &cfg.Token}, {f.oauthEnv, &cfg.OAuthToken}, {f.refreshEnv, &cfg.OAuthRefreshToken}, {f.secretEnv, &cfg.OAuthClientSecret}} {
 		if e.name == "" {
 			continue
 		}
 		*e.dst = os.Getenv(e.name)
 		if *e.dst == "" {
-			fmt.Fprintf(stderr, "zendesk-fake: environment variable %s is empty\n", e.name)
-			return 2
+			return fmt.Errorf("environment variable %s is empty", e.name)
 		}
 	}
-	cfg.OAuthClientID = *clientID
-	if (cfg.OAuthRefreshToken != "" || cfg.OAuthClientSecret != "" || cfg.OAuthClientID != "") &&
-		(cfg.OAuthToken == "" || cfg.OAuthRefreshToken == "" || cfg.OAuthClientID == "") {
-		fmt.Fprintln(stderr, "zendesk-fake: OAuth refresh needs --oauth-token-env, --oauth-refresh-token-env and --oauth-client-id (and usually --oauth-client-secret-env)")
-		return 2
-	}
-	if (cfg.Token == "") != (cfg.Email == "") {
-		fmt.Fprintln(stderr, "zendesk-fake: --email and a token (--token or --token-env) go together")
-		return 2
-	}
-	if !*allowRemote && !loopbackAddr(*addr) {
-		fmt.Fprintf(stderr, "zendesk-fake: refusing to listen on non-loopback address %q without --allow-remote\n", *addr)
-		return 2
-	}
+	return nil
+}
 
-	if *cpuProfile != "" {
-		f, err := os.Create(*cpuProfile)
-		if err == nil {
-			err = pprof.StartCPUProfile(f)
-		}
-		if err != nil {
-			fmt.Fprintf(stderr, "zendesk-fake: --cpuprofile: %v\n", err)
-			return 2
-		}
-		defer func() {
-			pprof.StopCPUProfile()
-			f.Close()
-		}()
+// startCPUProfile starts a pprof CPU profile into path; stop ends it.
+func startCPUProfile(path string) (stop func(), err error) {
+	f, err := os.Create(path)
+	if err == nil {
+		err = pprof.StartCPUProfile(f)
 	}
+	if err != nil {
+		return nil, err
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		f.Close()
+	}, nil
+}
 
-	fake := zendesktest.New(cfg)
-	fake.SetFaults(fs)
-	if *load != "" {
-		if err := loadDump(*load, fake); err != nil {
-			fmt.Fprintf(stderr, "zendesk-fake: --load: %v\n", err)
-			return 2
-		}
-	}
-	ln, err := net.Listen("tcp", *addr)
+// serve serves fake on --addr until ctx is done, then writes --dump; it
+// returns the exit code.
+func serve(ctx context.Context, f *fakeFlags, cfg zendesktest.Config, fake *zendesktest.Fake, log zerolog.Logger, stdout, stderr io.Writer) int {
+	ln, err := net.Listen("tcp", f.addr)
 	if err != nil {
 		fmt.Fprintf(stderr, "zendesk-fake: %v\n", err)
 		return 1
@@ -202,10 +259,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	go func() { served <- srv.Serve(ln) }()
 
 	url := "http://" + ln.Addr().String()
-	if *printURL {
+	if f.printURL {
 		fmt.Fprintln(stdout, url)
 	}
-	log.Info().Str("url", url).Bool("auth", cfg.Token != "" || cfg.OAuthToken != "").Bool("oauth_refresh", cfg.OAuthRefreshToken != "").Int("rate_limit", *rateLimit).Msg("serving")
+	log.Info().Str("url", url).Bool("auth", cfg.Token != "" || cfg.OAuthToken != "").Bool("oauth_refresh", cfg.OAuthRefreshToken != "").Int("rate_limit", f.rateLimit).Msg("serving")
 
 	select {
 	case <-ctx.Done():
@@ -219,12 +276,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		_ = srv.Close()
 	}
 	<-served
-	if *dump != "" {
-		if err := writeDump(*dump, fake); err != nil {
+	if f.dump != "" {
+		if err := writeDump(f.dump, fake); err != nil {
 			fmt.Fprintf(stderr, "zendesk-fake: dump: %v\n", err)
 			return 1
 		}
-		log.Info().Str("file", *dump).Msg("dumped side conversations")
+		log.Info().Str("file", f.dump).Msg("dumped side conversations")
 	}
 	return 0
 }

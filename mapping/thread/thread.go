@@ -108,6 +108,13 @@ type builder struct {
 	in    Items
 	nodes []node
 	byID  []int32 // symbol → node of that Message-ID, or none
+	// groups are the containers of explicit thread ids.
+	groups map[uint32]int32
+	// byKey holds the keys seen that the id nodes cannot answer for
+	// (repeatsKey); otherKeys those that are not their item's Message-ID.
+	byKey     map[string]int32
+	otherKeys map[string]bool
+	dups      []Duplicate
 }
 
 func (b *builder) newNode(sym uint32, group bool) int32 {
@@ -186,123 +193,181 @@ func Build(items []Item, opts Options) Result {
 	return BuildItems(newItemSlice(items), opts)
 }
 
-// BuildItems is Build over interned items.
+// BuildItems is Build over interned items. It runs JWZ's steps in turn:
+// link every message under its references (dropping duplicates on the
+// way), gather the root sets into threads, optionally merge threads by
+// subject, and order the threads by their first message in the source.
 func BuildItems(in Items, opts Options) Result {
-	var res Result
+	b := newBuilder(in)
+	b.link(sourceOrder(in))
+	// What only linking needs goes before the threads are gathered.
+	b.byID, b.byKey, b.groups, b.otherKeys = nil, nil, nil, nil
+	threads := b.gather(opts.SubjectThreading)
+	b.nodes = nil
+	if opts.SubjectThreading {
+		threads = mergeBySubject(in, threads)
+	}
+	return Result{Threads: ordered(in, threads), Duplicates: b.dups}
+}
+
+// newBuilder starts the containers for in: none yet, room for the
+// messages and a quarter more for referenced ones, no id known.
+func newBuilder(in Items) *builder {
 	n := in.Len()
-	b := &builder{in: in, nodes: make([]node, 0, n+n/4), byID: make([]int32, in.Symbols())}
+	b := &builder{in: in, nodes: make([]node, 0, n+n/4), byID: make([]int32, in.Symbols()), otherKeys: otherKeys(in)}
 	for i := range b.byID {
 		b.byID[i] = none
 	}
-	var groups map[uint32]int32
-	// Keys seen that the id nodes cannot answer for: keys that are not
-	// their item's Message-ID (content keys of id-less messages), keys of
-	// grouped items, and ids that such a key could repeat. A message's
-	// own id is not stored here: its node holds it, which keeps threading
-	// a few bytes per message.
-	var byKey map[string]int32
-	// otherKeys are the keys that are not their item's own Message-ID,
-	// usually few: an item whose id is one of them must be in byKey, for
-	// a later item holding that key to be seen as its duplicate.
-	otherKeys := make(map[string]bool)
-	for i := range n {
+	return b
+}
+
+// otherKeys are the keys that are not their item's own Message-ID,
+// usually few: an item whose id is one of them must be in byKey, for a
+// later item holding that key to be seen as its duplicate.
+func otherKeys(in Items) map[string]bool {
+	keys := make(map[string]bool)
+	for i := range in.Len() {
 		if k, id := in.Key(i), in.ID(i); k != "" && (id == 0 || k != in.Name(id)) {
-			otherKeys[k] = true
+			keys[k] = true
 		}
 	}
+	return keys
+}
 
-	// Visit items in source order so that "first seen" is well defined
-	// whatever order the caller collected them in.
-	order := make([]int32, n)
+// sourceOrder lists the items in source order, so that "first seen" is
+// well defined whatever order the caller collected them in.
+func sourceOrder(in Items) []int32 {
+	order := make([]int32, in.Len())
 	for i := range order {
 		order[i] = int32(i)
 	}
 	slices.SortStableFunc(order, func(a, b int32) int { return cmp.Compare(in.Seq(int(a)), in.Seq(int(b))) })
+	return order
+}
 
-	for _, i32 := range order {
-		i := int(i32)
-		id, group := in.ID(i), in.Group(i)
-		key := in.Key(i)
-		idKey := key == "" || (id != 0 && key == in.Name(id))
-		if key == "" {
-			key = in.Name(id)
-		}
-		if key != "" {
-			if first, seen := byKey[key]; seen {
-				res.Duplicates = append(res.Duplicates, Duplicate{Index: i, Of: int(first)})
-				continue
-			}
-			// The first item with this key may be the one that holds the
-			// id's node (its key is then its id).
-			if idKey && id != 0 {
-				if c := b.byID[id]; c != none && b.nodes[c].item >= 0 && b.itemKey(int(b.nodes[c].item)) == key {
-					res.Duplicates = append(res.Duplicates, Duplicate{Index: i, Of: int(b.nodes[c].item)})
-					continue
-				}
-			}
-			if !idKey || group != 0 || otherKeys[key] {
-				if byKey == nil {
-					byKey = make(map[string]int32)
-				}
-				byKey[key] = i32
-			}
-		}
+// link is JWZ's first step: each item, visited in order, gets a
+// container under its references (or under its group's), unless it
+// repeats a message key seen before.
+func (b *builder) link(order []int32) {
+	for _, i := range order {
+		b.add(i)
+	}
+}
 
-		if group != 0 {
-			g, ok := groups[group]
-			if !ok {
-				if groups == nil {
-					groups = make(map[uint32]int32)
-				}
-				g = b.newNode(group, true)
-				groups[group] = g
-			}
-			c := b.newNode(0, false)
-			b.nodes[c].item = i32
-			b.setParent(c, g)
-			continue
-		}
+// add links item i, or records it as a duplicate.
+func (b *builder) add(i int32) {
+	in := b.in
+	id, group := in.ID(int(i)), in.Group(int(i))
+	key := in.Key(int(i))
+	idKey := key == "" || (id != 0 && key == in.Name(id))
+	if key == "" {
+		key = in.Name(id)
+	}
+	if key != "" && b.repeatsKey(i, id, key, idKey, group != 0) {
+		return
+	}
+	if group != 0 {
+		b.addToGroup(i, group)
+		return
+	}
+	b.addLinked(i, id, key, idKey)
+}
 
-		var c int32
-		if id != 0 {
-			c = b.get(id)
-			if b.nodes[c].item >= 0 {
-				// Same Message-ID but a different content key: still a
-				// duplicate by id (contract §4). Its key is now taken.
-				res.Duplicates = append(res.Duplicates, Duplicate{Index: i, Of: int(b.nodes[c].item)})
-				if idKey && key != "" {
-					if byKey == nil {
-						byKey = make(map[string]int32)
-					}
-					byKey[key] = i32
-				}
-				continue
-			}
-		} else {
-			c = b.newNode(0, false)
-		}
-		b.nodes[c].item = i32
-
-		// Link the references in order, each the parent of the next,
-		// without overriding links already made and without loops.
-		prev := int32(none)
-		for _, ref := range in.Refs(i) {
-			if ref == 0 || ref == id {
-				continue
-			}
-			rc := b.get(ref)
-			if prev != none && b.nodes[rc].parent == none && !b.isAncestorOf(rc, prev) {
-				b.setParent(rc, prev)
-			}
-			prev = rc
-		}
-		// The message's own References are authoritative for its parent.
-		if prev != none && prev != c && !b.isAncestorOf(c, prev) {
-			b.setParent(c, prev)
+// repeatsKey reports whether item i repeats a key seen before, and then
+// records it as a duplicate. Otherwise it remembers the key where the id
+// nodes cannot answer for it: keys that are not their item's Message-ID
+// (content keys of id-less messages), keys of grouped items, and ids that
+// such a key could repeat. A message's own id is not stored there: its
+// node holds it, which keeps threading a few bytes per message.
+func (b *builder) repeatsKey(i int32, id uint32, key string, idKey, grouped bool) bool {
+	if first, seen := b.byKey[key]; seen {
+		b.dups = append(b.dups, Duplicate{Index: int(i), Of: int(first)})
+		return true
+	}
+	// The first item with this key may be the one that holds the id's
+	// node (its key is then its id).
+	if idKey && id != 0 {
+		if c := b.byID[id]; c != none && b.nodes[c].item >= 0 && b.itemKey(int(b.nodes[c].item)) == key {
+			b.dups = append(b.dups, Duplicate{Index: int(i), Of: int(b.nodes[c].item)})
+			return true
 		}
 	}
-	b.byID = nil
+	if !idKey || grouped || b.otherKeys[key] {
+		b.rememberKey(key, i)
+	}
+	return false
+}
 
+func (b *builder) rememberKey(key string, i int32) {
+	if b.byKey == nil {
+		b.byKey = make(map[string]int32)
+	}
+	b.byKey[key] = i
+}
+
+// addToGroup puts item i under the container of its explicit thread id:
+// it takes no part in JWZ linking.
+func (b *builder) addToGroup(i int32, group uint32) {
+	g, ok := b.groups[group]
+	if !ok {
+		if b.groups == nil {
+			b.groups = make(map[uint32]int32)
+		}
+		g = b.newNode(group, true)
+		b.groups[group] = g
+	}
+	c := b.newNode(0, false)
+	b.nodes[c].item = i
+	b.setParent(c, g)
+}
+
+// addLinked gives item i the container of its Message-ID (a new one when
+// it has none) and links it under its references.
+func (b *builder) addLinked(i int32, id uint32, key string, idKey bool) {
+	var c int32
+	if id != 0 {
+		c = b.get(id)
+		if b.nodes[c].item >= 0 {
+			// Same Message-ID but a different content key: still a
+			// duplicate by id (contract §4). Its key is now taken.
+			b.dups = append(b.dups, Duplicate{Index: int(i), Of: int(b.nodes[c].item)})
+			if idKey && key != "" {
+				b.rememberKey(key, i)
+			}
+			return
+		}
+	} else {
+		c = b.newNode(0, false)
+	}
+	b.nodes[c].item = i
+	b.linkRefs(c, id, b.in.Refs(int(i)))
+}
+
+// linkRefs links the references in order, each the parent of the next,
+// without overriding links already made and without loops; the last is
+// c's parent.
+func (b *builder) linkRefs(c int32, id uint32, refs []uint32) {
+	prev := int32(none)
+	for _, ref := range refs {
+		if ref == 0 || ref == id {
+			continue
+		}
+		rc := b.get(ref)
+		if prev != none && b.nodes[rc].parent == none && !b.isAncestorOf(rc, prev) {
+			b.setParent(rc, prev)
+		}
+		prev = rc
+	}
+	// The message's own References are authoritative for its parent.
+	if prev != none && prev != c && !b.isAncestorOf(c, prev) {
+		b.setParent(c, prev)
+	}
+}
+
+// gather turns every root with a message below it into a thread, its
+// members in chronological order; with subjects, each thread's
+// normalized subject is noted for merging.
+func (b *builder) gather(subjects bool) []built {
 	var threads []built
 	var stack []int32
 	for r := range b.nodes {
@@ -311,66 +376,78 @@ func BuildItems(in Items, opts Options) Result {
 			continue
 		}
 		t := built{key: b.key(int32(r))}
-		stack = append(stack[:0], int32(r))
-		for len(stack) > 0 {
-			c := stack[len(stack)-1]
-			stack = stack[:len(stack)-1]
-			if it := b.nodes[c].item; it >= 0 {
-				t.members = append(t.members, int(it))
-			}
-			for k := b.nodes[c].child; k != none; k = b.nodes[k].next {
-				stack = append(stack, k)
-			}
-		}
+		t.members, stack = b.members(int32(r), stack)
 		if len(t.members) == 0 {
 			continue
 		}
-		sortMembers(in, t.members)
+		sortMembers(b.in, t.members)
 		t.first, t.keyFirst = t.members[0], t.members[0]
-		if opts.SubjectThreading {
-			t.subject, t.reply = normalizeSubject(in.Subject(t.first))
+		if subjects {
+			t.subject, t.reply = normalizeSubject(b.in.Subject(t.first))
 		}
 		threads = append(threads, t)
 	}
-	b.nodes = nil
+	return threads
+}
 
-	if opts.SubjectThreading {
-		// Merge threads by normalized subject. The merged thread keeps the
-		// key of the thread that does not start with a reply prefix, else of
-		// the earliest, so that the key is as stable as the data allows.
-		bySubject := make(map[string]int)
-		merged := threads[:0]
-		for _, t := range threads {
-			if t.subject == "" {
-				merged = append(merged, t)
-				continue
-			}
-			j, ok := bySubject[t.subject]
-			if !ok {
-				bySubject[t.subject] = len(merged)
-				merged = append(merged, t)
-				continue
-			}
-			m := &merged[j]
-			if keepOther(in, *m, t) {
-				m.key, m.reply, m.keyFirst = t.key, t.reply, t.keyFirst
-			}
-			m.members = append(m.members, t.members...)
-			sortMembers(in, m.members)
-			m.first = m.members[0]
+// members lists the items in the tree under root, using stack (returned
+// for reuse) as the walk's stack.
+func (b *builder) members(root int32, stack []int32) ([]int, []int32) {
+	var members []int
+	stack = append(stack[:0], root)
+	for len(stack) > 0 {
+		c := stack[len(stack)-1]
+		stack = stack[:len(stack)-1]
+		if it := b.nodes[c].item; it >= 0 {
+			members = append(members, int(it))
 		}
-		threads = merged
+		for k := b.nodes[c].child; k != none; k = b.nodes[k].next {
+			stack = append(stack, k)
+		}
 	}
+	return members, stack
+}
 
-	res.Threads = make([]Thread, len(threads))
-	for i, t := range threads {
-		res.Threads[i] = Thread{Key: t.key, Members: t.members}
+// mergeBySubject joins threads whose normalized subjects are equal (JWZ
+// step 5). The merged thread keeps the key of the thread that does not
+// start with a reply prefix, else of the earliest, so that the key is as
+// stable as the data allows.
+func mergeBySubject(in Items, threads []built) []built {
+	bySubject := make(map[string]int)
+	merged := threads[:0]
+	for _, t := range threads {
+		if t.subject == "" {
+			merged = append(merged, t)
+			continue
+		}
+		j, ok := bySubject[t.subject]
+		if !ok {
+			bySubject[t.subject] = len(merged)
+			merged = append(merged, t)
+			continue
+		}
+		m := &merged[j]
+		if keepOther(in, *m, t) {
+			m.key, m.reply, m.keyFirst = t.key, t.reply, t.keyFirst
+		}
+		m.members = append(m.members, t.members...)
+		sortMembers(in, m.members)
+		m.first = m.members[0]
 	}
-	// Output threads in the order of their first message in the source.
-	slices.SortStableFunc(res.Threads, func(a, b Thread) int {
+	return merged
+}
+
+// ordered returns the threads in the order of their first message in the
+// source.
+func ordered(in Items, threads []built) []Thread {
+	out := make([]Thread, len(threads))
+	for i, t := range threads {
+		out[i] = Thread{Key: t.key, Members: t.members}
+	}
+	slices.SortStableFunc(out, func(a, b Thread) int {
 		return cmp.Compare(minSeq(in, a.Members), minSeq(in, b.Members))
 	})
-	return res
+	return out
 }
 
 // itemSlice interns []Item for BuildItems.
