@@ -78,7 +78,7 @@ func importUnderMixedFaults(t *testing.T, opts Options, wantThreads, wantMsgs in
 	// zendesk tests cover; here they would only slow the test. Each 503
 	// pauses every worker for its Retry-After (1 s) and each slow answer
 	// costs a client timeout.
-	srv.SetFaults(zendesktest.Faults{RetryAfter: time.Second, Slow: time.Second})
+	srv.SetFaults(zendesktest.Faults{RetryAfter: time.Second, Slow: 4 * time.Second})
 	var imports, uploads atomic.Int64
 	srv.SetHook(func(r *http.Request) zendesktest.Fault {
 		if r.Method != http.MethodPost {
@@ -112,7 +112,10 @@ func importUnderMixedFaults(t *testing.T, opts Options, wantThreads, wantMsgs in
 		return zendesktest.FaultNone
 	})
 	c := srv.ClientOptions()
-	c.Timeout = 500 * time.Millisecond // shorter than Slow: slow-after-commit becomes a timeout
+	// Shorter than Slow, so that slow-after-commit becomes a timeout, and
+	// long enough that a ticket listing on a loaded machine (-race, two
+	// cores) does not time out 30 times in a row and fail its thread.
+	c.Timeout = 2 * time.Second
 	client := newClientFrom(t, c)
 	store := newStore(t)
 	sum, err := Import(context.Background(), client, store, opts)
