@@ -342,39 +342,20 @@ type csvRow struct {
 // record builds the shared record of a row. It returns an error for a
 // row whose thread_id or message_id is not valid UTF-8.
 func (r *reader) record(loc sources.Location, raw []byte, fields []string) (*csvRow, error) {
+	cr := &csvRow{}
+	rec := &cr.rec
+	rec.Loc = loc
+	if !utf8.Valid(raw) {
+		var err error
+		if fields, err = r.validUTF8(rec, raw, fields); err != nil {
+			return nil, err
+		}
+	}
 	get := func(f string) string {
 		if i, ok := r.cols[f]; ok {
 			return fields[i]
 		}
 		return ""
-	}
-	cr := &csvRow{}
-	rec := &cr.rec
-	rec.Loc = loc
-	if !utf8.Valid(raw) {
-		bad := ""
-		for _, f := range csvFields {
-			if i, ok := r.cols[f]; ok && !utf8.ValidString(fields[i]) {
-				bad = f
-				break
-			}
-		}
-		where := invalidUTF8At(raw, loc.Line)
-		if bad == sources.FieldThreadID || bad == sources.FieldMessageID {
-			return nil, fmt.Errorf("%s (%q in the file) is not valid UTF-8 (%s); save the file as UTF-8; row: %q",
-				bad, r.opts.FieldName(bad), where, excerpt(raw))
-		}
-		what := "a column that is not read"
-		if bad != "" {
-			what = fmt.Sprintf("%s (%q in the file)", bad, r.opts.FieldName(bad))
-		}
-		rec.Issues = append(rec.Issues, sources.Issue{Severity: sources.SeverityError, Rule: string(RuleNotUTF8),
-			Reason: fmt.Sprintf("row has bytes that are not valid UTF-8 (%s, in %s); save the file as UTF-8", where, what)})
-		sane := make([]string, len(fields))
-		for i, v := range fields {
-			sane[i] = strings.ToValidUTF8(v, "\uFFFD")
-		}
-		fields = sane
 	}
 
 	if r.markCol >= 0 {
@@ -391,31 +372,84 @@ func (r *reader) record(loc sources.Location, raw []byte, fields []string) (*csv
 	rec.Body = get(sources.FieldBody)
 	rec.HTMLBody = get(sources.FieldHTMLBody)
 	rec.FromRaw = get(sources.FieldFrom)
-	empty := func(s string) bool { return strings.TrimSpace(s) == "" }
 
-	if empty(rec.ThreadID) {
+	// Missing fields and issues keep this order (ids, date, sender,
+	// recipients, body, attachments): reports list them in it.
+	if blank(rec.ThreadID) {
 		rec.Missing = append(rec.Missing, sources.FieldThreadID)
 	}
-	if empty(rec.CreatedAt) {
+	if blank(rec.CreatedAt) {
 		rec.Missing = append(rec.Missing, sources.FieldCreatedAt)
 	}
-	if empty(rec.FromRaw) {
-		rec.Missing = append(rec.Missing, sources.FieldFrom)
-	} else {
-		from, bad := addr.ParseField(rec.FromRaw)
-		if len(from) > 0 {
-			rec.From = from[:1]
-			if is := addr.FieldIssue("from", bad); is != nil {
-				rec.Issues = append(rec.Issues, *is)
-			}
-			if len(from) > 1 {
-				rec.Issues = append(rec.Issues, sources.Issue{Severity: sources.SeverityWarning, Rule: "multiple-senders",
-					Reason: fmt.Sprintf("from has %d addresses; the first, %s, is the sender", len(from), from[0].Email)})
-			}
+	readSender(rec)
+	readRecipients(rec, get(sources.FieldTo), get(sources.FieldCc))
+	if blank(rec.Body) && blank(rec.HTMLBody) {
+		f := sources.FieldBody
+		if _, ok := r.cols[sources.FieldBody]; !ok {
+			f = sources.FieldHTMLBody
+		}
+		rec.Missing = append(rec.Missing, f)
+	}
+	stripNULs(rec)
+	r.rowAttachments(cr, get(sources.FieldAttachments))
+	return cr, nil
+}
+
+// validUTF8 handles a row that is not valid UTF-8: an error when the bad
+// bytes are in thread_id or message_id (the record could not be named),
+// else an issue and the fields with the bad bytes replaced.
+func (r *reader) validUTF8(rec *sources.Record, raw []byte, fields []string) ([]string, error) {
+	bad := ""
+	for _, f := range csvFields {
+		if i, ok := r.cols[f]; ok && !utf8.ValidString(fields[i]) {
+			bad = f
+			break
 		}
 	}
-	toRaw, ccRaw := get(sources.FieldTo), get(sources.FieldCc)
-	if empty(toRaw) && empty(ccRaw) {
+	where := invalidUTF8At(raw, rec.Loc.Line)
+	if bad == sources.FieldThreadID || bad == sources.FieldMessageID {
+		return nil, fmt.Errorf("%s (%q in the file) is not valid UTF-8 (%s); save the file as UTF-8; row: %q",
+			bad, r.opts.FieldName(bad), where, excerpt(raw))
+	}
+	what := "a column that is not read"
+	if bad != "" {
+		what = fmt.Sprintf("%s (%q in the file)", bad, r.opts.FieldName(bad))
+	}
+	rec.Issues = append(rec.Issues, sources.Issue{Severity: sources.SeverityError, Rule: string(RuleNotUTF8),
+		Reason: fmt.Sprintf("row has bytes that are not valid UTF-8 (%s, in %s); save the file as UTF-8", where, what)})
+	sane := make([]string, len(fields))
+	for i, v := range fields {
+		sane[i] = strings.ToValidUTF8(v, "\uFFFD")
+	}
+	return sane, nil
+}
+
+// blank reports whether a cell is empty or only white space.
+func blank(s string) bool { return strings.TrimSpace(s) == "" }
+
+// readSender parses rec.FromRaw; its first address is the sender.
+func readSender(rec *sources.Record) {
+	if blank(rec.FromRaw) {
+		rec.Missing = append(rec.Missing, sources.FieldFrom)
+		return
+	}
+	from, bad := addr.ParseField(rec.FromRaw)
+	if len(from) == 0 {
+		return
+	}
+	rec.From = from[:1]
+	if is := addr.FieldIssue("from", bad); is != nil {
+		rec.Issues = append(rec.Issues, *is)
+	}
+	if len(from) > 1 {
+		rec.Issues = append(rec.Issues, sources.Issue{Severity: sources.SeverityWarning, Rule: "multiple-senders",
+			Reason: fmt.Sprintf("from has %d addresses; the first, %s, is the sender", len(from), from[0].Email)})
+	}
+}
+
+// readRecipients parses the to and cc cells; one of them must be filled.
+func readRecipients(rec *sources.Record, toRaw, ccRaw string) {
+	if blank(toRaw) && blank(ccRaw) {
 		rec.Missing = append(rec.Missing, sources.FieldTo)
 	}
 	var bad []string
@@ -427,13 +461,11 @@ func (r *reader) record(loc sources.Location, raw []byte, fields []string) (*csv
 	if is := addr.FieldIssue("cc", bad); is != nil {
 		rec.Issues = append(rec.Issues, *is)
 	}
-	if empty(rec.Body) && empty(rec.HTMLBody) {
-		f := sources.FieldBody
-		if _, ok := r.cols[sources.FieldBody]; !ok {
-			f = sources.FieldHTMLBody
-		}
-		rec.Missing = append(rec.Missing, f)
-	}
+}
+
+// stripNULs removes NUL bytes from the text fields (a repair with a
+// warning, contract §9) and says how many went from where.
+func stripNULs(rec *sources.Record) {
 	var nuls []string
 	for _, t := range []struct {
 		name string
@@ -447,19 +479,23 @@ func (r *reader) record(loc sources.Location, raw []byte, fields []string) (*csv
 	if len(nuls) > 0 {
 		rec.Issues = append(rec.Issues, sources.Issue{Severity: sources.SeverityWarning, Rule: "nul-bytes", Reason: "NUL bytes removed: " + strings.Join(nuls, ", ")})
 	}
-	for _, p := range strings.Split(get(sources.FieldAttachments), ";") {
+}
+
+// rowAttachments resolves the ';'-separated attachment paths of a row;
+// one that cannot be used is an issue, the others are kept.
+func (r *reader) rowAttachments(cr *csvRow, cell string) {
+	for _, p := range strings.Split(cell, ";") {
 		if p = strings.TrimSpace(p); p == "" {
 			continue
 		}
 		a, is := r.attachment(p)
 		if is != nil {
-			rec.Issues = append(rec.Issues, *is)
+			cr.rec.Issues = append(cr.rec.Issues, *is)
 			continue
 		}
-		rec.Attachments = append(rec.Attachments, p)
+		cr.rec.Attachments = append(cr.rec.Attachments, p)
 		cr.atts = append(cr.atts, a)
 	}
-	return cr, nil
 }
 
 // attachment resolves an attachment path against the csv file's folder.

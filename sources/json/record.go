@@ -212,54 +212,22 @@ var participantKeys = []string{"email", "name", "user_id", "slack_workspace_id",
 func (b *recordBuilder) participant(p *mail.AddressParser, field, elem string, raw json.RawMessage) (out []sources.Address, bad []string) {
 	var obj map[string]json.RawMessage
 	json.Unmarshal(raw, &obj)
-	found := false
-	for _, k := range participantKeys {
-		if v, ok := obj[k]; ok && !isNull(v) {
-			found = true
-		}
-	}
-	if !found {
+	if !hasParticipantKey(obj) {
 		b.wrongType(field, fmt.Sprintf("%sis an object without any participant property (%s)", elem, strings.Join(participantKeys, ", ")), "a participant object")
 		return nil, nil
 	}
+	pf := &participantFields{b: b, field: field, elem: elem, obj: obj, ok: true}
+	// Read in this order, which is the order of the wrong-type issues.
 	var a sources.Address
-	ok := true
-	str := func(k string, numOK bool) string {
-		v := obj[k]
-		switch {
-		case isNull(v):
-			return ""
-		case v[0] == '"':
-			var s string
-			json.Unmarshal(v, &s)
-			return strings.TrimSpace(s)
-		case numOK && (v[0] == '-' || v[0] >= '0' && v[0] <= '9'):
-			return string(v)
-		}
-		want := "a string"
-		if numOK {
-			want = "a string or a number"
-		}
-		b.wrongType(field, fmt.Sprintf("%sproperty %q is a JSON %s", elem, k, rawType(v)), want)
-		ok = false
-		return ""
-	}
-	a.Name = str("name", false)
-	if uid := str("user_id", true); uid != "" {
-		n, err := strconv.ParseInt(uid, 10, 64)
-		if err != nil || n < 0 {
-			b.wrongType(field, fmt.Sprintf("%sproperty \"user_id\" is %q", elem, clipString(uid, 40)), "a positive integer")
-			ok = false
-		}
-		a.UserID = n
-	}
-	a.SlackWorkspaceID = str("slack_workspace_id", true)
-	a.SlackChannelID = str("slack_channel_id", true)
-	a.SupportGroupID = str("support_group_id", true)
-	a.SupportAgentID = str("support_agent_id", true)
-	a.MSTeamsChannelID = str("msteams_channel_id", true)
-	email := str("email", false)
-	if !ok {
+	a.Name = pf.str("name", false)
+	a.UserID = pf.userID()
+	a.SlackWorkspaceID = pf.str("slack_workspace_id", true)
+	a.SlackChannelID = pf.str("slack_channel_id", true)
+	a.SupportGroupID = pf.str("support_group_id", true)
+	a.SupportAgentID = pf.str("support_agent_id", true)
+	a.MSTeamsChannelID = pf.str("msteams_channel_id", true)
+	email := pf.str("email", false)
+	if !pf.ok {
 		return nil, nil
 	}
 	if email != "" {
@@ -276,14 +244,76 @@ func (b *recordBuilder) participant(p *mail.AddressParser, field, elem string, r
 			}
 		}
 	}
-	if a.Email == "" && a.UserID == 0 && a.SlackWorkspaceID == "" && a.SlackChannelID == "" &&
-		a.SupportGroupID == "" && a.SupportAgentID == "" && a.MSTeamsChannelID == "" {
+	if !hasTarget(a) {
 		if len(bad) == 0 {
 			bad = append(bad, rawText(raw))
 		}
 		return nil, bad
 	}
 	return []sources.Address{a}, bad
+}
+
+// hasParticipantKey reports whether obj has any participant property
+// that is not null.
+func hasParticipantKey(obj map[string]json.RawMessage) bool {
+	for _, k := range participantKeys {
+		if v, ok := obj[k]; ok && !isNull(v) {
+			return true
+		}
+	}
+	return false
+}
+
+// hasTarget reports whether a names someone the API can address.
+func hasTarget(a sources.Address) bool {
+	return a.Email != "" || a.UserID != 0 || a.SlackWorkspaceID != "" || a.SlackChannelID != "" ||
+		a.SupportGroupID != "" || a.SupportAgentID != "" || a.MSTeamsChannelID != ""
+}
+
+// participantFields reads the properties of one participant object; a
+// property of the wrong type is reported and clears ok.
+type participantFields struct {
+	b           *recordBuilder
+	field, elem string
+	obj         map[string]json.RawMessage
+	ok          bool
+}
+
+// str reads property k as a trimmed string, or as a number's text when
+// numOK; "" when it is absent or null.
+func (pf *participantFields) str(k string, numOK bool) string {
+	v := pf.obj[k]
+	switch {
+	case isNull(v):
+		return ""
+	case v[0] == '"':
+		var s string
+		json.Unmarshal(v, &s)
+		return strings.TrimSpace(s)
+	case numOK && (v[0] == '-' || v[0] >= '0' && v[0] <= '9'):
+		return string(v)
+	}
+	want := "a string"
+	if numOK {
+		want = "a string or a number"
+	}
+	pf.b.wrongType(pf.field, fmt.Sprintf("%sproperty %q is a JSON %s", pf.elem, k, rawType(v)), want)
+	pf.ok = false
+	return ""
+}
+
+// userID reads the user_id property, a positive integer (string or number).
+func (pf *participantFields) userID() int64 {
+	uid := pf.str("user_id", true)
+	if uid == "" {
+		return 0
+	}
+	n, err := strconv.ParseInt(uid, 10, 64)
+	if err != nil || n < 0 {
+		pf.b.wrongType(pf.field, fmt.Sprintf("%sproperty \"user_id\" is %q", pf.elem, clipString(uid, 40)), "a positive integer")
+		pf.ok = false
+	}
+	return n
 }
 
 // attachments reads the attachment paths: a list of strings (or one).

@@ -48,18 +48,10 @@ func writeMarkedMessage(w io.Writer, raw io.Reader, loc, id string) error {
 	mbox := string(head) == "From "
 	eol := "\n"
 	if mbox {
-		line, err := readLine(br)
-		if err != nil && err != io.EOF {
+		var done bool
+		var err error
+		if eol, done, err = copyFromLine(w, br); err != nil || done {
 			return err
-		}
-		if _, err := w.Write(line); err != nil {
-			return err
-		}
-		if bytes.HasSuffix(line, []byte("\r\n")) {
-			eol = "\r\n"
-		} else if !bytes.HasSuffix(line, []byte("\n")) {
-			_, err := io.WriteString(w, "\n")
-			return err // a From line alone: nothing else to copy
 		}
 	} else if b, _ := br.Peek(4096); bytes.Contains(b, []byte("\r\n")) {
 		eol = "\r\n"
@@ -71,45 +63,86 @@ func writeMarkedMessage(w io.Writer, raw io.Reader, loc, id string) error {
 	if _, err := io.WriteString(w, marks); err != nil {
 		return err
 	}
-	bol, inHeader, dropping := true, true, false
-	var tail []byte // the last bytes written, to end the record with a blank line
+	tail, err := copyUnmarked(w, br)
+	if err != nil || !mbox {
+		return err
+	}
+	return endRecord(w, tail, eol)
+}
+
+// copyFromLine copies an mbox record's From line and returns the line end
+// it uses; done when the record is that line alone (then ended with "\n").
+func copyFromLine(w io.Writer, br *bufio.Reader) (eol string, done bool, err error) {
+	line, err := readLine(br)
+	if err != nil && err != io.EOF {
+		return "", false, err
+	}
+	if _, err := w.Write(line); err != nil {
+		return "", false, err
+	}
+	if bytes.HasSuffix(line, []byte("\r\n")) {
+		return "\r\n", false, nil
+	}
+	if !bytes.HasSuffix(line, []byte("\n")) {
+		_, err := io.WriteString(w, "\n")
+		return "\n", true, err // a From line alone: nothing else to copy
+	}
+	return "\n", false, nil
+}
+
+// copyUnmarked copies the rest of a message but the mark header lines of
+// its header, and returns the last bytes written (up to 4), which say how
+// the record must be ended.
+func copyUnmarked(w io.Writer, br *bufio.Reader) ([]byte, error) {
+	f := markFilter{bol: true, inHeader: true}
+	var tail []byte
 	for {
 		frag, err := br.ReadSlice('\n')
-		if len(frag) > 0 {
-			if bol && inHeader {
-				switch {
-				case len(bytes.TrimRight(frag, "\r\n")) == 0:
-					inHeader, dropping = false, false
-				case frag[0] == ' ' || frag[0] == '\t': // a continuation line: as its field
-				default:
-					dropping = len(frag) > len(sources.MarkSourceHeader) &&
-						strings.EqualFold(string(frag[:len(sources.MarkSourceHeader)+1]), sources.MarkSourceHeader+":")
-				}
+		if len(frag) > 0 && f.keep(frag) {
+			if _, werr := w.Write(frag); werr != nil {
+				return nil, werr
 			}
-			if !dropping {
-				if _, werr := w.Write(frag); werr != nil {
-					return werr
-				}
-				tail = append(tail, frag...)
-				if len(tail) > 4 {
-					tail = append(tail[:0], tail[len(tail)-4:]...)
-				}
+			tail = append(tail, frag...)
+			if len(tail) > 4 {
+				tail = append(tail[:0], tail[len(tail)-4:]...)
 			}
-			bol = frag[len(frag)-1] == '\n'
 		}
-		if err == bufio.ErrBufferFull {
-			continue
-		}
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			return err
+		switch {
+		case err == bufio.ErrBufferFull: // a long line: its next fragment
+		case err == io.EOF:
+			return tail, nil
+		case err != nil:
+			return nil, err
 		}
 	}
-	if !mbox {
-		return nil
+}
+
+// markFilter tells, fed a message's line fragments in order, which belong
+// to a mark header field (with its continuation lines) and are dropped.
+type markFilter struct {
+	bol      bool // the next fragment begins a line
+	inHeader bool
+	dropping bool
+}
+
+// keep reports whether frag, the next fragment, is to be copied.
+func (f *markFilter) keep(frag []byte) bool {
+	if f.bol && f.inHeader {
+		switch {
+		case len(bytes.TrimRight(frag, "\r\n")) == 0:
+			f.inHeader, f.dropping = false, false
+		case frag[0] == ' ' || frag[0] == '\t': // a continuation line: as its field
+		default:
+			f.dropping = len(frag) > len(sources.MarkSourceHeader) &&
+				strings.EqualFold(string(frag[:len(sources.MarkSourceHeader)+1]), sources.MarkSourceHeader+":")
+		}
 	}
+	f.bol = frag[len(frag)-1] == '\n'
+	return !f.dropping
+}
+
+// endRecord ends an mbox record with a blank line, given its last bytes.
+func endRecord(w io.Writer, tail []byte, eol string) error {
 	t := strings.ReplaceAll(string(tail), "\r", "")
 	var end string
 	switch {
