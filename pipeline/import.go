@@ -120,7 +120,7 @@ func (im *importer) open(ctx context.Context) (*checkpoint.Resume, *checkpoint.R
 		loadc <- loaded{r, err}
 	}()
 	o := im.opts
-	a, err := archive.Read(ctx, o.Formats, o.Sources, o.Read, o.Threading, o.Progress.ReadBytes)
+	a, err := im.readArchive(ctx)
 	ld := <-loadc
 	im.a = a
 	// Nothing is written or sent before the checkpoint passed its check.
@@ -185,6 +185,14 @@ func (im *importer) prepare(ctx context.Context, run *checkpoint.Run, resume *ch
 	if err := im.recordBad(ctx); err != nil {
 		return err
 	}
+	if err := im.recordScan(ctx); err != nil {
+		if ctx.Err() != nil {
+			return fmt.Errorf("%w: %w", ErrInterrupted, err)
+		}
+		return fmt.Errorf("%w: %w", ErrFatal, err)
+	}
+	untouched, _ := im.a.Untouched()
+	im.c.alreadyDone.Add(int64(untouched))
 	opts.Progress.Threads(len(im.a.Threads))
 	return nil
 }
@@ -316,7 +324,8 @@ func (im *importer) completeAsIs(ctx context.Context, t thread.Thread, hash stri
 // the fatal one, the workers' (poolErr), or ErrInterrupted.
 func (im *importer) finish(ctx context.Context, start time.Time, rc *runContexts, poolErr error) (*report.Summary, error) {
 	a := im.a
-	sum := im.summary(start, len(a.Threads)+len(a.Bad), a.Len()+len(a.Bad))
+	untouchedThreads, untouchedMsgs := a.Untouched()
+	sum := im.summary(start, len(a.Threads)+len(a.Bad)+untouchedThreads, a.Len()+len(a.Bad)+untouchedMsgs)
 	interrupted := ctx.Err() != nil
 	sum.Interrupted = interrupted
 	sum.StoppedByMaxDuration = !interrupted && rc.take.Err() != nil
