@@ -252,3 +252,49 @@ func TestAppendedBackfillResumes(t *testing.T) {
 	assertIn(t, got, "a1", "a1", "a2", "a3")
 	assertIn(t, got, "c1", "c1", "c2")
 }
+
+// TestAppendedBackfillCSV: rows appended to a csv file are read alone
+// (after the header), and land once, in their threads.
+func TestAppendedBackfillCSV(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "m.csv")
+	row := func(th, id string, min int) string {
+		return fmt.Sprintf("%s,%s,5,2024-03-04 10:%02d:00,a@example.com,b@example.com,subject %s,body of %s\n", th, id, min, th, id)
+	}
+	var b strings.Builder
+	b.WriteString("thread_id,message_id,ticket_id,created_at,from,to,subject,body\n")
+	for i := range 50 {
+		b.WriteString(row(fmt.Sprintf("c%d", i), fmt.Sprintf("c%d-1", i), i%60))
+	}
+	os.WriteFile(path, []byte(b.String()), 0o644)
+	srv := zendesktest.NewServer(t, zendesktest.Config{AutoCreateTickets: true})
+	store := newStore(t)
+	opts := func(buf *bytes.Buffer) Options {
+		o := testOptions(path, mapping.TicketRules{})
+		o.Sources = []Source{{Type: "csv", Path: path, Name: "m.csv"}}
+		o.Logger = zerolog.New(buf)
+		return o
+	}
+	var buf bytes.Buffer
+	if _, err := Import(context.Background(), newClient(t, srv), store, opts(&buf)); err != nil {
+		t.Fatal(err)
+	}
+	f, _ := os.OpenFile(path, os.O_APPEND|os.O_WRONLY, 0)
+	f.WriteString(row("c3", "c3-2", 59) + row("new", "new-1", 59))
+	f.Close()
+	buf.Reset()
+	if _, err := Import(context.Background(), newClient(t, srv), store, opts(&buf)); err != nil {
+		t.Fatal(err)
+	}
+	if r := parseReadLog(t, buf.String()); !r.appended || r.bytesRead > 2*(64<<10+4<<10)+1000 {
+		t.Errorf("csv backfill read %+v, want an appended read", r)
+	}
+	assertExactlyOnce(t, srv.Fake, 52)
+	got, _ := conversations(t, srv.Fake)
+	assertIn(t, got, "c3", "c3-1", "c3-2")
+	assertIn(t, got, "new", "new-1")
+	// Appended rows are located in the file, not in the copy read.
+	msgs, err := store.Messages(context.Background(), "new")
+	if err != nil || len(msgs) != 1 || msgs[0].Source != "m.csv:53" {
+		t.Errorf("the new row's message: %+v %v, want source m.csv:53", msgs, err)
+	}
+}
