@@ -715,6 +715,7 @@ type summary struct {
 // summary. firstReq, with a verbose fake, is the time from the start of
 // threadlift to the fake's first request.
 type importResult struct {
+	url      string // the fake's
 	sum      summary
 	proc     procResult
 	firstReq time.Duration
@@ -744,7 +745,7 @@ func (e *env) importRun(dir string, a archiveInfo, cfgRPM, cfgWPM int, fakeArgs 
 	}
 	t0 := time.Now()
 	r := runProc(ctx, dir, []string{tokenEnv + "=" + tokenVal}, e.tl, append([]string{"import", "-c", cfg, "--summary", sumPath}, tlFlags...), 0, 1)
-	out := importResult{proc: r}
+	out := importResult{url: f.url, proc: r}
 	if verbose {
 		select {
 		case t := <-f.reqs:
@@ -880,7 +881,9 @@ func (e *env) rateAndResume() {
 	}
 	warm(work.path)
 	logf("P4 re-run over %s done threads + 1 new", commas(s.Imported))
-	rr := e.importRun(filepath.Join(p4dir, "rerun"), work, 0, 0, nil, true, p4dir)
+	// The checkpoint belongs to the account it was used with (its URL):
+	// the re-run's fake listens where the setup's did.
+	rr := e.importRun(filepath.Join(p4dir, "rerun"), work, 0, 0, []string{"--addr", strings.TrimPrefix(setup.url, "http://")}, true, p4dir)
 	if rr.err != nil {
 		res.add("P4", "re-run", tail(rr.err.Error(), 300), "", "ERROR")
 		return
