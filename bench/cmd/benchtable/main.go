@@ -559,43 +559,12 @@ var msgRe = regexp.MustCompile(`(?m)^messages:\s+(\d+)`)
 
 func (e *env) throughputAndMemory() {
 	res := e.res
-	bigSize, smallSize := e.c.size, e.c.smallSize
-	big, err := e.ensureArchive(fmt.Sprintf("realistic-%s-%s-seed%d", genVersion, bigSize, e.c.seed), "-size", bigSize, "-seed", strconv.FormatUint(e.c.seed, 10))
-	if err != nil {
-		res.add("P1", "generate archive", err.Error(), "", "ERROR")
+	big, small, ok := e.realisticArchives()
+	if !ok {
 		return
-	}
-	var small archiveInfo
-	if e.c.want("P2") {
-		small, err = e.ensureArchive(fmt.Sprintf("realistic-%s-%s-seed%d", genVersion, smallSize, e.c.seed), "-size", smallSize, "-seed", strconv.FormatUint(e.c.seed, 10))
-		if err != nil {
-			res.add("P2", "generate archive", err.Error(), "", "ERROR")
-			return
-		}
 	}
 	res.set("archive_big", big.meta)
 	res.note("big archive: %s", big.meta)
-	ctx := context.Background()
-
-	validate := func(a archiveInfo, tag string) (procResult, int) {
-		dir := filepath.Join(e.runDir, "validate-"+tag)
-		cfg, err := writeConfig(dir, "", 200, 300, a.path, filepath.Join(dir, "threadlift.db"), 8)
-		if err != nil {
-			return procResult{err: err}, 0
-		}
-		warm(a.path)
-		logf("threadlift validate %s (%s)", tag, mb(a.bytes))
-		r := runProc(ctx, dir, nil, e.tl, append([]string{"validate", "-c", cfg}, tlFlags...), 0, 1)
-		n := 0
-		if m := msgRe.FindStringSubmatch(r.stdout); m != nil {
-			n = atoi(m[1])
-		}
-		if r.err == nil && r.code == 1 {
-			res.note("validate %s exited 1 (some threads would be rejected): %s", tag, strings.Join(strings.Fields(firstLines(r.stdout, 2)), " "))
-		}
-		logf("  %.2fs, peak RSS %.1f MiB, %d messages", r.wall.Seconds(), mib(r.maxRSS), n)
-		return r, n
-	}
 
 	// P1: the three readers of the same file, one after the other, the file
 	// in the page cache.
@@ -604,66 +573,128 @@ func (e *env) throughputAndMemory() {
 	if e.c.want("P1") || e.c.want("P2") {
 		warm(big.path)
 		logf("refwalk %s", mb(big.bytes))
-		ref := runProc(ctx, e.runDir, nil, e.ref, []string{big.path})
-		tlBig, nBig = validate(big, "big")
+		ref := runProc(context.Background(), e.runDir, nil, e.ref, []string{big.path})
+		tlBig, nBig = e.validate(big, "big")
 		if e.c.want("P1") {
-			label := fmt.Sprintf("validate, %s realistic mbox", mb(big.bytes))
-			if tlBig.err != nil {
-				res.add("P1", label, tail(tlBig.err.Error(), 300), "", "ERROR")
-			}
-			if ref.err != nil {
-				res.add("P1", "refwalk", tail(ref.err.Error(), 300), "", "ERROR")
-			}
-			if tlBig.err == nil && ref.err == nil {
-				tlMBs := float64(big.bytes) / 1e6 / tlBig.wall.Seconds()
-				kv := parseKV(ref.stdout)
-				refMBs := atof(kv["mb_per_s"])
-				logf("  refwalk %.1f MB/s (%s)", refMBs, strings.TrimSpace(ref.stdout))
-				res.set("p1_threadlift_mb_s", tlMBs)
-				res.set("p1_refwalk_mb_s", refMBs)
-				res.add("P1", "threadlift validate (wall, process start to exit)", fmt.Sprintf("%.1f MB/s  (%.1fs)", tlMBs, tlBig.wall.Seconds()), "", "")
-				res.add("P1", "reference walk go-mbox+go-message (bench/cmd/refwalk)", fmt.Sprintf("%.1f MB/s  (%ss)", refMBs, kv["seconds"]), "", "")
-				var pyMBs float64
-				py, perr := exec.LookPath(e.c.python)
-				if perr != nil {
-					res.note("%s not found: the Python column is skipped", e.c.python)
-				} else {
-					logf("python baseline %s", mb(big.bytes))
-					pr := runProc(ctx, e.runDir, nil, py, []string{e.c.pywalk, big.path})
-					if pr.err != nil {
-						res.add("P1", "Python mailbox+email baseline", tail(pr.err.Error(), 300), "", "ERROR")
-					} else {
-						pkv := parseKV(pr.stdout)
-						pyMBs = atof(pkv["mb_per_s"])
-						logf("  python %.1f MB/s", pyMBs)
-						res.set("p1_python_mb_s", pyMBs)
-						res.add("P1", "Python mailbox+email compat32 (bench/pywalk.py)", fmt.Sprintf("%.1f MB/s  (%ss)", pyMBs, pkv["seconds"]), "", "")
-					}
-				}
-				if refMBs > 0 {
-					r := tlMBs / refMBs
-					res.set("p1_ratio_ref", r)
-					res.add("P1", "ratio validate / reference walk", fmt.Sprintf("%.2f×", r), "≥ 0.80×", passMiss(r >= 0.8))
-				}
-				if pyMBs > 0 {
-					r := tlMBs / pyMBs
-					res.set("p1_ratio_python", r)
-					res.add("P1", "ratio validate / Python", fmt.Sprintf("%.2f×", r), "≥ 5×", passMiss(r >= 5))
-				} else if perr != nil {
-					res.add("P1", "ratio validate / Python", "—", "≥ 5×", "SKIP")
-				}
-			}
+			e.throughput(big, tlBig, ref)
 		}
 	}
 
 	if !e.c.want("P2") {
 		return
 	}
-	tlSmall, nSmall := validate(small, "small")
+	tlSmall, nSmall := e.validate(small, "small")
 	if tlSmall.err != nil || tlBig.err != nil {
 		res.add("P2", "validate peak RSS", "validate failed", "", "ERROR")
 		return
 	}
+	e.memory(small, tlSmall, nSmall, big, tlBig, nBig)
+}
+
+// realisticArchives generates (or finds in the cache) the big archive,
+// and the small one when P2 is measured; ok is false after an ERROR row.
+func (e *env) realisticArchives() (big, small archiveInfo, ok bool) {
+	bigSize, smallSize := e.c.size, e.c.smallSize
+	big, err := e.ensureArchive(fmt.Sprintf("realistic-%s-%s-seed%d", genVersion, bigSize, e.c.seed), "-size", bigSize, "-seed", strconv.FormatUint(e.c.seed, 10))
+	if err != nil {
+		e.res.add("P1", "generate archive", err.Error(), "", "ERROR")
+		return big, small, false
+	}
+	if e.c.want("P2") {
+		small, err = e.ensureArchive(fmt.Sprintf("realistic-%s-%s-seed%d", genVersion, smallSize, e.c.seed), "-size", smallSize, "-seed", strconv.FormatUint(e.c.seed, 10))
+		if err != nil {
+			e.res.add("P2", "generate archive", err.Error(), "", "ERROR")
+			return big, small, false
+		}
+	}
+	return big, small, true
+}
+
+// validate runs threadlift validate on a, the file in the page cache,
+// and returns the process's figures and the messages it counted.
+func (e *env) validate(a archiveInfo, tag string) (procResult, int) {
+	dir := filepath.Join(e.runDir, "validate-"+tag)
+	cfg, err := writeConfig(dir, "", 200, 300, a.path, filepath.Join(dir, "threadlift.db"), 8)
+	if err != nil {
+		return procResult{err: err}, 0
+	}
+	warm(a.path)
+	logf("threadlift validate %s (%s)", tag, mb(a.bytes))
+	r := runProc(context.Background(), dir, nil, e.tl, append([]string{"validate", "-c", cfg}, tlFlags...), 0, 1)
+	n := 0
+	if m := msgRe.FindStringSubmatch(r.stdout); m != nil {
+		n = atoi(m[1])
+	}
+	if r.err == nil && r.code == 1 {
+		e.res.note("validate %s exited 1 (some threads would be rejected): %s", tag, strings.Join(strings.Fields(firstLines(r.stdout, 2)), " "))
+	}
+	logf("  %.2fs, peak RSS %.1f MiB, %d messages", r.wall.Seconds(), mib(r.maxRSS), n)
+	return r, n
+}
+
+// throughput adds P1's rows: validate's and the reference walk's MB/s,
+// the Python baseline's, and the ratios.
+func (e *env) throughput(big archiveInfo, tlBig, ref procResult) {
+	res := e.res
+	label := fmt.Sprintf("validate, %s realistic mbox", mb(big.bytes))
+	if tlBig.err != nil {
+		res.add("P1", label, tail(tlBig.err.Error(), 300), "", "ERROR")
+	}
+	if ref.err != nil {
+		res.add("P1", "refwalk", tail(ref.err.Error(), 300), "", "ERROR")
+	}
+	if tlBig.err != nil || ref.err != nil {
+		return
+	}
+	tlMBs := float64(big.bytes) / 1e6 / tlBig.wall.Seconds()
+	kv := parseKV(ref.stdout)
+	refMBs := atof(kv["mb_per_s"])
+	logf("  refwalk %.1f MB/s (%s)", refMBs, strings.TrimSpace(ref.stdout))
+	res.set("p1_threadlift_mb_s", tlMBs)
+	res.set("p1_refwalk_mb_s", refMBs)
+	res.add("P1", "threadlift validate (wall, process start to exit)", fmt.Sprintf("%.1f MB/s  (%.1fs)", tlMBs, tlBig.wall.Seconds()), "", "")
+	res.add("P1", "reference walk go-mbox+go-message (bench/cmd/refwalk)", fmt.Sprintf("%.1f MB/s  (%ss)", refMBs, kv["seconds"]), "", "")
+	pyMBs, pyFound := e.python(big)
+	if refMBs > 0 {
+		r := tlMBs / refMBs
+		res.set("p1_ratio_ref", r)
+		res.add("P1", "ratio validate / reference walk", fmt.Sprintf("%.2f×", r), "≥ 0.80×", passMiss(r >= 0.8))
+	}
+	if pyMBs > 0 {
+		r := tlMBs / pyMBs
+		res.set("p1_ratio_python", r)
+		res.add("P1", "ratio validate / Python", fmt.Sprintf("%.2f×", r), "≥ 5×", passMiss(r >= 5))
+	} else if !pyFound {
+		res.add("P1", "ratio validate / Python", "—", "≥ 5×", "SKIP")
+	}
+}
+
+// python runs the Python baseline on big and adds its row; found is
+// false when there is no Python (a note says so).
+func (e *env) python(big archiveInfo) (mbs float64, found bool) {
+	py, err := exec.LookPath(e.c.python)
+	if err != nil {
+		e.res.note("%s not found: the Python column is skipped", e.c.python)
+		return 0, false
+	}
+	logf("python baseline %s", mb(big.bytes))
+	pr := runProc(context.Background(), e.runDir, nil, py, []string{e.c.pywalk, big.path})
+	if pr.err != nil {
+		e.res.add("P1", "Python mailbox+email baseline", tail(pr.err.Error(), 300), "", "ERROR")
+		return 0, true
+	}
+	pkv := parseKV(pr.stdout)
+	mbs = atof(pkv["mb_per_s"])
+	logf("  python %.1f MB/s", mbs)
+	e.res.set("p1_python_mb_s", mbs)
+	e.res.add("P1", "Python mailbox+email compat32 (bench/pywalk.py)", fmt.Sprintf("%.1f MB/s  (%ss)", mbs, pkv["seconds"]), "", "")
+	return mbs, true
+}
+
+// memory adds P2's rows: each archive's peak RSS against its budget, and
+// the growth of what is not per message from the small to the big one.
+func (e *env) memory(small archiveInfo, tlSmall procResult, nSmall int, big archiveInfo, tlBig procResult, nBig int) {
+	res := e.res
 	const base = 64 << 20
 	budget := func(n int) float64 { return float64(base+200*int64(n)) / (1 << 20) }
 	for _, x := range []struct {
@@ -772,24 +803,9 @@ func (e *env) importRun(dir string, a archiveInfo, cfgRPM, cfgWPM int, fakeArgs 
 }
 
 func (e *env) rateAndResume() {
-	res := e.res
-	seed := strconv.FormatUint(e.c.seed, 10)
-	var p3 archiveInfo
-	var err error
-	if e.c.want("P3") {
-		p3, err = e.ensureArchive(fmt.Sprintf("small-%s-%dthreads-seed%d", genVersion, e.c.p3Threads, e.c.seed), "-kind", "small", "-threads", strconv.Itoa(e.c.p3Threads), "-seed", seed, "-first-ticket", "1000")
-		if err != nil {
-			res.add("P3", "generate archive", err.Error(), "", "ERROR")
-			return
-		}
-	}
-	var p4 archiveInfo
-	if e.c.want("P4") {
-		p4, err = e.ensureArchive(fmt.Sprintf("small-%s-%dthreads-seed%d", genVersion, e.c.p4Threads, e.c.seed), "-kind", "small", "-threads", strconv.Itoa(e.c.p4Threads), "-seed", seed, "-first-ticket", "200000")
-		if err != nil {
-			res.add("P4", "generate archive", err.Error(), "", "ERROR")
-			return
-		}
+	p3, p4, ok := e.smallArchives()
+	if !ok {
+		return
 	}
 
 	// P3, limiter on, alongside P4's setup import.
@@ -811,62 +827,107 @@ func (e *env) rateAndResume() {
 	p4dir := filepath.Join(e.runDir, "p4")
 	var work archiveInfo
 	if e.c.want("P4") {
-		// A private copy of the archive: one thread is appended to it.
-		work = p4
-		work.path = filepath.Join(p4dir, "archive.mbox")
-		err := os.MkdirAll(p4dir, 0o755)
-		if err == nil {
-			err = copyFile(p4.path, work.path)
-		}
-		if err != nil {
-			res.add("P4", "copy archive", err.Error(), "", "ERROR")
-		} else {
-			logf("P4 setup: importing %s threads with the limiter off", commas(p4.threads))
-			setup = e.importRun(filepath.Join(p4dir, "setup"), work, 0, 0, nil, false, p4dir)
-			logf("P4 setup done in %.1fs: %+v", setup.proc.wall.Seconds(), setup.sum)
-		}
+		work, setup = e.resumeSetup(p4, p4dir)
 	}
 	wg.Wait()
 
 	if e.c.want("P3") {
-		if !e.c.p3Rate {
-			res.add("P3", "import at requests_per_minute 600 (-p3-rate=false)", "—", "≥ 0.98×, ≥ 2,000 req", "SKIP")
-		} else if limited.err != nil {
-			res.add("P3", "import at 600/min", tail(limited.err.Error(), 300), "", "ERROR")
-		} else {
-			s := limited.sum
-			rate := float64(s.Requests) / s.ElapsedSeconds * 60
-			ratio := rate / 600
-			res.set("p3_limited", s)
-			overlap := ""
-			if !e.c.noOverlap && e.c.want("P4") {
-				overlap = ", alongside P4's setup import"
-			}
-			res.add("P3", fmt.Sprintf("import at requests_per_minute 600, fake 50ms/600 per min: %s requests in %.1fs%s", commas(s.Requests), s.ElapsedSeconds, overlap),
-				fmt.Sprintf("%.1f/min = %.3f×", rate, ratio), "≥ 0.98×, ≥ 2,000 req", passMiss(ratio >= 0.98 && s.Requests >= 2000))
-			res.add("P3", "429s received in that run (summary rate_limited)", strconv.Itoa(s.RateLimited), "= 0", passMiss(s.RateLimited == 0))
-		}
-		// Limiter off, alone.
-		logf("P3 limiter off: %d requests, fake latency 0, no fake limit", p3.threads)
-		un := e.importRun(filepath.Join(e.runDir, "p3-unlimited"), p3, 0, 0, nil, false, "")
-		if un.err != nil {
-			res.add("P3", "import, limiter off", tail(un.err.Error(), 300), "", "ERROR")
-		} else {
-			s := un.sum
-			rps := float64(s.Requests) / s.ElapsedSeconds
-			res.set("p3_unlimited", s)
-			logf("  %.0f requests/s (%+v)", rps, s)
-			res.add("P3", fmt.Sprintf("import, limiter off, fake latency 0: %s requests in %.2fs, client CPU %.2f ms/request", commas(s.Requests), s.ElapsedSeconds, un.proc.cpu.Seconds()*1000/float64(max(1, s.Requests))),
-				fmt.Sprintf("%.0f req/s", rps), "≥ 3,000 req/s", passMiss(rps >= 3000))
-		}
+		e.rate(p3, limited)
 	}
 
 	if !e.c.want("P4") || setup.err != nil || work.path == "" {
 		if setup.err != nil {
-			res.add("P4", "setup import", tail(setup.err.Error(), 300), "", "ERROR")
+			e.res.add("P4", "setup import", tail(setup.err.Error(), 300), "", "ERROR")
 		}
 		return
 	}
+	e.resume(p4, work, setup, p4dir)
+}
+
+// smallArchives generates (or finds in the cache) the small archives of
+// P3 and P4, those measured; ok is false after an ERROR row.
+func (e *env) smallArchives() (p3, p4 archiveInfo, ok bool) {
+	seed := strconv.FormatUint(e.c.seed, 10)
+	var err error
+	if e.c.want("P3") {
+		p3, err = e.ensureArchive(fmt.Sprintf("small-%s-%dthreads-seed%d", genVersion, e.c.p3Threads, e.c.seed), "-kind", "small", "-threads", strconv.Itoa(e.c.p3Threads), "-seed", seed, "-first-ticket", "1000")
+		if err != nil {
+			e.res.add("P3", "generate archive", err.Error(), "", "ERROR")
+			return p3, p4, false
+		}
+	}
+	if e.c.want("P4") {
+		p4, err = e.ensureArchive(fmt.Sprintf("small-%s-%dthreads-seed%d", genVersion, e.c.p4Threads, e.c.seed), "-kind", "small", "-threads", strconv.Itoa(e.c.p4Threads), "-seed", seed, "-first-ticket", "200000")
+		if err != nil {
+			e.res.add("P4", "generate archive", err.Error(), "", "ERROR")
+			return p3, p4, false
+		}
+	}
+	return p3, p4, true
+}
+
+// resumeSetup copies p4's archive into p4dir (one thread is appended to
+// the copy later) and imports it with the limiter off: the checkpoint P4
+// resumes from. work.path is "" when the copy failed (an ERROR row).
+func (e *env) resumeSetup(p4 archiveInfo, p4dir string) (work archiveInfo, setup importResult) {
+	work = p4
+	work.path = filepath.Join(p4dir, "archive.mbox")
+	err := os.MkdirAll(p4dir, 0o755)
+	if err == nil {
+		err = copyFile(p4.path, work.path)
+	}
+	if err != nil {
+		e.res.add("P4", "copy archive", err.Error(), "", "ERROR")
+		return work, setup
+	}
+	logf("P4 setup: importing %s threads with the limiter off", commas(p4.threads))
+	setup = e.importRun(filepath.Join(p4dir, "setup"), work, 0, 0, nil, false, p4dir)
+	logf("P4 setup done in %.1fs: %+v", setup.proc.wall.Seconds(), setup.sum)
+	return work, setup
+}
+
+// rate adds P3's rows: the rate run's (limited) requests per minute and
+// 429s, then a run with the limiter off, alone.
+func (e *env) rate(p3 archiveInfo, limited importResult) {
+	res := e.res
+	switch {
+	case !e.c.p3Rate:
+		res.add("P3", "import at requests_per_minute 600 (-p3-rate=false)", "—", "≥ 0.98×, ≥ 2,000 req", "SKIP")
+	case limited.err != nil:
+		res.add("P3", "import at 600/min", tail(limited.err.Error(), 300), "", "ERROR")
+	default:
+		s := limited.sum
+		rate := float64(s.Requests) / s.ElapsedSeconds * 60
+		ratio := rate / 600
+		res.set("p3_limited", s)
+		overlap := ""
+		if !e.c.noOverlap && e.c.want("P4") {
+			overlap = ", alongside P4's setup import"
+		}
+		res.add("P3", fmt.Sprintf("import at requests_per_minute 600, fake 50ms/600 per min: %s requests in %.1fs%s", commas(s.Requests), s.ElapsedSeconds, overlap),
+			fmt.Sprintf("%.1f/min = %.3f×", rate, ratio), "≥ 0.98×, ≥ 2,000 req", passMiss(ratio >= 0.98 && s.Requests >= 2000))
+		res.add("P3", "429s received in that run (summary rate_limited)", strconv.Itoa(s.RateLimited), "= 0", passMiss(s.RateLimited == 0))
+	}
+	// Limiter off, alone.
+	logf("P3 limiter off: %d requests, fake latency 0, no fake limit", p3.threads)
+	un := e.importRun(filepath.Join(e.runDir, "p3-unlimited"), p3, 0, 0, nil, false, "")
+	if un.err != nil {
+		res.add("P3", "import, limiter off", tail(un.err.Error(), 300), "", "ERROR")
+		return
+	}
+	s := un.sum
+	rps := float64(s.Requests) / s.ElapsedSeconds
+	res.set("p3_unlimited", s)
+	logf("  %.0f requests/s (%+v)", rps, s)
+	res.add("P3", fmt.Sprintf("import, limiter off, fake latency 0: %s requests in %.2fs, client CPU %.2f ms/request", commas(s.Requests), s.ElapsedSeconds, un.proc.cpu.Seconds()*1000/float64(max(1, s.Requests))),
+		fmt.Sprintf("%.0f req/s", rps), "≥ 3,000 req/s", passMiss(rps >= 3000))
+}
+
+// resume adds P4's rows: the setup import (not a target), then a re-run
+// over its checkpoint with one thread appended to the archive, from
+// process start to the fake's first request.
+func (e *env) resume(p4, work archiveInfo, setup importResult, p4dir string) {
+	res := e.res
 	s := setup.sum
 	res.set("p4_setup", s)
 	res.add("P4", fmt.Sprintf("(setup, not a target) first import of %s threads, limiter off", commas(s.ThreadsTotal)),

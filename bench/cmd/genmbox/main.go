@@ -417,6 +417,8 @@ func (g *gen) paragraphs(sb *strings.Builder, l lang, words int, w1252 bool) {
 	sb.WriteString(".\n")
 }
 
+// message writes the next message of t. The order of the random draws
+// is the archive's: text, structure, headers, parts.
 func (g *gen) message(t *thread) {
 	g.st.messages++
 	if t.charset != "us-ascii" && t.charset != "utf-8" {
@@ -427,8 +429,28 @@ func (g *gen) message(t *thread) {
 	to := t.people[(t.n+1)%len(t.people)]
 	g.nextID++
 	id := fmt.Sprintf("<%d.%x.%d@%s>", g.nextID, g.r.Uint32(), t.id, strings.SplitN(from.email, "@", 2)[1])
+	body := g.messageText(t, from, to)
 
-	// the text
+	// the structure
+	kind := g.r.Float64()
+	wantAtt := g.attShare > 0 && float64(g.attWrite) < g.attShare*float64(g.written+1)
+	attach := wantAtt && g.r.Float64() < 0.5
+	g.buf.Reset()
+	b := &g.buf
+	g.headers(b, t, from, to, id)
+	g.parts(b, t, body, kind, attach)
+	b.WriteString("\n") // the empty line before the next From line
+
+	g.write(b.Bytes())
+	t.ids = append(t.ids, id)
+	t.n++
+	t.left--
+}
+
+// messageText is the text of t's next message from from to to: a
+// greeting in replies, paragraphs, a signature and often the previous
+// message quoted. t keeps its own text, for the next reply to quote.
+func (g *gen) messageText(t *thread, from, to person) string {
 	g.text.Reset()
 	if t.n > 0 {
 		g.text.WriteString(g.pick(t.lang.words) + " " + strings.Split(from.name, " ")[0] + ",\n\n")
@@ -451,13 +473,11 @@ func (g *gen) message(t *thread) {
 		own = own[:i]
 	}
 	t.lastBody = own
+	return body
+}
 
-	// the structure
-	kind := g.r.Float64()
-	wantAtt := g.attShare > 0 && float64(g.attWrite) < g.attShare*float64(g.written+1)
-	attach := wantAtt && g.r.Float64() < 0.5
-	g.buf.Reset()
-	b := &g.buf
+// headers writes the From line and the header of t's next message.
+func (g *gen) headers(b *bytes.Buffer, t *thread, from, to person, id string) {
 	fmt.Fprintf(b, "From %s %s\n", from.email, g.now.Format("Mon Jan _2 15:04:05 2006"))
 	fmt.Fprintf(b, "Return-Path: <%s>\n", from.email)
 	fmt.Fprintf(b, "Received: from mx%d.%s (mx%d.%s [192.0.2.%d])\n\tby mail.example.com with ESMTPS id %x\n\tfor <%s>; %s\n",
@@ -476,24 +496,34 @@ func (g *gen) message(t *thread) {
 	fmt.Fprintf(b, "Date: %s\n", g.now.Format(time.RFC1123Z))
 	fmt.Fprintf(b, "Message-ID: %s\n", id)
 	if t.n > 0 {
-		fmt.Fprintf(b, "In-Reply-To: %s\n", t.ids[len(t.ids)-1])
-		refs := t.ids
-		if len(refs) > 10 {
-			refs = append([]string{refs[0]}, refs[len(refs)-9:]...)
-		}
-		b.WriteString("References:")
-		for i, r := range refs {
-			if i > 0 {
-				b.WriteString("\n")
-			}
-			b.WriteString(" " + r)
-		}
-		b.WriteString("\n")
+		writeReferences(b, t.ids)
 	}
 	fmt.Fprintf(b, "X-Zendesk-Ticket-Id: %d\n", t.ticket)
 	fmt.Fprintf(b, "X-Mailer: %s\n", g.pick(mailers))
 	b.WriteString("MIME-Version: 1.0\n")
+}
 
+// writeReferences writes In-Reply-To and References of a reply to the
+// last of ids: the first and the last nine when there are more than ten.
+func writeReferences(b *bytes.Buffer, ids []string) {
+	fmt.Fprintf(b, "In-Reply-To: %s\n", ids[len(ids)-1])
+	refs := ids
+	if len(refs) > 10 {
+		refs = append([]string{refs[0]}, refs[len(refs)-9:]...)
+	}
+	b.WriteString("References:")
+	for i, r := range refs {
+		if i > 0 {
+			b.WriteString("\n")
+		}
+		b.WriteString(" " + r)
+	}
+	b.WriteString("\n")
+}
+
+// parts writes the body of the message: with attachments, or by kind
+// plain, HTML only, multipart/related or multipart/alternative.
+func (g *gen) parts(b *bytes.Buffer, t *thread, body string, kind float64, attach bool) {
 	switch {
 	case attach:
 		bd := g.boundary()
@@ -526,12 +556,6 @@ func (g *gen) message(t *thread) {
 	default:
 		g.alternative(b, t, body)
 	}
-	b.WriteString("\n") // the empty line before the next From line
-
-	g.write(b.Bytes())
-	t.ids = append(t.ids, id)
-	t.n++
-	t.left--
 }
 
 var mailers = []string{"Microsoft Outlook 16.0", "Apple Mail (2.3654)", "Mozilla Thunderbird 115.0", "Roundcube Webmail/1.6", "Zimbra 9.0", "Lotus Notes Release 9.0.1"}
@@ -783,13 +807,18 @@ func (g *gen) encodeWord(t *thread, s string) string {
 	if g.r.IntN(2) == 0 || cs == "iso-2022-jp" {
 		return "=?" + cs + "?B?" + base64.StdEncoding.EncodeToString(raw) + "?="
 	}
+	return qWord(cs, raw)
+}
+
+// qWord is raw as one Q-encoded word in charset cs.
+func qWord(cs string, raw []byte) string {
 	var sb strings.Builder
 	sb.WriteString("=?" + cs + "?Q?")
 	for _, c := range raw {
 		switch {
 		case c == ' ':
 			sb.WriteByte('_')
-		case c >= 0x80 || c == '=' || c == '?' || c == '_' || c < 0x20 || c == '"' || c == '(' || c == ')' || c == ',' || c == '<' || c == '>' || c == '@' || c == '[' || c == ']' || c == ':' || c == ';' || c == '\\' || c == '.':
+		case c >= 0x80 || c < 0x20 || strings.IndexByte(qSpecials, c) >= 0:
 			fmt.Fprintf(&sb, "=%02X", c)
 		default:
 			sb.WriteByte(c)
@@ -798,6 +827,9 @@ func (g *gen) encodeWord(t *thread, s string) string {
 	sb.WriteString("?=")
 	return sb.String()
 }
+
+// qSpecials are the ASCII bytes a Q-encoded word in a phrase encodes.
+const qSpecials = `=?_"(),<>@[]:;\.`
 
 func (g *gen) write(p []byte) {
 	g.w.Write(p)
