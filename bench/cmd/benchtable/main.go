@@ -74,6 +74,7 @@ type config struct {
 	cache, size, smallSize            string
 	seed                              uint64
 	p3Threads, p4Threads              int
+	p5Messages, p6Small               int
 	only                              map[string]bool
 	gobench, keep, noOverlap          bool
 	p3Rate                            bool
@@ -97,7 +98,9 @@ func main() {
 	flag.Uint64Var(&c.seed, "seed", 1, "generator seed")
 	flag.IntVar(&c.p3Threads, "p3-threads", 2050, "threads (= requests) of the rate runs (P3)")
 	flag.IntVar(&c.p4Threads, "p4-threads", 100000, "done threads in the resume checkpoint (P4)")
-	flag.StringVar(&only, "only", "", "comma-separated subset of P1,P2,P3,P4,go (default: all)")
+	flag.IntVar(&c.p5Messages, "p5-messages", 400000, "messages of the imported realistic archive the backfill appends 1% to (P5); P6's larger size")
+	flag.IntVar(&c.p6Small, "p6-messages", 100000, "messages of P6's smaller realistic archive (validate's peak RSS slope)")
+	flag.StringVar(&only, "only", "", "comma-separated subset of P1,P2,P3,P4,P5,P6,go (default: all)")
 	flag.BoolVar(&c.gobench, "gobench", true, "also run the Go benchmarks (go test -bench)")
 	flag.StringVar(&c.benchPkgs, "bench-pkgs", "./...", "packages of the Go benchmarks")
 	flag.StringVar(&c.benchtime, "benchtime", "300ms", "-benchtime of the light Go benchmarks")
@@ -257,6 +260,9 @@ func run(c config) int {
 	}
 	if c.want("P3") || c.want("P4") {
 		e.rateAndResume()
+	}
+	if c.want("P5") || c.want("P6") {
+		e.backfillAndMemory()
 	}
 	goOK := true
 	goRan := false
@@ -438,10 +444,11 @@ func tail(s string, n int) string {
 
 // fake is a running zendesk-fake.
 type fake struct {
-	cmd  *exec.Cmd
-	url  string
-	reqs chan time.Time // arrival time of each request log line (verbose only)
-	done chan struct{}
+	cmd     *exec.Cmd
+	url     string
+	verbose bool
+	reqs    chan time.Time // arrival time of each request log line (verbose only)
+	done    chan struct{}
 }
 
 // startFake starts zendesk-fake on a free loopback port.
@@ -463,7 +470,7 @@ func (e *env) startFake(verbose bool, args ...string) (*fake, error) {
 	if err := cmd.Start(); err != nil {
 		return nil, err
 	}
-	f := &fake{cmd: cmd, reqs: make(chan time.Time, 1<<16), done: make(chan struct{})}
+	f := &fake{cmd: cmd, verbose: verbose, reqs: make(chan time.Time, 1<<16), done: make(chan struct{})}
 	go func() {
 		defer close(f.done)
 		sc := bufio.NewScanner(stderr)
@@ -759,6 +766,12 @@ func (e *env) importRun(dir string, a archiveInfo, cfgRPM, cfgWPM int, fakeArgs 
 		return importResult{err: err}
 	}
 	defer f.stop()
+	return e.importOn(f, dir, a, cfgRPM, cfgWPM, checkpointDir)
+}
+
+// importOn runs threadlift import against the running fake f (see
+// importRun).
+func (e *env) importOn(f *fake, dir string, a archiveInfo, cfgRPM, cfgWPM int, checkpointDir string, flags ...string) importResult {
 	if checkpointDir == "" {
 		checkpointDir = dir
 	}
@@ -768,16 +781,18 @@ func (e *env) importRun(dir string, a archiveInfo, cfgRPM, cfgWPM int, fakeArgs 
 	}
 	sumPath := filepath.Join(dir, "summary.json")
 	os.Remove(sumPath)
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Minute)
+	// A bound against a hung run only: P5's first import of 400,000
+	// messages takes about 8 minutes on an idle 2-core machine.
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Minute)
 	defer cancel()
 	// drain anything the fake logged before the start
 	for len(f.reqs) > 0 {
 		<-f.reqs
 	}
 	t0 := time.Now()
-	r := runProc(ctx, dir, []string{tokenEnv + "=" + tokenVal}, e.tl, append([]string{"import", "-c", cfg, "--summary", sumPath}, tlFlags...), 0, 1)
+	r := runProc(ctx, dir, []string{tokenEnv + "=" + tokenVal}, e.tl, append(append([]string{"import", "-c", cfg, "--summary", sumPath}, tlFlags...), flags...), 0, 1)
 	out := importResult{url: f.url, proc: r}
-	if verbose {
+	if f.verbose {
 		select {
 		case t := <-f.reqs:
 			out.firstReq = t.Sub(t0)
