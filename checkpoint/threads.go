@@ -194,8 +194,9 @@ type Resume struct {
 	// Done maps each done thread's key to its KeysHash when it was
 	// completed ("" when unknown): a done thread whose archive holds
 	// exactly those message keys needs no work. One whose keys differ
-	// (grown, joined, split) is looked at again.
-	Done map[string]string
+	// (grown, joined, split) is looked at again. A compact set: a resumed
+	// run holds one entry per thread of the archive.
+	Done *DoneSet
 	// Open holds every other thread by key. Records that could not be read
 	// at all (key "") are left out, as in Threads.
 	Open map[string]Thread
@@ -207,7 +208,7 @@ func (s *Store) Resume(ctx context.Context) (*Resume, error) {
 	if err := s.db.QueryRowContext(ctx, "SELECT count(*) FROM threads WHERE state = 'done'").Scan(&nDone); err != nil {
 		return nil, s.wrap("read threads", err)
 	}
-	r := &Resume{Done: make(map[string]string, nDone), Open: map[string]Thread{}}
+	r := &Resume{Done: newDoneSet(nDone), Open: map[string]Thread{}}
 	// "+state" keeps SQLite off the state index: nearly every thread is
 	// done, and a table scan is then cheaper than an index walk.
 	rows, err := s.db.QueryContext(ctx, "SELECT key, keys_hash FROM threads WHERE +state = 'done' AND key <> ''")
@@ -220,8 +221,9 @@ func (s *Store) Resume(ctx context.Context) (*Resume, error) {
 		if err := rows.Scan(&k, &h); err != nil {
 			return nil, s.wrap("read done threads", err)
 		}
-		r.Done[k] = h
+		r.Done.add(k, h)
 	}
+	r.Done.seal()
 	if err := rows.Err(); err != nil {
 		return nil, s.wrap("read done threads", err)
 	}

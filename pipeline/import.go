@@ -165,7 +165,7 @@ func (im *importer) prepare(ctx context.Context, run *checkpoint.Run, resume *ch
 	opts := im.opts
 	im.vouch = newVouch(run, opts.VouchProbes)
 	im.logTrust(run)
-	im.fresh = len(resume.Done) == 0 && len(resume.Open) == 0
+	im.fresh = resume.Done.Len() == 0 && len(resume.Open) == 0
 	if opts.MetricsFile != "" {
 		// The metrics' last success time starts from earlier runs'.
 		last, err := im.store.LastDone(ctx)
@@ -274,7 +274,7 @@ func (im *importer) feed(ctx context.Context, rc *runContexts, resume *checkpoin
 // thread once --limit threads have been posted.
 func (im *importer) job(ctx context.Context, t thread.Thread, resume *checkpoint.Resume) (j job, ok bool, err error) {
 	st, seen := resume.Open[t.Key]
-	hash, done := resume.Done[t.Key]
+	hash, done := resume.Done.Lookup(t.Key)
 	if done {
 		complete, err := im.completeAsIs(ctx, t, hash)
 		if err != nil {
