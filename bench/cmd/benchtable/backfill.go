@@ -34,6 +34,10 @@ import (
 
 const rssBudgetMiB = 256
 
+// splitVersion is part of the name of every cached archive genmbox
+// -messages -append-o wrote: bump it when what it writes changes.
+const splitVersion = "s2"
+
 func (e *env) backfillAndMemory() {
 	base, app, err := e.backfillArchive(e.c.p5Messages)
 	if err != nil {
@@ -64,7 +68,7 @@ func (e *env) p5or6() string {
 // backfillArchive generates (or finds in the cache) a realistic archive
 // of n messages and the 1% that arrives after it.
 func (e *env) backfillArchive(n int) (base, app archiveInfo, err error) {
-	name := fmt.Sprintf("realistic-%s-%dmsgs-seed%d", genVersion, n, e.c.seed)
+	name := fmt.Sprintf("split-%s-%dmsgs-seed%d", splitVersion, n, e.c.seed)
 	appPath := filepath.Join(e.c.cache, name+".append.mbox")
 	if _, err := os.Stat(appPath); err != nil {
 		os.Remove(filepath.Join(e.c.cache, name+".mbox.meta")) // generate both again

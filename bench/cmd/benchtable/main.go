@@ -27,6 +27,11 @@
 //	               new thread: process start to the fake's first request
 //	               ≤ 2 s (the fake's --verbose request log line, read from
 //	               its stderr pipe and timestamped on arrival).
+//	P5 backfill    1% appended to an imported 400,000-message archive:
+//	               first new request ≤ 2 s, wall ≤ 2× the ideal, peak RSS
+//	               ≤ 256 MiB (backfill.go).
+//	P6 memory      validate's peak RSS at two sizes, the slope, projected
+//	               to 1 and 5 million messages ≤ 256 MiB (backfill.go).
 //
 // The rate run (P3, limited; about 3.5 minutes, mostly waiting on the
 // limiter) runs at the same time as the initial 100,000-thread import that

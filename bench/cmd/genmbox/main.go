@@ -306,6 +306,10 @@ type gen struct {
 	written  int64 // bytes written (approx: we count what we write)
 	attWrite int64 // of which attachment bytes (encoded)
 
+	// timeScale, when set, scales the time between messages (runSplit:
+	// the archive ends before 2026, so that no date is in the future).
+	timeScale float64
+
 	// runSplit: after split messages, g.w is the appended part's writer;
 	// closed threads are sampled into old, some of which the appended
 	// part answers.
@@ -364,6 +368,12 @@ func (g *gen) run(size int64) {
 func (g *gen) runSplit(split, appended int, tail *bufio.Writer) (base, app stats) {
 	const maxOpen, keepOld = 48, 512
 	total := split + appended
+	// About 26 minutes between messages on average: scale the steps so
+	// that the whole stream ends by 2025 (the threads open at its end take
+	// up to 48 messages more).
+	if span, need := time.Date(2025, 12, 1, 0, 0, 0, 0, time.UTC).Sub(g.now), time.Duration(total+48)*(26*time.Minute); need > span {
+		g.timeScale = float64(span) / float64(need)
+	}
 	closed := 0
 	for g.st.messages < total || len(g.open) > 0 {
 		if g.st.messages == split && tail != nil && g.w != tail {
@@ -535,7 +545,11 @@ func (g *gen) message(t *thread) {
 	if t.charset != "us-ascii" && t.charset != "utf-8" {
 		g.st.legacy++
 	}
-	g.now = g.now.Add(time.Duration(1+g.r.IntN(50)) * time.Minute).Add(time.Duration(g.r.IntN(60)) * time.Second)
+	step := time.Duration(1+g.r.IntN(50))*time.Minute + time.Duration(g.r.IntN(60))*time.Second
+	if g.timeScale > 0 {
+		step = time.Duration(float64(step) * g.timeScale)
+	}
+	g.now = g.now.Add(step)
 	from := t.people[t.n%len(t.people)]
 	to := t.people[(t.n+1)%len(t.people)]
 	g.nextID++
