@@ -260,21 +260,7 @@ func run(c config) int {
 	}()
 	logf("cache %s, run folder %s", c.cache, e.runDir)
 
-	if c.want("P1") || c.want("P2") {
-		e.throughputAndMemory()
-	}
-	if c.want("P3") || c.want("P4") {
-		e.rateAndResume()
-	}
-	if c.want("P5") || c.want("P6") {
-		e.backfillAndMemory()
-	}
-	goOK := true
-	goRan := false
-	if c.gobench && c.want("GO") {
-		goRan = true
-		goOK = e.goBenchmarks()
-	}
+	goRan, goOK := e.targets()
 
 	wall := time.Since(start)
 	printTable(os.Stdout, e, wall, goRan, goOK)
@@ -296,6 +282,25 @@ func run(c config) int {
 		return 1
 	}
 	return 0 // a MISS is a finding, not a failure of the run
+}
+
+// targets runs the targets asked for, then the Go benchmarks; goRan and
+// goOK say whether those ran and passed.
+func (e *env) targets() (goRan, goOK bool) {
+	c := e.c
+	if c.want("P1") || c.want("P2") {
+		e.throughputAndMemory()
+	}
+	if c.want("P3") || c.want("P4") {
+		e.rateAndResume()
+	}
+	if c.want("P5") || c.want("P6") {
+		e.backfillAndMemory()
+	}
+	if c.gobench && c.want("GO") {
+		return true, e.goBenchmarks()
+	}
+	return false, true
 }
 
 func findBin(dir, name string) (string, error) {
