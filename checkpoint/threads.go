@@ -219,7 +219,7 @@ func (s *Store) Resume(ctx context.Context) (*Resume, error) {
 		return nil, err
 	}
 	r.Done.seal()
-	if err := s.readOpen(ctx, r); err != nil {
+	if err := s.readOpen(ctx, r, "+state <> 'done' AND key <> ''"); err != nil {
 		return nil, err
 	}
 	r.Empty = r.Done.Len() == 0 && len(r.Open) == 0
@@ -247,7 +247,10 @@ func (s *Store) ResumeFor(ctx context.Context, keys []string) (*Resume, error) {
 		keys = keys[n:]
 	}
 	r.Done.seal()
-	if err := s.readOpen(ctx, r); err != nil {
+	// Two ranges of the state index ("+key": not the key index): a
+	// backfill's checkpoint is nearly all done threads, a scan of the
+	// table or of another index would read them all.
+	if err := s.readOpen(ctx, r, "(state < 'done' OR state > 'done') AND +key <> ''"); err != nil {
 		return nil, err
 	}
 	var any int
@@ -278,10 +281,11 @@ func (s *Store) readDone(ctx context.Context, d *DoneSet, q string, args ...any)
 	return nil
 }
 
-// readOpen reads every thread not done into r.Open.
-func (s *Store) readOpen(ctx context.Context, r *Resume) error {
+// readOpen reads the threads where selects (every thread not done with
+// a key, in a form the query planner uses well) into r.Open.
+func (s *Store) readOpen(ctx context.Context, r *Resume, where string) error {
 	r.Open = map[string]Thread{}
-	rows, err := s.db.QueryContext(ctx, "SELECT "+threadColumns+" FROM threads WHERE +state <> 'done' AND key <> ''")
+	rows, err := s.db.QueryContext(ctx, "SELECT "+threadColumns+" FROM threads WHERE "+where)
 	if err != nil {
 		return s.wrap("read threads", err)
 	}
