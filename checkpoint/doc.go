@@ -139,10 +139,10 @@
 // ProbePath checks, writing nothing, that a run could use a path (its
 // folder writable, the lock free): for threadlift check.
 //
-// # Schema (PRAGMA user_version = 3, application_id = 0x544c4654 "TLFT")
+// # Schema (PRAGMA user_version = 4, application_id = 0x544c4654 "TLFT")
 //
 // For operators with sqlite3; every time is UTC text. schema.go lists
-// every column and the migrations; Open upgrades a version 1 or 2 file.
+// every column and the migrations; Open upgrades a version 1, 2 or 3 file.
 //
 //	threads(id INTEGER PRIMARY KEY, key, ticket_id, state, side_conversation_id,
 //	        events_total, events_done, subject, source, rule, reason,
@@ -159,6 +159,9 @@
 //	meta(account, generation, clean, trusted, updated_at): one row
 //	vouched(ticket_id, generation, at): tickets looked up since trust was lost
 //	thread_messages: view of messages with their thread_key
+//	scan_meta, scan_threads, scan_envelopes, scan_syms: the last scan of
+//	        the sources (scan.go), for backfills that read only what was
+//	        appended
 //
 // Examples:
 //

@@ -10,7 +10,7 @@ import (
 const applicationID = 0x544c4654
 
 // schemaVersion is the PRAGMA user_version this code writes and reads.
-const schemaVersion = 3
+const schemaVersion = 4
 
 // migrations[i] upgrades a database at user_version i to i+1. Each runs in
 // one transaction together with the user_version bump. Never edit a
@@ -78,6 +78,22 @@ const schemaVersion = 3
 //	          whether the checkpoint can vouch for every ticket (trusted)
 //	vouched   tickets looked up on Zendesk since the checkpoint lost trust:
 //	          ticket_id, generation (the run that looked), at
+//
+// Schema version 4 adds the scan record (see scan.go): what the last
+// import's read of the sources found, so that a backfill reads only the
+// bytes appended since and threads them against it.
+//
+//	scan_meta      one row (id 1) when a scan is recorded: state, JSON of the
+//	               source files (size, digests of the head and of the bytes
+//	               before the end, the last record) and totals
+//	scan_threads   id, key, keys_hash: the threads of the recorded scan (keys
+//	               may repeat) and the KeysHash of their message keys
+//	scan_envelopes seq (position in the archive), thread → scan_threads.id,
+//	               data (the envelope, encoded by pipeline/archive)
+//	scan_syms      sym (64-bit hash of an id, reference, key or group a
+//	               message of the thread mentions), thread: which threads a
+//	               new message may link to; a collision only reads one more
+//	               thread
 //
 // Upgrading a version 2 file computes keys_hash of every done thread from
 // its messages, and records its last run as clean unless the file's -wal
@@ -178,6 +194,31 @@ CREATE TABLE vouched (
 	generation INTEGER NOT NULL,
 	at         TEXT    NOT NULL
 ) WITHOUT ROWID;
+`,
+	3: `
+CREATE TABLE scan_meta (
+	id          INTEGER PRIMARY KEY CHECK (id = 1),
+	state       TEXT    NOT NULL,
+	recorded_at TEXT    NOT NULL
+);
+CREATE TABLE scan_threads (
+	id        INTEGER PRIMARY KEY,
+	key       TEXT    NOT NULL,
+	keys_hash TEXT    NOT NULL
+);
+CREATE INDEX scan_threads_key ON scan_threads(key);
+CREATE TABLE scan_envelopes (
+	seq    INTEGER PRIMARY KEY,
+	thread INTEGER NOT NULL,
+	data   BLOB    NOT NULL
+);
+CREATE INDEX scan_envelopes_thread ON scan_envelopes(thread);
+CREATE TABLE scan_syms (
+	sym    INTEGER NOT NULL,
+	thread INTEGER NOT NULL,
+	PRIMARY KEY (sym, thread)
+) WITHOUT ROWID;
+CREATE INDEX scan_syms_thread ON scan_syms(thread);
 `,
 }
 

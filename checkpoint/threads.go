@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 )
 
@@ -194,54 +195,112 @@ type Resume struct {
 	// Done maps each done thread's key to its KeysHash when it was
 	// completed ("" when unknown): a done thread whose archive holds
 	// exactly those message keys needs no work. One whose keys differ
-	// (grown, joined, split) is looked at again.
-	Done map[string]string
+	// (grown, joined, split) is looked at again. A compact set: a resumed
+	// run holds one entry per thread of the archive.
+	Done *DoneSet
 	// Open holds every other thread by key. Records that could not be read
 	// at all (key "") are left out, as in Threads.
 	Open map[string]Thread
+	// Empty is true when the checkpoint held no thread (but unreadable
+	// records) at all.
+	Empty bool
 }
 
 // Resume reads what an import needs to resume; see the Resume type.
 func (s *Store) Resume(ctx context.Context) (*Resume, error) {
-	var nDone int // from the state index, to size the map
+	var nDone int // from the state index, to size the set
 	if err := s.db.QueryRowContext(ctx, "SELECT count(*) FROM threads WHERE state = 'done'").Scan(&nDone); err != nil {
 		return nil, s.wrap("read threads", err)
 	}
-	r := &Resume{Done: make(map[string]string, nDone), Open: map[string]Thread{}}
+	r := &Resume{Done: newDoneSet(nDone)}
 	// "+state" keeps SQLite off the state index: nearly every thread is
 	// done, and a table scan is then cheaper than an index walk.
-	rows, err := s.db.QueryContext(ctx, "SELECT key, keys_hash FROM threads WHERE +state = 'done' AND key <> ''")
+	if err := s.readDone(ctx, r.Done, "SELECT key, keys_hash FROM threads WHERE +state = 'done' AND key <> ''"); err != nil {
+		return nil, err
+	}
+	r.Done.seal()
+	if err := s.readOpen(ctx, r, "+state <> 'done' AND key <> ''"); err != nil {
+		return nil, err
+	}
+	r.Empty = r.Done.Len() == 0 && len(r.Open) == 0
+	return r, nil
+}
+
+// ResumeFor is Resume with Done holding only the done threads among
+// keys: a backfill's archive holds the threads the appended records
+// touch, few of the checkpoint's, and reading every done thread would
+// cost it time and memory in proportion to the whole archive (issue 15).
+// Open and Empty are Resume's.
+func (s *Store) ResumeFor(ctx context.Context, keys []string) (*Resume, error) {
+	const batch = 500 // bound parameters per query, well under SQLite's limit
+	r := &Resume{Done: newDoneSet(0)}
+	for len(keys) > 0 {
+		n := min(batch, len(keys))
+		args := make([]any, n)
+		for i, k := range keys[:n] {
+			args[i] = k
+		}
+		q := "SELECT key, keys_hash FROM threads WHERE key IN (?" + strings.Repeat(",?", n-1) + ") AND state = 'done' AND key <> ''"
+		if err := s.readDone(ctx, r.Done, q, args...); err != nil {
+			return nil, err
+		}
+		keys = keys[n:]
+	}
+	r.Done.seal()
+	// Two ranges of the state index ("+key": not the key index): a
+	// backfill's checkpoint is nearly all done threads, a scan of the
+	// table or of another index would read them all.
+	if err := s.readOpen(ctx, r, "(state < 'done' OR state > 'done') AND +key <> ''"); err != nil {
+		return nil, err
+	}
+	var any int
+	if err := s.db.QueryRowContext(ctx, "SELECT EXISTS (SELECT 1 FROM threads WHERE key <> '')").Scan(&any); err != nil {
+		return nil, s.wrap("read threads", err)
+	}
+	r.Empty = any == 0
+	return r, nil
+}
+
+// readDone adds the done threads q selects (key, keys_hash) to d.
+func (s *Store) readDone(ctx context.Context, d *DoneSet, q string, args ...any) error {
+	rows, err := s.db.QueryContext(ctx, q, args...)
 	if err != nil {
-		return nil, s.wrap("read done threads", err)
+		return s.wrap("read done threads", err)
 	}
 	defer rows.Close()
 	for rows.Next() {
 		var k, h string
 		if err := rows.Scan(&k, &h); err != nil {
-			return nil, s.wrap("read done threads", err)
+			return s.wrap("read done threads", err)
 		}
-		r.Done[k] = h
+		d.add(k, h)
 	}
 	if err := rows.Err(); err != nil {
-		return nil, s.wrap("read done threads", err)
+		return s.wrap("read done threads", err)
 	}
-	rows.Close()
-	rows, err = s.db.QueryContext(ctx, "SELECT "+threadColumns+" FROM threads WHERE +state <> 'done' AND key <> ''")
+	return nil
+}
+
+// readOpen reads the threads where selects (every thread not done with
+// a key, in a form the query planner uses well) into r.Open.
+func (s *Store) readOpen(ctx context.Context, r *Resume, where string) error {
+	r.Open = map[string]Thread{}
+	rows, err := s.db.QueryContext(ctx, "SELECT "+threadColumns+" FROM threads WHERE "+where)
 	if err != nil {
-		return nil, s.wrap("read threads", err)
+		return s.wrap("read threads", err)
 	}
 	defer rows.Close()
 	for rows.Next() {
 		t, err := scanThread(rows)
 		if err != nil {
-			return nil, s.wrap("read threads", err)
+			return s.wrap("read threads", err)
 		}
 		r.Open[t.Key] = t
 	}
 	if err := rows.Err(); err != nil {
-		return nil, s.wrap("read threads", err)
+		return s.wrap("read threads", err)
 	}
-	return r, nil
+	return nil
 }
 
 // MessageCount returns how many distinct messages the checkpoint knows of

@@ -24,6 +24,11 @@
 // (source-changed) instead of feeding them garbage. --limit counts threads
 // that sent a request.
 //
+// An import records its read of the sources in the checkpoint, and a
+// backfill whose files only grew reads just what was appended
+// (appended.go, archive.ReadSince); anything else reads in full and logs
+// why.
+//
 // How an import runs (import.go, worker.go, post.go, lookup.go,
 // ledger.go, retry.go). Import reads the sources and the checkpoint at
 // once, then a feed hands each thread with work left to one of

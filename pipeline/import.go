@@ -114,14 +114,26 @@ func (im *importer) open(ctx context.Context) (*checkpoint.Resume, *checkpoint.R
 		r   *checkpoint.Resume
 		err error
 	}
+	// A backfill reads few threads: the checkpoint's state of those only
+	// is read once they are known (resumeFor). Otherwise the whole state
+	// is read while the sources are.
+	backfill := im.backfillLikely(ctx)
 	loadc := make(chan loaded, 1)
-	go func() {
-		r, err := im.store.Resume(ctx)
-		loadc <- loaded{r, err}
-	}()
+	if !backfill {
+		go func() {
+			r, err := im.store.Resume(ctx)
+			loadc <- loaded{r, err}
+		}()
+	}
 	o := im.opts
-	a, err := archive.Read(ctx, o.Formats, o.Sources, o.Read, o.Threading, o.Progress.ReadBytes)
-	ld := <-loadc
+	a, err := im.readArchive(ctx)
+	var ld loaded
+	switch {
+	case !backfill:
+		ld = <-loadc
+	case err == nil:
+		ld.r, ld.err = im.resumeFor(ctx, a)
+	}
 	im.a = a
 	// Nothing is written or sent before the checkpoint passed its check.
 	if cerr := im.store.Check(ctx); cerr != nil && ctx.Err() == nil {
@@ -150,6 +162,31 @@ func (im *importer) open(ctx context.Context) (*checkpoint.Resume, *checkpoint.R
 	return ld.r, run, nil
 }
 
+// backfillLikely says whether the import will likely read only what was
+// appended to the sources: a scan is recorded and --full-read is off.
+// An error here is ReadSince's to report.
+func (im *importer) backfillLikely(ctx context.Context) bool {
+	if im.opts.FullRead {
+		return false
+	}
+	_, ok, err := im.store.ScanState(ctx)
+	return ok && err == nil
+}
+
+// resumeFor reads the checkpoint's state for archive a: of its threads
+// only when a holds what was appended (checkpoint.ResumeFor), else all
+// of it.
+func (im *importer) resumeFor(ctx context.Context, a *archive.Archive) (*checkpoint.Resume, error) {
+	if !a.Appended() {
+		return im.store.Resume(ctx)
+	}
+	keys := make([]string, 0, len(a.Threads))
+	for _, t := range a.Threads {
+		keys = append(keys, t.Key)
+	}
+	return im.store.ResumeFor(ctx, keys)
+}
+
 // endRun records the clean end of the run.
 func (im *importer) endRun(ctx context.Context) {
 	if err := im.store.EndRun(context.WithoutCancel(ctx)); err != nil {
@@ -165,7 +202,7 @@ func (im *importer) prepare(ctx context.Context, run *checkpoint.Run, resume *ch
 	opts := im.opts
 	im.vouch = newVouch(run, opts.VouchProbes)
 	im.logTrust(run)
-	im.fresh = len(resume.Done) == 0 && len(resume.Open) == 0
+	im.fresh = resume.Empty
 	if opts.MetricsFile != "" {
 		// The metrics' last success time starts from earlier runs'.
 		last, err := im.store.LastDone(ctx)
@@ -185,6 +222,14 @@ func (im *importer) prepare(ctx context.Context, run *checkpoint.Run, resume *ch
 	if err := im.recordBad(ctx); err != nil {
 		return err
 	}
+	if err := im.recordScan(ctx); err != nil {
+		if ctx.Err() != nil {
+			return fmt.Errorf("%w: %w", ErrInterrupted, err)
+		}
+		return fmt.Errorf("%w: %w", ErrFatal, err)
+	}
+	untouched, _ := im.a.Untouched()
+	im.c.alreadyDone.Add(int64(untouched))
 	opts.Progress.Threads(len(im.a.Threads))
 	return nil
 }
@@ -266,7 +311,7 @@ func (im *importer) feed(ctx context.Context, rc *runContexts, resume *checkpoin
 // thread once --limit threads have been posted.
 func (im *importer) job(ctx context.Context, t thread.Thread, resume *checkpoint.Resume) (j job, ok bool, err error) {
 	st, seen := resume.Open[t.Key]
-	hash, done := resume.Done[t.Key]
+	hash, done := resume.Done.Lookup(t.Key)
 	if done {
 		complete, err := im.completeAsIs(ctx, t, hash)
 		if err != nil {
@@ -316,7 +361,8 @@ func (im *importer) completeAsIs(ctx context.Context, t thread.Thread, hash stri
 // the fatal one, the workers' (poolErr), or ErrInterrupted.
 func (im *importer) finish(ctx context.Context, start time.Time, rc *runContexts, poolErr error) (*report.Summary, error) {
 	a := im.a
-	sum := im.summary(start, len(a.Threads)+len(a.Bad), a.Len()+len(a.Bad))
+	untouchedThreads, untouchedMsgs := a.Untouched()
+	sum := im.summary(start, len(a.Threads)+len(a.Bad)+untouchedThreads, a.Len()+len(a.Bad)+untouchedMsgs)
 	interrupted := ctx.Err() != nil
 	sum.Interrupted = interrupted
 	sum.StoppedByMaxDuration = !interrupted && rc.take.Err() != nil

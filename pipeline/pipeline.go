@@ -93,6 +93,10 @@ type Options struct {
 	// at least one request (0: no limit). Threads rejected, already
 	// complete, or left to another shard do not count.
 	Limit int
+	// FullRead makes Import read every source in full, even when the
+	// checkpoint's record of the last scan would let it read only what
+	// was appended since (appended.go).
+	FullRead bool
 	// Account is the Zendesk account (zendesk.url) the run writes to. The
 	// checkpoint records it and refuses another (checkpoint.ErrOtherAccount);
 	// "" skips that check.

@@ -24,6 +24,7 @@ type importOptions struct {
 	dryRun      bool
 	summary     string
 	limit       int
+	fullRead    bool
 	maxDuration time.Duration
 	report      string
 	metricsFile string
@@ -88,6 +89,7 @@ func addImportFlags(cmd *cobra.Command, g *globalOptions, o *importOptions) {
 	f.BoolVar(&o.dryRun, "dry-run", false, "validate only, post nothing (same as 'threadlift validate')")
 	f.StringVar(&o.summary, "summary", "", "write the run summary as JSON to this file")
 	f.StringVar(&o.report, "report", "", "write report.html and summary.json of this run into this folder (with --dry-run: the validation report)")
+	f.BoolVar(&o.fullRead, "full-read", false, "read every source in full, even when the checkpoint's record of the last read lets a backfill read only what was appended")
 	f.IntVar(&o.limit, "limit", 0, "post at most N threads in this run: threads that send at least one request (rejected or already imported threads do not count; 0: all)")
 	f.DurationVar(&o.maxDuration, "max-duration", 0, "stop taking new threads after this long (e.g. 6h) and exit cleanly; the next run goes on (0: no limit)")
 	f.Var(&g.shard, "shard", shardHelp)
@@ -103,7 +105,10 @@ request with the first max_events_per_request events, then events/import
 requests for the rest. It resumes from the checkpoint automatically: threads
 already done are skipped, a thread found in flight is first looked up on its
 ticket by its threadlift_thread_key, and new messages of done threads are
-appended (scheduled backfills).
+appended (scheduled backfills). A backfill reads only the bytes appended
+to the sources since the last import when the files only grew (the
+checkpoint records what each import read); anything else reads every
+source in full and logs why. --full-read always reads in full.
 
 Credentials come from the environment, never from the config file:
 zendesk.token_env (default ZENDESK_API_TOKEN) with zendesk.email, or
@@ -314,6 +319,7 @@ func runImport(cmd *cobra.Command, g *globalOptions, o importOptions) error {
 		return err
 	}
 	opts.Limit = o.limit
+	opts.FullRead = o.fullRead
 	opts.Account = cfg.Zendesk.URL
 	opts.MaxDuration = o.maxDuration
 	opts.Shard = g.shard.Shard

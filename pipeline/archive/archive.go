@@ -10,6 +10,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/threadlift/threadlift/checkpoint"
 	"github.com/threadlift/threadlift/mapping/thread"
 	"github.com/threadlift/threadlift/sources"
 )
@@ -59,6 +60,8 @@ type Archive struct {
 	Bad []Bad
 
 	readers []sources.Reader
+	topts   thread.Options
+	since   *since // set by ReadSince
 	stats   []stat
 	idx     *index        // every envelope; Seq of envelope i is i
 	dupOf   map[int][]int // thread member index → its duplicates' indices
@@ -75,6 +78,9 @@ type Stat struct {
 	Source
 	Bytes    int64 // the file's size when the scan began
 	Messages int   // records read, unreadable ones included
+	// Scanned counts the bytes of the file the scan read: the whole file,
+	// or what was appended since the recorded scan (ReadSince).
+	Scanned int64
 	// Skipped counts the records the reader left out on purpose, by
 	// reason (sources.Skipper: mbox skip_labels); nil when none.
 	Skipped map[string]int
@@ -86,6 +92,15 @@ type stat struct {
 	// changed during the scan itself.
 	stamp   fileStamp
 	changed bool
+	// What the scan record keeps of the file (record.go): digests of its
+	// head and of the bytes before its end, its last record, and the bytes
+	// before its first record (csv: the header).
+	head, tail string
+	last       checkpoint.ScanRecord
+	prefix     int64
+	// folder is set for a format whose source is a folder of message
+	// files (maildir, eml): it is read whole on every run.
+	folder bool
 }
 
 // ErrSourceChanged marks a source file that changed between the scan and
@@ -135,56 +150,102 @@ func Read(ctx context.Context, formats *sources.Registry, srcs []Source, opts so
 	if len(srcs) > maxSources {
 		return nil, fmt.Errorf("%d sources: at most %d can be read in one run", len(srcs), maxSources)
 	}
-	a := &Archive{idx: newIndex()}
+	a := &Archive{idx: newIndex(), topts: topts}
 	for i, src := range srcs {
-		o := opts
-		o.Name = src.Name
-		if o.Name == "" {
-			o.Name = src.Path
-		}
-		o.Fields = src.Fields
-		st := stat{Stat: Stat{Source: src}, stamp: stampOf(src.Path)}
-		o.ThreadKeyPrefix = src.ThreadKeyPrefix
-		o.Format = src.Format
-		r, err := formats.Open(src.Type, src.Path, o)
-		if err != nil {
+		if err := a.readSource(ctx, formats, i, src, opts, progress); err != nil {
 			a.Close()
-			return nil, fmt.Errorf("open source %s: %w", src.Path, err)
+			return nil, err
 		}
-		a.readers = append(a.readers, r)
-		st.Bytes = st.stamp.size
-		for {
-			if err := ctx.Err(); err != nil {
-				a.Close()
-				return nil, err
-			}
-			env, err := r.Next()
-			if err == io.EOF {
-				break
-			}
-			var re *sources.RecordError
-			if errors.As(err, &re) {
-				a.Bad = append(a.Bad, Bad{Err: re, Src: i})
-				st.Messages++
-				continue
-			}
-			if err != nil {
-				a.Close()
-				return nil, fmt.Errorf("read %s: %w", o.Name, err)
-			}
-			st.Messages++
-			a.idx.add(env, i)
-			if progress != nil {
-				progress(env.Size)
-			}
-		}
-		if sk, ok := r.(sources.Skipper); ok {
-			st.Skipped = sk.Skipped()
-		}
-		st.changed = !st.stamp.same(stampOf(src.Path))
-		a.stats = append(a.stats, st)
 	}
+	a.thread(topts)
+	return a, nil
+}
 
+// readerOptions are opts for source src.
+func readerOptions(src Source, opts sources.Options) sources.Options {
+	o := opts
+	o.Name = src.File()
+	o.Fields = src.Fields
+	o.ThreadKeyPrefix = src.ThreadKeyPrefix
+	o.Format = src.Format
+	return o
+}
+
+// readSource opens source i and reads every record of it.
+func (a *Archive) readSource(ctx context.Context, formats *sources.Registry, i int, src Source, opts sources.Options, progress func(int64)) error {
+	st := stat{Stat: Stat{Source: src}, stamp: stampOf(src.Path)}
+	st.Bytes = st.stamp.size
+	st.head, st.tail = fileDigests(src.Path, st.Bytes, &st.Scanned)
+	r, err := formats.Open(src.Type, src.Path, readerOptions(src, opts))
+	if err != nil {
+		return fmt.Errorf("open source %s: %w", src.Path, err)
+	}
+	a.readers = append(a.readers, r)
+	first := true
+	err = walk(ctx, r, src.File(), func(env *sources.Envelope, bad *sources.RecordError) error {
+		st.Messages++
+		st.last = lastOf(env, bad)
+		if first && src.Type == "csv" {
+			st.prefix = st.last.Offset
+		}
+		first = false
+		if bad != nil {
+			a.Bad = append(a.Bad, Bad{Err: bad, Src: i})
+			return nil
+		}
+		a.idx.add(env, i)
+		if progress != nil {
+			progress(env.Size)
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	if sk, ok := r.(sources.Skipper); ok {
+		st.Skipped = sk.Skipped()
+	}
+	if f, ok := formats.Lookup(src.Type); ok {
+		st.folder = f.Folder
+	}
+	if first && src.Type == "csv" {
+		st.prefix = st.Bytes
+	}
+	st.Scanned += st.Bytes
+	st.changed = !st.stamp.same(stampOf(src.Path))
+	a.stats = append(a.stats, st)
+	return nil
+}
+
+// walk calls fn with every record r (of source name) returns, until io.EOF: an envelope,
+// or an unreadable record (bad).
+func walk(ctx context.Context, r sources.Reader, name string, fn func(env *sources.Envelope, bad *sources.RecordError) error) error {
+	for {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		env, err := r.Next()
+		if err == io.EOF {
+			return nil
+		}
+		var re *sources.RecordError
+		switch {
+		case errors.As(err, &re):
+			err = fn(nil, re)
+		case err != nil:
+			return fmt.Errorf("read %s: %w", name, err)
+		default:
+			err = fn(env, nil)
+		}
+		if err != nil {
+			return err
+		}
+	}
+}
+
+// thread threads the index (but the envelopes a failures file's copy
+// replaced) into a.Threads.
+func (a *Archive) thread(topts thread.Options) {
 	a.idx.seal()
 	skip := a.supersede()
 	a.replaced = skip
@@ -206,7 +267,6 @@ func Read(ctx context.Context, formats *sources.Registry, srcs []Source, opts so
 		a.dupOf[d.Of] = append(a.dupOf[d.Of], d.Index)
 		a.isDup[d.Index] = true
 	}
-	return a, nil
 }
 
 // Len is the number of envelopes: every record read but the unreadable

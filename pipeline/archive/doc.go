@@ -10,6 +10,12 @@
 // mbox validates in little memory. What a run does with the threads
 // (mapping, posting, the checkpoint) is the pipeline's.
 //
+// A backfill reads less (since.go, record.go, encode.go): Read's result
+// can be recorded in the checkpoint (ScanRecord, checkpoint.RecordScan),
+// and ReadSince then reads only the bytes appended to each file since,
+// rebuilding from the record the threads the new records may join and
+// those with work left; its Archive holds those threads only.
+//
 // An Archive is read once by Read and then only read from: its methods
 // are safe for concurrent use, LoadThread included (the readers' Load is).
 // Envelopes are named by their index i, 0 ≤ i < Len, in the order they

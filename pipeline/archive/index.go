@@ -2,6 +2,7 @@ package archive
 
 import (
 	"encoding/hex"
+	"math"
 	"strconv"
 	"strings"
 	"time"
@@ -23,18 +24,23 @@ import (
 // keeps its instant and UTC offset, and takes the zone name first seen
 // with that offset (nothing prints dates but in UTC).
 type index struct {
-	blocks  [][]entry         // entries, entryBlock to a block: never copied as they grow
-	n       int               // entries in all
-	text    [][]byte          // interned strings' bytes, back to back
-	strs    []strRef          // interned strings; strs[0] == ""
-	symbols map[string]uint32 // strings → position in strs, while adding; dropped by seal
-	refs    []uint32          // every entry's references, back to back
+	blocks  [][]entry   // entries, entryBlock to a block: never copied as they grow
+	n       int         // entries in all
+	text    [][]byte    // interned strings' bytes, back to back
+	strs    []strRef    // interned strings; strs[0] == ""
+	symbols symbolTable // strings → position in strs, while adding; dropped by seal
+	refs    []uint32    // every entry's references, back to back
 
 	// Rare parts, kept aside so that entries stay small.
 	issues   map[int32][]sources.Issue
-	keys     map[int32]string // content keys that are not "sha256:" + 64 hex digits
-	zones    map[int32]*time.Location
-	corrects map[int32]string // Envelope.Corrects of a failures file's records
+	keys     map[int32]string         // content keys that are not "sha256:" + 64 hex digits
+	zones    map[int32]*time.Location // UTC offset → the zone first seen with it
+	offsets  []int32                  // UTC offsets of entry.zone 1..bigZone-1
+	zoneOf   map[int32]uint8          // offset → entry.zone
+	bigZones map[int32]int32          // entry → its offset, when entry.zone == bigZone
+	sizes    map[int32]int64          // entry → its size, when entry.size == bigSize
+	nsecs    map[int32]int32          // entry → its Date's nanoseconds, when not 0
+	corrects map[int32]string         // Envelope.Corrects of a failures file's records
 }
 
 // Nothing the index holds per message is a pointer (but the issues of
@@ -48,22 +54,24 @@ const (
 // strRef locates an interned string in index.text.
 type strRef struct{ block, off, n uint32 }
 
-// entry is one envelope. Strings are positions in index.strs.
+// entry is one envelope, in 80 bytes. Strings are positions in
+// index.strs. What rarely needs more room than the entry gives it is in
+// the index's rare parts: a size of 4 GiB or more, a date's nanoseconds,
+// a 255th distinct UTC offset. An entry's references are refs up to the
+// next entry's (the last: to the end of index.refs).
 type entry struct {
 	offset  int64
-	size    int64
 	sec     int64 // Date, Unix seconds; meaningful when hasDate
 	hash    [32]byte
-	nsec    int32
-	zone    int32 // Date's UTC offset in seconds
+	size    uint32 // bigSize: in index.sizes
 	line    int32
 	refs    uint32 // first reference in index.refs
-	nrefs   uint32
 	id      uint32
 	subject uint32
 	thread  uint32
 	file    uint32
 	src     uint16 // the reader, in archive.readers
+	zone    uint8  // Date's UTC offset: utcZone, or 1 + a position in index.offsets, or bigZone
 	flags   uint8
 }
 
@@ -72,14 +80,26 @@ const (
 	hasHash
 )
 
+// Values of entry fields that send to the rare parts.
+const (
+	bigSize = math.MaxUint32
+	utcZone = 0 // a Date in time.UTC (not a fixed zone of offset 0)
+	bigZone = math.MaxUint8
+)
+
 const contentKeyPrefix = "sha256:"
 
 func newIndex() *index {
-	return &index{strs: []strRef{{}}, symbols: map[string]uint32{"": 0}}
+	return &index{strs: []strRef{{}}, symbols: newSymbolTable()}
 }
 
 func (x *index) intern(s string) uint32 {
-	if n, ok := x.symbols[s]; ok {
+	if s == "" {
+		return 0
+	}
+	h := x.symbols.hash(s)
+	slot, n := x.symbols.find(x, h, s)
+	if n != 0 {
 		return n
 	}
 	// A copy into the text blocks: s is often a slice of a whole header
@@ -92,9 +112,9 @@ func (x *index) intern(s string) uint32 {
 	b := x.text[last]
 	ref := strRef{block: uint32(last), off: uint32(len(b)), n: uint32(len(s))}
 	x.text[last] = append(b, s...)
-	n := uint32(len(x.strs))
+	n = uint32(len(x.strs))
 	x.strs = append(x.strs, ref)
-	x.symbols[x.str(n)] = n
+	x.symbols.put(x, slot, n)
 	return n
 }
 
@@ -110,7 +130,7 @@ func (x *index) str(n uint32) string {
 
 // seal drops what is only needed while adding.
 func (x *index) seal() {
-	x.symbols = nil
+	x.symbols = symbolTable{}
 }
 
 func (x *index) len() int { return x.n }
@@ -121,28 +141,27 @@ func (x *index) at(i int) *entry { return &x.blocks[i/entryBlock][i%entryBlock] 
 func (x *index) add(env *sources.Envelope, src int) {
 	i := int32(x.n)
 	e := entry{
-		offset: env.Loc.Offset, size: env.Size, line: int32(env.Loc.Line),
+		offset: env.Loc.Offset, line: int32(env.Loc.Line),
 		id: x.intern(env.MessageID), subject: x.intern(env.Subject),
 		thread: x.intern(env.ThreadID), file: x.intern(env.Loc.File), src: uint16(src),
-		refs: uint32(len(x.refs)), nrefs: uint32(len(env.References)),
+		refs: uint32(len(x.refs)),
 	}
 	for _, r := range env.References {
 		x.refs = append(x.refs, x.intern(r))
 	}
+	if env.Size >= 0 && env.Size < bigSize {
+		e.size = uint32(env.Size)
+	} else {
+		e.size = bigSize
+		x.sizes = setRare(x.sizes, i, env.Size)
+	}
 	if !env.Date.IsZero() {
 		e.flags |= hasDate
-		e.sec, e.nsec = env.Date.Unix(), int32(env.Date.Nanosecond())
-		name, off := env.Date.Zone()
-		e.zone = int32(off)
-		if env.Date.Location() != time.UTC && x.zones[e.zone] == nil {
-			if x.zones == nil {
-				x.zones = make(map[int32]*time.Location)
-			}
-			x.zones[e.zone] = time.FixedZone(name, off)
+		e.sec = env.Date.Unix()
+		if ns := int32(env.Date.Nanosecond()); ns != 0 {
+			x.nsecs = setRare(x.nsecs, i, ns)
 		}
-		if env.Date.Location() == time.UTC {
-			e.zone = utcZone
-		}
+		e.zone = x.zone(i, env.Date)
 	}
 	if k, ok := strings.CutPrefix(env.ContentKey, contentKeyPrefix); ok && len(k) == 2*len(e.hash) {
 		if _, err := hex.Decode(e.hash[:], []byte(k)); err == nil && hex.EncodeToString(e.hash[:]) == k {
@@ -174,11 +193,58 @@ func (x *index) add(env *sources.Envelope, src int) {
 	x.n++
 }
 
-// utcZone marks a Date in time.UTC (not a fixed zone of offset 0): no real
-// offset is this large.
-const utcZone = 1 << 30
+// setRare sets m[i] = v, making m when nil.
+func setRare[V any](m map[int32]V, i int32, v V) map[int32]V {
+	if m == nil {
+		m = make(map[int32]V)
+	}
+	m[i] = v
+	return m
+}
+
+// zone returns entry i's zone field for date d, and keeps the zone of
+// its offset when it is the first seen with it.
+func (x *index) zone(i int32, d time.Time) uint8 {
+	if d.Location() == time.UTC {
+		return utcZone
+	}
+	name, o := d.Zone()
+	off := int32(o)
+	if x.zones[off] == nil {
+		if x.zones == nil {
+			x.zones = make(map[int32]*time.Location)
+			x.zoneOf = make(map[int32]uint8)
+		}
+		x.zones[off] = time.FixedZone(name, o)
+		if len(x.offsets) < bigZone-1 {
+			x.offsets = append(x.offsets, off)
+			x.zoneOf[off] = uint8(len(x.offsets))
+		}
+	}
+	if z, ok := x.zoneOf[off]; ok {
+		return z
+	}
+	x.bigZones = setRare(x.bigZones, i, off)
+	return bigZone
+}
 
 func (x *index) src(i int) int { return int(x.at(i).src) }
+
+// refsOf is entry i's references: up to the next entry's first.
+func (x *index) refsOf(i int) []uint32 {
+	end := uint32(len(x.refs))
+	if i+1 < x.n {
+		end = x.at(i + 1).refs
+	}
+	return x.refs[x.at(i).refs:end]
+}
+
+func (x *index) size(i int) int64 {
+	if e := x.at(i); e.size != bigSize {
+		return int64(e.size)
+	}
+	return x.sizes[int32(i)]
+}
 
 func (x *index) messageID(i int) string { return x.str(x.at(i).id) }
 
@@ -203,20 +269,23 @@ func (x *index) date(i int) time.Time {
 	if e.flags&hasDate == 0 {
 		return time.Time{}
 	}
-	t := time.Unix(e.sec, int64(e.nsec))
-	if e.zone == utcZone {
+	t := time.Unix(e.sec, int64(x.nsecs[int32(i)]))
+	switch e.zone {
+	case utcZone:
 		return t.UTC()
+	case bigZone:
+		return t.In(x.zones[x.bigZones[int32(i)]])
 	}
-	return t.In(x.zones[e.zone])
+	return t.In(x.zones[x.offsets[e.zone-1]])
 }
 
 func (x *index) references(i int) []string {
-	e := x.at(i)
-	if e.nrefs == 0 {
+	refs := x.refsOf(i)
+	if len(refs) == 0 {
 		return nil
 	}
-	out := make([]string, e.nrefs)
-	for j, r := range x.refs[e.refs : e.refs+e.nrefs] {
+	out := make([]string, len(refs))
+	for j, r := range refs {
 		out[j] = x.str(r)
 	}
 	return out
@@ -227,7 +296,7 @@ func (x *index) envelope(i int) *sources.Envelope {
 	e := x.at(i)
 	return &sources.Envelope{
 		Loc:  sources.Location{File: x.str(e.file), Offset: e.offset, Line: int(e.line)},
-		Size: e.size, Seq: i,
+		Size: x.size(i), Seq: i,
 		MessageID: x.str(e.id), References: x.references(i), ContentKey: x.contentKey(i),
 		ThreadID: x.str(e.thread), Subject: x.str(e.subject), Date: x.date(i),
 		Corrects: x.corrects[int32(i)],
@@ -286,8 +355,7 @@ func (t threadItems) Refs(i int) []uint32 {
 	if t.skip[i] {
 		return nil
 	}
-	e := t.x.at(i)
-	return t.x.refs[e.refs : e.refs+e.nrefs]
+	return t.x.refsOf(i)
 }
 
 func (t threadItems) Key(i int) string {

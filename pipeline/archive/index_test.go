@@ -1,9 +1,12 @@
 package archive
 
 import (
+	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"time"
+	"unsafe"
 
 	"github.com/google/go-cmp/cmp"
 
@@ -87,5 +90,56 @@ func TestIndexInternsCopies(t *testing.T) {
 	}
 	if x.envelope(0).Subject != long {
 		t.Fatal("a string longer than a text block was not kept whole")
+	}
+}
+
+// TestIndexRareParts: what an entry has no room for (a size of 4 GiB or
+// more, nanoseconds, more distinct UTC offsets than its zone byte tells
+// apart) comes back as it was read, and references end where the next
+// entry's begin.
+func TestIndexRareParts(t *testing.T) {
+	var envs []*sources.Envelope
+	for i := range 600 {
+		off := (i%300 - 150) * 7 * 60 // 300 distinct offsets, each seen twice
+		env := &sources.Envelope{
+			Loc:  sources.Location{File: "a.mbox", Offset: int64(i) << 33, Line: i},
+			Size: int64(i), MessageID: fmt.Sprintf("m%d@x", i),
+			Date: time.Date(2020, 1, 1, 0, i, 0, i%3*1000, time.FixedZone(fmt.Sprintf("Z%d", i), off)),
+		}
+		switch i % 5 {
+		case 0:
+			env.Size = 5 << 30
+		case 1:
+			env.Size = 1<<32 - 1
+		case 2:
+			env.References = []string{"a@x", fmt.Sprintf("m%d@x", i-1)}
+		}
+		envs = append(envs, env)
+	}
+	envs[len(envs)-1].References = []string{"last@x"}
+	x := newIndex()
+	for _, e := range envs {
+		x.add(e, 0)
+	}
+	x.seal()
+	for i, want := range envs {
+		got := x.envelope(i)
+		wantName, wantOff := want.Date.Zone()
+		if i >= 300 {
+			wantName, _ = envs[i-300].Date.Zone() // the name first seen with the offset
+		}
+		name, off := got.Date.Zone()
+		if got.Size != want.Size || !got.Date.Equal(want.Date) || off != wantOff || name != wantName ||
+			!slices.Equal(got.References, want.References) || got.Loc != want.Loc {
+			t.Fatalf("envelope %d: size %d, date %v (%s), refs %q, loc %+v; want %d, %v (%s), %q, %+v",
+				i, got.Size, got.Date, name, got.References, got.Loc, want.Size, want.Date, wantName, want.References, want.Loc)
+		}
+	}
+}
+
+// The entry is what each message costs: keep it at 80 bytes.
+func TestIndexEntrySize(t *testing.T) {
+	if n := unsafe.Sizeof(entry{}); n != 80 {
+		t.Errorf("entry is %d bytes, want 80", n)
 	}
 }

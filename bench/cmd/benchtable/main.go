@@ -30,6 +30,11 @@
 //	C1 checkpoint  status and failures on a checkpoint of 1,000,000
 //	               messages: each ≤ 1 s and ≤ 64 MiB peak RSS; and the
 //	               bytes the checkpoint writes per request (checkpoint.go).
+//	P5 backfill    1% appended to an imported 400,000-message archive:
+//	               first new request ≤ 2 s, wall ≤ 2× the ideal, peak RSS
+//	               ≤ 256 MiB (backfill.go).
+//	P6 memory      validate's peak RSS at two sizes, the slope, projected
+//	               to 1 and 5 million messages ≤ 256 MiB (backfill.go).
 //
 // The rate run (P3, limited; about 3.5 minutes, mostly waiting on the
 // limiter) runs at the same time as the initial 100,000-thread import that
@@ -78,6 +83,7 @@ type config struct {
 	seed                              uint64
 	p3Threads, p4Threads              int
 	c1Messages                        int
+	p5Messages, p6Small               int
 	only                              map[string]bool
 	gobench, keep, noOverlap          bool
 	p3Rate                            bool
@@ -103,6 +109,9 @@ func main() {
 	flag.IntVar(&c.p4Threads, "p4-threads", 100000, "done threads in the resume checkpoint (P4)")
 	flag.IntVar(&c.c1Messages, "c1-messages", 1_000_000, "messages in the checkpoint that status and failures read (C1)")
 	flag.StringVar(&only, "only", "", "comma-separated subset of P1,P2,P3,P4,C1,go (default: all)")
+	flag.IntVar(&c.p5Messages, "p5-messages", 400000, "messages of the imported realistic archive the backfill appends 1% to (P5); P6's larger size")
+	flag.IntVar(&c.p6Small, "p6-messages", 100000, "messages of P6's smaller realistic archive (validate's peak RSS slope)")
+	flag.StringVar(&only, "only", "", "comma-separated subset of P1,P2,P3,P4,P5,P6,go (default: all)")
 	flag.BoolVar(&c.gobench, "gobench", true, "also run the Go benchmarks (go test -bench)")
 	flag.StringVar(&c.benchPkgs, "bench-pkgs", "./...", "packages of the Go benchmarks")
 	flag.StringVar(&c.benchtime, "benchtime", "300ms", "-benchtime of the light Go benchmarks")
@@ -257,21 +266,7 @@ func run(c config) int {
 	}()
 	logf("cache %s, run folder %s", c.cache, e.runDir)
 
-	if c.want("P1") || c.want("P2") {
-		e.throughputAndMemory()
-	}
-	if c.want("P3") || c.want("P4") {
-		e.rateAndResume()
-	}
-	if c.want("C1") {
-		e.checkpointReads()
-	}
-	goOK := true
-	goRan := false
-	if c.gobench && c.want("GO") {
-		goRan = true
-		goOK = e.goBenchmarks()
-	}
+	goRan, goOK := e.targets()
 
 	wall := time.Since(start)
 	printTable(os.Stdout, e, wall, goRan, goOK)
@@ -293,6 +288,28 @@ func run(c config) int {
 		return 1
 	}
 	return 0 // a MISS is a finding, not a failure of the run
+}
+
+// targets runs the targets asked for, then the Go benchmarks; goRan and
+// goOK say whether those ran and passed.
+func (e *env) targets() (goRan, goOK bool) {
+	c := e.c
+	if c.want("P1") || c.want("P2") {
+		e.throughputAndMemory()
+	}
+	if c.want("P3") || c.want("P4") {
+		e.rateAndResume()
+	}
+	if c.want("P5") || c.want("P6") {
+		e.backfillAndMemory()
+	}
+	if c.want("C1") {
+		e.checkpointReads()
+	}
+	if c.gobench && c.want("GO") {
+		return true, e.goBenchmarks()
+	}
+	return false, true
 }
 
 func findBin(dir, name string) (string, error) {
@@ -446,10 +463,11 @@ func tail(s string, n int) string {
 
 // fake is a running zendesk-fake.
 type fake struct {
-	cmd  *exec.Cmd
-	url  string
-	reqs chan time.Time // arrival time of each request log line (verbose only)
-	done chan struct{}
+	cmd     *exec.Cmd
+	url     string
+	verbose bool
+	reqs    chan time.Time // arrival time of each request log line (verbose only)
+	done    chan struct{}
 }
 
 // startFake starts zendesk-fake on a free loopback port.
@@ -471,7 +489,7 @@ func (e *env) startFake(verbose bool, args ...string) (*fake, error) {
 	if err := cmd.Start(); err != nil {
 		return nil, err
 	}
-	f := &fake{cmd: cmd, reqs: make(chan time.Time, 1<<16), done: make(chan struct{})}
+	f := &fake{cmd: cmd, verbose: verbose, reqs: make(chan time.Time, 1<<16), done: make(chan struct{})}
 	go func() {
 		defer close(f.done)
 		sc := bufio.NewScanner(stderr)
@@ -767,6 +785,12 @@ func (e *env) importRun(dir string, a archiveInfo, cfgRPM, cfgWPM int, fakeArgs 
 		return importResult{err: err}
 	}
 	defer f.stop()
+	return e.importOn(f, dir, a, cfgRPM, cfgWPM, checkpointDir)
+}
+
+// importOn runs threadlift import against the running fake f (see
+// importRun).
+func (e *env) importOn(f *fake, dir string, a archiveInfo, cfgRPM, cfgWPM int, checkpointDir string, flags ...string) importResult {
 	if checkpointDir == "" {
 		checkpointDir = dir
 	}
@@ -776,16 +800,18 @@ func (e *env) importRun(dir string, a archiveInfo, cfgRPM, cfgWPM int, fakeArgs 
 	}
 	sumPath := filepath.Join(dir, "summary.json")
 	os.Remove(sumPath)
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Minute)
+	// A bound against a hung run only: P5's first import of 400,000
+	// messages takes about 8 minutes on an idle 2-core machine.
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Minute)
 	defer cancel()
 	// drain anything the fake logged before the start
 	for len(f.reqs) > 0 {
 		<-f.reqs
 	}
 	t0 := time.Now()
-	r := runProc(ctx, dir, []string{tokenEnv + "=" + tokenVal}, e.tl, append([]string{"import", "-c", cfg, "--summary", sumPath}, tlFlags...), 0, 1)
+	r := runProc(ctx, dir, []string{tokenEnv + "=" + tokenVal}, e.tl, append(append([]string{"import", "-c", cfg, "--summary", sumPath}, tlFlags...), flags...), 0, 1)
 	out := importResult{url: f.url, proc: r}
-	if verbose {
+	if f.verbose {
 		select {
 		case t := <-f.reqs:
 			out.firstReq = t.Sub(t0)

@@ -24,6 +24,7 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/base64"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -53,10 +54,13 @@ func main() {
 		threads  = flag.Int("threads", 1000, "small: number of threads (one message each)")
 		firstTkt = flag.Int("first-ticket", 1000, "small: ticket id of the first thread (then +1 per thread)")
 		attShare = flag.Float64("attachment-share", 0.45, "realistic: share of the file's bytes in attachments")
+		messages = flag.Int("messages", 0, "realistic: write this many messages into -o instead of -size bytes")
+		appendO  = flag.String("append-o", "", "realistic with -messages: also write what arrives next (-append-messages more) into this file, some of it replies to old threads")
+		appendN  = flag.Int("append-messages", 0, "realistic with -append-o: messages of the appended part (then its open threads get one closing message each)")
 	)
 	flag.Parse()
-	if *out == "" {
-		fmt.Fprintln(os.Stderr, "genmbox: -o is required")
+	if *out == "" || (*appendO != "" && *messages <= 0) {
+		fmt.Fprintln(os.Stderr, "genmbox: -o is required; -append-o needs -messages")
 		os.Exit(2)
 	}
 	size, err := ParseSize(*sizeStr)
@@ -64,44 +68,84 @@ func main() {
 		fmt.Fprintln(os.Stderr, "genmbox:", err)
 		os.Exit(2)
 	}
-	tmp := *out + ".tmp"
-	f, err := os.Create(tmp)
+	o, err := createOutput(*out)
+	var tail *output
+	if err == nil && *appendO != "" {
+		tail, err = createOutput(*appendO)
+	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "genmbox:", err)
 		os.Exit(1)
 	}
-	cw := &countWriter{w: f}
-	w := bufio.NewWriterSize(cw, 1<<20)
-	var st stats
+	var st, tst stats
 	switch *kind {
 	case "realistic":
-		g := newGen(*seed, w, *attShare)
-		g.run(size)
-		st = g.st
+		g := newGen(*seed, o.w, *attShare)
+		switch {
+		case tail != nil:
+			st, tst = g.runSplit(*messages, *appendN, tail.w)
+		case *messages > 0:
+			st, _ = g.runSplit(*messages, 0, nil)
+		default:
+			g.run(size)
+			st = g.st
+		}
 	case "small":
-		st = writeSmall(w, *seed, *threads, *firstTkt)
+		st = writeSmall(o.w, *seed, *threads, *firstTkt)
 	default:
 		fmt.Fprintf(os.Stderr, "genmbox: unknown -kind %q\n", *kind)
 		os.Exit(2)
 	}
-	err = w.Flush()
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if cw.err != nil {
-		err = cw.err
-	}
-	if err == nil {
-		err = os.Rename(tmp, *out)
+	err = o.finish()
+	if tail != nil {
+		err = errors.Join(err, tail.finish())
 	}
 	if err != nil {
-		os.Remove(tmp)
 		fmt.Fprintln(os.Stderr, "genmbox:", err)
 		os.Exit(1)
 	}
 	// One machine-readable line for the orchestrator.
-	fmt.Printf("bytes=%d messages=%d threads=%d attachment_bytes=%d attachments=%d html_only=%d legacy_charset=%d\n",
-		cw.n, st.messages, st.threads, st.attBytes, st.attachments, st.htmlOnly, st.legacy)
+	fmt.Printf("bytes=%d messages=%d threads=%d attachment_bytes=%d attachments=%d html_only=%d legacy_charset=%d",
+		o.cw.n, st.messages, st.threads, st.attBytes, st.attachments, st.htmlOnly, st.legacy)
+	if tail != nil {
+		fmt.Printf(" append_bytes=%d append_messages=%d append_new_threads=%d append_old_threads=%d",
+			tail.cw.n, tst.messages, tst.threads, tst.reopened)
+	}
+	fmt.Println()
+}
+
+// output is a file written to name.tmp, renamed to name when complete.
+type output struct {
+	name string
+	f    *os.File
+	cw   *countWriter
+	w    *bufio.Writer
+}
+
+func createOutput(name string) (*output, error) {
+	f, err := os.Create(name + ".tmp")
+	if err != nil {
+		return nil, err
+	}
+	cw := &countWriter{w: f}
+	return &output{name: name, f: f, cw: cw, w: bufio.NewWriterSize(cw, 1<<20)}, nil
+}
+
+func (o *output) finish() error {
+	err := o.w.Flush()
+	if cerr := o.f.Close(); err == nil {
+		err = cerr
+	}
+	if o.cw.err != nil {
+		err = o.cw.err
+	}
+	if err == nil {
+		err = os.Rename(o.name+".tmp", o.name)
+	}
+	if err != nil {
+		os.Remove(o.name + ".tmp")
+	}
+	return err
 }
 
 // ParseSize parses "1GB", "100MB", "512MiB", "12345".
@@ -142,6 +186,7 @@ func (c *countWriter) Write(p []byte) (int, error) {
 
 type stats struct {
 	messages, threads, attachments, htmlOnly, legacy int
+	reopened                                         int // appended part: old threads that got a reply
 	attBytes                                         int64
 }
 
@@ -261,6 +306,15 @@ type gen struct {
 	written  int64 // bytes written (approx: we count what we write)
 	attWrite int64 // of which attachment bytes (encoded)
 
+	// timeScale, when set, scales the time between messages (runSplit:
+	// the archive ends before 2026, so that no date is in the future).
+	timeScale float64
+
+	// runSplit: after split messages, g.w is the appended part's writer;
+	// closed threads are sampled into old, some of which the appended
+	// part answers.
+	old []*thread
+
 	buf  bytes.Buffer // one message, built then written
 	text strings.Builder
 	raw  []byte
@@ -304,6 +358,73 @@ func (g *gen) run(size int64) {
 			g.open = g.open[:len(g.open)-1]
 		}
 	}
+}
+
+// runSplit writes split messages into g.w, then switches to tail and
+// writes appended more, as the same stream of threads goes on: threads
+// open at the switch get their replies in the tail, and about one new
+// thread in eight there is a reply to an old, closed thread (a sample of
+// them is kept). It returns the stats of both parts.
+func (g *gen) runSplit(split, appended int, tail *bufio.Writer) (base, app stats) {
+	const maxOpen, keepOld = 48, 512
+	total := split + appended
+	// About 26 minutes between messages on average: scale the steps so
+	// that the whole stream ends by 2025 (the threads open at its end take
+	// up to 48 messages more).
+	if span, need := time.Date(2025, 12, 1, 0, 0, 0, 0, time.UTC).Sub(g.now), time.Duration(total+48)*(26*time.Minute); need > span {
+		g.timeScale = float64(span) / float64(need)
+	}
+	closed := 0
+	for g.st.messages < total || len(g.open) > 0 {
+		if g.st.messages == split && tail != nil && g.w != tail {
+			base = g.st
+			g.w, g.st = tail, stats{}
+			total = appended
+		}
+		starting := g.st.messages < total
+		if starting && (len(g.open) == 0 || (len(g.open) < maxOpen && g.r.Float64() < 0.35)) {
+			g.open = append(g.open, g.startOrReopen(base.messages > 0))
+		}
+		if len(g.open) == 0 {
+			break
+		}
+		i := g.r.IntN(len(g.open))
+		t := g.open[i]
+		if !starting && t.left > 1 {
+			t.left = 1
+		}
+		g.message(t)
+		if t.left == 0 {
+			g.open[i] = g.open[len(g.open)-1]
+			g.open = g.open[:len(g.open)-1]
+			// reservoir sample of closed threads
+			closed++
+			if len(g.old) < keepOld {
+				g.old = append(g.old, t)
+			} else if j := g.r.IntN(closed); j < keepOld {
+				g.old[j] = t
+			}
+		}
+	}
+	if base.messages == 0 {
+		return g.st, stats{}
+	}
+	return base, g.st
+}
+
+// startOrReopen starts a thread or, in the appended part, now and then
+// reopens an old one: its next message replies to its last.
+func (g *gen) startOrReopen(appending bool) *thread {
+	if appending && len(g.old) > 0 && g.r.IntN(8) == 0 {
+		j := g.r.IntN(len(g.old))
+		t := g.old[j]
+		g.old[j] = g.old[len(g.old)-1]
+		g.old = g.old[:len(g.old)-1]
+		t.left = 1 + g.r.IntN(2)
+		g.st.reopened++
+		return t
+	}
+	return g.newThread()
 }
 
 // threadLen draws 1..40: about 35% single messages, a long tail.
@@ -424,7 +545,11 @@ func (g *gen) message(t *thread) {
 	if t.charset != "us-ascii" && t.charset != "utf-8" {
 		g.st.legacy++
 	}
-	g.now = g.now.Add(time.Duration(1+g.r.IntN(50)) * time.Minute).Add(time.Duration(g.r.IntN(60)) * time.Second)
+	step := time.Duration(1+g.r.IntN(50))*time.Minute + time.Duration(g.r.IntN(60))*time.Second
+	if g.timeScale > 0 {
+		step = time.Duration(float64(step) * g.timeScale)
+	}
+	g.now = g.now.Add(step)
 	from := t.people[t.n%len(t.people)]
 	to := t.people[(t.n+1)%len(t.people)]
 	g.nextID++

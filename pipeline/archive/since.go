@@ -1,0 +1,411 @@
+package archive
+
+import (
+	"cmp"
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"slices"
+
+	"github.com/threadlift/threadlift/checkpoint"
+	"github.com/threadlift/threadlift/mapping/thread"
+	"github.com/threadlift/threadlift/sources"
+)
+
+// Reading what was appended (a scheduled backfill).
+//
+// ReadSince reads, of each source file that only grew since the recorded
+// scan, the bytes from its last recorded record on (which must read the
+// same again), and rebuilds from the record only the threads the new
+// records may join, and those with work left. Threads are unions of
+// messages linked through what they mention (ids, references, keys,
+// groups: mentions); a thread whose messages mention nothing a new
+// message mentions is built the same with or without it, so threading
+// the loaded threads and the new records alone gives what threading the
+// whole archive would, for those threads. The records keep the order of
+// the whole archive: the loaded ones in their recorded order, the new
+// ones after.
+//
+// The Archive it returns holds those threads only (Threads), with every
+// unreadable record of the sources (Bad); Untouched counts the others,
+// all done.
+
+// Recorded is the checkpoint's scan record, as ReadSince reads it
+// (*checkpoint.Store).
+type Recorded interface {
+	ScanState(ctx context.Context) (checkpoint.ScanState, bool, error)
+	ScanOpenThreads(ctx context.Context) ([]int64, error)
+	ScanThreadsMentioning(ctx context.Context, syms []uint64) ([]int64, error)
+	ScanThreads(ctx context.Context, ids []int64) ([]checkpoint.ScanThread, error)
+}
+
+var _ Recorded = (*checkpoint.Store)(nil)
+
+// since is what an Archive read by ReadSince knows of the record.
+type since struct {
+	prior  checkpoint.ScanState
+	loaded []int64 // the recorded threads rebuilt here (replaced when recorded)
+	seq    []int64 // envelope i's position in the whole archive
+	added  int     // envelopes appended since the record
+	// grown are the recorded last records that grew (by the line ends
+	// before a separator appended after them): their new envelopes
+	// replace the recorded ones.
+	grown []appended
+	// The recorded threads and messages left out: done, untouched.
+	untouchedThreads, untouchedMessages int
+}
+
+// SinceOptions configure ReadSince.
+type SinceOptions struct {
+	Formats  *sources.Registry
+	Read     sources.Options
+	Threads  thread.Options
+	Progress func(bytes int64)
+	// Digest is Digest of the run's sources and options.
+	Digest string
+	// TempDir holds the copy of each file's appended bytes while they are
+	// read; default os.TempDir().
+	TempDir string
+}
+
+// NotAppended says why ReadSince could not read only what was appended:
+// the caller reads the whole archive instead (Read).
+type NotAppended struct{ Reason string }
+
+func (e *NotAppended) Error() string { return "a full read is needed: " + e.Reason }
+
+// ReadSince reads what was appended to srcs since the scan rec recorded
+// (see the top of this file). It returns a *NotAppended error when that
+// cannot be done: no record, other options, a file missing, shorter,
+// rewritten, or its last record changed.
+func ReadSince(ctx context.Context, rec Recorded, srcs []Source, o SinceOptions) (*Archive, error) {
+	prior, ok, err := rec.ScanState(ctx)
+	switch {
+	case err != nil:
+		return nil, err
+	case !ok:
+		return nil, &NotAppended{"no scan of the sources is recorded in the checkpoint"}
+	case prior.Options != o.Digest || len(prior.Files) != len(srcs):
+		return nil, &NotAppended{"the sources or the read or threading options changed since the last scan"}
+	case o.Threads.SubjectThreading:
+		return nil, &NotAppended{"subject_threading is on"}
+	}
+	a := &Archive{idx: newIndex(), topts: o.Threads, since: &since{prior: prior}}
+	fresh, err := a.readAppended(ctx, srcs, o)
+	if err != nil {
+		a.Close()
+		return nil, err
+	}
+	if err := a.rebuild(ctx, rec, srcs, fresh); err != nil {
+		a.Close()
+		return nil, err
+	}
+	return a, nil
+}
+
+// appended is one record read from the appended bytes.
+type appended struct {
+	env *sources.Envelope
+	src int
+}
+
+// readAppended opens every source and reads what was appended to it.
+func (a *Archive) readAppended(ctx context.Context, srcs []Source, o SinceOptions) ([]appended, error) {
+	var fresh []appended
+	for i, src := range srcs {
+		f := a.since.prior.Files[i]
+		st := stat{Stat: Stat{Source: src}, stamp: stampOf(src.Path), prefix: f.Prefix, last: f.Last}
+		st.Bytes = st.stamp.size
+		if why := grownOnly(src, f, st.stamp, &st.Scanned); why != "" {
+			return nil, &NotAppended{why}
+		}
+		r, err := o.Formats.Open(src.Type, src.Path, readerOptions(src, o.Read))
+		if err != nil {
+			return nil, fmt.Errorf("open source %s: %w", src.Path, err)
+		}
+		a.readers = append(a.readers, r)
+		st.Messages = f.Records
+		if st.Bytes > f.Size {
+			got, err := a.readTail(ctx, i, &st, f, o)
+			if err != nil {
+				return nil, err
+			}
+			fresh = append(fresh, got...)
+		}
+		st.head, st.tail = fileDigests(src.Path, st.Bytes, &st.Scanned)
+		st.changed = !st.stamp.same(stampOf(src.Path))
+		a.stats = append(a.stats, st)
+	}
+	return fresh, nil
+}
+
+// grownOnly says why src is not file f of the record with bytes appended;
+// "" when it is.
+func grownOnly(src Source, f checkpoint.ScanFile, now fileStamp, scanned *int64) string {
+	name := src.File()
+	switch {
+	case now.err != "":
+		return name + " cannot be read: " + now.err
+	case now.size < f.Size:
+		return fmt.Sprintf("%s is shorter than at the last scan (%d bytes, was %d): truncated or rewritten", name, now.size, f.Size)
+	}
+	head, tail := fileDigests(src.Path, f.Size, scanned)
+	switch {
+	case head != f.Head:
+		return name + " was rewritten: its first bytes changed since the last scan"
+	case tail != f.Tail:
+		return name + " was rewritten: the bytes before its old end changed since the last scan"
+	}
+	return ""
+}
+
+// readTail reads source i from its last recorded record on, through a
+// copy of those bytes (after the csv header) in o.TempDir: the record
+// must read as it was recorded, the records after it are new.
+func (a *Archive) readTail(ctx context.Context, i int, st *stat, f checkpoint.ScanFile, o SinceOptions) ([]appended, error) {
+	from := st.prefix
+	if f.Last.Found {
+		from = f.Last.Offset
+	}
+	tmp, err := copyTail(st.Path, st.prefix, from, st.Bytes, o.TempDir, &st.Scanned)
+	if err != nil {
+		return nil, fmt.Errorf("copy what was appended to %s: %w", st.File(), err)
+	}
+	defer os.Remove(tmp)
+	r, err := o.Formats.Open(st.Type, tmp, readerOptions(st.Source, o.Read))
+	if err != nil {
+		return nil, fmt.Errorf("open what was appended to %s: %w", st.File(), err)
+	}
+	defer r.Close()
+	t := tailReader{offDelta: from - st.prefix, first: f.Last.Found, want: f.Last, name: st.File()}
+	var fresh []appended
+	err = walk(ctx, r, st.File(), func(env *sources.Envelope, bad *sources.RecordError) error {
+		env, bad, keep, grown, err := t.next(env, bad)
+		if grown != nil {
+			a.since.grown = append(a.since.grown, appended{env: grown, src: i})
+		}
+		if err != nil || !keep {
+			return err
+		}
+		st.Messages++
+		st.last = lastOf(env, bad)
+		if bad != nil {
+			a.Bad = append(a.Bad, Bad{Err: bad, Src: i})
+			return nil
+		}
+		if env.Corrects != "" {
+			return &NotAppended{"a failures file's corrected copy was appended to " + st.File()}
+		}
+		fresh = append(fresh, appended{env: env, src: i})
+		if o.Progress != nil {
+			o.Progress(env.Size)
+		}
+		return nil
+	})
+	if err == nil && t.first {
+		err = &NotAppended{"the last record of " + st.File() + " is gone"}
+	}
+	return fresh, err
+}
+
+// tailReader places the records read from a tail's copy in the file, and
+// checks the first against the recorded last record.
+type tailReader struct {
+	offDelta  int64
+	lineDelta int
+	first     bool // the next record is the recorded last one
+	want      checkpoint.ScanRecord
+	name      string
+}
+
+// next places a record read from the copy; keep is false for the
+// recorded last record, which must be the same record (same key, or
+// unreadable as it was): it may have grown by the line ends before a
+// separator now after it, and is then returned as grown.
+func (t *tailReader) next(env *sources.Envelope, bad *sources.RecordError) (_ *sources.Envelope, _ *sources.RecordError, keep bool, grown *sources.Envelope, err error) {
+	var loc *sources.Location
+	if env != nil {
+		loc = &env.Loc
+	} else {
+		loc = &bad.Loc
+	}
+	if t.first {
+		t.first = false
+		t.lineDelta = t.want.Line - loc.Line
+		loc.Offset += t.offDelta
+		if loc.Line > 0 {
+			loc.Line += t.lineDelta
+		}
+		got := lastOf(env, bad)
+		switch {
+		case got.Offset != t.want.Offset || got.Key != t.want.Key || (got.Size != t.want.Size && env == nil):
+			return nil, nil, false, nil, &NotAppended{"the last record of " + t.name + " changed since the last scan (written to in place?)"}
+		case got.Size != t.want.Size:
+			return nil, nil, false, env, nil
+		}
+		return nil, nil, false, nil, nil
+	}
+	loc.Offset += t.offDelta
+	if loc.Line > 0 {
+		loc.Line += t.lineDelta
+	}
+	return env, bad, true, nil, nil
+}
+
+// copyTail copies path's bytes [0, prefix) and [from, size) to a new file
+// in dir and returns its name.
+func copyTail(path string, prefix, from, size int64, dir string, scanned *int64) (string, error) {
+	in, err := os.Open(path)
+	if err != nil {
+		return "", err
+	}
+	defer in.Close()
+	out, err := os.CreateTemp(dir, ".threadlift-appended-*")
+	if err != nil {
+		return "", err
+	}
+	n, err := io.Copy(out, io.MultiReader(io.NewSectionReader(in, 0, prefix), io.NewSectionReader(in, from, size-from)))
+	*scanned += n
+	if cerr := out.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		os.Remove(out.Name())
+		return "", err
+	}
+	return out.Name(), nil
+}
+
+// rebuild loads the recorded threads the new records may join and those
+// with work left, and threads them with the new records.
+func (a *Archive) rebuild(ctx context.Context, rec Recorded, srcs []Source, fresh []appended) error {
+	loaded, err := loadThreads(ctx, rec, append(slices.Clip(fresh), a.since.grown...))
+	if err != nil {
+		return err
+	}
+	file := func(src int) (string, bool) {
+		if src < 0 || src >= len(srcs) {
+			return "", false
+		}
+		return srcs[src].File(), true
+	}
+	type old struct {
+		seq int64
+		env *sources.Envelope
+		src int
+	}
+	var olds []old
+	s := a.since
+	for _, t := range loaded {
+		s.loaded = append(s.loaded, t.ID)
+		for _, e := range t.Envelopes {
+			if t.Key == "" {
+				b, err := decodeBad(e.Data, file)
+				if err != nil {
+					return &NotAppended{"the scan record does not decode"}
+				}
+				a.Bad = append(a.Bad, b)
+				continue
+			}
+			env, src, err := decodeEnvelope(e.Data, file)
+			if err != nil {
+				return &NotAppended{"the scan record does not decode"}
+			}
+			for _, g := range s.grown {
+				if g.src == src && g.env.Loc.Offset == env.Loc.Offset {
+					env = g.env
+				}
+			}
+			olds = append(olds, old{e.Seq, env, src})
+		}
+		if t.Key != "" {
+			s.untouchedThreads--
+		}
+	}
+	slices.SortFunc(olds, func(x, y old) int { return cmp.Compare(x.seq, y.seq) })
+	s.untouchedThreads += s.prior.Threads - s.prior.Bad
+	s.untouchedMessages = s.prior.Messages - s.prior.Bad - len(olds)
+	for _, o := range olds {
+		a.idx.add(o.env, o.src)
+		s.seq = append(s.seq, o.seq)
+	}
+	for k, f := range fresh {
+		a.idx.add(f.env, f.src)
+		s.seq = append(s.seq, s.prior.Envelopes+int64(k))
+	}
+	s.added = len(fresh)
+	a.thread(a.topts)
+	return nil
+}
+
+// loadThreads reads the recorded threads with work left, and every one
+// linked to the new records through what they mention, and to those
+// through theirs, until no more are found.
+func loadThreads(ctx context.Context, rec Recorded, fresh []appended) ([]checkpoint.ScanThread, error) {
+	ids, err := rec.ScanOpenThreads(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var syms []uint64
+	for _, f := range fresh {
+		syms = mentions(syms, f.env)
+	}
+	asked := map[uint64]bool{}
+	have := map[int64]bool{}
+	var out []checkpoint.ScanThread
+	for {
+		var ask []uint64
+		for _, v := range syms {
+			if !asked[v] {
+				asked[v] = true
+				ask = append(ask, v)
+			}
+		}
+		more, err := rec.ScanThreadsMentioning(ctx, ask)
+		if err != nil {
+			return nil, err
+		}
+		ids = append(ids, more...)
+		var load []int64
+		for _, id := range ids {
+			if !have[id] {
+				have[id] = true
+				load = append(load, id)
+			}
+		}
+		if len(load) == 0 {
+			return out, nil
+		}
+		got, err := rec.ScanThreads(ctx, load)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, got...)
+		syms, ids = syms[:0], ids[:0]
+		for _, t := range got {
+			if t.Key == "" {
+				continue
+			}
+			for _, e := range t.Envelopes {
+				if env, _, err := decodeEnvelope(e.Data, anyFile); err == nil {
+					syms = mentions(syms, env)
+				}
+			}
+		}
+	}
+}
+
+func anyFile(int) (string, bool) { return "", true }
+
+// Untouched counts the threads and messages of the recorded scan that a
+// ReadSince left out (done, and joined by no new record); 0 after Read.
+func (a *Archive) Untouched() (threads, messages int) {
+	if a.since == nil {
+		return 0, 0
+	}
+	return a.since.untouchedThreads, a.since.untouchedMessages
+}
+
+// Appended reports whether the archive was read by ReadSince.
+func (a *Archive) Appended() bool { return a.since != nil }
