@@ -1,6 +1,7 @@
 package pipeline
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"os"
@@ -10,6 +11,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/rs/zerolog"
 	"github.com/threadlift/threadlift/mapping"
 	"github.com/threadlift/threadlift/pipeline/report"
 	"github.com/threadlift/threadlift/sources"
@@ -102,11 +104,19 @@ func TestGmailTakeoutThreadsByThrid(t *testing.T) {
 		t.Fatal(err)
 	}
 	f.WriteString(takeoutMessage("100", "Inbox", "a4@x", "", "Re: [#7] order", 6) +
-		takeoutMessage("", "Inbox", "n1@x", "c1@x", "Re: [#7] other", 7))
+		takeoutMessage("", "Inbox", "n1@x", "c1@x", "Re: [#7] other", 7) +
+		takeoutMessage("100", "Spam", "s2@x", "", "Re: [#7] order", 8))
 	f.Close()
+	var log bytes.Buffer
+	opts.Logger = zerolog.New(&log)
 	sum, err := Import(context.Background(), newClient(t, srv), store, opts)
 	if err != nil {
 		t.Fatal(err)
+	}
+	// The backfill reads only the appended bytes; the Spam message among
+	// them is counted and reported as a full read would.
+	if !strings.Contains(log.String(), "read only what was appended") || !strings.Contains(log.String(), "label spam: 1") {
+		t.Errorf("backfill log: want an appended read reporting 1 skipped spam message:\n%s", log.String())
 	}
 	want["gmail:100"] = append(want["gmail:100"], "a4@x")
 	want["c1@x"] = []string{"n1@x"} // JWZ: keyed by the id it references

@@ -206,6 +206,11 @@ func (a *Archive) readTail(ctx context.Context, i int, st *stat, f checkpoint.Sc
 	if err == nil && t.first {
 		err = &NotAppended{"the last record of " + st.File() + " is gone"}
 	}
+	if sk, ok := r.(sources.Skipper); ok {
+		// What the appended bytes held that the reader left out
+		// (skip_labels), reported like a full read's.
+		st.Skipped = sk.Skipped()
+	}
 	return fresh, err
 }
 
