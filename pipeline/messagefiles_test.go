@@ -15,6 +15,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/rs/zerolog"
 	"github.com/threadlift/threadlift/internal/fixtures"
 	"github.com/threadlift/threadlift/mapping"
 	"github.com/threadlift/threadlift/pipeline/report"
@@ -235,9 +236,16 @@ func TestMaildirImportsOnceOnARerun(t *testing.T) {
 		t.Fatal(err)
 	}
 	writeFile(t, filepath.Join(md, "new", "9999.delivered"), string(data))
+	var log bytes.Buffer
+	opts.Logger = zerolog.New(&log)
 	sum, err := Import(context.Background(), newClient(t, srv), store, opts)
 	if err != nil {
 		t.Fatal(err)
+	}
+	// A folder is never the base of an appended read: the new file is
+	// found because every run reads the folder whole, and says why.
+	if !strings.Contains(log.String(), "is a folder of message files") || strings.Contains(log.String(), "read only what was appended") {
+		t.Errorf("rerun log: want a whole read of the maildir, saying why:\n%s", log.String())
 	}
 	if sum.EventsImported != 1 {
 		t.Errorf("the rerun imported %d events, want the 1 new message", sum.EventsImported)
