@@ -3,8 +3,6 @@
 package main
 
 import (
-	"bytes"
-	"errors"
 	"fmt"
 	"math/rand/v2"
 	"net/http/httptest"
@@ -12,7 +10,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -56,41 +53,15 @@ func TestKillDuringAppendedBackfill(t *testing.T) {
 	fh.Close()
 
 	rng := rand.New(rand.NewPCG(3, 4))
-	kills := 0
-	for attempt := 0; attempt < 20 && kills < 5; attempt++ {
-		p := killPoint{n: 1 + rng.IntN(40), when: killWhen(attempt % 3)}
-		reached := k.arm(p)
+	kills := killRuns(t, k, rng, 20, 40, 5, func() *exec.Cmd {
 		cmd := exec.Command(binary, "import", "-c", cfg, "--no-progress", "--log-level", "info")
 		cmd.Env = append(os.Environ(), env...)
-		var stderr bytes.Buffer
-		cmd.Stderr = &stderr
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
+		return cmd
+	}, func(attempt int, stderr string) {
+		if !strings.Contains(stderr, "read only what was appended") {
+			t.Errorf("run %d did not read only what was appended:\n%s", attempt, stderr)
 		}
-		done := make(chan error, 1)
-		go func() { done <- cmd.Wait() }()
-		select {
-		case err := <-done:
-			t.Logf("run %d finished before request %d: %v", attempt, p.n, err)
-			k.dead()
-			attempt = 1 << 30
-			continue
-		case <-reached:
-		}
-		cmd.Process.Signal(syscall.SIGKILL)
-		err := <-done
-		k.dead()
-		var ee *exec.ExitError
-		if !errors.As(err, &ee) || ee.Sys().(syscall.WaitStatus).Signal() != syscall.SIGKILL {
-			t.Logf("run %d ended before SIGKILL: %v %s", attempt, err, stderr.String())
-			break
-		}
-		if !strings.Contains(stderr.String(), "read only what was appended") {
-			t.Errorf("run %d did not read only what was appended:\n%s", attempt, stderr.String())
-		}
-		t.Logf("run %d killed at request %d, %s", attempt, p.n, p.when)
-		kills++
-	}
+	})
 	if kills < 3 {
 		t.Errorf("only %d kills landed mid-run; want at least 3", kills)
 	}

@@ -262,39 +262,11 @@ func TestKillAnywhere(t *testing.T) {
 	env := append(os.Environ(), "TL_TEST_TOKEN="+token)
 	rng := rand.New(rand.NewPCG(1, 2))
 
-	kills := 0
-	for attempt := 0; attempt < 40 && kills < 12; attempt++ {
-		p := killPoint{n: 1 + rng.IntN(80), when: killWhen(attempt % 3)}
-		reached := k.arm(p)
+	kills := killRuns(t, k, rng, 40, 80, 12, func() *exec.Cmd {
 		cmd := exec.Command(binary, "import", "-c", cfg, "--no-progress", "--log-level", "error")
 		cmd.Env = env
-		var stderr bytes.Buffer
-		cmd.Stderr = &stderr
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		done := make(chan error, 1)
-		go func() { done <- cmd.Wait() }()
-		select {
-		case err := <-done:
-			// Finished before its kill point: the job is done.
-			t.Logf("run %d finished before request %d: %v", attempt, p.n, err)
-			k.dead()
-			attempt = 1 << 30
-			continue
-		case <-reached:
-		}
-		cmd.Process.Signal(syscall.SIGKILL)
-		err := <-done
-		k.dead()
-		var ee *exec.ExitError
-		if !errors.As(err, &ee) || ee.Sys().(syscall.WaitStatus).Signal() != syscall.SIGKILL {
-			t.Logf("run %d ended before SIGKILL: %v %s", attempt, err, stderr.String())
-			break
-		}
-		t.Logf("run %d killed at request %d, %s", attempt, p.n, p.when)
-		kills++
-	}
+		return cmd
+	}, nil)
 	if kills < 10 {
 		t.Errorf("only %d kills landed mid-run; want at least 10", kills)
 	}
@@ -361,4 +333,49 @@ func TestInterrupt(t *testing.T) {
 		t.Fatalf("resume: exit %d\n%s", r.code, r.stderr)
 	}
 	exactlyOnce(t, srv.Fake, 200, msgs)
+}
+
+// killRuns starts runs of the binary (start builds each command) and
+// SIGKILLs each at a random request, at most attempts times, until kills
+// runs were killed mid-run or one finished before its kill point (the
+// job is done). A kill point is the n-th request, n in 1..maxN, before,
+// during or after the fake handles it. each, when not nil, looks at a
+// killed run's stderr. It returns how many kills landed.
+func killRuns(t *testing.T, k *killer, rng *rand.Rand, attempts, maxN, kills int, start func() *exec.Cmd, each func(attempt int, stderr string)) int {
+	t.Helper()
+	landed := 0
+	for attempt := 0; attempt < attempts && landed < kills; attempt++ {
+		p := killPoint{n: 1 + rng.IntN(maxN), when: killWhen(attempt % 3)}
+		reached := k.arm(p)
+		cmd := start()
+		var stderr bytes.Buffer
+		cmd.Stderr = &stderr
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		done := make(chan error, 1)
+		go func() { done <- cmd.Wait() }()
+		select {
+		case err := <-done:
+			// Finished before its kill point: the job is done.
+			t.Logf("run %d finished before request %d: %v", attempt, p.n, err)
+			k.dead()
+			return landed
+		case <-reached:
+		}
+		cmd.Process.Signal(syscall.SIGKILL)
+		err := <-done
+		k.dead()
+		var ee *exec.ExitError
+		if !errors.As(err, &ee) || ee.Sys().(syscall.WaitStatus).Signal() != syscall.SIGKILL {
+			t.Logf("run %d ended before SIGKILL: %v %s", attempt, err, stderr.String())
+			return landed
+		}
+		if each != nil {
+			each(attempt, stderr.String())
+		}
+		t.Logf("run %d killed at request %d, %s", attempt, p.n, p.when)
+		landed++
+	}
+	return landed
 }
