@@ -95,22 +95,7 @@ func parseDateLenient(v string) (time.Time, error) {
 // cleanDate removes comments, stray punctuation and replaces zone names by
 // numeric offsets.
 func cleanDate(v string) string {
-	var b strings.Builder
-	depth := 0
-	for _, r := range v {
-		switch {
-		case r == '(':
-			depth++
-		case r == ')':
-			if depth > 0 {
-				depth--
-			}
-		case depth > 0:
-		default:
-			b.WriteRune(r)
-		}
-	}
-	f := strings.Fields(b.String())
+	f := strings.Fields(stripComments(v))
 	hasNum := false
 	for _, w := range f {
 		if (strings.HasPrefix(w, "+") || strings.HasPrefix(w, "-")) && len(w) == 5 {
@@ -241,22 +226,7 @@ func ParseNote(v string) (t time.Time, note string, weak bool, err error) {
 // reads 12-hour clocks ("06:09:22 PM"), which Python misreads as a zone.
 func parseDateLoose(v string) (t time.Time, note string, weak, ok bool) {
 	// Comments out first: "(PDT)".
-	var b strings.Builder
-	depth := 0
-	for _, r := range v {
-		switch {
-		case r == '(':
-			depth++
-		case r == ')':
-			if depth > 0 {
-				depth--
-			}
-		case depth > 0:
-		default:
-			b.WriteRune(r)
-		}
-	}
-	data := strings.Fields(b.String())
+	data := strings.Fields(stripComments(v))
 	if len(data) == 0 {
 		return time.Time{}, "", false, false
 	}
@@ -449,4 +419,28 @@ func clip(b []byte, n int) string {
 		return string(b) + "..."
 	}
 	return string(b)
+}
+
+// stripComments drops RFC 5322 comments, "(PDT)", nested ones included;
+// an unbalanced ")" is kept out as well.
+func stripComments(v string) string {
+	if !strings.ContainsRune(v, '(') && !strings.ContainsRune(v, ')') {
+		return v
+	}
+	var b strings.Builder
+	depth := 0
+	for _, r := range v {
+		switch {
+		case r == '(':
+			depth++
+		case r == ')':
+			if depth > 0 {
+				depth--
+			}
+		case depth > 0:
+		default:
+			b.WriteRune(r)
+		}
+	}
+	return b.String()
 }
