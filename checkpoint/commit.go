@@ -120,6 +120,15 @@ func (s *Store) commit(batch []*write) {
 		}
 		return
 	}
+	if !s.sealBroken {
+		if err := s.breakSeal(); err != nil {
+			for _, w := range batch {
+				w.done <- err
+			}
+			return
+		}
+		s.sealBroken = true
+	}
 	t := s.w
 	defer t.closeTemp()
 	bg := context.Background()

@@ -101,7 +101,9 @@
 // corrupt file fails Check and every write with ErrUnusable. A read-only
 // open writes nothing and does not read every page: it checks the schema,
 // the small tables and both edges of every other table (check.go), and a
-// damaged page met by a later read fails it with ErrUnusable.
+// damaged page met by a later read fails it with ErrUnusable. A clean
+// Close seals the file (<path>-sum: size and SHA-256, seal.go); a writable
+// open that finds the same bytes and no WAL takes the seal as its check.
 //
 // # Write-ahead and reconciliation
 //

@@ -137,6 +137,13 @@ type Store struct {
 	checkDone   chan struct{} // closed once checkErr is set
 	checkErr    error
 	checkCancel context.CancelFunc
+	// checkedBy says how the file's integrity was established: "" until
+	// it was (or when it failed), else checkedBySeal or
+	// checkedByQuickCheck. Written before checkDone is closed, or in Open.
+	checkedBy string
+	// sealBroken is set by the committer once it removed the seal (seal.go)
+	// before its first write.
+	sealBroken bool
 
 	mu   sync.Mutex // guards lock and run
 	lock *os.File   // the checkpoint file, locked (see Lock); nil if not held
@@ -328,6 +335,13 @@ func (s *Store) init(ctx context.Context, deferCheck bool) error {
 		}
 		return nil
 	}
+	if version != schemaVersion {
+		// The upgrade writes before the committer runs.
+		if err := s.breakSeal(); err != nil {
+			return err
+		}
+		s.sealBroken = true
+	}
 	if err := s.migrate(ctx, version); err != nil {
 		return err
 	}
@@ -345,7 +359,15 @@ func (s *Store) check(ctx context.Context, version int, deferCheck bool) error {
 		s.startCheck(ctx)
 		return nil
 	default:
-		return s.quickCheck(ctx, s.db, "")
+		if s.sealed() {
+			s.checkedBy = checkedBySeal
+			return nil
+		}
+		if err := s.quickCheck(ctx, s.db, ""); err != nil {
+			return err
+		}
+		s.checkedBy = checkedByQuickCheck
+		return nil
 	}
 }
 
@@ -357,7 +379,14 @@ func (s *Store) startCheck(ctx context.Context) {
 	s.checkDone = make(chan struct{})
 	go func() {
 		defer close(s.checkDone)
+		if s.sealed() {
+			s.checkedBy = checkedBySeal
+			return
+		}
 		s.checkErr = s.checkAlone(ctx)
+		if s.checkErr == nil {
+			s.checkedBy = checkedByQuickCheck
+		}
 	}()
 }
 
@@ -490,6 +519,11 @@ func (s *Store) Close() error {
 			err = fmt.Errorf("checkpoint: close %s: %w", s.path, cerr)
 		}
 		s.db = nil
+		if err == nil && !s.readOnly && s.checkedBy != "" {
+			// Best effort, like the fold above: without a seal the next
+			// open runs quick_check.
+			s.writeSeal() //nolint:errcheck
+		}
 	}
 	s.unlock()
 	return err
