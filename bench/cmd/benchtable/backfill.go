@@ -128,7 +128,7 @@ func (e *env) backfill(base, app archiveInfo, vBase procResult, nBase int) {
 	if c == nil {
 		return
 	}
-	defer c.f.stop()
+	defer e.endCycle(c)
 	if !e.importTwice(c) {
 		return
 	}
@@ -145,7 +145,7 @@ type cycle struct {
 	target       string
 	dir          string
 	work         archiveInfo // the copy the backfill appends to
-	f            *fake       // the caller stops it
+	f            *fake       // endCycle stops it
 	rows         bool        // add a row per import (else only ERROR rows)
 	first, again importResult
 }
@@ -168,6 +168,20 @@ func (e *env) startCycle(target, dir string, base archiveInfo, rows bool) *cycle
 		return nil
 	}
 	return c
+}
+
+// endCycle stops the fake and logs its peak RSS (what it holds grows with
+// the archive: not a target, but the machine must have it), and removes
+// the archive's copy unless -keep: the next target's needs the room.
+func (e *env) endCycle(c *cycle) {
+	c.f.stop()
+	if ps := c.f.cmd.ProcessState; ps != nil {
+		rss, _ := usage(ps)
+		logf("%s: zendesk-fake peak RSS %.0f MiB", c.target, mib(rss))
+	}
+	if !e.c.keep {
+		os.Remove(c.work.path)
+	}
 }
 
 // checkpoint is the cycle's checkpoint file.

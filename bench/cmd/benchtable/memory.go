@@ -77,7 +77,7 @@ func (e *env) everyCommand(n int, rows bool) (commandRuns, bool) {
 	if c == nil {
 		return out, false
 	}
-	defer stopAndLog(c.f)
+	defer e.endCycle(c)
 	if !e.importTwice(c) {
 		return out, false
 	}
@@ -88,16 +88,6 @@ func (e *env) everyCommand(n int, rows bool) (commandRuns, bool) {
 	}
 	out.runs["backfill"] = bf.proc
 	return out, e.readBack(c, out)
-}
-
-// stopAndLog stops the fake and logs its peak RSS: what it holds grows
-// with the archive (not measured, but the machine must have it).
-func stopAndLog(f *fake) {
-	f.stop()
-	if ps := f.cmd.ProcessState; ps != nil {
-		rss, _ := usage(ps)
-		logf("zendesk-fake peak RSS %.0f MiB", mib(rss))
-	}
 }
 
 var verifyLineRe = regexp.MustCompile(`(?m)^(threads|messages):\s+(\d+) planned: (\d+) exactly once`)
@@ -182,7 +172,9 @@ func (e *env) commandSlopes(small, big commandRuns) {
 		}
 		rs, rb := mib(s.maxRSS), mib(b.maxRSS)
 		slope := (rb - rs) * (1 << 20) / float64(big.messages-small.messages) // bytes per message
-		p := rb + slope*float64(projectTo-big.messages)/(1<<20)
+		// A negative slope is noise around a flat line: the projection is
+		// then what the larger size took, never less.
+		p := max(rb, rb+slope*float64(projectTo-big.messages)/(1<<20))
 		slopes[name], projected[name] = slope, p
 		e.res.add("P7", fmt.Sprintf("%s: peak RSS %.1f MiB at %s messages, %.1f MiB at %s: %+.0f B/msg; projected to %s messages",
 			name, rs, commas(small.messages), rb, commas(big.messages), slope, commas(projectTo)),
