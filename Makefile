@@ -42,7 +42,9 @@ staticcheck-version:
 	@echo $(STATICCHECK_VERSION)
 
 ## bench: the performance targets (P1 throughput, P2 memory, P3 rate,
-## P4 resume, P5 backfill, P6 memory slope) as one table, then the Go benchmarks. See bench/README.md.
+## P4 resume, P5 backfill, P6 memory slope, C1 checkpoint reads) as one table, then the Go benchmarks.
+## P7 (every command's peak RSS at 1M messages, ~20 min) only when asked:
+## make bench BENCH_FLAGS="-only P7". See bench/README.md.
 ## Quick run: make bench BENCH_SIZE=100MB BENCH_SMALL=20MB BENCH_P4_THREADS=10000
 BENCH_SIZE       ?= 1GB
 BENCH_SMALL      ?= 100MB
@@ -51,6 +53,7 @@ BENCH_P3_THREADS ?= 2050
 BENCH_P4_THREADS ?= 100000
 BENCH_P5_MESSAGES ?= 400000
 BENCH_P6_MESSAGES ?= 100000
+BENCH_P7_MESSAGES ?= 1000000
 BENCH_CACHE      ?=
 BENCH_FLAGS      ?=
 bench: build
@@ -60,6 +63,7 @@ bench: build
 	  -size $(BENCH_SIZE) -small-size $(BENCH_SMALL) -seed $(BENCH_SEED) \
 	  -p3-threads $(BENCH_P3_THREADS) -p4-threads $(BENCH_P4_THREADS) \
 	  -p5-messages $(BENCH_P5_MESSAGES) -p6-messages $(BENCH_P6_MESSAGES) \
+	  -p7-messages $(BENCH_P7_MESSAGES) \
 	  $(if $(BENCH_CACHE),-cache $(BENCH_CACHE)) $(BENCH_FLAGS)
 
 ## fuzz: run every fuzz target for FUZZTIME each (default 60s).

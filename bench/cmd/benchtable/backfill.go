@@ -30,7 +30,8 @@ import (
 //
 // One fake serves the three imports: the backfill answers threads whose
 // side conversations the first import created, and the checkpoint belongs
-// to the fake's URL.
+// to the fake's URL. P7 (memory.go) runs the same steps (a cycle) at
+// -p7-messages and goes on with verify, status and failures.
 
 const rssBudgetMiB = 256
 
@@ -122,63 +123,118 @@ func (e *env) memorySlope(vBig procResult, nBig int) {
 
 // backfill adds P5's rows (see the top of this file).
 func (e *env) backfill(base, app archiveInfo, vBase procResult, nBase int) {
-	dir := filepath.Join(e.runDir, "p5")
-	work := base
-	work.path = filepath.Join(dir, "archive.mbox")
-	err := os.MkdirAll(dir, 0o755)
-	if err == nil {
-		err = copyFile(base.path, work.path)
-	}
-	if err != nil {
-		e.res.add("P5", "copy archive", err.Error(), "", "ERROR")
-		return
-	}
 	e.rssRow("P5", fmt.Sprintf("validate, %s messages (%s): peak RSS (%.1fs)", commas(nBase), mb(base.bytes), vBase.wall.Seconds()), vBase)
-	f, err := e.startFake(true)
-	if err != nil {
-		e.res.add("P5", "start zendesk-fake", err.Error(), "", "ERROR")
+	c := e.startCycle("P5", filepath.Join(e.runDir, "p5"), base, true)
+	if c == nil {
 		return
 	}
-	defer f.stop()
-	warm(work.path)
-	logf("P5 first import: %s messages (%s), limiter off", commas(nBase), mb(base.bytes))
-	first := e.importOn(f, filepath.Join(dir, "first"), work, 0, 0, dir)
-	logf("  %.1fs, peak RSS %.1f MiB: %+v", first.proc.wall.Seconds(), mib(first.proc.maxRSS), first.sum)
-	if !e.importRow("first import, limiter off", first) {
+	defer e.endCycle(c)
+	if !e.importTwice(c) {
 		return
 	}
-	logf("P5 re-run, nothing new")
-	again := e.importOn(f, filepath.Join(dir, "rerun"), work, 0, 0, dir, "--log-level", "info")
-	logf("  %.1fs, peak RSS %.1f MiB: %+v", again.proc.wall.Seconds(), mib(again.proc.maxRSS), again.sum)
-	if !e.importRow(fmt.Sprintf("re-run, nothing new (%d requests%s)", again.sum.Requests, howRead(again.proc.stderr)), again) {
-		return
-	}
-	e.appendAndBackfill(f, dir, work, app, first)
+	e.appendAndBackfill(c, app)
 }
 
-// appendAndBackfill appends app to work, measures the ideal (validate of
-// the appended bytes alone, plus the backfill's requests at the first
-// import's time per request) and the backfill itself.
-func (e *env) appendAndBackfill(f *fake, dir string, work, app archiveInfo, first importResult) {
+// cycle is what P5 and P7 share: a copy of a realistic archive imported
+// with the limiter off against one fake, imported again with nothing new,
+// then 1% appended and imported again (the backfill). The fake keeps
+// running between the imports: the backfill answers threads whose side
+// conversations the first import created, the checkpoint (in dir) belongs
+// to the fake's URL, and verify reads back what the fake holds.
+type cycle struct {
+	target       string
+	dir          string
+	work         archiveInfo // the copy the backfill appends to
+	f            *fake       // endCycle stops it
+	rows         bool        // add a row per import (else only ERROR rows)
+	first, again importResult
+}
+
+// startCycle copies base into dir and starts a verbose fake; nil after
+// an ERROR row.
+func (e *env) startCycle(target, dir string, base archiveInfo, rows bool) *cycle {
+	c := &cycle{target: target, dir: dir, work: base, rows: rows}
+	c.work.path = filepath.Join(dir, "archive.mbox")
+	err := os.MkdirAll(dir, 0o755)
+	if err == nil {
+		err = copyFile(base.path, c.work.path)
+	}
+	if err != nil {
+		e.res.add(target, "copy archive", err.Error(), "", "ERROR")
+		return nil
+	}
+	if c.f, err = e.startFake(true); err != nil {
+		e.res.add(target, "start zendesk-fake", err.Error(), "", "ERROR")
+		return nil
+	}
+	return c
+}
+
+// endCycle stops the fake and logs its peak RSS (what it holds grows with
+// the archive: not a target, but the machine must have it), and removes
+// the archive's copy unless -keep: the next target's needs the room.
+func (e *env) endCycle(c *cycle) {
+	c.f.stop()
+	if ps := c.f.cmd.ProcessState; ps != nil {
+		rss, _ := usage(ps)
+		logf("%s: zendesk-fake peak RSS %.0f MiB", c.target, mib(rss))
+	}
+	if !e.c.keep {
+		os.Remove(c.work.path)
+	}
+}
+
+// checkpoint is the cycle's checkpoint file.
+func (c *cycle) checkpoint() string { return filepath.Join(c.dir, "threadlift.db") }
+
+// importTwice runs the first import and the re-run with nothing new;
+// false after an ERROR row.
+func (e *env) importTwice(c *cycle) bool {
+	warm(c.work.path)
+	logf("%s first import: %s messages (%s), limiter off", c.target, commas(c.work.messages), mb(c.work.bytes))
+	c.first = e.importOn(c.f, filepath.Join(c.dir, "first"), c.work, 0, 0, c.dir)
+	logf("  %.1fs, peak RSS %.1f MiB: %+v", c.first.proc.wall.Seconds(), mib(c.first.proc.maxRSS), c.first.sum)
+	if !e.importRow(c, "first import, limiter off", c.first) {
+		return false
+	}
+	logf("%s re-run, nothing new", c.target)
+	c.again = e.importOn(c.f, filepath.Join(c.dir, "rerun"), c.work, 0, 0, c.dir, "--log-level", "info")
+	logf("  %.1fs, peak RSS %.1f MiB: %+v", c.again.proc.wall.Seconds(), mib(c.again.proc.maxRSS), c.again.sum)
+	return e.importRow(c, fmt.Sprintf("re-run, nothing new (%d requests%s)", c.again.sum.Requests, howRead(c.again.proc.stderr)), c.again)
+}
+
+// backfillOn appends app to the cycle's copy and imports it again; the
+// result's err is set after an ERROR row.
+func (e *env) backfillOn(c *cycle, app archiveInfo) importResult {
+	if err := appendFile(c.work.path, app.path); err != nil {
+		e.res.add(c.target, "append", err.Error(), "", "ERROR")
+		return importResult{err: err}
+	}
+	warm(c.work.path)
+	logf("%s backfill: %s messages appended (%s)", c.target, commas(app.messages), mb(app.bytes))
+	bf := e.importOn(c.f, filepath.Join(c.dir, "backfill"), c.work, 0, 0, c.dir, "--log-level", "info")
+	logf("  first request after %.3fs; %.1fs, peak RSS %.1f MiB: %+v", bf.firstReq.Seconds(), bf.proc.wall.Seconds(), mib(bf.proc.maxRSS), bf.sum)
+	if bf.err != nil {
+		e.res.add(c.target, "backfill", tail(bf.err.Error(), 300), "", "ERROR")
+	}
+	return bf
+}
+
+// appendAndBackfill measures the ideal (validate of the appended bytes
+// alone, plus the backfill's requests at the first import's time per
+// request) and the backfill itself.
+func (e *env) appendAndBackfill(c *cycle, app archiveInfo) {
 	vApp, nApp := e.validate(app, "p5-appended")
 	if vApp.err != nil {
 		e.res.add("P5", "validate the appended part", tail(vApp.err.Error(), 300), "", "ERROR")
 		return
 	}
-	if err := appendFile(work.path, app.path); err != nil {
-		e.res.add("P5", "append", err.Error(), "", "ERROR")
-		return
-	}
-	warm(work.path)
-	logf("P5 backfill: %s messages appended (%s)", commas(nApp), mb(app.bytes))
-	bf := e.importOn(f, filepath.Join(dir, "backfill"), work, 0, 0, dir, "--log-level", "info")
-	logf("  first request after %.3fs; %.1fs, peak RSS %.1f MiB: %+v", bf.firstReq.Seconds(), bf.proc.wall.Seconds(), mib(bf.proc.maxRSS), bf.sum)
+	bf := e.backfillOn(c, app)
 	if bf.err != nil {
-		e.res.add("P5", "backfill", tail(bf.err.Error(), 300), "", "ERROR")
 		return
 	}
 	s := bf.sum
-	e.res.set("p5_first", first.sum)
+	e.res.set("p5_first", c.first.sum)
 	e.res.set("p5_backfill", s)
 	if bf.firstReq < 0 {
 		e.res.add("P5", "backfill: start → first new request", "no request seen", "≤ 2 s", "MISS")
@@ -188,7 +244,7 @@ func (e *env) appendAndBackfill(f *fake, dir string, work, app archiveInfo, firs
 			commas(nApp), human(app.bytes), commas(s.Imported), s.Requests, howRead(bf.proc.stderr)),
 			fmt.Sprintf("%.3f s", bf.firstReq.Seconds()), "≤ 2 s", passMiss(bf.firstReq <= 2*time.Second))
 	}
-	perReq := first.sum.ElapsedSeconds / float64(max(1, first.sum.Requests))
+	perReq := c.first.sum.ElapsedSeconds / float64(max(1, c.first.sum.Requests))
 	ideal := vApp.wall.Seconds() + float64(s.Requests)*perReq
 	ratio := bf.proc.wall.Seconds() / ideal
 	e.res.set("p5_ideal_seconds", ideal)
@@ -201,17 +257,19 @@ func (e *env) appendAndBackfill(f *fake, dir string, work, app archiveInfo, firs
 	}
 }
 
-// importRow adds an import's wall time and peak RSS (against the budget);
-// false after an ERROR row.
-func (e *env) importRow(what string, r importResult) bool {
+// importRow adds an import's wall time and peak RSS (against the budget)
+// when the cycle adds rows; false after an ERROR row.
+func (e *env) importRow(c *cycle, what string, r importResult) bool {
 	if r.err != nil {
-		e.res.add("P5", what, tail(r.err.Error(), 300), "", "ERROR")
+		e.res.add(c.target, what, tail(r.err.Error(), 300), "", "ERROR")
 		return false
 	}
 	s := r.sum
-	e.rssRow("P5", fmt.Sprintf("%s: %s threads, %s requests in %.1fs; peak RSS", what, commas(s.ThreadsTotal), commas(s.Requests), r.proc.wall.Seconds()), r.proc)
+	if c.rows {
+		e.rssRow(c.target, fmt.Sprintf("%s: %s threads, %s requests in %.1fs; peak RSS", what, commas(s.ThreadsTotal), commas(s.Requests), r.proc.wall.Seconds()), r.proc)
+	}
 	if s.Failed > 0 || s.Rejected > 0 {
-		e.res.note("P5 %s: failed %d, rejected %d", what, s.Failed, s.Rejected)
+		e.res.note("%s %s, %s messages: failed %d, rejected %d", c.target, what, commas(c.work.messages), s.Failed, s.Rejected)
 	}
 	return true
 }
