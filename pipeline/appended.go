@@ -51,6 +51,25 @@ func (im *importer) logAppended(a *archive.Archive) {
 		Msg("read only what was appended to the sources since the last scan")
 }
 
+// recordScanAfter records the scan once the work is over. Not before it:
+// the record is thousands of random b-tree inserts (scan_syms is keyed by
+// hash), 0.75 s that held a backfill's first request back at 400,000
+// messages, and a first import's for far longer. Nothing depends on the
+// record during the run. A run that ends before it (interrupted, killed)
+// leaves the last record: the next import reads the same bytes again,
+// and the threads table, not the record, decides what is sent, so
+// nothing is sent twice (TestKillDuringAppendedBackfill). An interrupted
+// run does not record: its stop must stay within the timeout, and a full
+// record of a big archive takes longer.
+func (im *importer) recordScanAfter(ctx context.Context) {
+	if ctx.Err() != nil {
+		return
+	}
+	if err := im.recordScan(ctx); err != nil {
+		im.fatal.set(fmt.Errorf("%w: %w", ErrFatal, err))
+	}
+}
+
 // recordScan records what this read found, for the next import; or,
 // when it cannot be the base of an appended read, forgets any earlier
 // record, so that the next import reads every source.

@@ -9,12 +9,14 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/rs/zerolog"
 
 	"github.com/threadlift/threadlift/checkpoint"
 	"github.com/threadlift/threadlift/mapping"
+	"github.com/threadlift/threadlift/zendesk"
 	"github.com/threadlift/threadlift/zendesk/zendesktest"
 )
 
@@ -297,4 +299,58 @@ func TestAppendedBackfillCSV(t *testing.T) {
 	if err != nil || len(msgs) != 1 || msgs[0].Source != "m.csv:53" {
 		t.Errorf("the new row's message: %+v %v, want source m.csv:53", msgs, err)
 	}
+}
+
+// scanAtFirstImport is an API that notes, at its first Import, how many
+// envelopes the checkpoint's scan record holds then.
+type scanAtFirstImport struct {
+	API
+	store *checkpoint.Store
+	once  sync.Once
+	seen  int64
+}
+
+func (a *scanAtFirstImport) Import(ctx context.Context, ticketID int64, req *zendesk.ImportRequest) (*zendesk.ImportResponse, error) {
+	a.once.Do(func() {
+		st, _, err := a.store.ScanState(ctx)
+		if err == nil {
+			a.seen = st.Envelopes
+		}
+	})
+	return a.API.Import(ctx, ticketID, req)
+}
+
+// TestBackfillRecordsScanAfterItsRequests: the scan record (thousands of
+// random b-tree inserts: 0.75 s at 400,000 messages) is written once the
+// run's work is over, not before its first request; the run after it
+// still reads only what was appended.
+func TestBackfillRecordsScanAfterItsRequests(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "a.mbox")
+	srv := zendesktest.NewServer(t, zendesktest.Config{AutoCreateTickets: true})
+	store := newStore(t)
+	writeMbox(t, path, cat(partA, partB)...)
+	importLogged(t, srv, store, path, false)
+	before, _, err := store.ScanState(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	appendFile(t, path, partC...)
+	api := &scanAtFirstImport{API: newClient(t, srv), store: store, seen: -1}
+	o := testOptions(path, mapping.TicketRules{SubjectRegex: regexp.MustCompile(`\[#(\d+)\]`)})
+	if _, err := Import(context.Background(), api, store, o); err != nil {
+		t.Fatal(err)
+	}
+	after, _, err := store.ScanState(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if api.seen != before.Envelopes || after.Envelopes <= before.Envelopes {
+		t.Errorf("scan record at the first request held %d envelopes, after the run %d; want the earlier run's %d, then more",
+			api.seen, after.Envelopes, before.Envelopes)
+	}
+	appendFile(t, path, mail("a9", []string{"a1"}, 30, "Re: [#5] alpha"))
+	if r := importLogged(t, srv, store, path, false); !r.appended {
+		t.Errorf("the run after read %+v, want an appended read", r)
+	}
+	assertExactlyOnce(t, srv.Fake, 7)
 }

@@ -101,6 +101,7 @@ func Import(ctx context.Context, api API, store *checkpoint.Store, opts Options)
 	rc := newRunContexts(ctx, opts)
 	defer rc.release()
 	err = im.work(ctx, rc, resume)
+	im.recordScanAfter(ctx)
 	return im.finish(ctx, start, rc, err)
 }
 
@@ -221,12 +222,6 @@ func (im *importer) prepare(ctx context.Context, run *checkpoint.Run, resume *ch
 	}
 	if err := im.recordBad(ctx); err != nil {
 		return err
-	}
-	if err := im.recordScan(ctx); err != nil {
-		if ctx.Err() != nil {
-			return fmt.Errorf("%w: %w", ErrInterrupted, err)
-		}
-		return fmt.Errorf("%w: %w", ErrFatal, err)
 	}
 	untouched, _ := im.a.Untouched()
 	im.c.alreadyDone.Add(int64(untouched))
