@@ -108,10 +108,18 @@ func (s *Store) ScanState(ctx context.Context) (ScanState, bool, error) {
 // (an import skips those without loading them) and without a rejected
 // message (the failures files copy it). The unreadable records (key "")
 // are always among them.
+//
+// It reads every recorded thread: its cost grows with the archive (about
+// 0.2 s at 400,000 messages here). The rejected messages are looked up
+// from their own side, through the state index, not once per thread,
+// which cost more than half of it.
 func (s *Store) ScanOpenThreads(ctx context.Context) ([]int64, error) {
 	return s.scanIDs(ctx, "read open scan threads", `SELECT s.id FROM scan_threads s
 		WHERE NOT EXISTS (SELECT 1 FROM threads t WHERE t.key = s.key AND t.key <> '' AND t.state = 'done'
-			AND t.keys_hash = s.keys_hash AND t.keys_hash <> '' AND NOT EXISTS (SELECT 1 FROM messages m WHERE m.thread_id = t.id AND m.state = 'rejected'))`)
+			AND t.keys_hash = s.keys_hash AND t.keys_hash <> '')
+		UNION
+		SELECT s.id FROM messages m JOIN threads t ON t.id = m.thread_id JOIN scan_threads s ON s.key = t.key
+		WHERE m.state = 'rejected' AND t.key <> ''`)
 }
 
 // ScanThreadsMentioning returns the recorded threads one of whose
