@@ -102,7 +102,7 @@
 // open writes nothing and does not read every page: it checks the schema,
 // the small tables and both edges of every other table (check.go), and a
 // damaged page met by a later read fails it with ErrUnusable. A clean
-// Close seals the file (<path>-sum: size and SHA-256, seal.go); a writable
+// Close seals the file (<path>-sum: size and CRC-32C, seal.go); a writable
 // open that finds the same bytes and no WAL takes the seal as its check.
 //
 // # Write-ahead and reconciliation

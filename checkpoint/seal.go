@@ -1,11 +1,11 @@
 package checkpoint
 
 import (
-	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
+	"hash/crc32"
 	"io/fs"
 	"os"
 	"strconv"
@@ -20,10 +20,15 @@ import (
 // a file that a clean Close left behind and that nobody touched since is
 // the file that was checked, plus what SQLite itself wrote into it. So a
 // clean Close of a file whose check passed writes, beside it, the file's
-// size and SHA-256 (the seal, <path>-sum), and the next writable open that
-// finds the very same bytes, and no WAL to replay, takes that as its check
-// (a SHA-256 of the file reads it at memory speed: about 0.1 s for that
-// checkpoint). Anything else runs quick_check as before: a damaged or
+// size and CRC-32C (the seal, <path>-sum), and the next writable open that
+// finds the very same bytes, and no WAL to replay, takes that as its check.
+// CRC-32C, not a cryptographic hash: the seal guards against accidental
+// damage (a disk fault, a torn or partial copy), as Btrfs's data checksums
+// do with the same function, not against someone forging a file, and it
+// runs at the speed of reading the file: 0.09 s for that 354 MiB
+// checkpoint here, where SHA-256 took 0.30 s (and scales with the archive:
+// about 1 s against 4 at 5 million messages). Anything else runs
+// quick_check as before: a damaged or
 // torn file, a .db copied without the seal or restored from a backup, a
 // run killed before its clean end (BeginRun removes the seal before the
 // run's first write, and the file's bytes change anyway).
@@ -42,7 +47,7 @@ const (
 )
 
 // sealMagic is the seal's first line; another first line is no seal.
-const sealMagic = "threadlift checkpoint seal v1"
+const sealMagic = "threadlift checkpoint seal v1 crc32c"
 
 func (s *Store) sealPath() string { return s.path + sealSuffix }
 
@@ -65,7 +70,7 @@ func (s *Store) sealed() bool {
 	if err != nil || st.Size() != size {
 		return false
 	}
-	got, n, err := fileSHA256(s.path)
+	got, n, err := fileCRC(s.path)
 	return err == nil && n == size && got == sum
 }
 
@@ -83,21 +88,23 @@ func parseSeal(text string) (size int64, sum string, ok bool) {
 	if err != nil || size < 0 {
 		return 0, "", false
 	}
-	sum, found = strings.CutPrefix(lines[2], "sha256 ")
-	if !found || len(sum) != 2*sha256.Size {
+	sum, found = strings.CutPrefix(lines[2], "crc32c ")
+	if !found || len(sum) != 2*crc32.Size {
 		return 0, "", false
 	}
 	return size, sum, true
 }
 
-// fileSHA256 hashes the file at path.
-func fileSHA256(path string) (sum string, n int64, err error) {
+// fileCRC returns the CRC-32C of the file at path, in hex, and its size.
+func fileCRC(path string) (sum string, n int64, err error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return "", 0, err
 	}
 	defer f.Close()
-	h := sha256.New()
+	// MakeTable returns the same table every time for Castagnoli, and its
+	// CRC runs on the CPU's own instruction where there is one.
+	h := crc32.New(crc32.MakeTable(crc32.Castagnoli))
 	n, err = io.Copy(h, f)
 	if err != nil {
 		return "", n, err
@@ -116,11 +123,11 @@ func (s *Store) writeSeal() error {
 		// not the database.
 		return nil
 	}
-	sum, n, err := fileSHA256(s.path)
+	sum, n, err := fileCRC(s.path)
 	if err != nil {
 		return fmt.Errorf("checkpoint: seal %s: %w", s.path, err)
 	}
-	text := fmt.Sprintf("%s\nsize %d\nsha256 %s\n", sealMagic, n, sum)
+	text := fmt.Sprintf("%s\nsize %d\ncrc32c %s\n", sealMagic, n, sum)
 	tmp := s.sealPath() + ".tmp"
 	if err := os.WriteFile(tmp, []byte(text), 0o644); err != nil {
 		return fmt.Errorf("checkpoint: seal %s: %w", s.path, err)

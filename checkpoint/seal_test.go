@@ -68,7 +68,7 @@ func TestSealRefusedRunsFullCheck(t *testing.T) {
 	}{
 		{"no seal", func(t *testing.T, path string) { ok(t, os.Remove(path+sealSuffix)) }},
 		{"garbled seal", func(t *testing.T, path string) {
-			ok(t, os.WriteFile(path+sealSuffix, []byte("threadlift checkpoint seal v1\nsize 12\nsha256 00\n"), 0o644))
+			ok(t, os.WriteFile(path+sealSuffix, []byte("threadlift checkpoint seal v1 crc32c\nsize 12\ncrc32c 00\n"), 0o644))
 		}},
 		{"seal of another checkpoint", func(t *testing.T, path string) {
 			other := sealedCheckpoint(t)
