@@ -1,0 +1,188 @@
+package archive
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"sync"
+)
+
+// The cold part of the index (issue 15): what only loading a message
+// needs (where it is, its size, its content hash) and threading, ordering
+// and keys never read. Past coldBudget it is written to a spill file, so
+// that the index's memory per message is its hot entry and strings only.
+//
+// coldBudget is small on purpose. A spilled record costs a read of a page
+// the OS almost always has cached (a few microseconds, once per message
+// loaded, where a load itself takes tens), while every record held costs
+// 48 bytes for the whole run: 8 MiB keeps archives of up to ~175,000
+// messages free of any disk I/O, and a million-message archive's cold
+// part would be 48 MB of a 256 MiB target.
+const (
+	coldBudget  = 8 << 20
+	coldSize    = 48   // bytes of a record: offset, hash, size, file
+	coldBlock   = 1024 // records written to the spill file at once (48 KiB)
+	coldPage    = 64   // records read back at once (3 KiB)
+	coldCachePg = 128  // pages cached (384 KiB), direct-mapped
+)
+
+// cold is an envelope's cold part.
+type cold struct {
+	offset int64
+	hash   [32]byte
+	size   uint32 // bigSize: in index.sizes
+	file   uint32 // an interned string
+}
+
+func (c *cold) put(b []byte) {
+	binary.LittleEndian.PutUint64(b, uint64(c.offset))
+	copy(b[8:40], c.hash[:])
+	binary.LittleEndian.PutUint32(b[40:], c.size)
+	binary.LittleEndian.PutUint32(b[44:], c.file)
+}
+
+func coldFrom(b []byte) cold {
+	c := cold{offset: int64(binary.LittleEndian.Uint64(b))}
+	copy(c.hash[:], b[8:40])
+	c.size = binary.LittleEndian.Uint32(b[40:])
+	c.file = binary.LittleEndian.Uint32(b[44:])
+	return c
+}
+
+// coldStore holds the cold records, in the order added: the first blocks,
+// up to budget bytes, in memory; the blocks after them in the spill file,
+// written as each fills; the block being filled in memory. Its records
+// hold no pointers. at is safe for concurrent use once adding is done.
+type coldStore struct {
+	budget int    // bytes of full blocks kept in memory
+	dir    string // where the spill file is made; "" is os.TempDir()
+
+	mem     [][]byte // full blocks kept in memory: records 0..len(mem)*coldBlock-1
+	spilled int      // records in the spill file, after those of mem
+	fill    []byte   // the block being filled: the records after the spilled ones
+	spill   *spillFile
+}
+
+// spillFile is the spill file and the cache of its pages.
+type spillFile struct {
+	f    *os.File
+	name string // still to remove on close: "" once unlinked
+
+	mu    sync.Mutex
+	pages [coldCachePg]int // the page each slot holds, +1 (0: none)
+	cache []byte           // coldCachePg pages
+}
+
+func newColdStore() coldStore { return coldStore{budget: coldBudget} }
+
+// inMem is how many records the memory blocks hold.
+func (s *coldStore) inMem() int { return len(s.mem) * coldBlock }
+
+// add appends c; a block filled past the budget goes to the spill file.
+func (s *coldStore) add(c *cold) error {
+	if s.fill == nil {
+		s.fill = make([]byte, 0, coldBlock*coldSize)
+	}
+	n := len(s.fill)
+	s.fill = s.fill[:n+coldSize]
+	c.put(s.fill[n:])
+	if len(s.fill) < cap(s.fill) {
+		return nil
+	}
+	if (len(s.mem)+1)*cap(s.fill) <= s.budget {
+		s.mem = append(s.mem, s.fill)
+		s.fill = nil
+		return nil
+	}
+	if s.spill == nil {
+		sp, err := newSpillFile(s.dir)
+		if err != nil {
+			return fmt.Errorf("the envelope index is past %d MiB and must spill to disk: %w", s.budget>>20, err)
+		}
+		s.spill = sp
+	}
+	if _, err := s.spill.f.WriteAt(s.fill, int64(s.spilled)*coldSize); err != nil {
+		return fmt.Errorf("spill the envelope index to %s: %w", s.spill.f.Name(), err)
+	}
+	s.spilled += coldBlock
+	s.fill = s.fill[:0]
+	return nil
+}
+
+// newSpillFile makes the spill file in dir, and unlinks it at once where
+// the OS lets an open file be (Unix): it then goes away with the process
+// however the process ends.
+func newSpillFile(dir string) (*spillFile, error) {
+	f, err := os.CreateTemp(dir, "threadlift-index-*.spill")
+	if err != nil {
+		return nil, err
+	}
+	sp := &spillFile{f: f, cache: make([]byte, coldCachePg*coldPage*coldSize)}
+	if os.Remove(f.Name()) != nil {
+		sp.name = f.Name() // Windows: removed by close
+	}
+	return sp, nil
+}
+
+// at is record i.
+func (s *coldStore) at(i int) (cold, error) {
+	if i < s.inMem() {
+		j := i % coldBlock * coldSize
+		return coldFrom(s.mem[i/coldBlock][j : j+coldSize]), nil
+	}
+	i -= s.inMem()
+	if i >= s.spilled {
+		j := (i - s.spilled) * coldSize
+		return coldFrom(s.fill[j : j+coldSize]), nil
+	}
+	if s.spill == nil {
+		return cold{}, errors.New("read the envelope index back: the archive is closed")
+	}
+	var c cold
+	err := s.spill.read(i, func(b []byte) { c = coldFrom(b) })
+	return c, err
+}
+
+// read calls fn with record i of the file, read through the cache.
+func (sp *spillFile) read(i int, fn func([]byte)) error {
+	page := i / coldPage
+	slot := page % coldCachePg
+	buf := sp.cache[slot*coldPage*coldSize : (slot+1)*coldPage*coldSize]
+	sp.mu.Lock()
+	defer sp.mu.Unlock()
+	if sp.pages[slot] != page+1 {
+		sp.pages[slot] = 0
+		n, err := sp.f.ReadAt(buf, int64(page)*coldPage*coldSize)
+		if n < len(buf) {
+			if err == nil || errors.Is(err, io.EOF) {
+				err = io.ErrUnexpectedEOF
+			}
+			return fmt.Errorf("read the envelope index back from %s (record %d): %w", sp.f.Name(), i, err)
+		}
+		sp.pages[slot] = page + 1
+	}
+	j := i % coldPage * coldSize
+	fn(buf[j : j+coldSize])
+	return nil
+}
+
+// close closes and removes the spill file, if any.
+func (s *coldStore) close() error {
+	sp := s.spill
+	if sp == nil {
+		return nil
+	}
+	s.spill = nil
+	err := sp.f.Close()
+	if sp.name != "" {
+		if rerr := os.Remove(sp.name); rerr != nil && !errors.Is(rerr, os.ErrNotExist) {
+			err = errors.Join(err, rerr)
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("close the envelope index's spill file: %w", err)
+	}
+	return nil
+}
