@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -110,6 +111,42 @@ func TestIndexSpillReadsBackIdentical(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestIndexSpillConcurrentReads: spilled records read back right from
+// several goroutines at once, as LoadThread's callers do (run with -race).
+func TestIndexSpillConcurrentReads(t *testing.T) {
+	const n = 4*coldBlock + 7
+	x := newIndex()
+	x.cold.budget, x.cold.dir = 0, t.TempDir()
+	for i := range n {
+		mustAdd(t, x, rareEnvelope(i), 0)
+	}
+	x.seal()
+	defer x.close()
+	var wg sync.WaitGroup
+	errs := make(chan error, 4)
+	for g := range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for _, i := range rand.New(rand.NewPCG(uint64(g), 3)).Perm(n) {
+				env, err := x.envelope(i)
+				if err == nil && (env.Loc != rareEnvelope(i).Loc || env.Size != rareEnvelope(i).Size) {
+					err = fmt.Errorf("envelope %d: %+v, size %d", i, env.Loc, env.Size)
+				}
+				if err != nil {
+					errs <- err
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
 	}
 }
 
