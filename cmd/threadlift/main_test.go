@@ -322,7 +322,7 @@ func TestMemoryLimit(t *testing.T) {
 	}{
 		{0, 0, 8 * mib},                        // the headroom alone
 		{8 * mib, 4 * mib, 20 * mib},           // small heaps: 8 MiB of headroom
-		{160 * mib, 10 * mib, 190 * mib},       // big heaps: an eighth of the live heap
+		{100 * mib, 10 * mib, 135 * mib},       // big heaps: a quarter of the live heap
 		{math.MaxUint64 - 1, 1, math.MaxInt64}, // never overflows
 	}
 	for _, tt := range tests {
