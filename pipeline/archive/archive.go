@@ -157,6 +157,7 @@ func Read(ctx context.Context, formats *sources.Registry, srcs []Source, opts so
 // read is Read into idx.
 func read(ctx context.Context, idx *index, formats *sources.Registry, srcs []Source, opts sources.Options, topts thread.Options, progress func(bytes int64)) (*Archive, error) {
 	a := &Archive{idx: idx, topts: topts}
+	idx.hotSubjects = topts.SubjectThreading
 	for i, src := range srcs {
 		if err := a.readSource(ctx, formats, i, src, opts, progress); err != nil {
 			a.Close()

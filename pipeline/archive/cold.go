@@ -4,28 +4,32 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"hash/maphash"
 	"io"
 	"os"
+	"strings"
 	"sync"
 )
 
 // The cold part of the index (issue 15): what only loading a message
-// needs (where it is, its size, its content hash) and threading, ordering
-// and keys never read. Past coldBudget it is written to a spill file, so
-// that the index's memory per message is its hot entry and strings only.
+// needs (where it is, its size, its content hash, its subject) and
+// threading, ordering and keys never read. Past coldBudget it is written
+// to spill files, so that the index's memory per message is its hot entry
+// and strings only.
 //
 // coldBudget is small on purpose. A spilled record costs a read of a page
 // the OS almost always has cached (a few microseconds, once per message
 // loaded, where a load itself takes tens), while every record held costs
-// 48 bytes for the whole run: 8 MiB keeps archives of up to ~175,000
-// messages free of any disk I/O, and a million-message archive's cold
-// part would be 48 MB of a 256 MiB target.
+// 60 bytes and its subject for the whole run: 8 MiB (half for records,
+// half for subjects) keeps archives of up to ~70,000 messages free of any
+// disk I/O, and a million-message archive's cold part would be about
+// 120 MB of a 256 MiB target.
 const (
 	coldBudget  = 8 << 20
-	coldSize    = 48   // bytes of a record: offset, hash, size, file
-	coldBlock   = 1024 // records written to the spill file at once (48 KiB)
-	coldPage    = 64   // records read back at once (3 KiB)
-	coldCachePg = 128  // pages cached (384 KiB), direct-mapped
+	coldSize    = 60   // bytes of a record: offset, hash, size, file, subject
+	coldBlock   = 1024 // records written to the spill file at once (60 KiB)
+	coldPage    = 64   // records read back at once (3.75 KiB)
+	coldCachePg = 128  // pages cached (480 KiB), direct-mapped
 )
 
 // cold is an envelope's cold part.
@@ -34,6 +38,10 @@ type cold struct {
 	hash   [32]byte
 	size   uint32 // bigSize: in index.sizes
 	file   uint32 // an interned string
+	// subject is in index.subjects, subjectLen bytes long (when the entry
+	// does not hold it: subject threading reads it while threading).
+	subject    uint64
+	subjectLen uint32
 }
 
 func (c *cold) put(b []byte) {
@@ -41,6 +49,8 @@ func (c *cold) put(b []byte) {
 	copy(b[8:40], c.hash[:])
 	binary.LittleEndian.PutUint32(b[40:], c.size)
 	binary.LittleEndian.PutUint32(b[44:], c.file)
+	binary.LittleEndian.PutUint64(b[48:], c.subject)
+	binary.LittleEndian.PutUint32(b[56:], c.subjectLen)
 }
 
 func coldFrom(b []byte) cold {
@@ -48,6 +58,8 @@ func coldFrom(b []byte) cold {
 	copy(c.hash[:], b[8:40])
 	c.size = binary.LittleEndian.Uint32(b[40:])
 	c.file = binary.LittleEndian.Uint32(b[44:])
+	c.subject = binary.LittleEndian.Uint64(b[48:])
+	c.subjectLen = binary.LittleEndian.Uint32(b[56:])
 	return c
 }
 
@@ -75,7 +87,7 @@ type spillFile struct {
 	cache []byte           // coldCachePg pages
 }
 
-func newColdStore() coldStore { return coldStore{budget: coldBudget} }
+func newColdStore() coldStore { return coldStore{budget: coldBudget / 2} }
 
 // inMem is how many records the memory blocks hold.
 func (s *coldStore) inMem() int { return len(s.mem) * coldBlock }
@@ -185,4 +197,120 @@ func (s *coldStore) close() error {
 		return fmt.Errorf("close the envelope index's spill file: %w", err)
 	}
 	return nil
+}
+
+// textLog holds the cold strings (subjects, which only loading reads
+// unless subject threading is on): the first budget bytes in memory, the
+// rest appended to a spill file of their own, a buffer at a time. A
+// string is named by a reference: its offset in memory, or textInFile
+// and its offset in the file.
+type textLog struct {
+	budget int
+	flush  int    // bytes buffered before a write to the file
+	dir    string // where the spill file is made; "" is os.TempDir()
+
+	mem     []byte
+	spill   *spillFile
+	written int64  // bytes in the file
+	buf     []byte // the bytes after them, not yet written
+
+	// recent are strings added lately, by hash: a string added again
+	// while there takes the same reference (a thread's messages share a
+	// subject, often a few messages apart).
+	recent [textRecent]struct {
+		s   string
+		ref uint64
+	}
+	seed maphash.Seed
+}
+
+// A subject longer than coldSubjectMax stays in the entry, interned
+// (stored once however many messages have it). The cold part stores a
+// subject once per message but for the recent ones: bounding their
+// length keeps the spill file smaller than the archive, and the recent
+// strings' memory below textRecent KiB.
+const (
+	textInFile     = 1 << 63
+	textFlush      = 64 << 10
+	textRecent     = 1024
+	coldSubjectMax = 1 << 10
+)
+
+func newTextLog() textLog {
+	return textLog{budget: coldBudget / 2, flush: textFlush, seed: maphash.MakeSeed()}
+}
+
+// add appends s, unless it is among the recent strings, and returns its
+// reference.
+func (l *textLog) add(s string) (uint64, error) {
+	if s == "" {
+		return 0, nil
+	}
+	r := &l.recent[maphash.String(l.seed, s)%textRecent]
+	if r.s == s {
+		return r.ref, nil
+	}
+	ref, err := l.append(s)
+	if err == nil {
+		r.s, r.ref = strings.Clone(s), ref
+	}
+	return ref, err
+}
+
+// append appends s and returns its reference.
+func (l *textLog) append(s string) (uint64, error) {
+	if l.spill == nil && len(l.mem)+len(s) <= l.budget {
+		ref := uint64(len(l.mem))
+		l.mem = append(l.mem, s...)
+		return ref, nil
+	}
+	if l.spill == nil {
+		sp, err := newSpillFile(l.dir)
+		if err != nil {
+			return 0, fmt.Errorf("the envelope index's subjects are past %d MiB and must spill to disk: %w", l.budget>>20, err)
+		}
+		sp.cache = nil // read without the cache: strings are read once per load
+		l.spill = sp
+	}
+	ref := textInFile | uint64(l.written+int64(len(l.buf)))
+	l.buf = append(l.buf, s...)
+	if len(l.buf) >= l.flush {
+		if _, err := l.spill.f.WriteAt(l.buf, l.written); err != nil {
+			return 0, fmt.Errorf("spill the envelope index's subjects to %s: %w", l.spill.f.Name(), err)
+		}
+		l.written += int64(len(l.buf))
+		l.buf = l.buf[:0]
+	}
+	return ref, nil
+}
+
+// get is the string of ref, n bytes long.
+func (l *textLog) get(ref uint64, n uint32) (string, error) {
+	if n == 0 {
+		return "", nil
+	}
+	off := int64(ref &^ textInFile)
+	switch {
+	case ref&textInFile == 0:
+		return string(l.mem[off : off+int64(n)]), nil
+	case off >= l.written:
+		off -= l.written
+		return string(l.buf[off : off+int64(n)]), nil
+	case l.spill == nil:
+		return "", errors.New("read a subject back: the archive is closed")
+	}
+	b := make([]byte, n)
+	if k, err := l.spill.f.ReadAt(b, off); k < len(b) {
+		if err == nil || errors.Is(err, io.EOF) {
+			err = io.ErrUnexpectedEOF
+		}
+		return "", fmt.Errorf("read a subject back from %s (offset %d): %w", l.spill.f.Name(), off, err)
+	}
+	return string(b), nil
+}
+
+func (l *textLog) close() error {
+	s := coldStore{spill: l.spill}
+	l.spill = nil
+	return s.close()
 }

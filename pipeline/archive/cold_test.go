@@ -53,6 +53,9 @@ func rareEnvelope(i int) *sources.Envelope {
 		func() { env.MessageID, env.ContentKey = "", "k"+sha },                              // no id, a key of another form
 		func() { env.Loc = sources.Location{File: "b.csv", Line: i}; env.ThreadID = "T-1" }, // csv
 		func() { env.Corrects = "a.mbox:12" },
+		func() { env.Subject = strings.Repeat("long ", 300) + fmt.Sprint(i%2) }, // past coldSubjectMax
+		func() { env.Subject = "" },
+		func() { env.Subject = fmt.Sprintf("Ré: ünïcode %d", i) },
 	}
 	cases[i%len(cases)]()
 	return env
@@ -77,17 +80,23 @@ func TestIndexSpillReadsBackIdentical(t *testing.T) {
 	}
 	want.seal()
 	for _, tc := range []struct {
-		name    string
-		budget  int
-		spilled int
+		name        string
+		budget      int
+		spilled     int
+		hotSubjects bool
 	}{
-		{"all spilled", 0, 3 * coldBlock},
-		{"one block in memory", coldBlock * coldSize, 2 * coldBlock},
-		{"all in memory", coldBudget, 0},
+		{"all spilled", 0, 3 * coldBlock, false},
+		{"one block in memory", coldBlock * coldSize, 2 * coldBlock, false},
+		{"all in memory", coldBudget, 0, false},
+		{"all spilled, subject threading", 0, 3 * coldBlock, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			x := newIndex()
+			x.hotSubjects = tc.hotSubjects
 			x.cold.budget, x.cold.dir = tc.budget, t.TempDir()
+			// Subjects: the same budget, and small writes so that most
+			// are read back from the file.
+			x.subjects.budget, x.subjects.dir, x.subjects.flush = tc.budget/100, x.cold.dir, 256
 			for i := range n {
 				mustAdd(t, x, rareEnvelope(i), i%2)
 			}
@@ -96,18 +105,24 @@ func TestIndexSpillReadsBackIdentical(t *testing.T) {
 			if x.cold.spilled != tc.spilled {
 				t.Fatalf("%d records spilled, want %d", x.cold.spilled, tc.spilled)
 			}
+			if inFile := x.subjects.written > 0; inFile != (tc.budget < coldBudget && !tc.hotSubjects) {
+				t.Fatalf("%d bytes of subjects written to disk", x.subjects.written)
+			}
 			order := rand.New(rand.NewPCG(1, 2)).Perm(n) // misses and hits in the page cache
 			for _, i := range append(order, order...) {
 				w, got := mustEnvelope(t, want, i), mustEnvelope(t, x, i)
 				if diff := cmp.Diff(w, got, timeExact); diff != "" {
 					t.Fatalf("envelope %d (-unspilled +spilled):\n%s", i, diff)
 				}
+				if tc.hotSubjects && (threadItems{x: x}).Subject(i) != w.Subject {
+					t.Fatalf("subject threading reads subject %q of %d, want %q", (threadItems{x: x}).Subject(i), i, w.Subject)
+				}
 				if x.key(i) != w.Key() || want.key(i) != w.Key() {
 					t.Fatalf("key(%d) = %q, want %q", i, x.key(i), w.Key())
 				}
 				tw, tx := threadItems{x: want}, threadItems{x: x}
-				if tx.Key(i) != tw.Key(i) || !tx.Date(i).Equal(tw.Date(i)) || tx.ID(i) != tw.ID(i) || x.src(i) != i%2 {
-					t.Fatalf("threading item %d differs", i)
+				if tx.Key(i) != tw.Key(i) || !tx.Date(i).Equal(tw.Date(i)) || tx.Name(tx.ID(i)) != tw.Name(tw.ID(i)) || x.src(i) != i%2 {
+					t.Fatalf("threading item %d differs: key %q/%q, id %d/%d, src %d", i, tx.Key(i), tw.Key(i), tx.ID(i), tw.ID(i), x.src(i))
 				}
 			}
 		})
@@ -165,12 +180,13 @@ func writeMbox(t *testing.T, dir string, n int) string {
 	return p
 }
 
-// readSpilling reads srcs into an index that spills every full block to
-// a file in dir.
+// readSpilling reads srcs into an index that spills every full block
+// and every subject (but the last few) to files in dir.
 func readSpilling(t *testing.T, dir string, srcs []Source) (*Archive, error) {
 	t.Helper()
 	x := newIndex()
 	x.cold.budget, x.cold.dir = 0, dir
+	x.subjects.budget, x.subjects.dir, x.subjects.flush = 0, dir, 64
 	return read(context.Background(), x, sources.NewRegistry(mbox.Format()), srcs, sources.Options{}, thread.Options{}, nil)
 }
 
@@ -257,6 +273,10 @@ func TestArchiveSpillReadErrorWrapped(t *testing.T) {
 	}
 	if env, err := a.Envelope(coldBlock + 1); err != nil || env.MessageID != fmt.Sprintf("m%d@x", coldBlock+1) {
 		t.Errorf("a record in memory: %v, %v", env, err)
+	}
+	a.idx.subjects.spill.f.Close()
+	if _, err := a.Envelope(coldBlock + 1); !errors.Is(err, os.ErrClosed) || !strings.Contains(err.Error(), "read a subject back from ") {
+		t.Errorf("Envelope of a record in memory with its subject on disk: %v; want the read error, wrapped", err)
 	}
 }
 

@@ -2,6 +2,7 @@ package archive
 
 import (
 	"encoding/hex"
+	"errors"
 	"math"
 	"strconv"
 	"strings"
@@ -18,22 +19,26 @@ import (
 // 15): a 32-byte entry of what threading, ordering and keys read, the
 // message's own id once, and 4 bytes per reference, instead of ~800 bytes
 // for a *sources.Envelope whose strings keep whole unfolded header fields
-// alive. What only loading a message needs (its location, size and
-// content hash) is the cold part (cold.go), which spills to disk past a
-// small budget. Every string is interned once
-// (ids recur in the References of every later message of a thread,
-// subjects and file names recur too). Envelopes are rebuilt on demand by
-// envelope(i) with the same field values they were read with; a date
-// keeps its instant and UTC offset, and takes the zone name first seen
-// with that offset (nothing prints dates but in UTC).
+// alive. What only loading a message needs (its location, size, content
+// hash and subject) is the cold part (cold.go), which spills to disk past
+// a small budget. Every string of the entries is interned once (ids recur
+// in the References of every later message of a thread, file names recur
+// too). Envelopes are rebuilt on demand by envelope(i) with the same field
+// values they were read with; a date keeps its instant and UTC offset,
+// and takes the zone name first seen with that offset (nothing prints
+// dates but in UTC).
 type index struct {
-	blocks  [][]entry   // entries, entryBlock to a block: never copied as they grow
-	cold    coldStore   // every entry's cold part
-	n       int         // entries in all
-	text    [][]byte    // interned strings' bytes, back to back
-	strs    []strRef    // interned strings; strs[0] == ""
-	symbols symbolTable // strings → position in strs, while adding; dropped by seal
-	refs    []uint32    // every entry's references, back to back
+	blocks [][]entry // entries, entryBlock to a block: never copied as they grow
+	cold   coldStore // every entry's cold part
+	// subjects are the subjects of the cold parts. hotSubjects keeps
+	// them in the entries instead, interned: subject threading reads them.
+	subjects    textLog
+	hotSubjects bool
+	n           int         // entries in all
+	text        [][]byte    // interned strings' bytes, back to back
+	strs        []strRef    // interned strings; strs[0] == ""
+	symbols     symbolTable // strings → position in strs, while adding; dropped by seal
+	refs        []uint32    // every entry's references, back to back
 
 	// Rare parts, kept aside so that entries stay small.
 	issues   map[int32][]sources.Issue
@@ -80,6 +85,7 @@ type entry struct {
 const (
 	hasDate uint8 = 1 << iota
 	hasHash
+	hotSubject // entry.subject holds the subject; else the cold part does
 )
 
 // Values of entry fields that send to the rare parts.
@@ -92,7 +98,7 @@ const (
 const contentKeyPrefix = "sha256:"
 
 func newIndex() *index {
-	return &index{strs: []strRef{{}}, symbols: newSymbolTable(), cold: newColdStore()}
+	return &index{strs: []strRef{{}}, symbols: newSymbolTable(), cold: newColdStore(), subjects: newTextLog()}
 }
 
 func (x *index) intern(s string) uint32 {
@@ -133,6 +139,10 @@ func (x *index) str(n uint32) string {
 // seal drops what is only needed while adding.
 func (x *index) seal() {
 	x.symbols = symbolTable{}
+	x.subjects.recent = [textRecent]struct {
+		s   string
+		ref uint64
+	}{}
 }
 
 func (x *index) len() int { return x.n }
@@ -144,12 +154,15 @@ func (x *index) at(i int) *entry { return &x.blocks[i/entryBlock][i%entryBlock] 
 func (x *index) add(env *sources.Envelope, src int) error {
 	i := int32(x.n)
 	e := entry{
-		line: int32(env.Loc.Line),
-		id:   x.intern(env.MessageID), subject: x.intern(env.Subject),
+		line:   int32(env.Loc.Line),
+		id:     x.intern(env.MessageID),
 		thread: x.intern(env.ThreadID), src: uint16(src),
 		refs: uint32(len(x.refs)),
 	}
 	c := cold{offset: env.Loc.Offset, file: x.intern(env.Loc.File)}
+	if err := x.addSubject(&e, &c, env.Subject); err != nil {
+		return err
+	}
 	for _, r := range env.References {
 		x.refs = append(x.refs, x.intern(r))
 	}
@@ -183,6 +196,19 @@ func (x *index) add(env *sources.Envelope, src int) error {
 	*x.at(x.n) = e
 	x.n++
 	return nil
+}
+
+// addSubject keeps subject s: in entry e when subject threading reads
+// it, or it is longer than coldSubjectMax, else in the cold part c.
+func (x *index) addSubject(e *entry, c *cold, s string) error {
+	if x.hotSubjects || len(s) > coldSubjectMax {
+		e.subject = x.intern(s)
+		e.flags |= hotSubject
+		return nil
+	}
+	ref, err := x.subjects.add(s)
+	c.subject, c.subjectLen = ref, uint32(len(s))
+	return err
 }
 
 // addKey keeps entry i's content key k: as a hash in its cold part when k
@@ -319,18 +345,24 @@ func (x *index) envelope(i int) (*sources.Envelope, error) {
 		return nil, err
 	}
 	e := x.at(i)
+	subject := x.str(e.subject)
+	if e.flags&hotSubject == 0 {
+		if subject, err = x.subjects.get(c.subject, c.subjectLen); err != nil {
+			return nil, err
+		}
+	}
 	return &sources.Envelope{
 		Loc:  sources.Location{File: x.str(c.file), Offset: c.offset, Line: int(e.line)},
 		Size: x.size(i, &c), Seq: i,
 		MessageID: x.str(e.id), References: x.references(i), ContentKey: x.contentKey(i, &c),
-		ThreadID: x.str(e.thread), Subject: x.str(e.subject), Date: x.date(i),
+		ThreadID: x.str(e.thread), Subject: subject, Date: x.date(i),
 		Corrects: x.corrects[int32(i)],
 		Issues:   x.issues[int32(i)],
 	}, nil
 }
 
 // close removes what the index holds on disk.
-func (x *index) close() error { return x.cold.close() }
+func (x *index) close() error { return errors.Join(x.cold.close(), x.subjects.close()) }
 
 // threadItems is the index as thread.BuildItems reads it: ids,
 // references and groups are the index's own symbols, so threading copies
@@ -365,6 +397,8 @@ func (t threadItems) Group(i int) uint32 {
 	return t.x.at(i).thread
 }
 
+// Subject is read by subject threading only, for which the index keeps
+// subjects hot (index.hotSubjects); else it is "".
 func (t threadItems) Subject(i int) string {
 	if t.skip[i] {
 		return ""

@@ -92,6 +92,7 @@ func ReadSince(ctx context.Context, rec Recorded, srcs []Source, o SinceOptions)
 		return nil, &NotAppended{"subject_threading is on"}
 	}
 	a := &Archive{idx: newIndex(), topts: o.Threads, since: &since{prior: prior}}
+	a.idx.hotSubjects = o.Threads.SubjectThreading
 	fresh, err := a.readAppended(ctx, srcs, o)
 	if err != nil {
 		a.Close()
