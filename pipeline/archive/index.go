@@ -38,7 +38,9 @@ type index struct {
 	text        [][]byte    // interned strings' bytes, back to back
 	strs        []strRef    // interned strings; strs[0] == ""
 	symbols     symbolTable // strings → position in strs, while adding; dropped by seal
-	refs        []uint32    // every entry's references, back to back
+	refs        []uint32    // the stored references (refs.go): a count, then the references
+	lastOf      []int32     // id → 1 + the last entry with it, while adding; dropped by seal
+	scratch     []uint32
 
 	// Rare parts, kept aside so that entries stay small.
 	issues   map[int32][]sources.Issue
@@ -67,12 +69,11 @@ type strRef struct{ block, off, n uint32 }
 // entry is the hot part of one envelope, in 32 bytes; its cold part is
 // in index.cold. Strings are positions in index.strs. What rarely needs
 // more room than the entry gives it is in the index's rare parts: a size
-// of 4 GiB or more, a date's nanoseconds, a 255th distinct UTC offset. An
-// entry's references are refs up to the next entry's (the last: to the
-// end of index.refs).
+// of 4 GiB or more, a date's nanoseconds, a 255th distinct UTC offset.
+// An entry's references are where refs says (refs.go).
 type entry struct {
 	sec     int64  // Date, Unix seconds; meaningful when hasDate
-	refs    uint32 // first reference in index.refs
+	refs    uint32 // its references' count in index.refs, or the entry it is chained to
 	id      uint32
 	subject uint32
 	thread  uint32
@@ -86,6 +87,7 @@ const (
 	hasDate uint8 = 1 << iota
 	hasHash
 	hotSubject // entry.subject holds the subject; else the cold part does
+	chained    // entry.refs is the entry whose references and id are its references
 )
 
 // Values of entry fields that send to the rare parts.
@@ -98,7 +100,7 @@ const (
 const contentKeyPrefix = "sha256:"
 
 func newIndex() *index {
-	return &index{strs: []strRef{{}}, symbols: newSymbolTable(), cold: newColdStore(), subjects: newTextLog()}
+	return &index{strs: []strRef{{}}, refs: []uint32{0}, symbols: newSymbolTable(), cold: newColdStore(), subjects: newTextLog()}
 }
 
 func (x *index) intern(s string) uint32 {
@@ -139,6 +141,7 @@ func (x *index) str(n uint32) string {
 // seal drops what is only needed while adding.
 func (x *index) seal() {
 	x.symbols = symbolTable{}
+	x.lastOf, x.scratch = nil, nil
 	x.subjects.recent = [textRecent]struct {
 		s   string
 		ref uint64
@@ -157,15 +160,12 @@ func (x *index) add(env *sources.Envelope, src int) error {
 		line:   int32(env.Loc.Line),
 		id:     x.intern(env.MessageID),
 		thread: x.intern(env.ThreadID), src: uint16(src),
-		refs: uint32(len(x.refs)),
 	}
 	c := cold{offset: env.Loc.Offset, file: x.intern(env.Loc.File)}
 	if err := x.addSubject(&e, &c, env.Subject); err != nil {
 		return err
 	}
-	for _, r := range env.References {
-		x.refs = append(x.refs, x.intern(r))
-	}
+	x.addRefs(&e, env.References)
 	if env.Size >= 0 && env.Size < bigSize {
 		c.size = uint32(env.Size)
 	} else {
@@ -194,6 +194,7 @@ func (x *index) add(env *sources.Envelope, src int) error {
 		x.blocks = append(x.blocks, make([]entry, entryBlock))
 	}
 	*x.at(x.n) = e
+	x.sawID(e.id, x.n)
 	x.n++
 	return nil
 }
@@ -267,15 +268,6 @@ func (x *index) zone(i int32, d time.Time) uint8 {
 }
 
 func (x *index) src(i int) int { return int(x.at(i).src) }
-
-// refsOf is entry i's references: up to the next entry's first.
-func (x *index) refsOf(i int) []uint32 {
-	end := uint32(len(x.refs))
-	if i+1 < x.n {
-		end = x.at(i + 1).refs
-	}
-	return x.refs[x.at(i).refs:end]
-}
 
 func (x *index) size(i int, c *cold) int64 {
 	if c.size != bigSize {
@@ -366,7 +358,7 @@ func (x *index) close() error { return errors.Join(x.cold.close(), x.subjects.cl
 
 // threadItems is the index as thread.BuildItems reads it: ids,
 // references and groups are the index's own symbols, so threading copies
-// nothing per message.
+// nothing per message but the references of chained entries (refs.go).
 //
 // An envelope in skip (one a failures file's copy replaces) takes no part
 // in threading: it stands alone, with no id, references, group or subject

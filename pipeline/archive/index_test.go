@@ -160,3 +160,65 @@ func mustEnvelope(t testing.TB, x *index, i int) *sources.Envelope {
 	}
 	return env
 }
+
+// TestIndexChainedReferences: references stored as a chain to the parent
+// (refs.go) come back exactly as read, whatever breaks the chain: a
+// client that trims or reorders References, a duplicate id, a message
+// that names itself or one not read yet; and a deep chain stores no
+// references.
+func TestIndexChainedReferences(t *testing.T) {
+	type msg struct {
+		id   string
+		refs []string
+	}
+	msgs := []msg{
+		{"a", nil},
+		{"b", []string{"a"}},
+		{"c", []string{"a", "b"}},
+		{"d", []string{"a", "b", "c"}},     // chained to c, chained to b
+		{"e", []string{"a", "c", "d"}},     // trimmed: stored
+		{"b", []string{"x"}},               // a duplicate id with other references
+		{"f", []string{"a", "b"}},          // the last b does not match: stored
+		{"g", []string{"g"}},               // names itself
+		{"h", []string{"later"}},           // not read yet
+		{"later", []string{"a", "b", "h"}}, // h's refs are [later]: stored
+		{"", []string{"a", "b", "c"}},      // no id: chained all the same
+		{"i", []string{"a", "a"}},          // repeats
+		{"j", []string{"a", "a", "i"}},     // chained to i
+		{"k", []string{"e"}},               // e's refs are not empty: stored
+	}
+	x := newIndex()
+	for _, m := range msgs {
+		mustAdd(t, x, &sources.Envelope{MessageID: m.id, References: m.refs, ContentKey: "k" + m.id}, 0)
+	}
+	x.seal()
+	var isChained []int
+	for i, m := range msgs {
+		if got := mustEnvelope(t, x, i).References; !slices.Equal(got, m.refs) {
+			t.Errorf("envelope %d (%s): references %q, want %q", i, m.id, got, m.refs)
+		}
+		if x.at(i).flags&chained != 0 {
+			isChained = append(isChained, i)
+		}
+	}
+	if want := []int{1, 2, 3, 10, 12}; !slices.Equal(isChained, want) {
+		t.Errorf("chained entries %v, want %v", isChained, want)
+	}
+
+	deep := newIndex()
+	var refs []string
+	for i := range 3000 {
+		id := fmt.Sprintf("m%d@x", i)
+		mustAdd(t, deep, &sources.Envelope{MessageID: id, References: slices.Clone(refs)}, 0)
+		refs = append(refs, id)
+	}
+	deep.seal()
+	if len(deep.refs) != 1 {
+		t.Errorf("a chain of 3000 replies stores %d references", len(deep.refs)-1)
+	}
+	for _, i := range []int{0, 1, 2, 1500, 2999} {
+		if got := mustEnvelope(t, deep, i).References; !slices.Equal(got, refs[:i]) {
+			t.Errorf("deep envelope %d: %d references, want %d", i, len(got), i)
+		}
+	}
+}
