@@ -77,14 +77,16 @@ type coldStore struct {
 	spill   *spillFile
 }
 
-// spillFile is the spill file and the cache of its pages.
+// spillFile is a spill file and the cache of its pages, page bytes each.
 type spillFile struct {
 	f    *os.File
 	name string // still to remove on close: "" once unlinked
+	page int
 
 	mu    sync.Mutex
-	pages [coldCachePg]int // the page each slot holds, +1 (0: none)
-	cache []byte           // coldCachePg pages
+	pages [coldCachePg]int64 // the page each slot holds, +1 (0: none)
+	lens  [coldCachePg]int   // the bytes of it read (the file's last page is short)
+	cache []byte             // coldCachePg pages
 }
 
 func newColdStore() coldStore { return coldStore{budget: coldBudget / 2} }
@@ -109,7 +111,7 @@ func (s *coldStore) add(c *cold) error {
 		return nil
 	}
 	if s.spill == nil {
-		sp, err := newSpillFile(s.dir)
+		sp, err := newSpillFile(s.dir, coldPage*coldSize)
 		if err != nil {
 			return fmt.Errorf("the envelope index is past %d MiB and must spill to disk: %w", s.budget>>20, err)
 		}
@@ -126,12 +128,12 @@ func (s *coldStore) add(c *cold) error {
 // newSpillFile makes the spill file in dir, and unlinks it at once where
 // the OS lets an open file be (Unix): it then goes away with the process
 // however the process ends.
-func newSpillFile(dir string) (*spillFile, error) {
+func newSpillFile(dir string, page int) (*spillFile, error) {
 	f, err := os.CreateTemp(dir, "threadlift-index-*.spill")
 	if err != nil {
 		return nil, err
 	}
-	sp := &spillFile{f: f, cache: make([]byte, coldCachePg*coldPage*coldSize)}
+	sp := &spillFile{f: f, page: page, cache: make([]byte, coldCachePg*page)}
 	if os.Remove(f.Name()) != nil {
 		sp.name = f.Name() // Windows: removed by close
 	}
@@ -153,31 +155,57 @@ func (s *coldStore) at(i int) (cold, error) {
 		return cold{}, errors.New("read the envelope index back: the archive is closed")
 	}
 	var c cold
-	err := s.spill.read(i, func(b []byte) { c = coldFrom(b) })
-	return c, err
+	if err := s.spill.read(int64(i)*coldSize, coldSize, func(b []byte) { c = coldFrom(b) }); err != nil {
+		return cold{}, fmt.Errorf("read the envelope index back from %s (record %d): %w", s.spill.f.Name(), i, err)
+	}
+	return c, nil
 }
 
-// read calls fn with record i of the file, read through the cache.
-func (sp *spillFile) read(i int, fn func([]byte)) error {
-	page := i / coldPage
-	slot := page % coldCachePg
-	buf := sp.cache[slot*coldPage*coldSize : (slot+1)*coldPage*coldSize]
+// read calls fn with the n bytes at off, read through the cache when
+// they are within one page.
+func (sp *spillFile) read(off int64, n int, fn func([]byte)) error {
+	size := int64(sp.page)
+	page := off / size
+	if (off+int64(n)-1)/size != page {
+		b := make([]byte, n)
+		if err := readFull(sp.f, b, off, n); err != nil {
+			return err
+		}
+		fn(b)
+		return nil
+	}
+	slot := int(page % coldCachePg)
+	buf := sp.cache[slot*sp.page : (slot+1)*sp.page]
+	in := int(off - page*size)
 	sp.mu.Lock()
 	defer sp.mu.Unlock()
-	if sp.pages[slot] != page+1 {
+	if sp.pages[slot] != page+1 || sp.lens[slot] < in+n {
 		sp.pages[slot] = 0
-		n, err := sp.f.ReadAt(buf, int64(page)*coldPage*coldSize)
-		if n < len(buf) {
-			if err == nil || errors.Is(err, io.EOF) {
-				err = io.ErrUnexpectedEOF
-			}
-			return fmt.Errorf("read the envelope index back from %s (record %d): %w", sp.f.Name(), i, err)
+		k, err := sp.f.ReadAt(buf, page*size)
+		if err := enough(k, in+n, err); err != nil {
+			return err
 		}
-		sp.pages[slot] = page + 1
+		sp.pages[slot], sp.lens[slot] = page+1, k
 	}
-	j := i % coldPage * coldSize
-	fn(buf[j : j+coldSize])
+	fn(buf[in : in+n])
 	return nil
+}
+
+// readFull reads b from f at off: n bytes, or an error.
+func readFull(f *os.File, b []byte, off int64, n int) error {
+	k, err := f.ReadAt(b, off)
+	return enough(k, n, err)
+}
+
+// enough is the error of a read that got k bytes of the n it needs.
+func enough(k, n int, err error) error {
+	if k >= n {
+		return nil
+	}
+	if err == nil || errors.Is(err, io.EOF) {
+		err = io.ErrUnexpectedEOF
+	}
+	return err
 }
 
 // close closes and removes the spill file, if any.
@@ -233,6 +261,7 @@ const (
 	textInFile     = 1 << 63
 	textFlush      = 64 << 10
 	textRecent     = 1024
+	textPage       = 4 << 10 // bytes read back at once
 	coldSubjectMax = 1 << 10
 )
 
@@ -265,11 +294,10 @@ func (l *textLog) append(s string) (uint64, error) {
 		return ref, nil
 	}
 	if l.spill == nil {
-		sp, err := newSpillFile(l.dir)
+		sp, err := newSpillFile(l.dir, textPage)
 		if err != nil {
 			return 0, fmt.Errorf("the envelope index's subjects are past %d MiB and must spill to disk: %w", l.budget>>20, err)
 		}
-		sp.cache = nil // read without the cache: strings are read once per load
 		l.spill = sp
 	}
 	ref := textInFile | uint64(l.written+int64(len(l.buf)))
@@ -299,14 +327,11 @@ func (l *textLog) get(ref uint64, n uint32) (string, error) {
 	case l.spill == nil:
 		return "", errors.New("read a subject back: the archive is closed")
 	}
-	b := make([]byte, n)
-	if k, err := l.spill.f.ReadAt(b, off); k < len(b) {
-		if err == nil || errors.Is(err, io.EOF) {
-			err = io.ErrUnexpectedEOF
-		}
+	var s string
+	if err := l.spill.read(off, int(n), func(b []byte) { s = string(b) }); err != nil {
 		return "", fmt.Errorf("read a subject back from %s (offset %d): %w", l.spill.f.Name(), off, err)
 	}
-	return string(b), nil
+	return s, nil
 }
 
 func (l *textLog) close() error {

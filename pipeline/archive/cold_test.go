@@ -275,6 +275,7 @@ func TestArchiveSpillReadErrorWrapped(t *testing.T) {
 		t.Errorf("a record in memory: %v, %v", env, err)
 	}
 	a.idx.subjects.spill.f.Close()
+	a.idx.subjects.spill.pages = [coldCachePg]int64{} // as if evicted
 	if _, err := a.Envelope(coldBlock + 1); !errors.Is(err, os.ErrClosed) || !strings.Contains(err.Error(), "read a subject back from ") {
 		t.Errorf("Envelope of a record in memory with its subject on disk: %v; want the read error, wrapped", err)
 	}
