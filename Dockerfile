@@ -11,8 +11,9 @@
 # A read-only root filesystem works: threadlift writes only the checkpoint's
 # folder (checkpoint.path: its .db, -wal, failures.jsonl and failures/),
 # the files given on the command line (--report, --summary,
-# --metrics-file), and SQLite's temporary files in TMPDIR (/tmp: mount an
-# emptyDir there, as the examples do). Nothing is written to HOME.
+# --metrics-file), and SQLite's and the envelope index's temporary files
+# in TMPDIR (/tmp: mount an emptyDir there, as the examples do). Nothing is
+# written to HOME.
 
 ARG GO_VERSION=1.26
 

@@ -15,18 +15,21 @@ import (
 // Here: the warnings that say so, and what import does about it.
 
 // supersededIssues are warnings saying which records copies replaced.
-func supersededIssues(a *archive.Archive) []report.Issue {
+func supersededIssues(a *archive.Archive) ([]report.Issue, error) {
 	sup := a.Superseded()
 	out := make([]report.Issue, 0, len(sup))
 	for _, s := range sup {
-		by := a.Envelope(s.By)
+		by, err := a.Envelope(s.By)
+		if err != nil {
+			return nil, err
+		}
 		out = append(out, report.Issue{
 			Severity: string(sources.SeverityWarning), Rule: RuleSuperseded,
 			MessageKey: by.Key(), Source: s.Orig,
 			Message: fmt.Sprintf("replaced by its corrected copy at %s (from a failures file)", by.Loc),
 		})
 	}
-	return out
+	return out, nil
 }
 
 // RuleSuperseded is the warning on a record a failures file's copy

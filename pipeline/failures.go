@@ -148,7 +148,10 @@ func (im *importer) writeFailures(ctx context.Context) (failuresOut, error) {
 		if im.a.Replaced(i) || im.a.Changed(im.a.Src(i)) {
 			continue // a file that changed since the scan holds other bytes there now
 		}
-		env := im.a.Envelope(i)
+		env, err := im.a.Envelope(i)
+		if err != nil {
+			return out, err
+		}
 		loc := env.Loc.String()
 		// A message rejected as another message's id is listed under
 		// its content key.

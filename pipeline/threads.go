@@ -86,7 +86,11 @@ func importThreadRow(ctx context.Context, a *archive.Archive, t thread.Thread, s
 	}
 	row.FirstDate, row.LastDate = a.Dates(t)
 	if len(t.Members) > 0 {
-		row.Source = a.Envelope(t.Members[0]).Loc.String()
+		env, err := a.Envelope(t.Members[0])
+		if err != nil {
+			return row, fmt.Errorf("threads.csv: %w", err)
+		}
+		row.Source = env.Loc.String()
 	}
 	th, ok, err := store.Thread(ctx, t.Key)
 	if err != nil {

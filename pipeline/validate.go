@@ -92,7 +92,11 @@ func ValidateReport(ctx context.Context, opts Options, ropts ReportOptions) (*re
 	rep := &report.Report{}
 	rep.Issues = append(rep.Issues, sourceIssues(a)...)
 	names := newSourceNames(a)
-	rep.Issues = append(rep.Issues, supersededIssues(a)...)
+	sup, err := supersededIssues(a)
+	if err != nil {
+		return nil, fmt.Errorf("validate: %w", err)
+	}
+	rep.Issues = append(rep.Issues, sup...)
 	rejectedBySource := make(map[string]int)
 	threadsBySource := make(map[string]int)
 	for _, b := range a.Bad {

@@ -206,7 +206,11 @@ func (w *worker) failNew(ctx context.Context, t thread.Thread, f checkpoint.Fail
 	if !found || row.State == checkpoint.Rejected {
 		th := checkpoint.Thread{Key: t.Key, State: checkpoint.Pending, TicketID: row.TicketID, Subject: row.Subject}
 		if len(t.Members) > 0 {
-			th.Source = w.im.a.Envelope(t.Members[0]).Loc.String()
+			env, err := w.im.a.Envelope(t.Members[0])
+			if err != nil {
+				return err
+			}
+			th.Source = env.Loc.String()
 		}
 		if err := w.l.register(ctx, checkpoint.Registration{Thread: th}); err != nil {
 			return err

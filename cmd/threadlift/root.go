@@ -70,7 +70,8 @@ const environmentHelp = `Environment:
   ZENDESK_API_TOKEN               the API token: the variable zendesk.token_env names (this one by
                                   default); zendesk.oauth_token_env and the other *_env keys name theirs
   NO_COLOR                        set (to anything): console logs without colours (https://no-color.org)
-  GOMEMLIMIT                      a memory limit for the Go runtime instead of threadlift's own GC target`
+  GOMEMLIMIT                      a memory limit for the Go runtime instead of threadlift's own GC target
+  TMPDIR                          where the envelope index's temporary files go (default /tmp)`
 
 // newRoot builds the command tree and returns the options it fills, whose
 // atExit main calls.
@@ -127,10 +128,11 @@ posts nothing and tells you what would fail and why.
 Rehearse on a sandbox account first: whether Zendesk emails the participants
 of imported email side conversations is not documented.
 
-Memory: about 225 bytes per message of the archive plus a small working set
-(a 1 GB mbox of 125,000 messages validates in about 55 MiB). threadlift keeps
-the Go GC's target close to the live heap; set GOMEMLIMIT to choose the limit
-yourself.
+Memory: about 200 bytes per message of the archive plus a small working set
+(a 1 GB mbox of 125,000 messages validates in about 55 MiB); past 8 MiB, what
+only loading a message needs goes to temporary files in TMPDIR (about 80
+bytes per message). threadlift keeps the Go GC's target close to the live
+heap; set GOMEMLIMIT to choose the limit yourself.
 
 Logs go to stderr, data (summaries, JSON) to stdout. -q logs warnings and
 errors only and draws no progress; -v logs everything (debug). Console logs

@@ -131,12 +131,13 @@ func (a fileStamp) same(b fileStamp) bool {
 	return a.size == b.size && a.mod.Equal(b.mod) && a.dev == b.dev && a.ino == b.ino && a.err == b.err
 }
 
-// Close closes every reader.
+// Close closes every reader and removes what the index spilled to disk.
 func (a *Archive) Close() error {
 	var errs []error
 	for _, r := range a.readers {
 		errs = append(errs, r.Close())
 	}
+	errs = append(errs, a.idx.close())
 	return errors.Join(errs...)
 }
 
@@ -150,14 +151,23 @@ func Read(ctx context.Context, formats *sources.Registry, srcs []Source, opts so
 	if len(srcs) > maxSources {
 		return nil, fmt.Errorf("%d sources: at most %d can be read in one run", len(srcs), maxSources)
 	}
-	a := &Archive{idx: newIndex(), topts: topts}
+	return read(ctx, newIndex(), formats, srcs, opts, topts, progress)
+}
+
+// read is Read into idx.
+func read(ctx context.Context, idx *index, formats *sources.Registry, srcs []Source, opts sources.Options, topts thread.Options, progress func(bytes int64)) (*Archive, error) {
+	a := &Archive{idx: idx, topts: topts}
+	idx.hotSubjects = topts.SubjectThreading
 	for i, src := range srcs {
 		if err := a.readSource(ctx, formats, i, src, opts, progress); err != nil {
 			a.Close()
 			return nil, err
 		}
 	}
-	a.thread(topts)
+	if err := a.thread(topts); err != nil {
+		a.Close()
+		return nil, err
+	}
 	return a, nil
 }
 
@@ -193,7 +203,9 @@ func (a *Archive) readSource(ctx context.Context, formats *sources.Registry, i i
 			a.Bad = append(a.Bad, Bad{Err: bad, Src: i})
 			return nil
 		}
-		a.idx.add(env, i)
+		if err := a.idx.add(env, i); err != nil {
+			return err
+		}
 		if progress != nil {
 			progress(env.Size)
 		}
@@ -245,9 +257,12 @@ func walk(ctx context.Context, r sources.Reader, name string, fn func(env *sourc
 
 // thread threads the index (but the envelopes a failures file's copy
 // replaced) into a.Threads.
-func (a *Archive) thread(topts thread.Options) {
+func (a *Archive) thread(topts thread.Options) error {
 	a.idx.seal()
-	skip := a.supersede()
+	skip, err := a.supersede()
+	if err != nil {
+		return err
+	}
 	a.replaced = skip
 	res := thread.BuildItems(threadItems{x: a.idx, skip: skip}, topts)
 	a.Threads = res.Threads
@@ -267,6 +282,7 @@ func (a *Archive) thread(topts thread.Options) {
 		a.dupOf[d.Of] = append(a.dupOf[d.Of], d.Index)
 		a.isDup[d.Index] = true
 	}
+	return nil
 }
 
 // Len is the number of envelopes: every record read but the unreadable
@@ -274,7 +290,9 @@ func (a *Archive) thread(topts thread.Options) {
 func (a *Archive) Len() int { return a.idx.len() }
 
 // Envelope rebuilds envelope i as its reader returned it, with Seq = i.
-func (a *Archive) Envelope(i int) *sources.Envelope { return a.idx.envelope(i) }
+// It fails only when the part of the index spilled to disk cannot be
+// read back.
+func (a *Archive) Envelope(i int) (*sources.Envelope, error) { return a.idx.envelope(i) }
 
 // Key is the message key of envelope i (sources.Envelope.Key).
 func (a *Archive) Key(i int) string { return a.idx.key(i) }
@@ -350,7 +368,10 @@ func (a *Archive) MessageKeys(t thread.Thread) []string {
 // load decodes one envelope. A record already rejected while scanning is
 // not decoded (it may be far too large): it keeps its envelope issues.
 func (a *Archive) load(i int, lo sources.LoadOptions) (*sources.Message, error) {
-	env := a.idx.envelope(i)
+	env, err := a.idx.envelope(i)
+	if err != nil {
+		return nil, err
+	}
 	if env.Rejected() {
 		return &sources.Message{Envelope: env, Issues: env.Issues}, nil
 	}
@@ -375,7 +396,10 @@ func (a *Archive) LoadThread(t thread.Thread, lo sources.LoadOptions) (msgs, dup
 	}
 	for _, d := range a.duplicates(t) {
 		// Duplicates are reported, never posted: their envelope is enough.
-		env := a.idx.envelope(d)
+		env, err := a.idx.envelope(d)
+		if err != nil {
+			return nil, nil, err
+		}
 		dups = append(dups, &sources.Message{Envelope: env, Issues: env.Issues})
 	}
 	return msgs, dups, nil

@@ -49,9 +49,9 @@ func (a *Archive) Replaced(i int) bool { return a.replaced[i] }
 // supersede finds what the copies replace. It returns the replaced
 // envelopes, for threading to leave out, removes the replaced unreadable
 // records from a.Bad and fills a.superseded and a.copies.
-func (a *Archive) supersede() map[int]bool {
+func (a *Archive) supersede() (map[int]bool, error) {
 	if len(a.idx.corrects) == 0 {
-		return nil
+		return nil, nil
 	}
 	byKey := make(map[string]int)
 	byLoc := make(map[string]int)
@@ -66,7 +66,11 @@ func (a *Archive) supersede() map[int]bool {
 	for i := range a.idx.len() {
 		if by, ok := byKey[a.idx.key(i)]; ok && by != i {
 			skip[i] = true
-			a.superseded = append(a.superseded, Supersession{Orig: a.idx.envelope(i).Loc.String(), By: by, Key: true})
+			env, err := a.idx.envelope(i)
+			if err != nil {
+				return nil, err
+			}
+			a.superseded = append(a.superseded, Supersession{Orig: env.Loc.String(), By: by, Key: true})
 			continue
 		}
 		if _, copied := a.idx.corrects[int32(i)]; copied {
@@ -83,5 +87,5 @@ func (a *Archive) supersede() map[int]bool {
 		kept = append(kept, b)
 	}
 	a.Bad = kept
-	return skip
+	return skip, nil
 }

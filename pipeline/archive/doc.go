@@ -6,8 +6,11 @@
 //
 // It exists apart from the pipeline because memory is its whole concern:
 // the index holds every message of the archive for the length of the run,
-// about a hundred bytes each and no pointers (index.go), so that a 1 GB
-// mbox validates in little memory. What a run does with the threads
+// about a hundred and fifty bytes each in memory and no pointers
+// (index.go), so that a 1 GB mbox validates in little memory; what only
+// loading a message reads (its location, size, hash and subject) spills
+// to unlinked temporary files past a small budget (cold.go), so that the
+// memory per message stays that whatever the archive's size. What a run does with the threads
 // (mapping, posting, the checkpoint) is the pipeline's.
 //
 // A backfill reads less (since.go, record.go, encode.go): Read's result

@@ -42,7 +42,7 @@ func TestIndexRoundTrip(t *testing.T) {
 	}
 	x := newIndex()
 	for i, e := range envs {
-		x.add(e, i%2)
+		mustAdd(t, x, e, i%2)
 	}
 	x.seal()
 	if x.len() != len(envs) {
@@ -51,7 +51,7 @@ func TestIndexRoundTrip(t *testing.T) {
 	for i, want := range envs {
 		w := *want
 		w.Seq = i
-		got := x.envelope(i)
+		got := mustEnvelope(t, x, i)
 		if diff := cmp.Diff(&w, got, cmp.Comparer(func(a, b time.Time) bool {
 			_, ao := a.Zone()
 			_, bo := b.Zone()
@@ -79,7 +79,7 @@ func TestIndexInternsCopies(t *testing.T) {
 	buf := []byte("id-0@example")
 	for i := range 3 * textBlock / 16 {
 		buf[3] = byte('a' + i%26)
-		x.add(&sources.Envelope{MessageID: string(buf) + strings.Repeat("y", i%7), Subject: long, ContentKey: "k"}, 0)
+		mustAdd(t, x, &sources.Envelope{MessageID: string(buf) + strings.Repeat("y", i%7), Subject: long, ContentKey: "k"}, 0)
 	}
 	x.seal()
 	for i := range x.len() {
@@ -88,7 +88,7 @@ func TestIndexInternsCopies(t *testing.T) {
 			t.Fatalf("messageID(%d) = %q, want %q", i, got, want)
 		}
 	}
-	if x.envelope(0).Subject != long {
+	if mustEnvelope(t, x, 0).Subject != long {
 		t.Fatal("a string longer than a text block was not kept whole")
 	}
 }
@@ -119,11 +119,11 @@ func TestIndexRareParts(t *testing.T) {
 	envs[len(envs)-1].References = []string{"last@x"}
 	x := newIndex()
 	for _, e := range envs {
-		x.add(e, 0)
+		mustAdd(t, x, e, 0)
 	}
 	x.seal()
 	for i, want := range envs {
-		got := x.envelope(i)
+		got := mustEnvelope(t, x, i)
 		wantName, wantOff := want.Date.Zone()
 		if i >= 300 {
 			wantName, _ = envs[i-300].Date.Zone() // the name first seen with the offset
@@ -137,9 +137,88 @@ func TestIndexRareParts(t *testing.T) {
 	}
 }
 
-// The entry is what each message costs: keep it at 80 bytes.
+// The entry is what each message costs in memory whatever the archive's
+// size: keep it at 32 bytes (its cold part spills to disk).
 func TestIndexEntrySize(t *testing.T) {
-	if n := unsafe.Sizeof(entry{}); n != 80 {
-		t.Errorf("entry is %d bytes, want 80", n)
+	if n := unsafe.Sizeof(entry{}); n != 32 {
+		t.Errorf("entry is %d bytes, want 32", n)
+	}
+}
+
+func mustAdd(t testing.TB, x *index, env *sources.Envelope, src int) {
+	t.Helper()
+	if err := x.add(env, src); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func mustEnvelope(t testing.TB, x *index, i int) *sources.Envelope {
+	t.Helper()
+	env, err := x.envelope(i)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return env
+}
+
+// TestIndexChainedReferences: references stored as a chain to the parent
+// (refs.go) come back exactly as read, whatever breaks the chain: a
+// client that trims or reorders References, a duplicate id, a message
+// that names itself or one not read yet; and a deep chain stores no
+// references.
+func TestIndexChainedReferences(t *testing.T) {
+	type msg struct {
+		id   string
+		refs []string
+	}
+	msgs := []msg{
+		{"a", nil},
+		{"b", []string{"a"}},
+		{"c", []string{"a", "b"}},
+		{"d", []string{"a", "b", "c"}},     // chained to c, chained to b
+		{"e", []string{"a", "c", "d"}},     // trimmed: stored
+		{"b", []string{"x"}},               // a duplicate id with other references
+		{"f", []string{"a", "b"}},          // the last b does not match: stored
+		{"g", []string{"g"}},               // names itself
+		{"h", []string{"later"}},           // not read yet
+		{"later", []string{"a", "b", "h"}}, // h's refs are [later]: stored
+		{"", []string{"a", "b", "c"}},      // no id: chained all the same
+		{"i", []string{"a", "a"}},          // repeats
+		{"j", []string{"a", "a", "i"}},     // chained to i
+		{"k", []string{"e"}},               // e's refs are not empty: stored
+	}
+	x := newIndex()
+	for _, m := range msgs {
+		mustAdd(t, x, &sources.Envelope{MessageID: m.id, References: m.refs, ContentKey: "k" + m.id}, 0)
+	}
+	x.seal()
+	var isChained []int
+	for i, m := range msgs {
+		if got := mustEnvelope(t, x, i).References; !slices.Equal(got, m.refs) {
+			t.Errorf("envelope %d (%s): references %q, want %q", i, m.id, got, m.refs)
+		}
+		if x.at(i).flags&chained != 0 {
+			isChained = append(isChained, i)
+		}
+	}
+	if want := []int{1, 2, 3, 10, 12}; !slices.Equal(isChained, want) {
+		t.Errorf("chained entries %v, want %v", isChained, want)
+	}
+
+	deep := newIndex()
+	var refs []string
+	for i := range 3000 {
+		id := fmt.Sprintf("m%d@x", i)
+		mustAdd(t, deep, &sources.Envelope{MessageID: id, References: slices.Clone(refs)}, 0)
+		refs = append(refs, id)
+	}
+	deep.seal()
+	if len(deep.refs) != 1 {
+		t.Errorf("a chain of 3000 replies stores %d references", len(deep.refs)-1)
+	}
+	for _, i := range []int{0, 1, 2, 1500, 2999} {
+		if got := mustEnvelope(t, deep, i).References; !slices.Equal(got, refs[:i]) {
+			t.Errorf("deep envelope %d: %d references, want %d", i, len(got), i)
+		}
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"io"
 	"os"
+	"slices"
 	"strings"
 
 	"github.com/threadlift/threadlift/checkpoint"
@@ -163,16 +164,19 @@ func (a *Archive) recordThreads(yield func(checkpoint.ScanThread) error) error {
 	for _, t := range a.Threads {
 		st := checkpoint.ScanThread{Key: t.Key, KeysHash: checkpoint.KeysHash(a.MessageKeys(t))}
 		syms = syms[:0]
-		add := func(i int) {
-			env := a.idx.envelope(i)
+		add := func(i int) error {
+			env, err := a.idx.envelope(i)
+			if err != nil {
+				return err
+			}
 			st.Envelopes = append(st.Envelopes, checkpoint.ScanEnvelope{Seq: a.seq(i), Data: encodeEnvelope(env, a.idx.src(i))})
 			syms = mentions(syms, env)
+			return nil
 		}
-		for _, m := range t.Members {
-			add(m)
-		}
-		for _, d := range a.duplicates(t) {
-			add(d)
+		for _, i := range slices.Concat(t.Members, a.duplicates(t)) {
+			if err := add(i); err != nil {
+				return err
+			}
 		}
 		st.Syms = syms
 		if err := yield(st); err != nil {

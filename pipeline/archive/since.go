@@ -92,6 +92,7 @@ func ReadSince(ctx context.Context, rec Recorded, srcs []Source, o SinceOptions)
 		return nil, &NotAppended{"subject_threading is on"}
 	}
 	a := &Archive{idx: newIndex(), topts: o.Threads, since: &since{prior: prior}}
+	a.idx.hotSubjects = o.Threads.SubjectThreading
 	fresh, err := a.readAppended(ctx, srcs, o)
 	if err != nil {
 		a.Close()
@@ -332,16 +333,19 @@ func (a *Archive) rebuild(ctx context.Context, rec Recorded, srcs []Source, fres
 	s.untouchedThreads += s.prior.Threads - s.prior.Bad
 	s.untouchedMessages = s.prior.Messages - s.prior.Bad - len(olds)
 	for _, o := range olds {
-		a.idx.add(o.env, o.src)
+		if err := a.idx.add(o.env, o.src); err != nil {
+			return err
+		}
 		s.seq = append(s.seq, o.seq)
 	}
 	for k, f := range fresh {
-		a.idx.add(f.env, f.src)
+		if err := a.idx.add(f.env, f.src); err != nil {
+			return err
+		}
 		s.seq = append(s.seq, s.prior.Envelopes+int64(k))
 	}
 	s.added = len(fresh)
-	a.thread(a.topts)
-	return nil
+	return a.thread(a.topts)
 }
 
 // loadThreads reads the recorded threads with work left, and every one
