@@ -183,7 +183,10 @@ func TestAnswerPending(t *testing.T) {
 			srv.SetFaults(zendesktest.Faults{Slow: 5 * time.Second})
 			hookAll(srv, "", tc.fault)
 			o := srv.ClientOptions()
-			o.Timeout = 100 * time.Millisecond
+			// Short enough for the slow answer (5 s) to time out, long
+			// enough that an answer dropped at once never does, even on a
+			// loaded machine (100 ms failed commit-then-drop at load 9).
+			o.Timeout = 2 * time.Second
 			c, err := zendesk.New(o)
 			if err != nil {
 				t.Fatal(err)
