@@ -121,12 +121,7 @@ func (s *Store) commit(batch []*write) {
 		return
 	}
 	if !s.sealBroken {
-		if err := s.breakSeal(); err != nil {
-			for _, w := range batch {
-				w.done <- err
-			}
-			return
-		}
+		s.breakSeal()
 		s.sealBroken = true
 	}
 	t := s.w

@@ -141,8 +141,8 @@ type Store struct {
 	// it was (or when it failed), else checkedBySeal or
 	// checkedByQuickCheck. Written before checkDone is closed, or in Open.
 	checkedBy string
-	// sealBroken is set by the committer once it removed the seal (seal.go)
-	// before its first write.
+	// sealBroken is set by the committer once it removed the seal
+	// (breakSeal) before its first write.
 	sealBroken bool
 
 	mu   sync.Mutex // guards lock and run
@@ -334,13 +334,6 @@ func (s *Store) init(ctx context.Context, deferCheck bool) error {
 			return fmt.Errorf("%w: open %s: schema version %d needs an upgrade; run import once", ErrUnusable, s.path, version)
 		}
 		return nil
-	}
-	if version != schemaVersion {
-		// The upgrade writes before the committer runs.
-		if err := s.breakSeal(); err != nil {
-			return err
-		}
-		s.sealBroken = true
 	}
 	if err := s.migrate(ctx, version); err != nil {
 		return err
