@@ -310,13 +310,7 @@ func TestInterrupt(t *testing.T) {
 	reached := afterImports(srv, 20)
 	cmd := exec.Command(binary, "import", "-c", cfg, "--no-progress")
 	cmd.Env = append(os.Environ(), "TL_TEST_TOKEN="+token)
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
+	stderr, done := startBinary(t, cmd)
 	select {
 	case <-reached:
 	case err := <-done:
@@ -335,6 +329,20 @@ func TestInterrupt(t *testing.T) {
 	exactlyOnce(t, srv.Fake, 200, msgs)
 }
 
+// startBinary starts cmd with its stderr captured, and returns that and
+// a channel that gets Wait's result; read stderr only once it has.
+func startBinary(t *testing.T, cmd *exec.Cmd) (*bytes.Buffer, <-chan error) {
+	t.Helper()
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	return &stderr, done
+}
+
 // killRuns starts runs of the binary (start builds each command) and
 // SIGKILLs each at a random request, at most attempts times, until kills
 // runs were killed mid-run or one finished before its kill point (the
@@ -348,13 +356,7 @@ func killRuns(t *testing.T, k *killer, rng *rand.Rand, attempts, maxN, kills int
 		p := killPoint{n: 1 + rng.IntN(maxN), when: killWhen(attempt % 3)}
 		reached := k.arm(p)
 		cmd := start()
-		var stderr bytes.Buffer
-		cmd.Stderr = &stderr
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		done := make(chan error, 1)
-		go func() { done <- cmd.Wait() }()
+		stderr, done := startBinary(t, cmd)
 		select {
 		case err := <-done:
 			// Finished before its kill point: the job is done.

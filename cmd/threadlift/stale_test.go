@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"errors"
 	"math/rand/v2"
 	"os"
@@ -28,13 +27,7 @@ func killAfterImports(t *testing.T, srv *zendesktest.Server, cfg string, n int) 
 	defer srv.SetHook(nil)
 	cmd := exec.Command(binary, "import", "-c", cfg, "--no-progress", "--log-level", "error")
 	cmd.Env = append(os.Environ(), "TL_TEST_TOKEN="+token)
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
+	stderr, done := startBinary(t, cmd)
 	select {
 	case <-reached:
 		cmd.Process.Signal(syscall.SIGKILL)
