@@ -10,8 +10,7 @@
 #
 # A read-only root filesystem works: threadlift writes only the checkpoint's
 # folder (checkpoint.path: its .db, -wal, -sum seal, failures.jsonl and
-# failures/),
-# the files given on the command line (--report, --summary,
+# failures/), the files given on the command line (--report, --summary,
 # --metrics-file), and SQLite's and the envelope index's temporary files
 # in TMPDIR (/tmp: mount an emptyDir there, as the examples do). Nothing is
 # written to HOME.
