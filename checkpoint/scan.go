@@ -73,7 +73,7 @@ type ScanThread struct {
 	ID  int64 // its scan_threads id, on read
 	Key string
 	// KeysHash is KeysHash of its message keys: a thread done with
-	// exactly these keys has no work left (written only).
+	// exactly these keys has no work left.
 	KeysHash  string
 	Envelopes []ScanEnvelope
 	// Syms are the hashes of what its messages mention (written only).
@@ -167,13 +167,13 @@ func (s *Store) scanIDs(ctx context.Context, op, q string, args ...any) ([]int64
 	return out, nil
 }
 
-// ScanThreads returns the recorded threads of ids with their envelopes
-// (Seq order); Syms are not read.
+// ScanThreads returns the recorded threads of ids with their keys hash
+// and envelopes (Seq order); Syms are not read.
 func (s *Store) ScanThreads(ctx context.Context, ids []int64) ([]ScanThread, error) {
 	out := make([]ScanThread, 0, len(ids))
 	for _, id := range ids {
 		t := ScanThread{ID: id}
-		if err := s.db.QueryRowContext(ctx, "SELECT key FROM scan_threads WHERE id = ?", id).Scan(&t.Key); err != nil {
+		if err := s.db.QueryRowContext(ctx, "SELECT key, keys_hash FROM scan_threads WHERE id = ?", id).Scan(&t.Key, &t.KeysHash); err != nil {
 			return nil, s.wrap("read scan thread", err)
 		}
 		rows, err := s.db.QueryContext(ctx, "SELECT seq, data FROM scan_envelopes WHERE thread = ? ORDER BY seq", id)
@@ -306,4 +306,11 @@ func (w *scanWriter) thread(t ScanThread) error {
 
 func placeholders(n int) string {
 	return strings.TrimSuffix(strings.Repeat("?,", n), ",")
+}
+
+// ScanBadThreads returns the recorded threads of unreadable records (key
+// ""): a read in chunks takes them up with every chunk, for the copies of
+// a failures file to replace.
+func (s *Store) ScanBadThreads(ctx context.Context) ([]int64, error) {
+	return s.scanIDs(ctx, "read scan threads", "SELECT id FROM scan_threads WHERE key = ''")
 }

@@ -45,6 +45,9 @@ func (s Source) File() string {
 type Bad struct {
 	Err *sources.RecordError
 	Src int // the source it is in, an index of Stats
+	// Recorded is true for a record of the scan record's, not read from
+	// the sources this time (ReadSince, a later chunk).
+	Recorded bool
 }
 
 // Archive is the light, whole-archive view: every envelope, the readers to
@@ -60,12 +63,14 @@ type Archive struct {
 	Bad []Bad
 
 	readers []sources.Reader
-	topts   thread.Options
-	since   *since // set by ReadSince
-	stats   []stat
-	idx     *index        // every envelope; Seq of envelope i is i
-	dupOf   map[int][]int // thread member index → its duplicates' indices
-	isDup   map[int]bool
+	// borrowed readers are closed by their owner (Chunks), not by Close.
+	borrowed bool
+	topts    thread.Options
+	since    *since // set by ReadSince
+	stats    []stat
+	idx      *index        // every envelope; Seq of envelope i is i
+	dupOf    map[int][]int // thread member index → its duplicates' indices
+	isDup    map[int]bool
 
 	// A failures file's copies and what they replace (corrections.go).
 	superseded []Supersession
@@ -134,8 +139,10 @@ func (a fileStamp) same(b fileStamp) bool {
 // Close closes every reader and removes what the index spilled to disk.
 func (a *Archive) Close() error {
 	var errs []error
-	for _, r := range a.readers {
-		errs = append(errs, r.Close())
+	if !a.borrowed {
+		for _, r := range a.readers {
+			errs = append(errs, r.Close())
+		}
 	}
 	errs = append(errs, a.idx.close())
 	return errors.Join(errs...)
@@ -158,11 +165,12 @@ func Read(ctx context.Context, formats *sources.Registry, srcs []Source, opts so
 func read(ctx context.Context, idx *index, formats *sources.Registry, srcs []Source, opts sources.Options, topts thread.Options, progress func(bytes int64)) (*Archive, error) {
 	a := &Archive{idx: idx, topts: topts}
 	idx.hotSubjects = topts.SubjectThreading
-	for i, src := range srcs {
-		if err := a.readSource(ctx, formats, i, src, opts, progress); err != nil {
-			a.Close()
-			return nil, err
-		}
+	c := newCursor(formats, srcs, opts, progress)
+	_, err := c.fill(ctx, idx, &a.Bad, 0)
+	a.readers, a.stats = c.readers, c.stats
+	if err != nil {
+		a.Close()
+		return nil, err
 	}
 	if err := a.thread(topts); err != nil {
 		a.Close()
@@ -179,54 +187,6 @@ func readerOptions(src Source, opts sources.Options) sources.Options {
 	o.ThreadKeyPrefix = src.ThreadKeyPrefix
 	o.Format = src.Format
 	return o
-}
-
-// readSource opens source i and reads every record of it.
-func (a *Archive) readSource(ctx context.Context, formats *sources.Registry, i int, src Source, opts sources.Options, progress func(int64)) error {
-	st := stat{Stat: Stat{Source: src}, stamp: stampOf(src.Path)}
-	st.Bytes = st.stamp.size
-	st.head, st.tail = fileDigests(src.Path, st.Bytes, &st.Scanned)
-	r, err := formats.Open(src.Type, src.Path, readerOptions(src, opts))
-	if err != nil {
-		return fmt.Errorf("open source %s: %w", src.Path, err)
-	}
-	a.readers = append(a.readers, r)
-	first := true
-	err = walk(ctx, r, src.File(), func(env *sources.Envelope, bad *sources.RecordError) error {
-		st.Messages++
-		st.last = lastOf(env, bad)
-		if first && src.Type == "csv" {
-			st.prefix = st.last.Offset
-		}
-		first = false
-		if bad != nil {
-			a.Bad = append(a.Bad, Bad{Err: bad, Src: i})
-			return nil
-		}
-		if err := a.idx.add(env, i); err != nil {
-			return err
-		}
-		if progress != nil {
-			progress(env.Size)
-		}
-		return nil
-	})
-	if err != nil {
-		return err
-	}
-	if sk, ok := r.(sources.Skipper); ok {
-		st.Skipped = sk.Skipped()
-	}
-	if f, ok := formats.Lookup(src.Type); ok {
-		st.folder = f.Folder
-	}
-	if first && src.Type == "csv" {
-		st.prefix = st.Bytes
-	}
-	st.Scanned += st.Bytes
-	st.changed = !st.stamp.same(stampOf(src.Path))
-	a.stats = append(a.stats, st)
-	return nil
 }
 
 // walk calls fn with every record r (of source name) returns, until io.EOF: an envelope,
@@ -264,7 +224,11 @@ func (a *Archive) thread(topts thread.Options) error {
 		return err
 	}
 	a.replaced = skip
-	res := thread.BuildItems(threadItems{x: a.idx, skip: skip}, topts)
+	items := threadItems{x: a.idx, skip: skip}
+	if a.since != nil {
+		items.seq = a.since.seq
+	}
+	res := thread.BuildItems(items, topts)
 	a.Threads = res.Threads
 	if len(skip) > 0 {
 		// A replaced envelope stands alone in its own thread: drop it.

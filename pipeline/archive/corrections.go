@@ -1,5 +1,10 @@
 package archive
 
+import (
+	"cmp"
+	"slices"
+)
+
 // Corrections (issue 11): a record of a failures file (see
 // sources.FailureWriter) that the user fixed and added as a source
 // replaces the record it is a copy of. Without that, the fixed copy was a
@@ -55,7 +60,8 @@ func (a *Archive) supersede() (map[int]bool, error) {
 	}
 	byKey := make(map[string]int)
 	byLoc := make(map[string]int)
-	for i := range a.idx.len() { // in source order: the last copy wins
+	order := a.sourceOrder()
+	for _, i := range order { // in source order: the last copy wins
 		if loc, ok := a.idx.corrects[int32(i)]; ok {
 			byKey[a.idx.key(i)] = i
 			byLoc[loc] = i
@@ -63,7 +69,7 @@ func (a *Archive) supersede() (map[int]bool, error) {
 	}
 	skip := make(map[int]bool)
 	a.copies = make(map[int]bool)
-	for i := range a.idx.len() {
+	for _, i := range order {
 		if by, ok := byKey[a.idx.key(i)]; ok && by != i {
 			skip[i] = true
 			env, err := a.idx.envelope(i)
@@ -88,4 +94,18 @@ func (a *Archive) supersede() (map[int]bool, error) {
 	}
 	a.Bad = kept
 	return skip, nil
+}
+
+// sourceOrder lists the envelopes in the order of the whole archive:
+// index order, but in a chunk (chunks.go), whose recorded envelopes come
+// after the new ones.
+func (a *Archive) sourceOrder() []int {
+	order := make([]int, a.idx.len())
+	for i := range order {
+		order[i] = i
+	}
+	if a.since != nil {
+		slices.SortFunc(order, func(i, j int) int { return cmp.Compare(a.since.seq[i], a.since.seq[j]) })
+	}
+	return order
 }

@@ -366,6 +366,9 @@ func (x *index) close() error { return errors.Join(x.cold.close(), x.subjects.cl
 type threadItems struct {
 	x    *index
 	skip map[int]bool
+	// seq is each envelope's position in the whole archive, when that is
+	// not its index (an appended read, a chunk: since.seq).
+	seq []int64
 }
 
 var _ thread.Items = threadItems{}
@@ -373,7 +376,12 @@ var _ thread.Items = threadItems{}
 func (t threadItems) Len() int               { return t.x.n }
 func (t threadItems) Symbols() int           { return len(t.x.strs) }
 func (t threadItems) Name(sym uint32) string { return t.x.str(sym) }
-func (t threadItems) Seq(i int) int          { return i }
+func (t threadItems) Seq(i int) int {
+	if t.seq != nil {
+		return int(t.seq[i])
+	}
+	return i
+}
 
 func (t threadItems) ID(i int) uint32 {
 	if t.skip[i] {

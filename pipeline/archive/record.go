@@ -81,8 +81,14 @@ func lastOf(env *sources.Envelope, bad *sources.RecordError) checkpoint.ScanReco
 // checkpoint.RecordScan). why is not "" when this read must not be
 // recorded; the caller then forgets any earlier record.
 func (a *Archive) ScanRecord(digest string) (st checkpoint.ScanState, replace []int64, next func(yield func(checkpoint.ScanThread) error) error, why string) {
-	if why = a.unrecordable(); why != "" {
+	partial := a.since != nil && a.since.partial
+	if why = a.unrecordable(); why != "" && !partial {
 		return st, nil, nil, why
+	}
+	if partial {
+		// The next chunk is threaded with this record, whatever the
+		// sources hold; no appended read takes it as its base.
+		digest, why = partialPrefix+digest, ""
 	}
 	st = checkpoint.ScanState{Options: digest, Envelopes: int64(a.Len()), Bad: len(a.Bad)}
 	for _, s := range a.stats {
@@ -98,6 +104,9 @@ func (a *Archive) ScanRecord(digest string) (st checkpoint.ScanState, replace []
 		replace = a.since.loaded
 		if replace == nil {
 			replace = []int64{}
+		}
+		if a.since.wholeRecord {
+			replace = nil
 		}
 	}
 	return st, replace, a.recordThreads, ""

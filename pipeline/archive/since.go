@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"slices"
+	"strings"
 
 	"github.com/threadlift/threadlift/checkpoint"
 	"github.com/threadlift/threadlift/mapping/thread"
@@ -54,7 +55,83 @@ type since struct {
 	grown []appended
 	// The recorded threads and messages left out: done, untouched.
 	untouchedThreads, untouchedMessages int
+	// A chunk of a read in chunks (chunks.go), partial when sources are
+	// left to read, wholeRecord for the first chunk, which replaces any
+	// earlier record.
+	chunk, partial, wholeRecord bool
+	// recorded are the recorded threads loaded (but the unreadable
+	// records'), and recordedDups the duplicates among their envelopes.
+	recorded     []RecordedThread
+	recordedDups int
+	// recordedIn maps each recorded envelope to its thread in recorded.
+	recordedIn map[int]int32
 }
+
+// addRecorded adds envelope o of a recorded thread to the index.
+func (a *Archive) addRecorded(o recordedEnvelope) error {
+	s := a.since
+	if s.recordedIn == nil {
+		s.recordedIn = map[int]int32{}
+	}
+	s.recordedIn[a.idx.len()] = o.thread
+	s.seq = append(s.seq, o.seq)
+	return a.idx.add(o.env, o.src)
+}
+
+// FromRecord reports whether envelope i was loaded from the scan record
+// (a thread of an earlier chunk or run that an appended read or a later
+// chunk took up again), not read from the sources now. Such a message
+// was handled before with the thread it was recorded in: its row in the
+// checkpoint, on whatever ticket, is this very message's.
+func (a *Archive) FromRecord(i int) bool {
+	if a.since == nil {
+		return false
+	}
+	_, ok := a.since.recordedIn[i]
+	return ok
+}
+
+// RecordedThread is a thread of the scan record that a read took up
+// again: its key and the KeysHash of its message keys when recorded.
+type RecordedThread struct{ Key, KeysHash string }
+
+// Recorded lists the recorded threads an appended read or a chunk took
+// up again, rebuilt among its threads (nil after Read); a thread of an
+// earlier chunk is among them when a later chunk's messages are linked
+// to it. RecordedDuplicates counts the duplicates among their messages.
+func (a *Archive) Recorded() []RecordedThread {
+	if a.since == nil {
+		return nil
+	}
+	return a.since.recorded
+}
+
+// RecordedDuplicates counts the duplicates among the messages of
+// Recorded's threads (see Duplicates).
+func (a *Archive) RecordedDuplicates() int {
+	if a.since == nil {
+		return 0
+	}
+	return a.since.recordedDups
+}
+
+// HoldsRecorded reports whether members (a chunk's thread's) hold a
+// message of an earlier chunk: the thread is handed again.
+func (a *Archive) HoldsRecorded(members []int) bool {
+	if a.since == nil || !a.since.chunk {
+		return false
+	}
+	for _, m := range members {
+		if m >= a.since.added {
+			return true
+		}
+	}
+	return false
+}
+
+// Partial reports whether a is a chunk of a read in chunks with sources
+// left to read after it (chunks.go).
+func (a *Archive) Partial() bool { return a.since != nil && a.since.partial }
 
 // SinceOptions configure ReadSince.
 type SinceOptions struct {
@@ -90,6 +167,8 @@ func ReadSince(ctx context.Context, rec Recorded, srcs []Source, o SinceOptions)
 		return nil, &NotAppended{"the sources or the read or threading options changed since the last scan"}
 	case o.Threads.SubjectThreading:
 		return nil, &NotAppended{"subject_threading is on"}
+	case strings.HasPrefix(prior.Options, partialPrefix):
+		return nil, &NotAppended{"the last import stopped before it had read every source (it reads a big archive in chunks)"}
 	}
 	a := &Archive{idx: newIndex(), topts: o.Threads, since: &since{prior: prior}}
 	a.idx.hotSubjects = o.Threads.SubjectThreading
@@ -286,57 +365,27 @@ func copyTail(path string, prefix, from, size int64, dir string, scanned *int64)
 // rebuild loads the recorded threads the new records may join and those
 // with work left, and threads them with the new records.
 func (a *Archive) rebuild(ctx context.Context, rec Recorded, srcs []Source, fresh []appended) error {
-	loaded, err := loadThreads(ctx, rec, append(slices.Clip(fresh), a.since.grown...))
+	open, err := rec.ScanOpenThreads(ctx)
 	if err != nil {
 		return err
 	}
-	file := func(src int) (string, bool) {
-		if src < 0 || src >= len(srcs) {
-			return "", false
-		}
-		return srcs[src].File(), true
+	var syms []uint64
+	for _, f := range append(slices.Clip(fresh), a.since.grown...) {
+		syms = mentions(syms, f.env)
 	}
-	type old struct {
-		seq int64
-		env *sources.Envelope
-		src int
+	loaded, err := loadThreads(ctx, rec, open, syms)
+	if err != nil {
+		return err
 	}
-	var olds []old
+	olds, err := a.decodeLoaded(loaded, srcs)
+	if err != nil {
+		return err
+	}
 	s := a.since
-	for _, t := range loaded {
-		s.loaded = append(s.loaded, t.ID)
-		for _, e := range t.Envelopes {
-			if t.Key == "" {
-				b, err := decodeBad(e.Data, file)
-				if err != nil {
-					return &NotAppended{"the scan record does not decode"}
-				}
-				a.Bad = append(a.Bad, b)
-				continue
-			}
-			env, src, err := decodeEnvelope(e.Data, file)
-			if err != nil {
-				return &NotAppended{"the scan record does not decode"}
-			}
-			for _, g := range s.grown {
-				if g.src == src && g.env.Loc.Offset == env.Loc.Offset {
-					env = g.env
-				}
-			}
-			olds = append(olds, old{e.Seq, env, src})
-		}
-		if t.Key != "" {
-			s.untouchedThreads--
-		}
-	}
-	slices.SortFunc(olds, func(x, y old) int { return cmp.Compare(x.seq, y.seq) })
-	s.untouchedThreads += s.prior.Threads - s.prior.Bad
-	s.untouchedMessages = s.prior.Messages - s.prior.Bad - len(olds)
 	for _, o := range olds {
-		if err := a.idx.add(o.env, o.src); err != nil {
+		if err := a.addRecorded(o); err != nil {
 			return err
 		}
-		s.seq = append(s.seq, o.seq)
 	}
 	for k, f := range fresh {
 		if err := a.idx.add(f.env, f.src); err != nil {
@@ -348,18 +397,78 @@ func (a *Archive) rebuild(ctx context.Context, rec Recorded, srcs []Source, fres
 	return a.thread(a.topts)
 }
 
-// loadThreads reads the recorded threads with work left, and every one
-// linked to the new records through what they mention, and to those
-// through theirs, until no more are found.
-func loadThreads(ctx context.Context, rec Recorded, fresh []appended) ([]checkpoint.ScanThread, error) {
-	ids, err := rec.ScanOpenThreads(ctx)
-	if err != nil {
-		return nil, err
+// recordedEnvelope is an envelope of a recorded thread.
+type recordedEnvelope struct {
+	seq    int64
+	env    *sources.Envelope
+	src    int
+	thread int32 // its thread, in since.recorded
+}
+
+// decodeLoaded decodes the recorded threads loaded: their envelopes
+// (returned in archive order; a grown last record replaced by what it
+// grew to) and their unreadable records (into a.Bad, marked Recorded).
+// It notes them in a.since: the threads replaced when this read is
+// recorded, and the counts of those left untouched.
+func (a *Archive) decodeLoaded(loaded []checkpoint.ScanThread, srcs []Source) ([]recordedEnvelope, error) {
+	file := func(src int) (string, bool) {
+		if src < 0 || src >= len(srcs) {
+			return "", false
+		}
+		return srcs[src].File(), true
 	}
-	var syms []uint64
-	for _, f := range fresh {
-		syms = mentions(syms, f.env)
+	var olds []recordedEnvelope
+	s := a.since
+	for _, t := range loaded {
+		s.loaded = append(s.loaded, t.ID)
+		for _, e := range t.Envelopes {
+			if t.Key == "" {
+				b, err := decodeBad(e.Data, file)
+				if err != nil {
+					return nil, &NotAppended{"the scan record does not decode"}
+				}
+				b.Recorded = true
+				a.Bad = append(a.Bad, b)
+				continue
+			}
+			env, src, err := decodeEnvelope(e.Data, file)
+			if err != nil {
+				return nil, &NotAppended{"the scan record does not decode"}
+			}
+			for _, g := range s.grown {
+				if g.src == src && g.env.Loc.Offset == env.Loc.Offset {
+					env = g.env
+				}
+			}
+			olds = append(olds, recordedEnvelope{e.Seq, env, src, int32(len(s.recorded))})
+		}
+		if t.Key != "" {
+			s.untouchedThreads--
+			s.recorded = append(s.recorded, RecordedThread{Key: t.Key, KeysHash: t.KeysHash})
+			s.recordedDups += len(t.Envelopes) - distinctKeys(olds[len(olds)-len(t.Envelopes):])
+		}
 	}
+	slices.SortFunc(olds, func(x, y recordedEnvelope) int { return cmp.Compare(x.seq, y.seq) })
+	s.untouchedThreads += s.prior.Threads - s.prior.Bad
+	s.untouchedMessages = s.prior.Messages - s.prior.Bad - len(olds)
+	return olds, nil
+}
+
+// distinctKeys counts the message keys of envs: a thread's recorded
+// envelopes are its members and their duplicates, which repeat a
+// member's key.
+func distinctKeys(envs []recordedEnvelope) int {
+	keys := make(map[string]bool, len(envs))
+	for _, e := range envs {
+		keys[e.env.Key()] = true
+	}
+	return len(keys)
+}
+
+// loadThreads reads the recorded threads of ids, and every one linked
+// through what it mentions to syms or to a thread read, until no more
+// are found.
+func loadThreads(ctx context.Context, rec threadLoader, ids []int64, syms []uint64) ([]checkpoint.ScanThread, error) {
 	asked := map[uint64]bool{}
 	have := map[int64]bool{}
 	var out []checkpoint.ScanThread
@@ -405,6 +514,12 @@ func loadThreads(ctx context.Context, rec Recorded, fresh []appended) ([]checkpo
 	}
 }
 
+// threadLoader reads recorded threads (*checkpoint.Store).
+type threadLoader interface {
+	ScanThreadsMentioning(ctx context.Context, syms []uint64) ([]int64, error)
+	ScanThreads(ctx context.Context, ids []int64) ([]checkpoint.ScanThread, error)
+}
+
 func anyFile(int) (string, bool) { return "", true }
 
 // Untouched counts the threads and messages of the recorded scan that a
@@ -417,4 +532,4 @@ func (a *Archive) Untouched() (threads, messages int) {
 }
 
 // Appended reports whether the archive was read by ReadSince.
-func (a *Archive) Appended() bool { return a.since != nil }
+func (a *Archive) Appended() bool { return a.since != nil && !a.since.chunk }

@@ -1,0 +1,207 @@
+package archive
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/threadlift/threadlift/checkpoint"
+	"github.com/threadlift/threadlift/mapping/thread"
+	"github.com/threadlift/threadlift/sources"
+	"github.com/threadlift/threadlift/sources/json"
+	"github.com/threadlift/threadlift/sources/mbox"
+)
+
+// messyArchive writes an mbox of threads whose messages are shuffled
+// across the file (replies before their roots, roots never present),
+// with repeated Message-IDs, id-less messages and their exact copies;
+// and a JSON Lines file of grouped messages with unreadable lines. It
+// returns both as sources.
+func messyArchive(t *testing.T, seed uint64) []Source {
+	t.Helper()
+	rng := rand.New(rand.NewPCG(seed, 1))
+	var msgs []string
+	mail := func(id string, refs []string, minute int, subject, body string) string {
+		s := fmt.Sprintf("From a@example.com Mon Mar  4 09:00:00 2024\nFrom: a@example.com\nTo: b@example.com\nSubject: %s\nDate: Mon, 4 Mar 2024 %02d:%02d:00 +0000\n", subject, 10+minute/60, minute%60)
+		if id != "" {
+			s += "Message-ID: <" + id + ">\n"
+		}
+		if len(refs) > 0 {
+			s += "References: <" + strings.Join(refs, "> <") + ">\n"
+		}
+		return s + "\n" + body + "\n"
+	}
+	for i := range 60 {
+		var refs []string
+		if i%7 == 0 {
+			refs = append(refs, fmt.Sprintf("ghost%d", i)) // a root never in the archive
+		}
+		for j := range 1 + rng.IntN(5) {
+			id := fmt.Sprintf("t%dm%d", i, j)
+			msgs = append(msgs, mail(id, slices.Clone(refs), rng.IntN(300), "thread "+id, "body of "+id))
+			if rng.IntN(10) == 0 {
+				msgs = append(msgs, mail(id, slices.Clone(refs), rng.IntN(300), "again "+id, "another body, same id"))
+			}
+			refs = append(refs, id)
+		}
+		if i%11 == 0 {
+			// A reply to two threads joins them.
+			msgs = append(msgs, mail(fmt.Sprintf("x%d", i), []string{fmt.Sprintf("t%dm0", (i+13)%60), fmt.Sprintf("t%dm0", i)}, rng.IntN(300), "both", "joins"))
+		}
+	}
+	for k := range 6 {
+		body := fmt.Sprintf("id-less %d", k%3) // k and k+3 are copies
+		msgs = append(msgs, mail("", nil, 5, "no id", body))
+	}
+	rng.Shuffle(len(msgs), func(i, j int) { msgs[i], msgs[j] = msgs[j], msgs[i] })
+	dir := t.TempDir()
+	mb := filepath.Join(dir, "a.mbox")
+	if err := os.WriteFile(mb, []byte(strings.Join(msgs, "\n")), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var lines []string
+	for k := range 30 {
+		switch {
+		case k%9 == 4:
+			lines = append(lines, `{"thread_id": "g1", "message_id": "broken`) // unreadable
+		default:
+			lines = append(lines, fmt.Sprintf(`{"thread_id":"g%d","message_id":"j%d","created_at":"2024-01-02T03:%02d:05Z","from":"ann@example.com","to":"bob@example.com","subject":"s","body":"b%d"}`, k%4, k, k, k))
+		}
+	}
+	js := filepath.Join(dir, "b.jsonl")
+	if err := os.WriteFile(js, []byte(strings.Join(lines, "\n")+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return []Source{{Type: "mbox", Path: mb}, {Type: "json", Path: js}}
+}
+
+// threadsOf is a's threads as thread key → message keys (duplicates
+// included) in member order.
+func threadsOf(a *Archive) map[string][]string {
+	out := map[string][]string{}
+	for _, t := range a.Threads {
+		out[t.Key] = a.MessageKeys(t)
+	}
+	return out
+}
+
+func badsOf(a *Archive) []string {
+	var out []string
+	for _, b := range a.Bad {
+		out = append(out, b.Err.Loc.String())
+	}
+	slices.Sort(out)
+	return out
+}
+
+// readInChunks reads srcs in chunks of limit envelopes, recording each
+// in store as an import does, and returns what the last chunk leaves
+// recorded: the threads of every chunk, less those a later chunk took
+// up again, and the unreadable records.
+func readInChunks(t *testing.T, store *checkpoint.Store, formats *sources.Registry, srcs []Source, limit int) (threads map[string][]string, bads []string, chunks int) {
+	t.Helper()
+	ctx := context.Background()
+	digest := Digest(srcs, sources.Options{}, thread.Options{})
+	ch, err := ReadChunks(store, srcs, ChunkOptions{Formats: formats, Limit: limit})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ch.Close()
+	threads = map[string][]string{}
+	for {
+		a, err := ch.Next(ctx)
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatalf("chunk %d: %v", chunks, err)
+		}
+		chunks++
+		if a.since != nil && !a.since.wholeRecord {
+			again, err := store.ScanThreads(ctx, a.since.loaded)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, st := range again {
+				delete(threads, st.Key)
+			}
+		}
+		for k, v := range threadsOf(a) {
+			if _, dup := threads[k]; dup {
+				t.Errorf("chunk %d: thread %q handed again without its recorded thread", chunks, k)
+			}
+			threads[k] = v
+		}
+		bads = badsOf(a)
+		st, replace, next, why := a.ScanRecord(digest)
+		if why != "" {
+			t.Fatalf("chunk %d cannot be recorded: %s", chunks, why)
+		}
+		if err := store.RecordScan(ctx, st, replace, next); err != nil {
+			t.Fatal(err)
+		}
+		a.Close()
+	}
+	return threads, bads, chunks
+}
+
+// TestChunkedReadThreadsAsWholeRead: whatever the chunk size, a read in
+// chunks ends with the threads a whole read gives (keys, members in
+// order, duplicates), the same unreadable records, and a scan record
+// the next backfill reads like a whole read's, on an archive whose
+// threads are spread across the file.
+func TestChunkedReadThreadsAsWholeRead(t *testing.T) {
+	formats := sources.NewRegistry(mbox.Format(), json.Format())
+	for _, seed := range []uint64{1, 2, 3} {
+		srcs := messyArchive(t, seed)
+		whole, err := Read(context.Background(), formats, srcs, sources.Options{}, thread.Options{}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want, wantBad := threadsOf(whole), badsOf(whole)
+		wantState, _, _, _ := whole.ScanRecord("d")
+		whole.Close()
+		for _, limit := range []int{1, 2, 7, 50, 10000} {
+			t.Run(fmt.Sprintf("seed%d/limit%d", seed, limit), func(t *testing.T) {
+				store := openStore(t)
+				got, gotBad, chunks := readInChunks(t, store, formats, srcs, limit)
+				if limit < 100 && chunks < 3 {
+					t.Fatalf("%d chunks, want several", chunks)
+				}
+				if fmt.Sprint(got) != fmt.Sprint(want) {
+					t.Errorf("threads in chunks of %d:\n%v\nwhole read:\n%v", limit, got, want)
+				}
+				if fmt.Sprint(gotBad) != fmt.Sprint(wantBad) {
+					t.Errorf("unreadable records in chunks: %v, whole read: %v", gotBad, wantBad)
+				}
+				st, _, err := store.ScanState(context.Background())
+				if err != nil {
+					t.Fatal(err)
+				}
+				st.Options, wantState.Options = "", ""
+				if fmt.Sprint(st) != fmt.Sprint(wantState) {
+					t.Errorf("recorded state after the last chunk:\n%+v\nwhole read's:\n%+v", st, wantState)
+				}
+			})
+		}
+	}
+}
+
+func openStore(t *testing.T) *checkpoint.Store {
+	t.Helper()
+	s, err := checkpoint.Open(context.Background(), filepath.Join(t.TempDir(), "cp.db"), checkpoint.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Lock(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
