@@ -47,12 +47,12 @@ const (
 		WHERE key = CAST(? AS TEXT) AND key <> ''`
 	// The thread's message keys come as one JSON array, so that the
 	// statement is prepared once whatever their number. Messages are
-	// found by key (messages_key), then filtered by ticket: CROSS JOIN and
-	// "+" keep SQLite from walking every thread of the ticket instead,
-	// which an archive mapped to one ticket would make quadratic.
+	// found by key (messages_key), then their rows: CROSS JOIN keeps
+	// SQLite from walking every thread of a ticket instead, which an
+	// archive mapped to one ticket would make quadratic.
 	sqlParts = `SELECT t.id, t.key, t.ticket_id, t.state, t.side_conversation_id, t.unresolved, m.key, m.state
 		FROM messages m CROSS JOIN threads t ON t.id = m.thread_id
-		WHERE m.key IN (SELECT value FROM json_each(?)) AND +t.ticket_id = ?`
+		WHERE m.key IN (SELECT value FROM json_each(?))`
 	sqlPartCreated    = "SELECT max(id) FROM attempts WHERE thread_id = ? AND kind = 'import'"
 	sqlTicketRows     = `SELECT id, key, state, side_conversation_id, unresolved FROM threads WHERE ticket_id = ? AND key <> ''`
 	sqlTicketMessages = `SELECT m.thread_id, m.key, m.state FROM messages m JOIN threads t ON t.id = m.thread_id
@@ -82,20 +82,30 @@ type Part struct {
 // rows of ticket that hold any of messageKeys (the row of key among them
 // when it is on ticket and holds one), earliest side conversation first:
 // rows with a side conversation by Created (those found on the ticket
-// last), then by id; then the rows without one, by id.
-func (s *Store) Parts(ctx context.Context, ticket int64, key string, messageKeys []string) (own *Part, parts []Part, err error) {
+// last), then by id; then the rows without one, by id. Elsewhere are the
+// rows of other tickets that hold any of messageKeys, in no order: a
+// thread joined from parts imported to other tickets.
+func (s *Store) Parts(ctx context.Context, ticket int64, key string, messageKeys []string) (own *Part, parts, elsewhere []Part, err error) {
 	op := fmt.Sprintf("look up the parts of thread %q on ticket %d", key, ticket)
 	if own, err = s.ownPart(ctx, key); err != nil {
-		return nil, nil, s.wrap(op, err)
+		return nil, nil, nil, s.wrap(op, err)
 	}
 	if len(messageKeys) == 0 {
-		return own, nil, nil
+		return own, nil, nil, nil
 	}
-	if parts, err = s.partsHolding(ctx, ticket, messageKeys); err != nil {
-		return nil, nil, s.wrap(op, err)
+	all, err := s.partsHolding(ctx, messageKeys)
+	if err != nil {
+		return nil, nil, nil, s.wrap(op, err)
+	}
+	for _, p := range all {
+		if p.TicketID == ticket {
+			parts = append(parts, p)
+		} else {
+			elsewhere = append(elsewhere, p)
+		}
 	}
 	if err := s.orderParts(ctx, parts); err != nil {
-		return nil, nil, s.wrap(op, err)
+		return nil, nil, nil, s.wrap(op, err)
 	}
 	if own != nil {
 		for _, p := range parts {
@@ -104,7 +114,7 @@ func (s *Store) Parts(ctx context.Context, ticket int64, key string, messageKeys
 			}
 		}
 	}
-	return own, parts, nil
+	return own, parts, elsewhere, nil
 }
 
 // ownPart reads the row of key; nil when there is none.
@@ -124,14 +134,14 @@ func (s *Store) ownPart(ctx context.Context, key string) (*Part, error) {
 	return &p, nil
 }
 
-// partsHolding reads the rows of ticket that hold any of messageKeys,
-// each with the keys it holds, in no order.
-func (s *Store) partsHolding(ctx context.Context, ticket int64, messageKeys []string) ([]Part, error) {
+// partsHolding reads the rows that hold any of messageKeys, each with
+// the keys it holds, in no order.
+func (s *Store) partsHolding(ctx context.Context, messageKeys []string) ([]Part, error) {
 	keys, err := json.Marshal(messageKeys)
 	if err != nil {
 		return nil, err
 	}
-	rows, err := s.readQuery(ctx, sqlParts, string(keys), ticket)
+	rows, err := s.readQuery(ctx, sqlParts, string(keys))
 	if err != nil {
 		return nil, err
 	}

@@ -185,7 +185,7 @@ func TestParts(t *testing.T) {
 	ticketOf(t, s, 5, "a1", "sc-a", 2, "a1", "a2")
 	ticketOf(t, s, 5, "p", "", 0, "p1", "a2x")
 	ticketOf(t, s, 6, "other", "sc-o", 1, "a1") // same key, other ticket
-	own, parts, err := s.Parts(ctx, 5, "x", []string{"a1", "b2", "p1", "zz"})
+	own, parts, _, err := s.Parts(ctx, 5, "x", []string{"a1", "b2", "p1", "zz"})
 	ok(t, err)
 	if own != nil {
 		t.Errorf("own = %+v, want nil (no thread x)", own)
@@ -199,7 +199,7 @@ func TestParts(t *testing.T) {
 	if d := cmp.Diff(want, got); d != "" {
 		t.Errorf("Parts (-want +got):\n%s", d)
 	}
-	own, _, err = s.Parts(ctx, 5, "a1", []string{"a2"})
+	own, _, _, err = s.Parts(ctx, 5, "a1", []string{"a2"})
 	ok(t, err)
 	if own == nil || own.Key != "a1" || own.Messages["a2"] != MessageImported {
 		t.Errorf("own = %+v, want a1 holding a2", own)
@@ -244,7 +244,7 @@ func TestRecordTicket(t *testing.T) {
 	if rec.UnknownCount != 3 {
 		t.Errorf("unknown %d %v, want 3 (a2, d's side conversation, d1)", rec.UnknownCount, rec.Unknown)
 	}
-	own, parts, err := s.Parts(ctx, 5, "d", []string{"a2", "d1"})
+	own, parts, _, err := s.Parts(ctx, 5, "d", []string{"a2", "d1"})
 	ok(t, err)
 	// d, found on the ticket, sorts after a, which this checkpoint created.
 	if own == nil || own.SideConversationID != "sc-d" || len(parts) != 2 || parts[0].Messages["a2"] != MessageImported {
@@ -265,7 +265,7 @@ func TestJoin(t *testing.T) {
 	ticketOf(t, s, 5, "p", "", 0, "p1")           // never sent
 	reg := Registration{Thread: Thread{Key: "b", TicketID: 5, EventsTotal: 6}, Messages: msgs("a1", "a2", "b1", "b2", "p1", "x")}
 	ok(t, s.Join(ctx, 5, "a", reg))
-	_, parts, err := s.Parts(ctx, 5, "b", []string{"a1", "a2", "b1", "b2", "p1", "x"})
+	_, parts, _, err := s.Parts(ctx, 5, "b", []string{"a1", "a2", "b1", "b2", "p1", "x"})
 	ok(t, err)
 	var got []string
 	for _, p := range parts {
@@ -318,7 +318,7 @@ func BenchmarkParts(b *testing.B) {
 			for b.Loop() {
 				j := i % len(keys)
 				k := keys[j]
-				own, parts, err := s.Parts(ctx, int64((j*7)%5000+1), k[0], k)
+				own, parts, _, err := s.Parts(ctx, int64((j*7)%5000+1), k[0], k)
 				if err != nil {
 					b.Fatal(err)
 				}

@@ -368,3 +368,27 @@ func TestJoinIntoFailedPart(t *testing.T) {
 	assertExactlyOnce(t, srv.Fake, 5)
 	assertIn(t, got, "a1", "a1", "a2", "x")
 }
+
+// TestJoinBackfillAcrossTickets: a reply that references two imported
+// threads on different tickets joins them. The joined thread maps to one
+// ticket (its root's); the messages the other part imported stay on the
+// other ticket and are not posted again, nor on this one; the reply goes
+// to the part on the ticket the thread maps to.
+func TestJoinBackfillAcrossTickets(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "a.mbox")
+	srv := zendesktest.NewServer(t, zendesktest.Config{AutoCreateTickets: true})
+	store := newStore(t)
+	partD := []string{mail("d1", nil, 7, "[#6] delta"), mail("d2", []string{"d1"}, 8, "Re: [#6] delta")}
+	joinRun(t, srv, store, path, false, cat(partA, partD)...)
+
+	grown := cat(partA, partD, []string{mail("x", []string{"d1", "a1"}, 30, "Re: [#6] delta")})
+	sum := joinRun(t, srv, store, path, false, grown...)
+	assertExactlyOnce(t, srv.Fake, 5)
+	got := conversationsOf(srv.Fake, 5)
+	assertIn(t, got, "a1", "a1", "a2")
+	got6 := conversationsOf(srv.Fake, 6)
+	assertIn(t, got6, "d1", "d1", "d2", "x")
+	assertJoinWarning(t, sum, "a1")
+	assertHonestCounts(t, store, 5)
+	assertQuiet(t, srv, store, path, false, grown...)
+}

@@ -145,14 +145,14 @@ func (l *ledger) thread(ctx context.Context, key string) (checkpoint.Thread, boo
 	return row, found, nil
 }
 
-// parts reads the thread row of key and the rows of ticket that hold any
-// of its message keys (checkpoint.Store.Parts).
-func (l *ledger) parts(ctx context.Context, ticket int64, key string, keys []string) (*checkpoint.Part, []checkpoint.Part, error) {
-	own, parts, err := l.store.Parts(ctx, ticket, key, keys)
+// parts reads the thread row of key, the rows of ticket that hold any
+// of its message keys, and those of other tickets (checkpoint.Store.Parts).
+func (l *ledger) parts(ctx context.Context, ticket int64, key string, keys []string) (own *checkpoint.Part, parts, elsewhere []checkpoint.Part, err error) {
+	own, parts, elsewhere, err = l.store.Parts(ctx, ticket, key, keys)
 	if err != nil {
-		return nil, nil, l.refused(err)
+		return nil, nil, nil, l.refused(err)
 	}
-	return own, parts, nil
+	return own, parts, elsewhere, nil
 }
 
 // lastAttempt reads the last request recorded for row key.

@@ -55,11 +55,13 @@ type posting struct {
 	listed     bool      // the ticket was listed for this thread
 	registered bool      // the thread's messages are registered in the row written to
 	warned     bool
-	reserved   bool // a --limit slot is taken
-	sent       bool // a request was sent for this thread
-	failed     int  // failed attempts of the current request
-	n          int  // events per request
-	held       bool // the last answer is held by the ledger, with the lock
+	// warnedElsewhere: leaveElsewhere warned of parts on other tickets.
+	warnedElsewhere bool
+	reserved        bool // a --limit slot is taken
+	sent            bool // a request was sent for this thread
+	failed          int  // failed attempts of the current request
+	n               int  // events per request
+	held            bool // the last answer is held by the ledger, with the lock
 }
 
 // decision is what a step sends, decided from the ticket's rows.
@@ -154,9 +156,69 @@ func (p *posting) step(ctx context.Context) (again bool, err error) {
 // ticket was listed and what it holds recorded.
 func (p *posting) rows(ctx context.Context) (own *checkpoint.Part, parts []checkpoint.Part, err error) {
 	if !p.im.fresh || p.listed || p.registered || p.im.vouch.wasListed(p.ticket) {
-		return p.l.parts(ctx, p.ticket, p.key, p.keys)
+		own, parts, elsewhere, err := p.l.parts(ctx, p.ticket, p.key, p.keys)
+		if err == nil {
+			p.leaveElsewhere(parts, elsewhere)
+		}
+		return own, parts, err
 	}
 	return nil, nil, nil
+}
+
+// leaveElsewhere leaves out of the thread's posting its messages that
+// rows of other tickets hold imported, and no row of its ticket holds:
+// messages of the scan record (an earlier chunk, an earlier run) that
+// were imported with a thread that a reply, or a root that arrived
+// later, joined to this one (contract §6: no message is posted twice,
+// whatever thread it ends up in). They stay where they are; the thread
+// still completes with every message key. A message read from the
+// sources now is not left out: two exports may number their messages
+// alike (TestJoinLookupIsPerTicket).
+func (p *posting) leaveElsewhere(parts, elsewhere []checkpoint.Part) {
+	if len(elsewhere) == 0 {
+		return
+	}
+	here := map[string]bool{}
+	for _, pt := range parts {
+		for k := range pt.Messages {
+			here[k] = true
+		}
+	}
+	recorded := map[string]bool{}
+	for _, m := range p.t.Members {
+		if k := p.im.a.Key(m); p.im.a.FromRecord(m) && !here[k] {
+			recorded[k] = true
+		}
+	}
+	there := map[string]bool{}
+	var names []string
+	for _, pt := range elsewhere {
+		n := 0
+		for k, st := range pt.Messages {
+			if st == checkpoint.MessageImported && recorded[k] {
+				there[k] = true
+				n++
+			}
+		}
+		if n > 0 {
+			names = append(names, fmt.Sprintf("%q (ticket %d, side conversation %s)", pt.Key, pt.TicketID, pt.SideConversationID))
+		}
+	}
+	if len(there) == 0 {
+		return
+	}
+	p.plan.Events = slices.DeleteFunc(p.plan.Events, func(e mapping.Event) bool { return there[e.Key] })
+	p.reg.Messages = slices.DeleteFunc(p.reg.Messages, func(m checkpoint.Message) bool { return there[m.Key] })
+	if p.warnedElsewhere {
+		return
+	}
+	p.warnedElsewhere = true
+	slices.Sort(names)
+	msg := fmt.Sprintf("thread %q maps to ticket %d, and %d of its messages were imported to other tickets as parts of other threads: %s; they stay there and are not posted again",
+		p.key, p.ticket, len(there), strings.Join(names, ", "))
+	p.im.opts.Logger.Warn().Str("thread_key", p.key).Int64("ticket_id", p.ticket).Str("rule", RuleThreadJoined).Msg(msg)
+	p.im.warn(report.Issue{Severity: "warning", Rule: RuleThreadJoined, ThreadKey: p.key, Source: p.plan.Source.String(),
+		Message: msg, ThreadSubject: p.plan.SideConversation.Subject})
 }
 
 // moved reports whether the thread's own row is on another ticket than
