@@ -63,6 +63,7 @@ const (
 	DefaultReuseUploadsFor           = Duration(30 * time.Minute)
 	DefaultWorkers                   = 8
 	DefaultMaxAttempts               = 8
+	DefaultReadChunkMessages         = 500_000
 	DefaultCheckpointPath            = "threadlift.db"
 
 	// MaxEventsPerRequestLimit bounds mapping.max_events_per_request. The
@@ -269,6 +270,9 @@ type Ticket struct {
 type Pipeline struct {
 	Workers     int `yaml:"workers"`
 	MaxAttempts int `yaml:"max_attempts"`
+	// ReadChunkMessages bounds the messages an import's full read holds
+	// at once (pipeline.Options.ReadChunk); 0 reads the archive whole.
+	ReadChunkMessages int `yaml:"read_chunk_messages"`
 }
 
 // Checkpoint is the checkpoint: section.
@@ -299,7 +303,7 @@ func Defaults() *Config {
 				ReuseUploadsFor: DefaultReuseUploadsFor,
 			},
 		},
-		Pipeline:   Pipeline{Workers: DefaultWorkers, MaxAttempts: DefaultMaxAttempts},
+		Pipeline:   Pipeline{Workers: DefaultWorkers, MaxAttempts: DefaultMaxAttempts, ReadChunkMessages: DefaultReadChunkMessages},
 		Checkpoint: Checkpoint{Path: DefaultCheckpointPath},
 	}
 }

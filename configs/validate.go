@@ -317,6 +317,9 @@ func (v *checker) pipeline() {
 	if c.Pipeline.MaxAttempts < 1 || c.Pipeline.MaxAttempts > MaxAttemptsLimit {
 		v.fail("pipeline.max_attempts", "must be between 1 and %d, got %d", MaxAttemptsLimit, c.Pipeline.MaxAttempts)
 	}
+	if c.Pipeline.ReadChunkMessages < 0 {
+		v.fail("pipeline.read_chunk_messages", "must be 0 (read the archive whole) or more, got %d", c.Pipeline.ReadChunkMessages)
+	}
 	if c.Checkpoint.Path == "" {
 		v.fail("checkpoint.path", "must not be empty")
 	}

@@ -34,6 +34,13 @@ func (im *importer) readArchive(ctx context.Context) (*archive.Archive, error) {
 		}
 		o.Logger.Info().Str("reason", na.Reason).Msg("reading every source in full")
 	}
+	if o.ReadChunk > 0 {
+		why := archive.Chunkable(o.Formats, o.Sources, o.Threading)
+		if why == "" {
+			return im.firstChunk(ctx)
+		}
+		o.Logger.Debug().Str("reason", why).Msg("the archive is read whole, not in chunks")
+	}
 	return archive.Read(ctx, o.Formats, o.Sources, o.Read, o.Threading, o.Progress.ReadBytes)
 }
 

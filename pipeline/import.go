@@ -56,10 +56,15 @@ type importer struct {
 	opts  Options
 	api   API
 	store *checkpoint.Store
-	a     *archive.Archive
+	a     *archive.Archive // the archive, or the chunk being worked on
 	c     counters
-	locks ticketLocks
-	vouch *vouch
+	// A read in chunks (chunks.go): the chunks, the duplicates of the
+	// chunks before this one, and the done threads the run began with.
+	chunks      *archive.Chunks
+	chunkDups   int
+	doneAtStart *checkpoint.DoneSet
+	locks       ticketLocks
+	vouch       *vouch
 	// fresh is true when the checkpoint held no thread when the run
 	// started (a first import): see posting.rows.
 	fresh bool
@@ -87,9 +92,7 @@ func Import(ctx context.Context, api API, store *checkpoint.Store, opts Options)
 	defer im.startMetrics(ctx, start)() // stops the loop, writes the final metrics
 
 	resume, run, err := im.open(ctx)
-	if im.a != nil {
-		defer im.a.Close()
-	}
+	defer im.closeArchive()
 	if err != nil {
 		return nil, err
 	}
@@ -102,6 +105,7 @@ func Import(ctx context.Context, api API, store *checkpoint.Store, opts Options)
 	defer rc.release()
 	err = im.work(ctx, rc, resume)
 	im.recordScanAfter(ctx)
+	err = im.moreChunks(ctx, rc, err)
 	return im.finish(ctx, start, rc, err)
 }
 
@@ -181,6 +185,12 @@ func (im *importer) resumeFor(ctx context.Context, a *archive.Archive) (*checkpo
 	if !a.Appended() {
 		return im.store.Resume(ctx)
 	}
+	return im.resumeOf(ctx, a)
+}
+
+// resumeOf reads the checkpoint's state of a's threads only
+// (checkpoint.ResumeFor).
+func (im *importer) resumeOf(ctx context.Context, a *archive.Archive) (*checkpoint.Resume, error) {
 	keys := make([]string, 0, len(a.Threads))
 	for _, t := range a.Threads {
 		keys = append(keys, t.Key)
@@ -214,8 +224,9 @@ func (im *importer) prepare(ctx context.Context, run *checkpoint.Run, resume *ch
 			im.noteDone(last)
 		}
 	}
-	for _, is := range sourceIssues(im.a) {
-		opts.Logger.Warn().Str("rule", is.Rule).Str("source", is.Source).Msg(is.Message)
+	im.doneAtStart = resume.Done
+	if !im.a.Partial() {
+		im.logSourceIssues()
 	}
 	if err := im.resolveSuperseded(ctx); err != nil {
 		return fmt.Errorf("%w: %w", ErrFatal, err)
@@ -227,6 +238,14 @@ func (im *importer) prepare(ctx context.Context, run *checkpoint.Run, resume *ch
 	im.c.alreadyDone.Add(int64(untouched))
 	opts.Progress.Threads(len(im.a.Threads))
 	return nil
+}
+
+// logSourceIssues logs what the sources hold that no worker handles:
+// empty sources, messages left out as the config asks.
+func (im *importer) logSourceIssues() {
+	for _, is := range sourceIssues(im.a) {
+		im.opts.Logger.Warn().Str("rule", is.Rule).Str("source", is.Source).Msg(is.Message)
+	}
 }
 
 // runContexts are an import's contexts, one role each (contract §6):
@@ -316,7 +335,7 @@ func (im *importer) job(ctx context.Context, t thread.Thread, resume *checkpoint
 			return job{}, false, err
 		}
 		if complete {
-			im.c.alreadyDone.Add(1)
+			im.countComplete(t, t.Key)
 			threadSkipped(im.opts.Progress)
 			return job{}, false, nil
 		}
@@ -454,7 +473,7 @@ func (im *importer) summary(start time.Time, threads, messages int) *report.Summ
 		RateLimited:    int(im.c.rateLimited.Load()),
 		ElapsedSeconds: end.Sub(start).Seconds(),
 		Messages:       messages,
-		Duplicates:     im.a.Duplicates(),
+		Duplicates:     im.chunkDups + im.a.Duplicates(),
 		EventsImported: int(im.c.events.Load()),
 		RejectedMsgs:   int(im.c.rejectedMsgs.Load()),
 		Reconciled:     int(im.c.reconciled.Load()),
@@ -475,8 +494,16 @@ func (im *importer) recordBad(ctx context.Context) error {
 	if len(im.a.Bad) == 0 {
 		return nil
 	}
+	// An earlier chunk counted and registered those it read; registering
+	// them again changes nothing (one row per location).
+	counted := 0
+	for _, b := range im.a.Bad {
+		if !b.Recorded || im.chunks == nil {
+			counted++
+		}
+	}
 	if !im.opts.Shard.Owns(0, "") { // unreadable records have the empty key
-		im.c.otherShards.Add(int64(len(im.a.Bad)))
+		im.c.otherShards.Add(int64(counted))
 		return nil
 	}
 	regs := make([]checkpoint.Registration, 0, len(im.a.Bad))
@@ -485,7 +512,7 @@ func (im *importer) recordBad(ctx context.Context) error {
 			Key: "", State: checkpoint.Rejected, Source: b.Err.Loc.String(), Rule: string(b.Err.Rule), Reason: b.Err.Err.Error(),
 		}})
 	}
-	im.c.rejected.Add(int64(len(im.a.Bad)))
+	im.c.rejected.Add(int64(counted))
 	if err := im.store.RegisterBatch(ctx, regs); err != nil {
 		return fmt.Errorf("record unreadable records: %w", err)
 	}

@@ -205,6 +205,12 @@ func (p countingProgress) ReadBytes(n int64) {
 
 func (p countingProgress) ThreadSkipped() { threadSkipped(p.Progress) }
 
+func (p countingProgress) MoreThreads(n int) {
+	if mp, ok := p.Progress.(MoreProgress); ok {
+		mp.MoreThreads(n)
+	}
+}
+
 // statsAPI is what *zendesk.Client offers besides API: the metrics read
 // its request and response counts when the API has them.
 type statsAPI interface{ Stats() zendesk.Stats }

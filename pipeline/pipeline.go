@@ -97,6 +97,11 @@ type Options struct {
 	// checkpoint's record of the last scan would let it read only what
 	// was appended since (appended.go).
 	FullRead bool
+	// ReadChunk, when > 0, makes a full read of an import hold at most
+	// this many messages at once: a bigger archive is read, threaded and
+	// imported in chunks of that many (archive.ReadChunks), so that
+	// memory stays bounded whatever its size. 0 reads it whole.
+	ReadChunk int
 	// Account is the Zendesk account (zendesk.url) the run writes to. The
 	// checkpoint records it and refuses another (checkpoint.ErrOtherAccount);
 	// "" skips that check.

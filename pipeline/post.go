@@ -326,7 +326,7 @@ func (p *posting) complete(ctx context.Context, own *checkpoint.Part, d *decisio
 	if p.sent {
 		p.im.threadImported() // what it sent was found on the ticket
 	} else {
-		p.im.c.alreadyDone.Add(1)
+		p.im.countComplete(p.t, p.key)
 	}
 	return nil
 }

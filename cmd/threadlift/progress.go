@@ -175,6 +175,19 @@ func (pr *progress) Threads(total int) {
 	pr.mu.Unlock()
 }
 
+// MoreThreads adds the threads of a chunk after the first
+// (pipeline.MoreProgress): an import in chunks learns its total a chunk
+// at a time.
+func (pr *progress) MoreThreads(n int) {
+	pr.total.Add(int64(n))
+	pr.mu.Lock()
+	bar := pr.bar
+	pr.mu.Unlock()
+	if bar != nil {
+		bar.SetTotal(pr.barTotal(), false)
+	}
+}
+
 // ThreadDone counts a thread worked on, whatever the outcome.
 func (pr *progress) ThreadDone() {
 	n := pr.worked.Add(1)

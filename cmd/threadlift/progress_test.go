@@ -149,3 +149,25 @@ func TestProgressTotalRespectsLimit(t *testing.T) {
 }
 
 func decorStats() decor.Statistics { return decor.Statistics{} }
+
+// TestProgressMoreThreads: an import in chunks adds each chunk's threads
+// to the total; the ETA counts them.
+func TestProgressMoreThreads(t *testing.T) {
+	c := newFakeClock()
+	pr := newProgressAt(zerolog.Nop(), "import", 0, c.now)
+	pr.Threads(4)
+	for range 4 {
+		c.advance(time.Second)
+		pr.ThreadDone()
+	}
+	if eta, ok := pr.eta(c.now()); !ok || eta != 0 {
+		t.Errorf("ETA at the end of the first chunk = %v, %v, want 0", eta, ok)
+	}
+	pr.MoreThreads(6)
+	if got := pr.barTotal(); got != 10 {
+		t.Errorf("total after a second chunk of 6 = %d, want 10", got)
+	}
+	if eta, ok := pr.eta(c.now()); !ok || eta != 6*time.Second {
+		t.Errorf("ETA with 6 left at 1/s = %v, %v, want 6s", eta, ok)
+	}
+}

@@ -1,0 +1,218 @@
+package pipeline
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"sort"
+	"strings"
+	"testing"
+
+	"github.com/rs/zerolog"
+
+	"github.com/threadlift/threadlift/checkpoint"
+	"github.com/threadlift/threadlift/mapping"
+	"github.com/threadlift/threadlift/pipeline/report"
+	"github.com/threadlift/threadlift/zendesk"
+	"github.com/threadlift/threadlift/zendesk/zendesktest"
+)
+
+// Imports in chunks (issue 15): an archive bigger than
+// Options.ReadChunk is read, threaded and imported a chunk at a time.
+// Whatever the chunk size, Zendesk must end up holding what an import of
+// the whole archive gives, and the summary must count the same.
+
+// spanningArchive is an mbox in date order whose threads run across the
+// whole file, as a mailbox's do: replies long after their roots, roots
+// never in the archive, a late message whose References name an ancestor
+// of a thread's root (the thread's key changes), replies that join two
+// threads, messages delivered twice, id-less messages and their copies.
+func spanningArchive(seed uint64) []string {
+	rng := rand.New(rand.NewPCG(seed, 7))
+	type msg struct {
+		at   int
+		text string
+	}
+	var msgs []msg
+	add := func(at int, id string, refs []string, ticket int, body string) {
+		s := fmt.Sprintf("From a@example.com Mon Mar  4 09:00:00 2024\nFrom: a@example.com\nTo: b@example.com\nSubject: [#%d] thread\nDate: Mon, 4 Mar 2024 %02d:%02d:%02d +0000\n",
+			ticket, 8+at/3600, at/60%60, at%60)
+		if id != "" {
+			s += "Message-ID: <" + id + ">\n"
+		}
+		if len(refs) > 0 {
+			s += "References: <" + strings.Join(refs, "> <") + ">\n"
+		}
+		msgs = append(msgs, msg{at, s + "\n" + body + "\n"})
+	}
+	const span = 30000 // seconds of mail
+	for i := range 40 {
+		ticket := 5 + i%3 // spanningTicket
+		var refs []string
+		if i%5 == 0 {
+			refs = []string{fmt.Sprintf("ghost%d", i)} // its root is not in the archive
+		}
+		at := rng.IntN(span / 2)
+		n := 1 + rng.IntN(6)
+		for j := range n {
+			id := fmt.Sprintf("t%dm%d", i, j)
+			add(at, id, slices.Clone(refs), ticket, "body of "+id)
+			if rng.IntN(8) == 0 {
+				add(at+1+rng.IntN(span/4), id, slices.Clone(refs), ticket, "body of "+id) // delivered twice
+			}
+			refs = append(refs, id)
+			at += 1 + rng.IntN(span/n)
+		}
+		if i%5 == 0 {
+			// A late message names an ancestor of the root: re-rooted.
+			add(at+1, fmt.Sprintf("t%dlate", i), append([]string{fmt.Sprintf("older%d", i)}, refs...), ticket, "late")
+		}
+		if i%9 == 4 {
+			add(at+2, fmt.Sprintf("x%d", i), []string{fmt.Sprintf("t%dm0", i-2), fmt.Sprintf("t%dm0", i)}, ticket, "joins two")
+		}
+	}
+	for k := range 4 {
+		add(rng.IntN(span), "", nil, 5, fmt.Sprintf("id-less %d", k%2)) // 0 and 2, 1 and 3 are copies
+	}
+	sort.SliceStable(msgs, func(i, j int) bool { return msgs[i].at < msgs[j].at })
+	out := make([]string, len(msgs))
+	for i, m := range msgs {
+		out[i] = m.text
+	}
+	return out
+}
+
+// spanningTicket is the ticket message key k of spanningArchive maps to
+// by its own subject; 0 for the messages of no thread of its own.
+func spanningTicket(k string) int64 {
+	var i, j int
+	if n, _ := fmt.Sscanf(k, "t%dm%d", &i, &j); n == 2 {
+		return int64(5 + i%3)
+	}
+	return 0
+}
+
+// chunkedImport imports path into srv with store, chunk messages at a
+// time (0: whole), and returns the summary and the log.
+func chunkedImport(t *testing.T, srv *zendesktest.Server, store *checkpoint.Store, path string, chunk int, full bool) (*report.Summary, string) {
+	t.Helper()
+	var buf bytes.Buffer
+	o := testOptions(path, mapping.TicketRules{SubjectRegex: regexp.MustCompile(`\[#(\d+)\]`)})
+	o.ReadChunk = chunk
+	o.FullRead = full
+	// One ticket looked up before its first write (vouch), not all:
+	// the others' rows are read only when the run knows it must.
+	o.VouchProbes = 1
+	o.Logger = zerolog.New(&buf)
+	sum, err := Import(context.Background(), newClient(t, srv), store, o)
+	if err != nil {
+		t.Fatalf("Import in chunks of %d: %v\n%s", chunk, err, buf.String())
+	}
+	return sum, buf.String()
+}
+
+// conversationsByTicket is every side conversation's message keys, by
+// ticket.
+func conversationsByTicket(f *zendesktest.Fake) map[int64][][]string {
+	out := map[int64][][]string{}
+	for _, tid := range f.TicketIDs() {
+		for _, c := range f.SideConversations(tid) {
+			var keys []string
+			for _, e := range c.Events {
+				keys = append(keys, e.Message.ExternalIDs[zendesk.MessageKeyField])
+			}
+			out[tid] = append(out[tid], keys)
+		}
+	}
+	return out
+}
+
+// assertWithinWhole checks that every side conversation of got holds
+// messages of one conversation of whole, on its ticket or on the ticket
+// of one of its own messages (ticketOf): a reply in a later chunk that
+// joins two threads already imported goes to the earlier one's side
+// conversation, as a backfill's does (contract §6), where a whole read
+// gives one, on its root's ticket; nothing goes to another conversation.
+func assertWithinWhole(t *testing.T, got, whole map[int64][][]string, ticketOf func(key string) int64) {
+	t.Helper()
+	where := map[string]string{} // message key → ticket and whole conversation
+	for tid, convs := range whole {
+		for i, keys := range convs {
+			for _, k := range keys {
+				where[k] = fmt.Sprintf("%d/%d", tid, i)
+			}
+		}
+	}
+	for tid, convs := range got {
+		for _, keys := range convs {
+			var at []string
+			for _, k := range keys {
+				at = append(at, where[k])
+			}
+			slices.Sort(at)
+			if at = slices.Compact(at); len(at) != 1 {
+				t.Errorf("ticket %d: side conversation %v holds messages of whole-read conversations %v", tid, keys, at)
+				continue
+			}
+			ok := strings.HasPrefix(at[0], fmt.Sprint(tid)+"/")
+			for _, k := range keys {
+				ok = ok || ticketOf(k) == tid
+			}
+			if !ok {
+				t.Errorf("ticket %d: side conversation %v is on none of the tickets its messages map to", tid, keys)
+			}
+		}
+	}
+}
+
+// summaryCounts is what a summary counts of threads and messages.
+func summaryCounts(s *report.Summary) string {
+	return fmt.Sprintf("threads %d messages %d duplicates %d imported %d already %d failed %d rejected %d skipped %d events %d",
+		s.ThreadsTotal, s.Messages, s.Duplicates, s.Imported, s.AlreadyDone, s.Failed, s.Rejected, s.Skipped, s.EventsImported)
+}
+
+// TestImportInChunksAsWhole: an import in chunks of 1, 4 or 25 messages
+// posts every message once, each in a conversation and on the ticket an
+// import of the whole archive puts it in, and its summary counts what
+// the whole import's does. Importing again (appended read, then a full read
+// in chunks) sends nothing.
+func TestImportInChunksAsWhole(t *testing.T) {
+	for _, seed := range []uint64{1, 2} {
+		msgs := spanningArchive(seed)
+		path := filepath.Join(t.TempDir(), "a.mbox")
+		writeMbox(t, path, msgs...)
+		ref := zendesktest.NewServer(t, zendesktest.Config{AutoCreateTickets: true})
+		wholeSum, _ := chunkedImport(t, ref, newStore(t), path, 0, false)
+		events := wholeSum.EventsImported
+		assertExactlyOnce(t, ref.Fake, events)
+		want := conversationsByTicket(ref.Fake)
+		for _, chunk := range []int{1, 4, 25} {
+			t.Run(fmt.Sprintf("seed%d/chunk%d", seed, chunk), func(t *testing.T) {
+				srv := zendesktest.NewServer(t, zendesktest.Config{AutoCreateTickets: true})
+				store := newStore(t)
+				sum, log := chunkedImport(t, srv, store, path, chunk, false)
+				if !strings.Contains(log, "read, threaded and imported in chunks") {
+					t.Errorf("the import did not say it read in chunks:\n%s", log)
+				}
+				assertExactlyOnce(t, srv.Fake, events)
+				assertWithinWhole(t, conversationsByTicket(srv.Fake), want, spanningTicket)
+				if summaryCounts(sum) != summaryCounts(wholeSum) {
+					t.Errorf("summary in chunks of %d: %s\nwhole: %s", chunk, summaryCounts(sum), summaryCounts(wholeSum))
+				}
+				before := srv.RequestCount("total")
+				again, log := chunkedImport(t, srv, store, path, chunk, false)
+				if r := parseReadLog(t, log); !r.appended || srv.RequestCount("total") != before {
+					t.Errorf("importing again: read %+v and sent %d requests; want an appended read and none", r, srv.RequestCount("total")-before)
+				}
+				full, _ := chunkedImport(t, srv, store, path, chunk, true)
+				if n := srv.RequestCount("total") - before; n != 0 || full.AlreadyDone != wholeSum.ThreadsTotal-wholeSum.Rejected || again.AlreadyDone != full.AlreadyDone {
+					t.Errorf("importing again in full: %d requests, %s (appended: %s); want none, every thread already done", n, summaryCounts(full), summaryCounts(again))
+				}
+			})
+		}
+	}
+}
