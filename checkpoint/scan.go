@@ -314,3 +314,33 @@ func placeholders(n int) string {
 func (s *Store) ScanBadThreads(ctx context.Context) ([]int64, error) {
 	return s.scanIDs(ctx, "read scan threads", "SELECT id FROM scan_threads WHERE key = ''")
 }
+
+// ScanThreadSize is a recorded thread and how many envelopes it holds.
+type ScanThreadSize struct {
+	ID        int64
+	Envelopes int
+}
+
+// ScanThreadOrder returns the recorded threads (but the unreadable
+// records') in the order of their first envelope in the archive: the
+// order of a whole read's threads.
+func (s *Store) ScanThreadOrder(ctx context.Context) ([]ScanThreadSize, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT e.thread, count(*) FROM scan_envelopes e JOIN scan_threads t ON t.id = e.thread
+		WHERE t.key <> '' GROUP BY e.thread ORDER BY min(e.seq)`)
+	if err != nil {
+		return nil, s.wrap("read scan threads", err)
+	}
+	defer rows.Close()
+	var out []ScanThreadSize
+	for rows.Next() {
+		var t ScanThreadSize
+		if err := rows.Scan(&t.ID, &t.Envelopes); err != nil {
+			return nil, s.wrap("read scan threads", err)
+		}
+		out = append(out, t)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, s.wrap("read scan threads", err)
+	}
+	return out, nil
+}

@@ -135,6 +135,7 @@ const (
 	EnvWorkers           = "THREADLIFT_WORKERS"
 	EnvRequestsPerMinute = "THREADLIFT_REQUESTS_PER_MINUTE"
 	EnvCheckpoint        = "THREADLIFT_CHECKPOINT"
+	EnvReadChunkMessages = "THREADLIFT_READ_CHUNK_MESSAGES"
 )
 
 // FieldNames are the default source field names of contract §3, the only
@@ -382,6 +383,14 @@ func (c *Config) applyEnv(getenv func(string) string) []*Error {
 			errs = append(errs, &Error{Key: EnvWorkers, Msg: fmt.Sprintf("want a whole number between 1 and %d, got %q: %s", MaxWorkers, v, workersWhy)})
 		} else {
 			c.Pipeline.Workers = n
+		}
+	}
+	if v := getenv(EnvReadChunkMessages); v != "" {
+		n, err := strconv.Atoi(strings.TrimSpace(v))
+		if err != nil || n < 0 {
+			errs = append(errs, &Error{Key: EnvReadChunkMessages, Msg: fmt.Sprintf("want a whole number ≥ 0 (0: read the archive whole), got %q", v)})
+		} else {
+			c.Pipeline.ReadChunkMessages = n
 		}
 	}
 	if v := getenv(EnvRequestsPerMinute); v != "" {

@@ -233,12 +233,13 @@ func TestEnvOverrides(t *testing.T) {
 		EnvWorkers:           "3",
 		EnvRequestsPerMinute: "0",
 		EnvCheckpoint:        "state/cp.db",
+		EnvReadChunkMessages: "1000",
 	}))
 	if err != nil {
 		t.Fatal(err)
 	}
-	got := []any{c.Zendesk.URL, c.Zendesk.Email, c.Pipeline.Workers, c.Zendesk.RequestsPerMinute, c.Checkpoint.Path}
-	want := []any{"https://env.zendesk.com", "env@acme.com", 3, 0, filepath.Join(wd, "state/cp.db")}
+	got := []any{c.Zendesk.URL, c.Zendesk.Email, c.Pipeline.Workers, c.Zendesk.RequestsPerMinute, c.Checkpoint.Path, c.Pipeline.ReadChunkMessages}
+	want := []any{"https://env.zendesk.com", "env@acme.com", 3, 0, filepath.Join(wd, "state/cp.db"), 1000}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("env overrides (-want +got):\n%s", diff)
 	}
@@ -246,6 +247,7 @@ func TestEnvOverrides(t *testing.T) {
 	bad := []struct{ name, value string }{
 		{EnvWorkers, "0"}, {EnvWorkers, "eight"}, {EnvRequestsPerMinute, "-1"},
 		{EnvRequestsPerMinute, "fast"}, {EnvZendeskURL, "http://example.com"},
+		{EnvReadChunkMessages, "-5"}, {EnvReadChunkMessages, "lots"},
 	}
 	for _, b := range bad {
 		_, err := Load(p, env(map[string]string{b.name: b.value}))

@@ -67,6 +67,7 @@ const environmentHelp = `Environment:
   THREADLIFT_WORKERS              overrides pipeline.workers
   THREADLIFT_REQUESTS_PER_MINUTE  overrides zendesk.requests_per_minute
   THREADLIFT_CHECKPOINT           overrides checkpoint.path (and --shard's NAME.shard-I-of-N.EXT)
+  THREADLIFT_READ_CHUNK_MESSAGES  overrides pipeline.read_chunk_messages (0: read the archive whole)
   ZENDESK_API_TOKEN               the API token: the variable zendesk.token_env names (this one by
                                   default); zendesk.oauth_token_env and the other *_env keys name theirs
   NO_COLOR                        set (to anything): console logs without colours (https://no-color.org)

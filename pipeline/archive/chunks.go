@@ -60,6 +60,8 @@ type Chunks struct {
 	limit int
 	// prev is the chunk handed last; nil before the first.
 	prev *Archive
+	// temporary: the record is a temporary one (batches.go).
+	temporary bool
 }
 
 // ChunkOptions configure ReadChunks.
@@ -144,7 +146,7 @@ func (ch *Chunks) Next(ctx context.Context) (*Archive, error) {
 // numbered after the chunks before it, with the recorded threads its
 // envelopes are linked to.
 func (ch *Chunks) join(ctx context.Context, a *Archive, last bool) error {
-	s := &since{chunk: true, partial: !last}
+	s := &since{chunk: true, partial: !last, temporary: ch.temporary}
 	a.since = s
 	fresh := a.idx.len()
 	if ch.prev == nil {

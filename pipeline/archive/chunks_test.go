@@ -205,3 +205,65 @@ func openStore(t *testing.T) *checkpoint.Store {
 	t.Cleanup(func() { s.Close() })
 	return s
 }
+
+// TestBatchesHandWholeReadThreads: read in batches, whatever the chunk
+// size, an archive's threads come in a whole read's order with a whole
+// read's keys, members and duplicates, the unreadable records once, and
+// every batch has a whole read's source stats.
+func TestBatchesHandWholeReadThreads(t *testing.T) {
+	formats := sources.NewRegistry(mbox.Format(), json.Format())
+	for _, seed := range []uint64{1, 2} {
+		srcs := messyArchive(t, seed)
+		whole, err := Read(context.Background(), formats, srcs, sources.Options{}, thread.Options{}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var want []string
+		for _, th := range whole.Threads {
+			want = append(want, fmt.Sprint(th.Key, whole.MessageKeys(th)))
+		}
+		wantBad, wantStats := badsOf(whole), fmt.Sprint(whole.Stats())
+		whole.Close()
+		for _, limit := range []int{1, 7, 50, 10000} {
+			t.Run(fmt.Sprintf("seed%d/limit%d", seed, limit), func(t *testing.T) {
+				b, err := ReadBatches(context.Background(), openStore(t), srcs, ChunkOptions{Formats: formats, Limit: limit})
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer b.Close()
+				if b.Threads() != len(want) {
+					t.Errorf("Threads() = %d, want %d", b.Threads(), len(want))
+				}
+				var got, gotBad []string
+				batches := 0
+				for {
+					a, err := b.Next(context.Background())
+					if err == io.EOF {
+						break
+					}
+					if err != nil {
+						t.Fatal(err)
+					}
+					batches++
+					for _, th := range a.Threads {
+						got = append(got, fmt.Sprint(th.Key, a.MessageKeys(th)))
+					}
+					gotBad = append(gotBad, badsOf(a)...)
+					if s := fmt.Sprint(a.Stats()); s != wantStats {
+						t.Errorf("batch %d stats %s, want %s", batches, s, wantStats)
+					}
+					a.Close()
+				}
+				if limit < 100 && batches < 3 {
+					t.Errorf("%d batches, want several", batches)
+				}
+				if fmt.Sprint(got) != fmt.Sprint(want) {
+					t.Errorf("threads in batches:\n%v\nwhole read:\n%v", got, want)
+				}
+				if slices.Sort(gotBad); fmt.Sprint(gotBad) != fmt.Sprint(wantBad) {
+					t.Errorf("unreadable records in batches %v, whole read %v", gotBad, wantBad)
+				}
+			})
+		}
+	}
+}

@@ -82,14 +82,15 @@ func lastOf(env *sources.Envelope, bad *sources.RecordError) checkpoint.ScanReco
 // recorded; the caller then forgets any earlier record.
 func (a *Archive) ScanRecord(digest string) (st checkpoint.ScanState, replace []int64, next func(yield func(checkpoint.ScanThread) error) error, why string) {
 	partial := a.since != nil && a.since.partial
-	if why = a.unrecordable(); why != "" && !partial {
+	if why = a.unrecordable(); why != "" && !partial && (a.since == nil || !a.since.temporary) {
 		return st, nil, nil, why
 	}
 	if partial {
 		// The next chunk is threaded with this record, whatever the
 		// sources hold; no appended read takes it as its base.
-		digest, why = partialPrefix+digest, ""
+		digest = partialPrefix + digest
 	}
+	why = ""
 	st = checkpoint.ScanState{Options: digest, Envelopes: int64(a.Len()), Bad: len(a.Bad)}
 	for _, s := range a.stats {
 		st.Files = append(st.Files, checkpoint.ScanFile{Path: s.Path, Type: s.Type, Size: s.Bytes, Head: s.head, Tail: s.tail,

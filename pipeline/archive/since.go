@@ -59,6 +59,9 @@ type since struct {
 	// left to read, wholeRecord for the first chunk, which replaces any
 	// earlier record.
 	chunk, partial, wholeRecord bool
+	// temporary: the chunk is recorded whatever unrecordable says, in a
+	// record no import reads (batches.go).
+	temporary bool
 	// recorded are the recorded threads loaded (but the unreadable
 	// records'), and recordedDups the duplicates among their envelopes.
 	recorded     []RecordedThread
