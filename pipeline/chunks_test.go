@@ -3,8 +3,10 @@ package pipeline
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"math/rand/v2"
+	"os"
 	"path/filepath"
 	"regexp"
 	"slices"
@@ -213,6 +215,83 @@ func TestImportInChunksAsWhole(t *testing.T) {
 					t.Errorf("importing again in full: %d requests, %s (appended: %s); want none, every thread already done", n, summaryCounts(full), summaryCounts(again))
 				}
 			})
+		}
+	}
+}
+
+// TestValidateInBatchesAsWhole: validate reads an archive bigger than
+// Options.ReadChunk in batches, and reports exactly what a whole read
+// does: the report and every threads.csv row, in the same order.
+func TestValidateInBatchesAsWhole(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "a.mbox")
+	writeMbox(t, path, spanningArchive(3)...)
+	jsonl := filepath.Join(dir, "b.jsonl")
+	var lines []string
+	for k := range 12 {
+		if k%5 == 2 {
+			lines = append(lines, `{"thread_id": "g1", "message_id": "broken`)
+			continue
+		}
+		lines = append(lines, fmt.Sprintf(`{"thread_id":"g%d","message_id":"j%d","ticket_id":"8","created_at":"2024-01-02T03:%02d:05Z","from":"ann@example.com","to":"bob@example.com","subject":"s","body":"b%d"}`, k%3, k, k, k))
+	}
+	if err := os.WriteFile(jsonl, []byte(strings.Join(lines, "\n")+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	validate := func(chunk int) (string, []string) {
+		o := testOptions(path, mapping.TicketRules{SubjectRegex: regexp.MustCompile(`\[#(\d+)\]`)})
+		o.Sources = append(o.Sources, Source{Type: "json", Path: jsonl, Name: "b.jsonl"})
+		o.ReadChunk = chunk
+		var rows []string
+		rep, err := ValidateReport(context.Background(), o, ReportOptions{Threads: func(r report.ThreadRow) error {
+			rows = append(rows, fmt.Sprintf("%+v", r))
+			return nil
+		}})
+		if err != nil {
+			t.Fatalf("validate in chunks of %d: %v", chunk, err)
+		}
+		b, err := json.Marshal(rep)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return string(b), rows
+	}
+	want, wantRows := validate(0)
+	if len(wantRows) < 40 {
+		t.Fatalf("only %d threads.csv rows", len(wantRows))
+	}
+	for _, chunk := range []int{1, 5, 40} {
+		got, rows := validate(chunk)
+		if got != want {
+			t.Errorf("report in chunks of %d:\n%s\nwhole:\n%s", chunk, got, want)
+		}
+		if fmt.Sprint(rows) != fmt.Sprint(wantRows) {
+			t.Errorf("threads.csv in chunks of %d:\n%v\nwhole:\n%v", chunk, rows, wantRows)
+		}
+	}
+}
+
+// TestSampleTicketsInBatches: check's preflight samples the same
+// tickets, and counts the same threads, whether the archive is read
+// whole or in batches.
+func TestSampleTicketsInBatches(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "a.mbox")
+	writeMbox(t, path, spanningArchive(4)...)
+	sample := func(chunk, n int) string {
+		o := testOptions(path, mapping.TicketRules{SubjectRegex: regexp.MustCompile(`\[#(\d+)\]`)})
+		o.ReadChunk = chunk
+		tickets, threads, err := SampleTickets(context.Background(), o, n)
+		if err != nil {
+			t.Fatalf("sample in chunks of %d: %v", chunk, err)
+		}
+		return fmt.Sprint(tickets, threads)
+	}
+	for _, n := range []int{1, 2, 3, 50} {
+		want := sample(0, n)
+		for _, chunk := range []int{1, 7} {
+			if got := sample(chunk, n); got != want {
+				t.Errorf("%d tickets sampled in chunks of %d: %s, whole: %s", n, chunk, got, want)
+			}
 		}
 	}
 }

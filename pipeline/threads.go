@@ -3,6 +3,7 @@ package pipeline
 import (
 	"context"
 	"fmt"
+	"io"
 
 	"github.com/threadlift/threadlift/checkpoint"
 	"github.com/threadlift/threadlift/mapping/thread"
@@ -16,24 +17,44 @@ import (
 // could not be read come first, then threads in archive order.
 //
 // The checkpoint keeps no message dates, so the sources' envelopes are
-// read again (a scan: no body is decoded, nothing is sent); each thread
-// is then looked up in the checkpoint on its own, so that memory holds
-// the envelopes and the failures, never a row per thread. A thread the
+// read again (a scan: no body is decoded, nothing is sent; in batches
+// past Options.ReadChunk messages, readForReport); each thread is then
+// looked up in the checkpoint on its own, so that memory holds a batch of
+// envelopes and the failures, never a row per thread. A thread the
 // checkpoint does not know is report.ThreadNotRun: the run stopped before
 // it (--limit, --max-duration, an interrupt), or with --shard it is
 // another shard's.
 func ImportThreads(ctx context.Context, opts Options, store *checkpoint.Store, add func(report.ThreadRow) error) error {
 	opts.defaults()
-	a, err := archive.Read(ctx, opts.Formats, opts.Sources, opts.Read, opts.Threading, nil)
+	r, err := readForReport(ctx, opts, nil)
 	if err != nil {
 		return fmt.Errorf("read sources for threads.csv: %w", err)
 	}
-	defer a.Close()
+	defer r.Close()
 	fails, err := store.Failures(ctx)
 	if err != nil {
 		return fmt.Errorf("read failures for threads.csv: %w", err)
 	}
 	firstMsg, badBySource := indexFailures(fails)
+	for {
+		a, err := r.Next(ctx)
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("read sources for threads.csv: %w", err)
+		}
+		err = importThreadRows(ctx, a, store, firstMsg, badBySource, add)
+		a.Close()
+		if err != nil {
+			return err
+		}
+	}
+}
+
+// importThreadRows adds the rows of a batch of threads: its unreadable
+// records, then its threads.
+func importThreadRows(ctx context.Context, a *archive.Archive, store *checkpoint.Store, firstMsg map[string]string, badBySource map[string]checkpoint.FailureRecord, add func(report.ThreadRow) error) error {
 	for _, b := range a.Bad {
 		row := report.ThreadRow{Messages: 1, Status: report.ThreadNotRun, Source: b.Err.Loc.String(), FirstIssue: string(b.Err.Rule) + ": " + b.Err.Err.Error()}
 		if f, ok := badBySource[row.Source]; ok {

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"runtime"
 	"sort"
 	"strconv"
@@ -74,65 +75,62 @@ func Validate(ctx context.Context, opts Options) (*report.Report, error) {
 	return ValidateReport(ctx, opts, ReportOptions{})
 }
 
-// ValidateReport is Validate with report options.
+// ValidateReport is Validate with report options. An archive of more
+// than Options.ReadChunk messages is read in batches of complete threads
+// (readForReport): the report is a whole read's, in bounded memory.
 func ValidateReport(ctx context.Context, opts Options, ropts ReportOptions) (*report.Report, error) {
 	opts.defaults()
 	ropts.oversizeFrom(opts.Mapper)
 	ropts.defaults()
-	a, err := archive.Read(ctx, opts.Formats, opts.Sources, opts.Read, opts.Threading, opts.Progress.ReadBytes)
+	r, err := readForReport(ctx, opts, opts.Progress.ReadBytes)
 	if err != nil {
 		if ctx.Err() != nil {
 			return nil, fmt.Errorf("validate: %w", ErrInterrupted)
 		}
 		return nil, err
 	}
-	defer a.Close()
-	opts.Progress.Threads(len(a.Threads))
+	defer r.Close()
+	opts.Progress.Threads(r.Threads())
 
 	rep := &report.Report{}
-	rep.Issues = append(rep.Issues, sourceIssues(a)...)
-	names := newSourceNames(a)
-	sup, err := supersededIssues(a)
-	if err != nil {
-		return nil, fmt.Errorf("validate: %w", err)
-	}
-	rep.Issues = append(rep.Issues, sup...)
-	rejectedBySource := make(map[string]int)
-	threadsBySource := make(map[string]int)
-	for _, b := range a.Bad {
-		rep.Threads++
-		rep.InvalidThreads++
-		rep.Issues = append(rep.Issues, report.Issue{
-			Severity: string(sources.SeverityError), Rule: string(b.Err.Rule),
-			Source: b.Err.Loc.String(), Message: b.Err.Err.Error(),
-		})
-		rejectedBySource[names.of(b.Err.Loc.File)]++
-		threadsBySource[names.of(b.Err.Loc.File)]++
-		if ropts.Threads != nil {
-			row := report.ThreadRow{Messages: 1, Status: report.ThreadInvalid, Source: b.Err.Loc.String(),
-				FirstIssue: string(b.Err.Rule) + ": " + b.Err.Err.Error()}
-			if err := ropts.Threads(row); err != nil {
-				return nil, fmt.Errorf("validate: %w", err)
+	v := newValidation(rep, ropts, opts.Mapper.MaxEventsPerRequest(), make(map[string]int), make(map[string]int))
+	var dates dateRange
+	var stats []archive.Stat
+	for first := true; ; first = false {
+		a, err := r.Next(ctx)
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil, fmt.Errorf("validate: %w", ErrInterrupted)
 			}
+			return nil, fmt.Errorf("validate: %w", err)
+		}
+		if first {
+			stats = a.Stats()
+			err = v.begin(a)
+		}
+		if err == nil {
+			dates.add(a)
+			rep.Messages += a.Len() + len(a.Bad)
+			err = v.addThreads(ctx, a, opts)
+		}
+		a.Close()
+		if err != nil {
+			return nil, err
 		}
 	}
-
-	addDateRange(rep, a)
-	v := newValidation(rep, ropts, opts.Mapper.MaxEventsPerRequest(), rejectedBySource, threadsBySource)
-	v.names = names
-	if err := v.addThreads(ctx, a, opts); err != nil {
-		return nil, err
-	}
+	dates.fill(rep)
 	tickets, perThread, perSC := v.tickets, v.perThread, v.perSC
-	rep.Messages = a.Len() + len(a.Bad)
 	rep.Tickets = len(tickets)
 	rep.RequestsPlanned = rep.RequestsByKind.Import + rep.RequestsByKind.EventsImport
 	rep.Chunks.Total = rep.RequestsPlanned
-	for _, s := range a.Stats() {
+	for _, s := range stats {
 		name := s.File()
 		rep.Sources = append(rep.Sources, report.SourceStats{
 			File: name, Format: s.Type, Bytes: s.Bytes, Messages: s.Messages,
-			Threads: threadsBySource[name], Rejected: rejectedBySource[name], Skipped: skippedCount(s.Skipped),
+			Threads: v.threadsBySource[name], Rejected: v.rejectedBySource[name], Skipped: skippedCount(s.Skipped),
 		})
 	}
 
@@ -140,32 +138,77 @@ func ValidateReport(ctx context.Context, opts Options, ropts ReportOptions) (*re
 	return rep, nil
 }
 
-// addDateRange fills the report's dates: every message read, rejected
-// ones included.
-func addDateRange(rep *report.Report, a *archive.Archive) {
-	months := make(map[string]int)
-	var earliest, latest time.Time
+// begin starts the report with what the first batch holds for the whole
+// archive: the sources' issues, the records that corrected copies
+// replaced, and the unreadable records.
+func (v *validation) begin(a *archive.Archive) error {
+	rep := v.rep
+	rep.Issues = append(rep.Issues, sourceIssues(a)...)
+	v.names = newSourceNames(a)
+	sup, err := supersededIssues(a)
+	if err != nil {
+		return fmt.Errorf("validate: %w", err)
+	}
+	rep.Issues = append(rep.Issues, sup...)
+	for _, b := range a.Bad {
+		rep.Threads++
+		rep.InvalidThreads++
+		rep.Issues = append(rep.Issues, report.Issue{
+			Severity: string(sources.SeverityError), Rule: string(b.Err.Rule),
+			Source: b.Err.Loc.String(), Message: b.Err.Err.Error(),
+		})
+		v.rejectedBySource[v.names.of(b.Err.Loc.File)]++
+		v.threadsBySource[v.names.of(b.Err.Loc.File)]++
+		if v.ropts.Threads != nil {
+			row := report.ThreadRow{Messages: 1, Status: report.ThreadInvalid, Source: b.Err.Loc.String(),
+				FirstIssue: string(b.Err.Rule) + ": " + b.Err.Err.Error()}
+			if err := v.ropts.Threads(row); err != nil {
+				return fmt.Errorf("validate: %w", err)
+			}
+		}
+	}
+	return nil
+}
+
+// dateRange is the report's dates of every message read, rejected ones
+// included, gathered batch by batch.
+type dateRange struct {
+	months           map[string]int
+	earliest, latest time.Time
+	undated          int
+}
+
+// add counts a's messages.
+func (d *dateRange) add(a *archive.Archive) {
+	if d.months == nil {
+		d.months = make(map[string]int)
+	}
 	for i := range a.Len() {
-		d := a.Date(i)
-		if d.IsZero() {
-			rep.DateRange.Undated++
+		t := a.Date(i)
+		if t.IsZero() {
+			d.undated++
 			continue
 		}
-		d = d.UTC()
-		months[d.Format("2006-01")]++
-		if earliest.IsZero() || d.Before(earliest) {
-			earliest = d
+		t = t.UTC()
+		d.months[t.Format("2006-01")]++
+		if d.earliest.IsZero() || t.Before(d.earliest) {
+			d.earliest = t
 		}
-		if latest.IsZero() || d.After(latest) {
-			latest = d
+		if d.latest.IsZero() || t.After(d.latest) {
+			d.latest = t
 		}
 	}
-	if !earliest.IsZero() {
-		rep.DateRange.Earliest = earliest.Format(time.RFC3339)
-		rep.DateRange.Latest = latest.Format(time.RFC3339)
+	d.undated += len(a.Bad)
+}
+
+// fill writes the dates into rep.
+func (d *dateRange) fill(rep *report.Report) {
+	if !d.earliest.IsZero() {
+		rep.DateRange.Earliest = d.earliest.Format(time.RFC3339)
+		rep.DateRange.Latest = d.latest.Format(time.RFC3339)
 	}
-	rep.DateRange.Undated += len(a.Bad)
-	for m, n := range months {
+	rep.DateRange.Undated += d.undated
+	for m, n := range d.months {
 		rep.MessagesPerMonth = append(rep.MessagesPerMonth, report.MonthCount{Month: m, Messages: n})
 	}
 	sort.Slice(rep.MessagesPerMonth, func(i, j int) bool { return rep.MessagesPerMonth[i].Month < rep.MessagesPerMonth[j].Month })

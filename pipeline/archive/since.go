@@ -424,6 +424,11 @@ func (a *Archive) decodeLoaded(loaded []checkpoint.ScanThread, srcs []Source) ([
 	s := a.since
 	for _, t := range loaded {
 		s.loaded = append(s.loaded, t.ID)
+		if t.Key == "" {
+			// Recorded with Seq -1, -2, ... (recordThreads), read back
+			// in Seq order: the last first.
+			slices.Reverse(t.Envelopes)
+		}
 		for _, e := range t.Envelopes {
 			if t.Key == "" {
 				b, err := decodeBad(e.Data, file)
