@@ -2,6 +2,7 @@ package pipeline
 
 import (
 	"bufio"
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"encoding/json"
@@ -143,35 +144,111 @@ func (im *importer) writeFailures(ctx context.Context) (failuresOut, error) {
 	if len(want) == 0 && len(wantBad) == 0 {
 		return out, nil
 	}
-	perSource := make([][]sources.FailedRecord, len(im.a.Stats()))
-	for i := range im.a.Len() {
-		if im.a.Replaced(i) || im.a.Changed(im.a.Src(i)) {
-			continue // a file that changed since the scan holds other bytes there now
-		}
-		env, err := im.a.Envelope(i)
-		if err != nil {
-			return out, err
-		}
-		loc := env.Loc.String()
-		// A message rejected as another message's id is listed under
-		// its content key.
-		if want[loc+"\x00"+env.Key()] || want[loc+"\x00"+env.ContentKey] {
-			src := im.a.Src(i)
-			perSource[src] = append(perSource[src], sources.FailedRecord{Env: env})
-			out.records++
-		}
+	if err := im.collectCopies(want, wantBad); err != nil {
+		return out, err
 	}
-	for _, b := range im.a.Bad {
-		if wantBad[b.Err.Loc.String()] && b.Err.Size > 0 && !im.a.Changed(b.Src) {
-			perSource[b.Src] = append(perSource[b.Src], sources.FailedRecord{Bad: b.Err})
+	perSource := make([][]sources.FailedRecord, len(im.a.Stats()))
+	for _, c := range im.copies.recs {
+		// What an earlier chunk kept, if it is still not imported.
+		if c.Bad != nil && wantBad[c.Bad.Loc.String()] || c.Env != nil && (want[c.Env.Loc.String()+"\x00"+c.Env.Key()] || want[c.Env.Loc.String()+"\x00"+c.Env.ContentKey]) {
+			perSource[c.src] = append(perSource[c.src], c.FailedRecord)
 			out.records++
 		}
 	}
 	if out.records == 0 {
 		return out, nil
 	}
+	if im.chunks != nil {
+		for _, recs := range perSource {
+			sortFailed(recs)
+		}
+	}
 	out.dir, out.same, err = im.writeCopies(filepath.Join(dir, im.opts.Shard.Path(FailuresDir)), perSource)
 	return out, err
+}
+
+// failedCopies are the records not imported, kept for the failures
+// folder: an import in chunks keeps each chunk's before closing it.
+type failedCopies struct {
+	recs []failedCopy
+	seen map[string]bool
+}
+
+type failedCopy struct {
+	sources.FailedRecord
+	src int
+}
+
+// collectCopies keeps the records of im.a that want and wantBad say were
+// not imported, once each.
+func (im *importer) collectCopies(want, wantBad map[string]bool) error {
+	c := &im.copies
+	if c.seen == nil {
+		c.seen = map[string]bool{}
+	}
+	for i := range im.a.Len() {
+		if im.a.Replaced(i) || im.a.Changed(im.a.Src(i)) {
+			continue // a file that changed since the scan holds other bytes there now
+		}
+		env, err := im.a.Envelope(i)
+		if err != nil {
+			return err
+		}
+		loc := env.Loc.String()
+		// A message rejected as another message's id is listed under
+		// its content key.
+		if k := loc + "\x00" + env.Key(); (want[k] || want[loc+"\x00"+env.ContentKey]) && !c.seen[k] {
+			c.seen[k] = true
+			c.recs = append(c.recs, failedCopy{sources.FailedRecord{Env: env}, im.a.Src(i)})
+		}
+	}
+	for _, b := range im.a.Bad {
+		if loc := b.Err.Loc.String(); wantBad[loc] && b.Err.Size > 0 && !im.a.Changed(b.Src) && !c.seen[loc] {
+			c.seen[loc] = true
+			c.recs = append(c.recs, failedCopy{sources.FailedRecord{Bad: b.Err}, b.Src})
+		}
+	}
+	return nil
+}
+
+// keepCopies keeps the records of the chunk im.a not imported so far,
+// for the failures folder written at the end of the run, after the
+// chunk is closed.
+func (im *importer) keepCopies(ctx context.Context) error {
+	fs := &failedSet{want: map[string]bool{}, wantBad: map[string]bool{}, threads: map[string]bool{}}
+	err := im.store.EachFailure(ctx, 1, func(_ int, f checkpoint.FailureRecord) error {
+		fs.add(f)
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("read failures: %w", err)
+	}
+	want, wantBad, err := im.notImported(ctx, fs)
+	if err != nil {
+		return fmt.Errorf("read failures: %w", err)
+	}
+	return im.collectCopies(want, wantBad)
+}
+
+// sortFailed puts a source's records kept from several chunks in file
+// order: messages, then unreadable records, as one archive's are.
+func sortFailed(recs []sources.FailedRecord) {
+	slices.SortStableFunc(recs, func(a, b sources.FailedRecord) int {
+		if (a.Bad == nil) != (b.Bad == nil) {
+			if a.Bad == nil {
+				return -1
+			}
+			return 1
+		}
+		return cmp.Compare(failedOffset(a), failedOffset(b))
+	})
+}
+
+func failedOffset(r sources.FailedRecord) int64 {
+	if r.Bad != nil {
+		return r.Bad.Loc.Offset
+	}
+	return r.Env.Loc.Offset
 }
 
 // writeCopies writes each source's copies into a new folder under parent

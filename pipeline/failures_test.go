@@ -290,3 +290,32 @@ func TestFixedCSVAndJSONRejects(t *testing.T) {
 	failuresRun(t, srv, store, opts)
 	assertExactlyOnce(t, srv.Fake, 7)
 }
+
+// TestBackfillRecordsRejectedReply: a backfill whose only new message is
+// rejected (no date), a reply to an imported thread, records it: failures
+// lists it and copies it into a failures folder, and the next run says so
+// again. Before, the thread was marked complete with the reply's key, the
+// summary counted it once, and nothing else ever showed it.
+func TestBackfillRecordsRejectedReply(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "a.mbox")
+	writeMbox(t, path, mboxMsg("t1", "", 1, "one"), mboxMsg("t1r", "t1", 2, "one reply"))
+	srv := zendesktest.NewServer(t, zendesktest.Config{AutoCreateTickets: true})
+	store := newStore(t)
+	opts := testOptions(path, mapping.TicketRules{SubjectRegex: regexp.MustCompile(`\[#(\d+)\]`)})
+	failuresRun(t, srv, store, opts)
+	appendFile(t, path, "From -\nFrom: b@example.com\nTo: a@example.com\nSubject: [#5] re\nMessage-ID: <u1>\nIn-Reply-To: <t1>\n\nno date\n")
+	for run := range 2 {
+		sum := failuresRun(t, srv, store, opts)
+		fails, err := store.Failures(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(fails) != 1 || fails[0].MessageKey != "u1" || sum.FailuresDir == "" {
+			t.Fatalf("run %d: failures %+v, folder %q; want u1 and a folder", run, fails, sum.FailuresDir)
+		}
+		if b, err := os.ReadFile(filepath.Join(sum.FailuresDir, "a.mbox")); err != nil || !strings.Contains(string(b), "<u1>") {
+			t.Errorf("run %d: the failures copy does not hold u1: %v\n%s", run, err, b)
+		}
+	}
+	assertExactlyOnce(t, srv.Fake, 2)
+}

@@ -63,8 +63,10 @@ type importer struct {
 	chunks      *archive.Chunks
 	chunkDups   int
 	doneAtStart *checkpoint.DoneSet
-	locks       ticketLocks
-	vouch       *vouch
+	// copies are the records not imported, for the failures folder.
+	copies failedCopies
+	locks  ticketLocks
+	vouch  *vouch
 	// fresh is true when the checkpoint held no thread when the run
 	// started (a first import): see posting.rows.
 	fresh bool
@@ -335,7 +337,10 @@ func (im *importer) job(ctx context.Context, t thread.Thread, resume *checkpoint
 			return job{}, false, err
 		}
 		if complete {
-			im.countComplete(t, t.Key)
+			if err := im.countComplete(ctx, t, t.Key, false); err != nil {
+				im.fatal.set(fmt.Errorf("%w: %w", ErrFatal, err))
+				return job{}, false, err
+			}
 			threadSkipped(im.opts.Progress)
 			return job{}, false, nil
 		}

@@ -317,6 +317,9 @@ func (p *posting) complete(ctx context.Context, own *checkpoint.Part, d *decisio
 		if own == nil || (own.State != checkpoint.Created && own.State != checkpoint.Done) {
 			return nil // not expected: its messages are imported in its own row
 		}
+		if err := p.recordRejected(ctx); err != nil {
+			return err
+		}
 		if err := p.l.complete(ctx, checkpoint.Completion{Key: p.key, KeysHash: p.hash}); err != nil {
 			return err
 		}
@@ -326,9 +329,29 @@ func (p *posting) complete(ctx context.Context, own *checkpoint.Part, d *decisio
 	if p.sent {
 		p.im.threadImported() // what it sent was found on the ticket
 	} else {
-		p.im.countComplete(p.t, p.key)
+		return p.im.countComplete(ctx, p.t, p.key, true)
 	}
 	return nil
+}
+
+// recordRejected records the thread's rejected messages on its own row
+// before it is marked complete with every message key: a backfill whose
+// only new message is rejected (a reply without a date) must still
+// record it, for failures to list and copy it
+// (TestBackfillRecordsRejectedReply). Its other messages are recorded
+// already; a done row stays done.
+func (p *posting) recordRejected(ctx context.Context) error {
+	reg := p.reg
+	reg.Messages = nil
+	for _, m := range p.reg.Messages {
+		if m.State == checkpoint.MessageRejected {
+			reg.Messages = append(reg.Messages, m)
+		}
+	}
+	if len(reg.Messages) == 0 {
+		return nil
+	}
+	return p.l.register(ctx, reg)
 }
 
 // joinedRow is the thread's own row as MarkJoinedDone records it.
