@@ -45,7 +45,9 @@ func spanning(seed uint64, sameCopies bool) []string {
 		text string
 	}
 	var msgs []msg
-	dateOf := func(at int) string { return fmt.Sprintf("Date: Mon, 4 Mar 2024 %02d:%02d:%02d +0000\n", 8+at/3600, at/60%60, at%60) }
+	dateOf := func(at int) string {
+		return fmt.Sprintf("Date: Mon, 4 Mar 2024 %02d:%02d:%02d +0000\n", 8+at/3600, at/60%60, at%60)
+	}
 	add := func(at int, id string, refs []string, ticket int, body string) {
 		s := fmt.Sprintf("From a@example.com Mon Mar  4 09:00:00 2024\nFrom: a@example.com\nTo: b@example.com\nSubject: [#%d] thread\n", ticket) + dateOf(at)
 		if id != "" {
