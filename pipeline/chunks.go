@@ -51,6 +51,15 @@ func (im *importer) firstChunk(ctx context.Context) (*archive.Archive, error) {
 // the last is done or the run stops; err is the first chunk's work's.
 func (im *importer) moreChunks(ctx context.Context, rc *runContexts, err error) error {
 	for im.chunks != nil && err == nil && !im.stopped() && rc.take.Err() == nil {
+		// The chunk done goes before the next is read: memory holds one.
+		// Its counts stay for the summary, its records not imported are
+		// kept for the failures folder.
+		if err := im.keepCopies(ctx); err != nil {
+			im.fatal.set(fmt.Errorf("%w: %w", ErrFatal, err))
+			return nil
+		}
+		dups := im.a.Duplicates()
+		im.a.Close()
 		a, nerr := im.chunks.Next(ctx)
 		switch {
 		case nerr == io.EOF:
@@ -61,12 +70,7 @@ func (im *importer) moreChunks(ctx context.Context, rc *runContexts, err error) 
 			im.fatal.set(fmt.Errorf("%w: read sources: %w", ErrFatal, nerr))
 			return nil
 		}
-		im.chunkDups += im.a.Duplicates()
-		if err := im.keepCopies(ctx); err != nil {
-			im.fatal.set(fmt.Errorf("%w: %w", ErrFatal, err))
-			return nil
-		}
-		im.a.Close()
+		im.chunkDups += dups
 		im.a = a
 		resume, rerr := im.resumeOf(ctx, a)
 		if rerr != nil {

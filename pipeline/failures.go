@@ -182,6 +182,9 @@ type failedCopy struct {
 // collectCopies keeps the records of im.a that want and wantBad say were
 // not imported, once each.
 func (im *importer) collectCopies(want, wantBad map[string]bool) error {
+	if im.a.Closed() {
+		return nil // a chunk's, kept before it was closed (keepCopies)
+	}
 	c := &im.copies
 	if c.seen == nil {
 		c.seen = map[string]bool{}

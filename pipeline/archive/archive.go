@@ -65,6 +65,7 @@ type Archive struct {
 	readers []sources.Reader
 	// borrowed readers are closed by their owner (Chunks), not by Close.
 	borrowed bool
+	closed   bool
 	topts    thread.Options
 	since    *since // set by ReadSince
 	stats    []stat
@@ -137,7 +138,13 @@ func (a fileStamp) same(b fileStamp) bool {
 }
 
 // Close closes every reader and removes what the index spilled to disk.
+// It also lets the index's memory go (a chunk is closed before the next
+// one is read, chunks.go): after Close, Len, Threads, Bad and the counts
+// stay, and nothing reads an envelope (Closed).
 func (a *Archive) Close() error {
+	if a.closed {
+		return nil
+	}
 	var errs []error
 	if !a.borrowed {
 		for _, r := range a.readers {
@@ -145,8 +152,13 @@ func (a *Archive) Close() error {
 		}
 	}
 	errs = append(errs, a.idx.close())
+	a.closed = true
+	a.idx = &index{n: a.idx.n}
 	return errors.Join(errs...)
 }
+
+// Closed reports whether Close was called: no envelope can be read.
+func (a *Archive) Closed() bool { return a.closed }
 
 // maxSources is how many sources the index can tell apart (entry.src).
 const maxSources = math.MaxUint16 + 1

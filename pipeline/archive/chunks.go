@@ -58,8 +58,11 @@ type Chunks struct {
 	cur   *cursor
 	topts thread.Options
 	limit int
-	// prev is the chunk handed last; nil before the first.
-	prev *Archive
+	// handed counts the chunks handed; want is what the record of the
+	// last one holds (its state's Envelopes and Threads): not the chunk
+	// itself, whose memory is the caller's to release.
+	handed int
+	want   checkpoint.ScanState
 	// temporary: the record is a temporary one (batches.go).
 	temporary bool
 }
@@ -115,7 +118,7 @@ func ReadChunks(rec ChunkRecord, srcs []Source, o ChunkOptions) (*Chunks, error)
 // When the whole archive fits in one chunk, that chunk is what Read
 // returns.
 func (ch *Chunks) Next(ctx context.Context) (*Archive, error) {
-	if ch.prev != nil && ch.cur.done() {
+	if ch.handed > 0 && ch.cur.done() {
 		return nil, io.EOF
 	}
 	idx := newIndex()
@@ -127,7 +130,7 @@ func (ch *Chunks) Next(ctx context.Context) (*Archive, error) {
 		a.Close()
 		return nil, err
 	}
-	first := ch.prev == nil
+	first := ch.handed == 0
 	if !(first && done) {
 		if err := ch.join(ctx, a, done); err != nil {
 			a.Close()
@@ -138,7 +141,8 @@ func (ch *Chunks) Next(ctx context.Context) (*Archive, error) {
 		a.Close()
 		return nil, err
 	}
-	ch.prev = a
+	ch.handed++
+	ch.want, _, _, _ = a.ScanRecord("")
 	return a, nil
 }
 
@@ -149,7 +153,7 @@ func (ch *Chunks) join(ctx context.Context, a *Archive, last bool) error {
 	s := &since{chunk: true, partial: !last, temporary: ch.temporary}
 	a.since = s
 	fresh := a.idx.len()
-	if ch.prev == nil {
+	if ch.handed == 0 {
 		s.wholeRecord = true
 		s.seq = make([]int64, fresh)
 		for i := range s.seq {
@@ -190,7 +194,7 @@ func (ch *Chunks) join(ctx context.Context, a *Archive, last bool) error {
 // recorded is the record the chunk before was recorded as: it must be
 // there, or the new chunk would not be threaded with it.
 func (ch *Chunks) recorded(ctx context.Context) (checkpoint.ScanState, error) {
-	want, _, _, _ := ch.prev.ScanRecord("")
+	want := ch.want
 	prior, ok, err := ch.rec.ScanState(ctx)
 	switch {
 	case err != nil:
