@@ -110,6 +110,12 @@ to the sources since the last import when the files only grew (the
 checkpoint records what each import read); anything else reads every
 source in full and logs why. --full-read always reads in full.
 
+A full read of an archive bigger than pipeline.read_chunk_messages (default
+500000 messages) reads, threads and imports it a chunk at a time, so that
+memory stays bounded whatever its size: a thread of an earlier chunk that a
+later chunk's messages join is handed again, and only its new messages are
+sent, to its side conversation (README, "Big archives").
+
 Credentials come from the environment, never from the config file:
 zendesk.token_env (default ZENDESK_API_TOKEN) with zendesk.email, or
 zendesk.oauth_token_env for an OAuth bearer token.

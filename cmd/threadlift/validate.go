@@ -24,7 +24,11 @@ func newValidateCommand(g *globalOptions) *cobra.Command {
 		Short: "Dry run: read, thread, map and validate everything; post nothing",
 		Long: `validate reads every source, threads the messages, maps each thread to the
 requests import would send and checks every payload against the API's rules.
-It needs no credentials and touches no network.
+It needs no credentials and touches no network. An archive bigger than
+pipeline.read_chunk_messages (default 500000 messages) is threaded a chunk
+at a time into a temporary file in TMPDIR (about 200 bytes a message,
+removed at the end), then read back a chunk of complete threads at a time:
+the report is a whole read's, in bounded memory.
 
 It prints a summary on stdout and, with --report DIR, writes DIR/report.json
 (every issue with its rule, thread key and source location FILE@OFFSET or
