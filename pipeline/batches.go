@@ -50,12 +50,12 @@ func readForReport(ctx context.Context, opts Options, progress func(int64)) (*re
 }
 
 // readBatches reads the sources in batches through a temporary store.
-func readBatches(ctx context.Context, opts Options, progress func(int64)) (r *reportRead, err error) {
+func readBatches(ctx context.Context, opts Options, progress func(int64)) (_ *reportRead, err error) {
 	dir, err := os.MkdirTemp("", "threadlift-threads-*")
 	if err != nil {
 		return nil, fmt.Errorf("create a temporary folder for the threads of the archive (TMPDIR): %w", err)
 	}
-	r = &reportRead{dir: dir}
+	r := &reportRead{dir: dir}
 	defer func() {
 		if err != nil {
 			r.Close()

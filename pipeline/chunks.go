@@ -22,7 +22,8 @@ import (
 // The run's summary counts each thread once: a thread handed again is
 // taken off the count of what it was counted as the first time
 // (uncount), and counted by what it is now; found complete, it counts as
-// imported when this run imported it (countComplete).
+// imported when this run imported it (countComplete). A rejected message
+// is counted in the chunk that reads it (registration).
 
 // firstChunk starts the read in chunks and returns its first chunk: the
 // whole archive when it holds no more than Options.ReadChunk messages.
@@ -138,12 +139,6 @@ func (im *importer) uncount(ctx context.Context) error {
 	}
 	for _, t := range again {
 		im.uncountOne(t, r)
-		// Its rejected messages were counted with it (registration).
-		n, err := im.rejectedOf(ctx, t.Key)
-		if err != nil {
-			return err
-		}
-		im.c.rejectedMsgs.Add(-int64(n))
 	}
 	im.chunkDups -= im.a.RecordedDuplicates()
 	return nil
@@ -190,41 +185,12 @@ func (im *importer) closeArchive() error {
 // countComplete counts thread t (key), found complete with nothing left
 // to send: already done, unless it was handed in an earlier chunk of
 // this run and was not done when the run began: this run imported it.
-// mapped says a worker mapped it (and counted its rejected messages).
-func (im *importer) countComplete(ctx context.Context, t thread.Thread, key string, mapped bool) error {
-	if im.chunks == nil || !im.a.HoldsRecorded(t.Members) {
-		im.c.alreadyDone.Add(1)
-		return nil
-	}
-	if !mapped {
-		// uncount took its rejected messages off, and no registration
-		// (a worker's) counts them again.
-		n, err := im.rejectedOf(ctx, key)
-		if err != nil {
-			return err
-		}
-		im.c.rejectedMsgs.Add(int64(n))
-	}
-	if _, was := im.doneAtStart.Lookup(key); was {
-		im.c.alreadyDone.Add(1)
-	} else {
-		im.c.imported.Add(1)
-	}
-	return nil
-}
-
-// rejectedOf counts the rejected messages the checkpoint holds of thread
-// key.
-func (im *importer) rejectedOf(ctx context.Context, key string) (int, error) {
-	msgs, err := im.store.Messages(ctx, key)
-	if err != nil {
-		return 0, fmt.Errorf("read checkpoint: %w", err)
-	}
-	n := 0
-	for _, m := range msgs {
-		if m.State == checkpoint.MessageRejected {
-			n++
+func (im *importer) countComplete(t thread.Thread, key string) {
+	if im.chunks != nil && im.a.HoldsRecorded(t.Members) {
+		if _, was := im.doneAtStart.Lookup(key); !was {
+			im.c.imported.Add(1)
+			return
 		}
 	}
-	return n, nil
+	im.c.alreadyDone.Add(1)
 }

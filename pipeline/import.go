@@ -337,10 +337,7 @@ func (im *importer) job(ctx context.Context, t thread.Thread, resume *checkpoint
 			return job{}, false, err
 		}
 		if complete {
-			if err := im.countComplete(ctx, t, t.Key, false); err != nil {
-				im.fatal.set(fmt.Errorf("%w: %w", ErrFatal, err))
-				return job{}, false, err
-			}
+			im.countComplete(t, t.Key)
 			threadSkipped(im.opts.Progress)
 			return job{}, false, nil
 		}
@@ -525,8 +522,23 @@ func (im *importer) recordBad(ctx context.Context) error {
 }
 
 // registration is planRegistration, counting the rejected messages.
-func (im *importer) registration(plan *mapping.Plan) checkpoint.Registration {
+func (im *importer) registration(plan *mapping.Plan, t thread.Thread) checkpoint.Registration {
 	reg, rejected := planRegistration(plan)
+	if im.chunks != nil && im.a.HoldsRecorded(t.Members) {
+		// A thread handed again (chunks.go): its messages of earlier
+		// chunks were counted then.
+		recorded := map[string]bool{}
+		for _, m := range t.Members {
+			if im.a.FromRecord(m) {
+				recorded[im.a.Key(m)] = true
+			}
+		}
+		for _, r := range plan.Rejected {
+			if !r.Duplicate && recorded[r.Key] {
+				rejected--
+			}
+		}
+	}
 	im.c.rejectedMsgs.Add(int64(rejected))
 	return reg
 }

@@ -329,7 +329,7 @@ func (p *posting) complete(ctx context.Context, own *checkpoint.Part, d *decisio
 	if p.sent {
 		p.im.threadImported() // what it sent was found on the ticket
 	} else {
-		return p.im.countComplete(ctx, p.t, p.key, true)
+		p.im.countComplete(p.t, p.key)
 	}
 	return nil
 }

@@ -463,7 +463,7 @@ func TestPlanRegistrationMatchesImport(t *testing.T) {
 			t.Fatal(err)
 		}
 		got, _ := planRegistration(plan)
-		want := (&importer{}).registration(plan)
+		want := (&importer{}).registration(plan, th)
 		if diff := cmp.Diff(want, got); diff != "" {
 			t.Errorf("thread %s: registration (-import +adopt):\n%s", th.Key, diff)
 		}

@@ -100,7 +100,7 @@ func (w *worker) thread(ctx context.Context, t thread.Thread, st checkpoint.Thre
 	if im.otherShard(plan.TicketID, t.Key) {
 		return nil // another shard's: nothing registered, nothing sent
 	}
-	reg := im.registration(plan)
+	reg := im.registration(plan, t)
 	if !plan.Valid() {
 		return w.reject(ctx, plan, reg, st)
 	}
