@@ -128,25 +128,14 @@ func (b *Batches) Next(ctx context.Context) (*Archive, error) {
 		n += b.order[b.next].Envelopes
 		ids = append(ids, b.order[b.next].ID)
 	}
-	loaded, err := b.rec.ScanThreads(ctx, ids)
-	if err != nil {
-		return nil, err
-	}
-	return b.batch(loaded)
+	return b.batch(ctx, ids)
 }
 
-// batch makes an Archive of the recorded threads loaded.
-func (b *Batches) batch(loaded []checkpoint.ScanThread) (*Archive, error) {
+// batch makes an Archive of the recorded threads of ids.
+func (b *Batches) batch(ctx context.Context, ids []int64) (*Archive, error) {
 	a := &Archive{idx: newIndex(), topts: b.ch.topts, borrowed: true, readers: b.ch.cur.readers, stats: b.stats,
 		since: &since{chunk: true}}
-	olds, err := a.decodeLoaded(loaded, b.ch.cur.srcs)
-	if err == nil {
-		for _, o := range olds {
-			if err = a.addRecorded(o); err != nil {
-				break
-			}
-		}
-	}
+	err := a.addLoaded(ctx, b.rec, ids, b.ch.cur.srcs)
 	if err == nil {
 		err = a.thread(a.topts)
 	}

@@ -169,25 +169,19 @@ func (ch *Chunks) join(ctx context.Context, a *Archive, last bool) error {
 	s.prior = prior
 	fresh0 := a.Bad
 	a.Bad = nil
-	loaded, err := ch.linked(ctx, a)
+	ids, err := ch.linked(ctx, a)
 	if err != nil {
 		return err
 	}
-	olds, err := a.decodeLoaded(loaded, ch.cur.srcs)
-	if err != nil {
+	s.seq = make([]int64, fresh)
+	for i := range s.seq {
+		s.seq[i] = prior.Envelopes + int64(i)
+	}
+	s.added = fresh
+	if err := a.addLoaded(ctx, ch.rec, ids, ch.cur.srcs); err != nil {
 		return err
 	}
 	a.Bad = append(a.Bad, fresh0...)
-	s.seq = make([]int64, 0, fresh+len(olds))
-	for i := range fresh {
-		s.seq = append(s.seq, prior.Envelopes+int64(i))
-	}
-	for _, o := range olds {
-		if err := a.addRecorded(o); err != nil {
-			return err
-		}
-	}
-	s.added = fresh
 	return nil
 }
 
@@ -208,11 +202,11 @@ func (ch *Chunks) recorded(ctx context.Context) (checkpoint.ScanState, error) {
 // linkBatch bounds the envelopes whose mentions are looked up at once.
 const linkBatch = 4096
 
-// linked loads the recorded threads the envelopes of a (a chunk's, all
+// linked finds the recorded threads the envelopes of a (a chunk's, all
 // new) are linked to, and the recorded unreadable records: their
 // mentions are looked up a batch at a time, so that no set of a whole
 // chunk's mentions is held.
-func (ch *Chunks) linked(ctx context.Context, a *Archive) ([]checkpoint.ScanThread, error) {
+func (ch *Chunks) linked(ctx context.Context, a *Archive) ([]int64, error) {
 	ids, err := ch.rec.ScanBadThreads(ctx)
 	if err != nil {
 		return nil, err
@@ -235,7 +229,7 @@ func (ch *Chunks) linked(ctx context.Context, a *Archive) ([]checkpoint.ScanThre
 		ids = append(ids, more...)
 	}
 	slices.Sort(ids)
-	return loadThreads(ctx, ch.rec, slices.Compact(ids), nil)
+	return linkedIDs(ctx, ch.rec, slices.Compact(ids), nil)
 }
 
 // Close closes the readers of every chunk.

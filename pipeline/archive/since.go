@@ -68,6 +68,8 @@ type since struct {
 	recordedDups int
 	// recordedIn maps each recorded envelope to its thread in recorded.
 	recordedIn map[int]int32
+	// loadedMessages counts the recorded envelopes taken up.
+	loadedMessages int
 }
 
 // addRecorded adds envelope o of a recorded thread to the index.
@@ -376,7 +378,11 @@ func (a *Archive) rebuild(ctx context.Context, rec Recorded, srcs []Source, fres
 	for _, f := range append(slices.Clip(fresh), a.since.grown...) {
 		syms = mentions(syms, f.env)
 	}
-	loaded, err := loadThreads(ctx, rec, open, syms)
+	ids, err := linkedIDs(ctx, rec, open, syms)
+	if err != nil {
+		return err
+	}
+	loaded, err := rec.ScanThreads(ctx, ids)
 	if err != nil {
 		return err
 	}
@@ -384,6 +390,7 @@ func (a *Archive) rebuild(ctx context.Context, rec Recorded, srcs []Source, fres
 	if err != nil {
 		return err
 	}
+	a.since.settleUntouched()
 	s := a.since
 	for _, o := range olds {
 		if err := a.addRecorded(o); err != nil {
@@ -412,7 +419,8 @@ type recordedEnvelope struct {
 // (returned in archive order; a grown last record replaced by what it
 // grew to) and their unreadable records (into a.Bad, marked Recorded).
 // It notes them in a.since: the threads replaced when this read is
-// recorded, and the counts of those left untouched.
+// recorded; settleUntouched counts those left untouched once every
+// thread is loaded.
 func (a *Archive) decodeLoaded(loaded []checkpoint.ScanThread, srcs []Source) ([]recordedEnvelope, error) {
 	file := func(src int) (string, bool) {
 		if src < 0 || src >= len(srcs) {
@@ -457,9 +465,43 @@ func (a *Archive) decodeLoaded(loaded []checkpoint.ScanThread, srcs []Source) ([
 		}
 	}
 	slices.SortFunc(olds, func(x, y recordedEnvelope) int { return cmp.Compare(x.seq, y.seq) })
-	s.untouchedThreads += s.prior.Threads - s.prior.Bad
-	s.untouchedMessages = s.prior.Messages - s.prior.Bad - len(olds)
+	s.loadedMessages += len(olds)
 	return olds, nil
+}
+
+// settleUntouched counts the recorded threads and messages left out,
+// once every recorded thread taken up was loaded (decodeLoaded).
+func (s *since) settleUntouched() {
+	s.untouchedThreads += s.prior.Threads - s.prior.Bad
+	s.untouchedMessages = s.prior.Messages - s.prior.Bad - s.loadedMessages
+}
+
+// loadGroup bounds the recorded threads loaded at once by addLoaded.
+const loadGroup = 256
+
+// addLoaded loads the recorded threads of ids a few at a time, and adds
+// their envelopes to the index as they are decoded: a chunk or a batch
+// takes up to a chunk's worth, whose decoded envelopes (hundreds of
+// bytes each) must not all be held at once. Index order is then not
+// archive order: since.seq holds it (threadItems, sourceOrder).
+func (a *Archive) addLoaded(ctx context.Context, rec threadLoader, ids []int64, srcs []Source) error {
+	for group := range slices.Chunk(ids, loadGroup) {
+		loaded, err := rec.ScanThreads(ctx, group)
+		if err != nil {
+			return err
+		}
+		olds, err := a.decodeLoaded(loaded, srcs)
+		if err != nil {
+			return err
+		}
+		for _, o := range olds {
+			if err := a.addRecorded(o); err != nil {
+				return err
+			}
+		}
+	}
+	a.since.settleUntouched()
+	return nil
 }
 
 // distinctKeys counts the message keys of envs: a thread's recorded
@@ -473,13 +515,15 @@ func distinctKeys(envs []recordedEnvelope) int {
 	return len(keys)
 }
 
-// loadThreads reads the recorded threads of ids, and every one linked
-// through what it mentions to syms or to a thread read, until no more
-// are found.
-func loadThreads(ctx context.Context, rec threadLoader, ids []int64, syms []uint64) ([]checkpoint.ScanThread, error) {
+// linkedIDs returns the recorded threads of ids, and every one linked
+// through what it mentions to syms or to a thread found, until no more
+// are found. The threads are read to learn what they mention, then let
+// go: the caller loads them again (addLoaded), so that memory holds a
+// few at a time.
+func linkedIDs(ctx context.Context, rec threadLoader, ids []int64, syms []uint64) ([]int64, error) {
 	asked := map[uint64]bool{}
 	have := map[int64]bool{}
-	var out []checkpoint.ScanThread
+	var out []int64
 	for {
 		var ask []uint64
 		for _, v := range syms {
@@ -503,19 +547,21 @@ func loadThreads(ctx context.Context, rec threadLoader, ids []int64, syms []uint
 		if len(load) == 0 {
 			return out, nil
 		}
-		got, err := rec.ScanThreads(ctx, load)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, got...)
+		out = append(out, load...)
 		syms, ids = syms[:0], ids[:0]
-		for _, t := range got {
-			if t.Key == "" {
-				continue
+		for group := range slices.Chunk(load, loadGroup) {
+			got, err := rec.ScanThreads(ctx, group)
+			if err != nil {
+				return nil, err
 			}
-			for _, e := range t.Envelopes {
-				if env, _, err := decodeEnvelope(e.Data, anyFile); err == nil {
-					syms = mentions(syms, env)
+			for _, t := range got {
+				if t.Key == "" {
+					continue
+				}
+				for _, e := range t.Envelopes {
+					if env, _, err := decodeEnvelope(e.Data, anyFile); err == nil {
+						syms = mentions(syms, env)
+					}
 				}
 			}
 		}
