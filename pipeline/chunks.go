@@ -98,13 +98,7 @@ func (im *importer) prepareChunk(ctx context.Context, resume *checkpoint.Resume)
 	if err := im.uncount(ctx); err != nil {
 		return fmt.Errorf("%w: read checkpoint: %w", ErrFatal, err)
 	}
-	if !im.a.Partial() {
-		im.logSourceIssues()
-	}
-	if err := im.resolveSuperseded(ctx); err != nil {
-		return fmt.Errorf("%w: %w", ErrFatal, err)
-	}
-	if err := im.recordBad(ctx); err != nil {
+	if err := im.prepareSources(ctx); err != nil {
 		return err
 	}
 	if p, ok := im.opts.Progress.(MoreProgress); ok {

@@ -227,19 +227,26 @@ func (im *importer) prepare(ctx context.Context, run *checkpoint.Run, resume *ch
 		}
 	}
 	im.doneAtStart = resume.Done
-	if !im.a.Partial() {
-		im.logSourceIssues()
-	}
-	if err := im.resolveSuperseded(ctx); err != nil {
-		return fmt.Errorf("%w: %w", ErrFatal, err)
-	}
-	if err := im.recordBad(ctx); err != nil {
+	if err := im.prepareSources(ctx); err != nil {
 		return err
 	}
 	untouched, _ := im.a.Untouched()
 	im.c.alreadyDone.Add(int64(untouched))
 	opts.Progress.Threads(len(im.a.Threads))
 	return nil
+}
+
+// prepareSources handles what the archive (or chunk) holds that no
+// worker does: the sources' issues (once every source was read), the
+// records that corrected copies replace, and the unreadable records.
+func (im *importer) prepareSources(ctx context.Context) error {
+	if !im.a.Partial() {
+		im.logSourceIssues()
+	}
+	if err := im.resolveSuperseded(ctx); err != nil {
+		return fmt.Errorf("%w: %w", ErrFatal, err)
+	}
+	return im.recordBad(ctx)
 }
 
 // logSourceIssues logs what the sources hold that no worker handles:
