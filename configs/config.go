@@ -271,8 +271,9 @@ type Ticket struct {
 type Pipeline struct {
 	Workers     int `yaml:"workers"`
 	MaxAttempts int `yaml:"max_attempts"`
-	// ReadChunkMessages bounds the messages an import's full read holds
-	// at once (pipeline.Options.ReadChunk); 0 reads the archive whole.
+	// ReadChunkMessages bounds the messages an import's full read (and
+	// validate's and verify's read) holds at once
+	// (pipeline.Options.ReadChunk); 0 reads the archive whole.
 	ReadChunkMessages int `yaml:"read_chunk_messages"`
 }
 

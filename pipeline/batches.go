@@ -95,6 +95,16 @@ func (r *reportRead) Next(ctx context.Context) (*archive.Archive, error) {
 	return a, nil
 }
 
+// Load loads recorded threads again (ids of the RecordedIDs of batches
+// Next handed) as one Archive, which the caller closes: only when the
+// archive is read in batches through the temporary store.
+func (r *reportRead) Load(ctx context.Context, ids []int64) (*archive.Archive, error) {
+	if r.batches == nil {
+		return nil, errors.New("load recorded threads: the archive was read whole")
+	}
+	return r.batches.Load(ctx, ids)
+}
+
 // Close closes the sources and removes the temporary store.
 func (r *reportRead) Close() error {
 	var errs []error

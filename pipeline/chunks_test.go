@@ -120,7 +120,7 @@ func chunkedImport(t *testing.T, srv *zendesktest.Server, store *checkpoint.Stor
 	// One ticket looked up before its first write (vouch), not all:
 	// the others' rows are read only when the run knows it must.
 	o.VouchProbes = 1
-	o.Logger = zerolog.New(&buf)
+	o.Logger = zerolog.New(zerolog.SyncWriter(&buf)) // workers log at once
 	sum, err := Import(context.Background(), newClient(t, srv), store, o)
 	if err != nil {
 		t.Fatalf("Import in chunks of %d: %v\n%s", chunk, err, buf.String())

@@ -4,8 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"math"
 	"runtime"
-	"slices"
 	"sort"
 	"sync/atomic"
 	"time"
@@ -280,8 +281,12 @@ type VerifyReport struct {
 // have. It never writes to Zendesk. With Adopt it records each ticket into
 // the checkpoint.
 //
-// Memory: the sources' index, one ticket id per thread, and the tickets
-// being read back (Workers at once, plus the stream's queue).
+// Memory: a batch of the archive's threads at a time (readForReport:
+// the whole archive when it fits in Options.ReadChunk messages), about
+// 48 bytes per thread of plan (its ticket, where to load it again, a
+// digest of its key), and the tickets being read back (Workers at once,
+// plus the stream's queue) with the group of tickets' threads they are
+// mapped from.
 //
 // The error wraps ErrInterrupted when ctx was cancelled and ErrFatal when
 // the account refused the credentials or the side conversations (401,
@@ -296,18 +301,19 @@ func Verify(ctx context.Context, api ReadAPI, opts VerifyOptions) (*VerifyReport
 		return nil, errors.New("verify: adopt needs a checkpoint")
 	}
 	start := opts.Now()
-	a, err := archive.Read(ctx, opts.Formats, opts.Sources, opts.Read, opts.Threading, opts.Progress.ReadBytes)
+	r, err := readForReport(ctx, opts.Options, opts.Progress.ReadBytes)
 	if err != nil {
 		if ctx.Err() != nil {
 			return nil, fmt.Errorf("verify: %w", ErrInterrupted)
 		}
 		return nil, err
 	}
-	defer a.Close()
-	opts.Progress.Threads(len(a.Threads))
+	defer r.Close()
+	opts.Progress.Threads(r.Threads())
 
-	v := &verifier{opts: opts, api: api, a: a, rep: &VerifyReport{VerifyVersion: VerifyVersion, StartTicket: opts.StartTicket,
+	v := &verifier{opts: opts, api: api, read: r, rep: &VerifyReport{VerifyVersion: VerifyVersion, StartTicket: opts.StartTicket,
 		Threads: Counts{MissingByReason: map[string]int{}}, Messages: Counts{MissingByReason: map[string]int{}}}}
+	defer v.close()
 	if err := v.plan(ctx); err != nil {
 		return nil, err
 	}
@@ -343,26 +349,65 @@ func (nopVerifyProgress) TicketDone() {}
 type verifier struct {
 	opts VerifyOptions
 	api  ReadAPI
-	a    *archive.Archive
+	read *reportRead
+	a    *archive.Archive // the whole archive, when it was read whole
 	rep  *VerifyReport
 
-	ticketOf []int64           // per thread: the plan's ticket (0: none)
-	byTicket map[int64][]int32 // ticket → its threads, in thread order
-	keyTo    map[string]int64  // thread key → the plan's ticket, for wrong-ticket side conversations
+	planned []plannedThread // the threads with a ticket; by ticket once planned (sortPlanned)
+	keys    keyTickets      // thread key → the plan's ticket, for wrong-ticket side conversations
 
 	requestStats
+}
+
+func (v *verifier) close() {
+	if v.a != nil {
+		v.a.Close()
+	}
 }
 
 // mapLoad is how verify loads messages: keys, validity and tickets do not
 // depend on the text of HTML bodies.
 var mapLoad = sources.LoadOptions{NoHTMLText: true}
 
-// plan maps every thread once to learn its ticket. Only the ticket id is
-// kept; each ticket's threads are mapped again when it is read back, so
-// that memory does not hold every plan.
+// plan maps every thread once to learn its ticket, a batch at a time.
+// Only the ticket and where to load the thread again are kept; each
+// ticket's threads are mapped again when it is read back, so that memory
+// does not hold every plan. The whole archive, when read whole, is kept
+// to map them from.
 func (v *verifier) plan(ctx context.Context) error {
-	a := v.a
-	v.ticketOf = make([]int64, len(a.Threads))
+	v.planned = make([]plannedThread, 0, v.read.Threads())
+	v.keys = make(keyTickets, 0, v.read.Threads())
+	for {
+		a, err := v.read.Next(ctx)
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			if ctx.Err() != nil {
+				return fmt.Errorf("verify: %w", ErrInterrupted)
+			}
+			return fmt.Errorf("verify: %w", err)
+		}
+		rec := a.RecordedIDs()
+		err = v.planBatch(ctx, a, rec)
+		if rec == nil {
+			v.a = a // read whole
+		} else {
+			a.Close()
+		}
+		if err != nil {
+			return err
+		}
+	}
+	v.sortPlanned()
+	return nil
+}
+
+// planBatch maps every thread of a (the whole archive, or a batch whose
+// threads' recorded ids are rec) once to learn its ticket.
+func (v *verifier) planBatch(ctx context.Context, a *archive.Archive, rec []int64) error {
+	ticketOf := make([]int64, len(a.Threads))
+	sizes := make([]int32, len(a.Threads))
 	workers := min(runtime.GOMAXPROCS(0)+1, 4)
 	s := stream.New().WithMaxGoroutines(workers)
 	var stop atomic.Bool // set by the consumer at the first error
@@ -373,9 +418,10 @@ func (v *verifier) plan(ctx context.Context) error {
 		}
 		s.Go(func() stream.Callback {
 			var plan *mapping.Plan
+			var n int
 			var err error
 			if ctx.Err() == nil && !stop.Load() {
-				plan, _, err = mapThread(a, v.opts.Mapper, t, mapLoad)
+				plan, n, err = mapThread(a, v.opts.Mapper, t, mapLoad)
 			}
 			return func() {
 				switch {
@@ -384,7 +430,7 @@ func (v *verifier) plan(ctx context.Context) error {
 					first = fmt.Errorf("verify: map thread %s: %w", t.Key, err)
 					stop.Store(true)
 				default:
-					v.ticketOf[i] = plan.TicketID
+					ticketOf[i], sizes[i] = plan.TicketID, int32(min(n, math.MaxInt32))
 					v.opts.Progress.ThreadDone()
 				}
 			}
@@ -397,26 +443,27 @@ func (v *verifier) plan(ctx context.Context) error {
 	if ctx.Err() != nil {
 		return fmt.Errorf("verify: %w", ErrInterrupted)
 	}
-	v.byTicket = make(map[int64][]int32)
-	v.keyTo = make(map[string]int64, len(a.Threads))
-	for i, id := range v.ticketOf {
+	for i, id := range ticketOf {
 		if id == 0 {
 			v.rep.WithoutTicket++
 			continue
 		}
-		v.byTicket[id] = append(v.byTicket[id], int32(i))
-		v.keyTo[a.Threads[i].Key] = id
+		at := int64(i)
+		if rec != nil {
+			at = rec[i]
+		}
+		v.planned = append(v.planned, plannedThread{ticket: id, at: at, envelopes: sizes[i]})
+		v.keys = append(v.keys, keyTicket{key: threadKeyDigest(a.Threads[i].Key), ticket: id})
 	}
 	v.rep.WithoutTicket += len(a.Bad)
-	v.rep.TicketsTotal = len(v.byTicket)
 	return nil
 }
 
 // readBack reads every ticket back, Workers at once, and reports them in
 // ascending order.
 func (v *verifier) readBack(ctx context.Context) error {
-	ids := v.ticketsToRead()
-	v.announce(ids)
+	tickets := v.ticketsToRead()
+	v.announce(tickets)
 	var (
 		fatal    atomic.Pointer[error] // the first error that stops the run
 		done     int                   // tickets reported, in order (consumer only; read after s.Wait)
@@ -424,22 +471,23 @@ func (v *verifier) readBack(ctx context.Context) error {
 		refused  atomic.Bool           // set by the consumer when OnTicket failed
 	)
 	stop := func() bool { return ctx.Err() != nil || fatal.Load() != nil || refused.Load() }
+	loader := newThreadLoader(v, tickets)
 	s := stream.New().WithMaxGoroutines(v.opts.Workers)
-	for _, id := range ids {
+	for k, t := range tickets {
 		if stop() {
 			break
 		}
-		s.Go(func() stream.Callback {
-			var tr *TicketReport
-			var err error
-			if !stop() {
-				tr, err = v.ticket(ctx, id)
-			}
-			if err != nil && !errors.Is(err, context.Canceled) && ctx.Err() == nil {
+		g, err := loader.hold(ctx, k)
+		if err != nil {
+			if ctx.Err() == nil {
 				fatal.CompareAndSwap(nil, &err)
 			}
+			break
+		}
+		s.Go(func() stream.Callback {
+			tr := v.readOne(ctx, t, g, stop, &fatal)
 			return func() {
-				if tr == nil || consumer != nil || done < len(ids) && ids[done] != id {
+				if tr == nil || consumer != nil || done < len(tickets) && tickets[done].id != t.id {
 					return // stopping: this ticket and the rest are not reported
 				}
 				done++
@@ -450,46 +498,67 @@ func (v *verifier) readBack(ctx context.Context) error {
 			}
 		})
 	}
+	loader.close()
 	s.Wait()
 	v.rep.Requests = int(v.requests.Load())
 	v.rep.Retries = int(v.retries.Load())
 	v.rep.RateLimited = int(v.rateLimited.Load())
-	v.rep.Complete = done == len(ids) && v.opts.StartTicket <= 0
-	if done < len(ids) {
-		v.rep.NextTicket = ids[done]
+	v.rep.Complete = done == len(tickets) && v.opts.StartTicket <= 0
+	if done < len(tickets) {
+		v.rep.NextTicket = tickets[done].id
 	}
 	switch {
 	case consumer != nil:
 		return consumer
 	case fatal.Load() != nil:
 		return *fatal.Load()
-	case done < len(ids):
+	case done < len(tickets):
 		return fmt.Errorf("verify: %w", ErrInterrupted)
 	}
 	return nil
 }
 
+// readOne reads ticket t back, unless the run is stopping (it only
+// releases g then); an error that stops the run goes to fatal.
+func (v *verifier) readOne(ctx context.Context, t plannedTicket, g *loadedThreads, stop func() bool, fatal *atomic.Pointer[error]) *TicketReport {
+	if stop() {
+		g.release()
+		return nil
+	}
+	tr, err := v.ticket(ctx, t, g)
+	if err != nil && !errors.Is(err, context.Canceled) && ctx.Err() == nil {
+		fatal.CompareAndSwap(nil, &err)
+	}
+	return tr
+}
+
 // ticketsToRead are the planned tickets from StartTicket on, in
 // ascending order; the others are counted as skipped.
-func (v *verifier) ticketsToRead() []int64 {
-	ids := make([]int64, 0, len(v.byTicket))
-	for id := range v.byTicket {
-		if id < v.opts.StartTicket {
+func (v *verifier) ticketsToRead() []plannedTicket {
+	var out []plannedTicket
+	for i := 0; i < len(v.planned); {
+		t := plannedTicket{id: v.planned[i].ticket}
+		j := i
+		for ; j < len(v.planned) && v.planned[j].ticket == t.id; j++ {
+			t.envelopes += int(v.planned[j].envelopes)
+		}
+		t.threads = v.planned[i:j]
+		i = j
+		if t.id < v.opts.StartTicket {
 			v.rep.TicketsSkipped++
 			continue
 		}
-		ids = append(ids, id)
+		out = append(out, t)
 	}
-	slices.Sort(ids)
-	return ids
+	return out
 }
 
-// announce predicts what reading ids back takes, and tells OnPlan and
-// the progress.
-func (v *verifier) announce(ids []int64) {
-	plan := VerifyPlan{Tickets: len(ids)}
-	for _, id := range ids {
-		n := len(v.byTicket[id])
+// announce predicts what reading tickets back takes, and tells OnPlan
+// and the progress.
+func (v *verifier) announce(tickets []plannedTicket) {
+	plan := VerifyPlan{Tickets: len(tickets)}
+	for _, t := range tickets {
+		n := len(t.threads)
 		plan.Threads += n
 		plan.Requests += max(1, (n+99)/100)
 	}
@@ -498,7 +567,7 @@ func (v *verifier) announce(ids []int64) {
 	if v.opts.OnPlan != nil {
 		v.opts.OnPlan(plan)
 	}
-	v.opts.Progress.Tickets(len(ids))
+	v.opts.Progress.Tickets(len(tickets))
 }
 
 // report adds a ticket read back to the totals and hands it to OnTicket.
@@ -544,20 +613,18 @@ func (v *verifier) add(tr *TicketReport) {
 	}
 }
 
-// ticket reads one ticket back and compares it with its threads' plans.
-// It returns an error only when the whole run must stop.
-func (v *verifier) ticket(ctx context.Context, id int64) (*TicketReport, error) {
+// ticket reads one ticket back and compares it with its threads' plans,
+// mapped again from g, which it releases. It returns an error only when
+// the whole run must stop.
+func (v *verifier) ticket(ctx context.Context, t plannedTicket, g *loadedThreads) (*TicketReport, error) {
+	id := t.id
 	tr := &TicketReport{TicketID: id, Status: TicketOK, Missing: []MissingItem{}, Duplicated: []DuplicatedItem{}, Unexpected: []UnexpectedItem{}}
-	plans := make([]*mapping.Plan, 0, len(v.byTicket[id]))
-	for _, i := range v.byTicket[id] {
-		plan, _, err := mapThread(v.a, v.opts.Mapper, v.a.Threads[i], mapLoad)
-		if err != nil {
-			// The archive changed since it was read: this ticket cannot be
-			// judged, the others can.
-			tr.Status, tr.Error = TicketUnreadable, fmt.Sprintf("read the sources again: %v", err)
-			return tr, nil
-		}
-		plans = append(plans, plan)
+	plans, err := v.plans(t, g)
+	if err != nil {
+		// The archive changed since it was read: this ticket cannot be
+		// judged, the others can.
+		tr.Status, tr.Error = TicketUnreadable, fmt.Sprintf("read the sources again: %v", err)
+		return tr, nil
 	}
 	scs, events, err := v.list(ctx, id)
 	switch {
@@ -576,7 +643,7 @@ func (v *verifier) ticket(ctx context.Context, id int64) (*TicketReport, error) 
 		v.opts.Logger.Warn().Err(err).Int64("ticket_id", id).Msg("could not read the ticket's side conversations")
 		return tr, nil
 	}
-	cmp := compareTicket(id, plans, scs, events, v.keyTo)
+	cmp := compareTicket(id, plans, scs, events, v.keys)
 	cmp.report(tr)
 	switch {
 	case tr.Status == TicketNotFound:
@@ -606,6 +673,24 @@ func (v *verifier) ticket(ctx context.Context, id int64) (*TicketReport, error) 
 		tr.Status = TicketProblems
 	}
 	return tr, nil
+}
+
+// plans maps t's threads again from g, in thread order, and releases g.
+func (v *verifier) plans(t plannedTicket, g *loadedThreads) ([]*mapping.Plan, error) {
+	defer g.release()
+	plans := make([]*mapping.Plan, 0, len(t.threads))
+	for _, p := range t.threads {
+		th, err := g.thread(p.at)
+		if err != nil {
+			return nil, err
+		}
+		plan, _, err := mapThread(g.a, v.opts.Mapper, th, mapLoad)
+		if err != nil {
+			return nil, err
+		}
+		plans = append(plans, plan)
+	}
+	return plans, nil
 }
 
 // recount rebuilds the missing counts by reason from the items.
@@ -693,7 +778,7 @@ func (v *verifier) list(ctx context.Context, id int64) (scs []zendesk.SideConver
 type ticketCompare struct {
 	id     int64
 	plans  []*mapping.Plan
-	keyTo  map[string]int64
+	keyTo  keyTickets
 	scs    []zendesk.SideConversation
 	byKey  map[string][]int           // thread key → its side conversations (indexes in scs)
 	events map[string][]zendesk.Event // message key → its events on the ticket
@@ -703,7 +788,7 @@ type ticketCompare struct {
 	evNoK  int
 }
 
-func compareTicket(id int64, plans []*mapping.Plan, scs []zendesk.SideConversation, events []zendesk.Event, keyTo map[string]int64) *ticketCompare {
+func compareTicket(id int64, plans []*mapping.Plan, scs []zendesk.SideConversation, events []zendesk.Event, keyTo keyTickets) *ticketCompare {
 	c := &ticketCompare{id: id, plans: plans, keyTo: keyTo, scs: scs,
 		byKey: map[string][]int{}, events: map[string][]zendesk.Event{}, perSC: map[string]map[string]bool{}, scAt: map[string]zendesk.SideConversation{}}
 	keyed := map[string]bool{}
@@ -874,7 +959,7 @@ func (c *ticketCompare) reportUnexpected(tr *TicketReport, plannedKeys, plannedT
 			continue
 		}
 		keys := c.perSC[sc.ID]
-		if other := c.keyTo[k]; other != 0 && other != c.id {
+		if other := c.keyTo.ticketOf(k); other != 0 && other != c.id {
 			tr.Unexpected = append(tr.Unexpected, UnexpectedItem{SideConversationID: sc.ID, ThreadKey: k, Messages: len(keys), ExpectedTicketID: other})
 			onUnexpected[sc.ID] = true
 			continue

@@ -114,6 +114,7 @@ func (b *Batches) Next(ctx context.Context) (*Archive, error) {
 		return a, nil
 	}
 	if b.bad && b.next >= len(b.order) {
+		b.order = nil // every thread handed: Load needs no order
 		return nil, io.EOF
 	}
 	var ids []int64
@@ -127,6 +128,18 @@ func (b *Batches) Next(ctx context.Context) (*Archive, error) {
 	for n := 0; b.next < len(b.order) && (n == 0 || n+b.order[b.next].Envelopes <= b.limit); b.next++ {
 		n += b.order[b.next].Envelopes
 		ids = append(ids, b.order[b.next].ID)
+	}
+	return b.batch(ctx, ids)
+}
+
+// Load loads the recorded threads ids (ids of Archive.RecordedIDs of
+// the batches handed) again, as an Archive of those threads alone, for a
+// caller that comes back to some threads after a pass over the batches
+// (verify reads each ticket's threads back). The caller closes it. Not
+// for an archive handed whole, which has no record.
+func (b *Batches) Load(ctx context.Context, ids []int64) (*Archive, error) {
+	if b.stats == nil { // set by every chunk recorded
+		return nil, errors.New("archive: load recorded threads: the archive was read whole, not recorded")
 	}
 	return b.batch(ctx, ids)
 }

@@ -267,3 +267,90 @@ func TestBatchesHandWholeReadThreads(t *testing.T) {
 		}
 	}
 }
+
+// TestBatchesLoadThreadsAgain: every thread a batch hands has the id of
+// its recorded thread (RecordedIDs), and Load rebuilds any set of them
+// afterwards, in any order, as the batches handed them: same keys,
+// members and duplicates. Read's threads have no ids, and a Batches that
+// handed the archive whole loads nothing.
+func TestBatchesLoadThreadsAgain(t *testing.T) {
+	formats := sources.NewRegistry(mbox.Format(), json.Format())
+	srcs := messyArchive(t, 3)
+	ctx := context.Background()
+	whole, err := Read(ctx, formats, srcs, sources.Options{}, thread.Options{}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ids := whole.RecordedIDs(); ids != nil {
+		t.Errorf("Read's RecordedIDs = %v, want nil", ids)
+	}
+	whole.Close()
+	for _, limit := range []int{1, 7, 10000} {
+		t.Run(fmt.Sprintf("limit%d", limit), func(t *testing.T) {
+			b, err := ReadBatches(ctx, openStore(t), srcs, ChunkOptions{Formats: formats, Limit: limit})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer b.Close()
+			handed := map[int64]string{}
+			var ids []int64
+			for {
+				a, err := b.Next(ctx)
+				if err == io.EOF {
+					break
+				}
+				if err != nil {
+					t.Fatal(err)
+				}
+				rec := a.RecordedIDs()
+				if limit == 10000 {
+					if rec != nil {
+						t.Errorf("an archive handed whole has RecordedIDs %v", rec)
+					}
+					a.Close()
+					continue
+				}
+				for i, th := range a.Threads {
+					if rec[i] == 0 || handed[rec[i]] != "" {
+						t.Fatalf("thread %s: recorded id %d (0, or handed twice)", th.Key, rec[i])
+					}
+					handed[rec[i]] = fmt.Sprint(th.Key, a.MessageKeys(th))
+					ids = append(ids, rec[i])
+				}
+				a.Close()
+			}
+			if limit == 10000 {
+				if a, err := b.Load(ctx, []int64{1}); err == nil {
+					a.Close()
+					t.Error("Load after a whole read did not fail")
+				}
+				return
+			}
+			slices.Reverse(ids)
+			for _, set := range [][]int64{ids, ids[:1], everyThird(ids)} {
+				a, err := b.Load(ctx, set)
+				if err != nil {
+					t.Fatal(err)
+				}
+				rec := a.RecordedIDs()
+				if len(a.Threads) != len(set) {
+					t.Errorf("Load(%d threads) rebuilt %d", len(set), len(a.Threads))
+				}
+				for i, th := range a.Threads {
+					if got := fmt.Sprint(th.Key, a.MessageKeys(th)); got != handed[rec[i]] {
+						t.Errorf("thread %d loaded again as %s, handed as %s", rec[i], got, handed[rec[i]])
+					}
+				}
+				a.Close()
+			}
+		})
+	}
+}
+
+func everyThird(ids []int64) []int64 {
+	var out []int64
+	for i := 0; i < len(ids); i += 3 {
+		out = append(out, ids[i])
+	}
+	return out
+}

@@ -65,6 +65,7 @@ type since struct {
 	// recorded are the recorded threads loaded (but the unreadable
 	// records'), and recordedDups the duplicates among their envelopes.
 	recorded     []RecordedThread
+	recordedIDs  []int64 // the scan record's id of each of recorded
 	recordedDups int
 	// recordedIn maps each recorded envelope to its thread in recorded.
 	recordedIn map[int]int32
@@ -109,6 +110,24 @@ func (a *Archive) Recorded() []RecordedThread {
 		return nil
 	}
 	return a.since.recorded
+}
+
+// RecordedIDs returns, for each of Threads, the scan record's id of the
+// recorded thread its first member was loaded from, 0 for a thread of
+// records read from the sources; nil after Read. For an Archive of
+// Batches (Next, Load) every thread is a recorded one: its id loads it
+// again (Batches.Load).
+func (a *Archive) RecordedIDs() []int64 {
+	if a.since == nil {
+		return nil
+	}
+	out := make([]int64, len(a.Threads))
+	for i, t := range a.Threads {
+		if r, ok := a.since.recordedIn[t.Members[0]]; ok {
+			out[i] = a.since.recordedIDs[r]
+		}
+	}
+	return out
 }
 
 // RecordedDuplicates counts the duplicates among the messages of
@@ -461,6 +480,7 @@ func (a *Archive) decodeLoaded(loaded []checkpoint.ScanThread, srcs []Source) ([
 		if t.Key != "" {
 			s.untouchedThreads--
 			s.recorded = append(s.recorded, RecordedThread{Key: t.Key, KeysHash: t.KeysHash})
+			s.recordedIDs = append(s.recordedIDs, t.ID)
 			s.recordedDups += len(t.Envelopes) - distinctKeys(olds[len(olds)-len(t.Envelopes):])
 		}
 	}
