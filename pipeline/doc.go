@@ -27,7 +27,9 @@
 // An import records its read of the sources in the checkpoint, and a
 // backfill whose files only grew reads just what was appended
 // (appended.go, archive.ReadSince); anything else reads in full and logs
-// why.
+// why. A full read of an archive past Options.ReadChunk messages goes a
+// chunk at a time (chunks.go: import; batches.go: validate, verify and
+// the other reports), so that memory stays bounded at any size.
 //
 // How an import runs (import.go, worker.go, post.go, lookup.go,
 // ledger.go, retry.go). Import reads the sources and the checkpoint at

@@ -19,6 +19,13 @@
 // rebuilding from the record the threads the new records may join and
 // those with work left; its Archive holds those threads only.
 //
+// A big archive is read in chunks instead (chunks.go, issue 15): each
+// chunk is threaded with the recorded threads it is linked to, as an
+// appended read is, so that memory holds a chunk whatever the archive's
+// size (ReadChunks, for import); or in two passes through a temporary
+// record, handing complete threads a chunk at a time (batches.go,
+// ReadBatches, for validate and verify).
+//
 // An Archive is read once by Read and then only read from: its methods
 // are safe for concurrent use, LoadThread included (the readers' Load is).
 // Envelopes are named by their index i, 0 ≤ i < Len, in the order they
