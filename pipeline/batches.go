@@ -49,32 +49,36 @@ func readForReport(ctx context.Context, opts Options, progress func(int64)) (*re
 	return &reportRead{whole: a, total: len(a.Threads)}, nil
 }
 
-// readBatches reads the sources in batches through a temporary store.
-func readBatches(ctx context.Context, opts Options, progress func(int64)) (_ *reportRead, err error) {
+// readBatches reads the sources in batches through a temporary store,
+// made once the archive turns out bigger than one chunk.
+func readBatches(ctx context.Context, opts Options, progress func(int64)) (*reportRead, error) {
+	r := &reportRead{}
+	b, err := archive.ReadBatches(ctx, r.openStore, opts.Sources, archive.ChunkOptions{
+		Formats: opts.Formats, Read: opts.Read, Threads: opts.Threading, Progress: progress, Limit: opts.ReadChunk,
+	})
+	if err != nil {
+		r.Close()
+		return nil, err
+	}
+	r.batches, r.total = b, b.Threads()
+	return r, nil
+}
+
+// openStore makes the temporary store of the batches, in a folder of
+// its own in TMPDIR that Close removes.
+func (r *reportRead) openStore(ctx context.Context) (archive.BatchRecord, error) {
 	dir, err := os.MkdirTemp("", "threadlift-threads-*")
 	if err != nil {
 		return nil, fmt.Errorf("create a temporary folder for the threads of the archive (TMPDIR): %w", err)
 	}
-	r := &reportRead{dir: dir}
-	defer func() {
-		if err != nil {
-			r.Close()
-		}
-	}()
+	r.dir = dir
 	if r.store, err = checkpoint.Open(ctx, filepath.Join(dir, "threads.db"), checkpoint.Options{}); err != nil {
-		return nil, fmt.Errorf("open a temporary store for the threads of the archive: %w", err)
+		return nil, fmt.Errorf("open a temporary store for the threads of the archive in %s: %w", dir, err)
 	}
 	if err = r.store.Lock(); err != nil {
-		return nil, fmt.Errorf("open a temporary store for the threads of the archive: %w", err)
+		return nil, fmt.Errorf("open a temporary store for the threads of the archive in %s: %w", dir, err)
 	}
-	r.batches, err = archive.ReadBatches(ctx, r.store, opts.Sources, archive.ChunkOptions{
-		Formats: opts.Formats, Read: opts.Read, Threads: opts.Threading, Progress: progress, Limit: opts.ReadChunk,
-	})
-	if err != nil {
-		return nil, err
-	}
-	r.total = r.batches.Threads()
-	return r, nil
+	return r.store, nil
 }
 
 // Threads is how many threads the batches hold in all (unreadable

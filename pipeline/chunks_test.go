@@ -354,3 +354,22 @@ func TestImportInChunksCopiesFailures(t *testing.T) {
 		}
 	}
 }
+
+// TestValidateSmallArchiveWritesNoTempFiles: an archive that fits in one
+// chunk is read whole by validate without any temporary file, so that a
+// read-only TMPDIR (a container's) does not stop it; a bigger one says
+// which folder it could not use.
+func TestValidateSmallArchiveWritesNoTempFiles(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "a.mbox")
+	writeMbox(t, path, spanningArchive(6)...)
+	t.Setenv("TMPDIR", filepath.Join(t.TempDir(), "missing"))
+	o := testOptions(path, mapping.TicketRules{SubjectRegex: regexp.MustCompile(`\[#(\d+)\]`)})
+	o.ReadChunk = 100000
+	if _, err := Validate(context.Background(), o); err != nil {
+		t.Errorf("validate of a small archive with TMPDIR missing: %v", err)
+	}
+	o.ReadChunk = 5
+	if _, err := Validate(context.Background(), o); err == nil || !strings.Contains(err.Error(), "TMPDIR") {
+		t.Errorf("validate in chunks with TMPDIR missing: %v, want an error naming TMPDIR", err)
+	}
+}

@@ -41,7 +41,8 @@ func (e *NeedsWhole) Error() string { return "the archive is read whole: " + e.R
 
 // Batches is a whole read in batches (see the top of this file).
 type Batches struct {
-	rec   BatchRecord
+	open  func(context.Context) (BatchRecord, error)
+	rec   BatchRecord // opened with the first chunk recorded
 	ch    *Chunks
 	limit int
 	whole *Archive // the archive, when it fits in one chunk, until handed
@@ -52,17 +53,20 @@ type Batches struct {
 	total int
 }
 
-// ReadBatches reads srcs in chunks of o.Limit envelopes into rec (the
-// first pass). It returns a *NeedsWhole error when that cannot be done:
-// see Chunkable, and a failures file's corrected copy, which may replace
-// a record of any chunk.
-func ReadBatches(ctx context.Context, rec BatchRecord, srcs []Source, o ChunkOptions) (*Batches, error) {
-	ch, err := ReadChunks(rec, srcs, o)
+// ReadBatches reads srcs in chunks of o.Limit envelopes into the record
+// open returns (the first pass). open is called once the first chunk
+// turns out not to be the whole archive: an archive that fits in one
+// chunk writes nothing (a read-only TMPDIR does not stop it). It returns
+// a *NeedsWhole error when that cannot be done: see Chunkable, and a
+// failures file's corrected copy, which may replace a record of any
+// chunk.
+func ReadBatches(ctx context.Context, open func(context.Context) (BatchRecord, error), srcs []Source, o ChunkOptions) (*Batches, error) {
+	ch, err := ReadChunks(nil, srcs, o)
 	if err != nil {
 		return nil, err
 	}
 	ch.temporary = true
-	b := &Batches{rec: rec, ch: ch, limit: o.Limit}
+	b := &Batches{ch: ch, limit: o.Limit, open: open}
 	if err := b.firstPass(ctx); err != nil {
 		b.Close()
 		return nil, err
@@ -89,6 +93,13 @@ func (b *Batches) firstPass(ctx context.Context) error {
 			return &NeedsWhole{"a failures file's corrected copy is among the sources"}
 		}
 		b.stats = a.stats
+		if b.rec == nil {
+			if b.rec, err = b.open(ctx); err != nil {
+				a.Close()
+				return err
+			}
+			b.ch.rec = b.rec
+		}
 		st, replace, next, _ := a.ScanRecord("")
 		err = b.rec.RecordScan(ctx, st, replace, next)
 		a.Close()

@@ -226,7 +226,7 @@ func TestBatchesHandWholeReadThreads(t *testing.T) {
 		whole.Close()
 		for _, limit := range []int{1, 7, 50, 10000} {
 			t.Run(fmt.Sprintf("seed%d/limit%d", seed, limit), func(t *testing.T) {
-				b, err := ReadBatches(context.Background(), openStore(t), srcs, ChunkOptions{Formats: formats, Limit: limit})
+				b, err := ReadBatches(context.Background(), storeOpener(t), srcs, ChunkOptions{Formats: formats, Limit: limit})
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -287,7 +287,7 @@ func TestBatchesLoadThreadsAgain(t *testing.T) {
 	whole.Close()
 	for _, limit := range []int{1, 7, 10000} {
 		t.Run(fmt.Sprintf("limit%d", limit), func(t *testing.T) {
-			b, err := ReadBatches(ctx, openStore(t), srcs, ChunkOptions{Formats: formats, Limit: limit})
+			b, err := ReadBatches(ctx, storeOpener(t), srcs, ChunkOptions{Formats: formats, Limit: limit})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -353,4 +353,9 @@ func everyThird(ids []int64) []int64 {
 		out = append(out, ids[i])
 	}
 	return out
+}
+
+// storeOpener opens a store for ReadBatches, when it asks for one.
+func storeOpener(t *testing.T) func(context.Context) (BatchRecord, error) {
+	return func(context.Context) (BatchRecord, error) { return openStore(t), nil }
 }
