@@ -237,18 +237,7 @@ func TestValidateInBatchesAsWhole(t *testing.T) {
 	dir := t.TempDir()
 	path := filepath.Join(dir, "a.mbox")
 	writeMbox(t, path, spanningArchive(3)...)
-	jsonl := filepath.Join(dir, "b.jsonl")
-	var lines []string
-	for k := range 12 {
-		if k%5 == 2 {
-			lines = append(lines, `{"thread_id": "g1", "message_id": "broken`)
-			continue
-		}
-		lines = append(lines, fmt.Sprintf(`{"thread_id":"g%d","message_id":"j%d","ticket_id":"8","created_at":"2024-01-02T03:%02d:05Z","from":"ann@example.com","to":"bob@example.com","subject":"s","body":"b%d"}`, k%3, k, k, k))
-	}
-	if err := os.WriteFile(jsonl, []byte(strings.Join(lines, "\n")+"\n"), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	jsonl := writeGroupedJSONL(t, dir)
 	validate := func(chunk int) (string, []string) {
 		o := testOptions(path, mapping.TicketRules{SubjectRegex: regexp.MustCompile(`\[#(\d+)\]`)})
 		o.Sources = append(o.Sources, Source{Type: "json", Path: jsonl, Name: "b.jsonl"})
@@ -372,4 +361,23 @@ func TestValidateSmallArchiveWritesNoTempFiles(t *testing.T) {
 	if _, err := Validate(context.Background(), o); err == nil || !strings.Contains(err.Error(), "TMPDIR") {
 		t.Errorf("validate in chunks with TMPDIR missing: %v, want an error naming TMPDIR", err)
 	}
+}
+
+// writeGroupedJSONL writes dir/b.jsonl: 12 lines of messages in three
+// threads on ticket 8, lines 3 and 8 unreadable; it returns its path.
+func writeGroupedJSONL(t *testing.T, dir string) string {
+	t.Helper()
+	path := filepath.Join(dir, "b.jsonl")
+	var lines []string
+	for k := range 12 {
+		if k%5 == 2 {
+			lines = append(lines, `{"thread_id": "g1", "message_id": "broken`)
+			continue
+		}
+		lines = append(lines, fmt.Sprintf(`{"thread_id":"g%d","message_id":"j%d","ticket_id":"8","created_at":"2024-01-02T03:%02d:05Z","from":"ann@example.com","to":"bob@example.com","subject":"s","body":"b%d"}`, k%3, k, k, k))
+	}
+	if err := os.WriteFile(path, []byte(strings.Join(lines, "\n")+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return path
 }

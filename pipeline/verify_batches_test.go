@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"os"
 	"path/filepath"
 	"regexp"
 	"sort"
@@ -55,18 +54,7 @@ func verifyMismatchArchive(t *testing.T) (opts func(chunk int) Options, cp strin
 	dir := t.TempDir()
 	path := filepath.Join(dir, "a.mbox")
 	writeMbox(t, path, spanningArchive(5)...)
-	jsonl := filepath.Join(dir, "b.jsonl")
-	var lines []string
-	for k := range 12 {
-		if k%5 == 2 {
-			lines = append(lines, `{"thread_id": "g1", "message_id": "broken`)
-			continue
-		}
-		lines = append(lines, fmt.Sprintf(`{"thread_id":"g%d","message_id":"j%d","ticket_id":"8","created_at":"2024-01-02T03:%02d:05Z","from":"ann@example.com","to":"bob@example.com","subject":"s","body":"b%d"}`, k%3, k, k, k))
-	}
-	if err := os.WriteFile(jsonl, []byte(strings.Join(lines, "\n")+"\n"), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	jsonl := writeGroupedJSONL(t, dir)
 	opts = func(chunk int) Options {
 		o := testOptions(path, mapping.TicketRules{SubjectRegex: regexp.MustCompile(`\[#(\d+)\]`)})
 		o.Sources = append(o.Sources, Source{Type: "json", Path: jsonl, Name: "b.jsonl"})

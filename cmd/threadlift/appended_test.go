@@ -41,16 +41,7 @@ func TestKillDuringAppendedBackfill(t *testing.T) {
 	}
 
 	msgs := writeArchive(t, archive, 600) // the first 300 threads' bytes, then 300 more
-	fh, err := os.OpenFile(archive, os.O_APPEND|os.O_WRONLY, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for i := 0; i < 300; i += 7 {
-		fmt.Fprintf(fh, "From a@example.com Mon Mar  4 09:00:00 2024\nFrom: late@example.com\nTo: support@example.com\nSubject: Re: [#%d] thread %d\nDate: Tue, 5 Mar 2024 10:00:00 +0000\nMessage-ID: <late-%d@example.com>\nIn-Reply-To: <t%d-m0@example.com>\n\na late reply\n\n",
-			1000+i%25, i, i, i)
-		msgs++
-	}
-	fh.Close()
+	msgs += appendLateReplies(t, archive, 300)
 
 	rng := rand.New(rand.NewPCG(3, 4))
 	kills := killRuns(t, k, rng, 20, 40, 5, func() *exec.Cmd {
@@ -74,4 +65,24 @@ func TestKillDuringAppendedBackfill(t *testing.T) {
 		t.Errorf("final run did not read only what was appended:\n%s", r.stderr)
 	}
 	exactlyOnce(t, f, 600, msgs)
+}
+
+// appendLateReplies appends to archive a late reply to every seventh of
+// its first n threads (writeArchive's), and returns how many.
+func appendLateReplies(t *testing.T, archive string, n int) int {
+	t.Helper()
+	fh, err := os.OpenFile(archive, os.O_APPEND|os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fh.Close()
+	added := 0
+	for i := 0; i < n; i += 7 {
+		if _, err := fmt.Fprintf(fh, "From a@example.com Mon Mar  4 09:00:00 2024\nFrom: late@example.com\nTo: support@example.com\nSubject: Re: [#%d] thread %d\nDate: Tue, 5 Mar 2024 10:00:00 +0000\nMessage-ID: <late-%d@example.com>\nIn-Reply-To: <t%d-m0@example.com>\n\na late reply\n\n",
+			1000+i%25, i, i, i); err != nil {
+			t.Fatal(err)
+		}
+		added++
+	}
+	return added
 }

@@ -3,7 +3,6 @@
 package main
 
 import (
-	"fmt"
 	"math/rand/v2"
 	"net/http/httptest"
 	"os"
@@ -29,16 +28,7 @@ func TestKillDuringImportInChunks(t *testing.T) {
 	dir := t.TempDir()
 	archive := dir + "/archive.mbox"
 	msgs := writeArchive(t, archive, 300)
-	fh, err := os.OpenFile(archive, os.O_APPEND|os.O_WRONLY, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for i := 0; i < 300; i += 7 {
-		fmt.Fprintf(fh, "From a@example.com Mon Mar  4 09:00:00 2024\nFrom: late@example.com\nTo: support@example.com\nSubject: Re: [#%d] thread %d\nDate: Tue, 5 Mar 2024 10:00:00 +0000\nMessage-ID: <late-%d@example.com>\nIn-Reply-To: <t%d-m0@example.com>\n\na late reply\n\n",
-			1000+i%25, i, i, i)
-		msgs++
-	}
-	fh.Close()
+	msgs += appendLateReplies(t, archive, 300)
 	f := zendesktest.New(zendesktest.Config{Email: "agent@example.com", Token: token, AutoCreateTickets: true, Latency: 3 * time.Millisecond})
 	k := &killer{fake: f}
 	f.SetHook(k.hook)
