@@ -31,8 +31,9 @@ func newVerifyCommand(g *globalOptions) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "verify -c FILE [--json] [--adopt] [--start-ticket ID]",
 		Short: "Read every planned ticket back from Zendesk and prove each key is there exactly once",
-		Long: `verify reads the sources as validate does, to learn every thread key, message
-key and ticket of the plan, then lists every side conversation (with its
+		Long: `verify reads the sources as validate does (in batches through TMPDIR past
+pipeline.read_chunk_messages), to learn every thread key, message key and
+ticket of the plan, then lists every side conversation (with its
 events, every page) of each of those tickets, and compares. It never writes
 to Zendesk; its requests are paced by the same limits and Retry-After pause
 as import's. It costs about one request per ticket (plus a page per 100 side
